@@ -27,7 +27,7 @@ test: lint jobs
 # bench: Go benchmarks of every package (figures are reported against a baseline
 # measured in the same run; see docs/benchmarks.md).
 bench: jobs
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 # fuzz: each checked-in fuzz target for $(FUZZTIME).
 fuzz:
