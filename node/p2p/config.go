@@ -1,0 +1,44 @@
+package p2p
+
+import "time"
+
+// Config configures a Host. The zero value is not useful; start from
+// DefaultConfig.
+type Config struct {
+	// ListenIP is the IPv4 address both transports bind to ("0.0.0.0" for
+	// all interfaces, "127.0.0.1" in tests).
+	ListenIP string
+	// TCPPort and QUICPort are the listening ports; 0 picks a free port.
+	TCPPort  int
+	QUICPort int
+	// DisableQUIC turns the QUIC transport off (TCP only).
+	DisableQUIC bool
+	// Bootstrap lists peers to connect to at start, as multiaddrs ending in
+	// /p2p/<peer id>.
+	Bootstrap []string
+	// ConnLow and ConnHigh are the connection manager's water marks: above
+	// ConnHigh connections it trims down to ConnLow, sparing connections
+	// younger than ConnGrace.
+	ConnLow   int
+	ConnHigh  int
+	ConnGrace time.Duration
+	// DHTPrefix is the DHT protocol prefix. It must not be /ipfs.
+	DHTPrefix string
+	// DialTimeout bounds each connection attempt during bootstrap.
+	DialTimeout time.Duration
+}
+
+// DefaultConfig returns the configuration of a node reachable on all
+// interfaces at the default ports.
+func DefaultConfig() Config {
+	return Config{
+		ListenIP:    "0.0.0.0",
+		TCPPort:     4101,
+		QUICPort:    4101,
+		ConnLow:     64,
+		ConnHigh:    256,
+		ConnGrace:   time.Minute,
+		DHTPrefix:   "/coop",
+		DialTimeout: 10 * time.Second,
+	}
+}
