@@ -48,7 +48,15 @@ demo: build
 	$(BIN) demo --dir $(DEMO_DIR)
 
 # ---- compute: example WASM jobs (examples/jobs) -----------------------------
-jobs:
+JOBS := $(patsubst examples/jobs/%/main.go,examples/jobs/%.wasm,$(wildcard examples/jobs/*/main.go))
+
+jobs: $(JOBS)
+
+examples/jobs/%.wasm: FORCE
+	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./examples/jobs/$*
+
+.PHONY: FORCE
+FORCE:
 
 clean:
 	rm -rf bin $(DEMO_DIR)
