@@ -1,0 +1,178 @@
+package exchange
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// request opens a stream to p, sends req and returns the stream with a
+// buffered reader. The stream is reset if ctx ends; the returned stop
+// function must be called when done.
+func (x *Exchange) request(ctx context.Context, p peer.ID, req *Message) (network.Stream, *bufio.Reader, func(), error) {
+	if x.ctx.Err() != nil {
+		return nil, nil, nil, ErrClosed
+	}
+	s, err := x.host.NewStream(ctx, p, ProtocolID)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("exchange: opening stream to %s: %w", p.ShortString(), err)
+	}
+	stopCtx := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	stopClose := context.AfterFunc(x.ctx, func() { _ = s.Reset() })
+	stop := func() { stopCtx(); stopClose() }
+	_ = s.SetWriteDeadline(time.Now().Add(x.cfg.HeaderTimeout))
+	if err := writeMessage(s, req); err != nil {
+		stop()
+		_ = s.Reset()
+		return nil, nil, nil, fmt.Errorf("exchange: sending %s to %s: %w", req.Type, p.ShortString(), ctxErr(ctx, err))
+	}
+	return s, bufio.NewReaderSize(s, 4096), stop, nil
+}
+
+// readResponse reads a Response; a non-OK status becomes a *RemoteError.
+func (x *Exchange) readResponse(ctx context.Context, s network.Stream, br *bufio.Reader, timeout time.Duration) (*Message, error) {
+	p := s.Conn().RemotePeer()
+	_ = s.SetReadDeadline(time.Now().Add(timeout))
+	m, err := readMessage(br)
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("exchange: reading answer from %s: %w", p.ShortString(), ctxErr(ctx, err))
+	}
+	if m.Type != TypeResponse {
+		return nil, fmt.Errorf("%w: peer %s answered with a %s", ErrMalformed, p.ShortString(), m.Type)
+	}
+	if m.Status != StatusOK {
+		return nil, &RemoteError{Peer: p, Status: m.Status, Message: m.Error}
+	}
+	return m, nil
+}
+
+// ctxErr prefers the context's error over the stream reset it caused.
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// Get fetches a whole piece from p into w and verifies it against id. On
+// ErrHashMismatch w has received bytes that are not the piece: discard them.
+// It returns the piece size.
+func (x *Exchange) Get(ctx context.Context, p peer.ID, id PieceID, w io.Writer) (int64, error) {
+	s, br, stop, err := x.request(ctx, p, &Message{Version: Version, Type: TypeGet, Piece: id[:]})
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	defer s.Reset() // one request per stream; nothing more to read
+	_ = s.CloseWrite()
+	resp, err := x.readResponse(ctx, s, br, x.cfg.HeaderTimeout)
+	if err != nil {
+		return 0, err
+	}
+	if resp.Size > uint64(x.cfg.MaxPieceSize) {
+		return 0, fmt.Errorf("%w: peer %s offers piece %s of %d bytes, limit %d", ErrTooLarge, p.ShortString(), id, resp.Size, x.cfg.MaxPieceSize)
+	}
+	size := int64(resp.Size)
+	vr := newVerifyingReader(&idleReader{s: s, r: br, idle: x.cfg.IdleTimeout}, id, size)
+	n, err := io.CopyBuffer(w, vr, make([]byte, chunkSize))
+	if err != nil {
+		if errors.Is(err, ErrHashMismatch) {
+			return n, fmt.Errorf("piece %s from %s: %w", id, p.ShortString(), err)
+		}
+		return n, fmt.Errorf("exchange: receiving piece %s from %s: %w", id, p.ShortString(), ctxErr(ctx, err))
+	}
+	return n, nil
+}
+
+// GetBytes fetches and verifies a whole piece into memory. Memory grows with
+// the bytes actually received, not with the size the peer announced.
+func (x *Exchange) GetBytes(ctx context.Context, p peer.ID, id PieceID) ([]byte, error) {
+	var buf bytes.Buffer
+	if _, err := x.Get(ctx, p, id, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// GetRange fetches leaves [leafStart, leafStart+leafCount) of a piece (each
+// LeafSize bytes, the piece's last leaf possibly shorter). The bytes are not
+// verified here: check them against the piece's commitment.
+func (x *Exchange) GetRange(ctx context.Context, p peer.ID, id PieceID, leafStart, leafCount uint64) ([]byte, error) {
+	if leafCount == 0 || leafCount > x.cfg.MaxRangeLeaves {
+		return nil, fmt.Errorf("%w: range of %d leaves (limit %d)", ErrTooLarge, leafCount, x.cfg.MaxRangeLeaves)
+	}
+	s, br, stop, err := x.request(ctx, p, &Message{Version: Version, Type: TypeGetRange, Piece: id[:], LeafStart: leafStart, LeafCount: leafCount})
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	defer s.Reset()
+	_ = s.CloseWrite()
+	resp, err := x.readResponse(ctx, s, br, x.cfg.HeaderTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Size > leafCount*LeafSize {
+		return nil, fmt.Errorf("%w: peer %s sends %d bytes for %d leaves", ErrMalformed, p.ShortString(), resp.Size, leafCount)
+	}
+	out := make([]byte, resp.Size)
+	if _, err := io.ReadFull(&idleReader{s: s, r: br, idle: x.cfg.IdleTimeout}, out); err != nil {
+		return nil, fmt.Errorf("exchange: receiving leaves of %s from %s: %w", id, p.ShortString(), ctxErr(ctx, err))
+	}
+	return out, nil
+}
+
+// Push offers a piece to p and, once p accepts it, sends push.Size bytes
+// read from r. It returns nil only after p confirmed it stored the piece.
+// A refusal is a *RemoteError matching ErrRejected (or ErrTooLarge).
+func (x *Exchange) Push(ctx context.Context, p peer.ID, push Push, r io.Reader) error {
+	if push.Size <= 0 || push.Size > x.cfg.MaxPieceSize {
+		return fmt.Errorf("%w: piece of %d bytes (limit %d)", ErrTooLarge, push.Size, x.cfg.MaxPieceSize)
+	}
+	req := &Message{
+		Version:    Version,
+		Type:       TypePush,
+		Piece:      push.Piece[:],
+		Size:       uint64(push.Size),
+		Commitment: push.Commitment[:],
+		Owner:      push.Owner,
+	}
+	if push.File != ([32]byte{}) {
+		req.File = push.File[:]
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	s, br, stop, err := x.request(ctx, p, req)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	defer s.Close()
+	if _, err := x.readResponse(ctx, s, br, x.cfg.HeaderTimeout); err != nil {
+		_ = s.Reset()
+		return err
+	}
+	w := &pacedWriter{ctx: ctx, s: s, lim: x.limit, idle: x.cfg.IdleTimeout}
+	if _, err := copyN(w, r, push.Size); err != nil {
+		_ = s.Reset()
+		return fmt.Errorf("exchange: pushing piece %s to %s: %w", push.Piece, p.ShortString(), ctxErr(ctx, err))
+	}
+	_ = s.CloseWrite()
+	// The holder hashes and stores the piece before confirming; allow it
+	// the idle timeout for that.
+	if _, err := x.readResponse(ctx, s, br, x.cfg.IdleTimeout); err != nil {
+		return err
+	}
+	return nil
+}

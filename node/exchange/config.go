@@ -1,0 +1,39 @@
+package exchange
+
+import "time"
+
+// Config holds the exchange's limits. Start from DefaultConfig.
+type Config struct {
+	// MaxPieceSize is the largest piece this node serves, accepts or
+	// fetches, in bytes.
+	MaxPieceSize int64
+	// MaxRangeLeaves is the most leaves one range request may ask for.
+	MaxRangeLeaves uint64
+	// MaxStreamsPerPeer and MaxStreams bound concurrent inbound requests
+	// from one peer and from all peers; more are answered StatusBusy.
+	MaxStreamsPerPeer int
+	MaxStreams        int
+	// HeaderTimeout bounds the wait for a control message.
+	HeaderTimeout time.Duration
+	// IdleTimeout aborts a transfer that made no progress for this long.
+	IdleTimeout time.Duration
+	// UploadRate caps the bytes per second this node sends as piece data
+	// (serving gets and pushing), emulating a home uplink; 0 means no cap.
+	UploadRate int64
+	// UploadBurst is the token bucket's size in bytes (at least 64 KiB).
+	UploadBurst int
+}
+
+// DefaultConfig returns limits sized for 64 MiB segments split over k ≥ 1
+// pieces, with room for encryption overhead.
+func DefaultConfig() Config {
+	return Config{
+		MaxPieceSize:      80 << 20,
+		MaxRangeLeaves:    4096,
+		MaxStreamsPerPeer: 16,
+		MaxStreams:        256,
+		HeaderTimeout:     10 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		UploadBurst:       256 << 10,
+	}
+}

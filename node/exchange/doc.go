@@ -1,0 +1,22 @@
+// Package exchange is coop's block exchange protocol, /coop/pieces/1: how
+// nodes fetch whole pieces or leaf ranges from each other and push pieces to
+// their holders.
+//
+// One request per libp2p stream. Every control message is a frame: an
+// unsigned varint length (at most MaxMessageSize) followed by that many
+// bytes of deterministic CBOR (a Message with small integer keys). Piece
+// bytes never travel inside a frame; they follow a frame that declared their
+// exact length, so a piece streams through without being held in memory.
+//
+//	get:       → Get          ← Response{OK, Size}  ← Size raw bytes
+//	get range: → GetRange     ← Response{OK, Size}  ← Size raw bytes
+//	push:      → Push{Size}   ← Response{OK}        → Size raw bytes  ← Response{OK}
+//
+// Any error ends the stream after (when possible) an error Response: a bad
+// frame, an unknown message type or version, a message of the wrong kind, a
+// size over the limits, a stalled peer. Errors never reach beyond the stream.
+//
+// Whole pieces are verified by the receiver against their id (SHA-256 of the
+// bytes) as they stream in. Leaf ranges are raw bytes; callers check them
+// against the piece's Merkle commitment (package proofs).
+package exchange

@@ -1,0 +1,151 @@
+package exchange
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+)
+
+// PieceID is a piece's content address: the SHA-256 of its bytes.
+type PieceID [32]byte
+
+// String is the id in lowercase hex.
+func (id PieceID) String() string { return hex.EncodeToString(id[:]) }
+
+// PieceReader is a held piece, readable at any offset.
+type PieceReader interface {
+	io.ReaderAt
+	io.Closer
+	// Size is the piece's length in bytes.
+	Size() int64
+}
+
+// Source gives the exchange the pieces this node serves.
+type Source interface {
+	// OpenPiece opens a held piece. It returns an error wrapping
+	// ErrNotFound if the node does not hold it.
+	OpenPiece(ctx context.Context, id PieceID) (PieceReader, error)
+}
+
+// Push describes a piece offered to this node.
+type Push struct {
+	From       peer.ID
+	Piece      PieceID
+	Size       int64
+	Commitment [32]byte          // Merkle root the uploader will record on the ledger
+	Owner      ed25519.PublicKey // the account placing the file
+	File       [32]byte          // file id, zero if not given
+}
+
+// Sink decides on and stores pushed pieces. It is where placement rules
+// (quota, expected placements, commitments) plug in.
+type Sink interface {
+	// AcceptPush is called before any byte of the piece is sent; an error
+	// (wrap ErrRejected) refuses the push with its text as the reason.
+	AcceptPush(ctx context.Context, p Push) error
+	// ReceivePush stores the piece read from r. r yields exactly p.Size
+	// bytes and then io.EOF, or ErrHashMismatch if they do not hash to
+	// p.Piece; on any read error ReceivePush must keep nothing. It must read
+	// r to the end before returning nil.
+	ReceivePush(ctx context.Context, p Push, r io.Reader) error
+}
+
+// Exchange serves /coop/pieces/1 on a libp2p host and fetches and pushes
+// pieces from and to peers. Close stops serving and waits for requests in
+// progress.
+type Exchange struct {
+	host  host.Host
+	cfg   Config
+	src   Source
+	sink  Sink
+	limit *rate.Limiter
+	log   *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	closed  bool
+	wg      sync.WaitGroup
+	perPeer map[peer.ID]int
+	total   int
+}
+
+// New starts serving the exchange on h. src serves gets; sink receives
+// pushes (nil refuses all pushes).
+func New(h host.Host, cfg Config, src Source, sink Sink) (*Exchange, error) {
+	if cfg.MaxPieceSize <= 0 || cfg.MaxRangeLeaves == 0 || cfg.MaxStreamsPerPeer <= 0 || cfg.MaxStreams <= 0 ||
+		cfg.HeaderTimeout <= 0 || cfg.IdleTimeout <= 0 || cfg.UploadRate < 0 {
+		return nil, fmt.Errorf("exchange: invalid config %+v", cfg)
+	}
+	if src == nil {
+		return nil, fmt.Errorf("exchange: nil Source")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	x := &Exchange{
+		host:    h,
+		cfg:     cfg,
+		src:     src,
+		sink:    sink,
+		log:     slog.Default().With("component", "exchange", "peer", h.ID().ShortString()),
+		ctx:     ctx,
+		cancel:  cancel,
+		perPeer: make(map[peer.ID]int),
+	}
+	if cfg.UploadRate > 0 {
+		burst := max(cfg.UploadBurst, 2*chunkSize)
+		x.limit = rate.NewLimiter(rate.Limit(cfg.UploadRate), burst)
+	}
+	h.SetStreamHandler(ProtocolID, x.handle)
+	return x, nil
+}
+
+// Close stops serving, cancels requests in progress and waits for them.
+func (x *Exchange) Close() error {
+	x.mu.Lock()
+	if x.closed {
+		x.mu.Unlock()
+		return nil
+	}
+	x.closed = true
+	x.mu.Unlock()
+	x.host.RemoveStreamHandler(ProtocolID)
+	x.cancel()
+	x.wg.Wait()
+	return nil
+}
+
+// acquire reserves an inbound slot for p; false if a limit is reached or the
+// exchange is closed.
+func (x *Exchange) acquire(p peer.ID) (ok, closed bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed {
+		return false, true
+	}
+	if x.total >= x.cfg.MaxStreams || x.perPeer[p] >= x.cfg.MaxStreamsPerPeer {
+		return false, false
+	}
+	x.total++
+	x.perPeer[p]++
+	x.wg.Add(1)
+	return true, false
+}
+
+func (x *Exchange) release(p peer.ID) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.total--
+	if x.perPeer[p]--; x.perPeer[p] == 0 {
+		delete(x.perPeer, p)
+	}
+	x.wg.Done()
+}

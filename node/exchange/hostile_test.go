@@ -1,0 +1,180 @@
+package exchange
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/coop-network/coop/node/p2p"
+)
+
+func frame(body []byte) []byte {
+	out := binary.AppendUvarint(nil, uint64(len(body)))
+	return append(out, body...)
+}
+
+func cborOf(t *testing.T, v any) []byte {
+	b, err := encMode.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestHostileStreamsEndOnlyThatStream sends malformed, oversized and
+// unexpected messages on raw streams and checks that each stream gets an
+// error answer or is closed, while the node keeps serving.
+func TestHostileStreamsEndOnlyThatStream(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.HeaderTimeout = 500 * time.Millisecond
+	cfg.MaxPieceSize = 1 << 20
+	p := newPair(t, cfg)
+	id, data := randomPiece(t, 64<<10)
+	p.sb.Add(id, data)
+	piece := id[:]
+	owner := make([]byte, 32)
+	good := func(typ Type) map[int]any {
+		return map[int]any{1: Version, 2: uint8(typ), 3: piece}
+	}
+	with := func(m map[int]any, k int, v any) map[int]any {
+		m[k] = v
+		return m
+	}
+	var bigUvarint []byte
+	bigUvarint = binary.AppendUvarint(bigUvarint, 1<<62)
+	cases := []struct {
+		name    string
+		payload []byte
+		want    Status // 0: the stream may simply be closed
+	}{
+		{"garbage bytes", bytes.Repeat([]byte{0xff}, 64), StatusBadRequest},
+		{"a frame length over the limit", append(binary.AppendUvarint(nil, MaxMessageSize+1), make([]byte, 2000)...), StatusBadRequest},
+		{"a frame length of 2^62", append(bigUvarint, 1, 2, 3), StatusBadRequest},
+		{"an empty frame", []byte{0}, StatusBadRequest},
+		{"a truncated frame", append(binary.AppendUvarint(nil, 100), make([]byte, 10)...), StatusBadRequest},
+		{"CBOR that is not a map", frame(cborOf(t, 5)), StatusBadRequest},
+		{"CBOR with trailing bytes", frame(append(cborOf(t, good(TypeGet)), 0)), StatusBadRequest},
+		{"an unknown field", frame(cborOf(t, with(good(TypeGet), 99, 1))), StatusBadRequest},
+		{"a duplicate key", frame([]byte{0xa3, 0x01, 0x01, 0x02, 0x01, 0x01, 0x01}), StatusBadRequest},
+		{"indefinite-length CBOR", frame([]byte{0xbf, 0x01, 0x01, 0xff}), StatusBadRequest},
+		{"another version", frame(cborOf(t, with(good(TypeGet), 1, 2))), StatusBadVersion},
+		{"an unknown message type", frame(cborOf(t, good(Type(9)))), StatusBadRequest},
+		{"a response sent as a request", frame(cborOf(t, map[int]any{1: Version, 2: uint8(TypeResponse), 10: uint8(StatusOK)})), StatusBadRequest},
+		{"a piece id of 31 bytes", frame(cborOf(t, with(good(TypeGet), 3, piece[:31]))), StatusBadRequest},
+		{"a get with push fields", frame(cborOf(t, with(good(TypeGet), 6, 10))), StatusBadRequest},
+		{"a range of zero leaves", frame(cborOf(t, good(TypeGetRange))), StatusBadRequest},
+		{"a range over the leaf limit", frame(cborOf(t, with(with(good(TypeGetRange), 4, 0), 5, cfg.MaxRangeLeaves+1))), StatusTooLarge},
+		{"a push over the size limit", frame(cborOf(t, with(with(with(good(TypePush), 6, uint64(1)<<40), 7, piece), 8, owner))), StatusTooLarge},
+		{"a push without owner", frame(cborOf(t, with(with(good(TypePush), 6, 10), 7, piece))), StatusBadRequest},
+		{"a push whose bytes stop early", append(frame(cborOf(t, with(with(with(good(TypePush), 6, 1000), 7, piece), 8, owner))), make([]byte, 10)...), 0},
+		{"a push of bytes that do not match", append(frame(cborOf(t, with(with(with(good(TypePush), 6, 1000), 7, piece), 8, owner))), make([]byte, 1000)...), 0},
+		{"silence until the header timeout", nil, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			s, err := p.a.Libp2p().NewStream(ctx, p.b.ID(), ProtocolID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Reset()
+			if len(tc.payload) > 0 {
+				if _, err := s.Write(tc.payload); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.name != "silence until the header timeout" {
+				_ = s.CloseWrite()
+			}
+			_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
+			br := bufio.NewReader(s)
+			var last *Message
+			for {
+				m, err := readMessage(br)
+				if err != nil {
+					if errors.Is(err, ErrMalformed) {
+						t.Fatalf("the node sent a malformed answer: %v", err)
+					}
+					break // closed or reset: fine
+				}
+				last = m
+			}
+			if tc.want != 0 {
+				if last == nil || last.Status != tc.want {
+					t.Fatalf("last answer %+v, want status %s", last, tc.want)
+				}
+			} else if last != nil && last.Status == StatusOK && tc.name != "a push whose bytes stop early" && tc.name != "a push of bytes that do not match" {
+				t.Fatalf("answered OK: %+v", last)
+			}
+			if last != nil && last.Status == StatusOK && (tc.name == "a push whose bytes stop early" || tc.name == "a push of bytes that do not match") {
+				// The push was accepted first; its final answer must be an error.
+				t.Fatalf("the bad push was confirmed")
+			}
+			// The node keeps serving the same peer.
+			got, err := p.xa.GetBytes(ctx, p.b.ID(), id)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("after the hostile stream: %v", err)
+			}
+		})
+	}
+	if got := p.sb.Bytes(PieceID(piece)); !bytes.Equal(got, data) {
+		t.Fatal("a hostile push replaced a held piece")
+	}
+}
+
+func TestPerPeerConcurrencyLimit(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxStreamsPerPeer = 1
+	cfg.HeaderTimeout = 20 * time.Second
+	p := newPair(t, cfg)
+	id, data := randomPiece(t, 1000)
+	p.sb.Add(id, data)
+	// A stream that says nothing holds a's only slot.
+	hold, err := p.a.Libp2p().NewStream(testCtx(t), p.b.ID(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hold.Write([]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		p.xb.mu.Lock()
+		defer p.xb.mu.Unlock()
+		return p.xb.perPeer[p.a.ID()] == 1
+	})
+	if _, err := p.xa.GetBytes(testCtx(t), p.b.ID(), id); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second concurrent request from one peer: %v, want ErrBusy", err)
+	}
+	c, _ := p2p.NewTestHost(t, p2p.TestConfig())
+	xc, _ := NewTestExchange(t, c.Libp2p(), DefaultConfig())
+	if err := c.Connect(context.Background(), p.b.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := xc.GetBytes(testCtx(t), p.b.ID(), id); err != nil {
+		t.Fatalf("another peer is not served: %v", err)
+	}
+	_ = hold.Reset()
+	waitFor(t, func() bool {
+		p.xb.mu.Lock()
+		defer p.xb.mu.Unlock()
+		return p.xb.perPeer[p.a.ID()] == 0
+	})
+	if _, err := p.xa.GetBytes(testCtx(t), p.b.ID(), id); err != nil {
+		t.Fatalf("slot not released: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

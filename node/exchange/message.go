@@ -1,0 +1,257 @@
+package exchange
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// ProtocolID is the libp2p protocol the exchange speaks.
+const ProtocolID = "/coop/pieces/1"
+
+// Version is the message format version this package speaks. A message with
+// another version is answered with StatusBadVersion.
+const Version = 1
+
+// MaxMessageSize bounds one frame's CBOR body. Messages carry ids and small
+// numbers only, never piece bytes.
+const MaxMessageSize = 1024
+
+// LeafSize is the size of a commitment leaf: leaf ranges are requested in
+// these units (the last leaf of a piece may be shorter).
+const LeafSize = 1024
+
+// maxErrorLen bounds the error text a Response carries.
+const maxErrorLen = 256
+
+// Type is the kind of a Message.
+type Type uint8
+
+// Message types.
+const (
+	TypeGet      Type = 1  // fetch a whole piece
+	TypeGetRange Type = 2  // fetch leaves [LeafStart, LeafStart+LeafCount) of a piece
+	TypePush     Type = 3  // offer a piece to its holder
+	TypeResponse Type = 16 // answer to any request
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeGet:
+		return "get"
+	case TypeGetRange:
+		return "get-range"
+	case TypePush:
+		return "push"
+	case TypeResponse:
+		return "response"
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// Status is the outcome carried by a Response.
+type Status uint8
+
+// Response statuses. StatusOK is 1 so that a missing status is an error.
+const (
+	StatusOK         Status = 1
+	StatusNotFound   Status = 2 // the node does not hold the piece
+	StatusBadRequest Status = 3 // malformed or unexpected message
+	StatusRejected   Status = 4 // push refused (quota, placement, hash or commitment mismatch)
+	StatusBusy       Status = 5 // too many concurrent streams; retry elsewhere or later
+	StatusTooLarge   Status = 6 // a size over the node's limits
+	StatusBadVersion Status = 7 // message version not spoken here
+	StatusInternal   Status = 8 // the node failed; not the requester's fault
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusOK:
+		return "ok"
+	case StatusNotFound:
+		return "not found"
+	case StatusBadRequest:
+		return "bad request"
+	case StatusRejected:
+		return "rejected"
+	case StatusBusy:
+		return "busy"
+	case StatusTooLarge:
+		return "too large"
+	case StatusBadVersion:
+		return "unsupported version"
+	case StatusInternal:
+		return "internal error"
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// Message is one control message. Which fields are set depends on Type; see
+// Validate. Integer keys keep frames small; unknown keys are rejected.
+type Message struct {
+	Version    uint64 `cbor:"1,keyasint"`
+	Type       Type   `cbor:"2,keyasint"`
+	Piece      []byte `cbor:"3,keyasint,omitempty"`  // 32-byte piece id (get, get-range, push)
+	LeafStart  uint64 `cbor:"4,keyasint,omitempty"`  // get-range
+	LeafCount  uint64 `cbor:"5,keyasint,omitempty"`  // get-range
+	Size       uint64 `cbor:"6,keyasint,omitempty"`  // push: piece bytes to follow; response: bytes to follow
+	Commitment []byte `cbor:"7,keyasint,omitempty"`  // push: 32-byte Merkle root of the piece
+	Owner      []byte `cbor:"8,keyasint,omitempty"`  // push: the owner's 32-byte ed25519 account key
+	File       []byte `cbor:"9,keyasint,omitempty"`  // push: 32-byte file id, if known
+	Status     Status `cbor:"10,keyasint,omitempty"` // response
+	Error      string `cbor:"11,keyasint,omitempty"` // response: human-readable reason
+}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		MaxNestedLevels:   4,
+		MaxArrayElements:  16,
+		MaxMapPairs:       16,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// ErrMalformed reports a frame or message that violates the protocol.
+var ErrMalformed = errors.New("exchange: malformed message")
+
+// Validate checks that m is a well-formed message of its type: known
+// version and type, ids of the right length, counts within limits.
+func (m *Message) Validate() error {
+	if m.Version != Version {
+		return fmt.Errorf("%w: version %d, this node speaks %d", ErrBadVersion, m.Version, Version)
+	}
+	id := func(name string, b []byte, required bool) error {
+		if len(b) == 0 && !required {
+			return nil
+		}
+		if len(b) != 32 {
+			return fmt.Errorf("%w: %s has %d bytes, want 32", ErrMalformed, name, len(b))
+		}
+		return nil
+	}
+	switch m.Type {
+	case TypeGet, TypeGetRange:
+		if err := id("piece id", m.Piece, true); err != nil {
+			return err
+		}
+		if m.Type == TypeGetRange && m.LeafCount == 0 {
+			return fmt.Errorf("%w: empty leaf range", ErrMalformed)
+		}
+		if m.Type == TypeGet && (m.LeafStart != 0 || m.LeafCount != 0) {
+			return fmt.Errorf("%w: leaf range in a whole-piece get", ErrMalformed)
+		}
+		if m.Size != 0 || m.Commitment != nil || m.Owner != nil || m.File != nil || m.Status != 0 || m.Error != "" {
+			return fmt.Errorf("%w: push or response fields in a %s", ErrMalformed, m.Type)
+		}
+	case TypePush:
+		for _, f := range []struct {
+			name     string
+			b        []byte
+			required bool
+		}{{"piece id", m.Piece, true}, {"commitment", m.Commitment, true}, {"owner", m.Owner, true}, {"file id", m.File, false}} {
+			if err := id(f.name, f.b, f.required); err != nil {
+				return err
+			}
+		}
+		if m.Size == 0 {
+			return fmt.Errorf("%w: push of an empty piece", ErrMalformed)
+		}
+		if m.LeafStart != 0 || m.LeafCount != 0 || m.Status != 0 || m.Error != "" {
+			return fmt.Errorf("%w: range or response fields in a push", ErrMalformed)
+		}
+	case TypeResponse:
+		if m.Status == 0 || m.Status > StatusInternal {
+			return fmt.Errorf("%w: response status %d", ErrMalformed, m.Status)
+		}
+		if len(m.Error) > maxErrorLen {
+			return fmt.Errorf("%w: error text of %d bytes", ErrMalformed, len(m.Error))
+		}
+		if m.Piece != nil || m.Commitment != nil || m.Owner != nil || m.File != nil || m.LeafStart != 0 || m.LeafCount != 0 {
+			return fmt.Errorf("%w: request fields in a response", ErrMalformed)
+		}
+	default:
+		return fmt.Errorf("%w: unknown message type %d", ErrMalformed, m.Type)
+	}
+	return nil
+}
+
+// Marshal encodes m as a frame body (deterministic CBOR).
+func (m *Message) Marshal() ([]byte, error) {
+	b, err := encMode.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("exchange: encoding %s: %w", m.Type, err)
+	}
+	if len(b) > MaxMessageSize {
+		return nil, fmt.Errorf("exchange: %s message of %d bytes exceeds %d", m.Type, len(b), MaxMessageSize)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes and validates a frame body. It never panics and never
+// allocates beyond len(b) for any input.
+func Unmarshal(b []byte) (*Message, error) {
+	if len(b) > MaxMessageSize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrMalformed, len(b), MaxMessageSize)
+	}
+	var m Message
+	if err := decMode.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// writeMessage writes m as one frame.
+func writeMessage(w io.Writer, m *Message) error {
+	body, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	var frame [binary.MaxVarintLen64 + MaxMessageSize]byte
+	n := binary.PutUvarint(frame[:], uint64(len(body)))
+	n += copy(frame[n:], body)
+	_, err = w.Write(frame[:n])
+	return err
+}
+
+// readMessage reads one frame and decodes it. The declared length is checked
+// before anything is allocated.
+func readMessage(r *bufio.Reader) (*Message, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("%w: frame length: %w", ErrMalformed, err)
+	}
+	if n == 0 || n > MaxMessageSize {
+		return nil, fmt.Errorf("%w: frame of %d bytes (limit %d)", ErrMalformed, n, MaxMessageSize)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, fmt.Errorf("%w: frame body: %w", ErrMalformed, err)
+	}
+	return Unmarshal(body)
+}

@@ -1,0 +1,92 @@
+package exchange
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/host"
+)
+
+// MemStore is an in-memory Source and Sink for tests and benchmarks. Accept,
+// when set, decides on pushes.
+type MemStore struct {
+	Accept func(Push) error
+
+	mu     sync.Mutex
+	pieces map[PieceID][]byte
+}
+
+// NewMemStore returns an empty MemStore.
+func NewMemStore() *MemStore { return &MemStore{pieces: make(map[PieceID][]byte)} }
+
+// Add stores a piece under id (which tests may set to anything).
+func (m *MemStore) Add(id PieceID, b []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.pieces[id] = b
+}
+
+// Has reports whether the store holds id.
+func (m *MemStore) Has(id PieceID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.pieces[id]
+	return ok
+}
+
+// Bytes returns a held piece.
+func (m *MemStore) Bytes(id PieceID) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pieces[id]
+}
+
+type memPiece struct{ *bytes.Reader }
+
+func (memPiece) Close() error { return nil }
+
+// OpenPiece implements Source.
+func (m *MemStore) OpenPiece(_ context.Context, id PieceID) (PieceReader, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.pieces[id]
+	if !ok {
+		return nil, fmt.Errorf("piece %s: %w", id, ErrNotFound)
+	}
+	return memPiece{bytes.NewReader(b)}, nil
+}
+
+// AcceptPush implements Sink.
+func (m *MemStore) AcceptPush(_ context.Context, p Push) error {
+	if m.Accept != nil {
+		return m.Accept(p)
+	}
+	return nil
+}
+
+// ReceivePush implements Sink.
+func (m *MemStore) ReceivePush(_ context.Context, p Push, r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m.Add(p.Piece, b)
+	return nil
+}
+
+// NewTestExchange starts an exchange on h serving and receiving into a new
+// MemStore, closed when the test ends.
+func NewTestExchange(tb testing.TB, h host.Host, cfg Config) (*Exchange, *MemStore) {
+	tb.Helper()
+	st := NewMemStore()
+	x, err := New(h, cfg, st, st)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = x.Close() })
+	return x, st
+}
