@@ -1,0 +1,308 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/cosmos/iavl"
+	iavldb "github.com/cosmos/iavl/db"
+)
+
+// AppVersion is reported to CometBFT in Info; it changes when the state
+// transition rules change.
+const AppVersion = 1
+
+// Config configures an App.
+type Config struct {
+	// Dir is the directory of the state database; empty keeps state in memory
+	// (tests, replay).
+	Dir string
+	// CacheSize is the IAVL node cache size, in nodes.
+	CacheSize int
+	// KeepVersions is how many recent committed heights stay queryable;
+	// older versions are pruned. 0 keeps all.
+	KeepVersions int64
+	// Logger receives the app's log lines; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration a node uses, storing state in dir.
+func DefaultConfig(dir string) Config {
+	return Config{Dir: dir, CacheSize: 100_000, KeepVersions: 1000}
+}
+
+// chainInfo is stored once at InitChain.
+type chainInfo struct {
+	ChainID       string `cbor:"chain_id"`
+	InitialHeight int64  `cbor:"initial_height"`
+}
+
+const keyChainInfo = "chain"
+
+// App is the coop ledger as a CometBFT ABCI 2.0 application. Its methods
+// below are in the order CometBFT calls them. App is safe for concurrent use.
+type App struct {
+	abci.BaseApplication
+
+	cfg  Config
+	log  *slog.Logger
+	db   iavldb.DB
+	sigs sigCache
+
+	mu      sync.Mutex
+	tree    *iavl.MutableTree
+	version int64 // last committed height
+	info    chainInfo
+	params  Params
+	// check is the mempool's view: committed state plus the effects of the
+	// txs CheckTx accepted since the last Commit.
+	check *overlay
+}
+
+var _ abci.Application = (*App)(nil)
+
+// ErrClosed is returned by an App after Close.
+var ErrClosed = errors.New("ledger app closed")
+
+// Open opens (or creates) the ledger state in cfg.Dir and loads the last
+// committed version.
+func Open(cfg Config) (*App, error) {
+	a := &App{cfg: cfg, log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if cfg.Dir == "" {
+		a.db = iavldb.NewMemDB()
+	} else {
+		db, err := iavldb.NewGoLevelDB("coop-state", cfg.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("opening ledger state in %s: %w", cfg.Dir, err)
+		}
+		a.db = db
+	}
+	a.tree = iavl.NewMutableTree(a.db, cfg.CacheSize, false, iavl.NewNopLogger(), iavl.AsyncPruningOption(false))
+	v, err := a.tree.Load()
+	if err != nil {
+		a.db.Close()
+		return nil, fmt.Errorf("loading ledger state: %w", err)
+	}
+	a.version = v
+	if v > 0 {
+		if _, err := getValue(a.tree, []byte(keyChainInfo), &a.info); err != nil {
+			a.db.Close()
+			return nil, err
+		}
+		if _, err := getValue(a.tree, []byte(keyParams), &a.params); err != nil {
+			a.db.Close()
+			return nil, err
+		}
+	}
+	a.check = newOverlay(a.committed())
+	return a, nil
+}
+
+// Close releases the state database.
+func (a *App) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.tree == nil {
+		return nil
+	}
+	a.tree = nil
+	return a.db.Close()
+}
+
+// committed returns read access to the last committed state.
+func (a *App) committed() kvReader {
+	if a.version == 0 {
+		return emptyState{}
+	}
+	t, err := a.tree.GetImmutable(a.version)
+	if err != nil {
+		// The version was just loaded or saved, so this is disk corruption.
+		panic(fmt.Sprintf("chain: committed version %d unreadable: %v", a.version, err))
+	}
+	return t
+}
+
+// treeWriter adapts the working IAVL tree to kvWriter.
+type treeWriter struct{ t *iavl.MutableTree }
+
+func (w treeWriter) Get(key []byte) ([]byte, error) { return w.t.Get(key) }
+
+func (w treeWriter) Set(key, value []byte) error {
+	_, err := w.t.Set(key, value)
+	return err
+}
+
+func (w treeWriter) Delete(key []byte) error {
+	_, _, err := w.t.Remove(key)
+	return err
+}
+
+type emptyState struct{}
+
+func (emptyState) Get([]byte) ([]byte, error) { return nil, nil }
+
+// Info tells CometBFT the last committed height and app hash, so it replays
+// only the blocks the app has not committed.
+func (a *App) Info(context.Context, *abci.InfoRequest) (*abci.InfoResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.tree == nil {
+		return nil, ErrClosed
+	}
+	res := &abci.InfoResponse{Data: "coop", AppVersion: AppVersion, LastBlockHeight: a.version}
+	if a.version > 0 {
+		res.LastBlockAppHash = a.tree.Hash()
+	}
+	return res, nil
+}
+
+// InitChain writes the genesis state: chain id, parameters, funded accounts.
+func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.InitChainResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.tree == nil {
+		return nil, ErrClosed
+	}
+	g, err := ParseGenesisState(req.AppStateBytes)
+	if err != nil {
+		return nil, err
+	}
+	if req.InitialHeight > 1 {
+		a.tree.SetInitialVersion(uint64(req.InitialHeight))
+	}
+	initial := max(req.InitialHeight, 1)
+	a.info = chainInfo{ChainID: req.ChainId, InitialHeight: initial}
+	a.params = g.Params
+	if err := setValue(treeWriter{a.tree}, []byte(keyChainInfo), &a.info); err != nil {
+		return nil, err
+	}
+	if err := setValue(treeWriter{a.tree}, []byte(keyParams), &a.params); err != nil {
+		return nil, err
+	}
+	for _, ga := range g.Accounts {
+		acct := Account{Address: ga.Address, Credits: ga.Credits}
+		if err := setValue(treeWriter{a.tree}, accountKey(ga.Address), &acct); err != nil {
+			return nil, err
+		}
+	}
+	// Until block 1 commits, the mempool sees the genesis state.
+	a.check = newOverlay(treeWriter{a.tree})
+	a.log.Info("ledger genesis", "chain_id", req.ChainId, "accounts", len(g.Accounts))
+	return &abci.InitChainResponse{AppHash: a.tree.WorkingHash()}, nil
+}
+
+// CheckTx admits a tx to the mempool if it would succeed on top of the
+// committed state and the txs already admitted (so one account can queue
+// several nonces). It runs the same code as FinalizeBlock.
+func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.tree == nil {
+		return nil, ErrClosed
+	}
+	if a.info.ChainID == "" {
+		return &abci.CheckTxResponse{Code: uint32(CodeInternal), Log: "ledger not initialised"}, nil
+	}
+	ov := newOverlay(a.check)
+	if _, err := execute(ov, a.info.ChainID, a.params, a.version+1, &a.sigs, req.Tx); err != nil {
+		return &abci.CheckTxResponse{Code: uint32(CodeOf(err)), Log: err.Error()}, nil
+	}
+	if err := ov.flush(a.check); err != nil {
+		return nil, err
+	}
+	return &abci.CheckTxResponse{Code: uint32(CodeOK)}, nil
+}
+
+// FinalizeBlock applies a decided block: the epoch change if this block
+// starts an epoch, then each tx through the same path as CheckTx. The
+// returned app hash is the working tree's root.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.tree == nil {
+		return nil, ErrClosed
+	}
+	if err := beginEpoch(treeWriter{a.tree}, a.params, a.info.ChainID, a.info.InitialHeight, req.Height, req.Hash); err != nil {
+		return nil, fmt.Errorf("height %d: epoch: %w", req.Height, err)
+	}
+	results := make([]*abci.ExecTxResult, len(req.Txs))
+	for i, raw := range req.Txs {
+		auth, err := execute(treeWriter{a.tree}, a.info.ChainID, a.params, req.Height, &a.sigs, raw)
+		res := &abci.ExecTxResult{Code: uint32(CodeOf(err))}
+		if err != nil {
+			res.Log = err.Error()
+			if res.Code == uint32(CodeInternal) {
+				// Storage failures must halt the node, not fork it.
+				return nil, fmt.Errorf("height %d tx %d: %w", req.Height, i, err)
+			}
+		}
+		if auth != nil {
+			res.Events = []abci.Event{{Type: "tx", Attributes: []abci.EventAttribute{
+				{Key: "type", Value: auth.tx.Type, Index: true},
+				{Key: "signer", Value: auth.tx.Signer().String(), Index: true},
+			}}}
+		}
+		results[i] = res
+	}
+	return &abci.FinalizeBlockResponse{TxResults: results, AppHash: a.tree.WorkingHash()}, nil
+}
+
+// Commit persists the working tree as version = height and resets the
+// mempool view; CometBFT then rechecks the remaining mempool txs.
+func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.tree == nil {
+		return nil, ErrClosed
+	}
+	_, v, err := a.tree.SaveVersion()
+	if err != nil {
+		return nil, fmt.Errorf("saving ledger state: %w", err)
+	}
+	a.version = v
+	if k := a.cfg.KeepVersions; k > 0 && v > k && v%100 == 0 {
+		if err := a.tree.DeleteVersionsTo(v - k); err != nil {
+			a.log.Warn("pruning ledger versions", "to", v-k, "err", err)
+		}
+	}
+	a.check = newOverlay(a.committed())
+	return &abci.CommitResponse{}, nil
+}
+
+// Query answers abci_query; see query.go for the paths.
+func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryResponse, error) {
+	a.mu.Lock()
+	if a.tree == nil {
+		a.mu.Unlock()
+		return nil, ErrClosed
+	}
+	version := a.version
+	if req.Height > 0 && req.Height < version {
+		version = req.Height
+	}
+	var st kvIterReader
+	var err error
+	if version > 0 {
+		st, err = a.tree.GetImmutable(version)
+	}
+	params, info := a.params, a.info
+	a.mu.Unlock()
+	if version == 0 {
+		return &abci.QueryResponse{Code: uint32(CodeNotFound), Log: "no committed state yet"}, nil
+	}
+	if err != nil {
+		return &abci.QueryResponse{Code: uint32(CodeNotFound), Log: fmt.Sprintf("height %d not available: %v", version, err), Height: version}, nil
+	}
+	value, qerr := query(st, params, info, req.Path, req.Data)
+	if qerr != nil {
+		return &abci.QueryResponse{Code: uint32(CodeOf(qerr)), Log: qerr.Error(), Height: version}, nil
+	}
+	return &abci.QueryResponse{Code: uint32(CodeOK), Value: value, Height: version}, nil
+}

@@ -1,0 +1,128 @@
+package chain
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+)
+
+const testChainID = "coop-test"
+
+// testKey returns a deterministic key for seed i.
+func testKey(i int) ed25519.PrivateKey {
+	var seed [32]byte
+	binary.BigEndian.PutUint64(seed[:], uint64(i)+1)
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+func addrOf(k ed25519.PrivateKey) Address { return AddressOf(k.Public().(ed25519.PublicKey)) }
+
+// testLedger drives an App directly through ABCI calls, as CometBFT would.
+type testLedger struct {
+	t      *testing.T
+	app    *App
+	height int64
+	nonces map[Address]uint64
+}
+
+func newTestLedger(t *testing.T, dir string, funded ...ed25519.PrivateKey) *testLedger {
+	t.Helper()
+	cfg := DefaultConfig(dir)
+	app, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	g := DefaultGenesisState()
+	g.Params.Allowance = 1000
+	for _, k := range funded {
+		g.Accounts = append(g.Accounts, GenesisAccount{Address: addrOf(k), Credits: 1000})
+	}
+	st, _ := json.Marshal(g)
+	if _, err := app.InitChain(context.Background(), &abci.InitChainRequest{ChainId: testChainID, AppStateBytes: st, InitialHeight: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return &testLedger{t: t, app: app, nonces: map[Address]uint64{}}
+}
+
+// sign builds the next tx of key with body.
+func (l *testLedger) sign(k ed25519.PrivateKey, body Body) []byte {
+	a := addrOf(k)
+	tx, err := NewTx(testChainID, body, k, l.nonces[a])
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.nonces[a]++
+	return tx.Bytes()
+}
+
+// block finalizes and commits one block with txs and returns the results.
+func (l *testLedger) block(txs ...[]byte) []*abci.ExecTxResult {
+	l.t.Helper()
+	l.height++
+	h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(l.height)))
+	res, err := l.app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: l.height, Hash: h[:], Txs: txs})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if _, err := l.app.Commit(context.Background(), &abci.CommitRequest{}); err != nil {
+		l.t.Fatal(err)
+	}
+	return res.TxResults
+}
+
+func (l *testLedger) check(tx []byte) *abci.CheckTxResponse {
+	l.t.Helper()
+	res, err := l.app.CheckTx(context.Background(), &abci.CheckTxRequest{Tx: tx, Type: abci.CHECK_TX_TYPE_CHECK})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return res
+}
+
+func (l *testLedger) query(path string, v any) error {
+	l.t.Helper()
+	res, err := l.app.Query(context.Background(), &abci.QueryRequest{Path: path})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if res.Code != 0 {
+		return errors.New(res.Log)
+	}
+	return Unmarshal(res.Value, v)
+}
+
+func (l *testLedger) account(a Address) AccountView {
+	var v AccountView
+	if err := l.query(QueryAccount+a.String(), &v); err != nil {
+		l.t.Fatal(err)
+	}
+	return v
+}
+
+func TestTransferMovesCreditsAndBumpsNonce(t *testing.T) {
+	alice, bob := testKey(0), testKey(1)
+	l := newTestLedger(t, "", alice)
+	tx := l.sign(alice, &Transfer{To: addrOf(bob), Amount: 300})
+	if res := l.check(tx); res.Code != 0 {
+		t.Fatalf("CheckTx: %d %s", res.Code, res.Log)
+	}
+	res := l.block(tx)
+	if res[0].Code != 0 {
+		t.Fatalf("FinalizeBlock: %d %s", res[0].Code, res[0].Log)
+	}
+	a, b := l.account(addrOf(alice)), l.account(addrOf(bob))
+	if a.Credits != 700 || b.Credits != 300 || a.Nonce != 1 || !b.Exists {
+		t.Fatalf("alice %+v bob %+v", a, b)
+	}
+	var e Epoch
+	if err := l.query(QueryEpoch, &e); err != nil || e.Number != 0 || e.StartHeight != 1 {
+		t.Fatalf("epoch %+v %v", e, err)
+	}
+}

@@ -1,0 +1,102 @@
+package chain
+
+import "errors"
+
+// Code is the ABCI result code of a rejected transaction. Codes are part of
+// the protocol: clients test them, and they never change meaning.
+type Code uint32
+
+// Result codes. 0 is success; every rejection has its own code and a log
+// message that says why.
+const (
+	CodeOK                  Code = 0
+	CodeEncoding            Code = 1  // bytes are not a canonical tx or body
+	CodeTooLarge            Code = 2  // tx exceeds Params.MaxTxBytes
+	CodeWrongChain          Code = 3  // chain id differs from this chain's
+	CodeBadSignature        Code = 4  // signature or public key invalid
+	CodeBadNonce            Code = 5  // nonce is not the account's next nonce
+	CodeUnknownType         Code = 6  // no rule for this tx type
+	CodeInvalid             Code = 7  // a body field is out of range
+	CodeNotFound            Code = 8  // referenced record does not exist
+	CodeExists              Code = 9  // record already exists
+	CodeUnauthorized        Code = 10 // signer may not do this
+	CodeInsufficientFunds   Code = 11 // not enough credits
+	CodeOverflow            Code = 12 // arithmetic would overflow
+	CodeQuotaExceeded       Code = 13 // placement over the owner's quota
+	CodeNoCapacity          Code = 14 // holder lacks free pledged capacity
+	CodeHolderNotRegistered Code = 15 // holder is not a registered node
+	CodeDuplicateHolder     Code = 16 // one holder named twice in a segment
+	CodeHolderUnavailable   Code = 17 // holder is not active
+	CodeInternal            Code = 100
+)
+
+// Sentinel errors, one per code; rejections wrap them with context, so
+// callers test with errors.Is and the ABCI log carries the whole message.
+var (
+	ErrTooLarge            = errors.New("tx too large")
+	ErrWrongChain          = errors.New("wrong chain id")
+	ErrBadSignature        = errors.New("bad signature")
+	ErrBadNonce            = errors.New("bad nonce")
+	ErrUnknownType         = errors.New("unknown tx type")
+	ErrInvalid             = errors.New("invalid tx")
+	ErrNotFound            = errors.New("not found")
+	ErrExists              = errors.New("already exists")
+	ErrUnauthorized        = errors.New("unauthorized")
+	ErrInsufficientFunds   = errors.New("insufficient funds")
+	ErrOverflow            = errors.New("amount overflows")
+	ErrQuotaExceeded       = errors.New("quota exceeded")
+	ErrNoCapacity          = errors.New("holder has no free capacity")
+	ErrHolderNotRegistered = errors.New("holder not registered")
+	ErrDuplicateHolder     = errors.New("duplicate holder")
+	ErrHolderUnavailable   = errors.New("holder not active")
+)
+
+var codeTable = []struct {
+	err  error
+	code Code
+}{
+	{ErrEncoding, CodeEncoding},
+	{ErrTooLarge, CodeTooLarge},
+	{ErrWrongChain, CodeWrongChain},
+	{ErrBadSignature, CodeBadSignature},
+	{ErrBadNonce, CodeBadNonce},
+	{ErrUnknownType, CodeUnknownType},
+	{ErrInvalid, CodeInvalid},
+	{ErrNotFound, CodeNotFound},
+	{ErrExists, CodeExists},
+	{ErrUnauthorized, CodeUnauthorized},
+	{ErrInsufficientFunds, CodeInsufficientFunds},
+	{ErrOverflow, CodeOverflow},
+	{ErrQuotaExceeded, CodeQuotaExceeded},
+	{ErrNoCapacity, CodeNoCapacity},
+	{ErrHolderNotRegistered, CodeHolderNotRegistered},
+	{ErrDuplicateHolder, CodeDuplicateHolder},
+	{ErrHolderUnavailable, CodeHolderUnavailable},
+}
+
+// CodeOf maps an error from transaction validation to its result code.
+func CodeOf(err error) Code {
+	if err == nil {
+		return CodeOK
+	}
+	for _, c := range codeTable {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return CodeInternal
+}
+
+// ErrorOf maps a result code back to its sentinel error (nil for CodeOK), so
+// a client can turn a rejected broadcast into an error that errors.Is matches.
+func ErrorOf(code Code) error {
+	if code == CodeOK {
+		return nil
+	}
+	for _, c := range codeTable {
+		if c.code == code {
+			return c.err
+		}
+	}
+	return errors.New("internal ledger error")
+}

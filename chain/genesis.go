@@ -1,0 +1,75 @@
+package chain
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// GenesisState is the app_state of a coop genesis file (JSON, as CometBFT's
+// genesis is JSON): the chain parameters and the accounts that start with
+// credits.
+type GenesisState struct {
+	Params   Params           `json:"params"`
+	Accounts []GenesisAccount `json:"accounts"`
+}
+
+// GenesisAccount is an account funded at genesis.
+type GenesisAccount struct {
+	Address Address `json:"address"`
+	Credits uint64  `json:"credits"`
+}
+
+// DefaultGenesisState is the genesis of a new network with no funded accounts.
+func DefaultGenesisState() GenesisState {
+	return GenesisState{Params: DefaultParams()}
+}
+
+// ErrGenesis is returned for an invalid genesis app state.
+var ErrGenesis = errors.New("invalid genesis")
+
+// ParseGenesisState decodes and validates a genesis app_state. Empty input
+// means DefaultGenesisState.
+func ParseGenesisState(b []byte) (GenesisState, error) {
+	if len(b) == 0 {
+		return DefaultGenesisState(), nil
+	}
+	var g GenesisState
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&g); err != nil {
+		return g, fmt.Errorf("%w: app_state: %v", ErrGenesis, err)
+	}
+	return g, g.Validate()
+}
+
+// Validate checks the parameters and that no account is listed twice.
+func (g *GenesisState) Validate() error {
+	if err := g.Params.Validate(); err != nil {
+		return err
+	}
+	seen := make(map[Address]bool, len(g.Accounts))
+	for _, a := range g.Accounts {
+		if seen[a.Address] {
+			return fmt.Errorf("%w: account %s listed twice", ErrGenesis, a.Address)
+		}
+		seen[a.Address] = true
+	}
+	return nil
+}
+
+// Validate checks that the parameters are usable.
+func (p *Params) Validate() error {
+	switch {
+	case p.EpochLength == 0:
+		return fmt.Errorf("%w: epoch_length must be ≥ 1", ErrGenesis)
+	case p.RNorm == 0:
+		return fmt.Errorf("%w: r_norm must be ≥ 1", ErrGenesis)
+	case p.UptimeMinPercent > 100:
+		return fmt.Errorf("%w: uptime_min_percent %d > 100", ErrGenesis, p.UptimeMinPercent)
+	case p.MaxTxBytes < 1024 || p.MaxTxBytes > 16<<20:
+		return fmt.Errorf("%w: max_tx_bytes %d outside [1 KiB, 16 MiB]", ErrGenesis, p.MaxTxBytes)
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+package chain
+
+import (
+	"encoding/binary"
+)
+
+// State layout: one IAVL tree, keys are an ASCII prefix followed by binary
+// ids (fixed length, big-endian numbers so iteration is in numeric order).
+// Values are deterministic CBOR of the types below. Later transaction
+// families add their own prefixes (job/, proof/…) without touching these.
+const (
+	keyParams       = "params"   // Params
+	keyCurrentEpoch = "epochcur" // uint64: number of the current epoch
+	prefixAccount   = "acct/"    // acct/<addr:20> → Account
+	prefixNode      = "node/"    // node/<addr:20> → Node
+	prefixFile      = "file/"    // file/<id:32> → File
+	prefixOwned     = "owns/"    // owns/<owner:20><id:32> → uint64 bytes placed
+	prefixHeld      = "hold/"    // hold/<holder:20><file:32><segment:4><index:4> → HeldPiece
+	prefixEpoch     = "epoch/"   // epoch/<n:8> → Epoch
+)
+
+func accountKey(a Address) []byte { return append([]byte(prefixAccount), a[:]...) }
+func nodeKey(a Address) []byte    { return append([]byte(prefixNode), a[:]...) }
+func fileKey(id Hash) []byte      { return append([]byte(prefixFile), id[:]...) }
+
+func ownedKey(owner Address, id Hash) []byte {
+	k := append([]byte(prefixOwned), owner[:]...)
+	return append(k, id[:]...)
+}
+
+func ownedPrefix(owner Address) []byte { return append([]byte(prefixOwned), owner[:]...) }
+
+func heldKey(holder Address, file Hash, segment, index uint32) []byte {
+	k := append([]byte(prefixHeld), holder[:]...)
+	k = append(k, file[:]...)
+	k = binary.BigEndian.AppendUint32(k, segment)
+	return binary.BigEndian.AppendUint32(k, index)
+}
+
+func heldPrefix(holder Address) []byte { return append([]byte(prefixHeld), holder[:]...) }
+
+func epochKey(n uint64) []byte { return binary.BigEndian.AppendUint64([]byte(prefixEpoch), n) }
+
+// Params are the chain's parameters, fixed in genesis.
+type Params struct {
+	// EpochLength is E, the number of blocks per epoch.
+	EpochLength uint64 `cbor:"epoch_length" json:"epoch_length"`
+	// RNorm is the redundancy norm: pledging P bytes earns P/RNorm bytes of quota.
+	RNorm uint64 `cbor:"r_norm" json:"r_norm"`
+	// UptimeWindow is W, the number of recent epochs uptime is measured over.
+	UptimeWindow uint64 `cbor:"uptime_window" json:"uptime_window"`
+	// UptimeMinPercent is the uptime (over W epochs) below which earned quota is not usable.
+	UptimeMinPercent uint64 `cbor:"uptime_min_percent" json:"uptime_min_percent"`
+	// Allowance is the quota in bytes every account may use without pledging.
+	Allowance uint64 `cbor:"allowance" json:"allowance"`
+	// MaxTxBytes is the largest accepted transaction.
+	MaxTxBytes uint64 `cbor:"max_tx_bytes" json:"max_tx_bytes"`
+}
+
+// DefaultParams are the parameters `coop init` writes into a new genesis.
+func DefaultParams() Params {
+	return Params{
+		EpochLength:      10,
+		RNorm:            3,
+		UptimeWindow:     10,
+		UptimeMinPercent: 70,
+		Allowance:        1 << 30, // 1 GiB
+		MaxTxBytes:       256 << 10,
+	}
+}
+
+// Account is a ledger account, keyed by Address.
+type Account struct {
+	Address Address `cbor:"address" json:"address"`
+	// PubKey is the ed25519 key; empty until the account signs its first tx.
+	PubKey []byte `cbor:"pubkey,omitempty" json:"pubkey,omitempty"`
+	// Nonce is the nonce the account's next tx must carry.
+	Nonce   uint64 `cbor:"nonce" json:"nonce"`
+	Credits uint64 `cbor:"credits" json:"credits"`
+	// QuotaEarned is pledge/RNorm of the account's node (0 without a node).
+	QuotaEarned uint64 `cbor:"quota_earned" json:"quota_earned"`
+	// QuotaUsed is the sum of piece bytes of the files the account placed.
+	QuotaUsed uint64 `cbor:"quota_used" json:"quota_used"`
+}
+
+// Node statuses.
+const (
+	NodeActive       = "active"
+	NodeDisqualified = "disqualified"
+)
+
+// Node is a registered storage/compute node, keyed by its account address.
+type Node struct {
+	Address Address `cbor:"address" json:"address"`
+	// PeerID is the libp2p peer id derived from the account's ed25519 key.
+	PeerID string   `cbor:"peer_id" json:"peer_id"`
+	Addrs  []string `cbor:"addrs" json:"addrs"`
+	// Pledge is the disk space offered, in bytes; Used is how much of it
+	// placed pieces take.
+	Pledge       uint64 `cbor:"pledge" json:"pledge"`
+	Used         uint64 `cbor:"used" json:"used"`
+	CPU          uint32 `cbor:"cpu" json:"cpu"`
+	JoinedHeight int64  `cbor:"joined_height" json:"joined_height"`
+	Status       string `cbor:"status" json:"status"`
+	// Uptime holds one entry per recent epoch (oldest first, at most
+	// Params.UptimeWindow): true when the node proved it was online. Empty
+	// means no measurement yet, which counts as up.
+	Uptime []bool `cbor:"uptime" json:"uptime"`
+	// RepAlpha and RepBeta are the Beta-distribution reputation counts
+	// (successes+1, failures+1) the proofs rules maintain.
+	RepAlpha     uint64 `cbor:"rep_alpha" json:"rep_alpha"`
+	RepBeta      uint64 `cbor:"rep_beta" json:"rep_beta"`
+	ProofsPassed uint64 `cbor:"proofs_passed" json:"proofs_passed"`
+	ProofsFailed uint64 `cbor:"proofs_failed" json:"proofs_failed"`
+}
+
+// Free is the pledged capacity not yet taken by pieces.
+func (n *Node) Free() uint64 {
+	if n.Used >= n.Pledge {
+		return 0
+	}
+	return n.Pledge - n.Used
+}
+
+// Piece is one erasure-coded piece of a file as recorded by PlaceFile.
+type Piece struct {
+	Segment uint32  `cbor:"segment" json:"segment"`
+	Index   uint32  `cbor:"index" json:"index"`
+	Holder  Address `cbor:"holder" json:"holder"`
+	ID      Hash    `cbor:"id" json:"id"`
+	Size    uint64  `cbor:"size" json:"size"`
+	// Root is the Merkle commitment over the piece's leaves; Leaves their count.
+	Root   Hash   `cbor:"root" json:"root"`
+	Leaves uint64 `cbor:"leaves" json:"leaves"`
+}
+
+// File is a placed file, keyed by its id.
+type File struct {
+	ID    Hash    `cbor:"id" json:"id"`
+	Owner Address `cbor:"owner" json:"owner"`
+	Size  uint64  `cbor:"size" json:"size"`
+	K     uint32  `cbor:"k" json:"k"`
+	M     uint32  `cbor:"m" json:"m"`
+	// Bytes is Σ piece sizes, what the placement charges to the owner's quota.
+	Bytes        uint64  `cbor:"bytes" json:"bytes"`
+	PlacedHeight int64   `cbor:"placed_height" json:"placed_height"`
+	Pieces       []Piece `cbor:"pieces" json:"pieces"`
+}
+
+// HeldPiece is an entry of a holder's piece index.
+type HeldPiece struct {
+	File  Hash  `cbor:"file" json:"file"`
+	Piece Piece `cbor:"piece" json:"piece"`
+}
+
+// Epoch is one epoch: E blocks sharing a seed for challenges and assignment.
+type Epoch struct {
+	Number      uint64 `cbor:"number" json:"number"`
+	StartHeight int64  `cbor:"start_height" json:"start_height"`
+	// BlockHash is the hash of the epoch's first block; Seed =
+	// SHA-256(previous seed ‖ BlockHash).
+	BlockHash Hash `cbor:"block_hash" json:"block_hash"`
+	Seed      Hash `cbor:"seed" json:"seed"`
+}

@@ -1,0 +1,131 @@
+package chain
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+)
+
+// Tx is the signed envelope of every transaction. Its bytes on the wire and
+// in blocks are its canonical CBOR encoding; any other encoding is rejected.
+type Tx struct {
+	ChainID string `cbor:"chain_id"`
+	Type    string `cbor:"type"`
+	// Body is the canonical CBOR of the type's body struct.
+	Body   []byte `cbor:"body"`
+	PubKey []byte `cbor:"pubkey"`
+	// Nonce must equal the signer account's Nonce.
+	Nonce uint64 `cbor:"nonce"`
+	// Sig is ed25519 over SignBytes.
+	Sig []byte `cbor:"sig"`
+}
+
+// unsignedTx is Tx without the signature: what is signed.
+type unsignedTx struct {
+	ChainID string `cbor:"chain_id"`
+	Type    string `cbor:"type"`
+	Body    []byte `cbor:"body"`
+	PubKey  []byte `cbor:"pubkey"`
+	Nonce   uint64 `cbor:"nonce"`
+}
+
+// signDomain separates coop tx signatures from any other use of the key
+// (libp2p, CometBFT), so a signature can never be replayed across them.
+const signDomain = "coop/tx/v1\x00"
+
+// SignBytes is the message the signer signs: a domain tag followed by the
+// canonical CBOR of the envelope without its signature.
+func (tx *Tx) SignBytes() []byte {
+	b := mustMarshal(unsignedTx{ChainID: tx.ChainID, Type: tx.Type, Body: tx.Body, PubKey: tx.PubKey, Nonce: tx.Nonce})
+	return append([]byte(signDomain), b...)
+}
+
+// Signer returns the address of the signing account.
+func (tx *Tx) Signer() Address { return AddressOf(tx.PubKey) }
+
+// Bytes returns the canonical encoding broadcast to the chain.
+func (tx *Tx) Bytes() []byte { return mustMarshal(tx) }
+
+// Hash returns SHA-256 of the tx bytes, which is CometBFT's tx hash.
+func (tx *Tx) Hash() Hash { return sha256.Sum256(tx.Bytes()) }
+
+// Body is the payload of one transaction type.
+type Body interface {
+	// TxType is the envelope's type string for this body.
+	TxType() string
+}
+
+// NewTx builds and signs a transaction.
+func NewTx(chainID string, body Body, key ed25519.PrivateKey, nonce uint64) (*Tx, error) {
+	b, err := Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s body: %w", body.TxType(), err)
+	}
+	tx := &Tx{
+		ChainID: chainID,
+		Type:    body.TxType(),
+		Body:    b,
+		PubKey:  append([]byte(nil), key.Public().(ed25519.PublicKey)...),
+		Nonce:   nonce,
+	}
+	tx.Sig = ed25519.Sign(key, tx.SignBytes())
+	return tx, nil
+}
+
+// DecodeTx parses tx bytes: canonical CBOR, no unknown fields, a 32-byte
+// public key and a 64-byte signature. It does not verify the signature.
+func DecodeTx(b []byte) (*Tx, error) {
+	var tx Tx
+	if err := unmarshalCanonical(b, &tx); err != nil {
+		return nil, fmt.Errorf("tx: %w", err)
+	}
+	if len(tx.PubKey) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: public key is %d bytes, want %d", ErrBadSignature, len(tx.PubKey), ed25519.PublicKeySize)
+	}
+	if len(tx.Sig) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("%w: signature is %d bytes, want %d", ErrBadSignature, len(tx.Sig), ed25519.SignatureSize)
+	}
+	return &tx, nil
+}
+
+// DecodeBody decodes the body of tx into the Body type its Type names.
+func DecodeBody(tx *Tx) (Body, error) {
+	r, ok := rules[tx.Type]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownType, tx.Type)
+	}
+	return r.decode(tx.Body)
+}
+
+// rule is one transaction type: how to decode its body and how to apply it.
+type rule struct {
+	decode func([]byte) (Body, error)
+	apply  func(x *execCtx, b Body) error
+}
+
+// ruleFor builds a rule from a typed apply function.
+func ruleFor[B any, PB interface {
+	*B
+	Body
+}](apply func(x *execCtx, b PB) error) rule {
+	return rule{
+		decode: func(raw []byte) (Body, error) {
+			var b B
+			if err := unmarshalCanonical(raw, &b); err != nil {
+				return nil, fmt.Errorf("%s body: %w", PB(&b).TxType(), err)
+			}
+			return PB(&b), nil
+		},
+		apply: func(x *execCtx, b Body) error { return apply(x, b.(PB)) },
+	}
+}
+
+// rules is the dispatch table: one line per transaction type, its rule in
+// tx_<name>.go.
+var rules = map[string]rule{
+	TypeRegisterNode: ruleFor(applyRegisterNode),
+	TypeUpdateNode:   ruleFor(applyUpdateNode),
+	TypePlaceFile:    ruleFor(applyPlaceFile),
+	TypeRemoveFile:   ruleFor(applyRemoveFile),
+	TypeTransfer:     ruleFor(applyTransfer),
+}

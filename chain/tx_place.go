@@ -1,0 +1,121 @@
+package chain
+
+import "fmt"
+
+// TypePlaceFile is the type of PlaceFile transactions.
+const TypePlaceFile = "place_file"
+
+// maxShards bounds k+m (Reed-Solomon over GF(2^8) allows at most 256 shards).
+const maxShards = 256
+
+// PlaceFile records that the signer stored file FileID as erasure-coded
+// pieces with the named holders. Pieces are listed segment by segment, each
+// segment's K+M pieces in index order (piece i has Segment i/(K+M) and Index
+// i%(K+M)). The signer is charged Σ piece sizes against its quota, each
+// holder's free pledged capacity shrinks by the sizes of the pieces it holds.
+type PlaceFile struct {
+	FileID Hash    `cbor:"file_id"`
+	Size   uint64  `cbor:"size"`
+	K      uint32  `cbor:"k"`
+	M      uint32  `cbor:"m"`
+	Pieces []Piece `cbor:"pieces"`
+}
+
+// TxType implements Body.
+func (*PlaceFile) TxType() string { return TypePlaceFile }
+
+func applyPlaceFile(x *execCtx, b *PlaceFile) error {
+	if b.FileID.IsZero() {
+		return fmt.Errorf("%w: zero file id", ErrInvalid)
+	}
+	if b.K == 0 || uint64(b.K)+uint64(b.M) > maxShards {
+		return fmt.Errorf("%w: k=%d m=%d, need 1 ≤ k and k+m ≤ %d", ErrInvalid, b.K, b.M, maxShards)
+	}
+	n := b.K + b.M
+	if len(b.Pieces) == 0 || uint64(len(b.Pieces))%uint64(n) != 0 {
+		return fmt.Errorf("%w: %d pieces is not a whole number of segments of k+m=%d", ErrInvalid, len(b.Pieces), n)
+	}
+	if found, err := getValue(x.st, fileKey(b.FileID), &File{}); err != nil {
+		return err
+	} else if found {
+		return fmt.Errorf("%w: file %s is already placed", ErrExists, b.FileID)
+	}
+
+	var total uint64
+	nodes := make(map[Address]*Node)
+	var order []Address // holders in first-seen order, for deterministic writes
+	seen := make(map[Address]bool, n)
+	for i := range b.Pieces {
+		p := &b.Pieces[i]
+		seg, idx := uint32(uint64(i)/uint64(n)), uint32(uint64(i)%uint64(n))
+		if p.Segment != seg || p.Index != idx {
+			return fmt.Errorf("%w: piece %d is segment %d index %d, want segment %d index %d", ErrInvalid, i, p.Segment, p.Index, seg, idx)
+		}
+		if p.Size == 0 || p.Leaves == 0 {
+			return fmt.Errorf("%w: piece %d/%d has size %d and %d leaves, both must be > 0", ErrInvalid, seg, idx, p.Size, p.Leaves)
+		}
+		if idx == 0 {
+			clear(seen)
+		}
+		if seen[p.Holder] {
+			return fmt.Errorf("%w: holder %s named twice in segment %d", ErrDuplicateHolder, p.Holder, seg)
+		}
+		seen[p.Holder] = true
+		node, ok := nodes[p.Holder]
+		if !ok {
+			var found bool
+			var err error
+			node, found, err = x.loadNode(p.Holder)
+			if err != nil {
+				return err
+			}
+			if !found {
+				return fmt.Errorf("%w: piece %d/%d names holder %s", ErrHolderNotRegistered, seg, idx, p.Holder)
+			}
+			if node.Status != NodeActive {
+				return fmt.Errorf("%w: holder %s is %s", ErrHolderUnavailable, p.Holder, node.Status)
+			}
+			nodes[p.Holder] = node
+			order = append(order, p.Holder)
+		}
+		used, ok := addUint64(node.Used, p.Size)
+		if !ok || used > node.Pledge {
+			return fmt.Errorf("%w: holder %s has %d bytes free, piece %d/%d needs %d more", ErrNoCapacity, p.Holder, node.Free(), seg, idx, p.Size)
+		}
+		node.Used = used
+		if total, ok = addUint64(total, p.Size); !ok {
+			return fmt.Errorf("%w: piece sizes add up past 2^64-1", ErrOverflow)
+		}
+	}
+
+	owner := x.account
+	ownerNode, _, err := x.loadNode(owner.Address)
+	if err != nil {
+		return err
+	}
+	limit := QuotaLimit(x.params, owner, ownerNode)
+	used, ok := addUint64(owner.QuotaUsed, total)
+	if !ok || used > limit {
+		return fmt.Errorf("%w: %s uses %d of %d bytes, file needs %d", ErrQuotaExceeded, owner.Address, owner.QuotaUsed, limit, total)
+	}
+	owner.QuotaUsed = used
+
+	f := &File{ID: b.FileID, Owner: owner.Address, Size: b.Size, K: b.K, M: b.M, Bytes: total, PlacedHeight: x.height, Pieces: b.Pieces}
+	if err := setValue(x.st, fileKey(f.ID), f); err != nil {
+		return err
+	}
+	if err := setValue(x.st, ownedKey(owner.Address, f.ID), total); err != nil {
+		return err
+	}
+	for _, p := range f.Pieces {
+		if err := setValue(x.st, heldKey(p.Holder, f.ID, p.Segment, p.Index), &HeldPiece{File: f.ID, Piece: p}); err != nil {
+			return err
+		}
+	}
+	for _, a := range order {
+		if err := setValue(x.st, nodeKey(a), nodes[a]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,318 @@
+package ledger
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	cmted25519 "github.com/cometbft/cometbft/crypto/ed25519"
+	cmtjson "github.com/cometbft/cometbft/libs/json"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/types"
+	"github.com/spf13/viper"
+
+	"github.com/coop-network/coop/chain"
+)
+
+// ChainDir is the CometBFT home inside a node home.
+func ChainDir(home string) string { return filepath.Join(home, "chain") }
+
+// ErrHomeExists is returned by InitHome when the home already has a chain.
+var ErrHomeExists = errors.New("home already initialised")
+
+// HomeConfig describes a node home to create.
+type HomeConfig struct {
+	// ChainID of a new single-validator chain (InitHome only).
+	ChainID string
+	// Moniker names the node in CometBFT.
+	Moniker string
+	// P2PListen and RPCListen are CometBFT's listen addresses.
+	P2PListen string
+	RPCListen string
+	// PersistentPeers is CometBFT's id@host:port list.
+	PersistentPeers string
+	// BlockTime is the pause after each commit (timeout_commit); the other
+	// consensus timeouts are scaled from it so blocks come at most ~1 s apart.
+	BlockTime time.Duration
+	// Genesis is the ledger's genesis app state (InitHome only; the account
+	// of the home's key is added with Credits).
+	Genesis chain.GenesisState
+	// Credits given to the home's own account in a new genesis.
+	Credits uint64
+}
+
+// DefaultHomeConfig is what `coop init` writes: a one-validator chain that
+// listens on loopback and makes a block about every half second.
+func DefaultHomeConfig() HomeConfig {
+	return HomeConfig{
+		ChainID:   "coop-local",
+		Moniker:   "coop",
+		P2PListen: "tcp://127.0.0.1:26656",
+		RPCListen: "tcp://127.0.0.1:26657",
+		BlockTime: 400 * time.Millisecond,
+		Genesis:   chain.DefaultGenesisState(),
+		Credits:   1_000_000,
+	}
+}
+
+// cometConfig returns the CometBFT config for a home.
+func cometConfig(home string, hc HomeConfig) *cmtcfg.Config {
+	c := cmtcfg.DefaultConfig()
+	c.SetRoot(ChainDir(home))
+	c.Moniker = hc.Moniker
+	c.P2P.ListenAddress = hc.P2PListen
+	c.RPC.ListenAddress = hc.RPCListen
+	c.P2P.PersistentPeers = hc.PersistentPeers
+	c.P2P.AllowDuplicateIP = true
+	c.P2P.AddrBookStrict = false
+	c.P2P.PexReactor = false
+	c.P2P.ExternalAddress = ""
+	bt := hc.BlockTime
+	if bt <= 0 {
+		bt = 400 * time.Millisecond
+	}
+	c.Consensus.TimeoutCommit = bt
+	c.Consensus.TimeoutPropose = max(bt, 300*time.Millisecond)
+	c.Consensus.TimeoutProposeDelta = 100 * time.Millisecond
+	c.Consensus.TimeoutPrevote = max(bt/2, 100*time.Millisecond)
+	c.Consensus.TimeoutPrevoteDelta = 100 * time.Millisecond
+	c.Consensus.TimeoutPrecommit = max(bt/2, 100*time.Millisecond)
+	c.Consensus.TimeoutPrecommitDelta = 100 * time.Millisecond
+	c.Consensus.PeerGossipSleepDuration = 20 * time.Millisecond
+	c.Mempool.Size = 20_000
+	c.Mempool.CacheSize = 100_000
+	c.Mempool.MaxTxsBytes = 256 << 20
+	c.RPC.TimeoutBroadcastTxCommit = 30 * time.Second
+	c.Instrumentation.Prometheus = false
+	return c
+}
+
+// writeNodeFiles writes the CometBFT config, node key and validator key of a
+// home from the account key (one key for account, p2p and validator).
+func writeNodeFiles(home string, key ed25519.PrivateKey, hc HomeConfig) (*cmtcfg.Config, error) {
+	c := cometConfig(home, hc)
+	for _, d := range []string{filepath.Join(c.RootDir, "config"), filepath.Join(c.RootDir, "data")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("cometbft config: %w", err)
+	}
+	cmtcfg.WriteConfigFile(filepath.Join(c.RootDir, "config", "config.toml"), c)
+	nk := &p2p.NodeKey{PrivKey: cmted25519.PrivKey(key)}
+	if err := nk.SaveAs(c.NodeKeyFile()); err != nil {
+		return nil, err
+	}
+	privval.NewFilePV(cmted25519.PrivKey(key), c.PrivValidatorKeyFile(), c.PrivValidatorStateFile()).Save()
+	return c, nil
+}
+
+// InitHome creates a node home for a new one-validator chain: account key
+// (kept if present), CometBFT config with local timeouts, and a genesis whose
+// only validator and funded account is this home's key.
+func InitHome(home string, hc HomeConfig) (chain.Address, error) {
+	if _, err := os.Stat(filepath.Join(ChainDir(home), "config", "genesis.json")); err == nil {
+		return chain.Address{}, fmt.Errorf("%w: %s", ErrHomeExists, home)
+	}
+	key, err := LoadOrCreateKey(KeyPath(home))
+	if err != nil {
+		return chain.Address{}, err
+	}
+	c, err := writeNodeFiles(home, key, hc)
+	if err != nil {
+		return chain.Address{}, err
+	}
+	g := hc.Genesis
+	addr := AddressOf(key)
+	g.Accounts = append(g.Accounts, chain.GenesisAccount{Address: addr, Credits: hc.Credits})
+	pub := cmted25519.PrivKey(key).PubKey()
+	doc, err := genesisDoc(hc.ChainID, g, []types.GenesisValidator{{Address: pub.Address(), PubKey: pub, Power: 10, Name: hc.Moniker}})
+	if err != nil {
+		return chain.Address{}, err
+	}
+	return addr, doc.SaveAs(c.GenesisFile())
+}
+
+func genesisDoc(chainID string, g chain.GenesisState, vals []types.GenesisValidator) (*types.GenesisDoc, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := json.Marshal(g)
+	if err != nil {
+		return nil, err
+	}
+	cp := types.DefaultConsensusParams()
+	cp.Block.MaxBytes = 8 << 20
+	doc := &types.GenesisDoc{
+		ChainID:         chainID,
+		GenesisTime:     time.Now().UTC().Round(time.Second),
+		ConsensusParams: cp,
+		Validators:      vals,
+		AppState:        st,
+		InitialHeight:   1,
+	}
+	if err := doc.ValidateAndComplete(); err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
+	return doc, nil
+}
+
+// DevnetConfig describes a local multi-validator network.
+type DevnetConfig struct {
+	ChainID string
+	Nodes   int
+	// BasePort: node i listens for CometBFT p2p on BasePort+10i and RPC on
+	// BasePort+10i+1; BasePort+10i+2 … +9 are left for its other listeners.
+	BasePort int
+	// P2PPorts and RPCPorts, if set, override BasePort per node (tests).
+	P2PPorts, RPCPorts []int
+	BlockTime          time.Duration
+	Genesis            chain.GenesisState
+	// Credits each node account starts with.
+	Credits uint64
+	// ExtraAccounts are funded in genesis too (benchmarks, tests).
+	ExtraAccounts []chain.GenesisAccount
+}
+
+// DefaultDevnetConfig is `coop devnet init`'s default: 4 nodes from port 26600.
+func DefaultDevnetConfig() DevnetConfig {
+	return DevnetConfig{
+		ChainID:   "coop-devnet",
+		Nodes:     4,
+		BasePort:  26600,
+		BlockTime: 400 * time.Millisecond,
+		Genesis:   chain.DefaultGenesisState(),
+		Credits:   1_000_000,
+	}
+}
+
+// DevnetHome is the home of node i of a devnet in dir.
+func DevnetHome(dir string, i int) string { return filepath.Join(dir, fmt.Sprintf("node%d", i)) }
+
+// InitDevnet writes dc.Nodes homes dir/node0 … sharing one genesis: every
+// node a validator with equal power, every node's account funded, each
+// node's persistent peers the others on 127.0.0.1. It returns the addresses.
+func InitDevnet(dir string, dc DevnetConfig) ([]chain.Address, error) {
+	if dc.Nodes < 1 {
+		return nil, fmt.Errorf("devnet needs at least 1 node, got %d", dc.Nodes)
+	}
+	p2pPort := func(i int) int {
+		if i < len(dc.P2PPorts) {
+			return dc.P2PPorts[i]
+		}
+		return dc.BasePort + 10*i
+	}
+	rpcPort := func(i int) int {
+		if i < len(dc.RPCPorts) {
+			return dc.RPCPorts[i]
+		}
+		return dc.BasePort + 10*i + 1
+	}
+	keys := make([]ed25519.PrivateKey, dc.Nodes)
+	addrs := make([]chain.Address, dc.Nodes)
+	ids := make([]string, dc.Nodes)
+	g := dc.Genesis
+	g.Accounts = append([]chain.GenesisAccount(nil), dc.ExtraAccounts...)
+	var vals []types.GenesisValidator
+	for i := range keys {
+		home := DevnetHome(dir, i)
+		if _, err := os.Stat(filepath.Join(ChainDir(home), "config", "genesis.json")); err == nil {
+			return nil, fmt.Errorf("%w: %s", ErrHomeExists, home)
+		}
+		k, err := LoadOrCreateKey(KeyPath(home))
+		if err != nil {
+			return nil, err
+		}
+		keys[i], addrs[i] = k, AddressOf(k)
+		pub := cmted25519.PrivKey(k).PubKey()
+		ids[i] = string(p2p.PubKeyToID(pub))
+		vals = append(vals, types.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: 10, Name: fmt.Sprintf("node%d", i)})
+		g.Accounts = append(g.Accounts, chain.GenesisAccount{Address: addrs[i], Credits: dc.Credits})
+	}
+	doc, err := genesisDoc(dc.ChainID, g, vals)
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range keys {
+		var peers []string
+		for j := range keys {
+			if j != i {
+				peers = append(peers, fmt.Sprintf("%s@127.0.0.1:%d", ids[j], p2pPort(j)))
+			}
+		}
+		hc := HomeConfig{
+			Moniker:         fmt.Sprintf("node%d", i),
+			P2PListen:       fmt.Sprintf("tcp://127.0.0.1:%d", p2pPort(i)),
+			RPCListen:       fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort(i)),
+			PersistentPeers: strings.Join(peers, ","),
+			BlockTime:       dc.BlockTime,
+		}
+		c, err := writeNodeFiles(DevnetHome(dir, i), k, hc)
+		if err != nil {
+			return nil, err
+		}
+		if err := doc.SaveAs(c.GenesisFile()); err != nil {
+			return nil, err
+		}
+	}
+	return addrs, nil
+}
+
+// LoadCometConfig reads the CometBFT config of a home (chain/config/config.toml).
+func LoadCometConfig(home string) (*cmtcfg.Config, error) {
+	root := ChainDir(home)
+	path := filepath.Join(root, "config", "config.toml")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%s is not a coop home (run `coop init`): %w", home, err)
+	}
+	v := viper.New()
+	v.SetConfigFile(path)
+	v.SetConfigType("toml")
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	c := cmtcfg.DefaultConfig()
+	if err := v.Unmarshal(c); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", path, err)
+	}
+	c.SetRoot(root)
+	if err := c.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// RPCAddress returns the CometBFT RPC address of a home, for clients.
+func RPCAddress(home string) (string, error) {
+	c, err := LoadCometConfig(home)
+	if err != nil {
+		return "", err
+	}
+	return c.RPC.ListenAddress, nil
+}
+
+// loadPrivValidator builds the validator signer from the account key and the
+// saved last-sign state (which keeps it from double-signing after a restart).
+func loadPrivValidator(c *cmtcfg.Config, key ed25519.PrivateKey) (*privval.FilePV, error) {
+	pv := privval.NewFilePV(cmted25519.PrivKey(key), c.PrivValidatorKeyFile(), c.PrivValidatorStateFile())
+	b, err := os.ReadFile(c.PrivValidatorStateFile())
+	if errors.Is(err, os.ErrNotExist) {
+		pv.Save()
+		return pv, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("validator state: %w", err)
+	}
+	if err := cmtjson.Unmarshal(b, &pv.LastSignState); err != nil {
+		return nil, fmt.Errorf("validator state %s: %w", c.PrivValidatorStateFile(), err)
+	}
+	return pv, nil
+}
