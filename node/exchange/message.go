@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/coop-network/coop/proofs"
 	"github.com/fxamacker/cbor/v2"
 )
 
@@ -21,9 +22,9 @@ const Version = 1
 // numbers only, never piece bytes.
 const MaxMessageSize = 1024
 
-// LeafSize is the size of a commitment leaf: leaf ranges are requested in
-// these units (the last leaf of a piece may be shorter).
-const LeafSize = 1024
+// LeafSize is the size of a commitment leaf (proofs.LeafSize): leaf ranges
+// are requested in these units (the last leaf of a piece may be shorter).
+const LeafSize = proofs.LeafSize
 
 // maxErrorLen bounds the error text a Response carries.
 const maxErrorLen = 256

@@ -1,0 +1,18 @@
+// Package api is the node's local HTTP API, the only way the coop CLI talks
+// to a running daemon, and a small Go client for it.
+//
+// The server binds to 127.0.0.1 by default and refuses non-loopback
+// addresses unless told otherwise. Every request carries
+// "Authorization: Bearer <token>", the token the daemon keeps in
+// <home>/api.token (mode 0600); anything else is 401. JSON bodies are
+// limited to MaxJSONBody bytes; uploads to Config.MaxUploadSize.
+//
+// Routes (all JSON unless noted):
+//
+//	POST   /v1/put?k=&m=&copies=&name=   body: the file bytes → PutResult
+//	POST   /v1/get        {"capability"}  → the file bytes (application/octet-stream)
+//	GET    /v1/files                      → []FileInfo
+//	DELETE /v1/files/{id}                 → {}
+//	GET    /v1/peers                      → []PeerInfo
+//	GET    /v1/status                     → Status
+package api

@@ -1,0 +1,260 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MaxJSONBody bounds a JSON request body.
+const MaxJSONBody = 1 << 20
+
+// Config configures the API server.
+type Config struct {
+	// Listen is the host:port to bind; port 0 picks a free one.
+	Listen string
+	// AllowRemote permits a non-loopback Listen address. Off by default:
+	// the API is for the CLI on the same machine.
+	AllowRemote bool
+	// MaxUploadSize bounds a put's body in bytes.
+	MaxUploadSize int64
+}
+
+// DefaultConfig binds to 127.0.0.1:4102.
+func DefaultConfig() Config {
+	return Config{Listen: "127.0.0.1:4102", MaxUploadSize: 1 << 40}
+}
+
+// Server is a running API server.
+type Server struct {
+	cfg     Config
+	token   []byte
+	backend Backend
+	srv     *http.Server
+	ln      net.Listener
+	log     *slog.Logger
+	done    chan struct{}
+	home    string
+	once    sync.Once
+}
+
+// Start binds the API as cfg says and serves b in a goroutine until Close.
+// It writes the bound address to <home>/api.addr so clients can find it.
+func Start(cfg Config, home, token string, b Backend) (*Server, error) {
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("api: listen address %q: %w", cfg.Listen, err)
+	}
+	if !cfg.AllowRemote && !isLoopback(host) {
+		return nil, fmt.Errorf("api: listen address %q is not loopback; set AllowRemote to expose the API", cfg.Listen)
+	}
+	if len(token) < 32 {
+		return nil, fmt.Errorf("api: token too short")
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	s := &Server{cfg: cfg, token: []byte(token), backend: b, ln: ln, home: home,
+		log: slog.Default().With("component", "api"), done: make(chan struct{})}
+	s.srv = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if home != "" {
+		if err := os.WriteFile(filepath.Join(home, AddrFile), []byte(s.URL()+"\n"), 0o600); err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("api: writing address file: %w", err)
+		}
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("API server stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Close stops the server, giving requests in progress five seconds, and
+// removes the address file.
+func (s *Server) Close() error {
+	var err error
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = s.srv.Shutdown(ctx)
+		if err != nil {
+			err = s.srv.Close()
+		}
+		<-s.done
+		if s.home != "" {
+			_ = os.Remove(filepath.Join(s.home, AddrFile))
+		}
+	})
+	return err
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/put", s.handlePut)
+	mux.HandleFunc("POST /v1/get", s.handleGet)
+	mux.HandleFunc("GET /v1/files", func(w http.ResponseWriter, r *http.Request) {
+		files, err := s.backend.Files(r.Context())
+		s.reply(w, files, err)
+	})
+	mux.HandleFunc("DELETE /v1/files/{id}", func(w http.ResponseWriter, r *http.Request) {
+		err := s.backend.Remove(r.Context(), r.PathValue("id"))
+		s.reply(w, struct{}{}, err)
+	})
+	mux.HandleFunc("GET /v1/peers", func(w http.ResponseWriter, r *http.Request) {
+		peers, err := s.backend.Peers(r.Context())
+		s.reply(w, peers, err)
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.backend.Status(r.Context())
+		s.reply(w, st, err)
+	})
+	return s.authenticate(mux)
+}
+
+// authenticate answers 401 unless the request carries the bearer token.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), s.token) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="coop"`)
+			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API token"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var opts PutOptions
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"k", &opts.K}, {"m", &opts.M}, {"copies", &opts.Copies}} {
+		if v := q.Get(f.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 255 {
+				writeError(w, http.StatusBadRequest, fmt.Errorf("parameter %s=%q is not a count", f.name, v))
+				return
+			}
+			*f.dst = n
+		}
+	}
+	opts.Name = q.Get("name")
+	if len(opts.Name) > 255 {
+		writeError(w, http.StatusBadRequest, errors.New("name longer than 255 bytes"))
+		return
+	}
+	if r.ContentLength > s.cfg.MaxUploadSize {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("file of %d bytes exceeds the node's upload limit of %d", r.ContentLength, s.cfg.MaxUploadSize))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize)
+	res, err := s.backend.Put(r.Context(), body, r.ContentLength, opts)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = WithStatus(http.StatusRequestEntityTooLarge, err)
+	}
+	s.reply(w, res, err)
+}
+
+type getRequest struct {
+	Capability string `json:"capability"`
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	var req getRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	rc, size, err := s.backend.Open(r.Context(), req.Capability)
+	if err != nil {
+		s.reply(w, nil, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	if _, err := io.Copy(w, rc); err != nil {
+		// The status line is out; cutting the body short (less than
+		// Content-Length) is how the client learns.
+		s.log.Warn("get failed mid-stream", "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// decodeJSON reads a size-limited JSON body into v, rejecting unknown fields
+// and trailing data.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("request body: %w", err)
+	}
+	if dec.More() {
+		return errors.New("request body: trailing data")
+	}
+	return nil
+}
+
+// reply writes v as JSON, or the error with its status.
+func (s *Server) reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		code := http.StatusInternalServerError
+		var se *StatusError
+		if errors.As(err, &se) {
+			code = se.Code
+		}
+		if code >= 500 {
+			s.log.Warn("API request failed", "err", err)
+		}
+		writeError(w, code, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(errorBody{Error: err.Error()})
+}

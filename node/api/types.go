@@ -1,0 +1,114 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// PutOptions selects the redundancy of a stored file: K data and M parity
+// pieces per segment, or Copies whole replicas (K=1, M=Copies-1).
+type PutOptions struct {
+	K      int    `json:"k,omitempty"`
+	M      int    `json:"m,omitempty"`
+	Copies int    `json:"copies,omitempty"`
+	Name   string `json:"name,omitempty"`
+}
+
+// PutResult is what a put returns: the read capability and the file id.
+type PutResult struct {
+	Capability string      `json:"capability"`
+	FileID     string      `json:"file_id"`
+	Size       int64       `json:"size"`
+	K          int         `json:"k"`
+	M          int         `json:"m"`
+	Pieces     []Placement `json:"pieces,omitempty"`
+}
+
+// Placement is where one piece went.
+type Placement struct {
+	Segment int    `json:"segment"`
+	Index   int    `json:"index"`
+	Piece   string `json:"piece"`
+	Holder  string `json:"holder"`
+}
+
+// FileInfo is one of the account's files as the ledger records it.
+type FileInfo struct {
+	FileID  string `json:"file_id"`
+	Name    string `json:"name,omitempty"`
+	Size    int64  `json:"size"`
+	K       int    `json:"k"`
+	M       int    `json:"m"`
+	Pieces  int    `json:"pieces"`
+	Created int64  `json:"created_height,omitempty"`
+	// Capability is present when the node can derive the file key from
+	// the account key.
+	Capability string `json:"capability,omitempty"`
+}
+
+// PeerInfo is one peer the node knows.
+type PeerInfo struct {
+	PeerID     string   `json:"peer_id"`
+	Account    string   `json:"account,omitempty"`
+	Addrs      []string `json:"addrs,omitempty"`
+	Connected  bool     `json:"connected"`
+	Pledged    uint64   `json:"pledged_bytes,omitempty"`
+	Used       uint64   `json:"used_bytes,omitempty"`
+	Reputation float64  `json:"reputation,omitempty"`
+	Status     string   `json:"status,omitempty"`
+}
+
+// Status is the node's own state.
+type Status struct {
+	Account       string   `json:"account"`
+	PeerID        string   `json:"peer_id"`
+	Addrs         []string `json:"addrs"`
+	ChainHeight   int64    `json:"chain_height"`
+	PledgedBytes  uint64   `json:"pledged_bytes"`
+	CPUUnits      uint64   `json:"cpu_units"`
+	QuotaEarned   uint64   `json:"quota_earned"`
+	QuotaUsed     uint64   `json:"quota_used"`
+	PiecesHeld    int      `json:"pieces_held"`
+	BytesHeld     int64    `json:"bytes_held"`
+	CacheBytes    int64    `json:"cache_bytes"`
+	CacheCapacity int64    `json:"cache_capacity"`
+	Peers         int      `json:"peers"`
+}
+
+// Backend is what the API serves: the daemon.
+type Backend interface {
+	// Put stores the file read from r (size bytes, -1 if unknown).
+	Put(ctx context.Context, r io.Reader, size int64, opts PutOptions) (*PutResult, error)
+	// Open resolves a capability and returns the file's size and bytes.
+	Open(ctx context.Context, capability string) (io.ReadCloser, int64, error)
+	// Files lists the account's files.
+	Files(ctx context.Context) ([]FileInfo, error)
+	// Remove deletes one of the account's files.
+	Remove(ctx context.Context, fileID string) error
+	// Peers lists known peers.
+	Peers(ctx context.Context) ([]PeerInfo, error)
+	// Status reports the node's state.
+	Status(ctx context.Context) (*Status, error)
+}
+
+// StatusError gives a Backend error the HTTP status the API answers with;
+// any other error is 500.
+type StatusError struct {
+	Code int
+	Err  error
+}
+
+func (e *StatusError) Error() string { return e.Err.Error() }
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// WithStatus wraps err so the API answers with the HTTP status code.
+func WithStatus(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &StatusError{Code: code, Err: err}
+}
+
+// ErrUnauthorized is returned by the client on a 401.
+var ErrUnauthorized = errors.New("api: unauthorized (wrong or missing token)")
