@@ -60,7 +60,9 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("node: %s (HTTP %d)", e.Message, e.Code) }
 
 // Is makes a 401 match ErrUnauthorized.
-func (e *Error) Is(target error) bool { return target == ErrUnauthorized && e.Code == http.StatusUnauthorized }
+func (e *Error) Is(target error) bool {
+	return target == ErrUnauthorized && e.Code == http.StatusUnauthorized
+}
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, ctype string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
