@@ -5,10 +5,13 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/cometbft/cometbft/mempool"
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 
@@ -118,22 +121,68 @@ func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error)
 		if err != nil {
 			return Result{}, err
 		}
-		res, err := c.rpc.BroadcastTxSync(ctx, tx.Bytes())
+		code, log, err := c.broadcastSync(ctx, tx.Bytes())
+		if errors.Is(err, errMempoolFull) {
+			select {
+			case <-ctx.Done():
+				return Result{}, fmt.Errorf("broadcasting %s: mempool full: %w", body.TxType(), ctx.Err())
+			case <-time.After(c.PollInterval):
+			}
+			attempt--
+			continue
+		}
 		if err != nil {
 			// Unknown whether the node took it: learn the nonce again next time.
 			c.nonceKnown = false
 			return Result{}, fmt.Errorf("broadcasting %s: %w", body.TxType(), err)
 		}
-		if res.Code == uint32(chain.CodeOK) {
+		if code == chain.CodeOK {
 			c.nonce++
 			return Result{Hash: tx.Hash()}, nil
 		}
-		if chain.Code(res.Code) == chain.CodeBadNonce && attempt == 0 {
+		if code == chain.CodeBadNonce && attempt == 0 {
 			c.nonceKnown = false
 			continue
 		}
-		return Result{}, &RejectedError{Code: chain.Code(res.Code), Log: res.Log}
+		return Result{}, &RejectedError{Code: code, Log: log}
 	}
+}
+
+var errMempoolFull = errors.New("mempool full")
+
+// invalidTxRE matches CometBFT's mempool.ErrInvalidTx text, which is all an
+// HTTP client sees of a CheckTx rejection.
+var invalidTxRE = regexp.MustCompile(`(?s)is invalid: code=(\d+), data=[0-9A-Fa-f]*, log='(.*)', codespace=`)
+
+// broadcastSync submits tx and returns its CheckTx code and log. CometBFT
+// v1 reports a CheckTx rejection as an RPC error, which is decoded here.
+func (c *Client) broadcastSync(ctx context.Context, tx []byte) (chain.Code, string, error) {
+	res, err := c.rpc.BroadcastTxSync(ctx, tx)
+	if err == nil {
+		return chain.Code(res.Code), res.Log, nil
+	}
+	var inv mempool.ErrInvalidTx
+	if errors.As(err, &inv) {
+		return chain.Code(inv.Code), inv.Log, nil
+	}
+	var full mempool.ErrMempoolIsFull
+	if errors.As(err, &full) || errors.Is(err, mempool.ErrRecheckFull) {
+		return 0, "", errMempoolFull
+	}
+	msg := err.Error()
+	if m := invalidTxRE.FindStringSubmatch(msg); m != nil {
+		code, perr := strconv.ParseUint(m[1], 10, 32)
+		if perr == nil {
+			return chain.Code(code), m[2], nil
+		}
+	}
+	if strings.Contains(msg, "mempool is full") || strings.Contains(msg, "still rechecking") {
+		return 0, "", errMempoolFull
+	}
+	if strings.Contains(msg, mempool.ErrTxInCache.Error()) {
+		return chain.CodeExists, "tx already in the mempool cache (duplicate)", nil
+	}
+	return 0, "", err
 }
 
 // BroadcastCommit is Broadcast, then waits until the tx is in a committed

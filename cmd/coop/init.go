@@ -1,0 +1,47 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coop-network/coop/node/ledger"
+)
+
+func init() { registerCommand(newInitCmd) }
+
+func newInitCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a node home: account key, CometBFT config and a one-validator genesis",
+		Long: "init creates the home directory (--home): the account key (account.key; one ed25519\n" +
+			"key is the account, the libp2p identity and the validator key) and a CometBFT home in\n" +
+			"chain/ with local timeouts and a genesis in which this node is the only validator.\n" +
+			"Start it with `coop node`.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			hc := ledger.DefaultHomeConfig()
+			hc.ChainID = cfg.GetString("chain-id")
+			hc.Moniker = cfg.GetString("moniker")
+			hc.P2PListen = cfg.GetString("p2p-listen")
+			hc.RPCListen = cfg.GetString("rpc-listen")
+			addr, err := ledger.InitHome(homeDir(), hc)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if jsonOutput() {
+				return json.NewEncoder(out).Encode(map[string]string{"home": homeDir(), "address": addr.String(), "chain_id": hc.ChainID})
+			}
+			fmt.Fprintf(out, "initialised %s\naddress  %s\nchain id %s\nstart it with: coop --home %s node\n", homeDir(), addr, hc.ChainID, homeDir())
+			return nil
+		},
+	}
+	d := ledger.DefaultHomeConfig()
+	cmd.Flags().String("chain-id", d.ChainID, "chain id of the new chain")
+	cmd.Flags().String("moniker", d.Moniker, "node name shown to CometBFT peers")
+	cmd.Flags().String("p2p-listen", d.P2PListen, "CometBFT p2p listen address")
+	cmd.Flags().String("rpc-listen", d.RPCListen, "CometBFT RPC listen address (the CLI talks to it)")
+	return cmd
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/ledger"
+)
+
+func init() { registerCommand(newLedgerCmd) }
+
+func newLedgerCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ledger",
+		Short: "Read the ledger: registered nodes, placed files, the current epoch",
+	}
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "nodes",
+			Short: "List registered nodes",
+			Args:  cobra.NoArgs,
+			RunE: ledgerRead(func(ctx context.Context, c *ledger.Client, _ []string) (any, func(*tabwriter.Writer), error) {
+				nodes, err := c.Nodes(ctx)
+				return nodes, func(w *tabwriter.Writer) {
+					fmt.Fprintln(w, "ADDRESS\tSTATUS\tPLEDGE\tUSED\tCPU\tJOINED\tPEER ID\tADDRS")
+					for _, n := range nodes {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", n.Address, n.Status, ledgerFormatBytes(n.Pledge), ledgerFormatBytes(n.Used), n.CPU, n.JoinedHeight, n.PeerID, strings.Join(n.Addrs, ","))
+					}
+				}, err
+			}),
+		},
+		ledgerFilesCmd(),
+		&cobra.Command{
+			Use:   "epoch [n]",
+			Short: "Show the current epoch (or epoch n) and its seed",
+			Args:  cobra.MaximumNArgs(1),
+			RunE: ledgerRead(func(ctx context.Context, c *ledger.Client, args []string) (any, func(*tabwriter.Writer), error) {
+				var e chain.Epoch
+				var err error
+				if len(args) == 1 {
+					var n uint64
+					if _, serr := fmt.Sscan(args[0], &n); serr != nil {
+						return nil, nil, fmt.Errorf("epoch number %q: %w", args[0], serr)
+					}
+					e, err = c.EpochN(ctx, n)
+				} else {
+					e, err = c.Epoch(ctx)
+				}
+				return e, func(w *tabwriter.Writer) {
+					fmt.Fprintf(w, "epoch\t%d\nstart height\t%d\nseed\t%s\n", e.Number, e.StartHeight, e.Seed)
+				}, err
+			}),
+		},
+	)
+	return cmd
+}
+
+func ledgerFilesCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "files",
+		Short: "List the files an account placed (default: this home's account)",
+		Args:  cobra.NoArgs,
+		RunE: ledgerRead(func(ctx context.Context, c *ledger.Client, _ []string) (any, func(*tabwriter.Writer), error) {
+			var owner chain.Address
+			if s := cfg.GetString("owner"); s != "" {
+				a, err := chain.ParseAddress(s)
+				if err != nil {
+					return nil, nil, err
+				}
+				owner = a
+			} else {
+				key, err := ledger.LoadKey(ledger.KeyPath(homeDir()))
+				if err != nil {
+					return nil, nil, err
+				}
+				owner = ledger.AddressOf(key)
+			}
+			files, err := c.Files(ctx, owner)
+			return files, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "FILE ID\tSIZE\tSTORED\tK+M\tPIECES\tHEIGHT")
+				for _, f := range files {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d+%d\t%d\t%d\n", f.ID, ledgerFormatBytes(f.Size), ledgerFormatBytes(f.Bytes), f.K, f.M, len(f.Pieces), f.PlacedHeight)
+				}
+			}, err
+		}),
+	}
+	cmd.Flags().String("owner", "", "owner address (default: this home's account)")
+	return cmd
+}
+
+// ledgerRead wraps a read command: connect, fetch, print as a table or --json.
+func ledgerRead(fetch func(context.Context, *ledger.Client, []string) (any, func(*tabwriter.Writer), error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		c, err := ledgerClient(ctx)
+		if err != nil {
+			return err
+		}
+		v, table, err := fetch(ctx, c, args)
+		if err != nil {
+			return err
+		}
+		if jsonOutput() {
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(v)
+		}
+		w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+		table(w)
+		return w.Flush()
+	}
+}

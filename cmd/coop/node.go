@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coop-network/coop/node/ledger"
+)
+
+func init() { registerCommand(newNodeCmd) }
+
+func newNodeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run the node: CometBFT with the coop ledger, in this process",
+		Long: "node runs the node in --home until SIGINT or SIGTERM, then stops cleanly.\n" +
+			"Create the home first with `coop init` (or `coop devnet init`).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runNode(ctx)
+		},
+	}
+	cmd.AddCommand(newNodeRegisterCmd())
+	return cmd
+}
+
+// runNode runs the ledger node in the home until ctx ends.
+func runNode(ctx context.Context) error {
+	n, err := ledger.Start(ctx, ledger.DefaultConfig(homeDir()))
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return n.Stop()
+}
