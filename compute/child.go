@@ -1,0 +1,80 @@
+package compute
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// request is what the parent sends the child on its stdin.
+type request struct {
+	Spec     JobSpec `cbor:"spec"`
+	Module   []byte  `cbor:"module"`
+	Input    []byte  `cbor:"input"`
+	CacheDir string  `cbor:"cache_dir"`
+}
+
+// response is what the child writes on its stdout.
+type response struct {
+	Result *Result    `cbor:"result"`
+	Stats  *execStats `cbor:"stats"`
+	Error  string     `cbor:"error"`
+}
+
+// maxRequest bounds what a child reads: module, input and spec.
+const maxRequest = 64<<20 + 256<<20 + 2<<20
+
+// ServeChild is the body of the child process: it reads one job from in,
+// runs it and writes the outcome to out. cmd/coop calls it from its hidden
+// subcommand; tests call it from TestMain. The process should exit after
+// it returns: a job leaves the runtime in no state worth reusing.
+func ServeChild(ctx context.Context, in io.Reader, out io.Writer) error {
+	b, err := io.ReadAll(io.LimitReader(in, maxRequest+1))
+	if err != nil {
+		return fmt.Errorf("compute child: reading the job: %w", err)
+	}
+	if len(b) > maxRequest {
+		return fmt.Errorf("compute child: job of more than %d bytes", maxRequest)
+	}
+	var req request
+	if err := decMode.Unmarshal(b, &req); err != nil {
+		return fmt.Errorf("compute child: decoding the job: %w", err)
+	}
+	resp := response{}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkJob(&req.Spec, req.Module, req.Input); err != nil {
+		resp.Error = err.Error()
+	} else {
+		input := req.Input
+		if req.Spec.InputID.IsZero() {
+			input = req.Spec.Input
+		}
+		res, st, err := newEngine(req.CacheDir).run(&req.Spec, req.Module, input)
+		resp.Result, resp.Stats = res, st
+		if err != nil {
+			resp.Error = err.Error()
+		}
+	}
+	enc, err := encMode.Marshal(&resp)
+	if err != nil {
+		return fmt.Errorf("compute child: encoding the result: %w", err)
+	}
+	_, err = out.Write(enc)
+	return err
+}
+
+// checkJob verifies the spec and that module and input match its hashes.
+func checkJob(spec *JobSpec, module, input []byte) error {
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if Sum(module) != spec.Module {
+		return fmt.Errorf("%w: module bytes hash to %s, spec says %s", ErrMismatch, Sum(module), spec.Module)
+	}
+	if !spec.InputID.IsZero() && Sum(input) != spec.InputID {
+		return fmt.Errorf("%w: input bytes hash to %s, spec says %s", ErrMismatch, Sum(input), spec.InputID)
+	}
+	return nil
+}
