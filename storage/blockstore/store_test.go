@@ -1,0 +1,334 @@
+package blockstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var ctx = context.Background()
+
+func openTest(t *testing.T, dir string, cfg Config) *Store {
+	t.Helper()
+	s, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func block(i, size int) []byte {
+	b := make([]byte, size)
+	for j := range b {
+		b[j] = byte(i*31 + j*7 + j/251)
+	}
+	copy(b, fmt.Sprint(i))
+	return b
+}
+
+func TestBlocksRoundTripByContentAddress(t *testing.T) {
+	s := openTest(t, t.TempDir(), DefaultConfig())
+	data := block(1, 10000)
+	id, err := s.PutBytes(ctx, Pinned, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != Sum(data) {
+		t.Fatal("id is not the SHA-256 of the bytes")
+	}
+	got, err := s.Get(ctx, id, 1<<20)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("get: %v", err)
+	}
+	if _, err := s.Get(ctx, id, 100); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("get above the caller's bound: %v", err)
+	}
+	r, err := s.Open(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := make([]byte, 10)
+	if _, err := r.ReadAt(part, 5000); err != nil || !bytes.Equal(part, data[5000:5010]) {
+		t.Fatalf("ReadAt: %v", err)
+	}
+	all, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || !bytes.Equal(all, data) || r.Size() != int64(len(data)) {
+		t.Fatalf("Read: %v", err)
+	}
+	if a, ok := s.Has(id); !ok || a != Pinned {
+		t.Fatalf("Has: %v %v", a, ok)
+	}
+	missing := Sum([]byte("missing"))
+	if _, err := s.Open(ctx, missing); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing block: %v", err)
+	}
+	st := s.Stats()
+	if st.PinnedBlocks != 1 || st.PinnedBytes != 10000 || st.Hits != 3 || st.Misses != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The same bytes again are the same block.
+	if id2, _ := s.PutBytes(ctx, Pinned, data); id2 != id || s.Stats().PinnedBlocks != 1 {
+		t.Fatal("duplicate put stored twice")
+	}
+	if err := s.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Has(id); ok || s.Stats().PinnedBytes != 0 {
+		t.Fatal("deleted block still present")
+	}
+}
+
+func TestPutExpectRefusesBytesNotMatchingTheID(t *testing.T) {
+	s := openTest(t, t.TempDir(), DefaultConfig())
+	data := block(2, 5000)
+	err := s.PutExpect(ctx, Cache, Sum(data), bytes.NewReader(data[:4999]))
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("err = %v, want ErrCorrupt", err)
+	}
+	if st := s.Stats(); st.CacheBlocks != 0 {
+		t.Fatalf("refused block stored: %+v", st)
+	}
+	if err := s.PutExpect(ctx, Cache, Sum(data), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	assertTmpEmpty(t, s)
+}
+
+func TestCorruptBlocksAreDetectedOnReadAndRemoved(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, DefaultConfig())
+	a, _ := s.PutBytes(ctx, Pinned, block(3, 4096))
+	b, _ := s.PutBytes(ctx, Cache, block(4, 4096))
+	flipByte(t, s.path(Pinned, a))
+	if err := os.Truncate(s.path(Cache, b), 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, a, 1<<20); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("flipped byte: %v", err)
+	}
+	if err := s.Verify(ctx, b); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("truncated block: %v", err)
+	}
+	for _, id := range []ID{a, b} {
+		if _, ok := s.Has(id); ok {
+			t.Fatalf("corrupt block %s still listed", id)
+		}
+	}
+	if st := s.Stats(); st.Corrupt != 2 || st.PinnedBlocks != 0 || st.CacheBlocks != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func flipByte(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCacheKeepsItsBudgetEvictingLeastUsedAndNeverPinned(t *testing.T) {
+	const size = 1000
+	s := openTest(t, t.TempDir(), Config{CacheBytes: 5 * size, MaxBlockSize: 1 << 20})
+	var pinned []ID
+	for i := range 10 { // pinned bytes do not count against the budget
+		id, err := s.PutBytes(ctx, Pinned, block(100+i, size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pinned = append(pinned, id)
+	}
+	var ids []ID
+	for i := range 5 {
+		id, _ := s.PutBytes(ctx, Cache, block(i, size))
+		ids = append(ids, id)
+	}
+	// Hits: block 0 three times, 1 once, 2 twice, 3 and 4 never; 4 is newer than 3.
+	for i, n := range []int{3, 1, 2, 0, 0} {
+		for range n {
+			if err := s.Verify(ctx, ids[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var fresh []ID
+	for i := 5; i < 8; i++ {
+		id, err := s.PutBytes(ctx, Cache, block(i, size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh = append(fresh, id)
+		if st := s.Stats(); st.CacheBytes > 5*size {
+			t.Fatalf("cache at %d bytes over its budget", st.CacheBytes)
+		}
+	}
+	// Three evictions: 3 and 4 (no hits, 3 less recently used), then 5,
+	// which has no hits either: strictly least-used first.
+	for i, want := range []bool{true, true, true, false, false} {
+		if _, ok := s.Has(ids[i]); ok != want {
+			t.Errorf("cache block %d present = %v, want %v", i, ok, want)
+		}
+	}
+	for i, want := range []bool{false, true, true} {
+		if _, ok := s.Has(fresh[i]); ok != want {
+			t.Errorf("cache block %d present = %v, want %v", 5+i, ok, want)
+		}
+	}
+	for _, id := range pinned {
+		if _, ok := s.Has(id); !ok {
+			t.Fatal("a pinned block was evicted")
+		}
+	}
+	if st := s.Stats(); st.Evictions != 3 || st.CacheBlocks != 5 || st.PinnedBlocks != 10 {
+		t.Fatalf("stats %+v", st)
+	}
+	if _, err := s.PutBytes(ctx, Cache, block(50, 6*size)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("block above the budget: %v", err)
+	}
+	if _, err := s.PutBytes(ctx, Pinned, block(51, 6*size)); err != nil {
+		t.Fatalf("pinned block above the cache budget: %v", err)
+	}
+	assertTmpEmpty(t, s)
+}
+
+func TestPinAndUnpinMoveBlocksBetweenAreas(t *testing.T) {
+	s := openTest(t, t.TempDir(), Config{CacheBytes: 2000, MaxBlockSize: 1 << 20})
+	a, _ := s.PutBytes(ctx, Cache, block(1, 1000))
+	if err := s.Pin(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		s.PutBytes(ctx, Cache, block(10+i, 1000))
+	}
+	if area, ok := s.Has(a); !ok || area != Pinned {
+		t.Fatal("pinned block evicted")
+	}
+	if err := s.Unpin(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if area, _ := s.Has(a); area != Cache || s.Stats().CacheBytes > 2000 {
+		t.Fatalf("after unpin: area %v, stats %+v", area, s.Stats())
+	}
+	// Committing a cached block as pinned promotes it.
+	b := block(20, 500)
+	id, _ := s.PutBytes(ctx, Cache, b)
+	s.PutBytes(ctx, Pinned, b)
+	if area, _ := s.Has(id); area != Pinned {
+		t.Fatal("re-put as pinned did not promote")
+	}
+	if err := s.Pin(ctx, Sum([]byte("x"))); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+}
+
+func TestStoreSurvivesRestartWithHitCounts(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{CacheBytes: 3000, MaxBlockSize: 1 << 20}
+	s, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.PutBytes(ctx, Pinned, block(1, 1000))
+	c0, _ := s.PutBytes(ctx, Cache, block(2, 1000))
+	c1, _ := s.PutBytes(ctx, Cache, block(3, 1000))
+	c2, _ := s.PutBytes(ctx, Cache, block(4, 1000))
+	for range 3 {
+		s.Verify(ctx, c0)
+		s.Verify(ctx, c2)
+	}
+	s.Verify(ctx, c1)
+	before := s.Stats()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Leftover of a write interrupted before the restart.
+	os.WriteFile(filepath.Join(dir, "tmp", "block-123"), []byte("partial"), 0o600)
+
+	s = openTest(t, dir, cfg)
+	after := s.Stats()
+	if after.PinnedBlocks != before.PinnedBlocks || after.CacheBlocks != before.CacheBlocks || after.CacheBytes != before.CacheBytes {
+		t.Fatalf("before %+v, after %+v", before, after)
+	}
+	assertTmpEmpty(t, s)
+	// The persisted hit counts decide the next eviction: c1 (1 hit) goes.
+	s.PutBytes(ctx, Cache, block(5, 1000))
+	for id, want := range map[ID]bool{p: true, c0: true, c1: false, c2: true} {
+		if _, ok := s.Has(id); ok != want {
+			t.Errorf("%s present = %v, want %v", id, ok, want)
+		}
+	}
+	s.Close()
+
+	// Reopening with a smaller budget evicts down to it; a lost index only
+	// loses hit counts.
+	os.Remove(filepath.Join(dir, "cache.idx"))
+	s2 := openTest(t, dir, Config{CacheBytes: 1000, MaxBlockSize: 1 << 20})
+	if st := s2.Stats(); st.CacheBytes > 1000 || st.PinnedBlocks != 1 {
+		t.Fatalf("stats after shrinking %+v", st)
+	}
+	if _, err := s2.Get(ctx, p, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConcurrentWritersOfTheSameBlockStoreItOnce(t *testing.T) {
+	s := openTest(t, t.TempDir(), DefaultConfig())
+	data := block(7, 50000)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := Pinned
+			if i%2 == 0 {
+				a = Cache
+			}
+			if _, err := s.PutBytes(ctx, a, data); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if st := s.Stats(); st.PinnedBlocks+st.CacheBlocks != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := s.Verify(ctx, Sum(data)); err != nil {
+		t.Fatal(err)
+	}
+	assertTmpEmpty(t, s)
+}
+
+func TestParseIDIsStrict(t *testing.T) {
+	id := Sum([]byte("x"))
+	if got, err := ParseID(id.String()); err != nil || got != id {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"", "00", id.String()[:63] + "G", id.String()[:63] + "F", id.String() + "0"} {
+		if _, err := ParseID(s); !errors.Is(err, ErrInvalidID) {
+			t.Errorf("ParseID(%q) = %v", s, err)
+		}
+	}
+}
+
+func assertTmpEmpty(t *testing.T, s *Store) {
+	t.Helper()
+	ents, err := os.ReadDir(s.tmpDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 0 {
+		t.Fatalf("%d files left in tmp", len(ents))
+	}
+}
