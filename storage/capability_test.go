@@ -44,20 +44,20 @@ func TestBadCapabilityStringsAreRejected(t *testing.T) {
 		other = 'b'
 	}
 	cases := map[string]string{
-		"an empty string":               "",
-		"only the prefix":               "coop1",
-		"another version":               "coop2" + good[5:],
-		"another scheme":                "ipfs1" + good[5:],
-		"upper case":                    strings.ToUpper(good),
-		"one character short":           good[:len(good)-1],
-		"one character long":            good + "a",
-		"padding":                       good[:len(good)-1] + "=",
-		"a digit outside base32":        flip(10, '1'),
-		"a mistyped character":          flip(20, good[20]^1),
-		"non-canonical trailing bits":   flip(len(good)-1, other),
-		"surrounding whitespace":        " " + good[:len(good)-1],
-		"a unicode letter":              flip(30, 0xc3),
-		"the key in place of the file":  "coop1" + good[5+52:] + good[5:5+52],
+		"an empty string":              "",
+		"only the prefix":              "coop1",
+		"another version":              "coop2" + good[5:],
+		"another scheme":               "ipfs1" + good[5:],
+		"upper case":                   strings.ToUpper(good),
+		"one character short":          good[:len(good)-1],
+		"one character long":           good + "a",
+		"padding":                      good[:len(good)-1] + "=",
+		"a digit outside base32":       flip(10, '1'),
+		"a mistyped character":         flip(20, good[20]^1),
+		"non-canonical trailing bits":  flip(len(good)-1, other),
+		"surrounding whitespace":       " " + good[:len(good)-1],
+		"a unicode letter":             flip(30, 0xc3),
+		"the key in place of the file": "coop1" + good[5+52:] + good[5:5+52],
 	}
 	for name, s := range cases {
 		if _, err := ParseCapability(s); !errors.Is(err, ErrBadCapability) {
