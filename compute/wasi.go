@@ -314,7 +314,7 @@ func (h *host) fdFdstatGet(a []uint64) (uint64, error) {
 		return wasip1.ErrnoFault, nil
 	}
 	clear(b)
-	b[0] = 2 // character device
+	b[0] = 2                 // character device
 	rights := uint64(1 << 1) // fd_read
 	if a[0] > 0 {
 		rights = 1 << 6 // fd_write
