@@ -27,13 +27,27 @@ type PieceSource interface {
 	FetchPiece(ctx context.Context, ref PieceRef) (io.ReadCloser, error)
 }
 
+// BadPieceReporter may be implemented by a PieceSource that wants to know
+// which pieces Get could not use and why (the node marks the holder, the
+// local store drops a corrupt block). Get calls it from its own goroutines.
+type BadPieceReporter interface {
+	BadPiece(ctx context.Context, ref PieceRef, err error)
+}
+
 // StoreSource returns a PieceSource reading pieces from a local block store.
+// Pieces found not to match their ids are removed from the store.
 func StoreSource(s *blockstore.Store) PieceSource { return storeSource{s} }
 
 type storeSource struct{ s *blockstore.Store }
 
 func (s storeSource) FetchPiece(ctx context.Context, ref PieceRef) (io.ReadCloser, error) {
 	return s.s.Open(ctx, ref.ID)
+}
+
+func (s storeSource) BadPiece(ctx context.Context, ref PieceRef, err error) {
+	if errors.Is(err, ErrPieceMismatch) {
+		s.s.Verify(ctx, ref.ID) // re-reads it; a corrupt block is removed
+	}
 }
 
 // OpenManifest checks an encrypted manifest block against the capability's
@@ -155,6 +169,9 @@ func (g *getter) segment(si int, out io.Writer) error {
 				ref := PieceRef{FileID: g.c.FileID, Segment: si, Index: idx, ID: seg.Pieces[idx].ID, Size: int64(seg.Pieces[idx].Size)}
 				r, rc, err := g.fetch(ref)
 				if err != nil {
+					if rep, ok := g.src.(BadPieceReporter); ok {
+						rep.BadPiece(g.ctx, ref, err)
+					}
 					errsB[b] = fmt.Errorf("piece %d: %w", idx, err)
 					return
 				}

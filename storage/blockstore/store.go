@@ -255,6 +255,17 @@ func (s *Store) Size(id ID) (int64, error) {
 	return 0, fmt.Errorf("%w: %s", ErrNotFound, id)
 }
 
+// Path returns the file holding a present block, for tools and tests that
+// inspect the store (the demo damages pieces through it). Never write to it.
+func (s *Store) Path(id ID) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.entries[id]; ok {
+		return s.path(e.area, id), true
+	}
+	return "", false
+}
+
 // List returns the IDs of the blocks in area a, sorted.
 func (s *Store) List(a Area) []ID {
 	s.mu.Lock()
