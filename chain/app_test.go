@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"testing"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -25,25 +26,36 @@ func addrOf(k ed25519.PrivateKey) Address { return AddressOf(k.Public().(ed25519
 
 // testLedger drives an App directly through ABCI calls, as CometBFT would.
 type testLedger struct {
-	t      *testing.T
+	t      testing.TB
 	app    *App
 	height int64
 	nonces map[Address]uint64
 }
 
-func newTestLedger(t *testing.T, dir string, funded ...ed25519.PrivateKey) *testLedger {
-	t.Helper()
-	cfg := DefaultConfig(dir)
-	app, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close() })
+// testGenesis funds each key with 1000 credits; the allowance is 1000 bytes.
+func testGenesis(funded ...ed25519.PrivateKey) GenesisState {
 	g := DefaultGenesisState()
 	g.Params.Allowance = 1000
 	for _, k := range funded {
 		g.Accounts = append(g.Accounts, GenesisAccount{Address: addrOf(k), Credits: 1000})
 	}
+	return g
+}
+
+func newTestLedger(t testing.TB, dir string, funded ...ed25519.PrivateKey) *testLedger {
+	t.Helper()
+	return newTestLedgerGenesis(t, dir, testGenesis(funded...))
+}
+
+func newTestLedgerGenesis(t testing.TB, dir string, g GenesisState) *testLedger {
+	t.Helper()
+	cfg := DefaultConfig(dir)
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	app, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
 	st, _ := json.Marshal(g)
 	if _, err := app.InitChain(context.Background(), &abci.InitChainRequest{ChainId: testChainID, AppStateBytes: st, InitialHeight: 1}); err != nil {
 		t.Fatal(err)
@@ -125,4 +137,8 @@ func TestTransferMovesCreditsAndBumpsNonce(t *testing.T) {
 	if err := l.query(QueryEpoch, &e); err != nil || e.Number != 0 || e.StartHeight != 1 {
 		t.Fatalf("epoch %+v %v", e, err)
 	}
+}
+
+func recheck(tx []byte) *abci.CheckTxRequest {
+	return &abci.CheckTxRequest{Tx: tx, Type: abci.CHECK_TX_TYPE_RECHECK}
 }

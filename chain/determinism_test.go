@@ -1,0 +1,150 @@
+package chain
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+)
+
+// workload generates blocks of mixed transactions (valid, failing and
+// garbage) from a fixed seed, so two apps can be fed the same history.
+type workload struct {
+	rng    *rand.Rand
+	keys   []ed25519.PrivateKey
+	nonces map[Address]uint64
+	files  []Hash
+}
+
+func newWorkload(seed uint64, accounts int) *workload {
+	w := &workload{rng: rand.New(rand.NewPCG(seed, 1)), nonces: map[Address]uint64{}}
+	for i := range accounts {
+		w.keys = append(w.keys, testKey(i))
+	}
+	return w
+}
+
+func (w *workload) genesis() GenesisState {
+	g := testGenesis(w.keys[:len(w.keys)/2]...)
+	g.Params.Allowance = 5000
+	g.Params.EpochLength = 7
+	return g
+}
+
+func (w *workload) tx(k ed25519.PrivateKey, b Body) []byte {
+	a := addrOf(k)
+	tx, err := NewTx(testChainID, b, k, w.nonces[a])
+	if err != nil {
+		panic(err)
+	}
+	w.nonces[a]++
+	return tx.Bytes()
+}
+
+func (w *workload) block() [][]byte {
+	var txs [][]byte
+	for range w.rng.IntN(12) {
+		k := w.keys[w.rng.IntN(len(w.keys))]
+		other := addrOf(w.keys[w.rng.IntN(len(w.keys))])
+		switch w.rng.IntN(7) {
+		case 0, 1:
+			txs = append(txs, w.tx(k, &Transfer{To: other, Amount: w.rng.Uint64N(400)}))
+		case 2:
+			pid, _ := PeerIDOf(k.Public().(ed25519.PublicKey))
+			txs = append(txs, w.tx(k, &RegisterNode{PeerID: pid, Pledge: w.rng.Uint64N(30000), CPU: uint32(w.rng.IntN(4))}))
+		case 3:
+			p := w.rng.Uint64N(30000)
+			txs = append(txs, w.tx(k, &UpdateNode{Pledge: &p}))
+		case 4:
+			var id Hash
+			binary.BigEndian.PutUint64(id[:], w.rng.Uint64())
+			pf := &PlaceFile{FileID: id, Size: 100, K: 2, M: 1}
+			for seg := range uint32(1 + w.rng.IntN(2)) {
+				for idx := range uint32(3) {
+					h := addrOf(w.keys[w.rng.IntN(len(w.keys))])
+					pf.Pieces = append(pf.Pieces, piece(seg, idx, h, 1+w.rng.Uint64N(900)))
+				}
+			}
+			w.files = append(w.files, id)
+			txs = append(txs, w.tx(k, pf))
+		case 5:
+			if len(w.files) > 0 {
+				txs = append(txs, w.tx(k, &RemoveFile{FileID: w.files[w.rng.IntN(len(w.files))]}))
+			}
+		case 6:
+			g := make([]byte, w.rng.IntN(200))
+			for i := range g {
+				g[i] = byte(w.rng.Uint32())
+			}
+			txs = append(txs, g)
+		}
+	}
+	return txs
+}
+
+func finalize(t *testing.T, a *App, h int64, txs [][]byte) *abci.FinalizeBlockResponse {
+	t.Helper()
+	bh := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(h)))
+	res, err := a.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h, Hash: bh[:], Txs: txs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(context.Background(), &abci.CommitRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestReplayOnTwoFreshAppsGivesTheSameHashes feeds one history of 80 blocks
+// to an in-memory app and to an on-disk app that is closed and reopened
+// every 20 blocks; the app hash and every tx result must match at every
+// height, and a reopened app must report the height and hash it committed.
+func TestReplayOnTwoFreshAppsGivesTheSameHashes(t *testing.T) {
+	w := newWorkload(42, 8)
+	g := w.genesis()
+	mem := newTestLedgerGenesis(t, "", g).app
+	dir := t.TempDir()
+	disk := newTestLedgerGenesis(t, dir, g).app
+	ok, failed := 0, 0
+	for h := int64(1); h <= 80; h++ {
+		txs := w.block()
+		a, b := finalize(t, mem, h, txs), finalize(t, disk, h, txs)
+		if !bytes.Equal(a.AppHash, b.AppHash) {
+			t.Fatalf("height %d: app hashes differ: %x vs %x", h, a.AppHash, b.AppHash)
+		}
+		for i := range a.TxResults {
+			if a.TxResults[i].Code != b.TxResults[i].Code || a.TxResults[i].Log != b.TxResults[i].Log {
+				t.Fatalf("height %d tx %d: %v vs %v", h, i, a.TxResults[i], b.TxResults[i])
+			}
+			if a.TxResults[i].Code == 0 {
+				ok++
+			} else {
+				failed++
+			}
+		}
+		if h%20 == 0 {
+			disk.Close()
+			var err error
+			disk, err = Open(Config{Dir: dir, CacheSize: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { disk.Close() })
+			info, err := disk.Info(context.Background(), &abci.InfoRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.LastBlockHeight != h || !bytes.Equal(info.LastBlockAppHash, a.AppHash) {
+				t.Fatalf("reopened at height %d: Info says %d %x, want %x", h, info.LastBlockHeight, info.LastBlockAppHash, a.AppHash)
+			}
+		}
+	}
+	if ok < 50 || failed < 50 {
+		t.Fatalf("workload too one-sided: %d ok, %d failed", ok, failed)
+	}
+}

@@ -1,0 +1,131 @@
+package chain
+
+import (
+	"crypto/sha256"
+	"testing"
+)
+
+func TestPlaceThenRemoveChargesAndFreesQuotaAndCapacity(t *testing.T) {
+	f := newFixture(t)
+	alice, carol, dave := addrOf(f.alice), addrOf(f.carol), addrOf(f.dave)
+	if a := f.account(alice); a.QuotaUsed != 120 {
+		t.Fatalf("after placing 2×60 bytes alice uses %d", a.QuotaUsed)
+	}
+	var files []File
+	if err := f.query(QueryFiles+alice.String(), &files); err != nil || len(files) != 1 || files[0].Bytes != 120 {
+		t.Fatalf("files of alice: %+v %v", files, err)
+	}
+	var held []HeldPiece
+	if err := f.query(QueryPieces+dave.String(), &held); err != nil || len(held) != 1 || held[0].File != f.file || held[0].Piece.Index != 1 {
+		t.Fatalf("pieces of dave: %+v %v", held, err)
+	}
+	var n Node
+	if err := f.query(QueryNode+carol.String(), &n); err != nil || n.Used != 60 {
+		t.Fatalf("carol %+v %v", n, err)
+	}
+	if r := f.block(f.sign(f.alice, &RemoveFile{FileID: f.file})); r[0].Code != 0 {
+		t.Fatal(r[0].Log)
+	}
+	if a := f.account(alice); a.QuotaUsed != 0 {
+		t.Fatalf("after removing, alice uses %d", a.QuotaUsed)
+	}
+	if err := f.query(QueryNode+carol.String(), &n); err != nil || n.Used != 0 {
+		t.Fatalf("carol %+v %v", n, err)
+	}
+	if err := f.query(QueryPieces+dave.String(), &held); err != nil || len(held) != 0 {
+		t.Fatalf("pieces of dave after remove: %+v %v", held, err)
+	}
+	if err := f.query(QueryFile+f.file.String(), &File{}); err == nil {
+		t.Fatal("removed file still queryable")
+	}
+}
+
+func TestPledgingEarnsQuotaOnlyWhileUp(t *testing.T) {
+	f := newFixture(t)
+	carol := addrOf(f.carol)
+	a := f.account(carol)
+	if a.QuotaEarned != 1000 || a.QuotaLimit != 2000 {
+		t.Fatalf("carol pledged 3000 with r_norm 3: %+v", a.Account)
+	}
+	p := uint64(6000)
+	if r := f.block(f.sign(f.carol, &UpdateNode{Pledge: &p})); r[0].Code != 0 {
+		t.Fatal(r[0].Log)
+	}
+	if a = f.account(carol); a.QuotaEarned != 2000 || a.QuotaLimit != 3000 {
+		t.Fatalf("after raising the pledge: %+v", a.Account)
+	}
+	// Uptime 6 of 10 epochs (< 70 %): only the allowance is usable.
+	params := DefaultParams()
+	params.Allowance = 1000
+	n := &Node{Status: NodeActive, Uptime: []bool{true, true, false, true, false, true, false, true, false, true}}
+	if got := QuotaLimit(params, &a.Account, n); got != 1000 {
+		t.Fatalf("60%% uptime: limit %d, want the allowance 1000", got)
+	}
+	n.Uptime[2] = true
+	if got := QuotaLimit(params, &a.Account, n); got != 3000 {
+		t.Fatalf("70%% uptime: limit %d, want 3000", got)
+	}
+	n.Status = NodeDisqualified
+	if got := QuotaLimit(params, &a.Account, n); got != 1000 {
+		t.Fatalf("disqualified: limit %d", got)
+	}
+}
+
+func TestMempoolQueuesNoncesAndRechecksAfterCommit(t *testing.T) {
+	f := newFixture(t)
+	var txs [][]byte
+	for range 5 {
+		tx := f.sign(f.bob, &Transfer{To: addrOf(f.alice), Amount: 100})
+		if r := f.check(tx); r.Code != 0 {
+			t.Fatalf("queued nonce rejected: %s", r.Log)
+		}
+		txs = append(txs, tx)
+	}
+	// Bob has 1000 credits: a sixth, seventh… of 100 fit, an 11th would not.
+	over := f.sign(f.bob, &Transfer{To: addrOf(f.alice), Amount: 501})
+	if r := f.check(over); Code(r.Code) != CodeInsufficientFunds {
+		t.Fatalf("mempool view ignores queued spends: %d %s", r.Code, r.Log)
+	}
+	f.nonces[addrOf(f.bob)]--
+	f.block(txs[:2]...)
+	// After the commit the remaining three recheck fine on the new state.
+	for _, tx := range txs[2:] {
+		r, _ := f.app.CheckTx(t.Context(), recheck(tx))
+		if r.Code != 0 {
+			t.Fatalf("recheck: %s", r.Log)
+		}
+	}
+	if r := f.block(txs[2:]...); r[0].Code != 0 || r[2].Code != 0 {
+		t.Fatalf("%v", r)
+	}
+	if b := f.account(addrOf(f.bob)); b.Credits != 500 || b.Nonce != 5 {
+		t.Fatalf("bob %+v", b.Account)
+	}
+}
+
+func TestEpochSeedsChainFromBlockHashes(t *testing.T) {
+	l := newTestLedger(t, "")
+	for range 25 {
+		l.block()
+	}
+	var e0, e1, e2 Epoch
+	if err := l.query(QueryEpoch+"/0", &e0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.query(QueryEpoch+"/1", &e1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.query(QueryEpoch, &e2); err != nil {
+		t.Fatal(err)
+	}
+	if e1.StartHeight != 11 || e2.Number != 2 || e2.StartHeight != 21 {
+		t.Fatalf("epochs %+v %+v", e1, e2)
+	}
+	g := genesisSeed(testChainID)
+	if want := sha256.Sum256(append(g[:], e0.BlockHash[:]...)); Hash(want) != e0.Seed {
+		t.Fatal("epoch 0 seed is not H(genesis seed ‖ block hash)")
+	}
+	if want := sha256.Sum256(append(e1.Seed[:], e2.BlockHash[:]...)); Hash(want) != e2.Seed {
+		t.Fatal("epoch 2 seed is not H(epoch 1 seed ‖ block hash)")
+	}
+}
