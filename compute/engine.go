@@ -115,10 +115,7 @@ func (e *engine) run(spec *JobSpec, wasm, input []byte) (*Result, *execStats, er
 					raw[i] = uint64(uint32(a.I32()))
 				}
 			}
-			r, err := h.call(name, raw)
-			if err != nil {
-				return nil, err
-			}
+			r := h.call(name, raw)
 			if len(ft.Results) == 0 {
 				return []wasmer.Value{}, nil
 			}

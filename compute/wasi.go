@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"math"
 
 	"github.com/coop-network/coop/compute/instrument"
 	"github.com/coop-network/coop/compute/internal/wasip1"
@@ -23,8 +24,8 @@ const (
 	NanosPerFuel = 1
 )
 
-// Errors a host function returns to stop the guest; the run is classified
-// from the host state, not from these.
+// Errors a host function returns to stop the host (see host.call); the run
+// is classified from the host state.
 var (
 	errExit        = errors.New("proc_exit")
 	errOutOfFuel   = errors.New("out of fuel")
@@ -40,21 +41,23 @@ type fuelCounter interface {
 // host is the WASI preview 1 implementation shared by every runtime
 // adapter: the adapters provide memory and fuel access and convert values.
 type host struct {
-	mem       func() []byte
-	fuel      fuelCounter
-	fuelLimit int64
-	args      [][]byte
-	stdin     []byte
-	stdout    []byte
-	maxOut    int
-	stderr    []byte
-	slept     uint64 // logical nanoseconds spent in poll_oneoff
-	seed      Hash
-	randCtr   uint64
-	randBuf   []byte
-	exited    bool
-	exitCode  uint32
-	trap      TrapKind
+	mem        func() []byte
+	fuel       fuelCounter
+	fuelLimit  int64
+	args       [][]byte
+	stdin      []byte
+	stdout     []byte
+	maxOut     int
+	stderr     []byte
+	slept      uint64 // logical nanoseconds spent in poll_oneoff
+	seed       Hash
+	randCtr    uint64
+	randBuf    []byte
+	exited     bool
+	exitCode   uint32
+	stopped    bool
+	fuelAtStop int64
+	trap       TrapKind
 }
 
 func newHost(spec *JobSpec, jobID Hash, input []byte) *host {
@@ -96,21 +99,50 @@ var hostFuncs = map[string]hostFunc{
 	"proc_exit":           (*host).procExit,
 }
 
-// call runs WASI function name after charging its base cost.
-func (h *host) call(name string, a []uint64) (uint64, error) {
+// call runs WASI function name after charging its base cost. Host
+// functions never return an error to the runtime (wasmer-go 1.0.4 frees
+// the trap of a failing host function twice): to stop the guest they stop
+// the host, which drives the fuel far below zero so that the guest traps
+// at its next metering point, at most one segment later. Until then every
+// host call is a no-op, so the guest can no longer change the outcome.
+func (h *host) call(name string, a []uint64) uint64 {
+	if h.stopped {
+		return wasip1.ErrnoNosys
+	}
 	if err := h.charge(HostCallCost); err != nil {
-		return 0, err
+		return wasip1.ErrnoNosys
 	}
-	if f, ok := hostFuncs[name]; ok {
-		return f(h, a)
+	f, ok := hostFuncs[name]
+	if !ok {
+		return wasip1.ErrnoNosys
 	}
-	return wasip1.ErrnoNosys, nil
+	r, err := f(h, a)
+	if err != nil {
+		h.stop()
+	}
+	return r
+}
+
+// stopFuel is the fuel a stopped guest sees: far enough below zero that
+// no run of charges can wrap it around.
+const stopFuel = math.MinInt64 / 2
+
+// stop freezes the outcome: fuel used, output and exit status are taken
+// from this moment.
+func (h *host) stop() {
+	if h.stopped {
+		return
+	}
+	h.stopped = true
+	h.fuelAtStop = h.fuel.get()
+	h.fuel.set(stopFuel)
 }
 
 func (h *host) charge(n int64) error {
 	f := h.fuel.get() - n
 	h.fuel.set(f)
 	if f < 0 {
+		h.stop()
 		return errOutOfFuel
 	}
 	return nil
@@ -118,9 +150,17 @@ func (h *host) charge(n int64) error {
 
 func (h *host) chargeBytes(n int) error { return h.charge(int64(n / HostBytesPerFuel)) }
 
+// fuelLeft is the remaining fuel, as of the stop if the host stopped.
+func (h *host) fuelLeft() int64 {
+	if h.stopped {
+		return h.fuelAtStop
+	}
+	return h.fuel.get()
+}
+
 // fuelUsed is how much fuel the guest consumed so far.
 func (h *host) fuelUsed() uint64 {
-	f := h.fuel.get()
+	f := h.fuelLeft()
 	if f < 0 {
 		return uint64(h.fuelLimit)
 	}
@@ -440,12 +480,12 @@ func (h *host) result(jobID Hash, callErr error, stackWeight uint32, maxStack ui
 	switch {
 	case h.exited:
 		r.Status, r.ExitCode = StatusExited, h.exitCode
-	case callErr == nil:
-		r.Status = StatusExited
-	case h.fuel.get() < 0:
+	case h.fuelLeft() < 0:
 		r.Status, r.Trap = StatusTrapped, TrapOutOfFuel
 	case h.trap != "":
 		r.Status, r.Trap = StatusTrapped, h.trap
+	case callErr == nil:
+		r.Status = StatusExited
 	case stackWeight > maxStack:
 		r.Status, r.Trap = StatusTrapped, TrapStack
 	default:
