@@ -131,6 +131,12 @@ func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error)
 			attempt--
 			continue
 		}
+		if errors.Is(err, errInCache) {
+			// These exact bytes were accepted before (a retry, or another
+			// client of this key sent the same tx): it is submitted.
+			c.nonce++
+			return Result{Hash: tx.Hash()}, nil
+		}
 		if err != nil {
 			// Unknown whether the node took it: learn the nonce again next time.
 			c.nonceKnown = false
@@ -141,6 +147,14 @@ func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error)
 			return Result{Hash: tx.Hash()}, nil
 		}
 		if code == chain.CodeBadNonce && attempt == 0 {
+			// The log names the nonce the node's mempool view expects, which
+			// counts our own queued txs; fall back to the committed nonce.
+			if m := expectedNonceRE.FindStringSubmatch(log); m != nil {
+				if n, err := strconv.ParseUint(m[1], 10, 64); err == nil {
+					c.nonce = n
+					continue
+				}
+			}
 			c.nonceKnown = false
 			continue
 		}
@@ -148,7 +162,15 @@ func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error)
 	}
 }
 
-var errMempoolFull = errors.New("mempool full")
+var (
+	errMempoolFull = errors.New("mempool full")
+	// errInCache: the same bytes were submitted before, so this nonce is
+	// taken (our nonce is stale, or the tx is a duplicate).
+	errInCache = errors.New("tx in mempool cache")
+)
+
+// expectedNonceRE finds the expected nonce in a chain.ErrBadNonce message.
+var expectedNonceRE = regexp.MustCompile(`expects nonce (\d+),`)
 
 // invalidTxRE matches CometBFT's mempool.ErrInvalidTx text, which is all an
 // HTTP client sees of a CheckTx rejection.
@@ -179,8 +201,8 @@ func (c *Client) broadcastSync(ctx context.Context, tx []byte) (chain.Code, stri
 	if strings.Contains(msg, "mempool is full") || strings.Contains(msg, "still rechecking") {
 		return 0, "", errMempoolFull
 	}
-	if strings.Contains(msg, mempool.ErrTxInCache.Error()) {
-		return chain.CodeExists, "tx already in the mempool cache (duplicate)", nil
+	if errors.Is(err, mempool.ErrTxInCache) || strings.Contains(msg, mempool.ErrTxInCache.Error()) {
+		return chain.CodeOK, "", errInCache
 	}
 	return 0, "", err
 }

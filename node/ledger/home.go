@@ -91,6 +91,8 @@ func cometConfig(home string, hc HomeConfig) *cmtcfg.Config {
 	c.Mempool.MaxTxsBytes = 256 << 20
 	c.RPC.TimeoutBroadcastTxCommit = 30 * time.Second
 	c.Instrumentation.Prometheus = false
+	// goleveldb, like the ledger state (one storage engine per home).
+	c.DBBackend = "goleveldb"
 	return c
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	cmtdb "github.com/cometbft/cometbft-db"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	cmted25519 "github.com/cometbft/cometbft/crypto/ed25519"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
@@ -44,6 +45,7 @@ type Node struct {
 	comet *cmtnode.Node
 	app   *chain.App
 	key   ed25519.PrivateKey
+	dbs   *dbTracker
 
 	stopOnce sync.Once
 	stopErr  error
@@ -80,25 +82,28 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	dbs := &dbTracker{}
 	comet, err := cmtnode.NewNode(ctx, c, pv,
 		&p2p.NodeKey{PrivKey: cmted25519.PrivKey(key)},
 		proxy.NewLocalClientCreator(app),
 		cmtnode.DefaultGenesisDocProviderFunc(c),
-		cmtcfg.DefaultDBProvider,
+		dbs.provide,
 		cmtnode.DefaultMetricsProvider(c.Instrumentation),
 		cometLogger{log.With("module", "cometbft")},
 	)
 	if err != nil {
+		dbs.closeAll()
 		app.Close()
 		return nil, fmt.Errorf("creating cometbft node: %w", err)
 	}
 	if err := comet.Start(); err != nil {
+		dbs.closeAll()
 		app.Close()
 		return nil, fmt.Errorf("starting cometbft node: %w", err)
 	}
 	log.Info("ledger node started", "home", cfg.Home, "chain_id", comet.GenesisDoc().ChainID,
 		"address", AddressOf(key), "rpc", c.RPC.ListenAddress, "p2p", c.P2P.ListenAddress)
-	return &Node{cfg: cfg, comet: comet, app: app, key: key}, nil
+	return &Node{cfg: cfg, comet: comet, app: app, key: key, dbs: dbs}, nil
 }
 
 // Stop stops CometBFT, waits for it, and closes the ledger state. It is safe
@@ -109,6 +114,7 @@ func (n *Node) Stop() error {
 			n.stopErr = err
 		}
 		n.comet.Wait()
+		n.dbs.closeAll()
 		if err := n.app.Close(); err != nil && n.stopErr == nil {
 			n.stopErr = err
 		}
@@ -151,4 +157,37 @@ func (c cometLogger) With(kv ...any) cmtlog.Logger {
 // quietLogger discards everything below warnings.
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// rpcLocal is the in-process RPC client of the node.
+func (n *Node) rpcLocal() *rpclocal.Local { return rpclocal.New(n.comet) }
+
+// dbTracker opens CometBFT's databases and remembers them: CometBFT v1.0.1
+// does not close all of them on Stop (the tx index stays open), which would
+// make restarting a node in the same process fail on the database lock.
+type dbTracker struct {
+	mu  sync.Mutex
+	dbs []cmtdb.DB
+}
+
+func (t *dbTracker) provide(ctx *cmtcfg.DBContext) (cmtdb.DB, error) {
+	db, err := cmtcfg.DefaultDBProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.dbs = append(t.dbs, db)
+	t.mu.Unlock()
+	return db, nil
+}
+
+// closeAll closes every database; ones CometBFT closed already just report
+// an error, which is ignored.
+func (t *dbTracker) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, db := range t.dbs {
+		_ = db.Close()
+	}
+	t.dbs = nil
 }

@@ -1,0 +1,178 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coop-network/coop/chain"
+)
+
+// testAccountKey is a deterministic key for funded test accounts.
+func testAccountKey(i int) ed25519.PrivateKey {
+	var seed [32]byte
+	copy(seed[:], "coop-ledger-test")
+	binary.BigEndian.PutUint64(seed[24:], uint64(i))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+// fundAccounts adds n funded accounts to a devnet config and returns their keys.
+func fundAccounts(dc *DevnetConfig, n int, credits uint64) []ed25519.PrivateKey {
+	keys := make([]ed25519.PrivateKey, n)
+	for i := range keys {
+		keys[i] = testAccountKey(i)
+		dc.ExtraAccounts = append(dc.ExtraAccounts, chain.GenesisAccount{Address: AddressOf(keys[i]), Credits: credits})
+	}
+	return keys
+}
+
+// appHashAt is the app hash node i computed for height h (from its own
+// stored FinalizeBlock result).
+func appHashAt(t *testing.T, tn *TestNet, i int, h int64) []byte {
+	t.Helper()
+	res, err := tn.Nodes[i].rpcLocal().BlockResults(context.Background(), &h)
+	if err != nil {
+		t.Fatalf("node %d block results at %d: %v", i, h, err)
+	}
+	return res.AppHash
+}
+
+func TestFourValidatorsAgreeSurviveAKillAndCatchUp(t *testing.T) {
+	dc := TestNetConfig(t, 4)
+	keys := fundAccounts(&dc, 4, 1_000_000)
+	tn := StartTestNet(t, dc)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	// Several accounts, each talking to a different validator.
+	send := func(round int, nodes []int) {
+		var wg sync.WaitGroup
+		for j, k := range keys {
+			node := nodes[j%len(nodes)]
+			c, err := NewClient(ctx, tn.Nodes[node].rpcLocal(), k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				to := AddressOf(keys[(j+1)%len(keys)])
+				for n := range 5 {
+					if _, err := c.Broadcast(ctx, &chain.Transfer{To: to, Amount: uint64(1 + n)}); err != nil {
+						t.Errorf("round %d account %d: %v", round, j, err)
+						return
+					}
+				}
+				if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: to, Amount: 100}); err != nil {
+					t.Errorf("round %d account %d: %v", round, j, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	send(0, []int{0, 1, 2, 3})
+	if t.Failed() {
+		t.FailNow()
+	}
+	h := tn.Height(0)
+	tn.WaitHeight(h+1, 30*time.Second)
+	for height := int64(1); height <= h; height++ {
+		want := appHashAt(t, tn, 0, height)
+		for i := 1; i < 4; i++ {
+			if got := appHashAt(t, tn, i, height); !bytes.Equal(got, want) {
+				t.Fatalf("height %d: node %d app hash %X, node 0 %X", height, i, got, want)
+			}
+		}
+	}
+
+	// One validator down: 3 of 4 still make blocks and commit txs.
+	tn.StopNode(3)
+	before := tn.Height(0)
+	send(1, []int{0, 1, 2})
+	tn.WaitHeight(before+5, 30*time.Second)
+
+	// Back up: it catches up and agrees.
+	tn.StartNode(3)
+	target := tn.Height(0)
+	tn.WaitHeight(target, 60*time.Second)
+	for _, height := range []int64{before, target} {
+		want := appHashAt(t, tn, 0, height)
+		if got := appHashAt(t, tn, 3, height); !bytes.Equal(got, want) {
+			t.Fatalf("restarted node at height %d: app hash %X, want %X", height, got, want)
+		}
+	}
+	// The restarted node serves the same state.
+	c3, c0 := tn.Client(3), tn.Client(0)
+	for _, k := range keys {
+		a3, err := c3.Account(ctx, AddressOf(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a0, err := c0.Account(ctx, AddressOf(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a3.Nonce != 12 || a0.Nonce != 12 || a3.Credits != a0.Credits {
+			t.Fatalf("account %s: node 3 %+v, node 0 %+v", AddressOf(k), a3.Account, a0.Account)
+		}
+	}
+}
+
+func TestClientRejectionsMatchChainErrors(t *testing.T) {
+	dc := TestNetConfig(t, 1)
+	tn := StartTestNet(t, dc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Over HTTP, as the CLI talks to a node.
+	c, err := Dial(ctx, tn.Nodes[0].RPCAddress(), tn.Key(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1 << 62})
+	var rej *RejectedError
+	if !errors.As(err, &rej) || rej.Code != chain.CodeInsufficientFunds || !errors.Is(err, chain.ErrInsufficientFunds) {
+		t.Fatalf("overdraft over HTTP: %v", err)
+	}
+	// The nonce was not spent: the next tx goes through.
+	if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Another client on the same key makes this one's nonce stale; it recovers.
+	other, err := tn.Nodes[0].Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 2}); err != nil {
+		t.Fatalf("stale nonce not recovered: %v", err)
+	}
+	// Queued txs of another client of the key are counted too.
+	for range 3 {
+		if _, err := other.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 3}); err != nil {
+		t.Fatalf("stale nonce behind queued txs not recovered: %v", err)
+	}
+	if a, err := c.Account(ctx, c.Address()); err != nil || a.Nonce != 7 {
+		t.Fatalf("account after 7 txs: %+v %v", a, err)
+	}
+	if _, err := c.File(ctx, chain.Hash{7}); !errors.Is(err, chain.ErrNotFound) {
+		t.Fatalf("missing file: %v", err)
+	}
+	ro, err := Dial(ctx, tn.Nodes[0].RPCAddress(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Broadcast(ctx, &chain.Transfer{}); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("read-only client signed: %v", err)
+	}
+}
