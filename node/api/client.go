@@ -144,15 +144,44 @@ func (c *Client) Put(ctx context.Context, r io.Reader, size int64, opts PutOptio
 }
 
 // Open starts reading the file a capability names. It returns the body and
-// the file size; a body shorter than the size means the read failed.
+// the file size; reading the body fails if the node could not deliver all
+// of it.
 func (c *Client) Open(ctx context.Context, capability string) (io.ReadCloser, int64, error) {
 	b, _ := json.Marshal(getRequest{Capability: capability})
 	resp, err := c.do(ctx, http.MethodPost, "/v1/get", bytes.NewReader(b), int64(len(b)), "application/json")
 	if err != nil {
 		return nil, 0, err
 	}
-	return resp.Body, resp.ContentLength, nil
+	size, err := strconv.ParseInt(resp.Header.Get(SizeHeader), 10, 64)
+	if err != nil || size < 0 {
+		resp.Body.Close()
+		return nil, 0, fmt.Errorf("api: get answer without a valid %s header", SizeHeader)
+	}
+	return &getBody{resp: resp, size: size}, size, nil
 }
+
+// getBody turns an error trailer or a short body into a read error.
+type getBody struct {
+	resp *http.Response
+	size int64
+	n    int64
+}
+
+func (g *getBody) Read(p []byte) (int, error) {
+	n, err := g.resp.Body.Read(p)
+	g.n += int64(n)
+	if err == io.EOF {
+		if msg := g.resp.Trailer.Get(ErrorTrailer); msg != "" {
+			return n, fmt.Errorf("node: %s", msg)
+		}
+		if g.n != g.size {
+			return n, fmt.Errorf("node: file cut short at %d of %d bytes", g.n, g.size)
+		}
+	}
+	return n, err
+}
+
+func (g *getBody) Close() error { return g.resp.Body.Close() }
 
 // Files lists the account's files.
 func (c *Client) Files(ctx context.Context) ([]FileInfo, error) {

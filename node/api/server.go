@@ -21,6 +21,13 @@ import (
 // MaxJSONBody bounds a JSON request body.
 const MaxJSONBody = 1 << 20
 
+// SizeHeader carries a get's file size; ErrorTrailer, the error that cut a
+// get short after its first byte.
+const (
+	SizeHeader   = "X-Coop-Size"
+	ErrorTrailer = "X-Coop-Error"
+)
+
 // Config configures the API server.
 type Config struct {
 	// Listen is the host:port to bind; port 0 picks a free one.
@@ -207,13 +214,14 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
+	// No Content-Length: the body is chunked so that an error after the
+	// first byte can still reach the client, in the ErrorTrailer.
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.Header().Set(SizeHeader, strconv.FormatInt(size, 10))
+	w.Header().Set("Trailer", ErrorTrailer)
 	if _, err := io.Copy(w, rc); err != nil {
-		// The status line is out; cutting the body short (less than
-		// Content-Length) is how the client learns.
 		s.log.Warn("get failed mid-stream", "err", err)
-		panic(http.ErrAbortHandler)
+		w.Header().Set(ErrorTrailer, strings.ToValidUTF8(strings.ReplaceAll(err.Error(), "\n", " "), "?"))
 	}
 }
 

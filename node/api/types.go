@@ -67,8 +67,10 @@ type Status struct {
 	ChainHeight   int64    `json:"chain_height"`
 	PledgedBytes  uint64   `json:"pledged_bytes"`
 	CPUUnits      uint64   `json:"cpu_units"`
+	PledgeUsed    uint64   `json:"pledge_used"`
 	QuotaEarned   uint64   `json:"quota_earned"`
 	QuotaUsed     uint64   `json:"quota_used"`
+	QuotaLimit    uint64   `json:"quota_limit"`
 	PiecesHeld    int      `json:"pieces_held"`
 	BytesHeld     int64    `json:"bytes_held"`
 	CacheBytes    int64    `json:"cache_bytes"`

@@ -1,0 +1,111 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/storage/blockstore"
+)
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// Files lists the account's files from the ledger, with the capabilities
+// of those put from this node.
+func (n *Node) Files(ctx context.Context) ([]api.FileInfo, error) {
+	files, err := n.lc.Files(ctx, n.addr)
+	if err != nil {
+		return nil, fmt.Errorf("listing files on the ledger: %w", err)
+	}
+	out := make([]api.FileInfo, 0, len(files))
+	for _, f := range files {
+		fi := api.FileInfo{FileID: f.ID.String(), Size: int64(f.Size), K: int(f.K), M: int(f.M), Pieces: len(f.Pieces), Created: f.PlacedHeight}
+		if e, ok := n.keys.get(fi.FileID); ok {
+			fi.Capability, fi.Name = e.Capability, e.Name
+		}
+		out = append(out, fi)
+	}
+	return out, nil
+}
+
+// Remove deletes one of the account's files from the ledger; holders unpin
+// its pieces when they next reconcile.
+func (n *Node) Remove(ctx context.Context, fileID string) error {
+	id, err := blockstore.ParseID(fileID)
+	if err != nil {
+		return api.WithStatus(http.StatusBadRequest, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
+	defer cancel()
+	if _, err := n.lc.BroadcastCommit(ctx, &chain.RemoveFile{FileID: chain.Hash(id)}); err != nil {
+		switch {
+		case errors.Is(err, chain.ErrNotFound):
+			err = api.WithStatus(http.StatusNotFound, err)
+		case errors.Is(err, chain.ErrUnauthorized):
+			err = api.WithStatus(http.StatusForbidden, err)
+		}
+		return fmt.Errorf("removing file %s: %w", id, err)
+	}
+	if err := n.keys.set(fileID, nil); err != nil {
+		n.log.Warn("forgetting the capability", "err", err)
+	}
+	if err := n.store.Unpin(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+		n.log.Warn("unpinning the manifest", "err", err)
+	}
+	return nil
+}
+
+// Peers lists the nodes on the ledger and whether this node is connected.
+func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
+	nodes, err := n.lc.Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes on the ledger: %w", err)
+	}
+	out := make([]api.PeerInfo, 0, len(nodes))
+	for i := range nodes {
+		rec := &nodes[i]
+		if rec.Address == n.addr {
+			continue
+		}
+		pi := api.PeerInfo{PeerID: rec.PeerID, Account: rec.Address.String(), Addrs: rec.Addrs, Pledged: rec.Pledge, Used: rec.Used, Status: rec.Status}
+		if rec.RepAlpha+rec.RepBeta > 0 {
+			pi.Reputation = float64(rec.RepAlpha) / float64(rec.RepAlpha+rec.RepBeta)
+		}
+		if id, err := n.peerOf(rec); err == nil {
+			pi.Connected = n.host.Libp2p().Network().Connectedness(id) == network.Connected
+		}
+		out = append(out, pi)
+	}
+	return out, nil
+}
+
+// Status reports the node's ledger record, quota and store use.
+func (n *Node) Status(ctx context.Context) (*api.Status, error) {
+	st := &api.Status{Account: n.addr.String(), PeerID: n.host.ID().String(), Peers: len(n.host.Peers())}
+	for _, a := range n.host.Addrs() {
+		st.Addrs = append(st.Addrs, a.String())
+	}
+	acct, err := n.lc.Account(ctx, n.addr)
+	if err != nil {
+		return nil, fmt.Errorf("reading own account: %w", err)
+	}
+	st.QuotaEarned, st.QuotaUsed, st.QuotaLimit = acct.QuotaEarned, acct.QuotaUsed, acct.QuotaLimit
+	if rec, err := n.lc.Node(ctx, n.addr); err == nil {
+		st.PledgedBytes, st.CPUUnits, st.PledgeUsed = rec.Pledge, uint64(rec.CPU), rec.Used
+	}
+	if h, _, err := n.lc.Height(ctx); err == nil {
+		st.ChainHeight = h
+	}
+	credited, _ := n.hold.stats()
+	s := n.store.Stats()
+	st.PiecesHeld, st.BytesHeld = credited, s.PinnedBytes
+	st.CacheBytes, st.CacheCapacity = s.CacheBytes, s.CacheBudget
+	return st, nil
+}

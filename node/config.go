@@ -1,0 +1,60 @@
+package node
+
+import (
+	"time"
+
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/storage"
+	"github.com/coop-network/coop/storage/blockstore"
+)
+
+// Config configures a Node. Start from DefaultConfig.
+type Config struct {
+	// Home is the node's data directory: blocks/, api.token, api.addr,
+	// files.json (the capabilities of files put from this node).
+	Home     string
+	P2P      p2p.Config
+	Exchange exchange.Config
+	// API configures the local HTTP API; an empty Listen disables it.
+	API    api.Config
+	Blocks blockstore.Config
+	// Storage is the default redundancy and layout of puts.
+	Storage storage.Config
+	// Pledge is the disk space offered to others, in bytes; CPU the
+	// compute units offered. Both are written to the ledger at start.
+	Pledge uint64
+	CPU    uint32
+	// PendingTimeout is how long a pushed piece is kept without a
+	// committed PlaceFile naming this node as its holder.
+	PendingTimeout time.Duration
+	// ReconcileInterval is how often the node compares what it holds with
+	// what the ledger credits it for.
+	ReconcileInterval time.Duration
+	// HedgeDelay is how long a fetch waits on one holder before asking the
+	// next one as well.
+	HedgeDelay time.Duration
+	// PushConcurrency bounds parallel pushes of one put.
+	PushConcurrency int
+	// LedgerTimeout bounds waiting for a transaction to commit.
+	LedgerTimeout time.Duration
+}
+
+// DefaultConfig returns the configuration of a node in home.
+func DefaultConfig(home string) Config {
+	return Config{
+		Home:              home,
+		P2P:               p2p.DefaultConfig(),
+		Exchange:          exchange.DefaultConfig(),
+		API:               api.DefaultConfig(),
+		Blocks:            blockstore.DefaultConfig(),
+		Storage:           storage.DefaultConfig(),
+		Pledge:            10 << 30,
+		PendingTimeout:    2 * time.Minute,
+		ReconcileInterval: 5 * time.Second,
+		HedgeDelay:        3 * time.Second,
+		PushConcurrency:   8,
+		LedgerTimeout:     30 * time.Second,
+	}
+}

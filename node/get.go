@@ -1,0 +1,312 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/storage"
+	"github.com/coop-network/coop/storage/blockstore"
+	"github.com/coop-network/coop/storage/manifest"
+)
+
+// maxManifestBlock bounds a fetched encrypted manifest.
+var maxManifestBlock = int64(manifest.EncryptedSize(manifest.MaxEncodedSize))
+
+// Open reads the file a capability names: the manifest from the local store
+// or the file's holders, then the pieces (see netSource). Errors before the
+// first byte are returned here; later ones cut the stream short with the
+// error.
+func (n *Node) Open(ctx context.Context, capability string) (io.ReadCloser, int64, error) {
+	c, err := storage.ParseCapability(capability)
+	if err != nil {
+		return nil, 0, api.WithStatus(http.StatusBadRequest, err)
+	}
+	var file *chain.File
+	if f, err := n.lc.File(ctx, chain.Hash(c.FileID)); err == nil {
+		file = &f
+	} else if !errors.Is(err, chain.ErrNotFound) {
+		return nil, 0, fmt.Errorf("looking up file %s on the ledger: %w", c.FileID, err)
+	}
+	m, err := n.manifest(ctx, c, file)
+	if err != nil {
+		return nil, 0, err
+	}
+	src := &netSource{n: n, file: file, k: int(m.K)}
+	ctx, cancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		fw := &firstWriter{w: pw, started: started}
+		err := storage.Get(ctx, c, m, src, fw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	select {
+	case <-started:
+	case err := <-done:
+		if err != nil {
+			cancel()
+			var se *storage.SegmentError
+			if errors.As(err, &se) {
+				err = api.WithStatus(http.StatusServiceUnavailable, err)
+			}
+			return nil, 0, err
+		}
+		done <- nil
+	}
+	return &getReader{PipeReader: pr, cancel: cancel, done: done}, int64(m.Size), nil
+}
+
+// firstWriter signals its first write.
+type firstWriter struct {
+	w       io.Writer
+	started chan struct{}
+	once    sync.Once
+}
+
+func (f *firstWriter) Write(b []byte) (int, error) {
+	f.once.Do(func() { close(f.started) })
+	return f.w.Write(b)
+}
+
+// getReader is the read side of an Open; Close stops the fetch and waits.
+type getReader struct {
+	*io.PipeReader
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (g *getReader) Close() error {
+	g.cancel()
+	_ = g.PipeReader.Close()
+	<-g.done
+	return nil
+}
+
+// manifest loads a file's manifest from the local store, or fetches it
+// from the file's holders (then DHT providers) and caches it.
+func (n *Node) manifest(ctx context.Context, c storage.Capability, file *chain.File) (*manifest.Manifest, error) {
+	if m, err := storage.LoadManifest(ctx, n.store, c); err == nil {
+		return m, nil
+	} else if !errors.Is(err, blockstore.ErrNotFound) {
+		return nil, err
+	}
+	var peers []peer.ID
+	seen := map[chain.Address]bool{n.addr: true}
+	if file != nil {
+		for _, p := range file.Pieces {
+			if seen[p.Holder] {
+				continue
+			}
+			seen[p.Holder] = true
+			if id, err := n.holderPeer(ctx, p.Holder); err == nil {
+				peers = append(peers, id)
+			}
+		}
+	}
+	var errs []error
+	try := func(p peer.ID) (*manifest.Manifest, bool) {
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		b, err := n.x.GetBytes(fctx, p, exchange.PieceID(c.FileID))
+		if err == nil && int64(len(b)) > maxManifestBlock {
+			err = fmt.Errorf("manifest of %d bytes", len(b))
+		}
+		if err != nil {
+			errs = append(errs, err)
+			return nil, false
+		}
+		m, err := storage.OpenManifest(c, b)
+		if err != nil {
+			errs = append(errs, err)
+			return nil, false
+		}
+		if err := n.store.PutExpect(ctx, blockstore.Cache, c.FileID, bytesReader(b)); err != nil {
+			n.log.Debug("caching manifest", "err", err)
+		}
+		return m, true
+	}
+	for _, p := range peers {
+		if m, ok := try(p); ok {
+			return m, nil
+		}
+	}
+	if ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		provs, _ := n.host.FindProviders(pctx, c.FileID, 8)
+		cancel()
+		for _, ai := range provs {
+			n.host.Libp2p().Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+			if m, ok := try(ai.ID); ok {
+				return m, nil
+			}
+		}
+	}
+	if file == nil && len(errs) == 0 {
+		return nil, api.WithStatus(http.StatusNotFound, fmt.Errorf("file %s: not on the ledger and no peer provides its manifest", c.FileID))
+	}
+	return nil, api.WithStatus(http.StatusServiceUnavailable, fmt.Errorf("file %s: manifest unavailable from %d holders: %w", c.FileID, len(peers), errors.Join(errs...)))
+}
+
+// holderPeer resolves a holder address to its peer via the ledger.
+func (n *Node) holderPeer(ctx context.Context, a chain.Address) (peer.ID, error) {
+	rec, err := n.lc.Node(ctx, a)
+	if err != nil {
+		return "", err
+	}
+	return n.peerOf(&rec)
+}
+
+// netSource fetches pieces for storage.Get: local store, then the holders
+// the ledger records (for K = 1 every copy of the segment), then DHT
+// providers; a holder slower than HedgeDelay gets company from the next
+// candidate. Fetched pieces land in the cache area.
+type netSource struct {
+	n    *Node
+	file *chain.File
+	k    int
+
+	mu    sync.Mutex
+	peers map[chain.Address]peer.ID
+}
+
+func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.ReadCloser, error) {
+	if r, err := s.n.store.Open(ctx, ref.ID); err == nil {
+		return r, nil
+	}
+	cands := s.ledgerCandidates(ctx, ref)
+	dhtDone := false
+	var errs []error
+	var (
+		wg      sync.WaitGroup
+		results = make(chan error, 16)
+		running int
+	)
+	fctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	start := func(p peer.ID) {
+		running++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- s.fetchInto(fctx, p, ref)
+		}()
+	}
+	next := func() bool {
+		if len(cands) == 0 && !dhtDone {
+			dhtDone = true
+			cands = s.dhtCandidates(fctx, ref)
+		}
+		if len(cands) == 0 {
+			return false
+		}
+		start(cands[0])
+		cands = cands[1:]
+		return true
+	}
+	if !next() {
+		return nil, fmt.Errorf("no holder known for piece %s", ref.ID)
+	}
+	hedge := time.NewTimer(s.n.cfg.HedgeDelay)
+	defer hedge.Stop()
+	for running > 0 {
+		select {
+		case err := <-results:
+			running--
+			if err == nil {
+				return s.n.store.Open(ctx, ref.ID)
+			}
+			errs = append(errs, err)
+			if running == 0 && ctx.Err() == nil {
+				next()
+			}
+		case <-hedge.C:
+			next()
+			hedge.Reset(s.n.cfg.HedgeDelay)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// fetchInto fetches a piece from p into the cache area, verified.
+func (s *netSource) fetchInto(ctx context.Context, p peer.ID, ref storage.PieceRef) error {
+	w, err := s.n.store.Create(ctx, blockstore.Cache)
+	if err != nil {
+		return err
+	}
+	if _, err := s.n.x.Get(ctx, p, exchange.PieceID(ref.ID), w); err != nil {
+		w.Abort()
+		return err
+	}
+	if err := w.CommitAs(ref.ID); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *netSource) ledgerCandidates(ctx context.Context, ref storage.PieceRef) []peer.ID {
+	if s.file == nil {
+		return nil
+	}
+	var out []peer.ID
+	for _, p := range s.file.Pieces {
+		if int(p.Segment) != ref.Segment || blockstore.ID(p.ID) != ref.ID || p.Holder == s.n.addr {
+			continue
+		}
+		if id, err := s.peer(ctx, p.Holder); err == nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (s *netSource) peer(ctx context.Context, a chain.Address) (peer.ID, error) {
+	s.mu.Lock()
+	id, ok := s.peers[a]
+	s.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	id, err := s.n.holderPeer(ctx, a)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if s.peers == nil {
+		s.peers = make(map[chain.Address]peer.ID)
+	}
+	s.peers[a] = id
+	s.mu.Unlock()
+	return id, nil
+}
+
+func (s *netSource) dhtCandidates(ctx context.Context, ref storage.PieceRef) []peer.ID {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	provs, err := s.n.host.FindProviders(ctx, ref.ID, 4)
+	if err != nil {
+		return nil
+	}
+	var out []peer.ID
+	for _, ai := range provs {
+		s.n.host.Libp2p().Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+		out = append(out, ai.ID)
+	}
+	return out
+}

@@ -1,0 +1,351 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/proofs"
+	"github.com/coop-network/coop/storage/blockstore"
+)
+
+func apiClient(t *testing.T, n *Node) *api.Client {
+	t.Helper()
+	c, err := api.NewClientFromHome(n.cfg.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func getAll(ctx context.Context, c *api.Client, capability string) ([]byte, error) {
+	rc, _, err := c.Open(ctx, capability)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// dropCache empties a node's cache area, so its next get goes to the network.
+func dropCache(t *testing.T, n *Node) {
+	t.Helper()
+	for _, id := range n.store.List(blockstore.Cache) {
+		if err := n.store.Delete(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// corruptBlock flips a byte of a block in a node's store, on disk.
+func corruptBlock(t *testing.T, n *Node, id blockstore.ID) {
+	t.Helper()
+	var path string
+	_ = filepath.WalkDir(filepath.Join(n.cfg.Home, "blocks"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() == id.String() {
+			path = p
+		}
+		return nil
+	})
+	if path == "" {
+		t.Fatalf("block %s not on disk", id)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, 100); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, 100); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func indexOf(t *testing.T, net *TestNetwork, addr string) int {
+	t.Helper()
+	for i, n := range net.Nodes {
+		if n != nil && n.addr.String() == addr {
+			return i
+		}
+	}
+	t.Fatalf("no running node has address %s", addr)
+	return -1
+}
+
+// TestFiveNodeNetwork is the vertical slice: put on A, get on E bit-exact;
+// a holder serving corrupt bytes is skipped; m holders stopped still reads;
+// m+1 stopped fails naming the segment; over quota fails before any push;
+// the API wants its token.
+func TestFiveNodeNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five CometBFT validators")
+	}
+	net := StartTestNetwork(t, 5, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	a, e := net.Nodes[0], net.Nodes[4]
+	data := make([]byte, 3<<20+512<<10) // four 1 MiB segments, the last one short
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := apiClient(t, a).Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{K: 2, M: 2, Name: "data.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pieces) != 4*4 {
+		t.Fatalf("%d pieces placed, want 16", len(res.Pieces))
+	}
+	for s := range 4 {
+		seen := map[string]bool{}
+		for _, p := range res.Pieces[s*4 : s*4+4] {
+			if seen[p.Holder] {
+				t.Fatalf("segment %d: holder %s twice", s, p.Holder)
+			}
+			if p.Holder == a.addr.String() {
+				t.Fatalf("segment %d: the uploader holds a piece although four other nodes have room", s)
+			}
+			seen[p.Holder] = true
+		}
+	}
+	f, err := a.lc.File(ctx, chain.Hash(mustID(t, res.FileID)))
+	if err != nil || f.Owner != a.addr || len(f.Pieces) != 16 {
+		t.Fatalf("ledger file record %+v, %v", f, err)
+	}
+
+	t.Run("get on another node is bit-exact", func(t *testing.T) {
+		got, err := getAll(ctx, apiClient(t, e), res.Capability)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatal("the file read on E differs from the one put on A")
+		}
+	})
+
+	first := res.Pieces[0] // segment 0, data piece 0: tried first by every get
+	corrupt := indexOf(t, net, first.Holder)
+	t.Run("a holder serving corrupt bytes is skipped", func(t *testing.T) {
+		waitPinned(t, net.Nodes[corrupt], mustID(t, first.Piece))
+		corruptBlock(t, net.Nodes[corrupt], mustID(t, first.Piece))
+		dropCache(t, a)
+		got, err := getAll(ctx, apiClient(t, a), res.Capability)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatal("read with a corrupt holder differs")
+		}
+		if _, ok := a.store.Has(mustID(t, first.Piece)); ok {
+			t.Fatal("the corrupt piece was cached")
+		}
+	})
+
+	// Stop the corrupt holder and one more of segment 0's holders: m = 2.
+	var stopped []int
+	for _, p := range res.Pieces[:4] {
+		if i := indexOf(t, net, p.Holder); i != corrupt && len(stopped) == 0 {
+			stopped = append(stopped, i)
+		}
+	}
+	stopped = append(stopped, corrupt)
+	for _, i := range stopped {
+		net.Stop(i)
+	}
+	t.Run("m holders stopped still reads bit-exact", func(t *testing.T) {
+		dropCache(t, a)
+		got, err := getAll(ctx, apiClient(t, a), res.Capability)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatal("read with m holders stopped differs")
+		}
+	})
+
+	t.Run("m+1 holders stopped fails naming what is missing", func(t *testing.T) {
+		for i := 1; i < 5; i++ {
+			if net.Nodes[i] != nil && net.Nodes[i] != a {
+				net.Stop(i)
+				break
+			}
+		}
+		dropCache(t, a)
+		_, err := getAll(ctx, apiClient(t, a), res.Capability)
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Code != http.StatusServiceUnavailable {
+			t.Fatalf("error %v, want a 503", err)
+		}
+		if !strings.Contains(ae.Message, "segment 0") || !strings.Contains(ae.Message, "of 2 needed pieces") {
+			t.Fatalf("error %q does not name the segment and the pieces missing", ae.Message)
+		}
+	})
+
+	t.Run("a put over quota fails before any push", func(t *testing.T) {
+		before := pinnedBlocks(net)
+		r := &countingReader{r: io.LimitReader(zeros{}, 4<<30)}
+		_, err := a.Put(ctx, r, 4<<30, api.PutOptions{})
+		if !errors.Is(err, ErrQuotaExceeded) {
+			t.Fatalf("error %v, want ErrQuotaExceeded", err)
+		}
+		if !strings.Contains(err.Error(), "quota") {
+			t.Fatalf("error %q does not say quota", err)
+		}
+		if r.n != 0 {
+			t.Fatalf("%d bytes of the file read before refusing", r.n)
+		}
+		_, err = apiClient(t, a).Put(ctx, io.LimitReader(zeros{}, 4<<30), 4<<30, api.PutOptions{})
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Code != http.StatusForbidden || !strings.Contains(ae.Message, "over quota") {
+			t.Fatalf("API error %v, want a 403 saying over quota", err)
+		}
+		if after := pinnedBlocks(net); after != before {
+			t.Fatalf("holders' pinned blocks went from %d to %d", before, after)
+		}
+	})
+
+	t.Run("the API wants its token and listens on loopback", func(t *testing.T) {
+		if !strings.HasPrefix(a.APIURL(), "http://127.0.0.1:") {
+			t.Fatalf("API at %s", a.APIURL())
+		}
+		bad := api.NewClient(a.APIURL(), strings.Repeat("0", 64))
+		if _, err := bad.Status(ctx); !errors.Is(err, api.ErrUnauthorized) {
+			t.Fatalf("wrong token: %v", err)
+		}
+		if _, err := api.NewClient(a.APIURL(), "").Files(ctx); !errors.Is(err, api.ErrUnauthorized) {
+			t.Fatalf("no token: %v", err)
+		}
+	})
+
+	t.Run("ls lists the file with its capability", func(t *testing.T) {
+		files, err := apiClient(t, a).Files(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) != 1 || files[0].FileID != res.FileID || files[0].Capability != res.Capability || files[0].Name != "data.bin" {
+			t.Fatalf("files %+v", files)
+		}
+	})
+}
+
+func mustID(t *testing.T, s string) blockstore.ID {
+	t.Helper()
+	id, err := blockstore.ParseID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func waitPinned(t *testing.T, n *Node, id blockstore.ID) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if a, ok := n.store.Has(id); ok && a == blockstore.Pinned {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("piece %s not pinned in time", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func pinnedBlocks(net *TestNetwork) int64 {
+	var total int64
+	for _, n := range net.Nodes {
+		if n != nil {
+			total += n.store.Stats().PinnedBlocks
+		}
+	}
+	return total
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestHolderRules checks a holder's acceptance rules with real pushes: only
+// the owner's node may push, the commitment must match, and a push no
+// PlaceFile names is dropped after the pending timeout.
+func TestHolderRules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts CometBFT validators")
+	}
+	net := StartTestNetwork(t, 2, func(i int, c *Config) { c.PendingTimeout = time.Second })
+	a, b := net.Nodes[0], net.Nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data := make([]byte, 5000)
+	_, _ = rand.Read(data)
+	push := exchange.Push{
+		Piece: sha256.Sum256(data), Size: int64(len(data)), Commitment: proofs.Root(data),
+		Owner: a.pub, File: sha256.Sum256([]byte("some file")),
+	}
+	t.Run("a push from someone else's node is refused", func(t *testing.T) {
+		p := push
+		p.Owner = b.pub // a claims b's files
+		if err := a.x.Push(ctx, b.host.ID(), p, bytes.NewReader(data)); !errors.Is(err, exchange.ErrRejected) {
+			t.Fatalf("error %v, want ErrRejected", err)
+		}
+	})
+	t.Run("a wrong commitment is refused", func(t *testing.T) {
+		p := push
+		p.Commitment[0] ^= 1
+		err := a.x.Push(ctx, b.host.ID(), p, bytes.NewReader(data))
+		if !errors.Is(err, exchange.ErrRejected) || !strings.Contains(err.Error(), "commitment") {
+			t.Fatalf("error %v, want a rejection naming the commitment", err)
+		}
+		if _, ok := b.store.Has(blockstore.ID(push.Piece)); ok {
+			t.Fatal("piece with a wrong commitment stored")
+		}
+	})
+	t.Run("an unplaced push is dropped after the timeout", func(t *testing.T) {
+		if err := a.x.Push(ctx, b.host.ID(), push, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		if area, ok := b.store.Has(blockstore.ID(push.Piece)); !ok || area != blockstore.Pinned {
+			t.Fatal("accepted piece not pinned")
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if _, ok := b.store.Has(blockstore.ID(push.Piece)); !ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("unplaced piece still held after the pending timeout")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}

@@ -1,0 +1,239 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/node/ledger"
+	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/storage/blockstore"
+)
+
+// Node is a running coop daemon. Close stops it.
+type Node struct {
+	cfg   Config
+	key   ed25519.PrivateKey
+	pub   ed25519.PublicKey
+	addr  chain.Address
+	lc    *ledger.Client
+	host  *p2p.Host
+	x     *exchange.Exchange
+	store *blockstore.Store
+	api   *api.Server
+	hold  *holder
+	keys  *keyring
+	log   *slog.Logger
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Start opens the block store, starts the libp2p host, the exchange and the
+// API, registers the node on the ledger (or updates its record) with its
+// pledge, CPU offer and addresses, and connects to the nodes the ledger
+// lists. lc is a client of the node's own account.
+func Start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc *ledger.Client) (n *Node, err error) {
+	if cfg.Home == "" {
+		return nil, errors.New("node: no home directory")
+	}
+	if cfg.PushConcurrency <= 0 || cfg.PendingTimeout <= 0 || cfg.ReconcileInterval <= 0 || cfg.HedgeDelay <= 0 {
+		return nil, fmt.Errorf("node: invalid config: %+v", cfg)
+	}
+	if err := cfg.Storage.Validate(); err != nil {
+		return nil, err
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	n = &Node{cfg: cfg, key: key, pub: pub, addr: chain.AddressOf(pub), lc: lc}
+	n.log = slog.Default().With("node", n.addr.String()[:8])
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				_ = closers[i]()
+			}
+		}
+	}()
+	if n.store, err = blockstore.Open(filepath.Join(cfg.Home, "blocks"), cfg.Blocks); err != nil {
+		return nil, err
+	}
+	closers = append(closers, n.store.Close)
+	if n.keys, err = openKeyring(cfg.Home); err != nil {
+		return nil, err
+	}
+	if n.host, err = p2p.New(ctx, key, cfg.P2P); err != nil {
+		return nil, err
+	}
+	closers = append(closers, n.host.Close)
+	n.hold = newHolder(n)
+	if n.x, err = exchange.New(n.host.Libp2p(), cfg.Exchange, storeSource{n.store}, n.hold); err != nil {
+		return nil, err
+	}
+	closers = append(closers, n.x.Close)
+	if err := n.register(ctx); err != nil {
+		return nil, err
+	}
+	n.connectKnown(ctx)
+	if cfg.API.Listen != "" {
+		tok, err := api.EnsureToken(cfg.Home)
+		if err != nil {
+			return nil, err
+		}
+		if n.api, err = api.Start(cfg.API, cfg.Home, tok, n); err != nil {
+			return nil, err
+		}
+		closers = append(closers, n.api.Close)
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.hold.loop(loopCtx)
+	}()
+	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "pledge", cfg.Pledge)
+	return n, nil
+}
+
+// Close stops the API, the reconcile loop, the exchange, the host and the
+// block store, in that order.
+func (n *Node) Close() error {
+	var errs []error
+	n.once.Do(func() {
+		if n.api != nil {
+			errs = append(errs, n.api.Close())
+		}
+		n.cancel()
+		n.wg.Wait()
+		errs = append(errs, n.x.Close(), n.host.Close(), n.store.Close())
+	})
+	return errors.Join(errs...)
+}
+
+// Address is the node's account address.
+func (n *Node) Address() chain.Address { return n.addr }
+
+// Host is the node's libp2p host.
+func (n *Node) Host() *p2p.Host { return n.host }
+
+// Store is the node's block store.
+func (n *Node) Store() *blockstore.Store { return n.store }
+
+// APIURL is the base URL of the node's API ("" if disabled).
+func (n *Node) APIURL() string {
+	if n.api == nil {
+		return ""
+	}
+	return n.api.URL()
+}
+
+// register records the node on the ledger, or updates its record with the
+// configured pledge and CPU and the current addresses.
+func (n *Node) register(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
+	defer cancel()
+	addrs := make([]string, 0, len(n.host.Addrs()))
+	for _, a := range n.host.Addrs() {
+		if len(addrs) < 16 {
+			addrs = append(addrs, a.String())
+		}
+	}
+	_, err := n.lc.BroadcastCommit(ctx, &chain.RegisterNode{PeerID: n.host.ID().String(), Addrs: addrs, Pledge: n.cfg.Pledge, CPU: n.cfg.CPU})
+	if errors.Is(err, chain.ErrExists) {
+		pledge, cpu := n.cfg.Pledge, n.cfg.CPU
+		_, err = n.lc.BroadcastCommit(ctx, &chain.UpdateNode{Pledge: &pledge, Addrs: &addrs, CPU: &cpu})
+		if errors.Is(err, chain.ErrInvalid) {
+			// The pledge may be below what the node already holds: keep the
+			// recorded pledge, still publish the new addresses.
+			n.log.Warn("ledger refused the configured pledge; keeping the recorded one", "err", err)
+			_, err = n.lc.BroadcastCommit(ctx, &chain.UpdateNode{Addrs: &addrs, CPU: &cpu})
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("node: registering on the ledger: %w", err)
+	}
+	return nil
+}
+
+// peerOf returns the peer id of a ledger node record and remembers its
+// addresses in the peerstore.
+func (n *Node) peerOf(rec *chain.Node) (peer.ID, error) {
+	id, err := peer.Decode(rec.PeerID)
+	if err != nil {
+		return "", fmt.Errorf("node %s: peer id %q: %w", rec.Address, rec.PeerID, err)
+	}
+	var addrs []ma.Multiaddr
+	for _, s := range rec.Addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue
+		}
+		tr, _ := peer.SplitAddr(a)
+		if tr != nil {
+			addrs = append(addrs, tr)
+		}
+	}
+	if len(addrs) > 0 && id != n.host.ID() {
+		n.host.Libp2p().Peerstore().AddAddrs(id, addrs, peerstore.AddressTTL)
+	}
+	return id, nil
+}
+
+// connectKnown connects to up to 16 nodes the ledger lists, in parallel,
+// so the DHT has peers to start from.
+func (n *Node) connectKnown(ctx context.Context) {
+	nodes, err := n.lc.Nodes(ctx)
+	if err != nil {
+		n.log.Warn("listing ledger nodes", "err", err)
+		return
+	}
+	var infos []peer.AddrInfo
+	for i := range nodes {
+		if nodes[i].Address == n.addr || nodes[i].Status != chain.NodeActive {
+			continue
+		}
+		id, err := n.peerOf(&nodes[i])
+		if err != nil {
+			continue
+		}
+		infos = append(infos, peer.AddrInfo{ID: id, Addrs: n.host.Libp2p().Peerstore().Addrs(id)})
+		if len(infos) == 16 {
+			break
+		}
+	}
+	if len(infos) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := n.host.Bootstrap(ctx, infos); err != nil {
+		n.log.Debug("bootstrap from ledger nodes incomplete", "err", err)
+	}
+}
+
+// storeSource serves the exchange from the block store.
+type storeSource struct{ s *blockstore.Store }
+
+func (s storeSource) OpenPiece(ctx context.Context, id exchange.PieceID) (exchange.PieceReader, error) {
+	r, err := s.s.Open(ctx, blockstore.ID(id))
+	if errors.Is(err, blockstore.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", exchange.ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}

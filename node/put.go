@@ -1,0 +1,245 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/proofs"
+	"github.com/coop-network/coop/storage"
+	"github.com/coop-network/coop/storage/blockstore"
+	"github.com/coop-network/coop/storage/manifest"
+)
+
+// ErrQuotaExceeded means a put would take the account over its quota.
+var ErrQuotaExceeded = errors.New("over quota")
+
+// putConfig applies a put's redundancy options to the node's defaults.
+func (n *Node) putConfig(o api.PutOptions) (storage.Config, error) {
+	c := n.cfg.Storage
+	switch {
+	case o.Copies > 0 && (o.K > 0 || o.M > 0):
+		return c, errors.New("give either copies or k and m, not both")
+	case o.Copies > 0:
+		c.K, c.M = 1, o.Copies-1
+	case o.K > 0:
+		c.K, c.M = o.K, o.M
+	case o.M > 0:
+		c.M = o.M
+	}
+	return c, c.Validate()
+}
+
+// PieceBytes is the sum of piece sizes a file of size bytes takes under c:
+// what PlaceFile charges to the owner's quota.
+func PieceBytes(size int64, c storage.Config) uint64 {
+	var total uint64
+	n := uint64(c.K + c.M)
+	for left := uint64(size); left > 0; {
+		seg := min(left, uint64(c.SegmentSize))
+		total += n * manifest.PieceSize(manifest.EncryptedSize(seg), uint64(c.K), uint64(c.StripeUnit))
+		left -= seg
+	}
+	return total
+}
+
+// checkQuota fails with ErrQuotaExceeded if placing need more bytes would
+// take the account over its limit.
+func (n *Node) checkQuota(ctx context.Context, need uint64) error {
+	acct, err := n.lc.Account(ctx, n.addr)
+	if err != nil {
+		return fmt.Errorf("reading own account: %w", err)
+	}
+	if acct.QuotaUsed > acct.QuotaLimit || need > acct.QuotaLimit-acct.QuotaUsed {
+		return api.WithStatus(http.StatusForbidden, fmt.Errorf("%w: the file needs %d bytes of pieces, account %s uses %d of %d bytes of quota (pledge more disk to earn quota)",
+			ErrQuotaExceeded, need, n.addr, acct.QuotaUsed, acct.QuotaLimit))
+	}
+	return nil
+}
+
+// Put stores a file on the network: encrypt and code it into the local
+// cache, check quota, choose holders, push every piece and the manifest,
+// then record the placement on the ledger. Nothing is pushed when the
+// account is over quota or too few holders exist.
+func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOptions) (*api.PutResult, error) {
+	scfg, err := n.putConfig(o)
+	if err != nil {
+		return nil, api.WithStatus(http.StatusBadRequest, err)
+	}
+	if size >= 0 {
+		// Fail before reading the body when the size is known.
+		if err := n.checkQuota(ctx, PieceBytes(size, scfg)); err != nil {
+			return nil, err
+		}
+	}
+	res, err := storage.Put(ctx, r, storage.StoreSink(n.store, blockstore.Cache), scfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the file: %w", err)
+	}
+	var need uint64
+	for _, p := range res.Pieces {
+		need += uint64(p.Size)
+	}
+	if err := n.checkQuota(ctx, need); err != nil {
+		return nil, err
+	}
+	if err := n.store.Pin(ctx, res.FileID); err != nil {
+		return nil, fmt.Errorf("pinning the manifest: %w", err)
+	}
+	cands, err := n.candidates(ctx, res.FileID)
+	if err != nil {
+		return nil, err
+	}
+	width := scfg.K + scfg.M
+	holders, err := place(cands, res.Pieces, width)
+	if err != nil {
+		return nil, api.WithStatus(http.StatusServiceUnavailable, err)
+	}
+	if err := n.pushAll(ctx, res, cands, holders, width); err != nil {
+		return nil, err
+	}
+	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M)}
+	out := &api.PutResult{Capability: res.Capability.String(), FileID: res.FileID.String(), Size: int64(res.Manifest.Size), K: scfg.K, M: scfg.M}
+	for i, p := range res.Pieces {
+		tx.Pieces = append(tx.Pieces, chain.Piece{
+			Segment: uint32(p.Segment), Index: uint32(p.Index), Holder: holders[i].rec.Address,
+			ID: chain.Hash(p.ID), Size: uint64(p.Size), Root: chain.Hash(p.Root), Leaves: p.Leaves,
+		})
+		out.Pieces = append(out.Pieces, api.Placement{Segment: p.Segment, Index: p.Index, Piece: p.ID.String(), Holder: holders[i].rec.Address.String()})
+	}
+	lctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
+	defer cancel()
+	if _, err := n.lc.BroadcastCommit(lctx, tx); err != nil {
+		if errors.Is(err, chain.ErrQuotaExceeded) {
+			err = api.WithStatus(http.StatusForbidden, err)
+		}
+		return nil, fmt.Errorf("recording the placement on the ledger: %w", err)
+	}
+	if err := n.keys.set(out.FileID, &keyEntry{Capability: out.Capability, Name: o.Name}); err != nil {
+		n.log.Warn("saving the capability", "err", err)
+	}
+	return out, nil
+}
+
+// pushAll pushes every piece to its holder (pinning those assigned to this
+// node) and the manifest to every holder, PushConcurrency at a time. A
+// holder that fails is replaced by the next best candidate for that slot.
+func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*candidate, holders []*candidate, width int) error {
+	manifestBytes, err := n.store.Get(ctx, res.FileID, n.cfg.Exchange.MaxPieceSize)
+	if err != nil {
+		return fmt.Errorf("reading the manifest: %w", err)
+	}
+	manifestRoot := proofs.Root(manifestBytes)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu      sync.Mutex // guards holders and the candidates' accounting
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, n.cfg.PushConcurrency)
+		errOnce sync.Once
+		first   error
+		gotMan  = make(map[*candidate]bool)
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { first = err; cancel() })
+	}
+	pushOne := func(i int) {
+		defer wg.Done()
+		p := res.Pieces[i]
+		tried := map[*candidate]bool{}
+		for {
+			mu.Lock()
+			c := holders[i]
+			mu.Unlock()
+			tried[c] = true
+			sem <- struct{}{}
+			err := n.pushPiece(ctx, c, p.ID, p.Size, p.Root, res.FileID)
+			if err == nil {
+				mu.Lock()
+				needMan := !gotMan[c] && !c.self
+				gotMan[c] = true
+				mu.Unlock()
+				if needMan {
+					err = n.pushPiece(ctx, c, res.FileID, int64(len(manifestBytes)), manifestRoot, res.FileID)
+					if err != nil {
+						mu.Lock()
+						gotMan[c] = false
+						mu.Unlock()
+					}
+				}
+			}
+			<-sem
+			if err == nil {
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			n.log.Warn("push failed; trying another holder", "piece", p.ID, "holder", c.rec.Address, "err", err)
+			mu.Lock()
+			alt := replacement(cands, holders, i, width, uint64(p.Size), tried)
+			if alt != nil {
+				c.free += uint64(p.Size)
+				c.assigned -= uint64(p.Size)
+				alt.free -= uint64(p.Size)
+				alt.assigned += uint64(p.Size)
+				holders[i] = alt
+			}
+			mu.Unlock()
+			if alt == nil {
+				fail(fmt.Errorf("segment %d piece %d: no holder took it (last: %s: %w)", p.Segment, p.Index, c.rec.Address, err))
+				return
+			}
+		}
+	}
+	for i := range res.Pieces {
+		wg.Add(1)
+		go pushOne(i)
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// replacement picks the best untried candidate not already holding a piece
+// of piece i's segment. The caller holds the lock over holders.
+func replacement(cands, holders []*candidate, i, width int, size uint64, tried map[*candidate]bool) *candidate {
+	start := i / width * width
+	inSeg := map[*candidate]bool{}
+	for _, h := range holders[start : start+width] {
+		inSeg[h] = true
+	}
+	var best *candidate
+	for _, c := range cands {
+		if tried[c] || inSeg[c] || c.free < size {
+			continue
+		}
+		if best == nil || better(c, best) < 0 {
+			best = c
+		}
+	}
+	return best
+}
+
+// pushPiece sends one block to a holder, or pins it if the holder is this node.
+func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, root proofs.Hash, file blockstore.ID) error {
+	if c.self {
+		return n.store.Pin(ctx, id)
+	}
+	r, err := n.store.Open(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return n.x.Push(ctx, c.peer, exchange.Push{
+		Piece: exchange.PieceID(id), Size: size, Commitment: root, Owner: n.pub, File: file,
+	}, io.NewSectionReader(r, 0, size))
+}
