@@ -1,0 +1,237 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coop-network/coop/chain"
+)
+
+// childHomeEnv makes the test binary run a ledger node in that home instead
+// of the tests (see TestMain), so a test can kill -9 a real node process.
+const childHomeEnv = "COOP_LEDGER_CHILD_HOME"
+
+func TestMain(m *testing.M) {
+	if home := os.Getenv(childHomeEnv); home != "" {
+		os.Exit(runChildNode(home))
+	}
+	os.Exit(m.Run())
+}
+
+func runChildNode(home string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	n, err := Start(ctx, testNodeConfig(home))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child node:", err)
+		return 1
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Minute): // never outlive a stuck parent for long
+	}
+	if err := n.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "child node stop:", err)
+		return 1
+	}
+	return 0
+}
+
+// childNode is a ledger node running in a child process.
+type childNode struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startChild(t *testing.T, home string) *childNode {
+	t.Helper()
+	log, err := os.OpenFile(filepath.Join(home, "child.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childHomeEnv+"="+home)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &childNode{cmd: cmd, done: make(chan error, 1)}
+	go func() { c.done <- cmd.Wait(); log.Close() }()
+	t.Cleanup(func() { c.stop() })
+	return c
+}
+
+func (c *childNode) kill9() {
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+	c.done <- errors.New("killed")
+}
+
+func (c *childNode) stop() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+func (c *childNode) exited() bool {
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return true
+	default:
+		return false
+	}
+}
+
+// dialWhenUp dials the node's RPC until it answers.
+func dialWhenUp(t *testing.T, rpcAddr string) *Client {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c, err := Dial(ctx, rpcAddr, nil)
+		cancel()
+		if err == nil {
+			if h, _, err := c.Height(context.Background()); err == nil && h > 0 {
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node at %s did not come up: %v", rpcAddr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestKill9MidLoadLosesNoCommittedTx kills a single-validator node process
+// with SIGKILL while clients are committing transfers, restarts it, and
+// checks that every tx reported committed is in the state and blocks go on.
+func TestKill9MidLoadLosesNoCommittedTx(t *testing.T) {
+	dc := TestNetConfig(t, 1)
+	keys := fundAccounts(&dc, 4, 1_000_000)
+	dir := t.TempDir()
+	if _, err := InitDevnet(dir, dc); err != nil {
+		t.Fatal(err)
+	}
+	home := DevnetHome(dir, 0)
+	rpcAddr := fmt.Sprintf("tcp://127.0.0.1:%d", dc.RPCPorts[0])
+	child := startChild(t, home)
+	dialWhenUp(t, rpcAddr)
+
+	type committed struct {
+		hash   chain.Hash
+		height int64
+	}
+	var mu sync.Mutex
+	done := make(map[int][]committed)
+	sinks := make([]chain.Address, len(keys))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		sinks[i] = chain.Address{0xee, byte(i)}
+		c, err := Dial(ctx, rpcAddr, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.PollInterval = 20 * time.Millisecond
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				tctx, tcancel := context.WithTimeout(ctx, 5*time.Second)
+				r, err := c.BroadcastCommit(tctx, &chain.Transfer{To: sinks[i], Amount: 1})
+				tcancel()
+				if err != nil {
+					return // the node died under us
+				}
+				mu.Lock()
+				done[i] = append(done[i], committed{r.Hash, r.Height})
+				mu.Unlock()
+			}
+		}()
+	}
+	// Let some load commit, then pull the plug.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := 0
+		for _, d := range done {
+			n += len(d)
+		}
+		mu.Unlock()
+		if n >= 100 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d txs committed before the kill", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	child.kill9()
+	cancel()
+	wg.Wait()
+
+	child = startChild(t, home)
+	c := dialWhenUp(t, rpcAddr)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel2()
+	h0, _, err := c.Height(ctx2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i, d := range done {
+		total += len(d)
+		sink, err := c.Account(ctx2, sinks[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct, err := c.Account(ctx2, AddressOf(keys[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sink.Credits < uint64(len(d)) || acct.Nonce < uint64(len(d)) {
+			t.Fatalf("account %d: %d txs reported committed, but sink has %d credits and nonce is %d", i, len(d), sink.Credits, acct.Nonce)
+		}
+		for _, tx := range d {
+			res, err := c.RPC().Tx(ctx2, tx.hash[:], false)
+			if err != nil || res.Height != tx.height || res.TxResult.Code != 0 {
+				t.Fatalf("committed tx %s (height %d) after restart: %+v %v", tx.hash, tx.height, res, err)
+			}
+		}
+	}
+	// Blocks continue after the restart, with txs.
+	k0, err := Dial(ctx2, rpcAddr, keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := k0.BroadcastCommit(ctx2, &chain.Transfer{To: sinks[1], Amount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Height <= h0-1 {
+		t.Fatalf("new tx in block %d, node was at %d", r.Height, h0)
+	}
+	if child.exited() {
+		t.Fatal("restarted node exited")
+	}
+	t.Logf("%d txs committed before kill -9; restarted at height %d", total, h0)
+}
