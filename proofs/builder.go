@@ -1,10 +1,17 @@
 package proofs
 
+import (
+	"crypto/sha256"
+	"hash"
+)
+
 // Builder computes a piece's commitment while the piece is written through
 // it. It keeps one pending partial leaf and at most one subtree hash per bit
 // of the leaf count, so its memory is O(log n) whatever the piece size.
 // The zero value is not usable; call NewBuilder.
 type Builder struct {
+	h      hash.Hash // reused SHA-256 state for whole leaves
+	sum    Hash
 	leaf   [1 + LeafSize]byte // prefix byte, then the pending leaf
 	fill   int                // bytes of the pending leaf
 	leaves uint64             // complete leaves hashed so far
@@ -14,7 +21,7 @@ type Builder struct {
 
 // NewBuilder returns a Builder for a new piece.
 func NewBuilder() *Builder {
-	b := &Builder{stack: make([]Hash, 0, 48)}
+	b := &Builder{stack: make([]Hash, 0, 48), h: sha256.New()}
 	b.leaf[0] = leafPrefix
 	return b
 }
@@ -24,6 +31,16 @@ func (b *Builder) Write(p []byte) (int, error) {
 	n := len(p)
 	b.size += int64(n)
 	for len(p) > 0 {
+		if b.fill == 0 && len(p) >= LeafSize {
+			// Whole leaves straight from p, without copying.
+			b.h.Reset()
+			b.h.Write(b.leaf[:1]) // the leaf prefix
+			b.h.Write(p[:LeafSize])
+			b.h.Sum(b.sum[:0])
+			b.push(b.sum)
+			p = p[LeafSize:]
+			continue
+		}
 		c := copy(b.leaf[1+b.fill:], p)
 		b.fill += c
 		p = p[c:]

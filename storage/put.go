@@ -73,8 +73,6 @@ type storeSink struct {
 
 func (s storeSink) CreateBlock(ctx context.Context) (BlockWriter, error) { return s.s.Create(ctx, s.a) }
 
-var errAborted = errors.New("storage: put aborted")
-
 // stripesInFlight is how many stripes Put buffers between the encrypting and
 // the hashing goroutines; memory is about stripesInFlight×(K+M)×StripeUnit.
 const stripesInFlight = 4
@@ -119,16 +117,45 @@ func Put(ctx context.Context, r io.Reader, sink BlockSink, cfg Config, opts ...O
 	}
 	src := &countingReader{ctx: ctx, r: r, progress: o.progress}
 	br := bufio.NewReaderSize(src, 64<<10)
+	var pending func() error
 	for seg := 0; ; seg++ {
-		if _, err := br.Peek(1); err == io.EOF {
+		_, err := br.Peek(1)
+		if err == io.EOF {
 			break
-		} else if err != nil {
-			return nil, fmt.Errorf("storage: reading input: %w", err)
 		}
-		if seg >= manifest.MaxSegments {
-			return nil, fmt.Errorf("storage: file larger than %d segments of %d bytes", manifest.MaxSegments, cfg.SegmentSize)
+		if err != nil {
+			err = fmt.Errorf("storage: reading input: %w", err)
+		} else if seg >= manifest.MaxSegments {
+			err = fmt.Errorf("storage: file larger than %d segments of %d bytes", manifest.MaxSegments, cfg.SegmentSize)
 		}
-		if err := p.putSegment(seg, io.LimitReader(br, cfg.SegmentSize)); err != nil {
+		if err != nil {
+			p.fail(err)
+			if pending != nil {
+				pending()
+			}
+			return nil, err
+		}
+		// Segment seg is encrypted and coded while the pieces of segment
+		// seg-1 are still being hashed, written and fsynced.
+		wait, err := p.putSegment(seg, io.LimitReader(br, cfg.SegmentSize))
+		if err != nil {
+			p.fail(err)
+			if pending != nil {
+				pending()
+			}
+			return nil, err
+		}
+		if pending != nil {
+			if err := pending(); err != nil {
+				p.fail(err)
+				wait()
+				return nil, err
+			}
+		}
+		pending = wait
+	}
+	if pending != nil {
+		if err := pending(); err != nil {
 			return nil, err
 		}
 	}
@@ -146,7 +173,11 @@ type putter struct {
 	free       chan *stripe
 	man        *manifest.Manifest
 	pieces     []PieceInfo
+	failed     atomic.Pointer[error] // first failure; stops every piece writer
 }
+
+// fail records the first failure of the put.
+func (p *putter) fail(err error) { p.failed.CompareAndSwap(nil, &err) }
 
 // stripe is K data shards laid out contiguously plus M parity shards.
 type stripe struct {
@@ -184,31 +215,33 @@ type pieceWriter struct {
 	err    error
 }
 
-// putSegment encrypts, codes and writes one segment.
-func (p *putter) putSegment(seg int, r io.Reader) error {
+// putSegment encrypts and codes one segment, handing its stripes to one
+// goroutine per piece. It returns once the whole segment is handed over;
+// wait then waits for the pieces to be committed and records the segment in
+// the manifest. wait must be called exactly once, in segment order.
+func (p *putter) putSegment(seg int, r io.Reader) (wait func() error, err error) {
 	writers := p.n
 	if p.k == 1 {
 		writers = 1 // the M+1 copies are one block
 	}
 	var (
-		failed  atomic.Pointer[error]
 		wg      sync.WaitGroup
 		pws     = make([]*pieceWriter, writers)
 		started int
 	)
-	fail := func(err error) { failed.CompareAndSwap(nil, &err) }
-	defer func() {
-		// On an early return: stop the writers, making them abort.
-		fail(errAborted)
+	stop := func() {
 		for _, pw := range pws[:started] {
 			close(pw.in)
 		}
 		wg.Wait()
-	}()
+	}
 	for i := range pws {
 		w, err := p.sink.CreateBlock(p.ctx)
 		if err != nil {
-			return fmt.Errorf("storage: segment %d: creating piece %d: %w", seg, i, err)
+			err = fmt.Errorf("storage: segment %d: creating piece %d: %w", seg, i, err)
+			p.fail(err)
+			stop()
+			return nil, err
 		}
 		pw := &pieceWriter{in: make(chan *stripe, stripesInFlight), w: w, merkle: proofs.NewBuilder()}
 		pws[i] = pw
@@ -217,11 +250,11 @@ func (p *putter) putSegment(seg int, r io.Reader) error {
 		go func(i int) {
 			defer wg.Done()
 			for st := range pw.in {
-				if pw.err == nil && failed.Load() == nil {
+				if pw.err == nil && p.failed.Load() == nil {
 					b := st.shard(p.k, i)
 					if _, err := pw.w.Write(b); err != nil {
 						pw.err = fmt.Errorf("storage: segment %d: writing piece %d: %w", seg, i, err)
-						fail(pw.err)
+						p.fail(pw.err)
 					}
 					pw.merkle.Write(b)
 					pw.size += int64(len(b))
@@ -230,21 +263,24 @@ func (p *putter) putSegment(seg int, r io.Reader) error {
 					p.free <- st
 				}
 			}
-			if pw.err != nil || failed.Load() != nil {
+			if pw.err != nil || p.failed.Load() != nil {
 				pw.w.Abort()
 				return
 			}
 			if pw.id, pw.err = pw.w.Commit(); pw.err != nil {
 				pw.err = fmt.Errorf("storage: segment %d: committing piece %d: %w", seg, i, pw.err)
-				fail(pw.err)
+				p.fail(pw.err)
 			}
 		}(i)
 	}
 
-	s := &striper{p: p, pws: pws, failed: &failed}
+	s := &striper{p: p, pws: pws}
 	enc, err := sio.EncryptWriter(s, dareConfig(segmentKey(p.key, seg)))
 	if err != nil {
-		return fmt.Errorf("storage: segment %d: %w", seg, err)
+		err = fmt.Errorf("storage: segment %d: %w", seg, err)
+		p.fail(err)
+		stop()
+		return nil, err
 	}
 	buf := make([]byte, 64<<10)
 	plain, err := io.CopyBuffer(enc, r, buf)
@@ -255,48 +291,49 @@ func (p *putter) putSegment(seg int, r io.Reader) error {
 		err = s.flush()
 	}
 	if err != nil {
-		fail(err)
+		p.fail(err)
+		stop()
+		return nil, err
 	}
 	for _, pw := range pws {
 		close(pw.in)
 	}
-	wg.Wait()
-	started = 0
-	if e := failed.Load(); e != nil {
-		return *e
-	}
-
-	encSize := manifest.EncryptedSize(uint64(plain))
-	wantPiece := manifest.PieceSize(encSize, uint64(p.k), uint64(p.unit))
-	if uint64(s.total) != encSize || uint64(pws[0].size) != wantPiece {
-		return fmt.Errorf("storage: segment %d: internal layout error: %d ciphertext bytes (want %d), pieces of %d (want %d)", seg, s.total, encSize, pws[0].size, wantPiece)
-	}
-	var ms manifest.Segment
-	for i := range p.n {
-		pw := pws[0] // K = 1: every copy is the one block
-		if p.k > 1 {
-			pw = pws[i]
+	return func() error {
+		wg.Wait()
+		if e := p.failed.Load(); e != nil {
+			return *e
 		}
-		root := pw.merkle.Root()
-		ms.Pieces = append(ms.Pieces, manifest.Piece{ID: pw.id, Size: uint64(pw.size), Root: root, Leaves: pw.merkle.Leaves()})
-		p.pieces = append(p.pieces, PieceInfo{
-			PieceRef: PieceRef{Segment: seg, Index: i, ID: pw.id, Size: pw.size},
-			Root:     root,
-			Leaves:   pw.merkle.Leaves(),
-		})
-	}
-	p.man.Segments = append(p.man.Segments, ms)
-	return nil
+		encSize := manifest.EncryptedSize(uint64(plain))
+		wantPiece := manifest.PieceSize(encSize, uint64(p.k), uint64(p.unit))
+		if uint64(s.total) != encSize || uint64(pws[0].size) != wantPiece {
+			return fmt.Errorf("storage: segment %d: internal layout error: %d ciphertext bytes (want %d), pieces of %d (want %d)", seg, s.total, encSize, pws[0].size, wantPiece)
+		}
+		var ms manifest.Segment
+		for i := range p.n {
+			pw := pws[0] // K = 1: every copy is the one block
+			if p.k > 1 {
+				pw = pws[i]
+			}
+			root := pw.merkle.Root()
+			ms.Pieces = append(ms.Pieces, manifest.Piece{ID: pw.id, Size: uint64(pw.size), Root: root, Leaves: pw.merkle.Leaves()})
+			p.pieces = append(p.pieces, PieceInfo{
+				PieceRef: PieceRef{Segment: seg, Index: i, ID: pw.id, Size: pw.size},
+				Root:     root,
+				Leaves:   pw.merkle.Leaves(),
+			})
+		}
+		p.man.Segments = append(p.man.Segments, ms)
+		return nil
+	}, nil
 }
 
 // striper receives a segment's DARE ciphertext and cuts it into stripes.
 type striper struct {
-	p      *putter
-	pws    []*pieceWriter
-	failed *atomic.Pointer[error]
-	cur    *stripe
-	fill   int
-	total  int64
+	p     *putter
+	pws   []*pieceWriter
+	cur   *stripe
+	fill  int
+	total int64
 }
 
 func (s *striper) Write(b []byte) (int, error) {
@@ -326,7 +363,7 @@ func (s *striper) Write(b []byte) (int, error) {
 // flush codes the current stripe and hands it to the piece writers. A short
 // (last) stripe of r bytes gets shards of ⌈r/K⌉ bytes, zero-padded.
 func (s *striper) flush() error {
-	if e := s.failed.Load(); e != nil {
+	if e := s.p.failed.Load(); e != nil {
 		return *e
 	}
 	st := s.cur
