@@ -37,7 +37,8 @@ type Config struct {
 	HedgeDelay time.Duration
 	// PushConcurrency bounds parallel pushes of one put.
 	PushConcurrency int
-	// LedgerTimeout bounds waiting for a transaction to commit.
+	// LedgerTimeout bounds waiting for a transaction to commit, and for the
+	// ledger to become ready at start.
 	LedgerTimeout time.Duration
 }
 
@@ -55,6 +56,6 @@ func DefaultConfig(home string) Config {
 		ReconcileInterval: 5 * time.Second,
 		HedgeDelay:        3 * time.Second,
 		PushConcurrency:   8,
-		LedgerTimeout:     30 * time.Second,
+		LedgerTimeout:     2 * time.Minute,
 	}
 }

@@ -141,10 +141,28 @@ func (n *Node) APIURL() string {
 }
 
 // register records the node on the ledger, or updates its record with the
-// configured pledge and CPU and the current addresses.
+// configured pledge and CPU and the current addresses. A ledger that has
+// not committed its first blocks yet (a devnet starting) is retried until
+// LedgerTimeout; a rejected transaction is not.
 func (n *Node) register(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
 	defer cancel()
+	for {
+		err := n.registerOnce(ctx)
+		var rej *ledger.RejectedError
+		if err == nil || errors.As(err, &rej) {
+			return err
+		}
+		n.log.Debug("ledger not ready; retrying registration", "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) registerOnce(ctx context.Context) error {
 	addrs := make([]string, 0, len(n.host.Addrs()))
 	for _, a := range n.host.Addrs() {
 		if len(addrs) < 16 {

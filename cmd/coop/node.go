@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,6 +28,7 @@ func newNodeCmd() *cobra.Command {
 		},
 	}
 	cmd.AddCommand(newNodeRegisterCmd())
+	addDaemonFlags(cmd)
 	return cmd
 }
 
@@ -36,6 +38,10 @@ func runNode(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d, err := startDaemon(ctx, n) // storage daemon: libp2p, exchange, block store, API (daemon.go)
+	if err != nil {
+		return errors.Join(err, n.Stop())
+	}
 	<-ctx.Done()
-	return n.Stop()
+	return errors.Join(d.Close(), n.Stop())
 }

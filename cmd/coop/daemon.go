@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coop-network/coop/node"
+	"github.com/coop-network/coop/node/ledger"
+)
+
+// addDaemonFlags adds the storage daemon's flags to `coop node`.
+func addDaemonFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.String("pledge", "10GiB", "disk space offered to other nodes (recorded on the ledger at start)")
+	f.Uint32("cpu", 0, "compute units offered (recorded on the ledger at start)")
+	f.String("p2p-ip", "0.0.0.0", "IPv4 address the libp2p host listens on")
+	f.Int("p2p-port", 0, "libp2p TCP and QUIC port (default: the CometBFT p2p port + 2)")
+	f.String("api-listen", "", "local API address (default: 127.0.0.1:<CometBFT p2p port + 3>)")
+	f.Bool("api-allow-remote", false, "allow a non-loopback API address")
+	f.StringSlice("bootstrap", nil, "extra libp2p peers to connect to, as /ip4/…/p2p/<id> (repeatable)")
+	f.String("upload-rate", "0", "cap on bytes per second sent to peers, e.g. 25MB (0: none)")
+	f.Int("k", 0, "default data pieces per segment for puts (default 4)")
+	f.Int("m", 0, "default parity pieces per segment for puts (default 2)")
+}
+
+// daemonConfig builds the node configuration for home from cfg.
+func daemonConfig(home string) (node.Config, error) {
+	c := node.DefaultConfig(home)
+	pledge, err := parseSize(cfg.GetString("pledge"))
+	if err != nil {
+		return c, fmt.Errorf("--pledge: %w", err)
+	}
+	c.Pledge = pledge
+	c.CPU = cfg.GetUint32("cpu")
+	c.P2P.ListenIP = cfg.GetString("p2p-ip")
+	base := 0
+	if cc, err := ledger.LoadCometConfig(home); err == nil {
+		if u, err := url.Parse(cc.P2P.ListenAddress); err == nil {
+			base, _ = strconv.Atoi(u.Port())
+		}
+	}
+	port := cfg.GetInt("p2p-port")
+	if port == 0 && base > 0 {
+		port = base + 2
+	}
+	c.P2P.TCPPort, c.P2P.QUICPort = port, port
+	c.P2P.Bootstrap = cfg.GetStringSlice("bootstrap")
+	c.API.Listen = cfg.GetString("api-listen")
+	if c.API.Listen == "" {
+		apiPort := 0
+		if base > 0 {
+			apiPort = base + 3
+		}
+		c.API.Listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort))
+	}
+	c.API.AllowRemote = cfg.GetBool("api-allow-remote")
+	rate, err := parseSize(cfg.GetString("upload-rate"))
+	if err != nil {
+		return c, fmt.Errorf("--upload-rate: %w", err)
+	}
+	c.Exchange.UploadRate = int64(rate)
+	if k := cfg.GetInt("k"); k > 0 {
+		c.Storage.K = k
+	}
+	if cfg.IsSet("m") && cfg.GetInt("m") > 0 {
+		c.Storage.M = cfg.GetInt("m")
+	}
+	return c, nil
+}
+
+// startDaemon starts the storage daemon (libp2p, exchange, block store,
+// API) beside a running ledger node, as the node's own account.
+func startDaemon(ctx context.Context, ln *ledger.Node) (*node.Node, error) {
+	c, err := daemonConfig(homeDir())
+	if err != nil {
+		return nil, err
+	}
+	lc, err := ln.Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return node.Start(ctx, c, ln.Key(), lc)
+}

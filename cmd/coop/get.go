@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { registerCommand(newGetCmd) }
+
+func newGetCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "get CAPABILITY",
+		Short: "Read a file back from the network",
+		Long: "get fetches the file a capability names from its holders, checks every piece and\n" +
+			"decrypts it, writing it to -o FILE (atomically: a failed read leaves no file) or to\n" +
+			"standard output. Works on any node given the capability.",
+		Example: "  coop get coop1… -o photo.jpg",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := daemonClient()
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			body, size, err := c.Open(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			defer body.Close()
+			outPath := cfg.GetString("output")
+			var w io.Writer = cmd.OutOrStdout()
+			var tmp *os.File
+			if outPath != "" && outPath != "-" {
+				tmp, err = os.CreateTemp(filepath.Dir(outPath), "."+filepath.Base(outPath)+".coop-*")
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if tmp != nil {
+						tmp.Close()
+						os.Remove(tmp.Name())
+					}
+				}()
+				w = tmp
+			}
+			bar := progress(size, "get")
+			n, err := io.Copy(io.MultiWriter(w, bar), body)
+			if closer, ok := bar.(interface{ Finish() error }); ok {
+				_ = closer.Finish()
+			}
+			if err != nil {
+				return err
+			}
+			if n != size {
+				return fmt.Errorf("read %d of %d bytes", n, size)
+			}
+			if tmp != nil {
+				if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
+					return err
+				}
+				if err := os.Rename(tmp.Name(), outPath); err != nil {
+					return err
+				}
+				tmp = nil
+				secs := time.Since(start).Seconds()
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s) in %.1fs (%s/s)\n", outPath, humanBytes(size), secs, humanBytes(int64(float64(size)/max(secs, 1e-3))))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringP("output", "o", "", "write the file here instead of standard output")
+	return cmd
+}

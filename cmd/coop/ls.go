@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { registerCommand(newLsCmd) }
+
+func newLsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the account's files (from the ledger)",
+		Long: "ls lists the files this account placed, as the ledger records them, so any node\n" +
+			"running the same account key sees them. -l adds the capability of files put from\n" +
+			"this node.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := daemonClient()
+			if err != nil {
+				return err
+			}
+			files, err := c.Files(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if jsonOutput() {
+				return json.NewEncoder(out).Encode(files)
+			}
+			if len(files) == 0 {
+				fmt.Fprintln(out, "no files")
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			long := cfg.GetBool("long")
+			fmt.Fprint(tw, "FILE ID\tSIZE\tK+M\tPIECES\tNAME")
+			if long {
+				fmt.Fprint(tw, "\tCAPABILITY")
+			}
+			fmt.Fprintln(tw)
+			for _, f := range files {
+				id := f.FileID
+				if !long && len(id) > 16 {
+					id = id[:16]
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d+%d\t%d\t%s", id, humanBytes(f.Size), f.K, f.M, f.Pieces, f.Name)
+				if long {
+					fmt.Fprintf(tw, "\t%s", f.Capability)
+				}
+				fmt.Fprintln(tw)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolP("long", "l", false, "show full file ids and capabilities")
+	return cmd
+}

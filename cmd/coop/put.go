@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coop-network/coop/node/api"
+)
+
+func init() { registerCommand(newPutCmd) }
+
+func newPutCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "put FILE",
+		Short: "Store a file on the network; prints its capability and file id",
+		Long: "put encrypts FILE on this machine, erasure-codes it into k data and m parity pieces\n" +
+			"per segment (or --copies whole copies) and spreads the pieces over other nodes.\n" +
+			"It prints the file id and the capability: the capability alone reads the file back\n" +
+			"from any node, so keep it secret. Needs a running `coop node` in --home.",
+		Example: "  coop put photo.jpg\n  coop put --k 4 --m 2 backup.tar\n  coop put --copies 3 notes.txt",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := api.PutOptions{K: cfg.GetInt("k"), M: cfg.GetInt("m"), Copies: cfg.GetInt("copies"), Name: cfg.GetString("name")}
+			if opts.Copies > 0 && (cmd.Flags().Changed("k") || cmd.Flags().Changed("m")) {
+				return fmt.Errorf("give either --copies or --k/--m, not both")
+			}
+			if opts.Name == "" {
+				opts.Name = filepath.Base(args[0])
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if !st.Mode().IsRegular() {
+				return fmt.Errorf("%s is not a regular file", args[0])
+			}
+			c, err := daemonClient()
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			bar := progress(st.Size(), "put")
+			res, err := c.Put(cmd.Context(), io.TeeReader(f, bar), st.Size(), opts)
+			if closer, ok := bar.(interface{ Finish() error }); ok {
+				_ = closer.Finish()
+			}
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if jsonOutput() {
+				return json.NewEncoder(out).Encode(res)
+			}
+			holders := map[string]bool{}
+			for _, p := range res.Pieces {
+				holders[p.Holder] = true
+			}
+			secs := time.Since(start).Seconds()
+			fmt.Fprintf(out, "stored %s (%s) as k=%d m=%d on %d holders in %.1fs (%s/s)\n", opts.Name, humanBytes(res.Size), res.K, res.M, len(holders), secs, humanBytes(int64(float64(res.Size)/max(secs, 1e-3))))
+			fmt.Fprintf(out, "file id:    %s\n", res.FileID)
+			fmt.Fprintf(out, "capability: %s\n", res.Capability)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.Int("k", 0, "data pieces per segment (default: the node's, 4)")
+	f.Int("m", 0, "parity pieces per segment (default: the node's, 2)")
+	f.Int("copies", 0, "store whole copies instead of erasure-coded pieces")
+	f.String("name", "", "name recorded in this node's file list (default: the file's base name)")
+	return cmd
+}

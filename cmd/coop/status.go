@@ -1,0 +1,40 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { registerCommand(newStatusCmd) }
+
+func newStatusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show this node's pledge, quota, pieces held and cache use",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := daemonClient()
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if jsonOutput() {
+				return json.NewEncoder(out).Encode(st)
+			}
+			fmt.Fprintf(out, "account:      %s\n", st.Account)
+			fmt.Fprintf(out, "peer:         %s (%d connected)\n", st.PeerID, st.Peers)
+			fmt.Fprintf(out, "chain height: %d\n", st.ChainHeight)
+			fmt.Fprintf(out, "pledge:       %s (%s used by others' pieces), cpu %d\n", humanBytes(st.PledgedBytes), humanBytes(st.PledgeUsed), st.CPUUnits)
+			fmt.Fprintf(out, "quota:        %s used of %s (earned %s)\n", humanBytes(st.QuotaUsed), humanBytes(st.QuotaLimit), humanBytes(st.QuotaEarned))
+			fmt.Fprintf(out, "held:         %d pieces credited, %s pinned\n", st.PiecesHeld, humanBytes(st.BytesHeld))
+			fmt.Fprintf(out, "cache:        %s of %s\n", humanBytes(st.CacheBytes), humanBytes(st.CacheCapacity))
+			return nil
+		},
+	}
+}
