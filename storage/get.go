@@ -129,6 +129,8 @@ type getter struct {
 	o          options
 	k, n, unit int
 	rs         reedsolomon.Encoder
+	bufs       [][]byte // one stripe unit per piece
+	joined     []byte   // one stripe of data
 }
 
 // sizedReaderAt is a piece readable in place.
@@ -258,17 +260,23 @@ func (g *getter) decode(si int, good []goodPiece, out io.Writer) error {
 	}
 	enc := int64(g.m.SegmentEncryptedSize(si))
 	pieceSize := int64(g.m.PieceSize(si))
-	shards := make([][]byte, g.n)
-	bufs := make([][]byte, g.n)
-	for i := range bufs {
-		bufs[i] = make([]byte, g.unit)
+	if g.bufs == nil { // reused by every segment
+		g.bufs = make([][]byte, g.n)
+		for i := range g.bufs {
+			g.bufs[i] = make([]byte, g.unit)
+		}
+		g.joined = make([]byte, 0, g.k*g.unit)
 	}
-	joined := make([]byte, 0, g.k*g.unit)
+	shards := make([][]byte, g.n)
+	bufs, joined := g.bufs, g.joined
 	have := make([]bool, g.n)
 	for _, p := range good {
 		have[p.idx] = true
 	}
 	for off := int64(0); off < pieceSize; off += int64(g.unit) {
+		if err := g.ctx.Err(); err != nil {
+			return err
+		}
 		c := int(min(int64(g.unit), pieceSize-off))
 		for i := range shards {
 			shards[i] = bufs[i][:0]
