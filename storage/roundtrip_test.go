@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/coop-network/coop/storage/blockstore"
 	"github.com/coop-network/coop/storage/manifest"
@@ -191,5 +194,75 @@ func TestPutStopsOnCancellationAndSinkFailure(t *testing.T) {
 	}
 	if _, err := Put(context.Background(), bytes.NewReader(nil), StoreSink(s, blockstore.Pinned), Config{K: 0, M: 1, SegmentSize: testSegment, StripeUnit: 4096}); err == nil {
 		t.Fatal("k=0 accepted")
+	}
+}
+
+// failingSink wraps a real store sink and fails the n-th block's Create,
+// Write or Commit.
+type failingSink struct {
+	inner BlockSink
+	n     int
+	where string // "create", "write" or "commit"
+
+	mu      sync.Mutex
+	created int
+}
+
+var errInjected = errors.New("injected sink failure")
+
+func (f *failingSink) CreateBlock(ctx context.Context) (BlockWriter, error) {
+	f.mu.Lock()
+	f.created++
+	hit := f.created == f.n
+	f.mu.Unlock()
+	if hit && f.where == "create" {
+		return nil, errInjected
+	}
+	w, err := f.inner.CreateBlock(ctx)
+	if err != nil || !hit {
+		return w, err
+	}
+	return &failingWriter{BlockWriter: w, where: f.where}, nil
+}
+
+type failingWriter struct {
+	BlockWriter
+	where string
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.where == "write" {
+		return 0, errInjected
+	}
+	return w.BlockWriter.Write(p)
+}
+
+func (w *failingWriter) Commit() (blockstore.ID, error) {
+	if w.where == "commit" {
+		w.BlockWriter.Abort()
+		return blockstore.ID{}, errInjected
+	}
+	return w.BlockWriter.Commit()
+}
+
+func TestSinkFailuresAnywhereFailThePutAndStopItsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	data := randomBytes(21, 4*testSegment+10)
+	for _, where := range []string{"create", "write", "commit"} {
+		for _, n := range []int{1, 8, 17, 31} { // first segment, later segments, the manifest (31st block)
+			s := NewTestStore(t, blockstore.DefaultConfig())
+			sink := &failingSink{inner: StoreSink(s, blockstore.Pinned), n: n, where: where}
+			_, err := Put(context.Background(), bytes.NewReader(data), sink, smallConfig(4, 2))
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("%s failure at block %d: err = %v", where, n, err)
+			}
+		}
+	}
+	// Every goroutine Put started has ended.
+	for i := 0; runtime.NumGoroutine() > before; i++ {
+		if i == 1000 {
+			t.Fatalf("%d goroutines before, %d after failed puts", before, runtime.NumGoroutine())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

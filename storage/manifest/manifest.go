@@ -138,7 +138,7 @@ func (m *Manifest) Validate() error {
 			return bad("segment %d has %d pieces, want %d", i, len(s.Pieces), m.K+m.M)
 		}
 		size := m.PieceSize(i)
-		leaves := (size + LeafSize - 1) / LeafSize
+		leaves := max(1, (size+LeafSize-1)/LeafSize) // as package proofs counts them
 		for j, p := range s.Pieces {
 			if p.Size != size {
 				return bad("segment %d piece %d is %d bytes, want %d", i, j, p.Size, size)
