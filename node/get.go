@@ -198,7 +198,9 @@ func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.Re
 		cancel()
 		wg.Wait()
 	}()
+	tried := map[peer.ID]bool{}
 	start := func(p peer.ID) {
+		tried[p] = true
 		running++
 		wg.Add(1)
 		go func() {
@@ -207,9 +209,16 @@ func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.Re
 		}()
 	}
 	next := func() bool {
+		for len(cands) > 0 && tried[cands[0]] {
+			cands = cands[1:]
+		}
 		if len(cands) == 0 && !dhtDone {
 			dhtDone = true
-			cands = s.dhtCandidates(fctx, ref)
+			for _, p := range s.dhtCandidates(fctx, ref) {
+				if !tried[p] {
+					cands = append(cands, p)
+				}
+			}
 		}
 		if len(cands) == 0 {
 			return false

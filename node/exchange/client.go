@@ -20,9 +20,11 @@ func (x *Exchange) request(ctx context.Context, p peer.ID, req *Message) (networ
 	if x.ctx.Err() != nil {
 		return nil, nil, nil, ErrClosed
 	}
-	s, err := x.host.NewStream(ctx, p, ProtocolID)
+	dctx, cancel := context.WithTimeout(ctx, x.cfg.DialTimeout)
+	s, err := x.host.NewStream(dctx, p, ProtocolID)
+	cancel()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("exchange: opening stream to %s: %w", p.ShortString(), err)
+		return nil, nil, nil, &UnreachableError{Peer: p, Err: ctxErr(ctx, err)}
 	}
 	stopCtx := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	stopClose := context.AfterFunc(x.ctx, func() { _ = s.Reset() })
@@ -31,7 +33,7 @@ func (x *Exchange) request(ctx context.Context, p peer.ID, req *Message) (networ
 	if err := writeMessage(s, req); err != nil {
 		stop()
 		_ = s.Reset()
-		return nil, nil, nil, fmt.Errorf("exchange: sending %s to %s: %w", req.Type, p.ShortString(), ctxErr(ctx, err))
+		return nil, nil, nil, fmt.Errorf("exchange: sending %s to %s: %w", req.Type, shortID(p), ctxErr(ctx, err))
 	}
 	return s, bufio.NewReaderSize(s, 4096), stop, nil
 }
@@ -45,10 +47,10 @@ func (x *Exchange) readResponse(ctx context.Context, s network.Stream, br *bufio
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("exchange: reading answer from %s: %w", p.ShortString(), ctxErr(ctx, err))
+		return nil, fmt.Errorf("exchange: reading answer from %s: %w", shortID(p), ctxErr(ctx, err))
 	}
 	if m.Type != TypeResponse {
-		return nil, fmt.Errorf("%w: peer %s answered with a %s", ErrMalformed, p.ShortString(), m.Type)
+		return nil, fmt.Errorf("%w: peer %s answered with a %s", ErrMalformed, shortID(p), m.Type)
 	}
 	if m.Status != StatusOK {
 		return nil, &RemoteError{Peer: p, Status: m.Status, Message: m.Error}
@@ -80,16 +82,16 @@ func (x *Exchange) Get(ctx context.Context, p peer.ID, id PieceID, w io.Writer) 
 		return 0, err
 	}
 	if resp.Size > uint64(x.cfg.MaxPieceSize) {
-		return 0, fmt.Errorf("%w: peer %s offers piece %s of %d bytes, limit %d", ErrTooLarge, p.ShortString(), id, resp.Size, x.cfg.MaxPieceSize)
+		return 0, fmt.Errorf("%w: peer %s offers piece %s of %d bytes, limit %d", ErrTooLarge, shortID(p), id, resp.Size, x.cfg.MaxPieceSize)
 	}
 	size := int64(resp.Size)
 	vr := newVerifyingReader(&idleReader{s: s, r: br, idle: x.cfg.IdleTimeout}, id, size)
 	n, err := io.CopyBuffer(w, vr, make([]byte, chunkSize))
 	if err != nil {
 		if errors.Is(err, ErrHashMismatch) {
-			return n, fmt.Errorf("piece %s from %s: %w", id, p.ShortString(), err)
+			return n, fmt.Errorf("piece %s from %s: %w", id, shortID(p), err)
 		}
-		return n, fmt.Errorf("exchange: receiving piece %s from %s: %w", id, p.ShortString(), ctxErr(ctx, err))
+		return n, fmt.Errorf("exchange: receiving piece %s from %s: %w", id, shortID(p), ctxErr(ctx, err))
 	}
 	return n, nil
 }
@@ -123,11 +125,11 @@ func (x *Exchange) GetRange(ctx context.Context, p peer.ID, id PieceID, leafStar
 		return nil, err
 	}
 	if resp.Size > leafCount*LeafSize {
-		return nil, fmt.Errorf("%w: peer %s sends %d bytes for %d leaves", ErrMalformed, p.ShortString(), resp.Size, leafCount)
+		return nil, fmt.Errorf("%w: peer %s sends %d bytes for %d leaves", ErrMalformed, shortID(p), resp.Size, leafCount)
 	}
 	out := make([]byte, resp.Size)
 	if _, err := io.ReadFull(&idleReader{s: s, r: br, idle: x.cfg.IdleTimeout}, out); err != nil {
-		return nil, fmt.Errorf("exchange: receiving leaves of %s from %s: %w", id, p.ShortString(), ctxErr(ctx, err))
+		return nil, fmt.Errorf("exchange: receiving leaves of %s from %s: %w", id, shortID(p), ctxErr(ctx, err))
 	}
 	return out, nil
 }
@@ -166,7 +168,7 @@ func (x *Exchange) Push(ctx context.Context, p peer.ID, push Push, r io.Reader) 
 	w := &pacedWriter{ctx: ctx, s: s, lim: x.limit, idle: x.cfg.IdleTimeout}
 	if _, err := copyN(w, r, push.Size); err != nil {
 		_ = s.Reset()
-		return fmt.Errorf("exchange: pushing piece %s to %s: %w", push.Piece, p.ShortString(), ctxErr(ctx, err))
+		return fmt.Errorf("exchange: pushing piece %s to %s: %w", push.Piece, shortID(p), ctxErr(ctx, err))
 	}
 	_ = s.CloseWrite()
 	// The holder hashes and stores the piece before confirming; allow it

@@ -13,6 +13,8 @@ type Config struct {
 	// from one peer and from all peers; more are answered StatusBusy.
 	MaxStreamsPerPeer int
 	MaxStreams        int
+	// DialTimeout bounds opening a stream to a peer (dialing it if needed).
+	DialTimeout time.Duration
 	// HeaderTimeout bounds the wait for a control message.
 	HeaderTimeout time.Duration
 	// IdleTimeout aborts a transfer that made no progress for this long.
@@ -32,6 +34,7 @@ func DefaultConfig() Config {
 		MaxRangeLeaves:    4096,
 		MaxStreamsPerPeer: 16,
 		MaxStreams:        256,
+		DialTimeout:       5 * time.Second,
 		HeaderTimeout:     10 * time.Second,
 		IdleTimeout:       30 * time.Second,
 		UploadBurst:       256 << 10,

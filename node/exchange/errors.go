@@ -3,6 +3,7 @@ package exchange
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -18,7 +19,29 @@ var (
 	ErrBadVersion   = errors.New("exchange: unsupported protocol version")
 	ErrRemote       = errors.New("exchange: peer failed")
 	ErrClosed       = errors.New("exchange: closed")
+	ErrUnreachable  = errors.New("exchange: peer unreachable")
 )
+
+// UnreachableError is a failure to open a stream to a peer (dial or
+// protocol negotiation). Its text is one line; Err keeps libp2p's details.
+type UnreachableError struct {
+	Peer peer.ID
+	Err  error
+}
+
+func (e *UnreachableError) Error() string {
+	msg := e.Err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return fmt.Sprintf("exchange: peer %s unreachable: %s", shortID(e.Peer), msg)
+}
+
+// Unwrap returns the libp2p error.
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Is makes an UnreachableError match ErrUnreachable.
+func (e *UnreachableError) Is(target error) bool { return target == ErrUnreachable }
 
 // RemoteError is a non-OK Response from a peer.
 type RemoteError struct {
@@ -28,7 +51,7 @@ type RemoteError struct {
 }
 
 func (e *RemoteError) Error() string {
-	return fmt.Sprintf("exchange: peer %s: %s: %s", e.Peer.ShortString(), e.Status, e.Message)
+	return fmt.Sprintf("exchange: peer %s: %s: %s", shortID(e.Peer), e.Status, e.Message)
 }
 
 // Is maps the status to this package's sentinel errors.
@@ -69,4 +92,13 @@ func statusOf(err error, fallback Status) Status {
 		return StatusBusy
 	}
 	return fallback
+}
+
+// shortID abbreviates a peer id for messages: its last 8 characters.
+func shortID(p peer.ID) string {
+	s := p.String()
+	if len(s) > 8 {
+		return "…" + s[len(s)-8:]
+	}
+	return s
 }

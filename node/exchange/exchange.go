@@ -83,7 +83,7 @@ type Exchange struct {
 // pushes (nil refuses all pushes).
 func New(h host.Host, cfg Config, src Source, sink Sink) (*Exchange, error) {
 	if cfg.MaxPieceSize <= 0 || cfg.MaxRangeLeaves == 0 || cfg.MaxStreamsPerPeer <= 0 || cfg.MaxStreams <= 0 ||
-		cfg.HeaderTimeout <= 0 || cfg.IdleTimeout <= 0 || cfg.UploadRate < 0 {
+		cfg.DialTimeout <= 0 || cfg.HeaderTimeout <= 0 || cfg.IdleTimeout <= 0 || cfg.UploadRate < 0 {
 		return nil, fmt.Errorf("exchange: invalid config %+v", cfg)
 	}
 	if src == nil {
@@ -95,7 +95,7 @@ func New(h host.Host, cfg Config, src Source, sink Sink) (*Exchange, error) {
 		cfg:     cfg,
 		src:     src,
 		sink:    sink,
-		log:     slog.Default().With("component", "exchange", "peer", h.ID().ShortString()),
+		log:     slog.Default().With("component", "exchange", "peer", shortID(h.ID())),
 		ctx:     ctx,
 		cancel:  cancel,
 		perPeer: make(map[peer.ID]int),

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -287,5 +288,20 @@ func TestCloseEndsTransfersInProgress(t *testing.T) {
 	}
 	if _, err := p.xa.GetBytes(testCtx(t), p.b.ID(), id); err == nil {
 		t.Fatal("closed exchange still serves")
+	}
+}
+
+func TestStoppedPeerIsUnreachable(t *testing.T) {
+	p := newPair(t, DefaultConfig())
+	id, _ := randomPiece(t, 10)
+	gone := p.b.ID()
+	_ = p.xb.Close()
+	_ = p.b.Close()
+	_, err := p.xa.GetBytes(testCtx(t), gone, id)
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("error %v, want ErrUnreachable", err)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error text spans lines: %q", err)
 	}
 }

@@ -35,7 +35,7 @@ func (x *Exchange) handle(s network.Stream) {
 	defer stop()
 
 	if err := x.serve(ctx, s); err != nil {
-		x.log.Debug("request failed", "from", from.ShortString(), "err", err)
+		x.log.Debug("request failed", "from", shortID(from), "err", err)
 		if errors.Is(err, errAnswered) {
 			_ = s.Close()
 		} else {
