@@ -86,6 +86,10 @@ func cometConfig(home string, hc HomeConfig) *cmtcfg.Config {
 	c.Consensus.TimeoutPrecommit = max(bt/2, 100*time.Millisecond)
 	c.Consensus.TimeoutPrecommitDelta = 100 * time.Millisecond
 	c.Consensus.PeerGossipSleepDuration = 20 * time.Millisecond
+	// CometBFT's default 5 MB/s per peer starves a busy loopback devnet
+	// (mempool gossip plus 1 MiB blocks); local links take far more.
+	c.P2P.SendRate = 100 << 20
+	c.P2P.RecvRate = 100 << 20
 	c.Mempool.Size = 20_000
 	c.Mempool.CacheSize = 100_000
 	c.Mempool.MaxTxsBytes = 256 << 20
@@ -152,7 +156,9 @@ func genesisDoc(chainID string, g chain.GenesisState, vals []types.GenesisValida
 		return nil, err
 	}
 	cp := types.DefaultConsensusParams()
-	cp.Block.MaxBytes = 8 << 20
+	// 1 MiB blocks (≈ 5,000 transfers): big enough for any tx (max_tx_bytes is
+	// 256 KiB), small enough that a full block still commits within ~1 s.
+	cp.Block.MaxBytes = 1 << 20
 	doc := &types.GenesisDoc{
 		ChainID:         chainID,
 		GenesisTime:     time.Now().UTC().Round(time.Second),

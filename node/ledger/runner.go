@@ -162,12 +162,14 @@ func quietLogger() *slog.Logger {
 // rpcLocal is the in-process RPC client of the node.
 func (n *Node) rpcLocal() *rpclocal.Local { return rpclocal.New(n.comet) }
 
-// dbTracker opens CometBFT's databases and remembers them: CometBFT v1.0.1
+// dbTracker opens CometBFT's databases and remembers them. CometBFT v1.0.1
 // does not close all of them on Stop (the tx index stays open), which would
-// make restarting a node in the same process fail on the database lock.
+// make restarting a node in the same process fail on the database lock; and
+// some of its goroutines still read the block store after Stop closed it,
+// which panics ("leveldb: closed"), so reads after Close return nothing.
 type dbTracker struct {
 	mu  sync.Mutex
-	dbs []cmtdb.DB
+	dbs []*guardedDB
 }
 
 func (t *dbTracker) provide(ctx *cmtcfg.DBContext) (cmtdb.DB, error) {
@@ -175,10 +177,47 @@ func (t *dbTracker) provide(ctx *cmtcfg.DBContext) (cmtdb.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	g := &guardedDB{DB: db}
 	t.mu.Lock()
-	t.dbs = append(t.dbs, db)
+	t.dbs = append(t.dbs, g)
 	t.mu.Unlock()
-	return db, nil
+	return g, nil
+}
+
+// guardedDB is a database whose point reads after Close find nothing
+// instead of failing.
+type guardedDB struct {
+	cmtdb.DB
+	mu     sync.RWMutex
+	closed bool
+}
+
+func (g *guardedDB) Get(key []byte) ([]byte, error) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed {
+		return nil, nil
+	}
+	return g.DB.Get(key)
+}
+
+func (g *guardedDB) Has(key []byte) (bool, error) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed {
+		return false, nil
+	}
+	return g.DB.Has(key)
+}
+
+func (g *guardedDB) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil
+	}
+	g.closed = true
+	return g.DB.Close()
 }
 
 // closeAll closes every database; ones CometBFT closed already just report

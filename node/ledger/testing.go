@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -155,3 +156,5 @@ func FreePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
