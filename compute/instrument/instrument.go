@@ -13,6 +13,10 @@ type Module struct {
 	Imports []ImportName
 	// Functions counts imported plus defined functions of the input.
 	Functions int
+	// NaNSites counts the places where NaN canonicalization was inserted:
+	// with none, the module cannot observe NaN bits and behaves exactly
+	// as before (fuel aside).
+	NaNSites int
 }
 
 // Instrument checks wasm against cfg and returns the instrumented module.
@@ -54,8 +58,10 @@ func Instrument(wasm []byte, cfg Config) (*Module, error) {
 		chargeElem: nf + 2,
 	}
 	bodies := make([][]byte, 0, len(m.code)+3)
+	nanSites := 0
 	for i, body := range m.code {
-		nb, err := e.rewriteBody(body, m.types[m.funcs[i]])
+		nb, sites, err := e.rewriteBody(body, m.types[m.funcs[i]])
+		nanSites += sites
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", uint32(len(m.imports))+uint32(i), err)
 		}
@@ -174,6 +180,7 @@ func Instrument(wasm []byte, cfg Config) (*Module, error) {
 		HasStart:  m.hasStart,
 		Imports:   m.imports,
 		Functions: int(nf),
+		NaNSites:  nanSites,
 	}, nil
 }
 

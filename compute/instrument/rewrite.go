@@ -126,24 +126,24 @@ func (e *env) appendCallHelper(b []byte, f uint32) []byte {
 // rewriteBody instruments one function body: fuel charges at segment
 // starts, stack weight around calls, NaN canonicalization before bit
 // observations, size charges before grow and bulk operations.
-func (e *env) rewriteBody(body []byte, typ FuncType) ([]byte, error) {
+func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, err error) {
 	r := &reader{b: body}
 	nDecl, err := vecLen(r, "local declarations", e.cfg.MaxLocals, 2)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	nLocals := uint64(len(typ.Params))
 	for i := uint32(0); i < nDecl; i++ {
 		c, err := r.u32()
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if _, err := readValType(r); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		nLocals += uint64(c)
 		if nLocals+2 > uint64(e.cfg.MaxLocals) {
-			return nil, limitErr("locals", nLocals+2, uint64(e.cfg.MaxLocals))
+			return nil, 0, limitErr("locals", nLocals+2, uint64(e.cfg.MaxLocals))
 		}
 	}
 	declEnd := r.pos
@@ -178,7 +178,7 @@ func (e *env) rewriteBody(body []byte, typ FuncType) ([]byte, error) {
 		start := r.pos
 		op, err := r.byte()
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		var sub uint32
 		boundary := false // a new segment starts after this instruction
@@ -188,10 +188,10 @@ func (e *env) rewriteBody(body []byte, typ FuncType) ([]byte, error) {
 			// unreachable nop return drop select ref.is_null
 		case opBlock, opLoop, opIf:
 			if err := e.blockType(r, nTypes); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if uint32(len(ctrl)) >= e.cfg.MaxNesting {
-				return nil, limitErr("block nesting", uint64(len(ctrl))+1, uint64(e.cfg.MaxNesting))
+				return nil, 0, limitErr("block nesting", uint64(len(ctrl))+1, uint64(e.cfg.MaxNesting))
 			}
 			switch op {
 			case opBlock:
@@ -205,7 +205,7 @@ func (e *env) rewriteBody(body []byte, typ FuncType) ([]byte, error) {
 			}
 		case opElse:
 			if ctrl[len(ctrl)-1] != 2 {
-				return nil, r.errf("else without if")
+				return nil, 0, r.errf("else without if")
 			}
 			ctrl[len(ctrl)-1] = 3
 			boundary = true
@@ -215,32 +215,32 @@ func (e *env) rewriteBody(body []byte, typ FuncType) ([]byte, error) {
 		case 0x0c, 0x0d: // br br_if
 			l, err := r.u32()
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if l >= uint32(len(ctrl)) {
-				return nil, r.errf("branch depth %d out of range", l)
+				return nil, 0, r.errf("branch depth %d out of range", l)
 			}
 		case 0x0e: // br_table
 			n, err := vecLen(r, "br_table targets", 1<<20, 1)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			for i := uint32(0); i <= n; i++ {
 				l, err := r.u32()
 				if err != nil {
-					return nil, err
+					return nil, 0, err
 				}
 				if l >= uint32(len(ctrl)) {
-					return nil, r.errf("branch depth %d out of range", l)
+					return nil, 0, r.errf("branch depth %d out of range", l)
 				}
 			}
 		case opCall:
 			f, err := r.u32()
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if f >= nFuncs {
-				return nil, r.errf("call %d out of range", f)
+				return nil, 0, r.errf("call %d out of range", f)
 			}
 			if f >= nImports {
 				seg = e.appendEnter(seg, weight)
@@ -252,13 +252,13 @@ func (e *env) rewriteBody(body []byte, typ FuncType) ([]byte, error) {
 		case 0x11: // call_indirect
 			t, err := r.u32()
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if t >= nTypes {
-				return nil, r.errf("call_indirect type %d out of range", t)
+				return nil, 0, r.errf("call_indirect type %d out of range", t)
 			}
 			if _, err := r.u32(); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			seg = e.appendEnter(seg, weight)
 			segCost += instrCost(op, 0)
@@ -268,104 +268,104 @@ func (e *env) rewriteBody(body []byte, typ FuncType) ([]byte, error) {
 		case 0x1c: // select t*
 			n, err := r.u32()
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if n != 1 {
-				return nil, r.errf("select with %d types", n)
+				return nil, 0, r.errf("select with %d types", n)
 			}
 			if _, err := readValType(r); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		case 0x20, 0x21, 0x22:
 			l, err := r.u32()
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if uint64(l) >= nLocals {
-				return nil, r.errf("local %d out of range", l)
+				return nil, 0, r.errf("local %d out of range", l)
 			}
 		case 0x23, 0x24:
 			g, err := r.u32()
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if g >= nGlobals {
-				return nil, r.errf("global %d out of range", g)
+				return nil, 0, r.errf("global %d out of range", g)
 			}
 		case 0x25, 0x26: // table.get table.set
 			if _, err := r.u32(); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		case 0x3f, 0x40: // memory.size memory.grow
 			c, err := r.byte()
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if c != 0 {
-				return nil, fmt.Errorf("%w: memory index %d (multi-memory)", ErrUnsupported, c)
+				return nil, 0, fmt.Errorf("%w: memory index %d (multi-memory)", ErrUnsupported, c)
 			}
 			if op == 0x40 {
 				pre = e.appendCallHelper(nil, e.chargePage)
 			}
 		case opI32Const:
 			if _, err := r.sleb(32); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		case opI64Const:
 			if _, err := r.sleb(64); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		case opF32Const:
 			if _, err := r.bytes(4); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		case opF64Const:
 			if _, err := r.bytes(8); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		case 0xd0: // ref.null
 			c, err := r.byte()
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if ValType(c) != FuncRef && ValType(c) != ExternRef {
-				return nil, r.errf("ref.null type 0x%02x", c)
+				return nil, 0, r.errf("ref.null type 0x%02x", c)
 			}
 		case 0xd2: // ref.func
 			f, err := r.u32()
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if f >= nFuncs {
-				return nil, r.errf("ref.func %d out of range", f)
+				return nil, 0, r.errf("ref.func %d out of range", f)
 			}
 		case 0xfc:
 			if sub, err = r.u32(); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if pre, err = e.prefixFC(r, sub); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		case 0xfd:
-			return nil, fmt.Errorf("%w: SIMD instruction", ErrUnsupported)
+			return nil, 0, fmt.Errorf("%w: SIMD instruction", ErrUnsupported)
 		case 0xfe:
-			return nil, fmt.Errorf("%w: atomic instruction (threads)", ErrUnsupported)
+			return nil, 0, fmt.Errorf("%w: atomic instruction (threads)", ErrUnsupported)
 		case 0x06, 0x07, 0x08, 0x09, 0x0a, 0x18, 0x19, 0x1f:
-			return nil, fmt.Errorf("%w: exception handling", ErrUnsupported)
+			return nil, 0, fmt.Errorf("%w: exception handling", ErrUnsupported)
 		case 0x12, 0x13, 0x14, 0x15:
-			return nil, fmt.Errorf("%w: tail or typed-reference calls", ErrUnsupported)
+			return nil, 0, fmt.Errorf("%w: tail or typed-reference calls", ErrUnsupported)
 		default:
 			switch {
 			case op >= 0x28 && op <= 0x3e: // loads and stores
 				align, err := r.u32()
 				if err != nil {
-					return nil, err
+					return nil, 0, err
 				}
 				if align >= 64 {
-					return nil, fmt.Errorf("%w: memory index in memarg (multi-memory)", ErrUnsupported)
+					return nil, 0, fmt.Errorf("%w: memory index in memarg (multi-memory)", ErrUnsupported)
 				}
 				if _, err := r.u32(); err != nil {
-					return nil, err
+					return nil, 0, err
 				}
 				switch op {
 				case 0x38: // f32.store
@@ -381,12 +381,13 @@ func (e *env) rewriteBody(body []byte, typ FuncType) ([]byte, error) {
 					pre = appendCanon(nil, scratch64, true)
 				}
 			default:
-				return nil, fmt.Errorf("%w: opcode 0x%02x", ErrMalformed, op)
+				return nil, 0, fmt.Errorf("%w: opcode 0x%02x", ErrMalformed, op)
 			}
 		}
 		if pre != nil {
 			if pre[0] == opLocalTee {
 				usedScratch = true
+				nanSites++
 			}
 			seg = append(seg, pre...)
 		}
@@ -397,7 +398,7 @@ func (e *env) rewriteBody(body []byte, typ FuncType) ([]byte, error) {
 		}
 	}
 	if !r.eof() {
-		return nil, r.errf("%d bytes after the end of the function", r.remaining())
+		return nil, 0, r.errf("%d bytes after the end of the function", r.remaining())
 	}
 	flush()
 
@@ -412,7 +413,7 @@ func (e *env) rewriteBody(body []byte, typ FuncType) ([]byte, error) {
 	} else {
 		res = append(res, body[:declEnd]...)
 	}
-	return append(res, out...), nil
+	return append(res, out...), nanSites, nil
 }
 
 func (e *env) blockType(r *reader, nTypes uint32) error {
