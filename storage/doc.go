@@ -20,6 +20,9 @@
 // and decrypted (DARE authenticates every 64 KiB) into the caller's writer.
 // Fewer than K good pieces is a *SegmentError naming the segment.
 //
+// Rebuild regenerates lost pieces of a segment from K others without the
+// file key (the repairer's tool).
+//
 // The node calls Put with a BlockSink (usually its block store) and pushes
 // the returned pieces to holders; it calls Get with a PieceSource that fetches
 // pieces from holders. docs/storage.md describes the formats.

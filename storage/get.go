@@ -149,30 +149,46 @@ type goodPiece struct {
 // segment rebuilds segment si into out.
 func (g *getter) segment(si int, out io.Writer) error {
 	seg := g.m.Segments[si]
-	var good []goodPiece
-	defer func() {
-		for _, p := range good {
-			p.rc.Close()
+	refs := make([]PieceRef, g.n)
+	for i, p := range seg.Pieces {
+		refs[i] = PieceRef{FileID: g.c.FileID, Segment: si, Index: i, ID: p.ID, Size: int64(p.Size)}
+	}
+	good, errs := gather(g.ctx, g.src, refs, nil, g.k, g.o.tempDir)
+	defer closeAll(good)
+	if err := g.ctx.Err(); err != nil {
+		return err
+	}
+	if len(good) < g.k {
+		return &SegmentError{Index: si, Have: len(good), Need: g.k, Errs: errs}
+	}
+	return g.decode(si, good, out)
+}
+
+// gather fetches and checks pieces of refs, in index order and as many at
+// once as are still missing, until need are good or none is left. Indices in
+// skip are not tried. The caller closes the good pieces (closeAll).
+func gather(ctx context.Context, src PieceSource, refs []PieceRef, skip map[int]bool, need int, tempDir string) (good []goodPiece, errs []error) {
+	var cands []int
+	for i := range refs {
+		if !skip[i] {
+			cands = append(cands, i)
 		}
-	}()
-	var errs []error
-	next := 0
-	for len(good) < g.k && next < g.n {
-		// Fetch as many candidates at once as are still missing.
-		batch := min(g.k-len(good), g.n-next)
-		res := make([]goodPiece, batch)
-		errsB := make([]error, batch)
+	}
+	for len(good) < need && len(cands) > 0 && ctx.Err() == nil {
+		batch := cands[:min(need-len(good), len(cands))]
+		cands = cands[len(batch):]
+		res := make([]goodPiece, len(batch))
+		errsB := make([]error, len(batch))
 		var wg sync.WaitGroup
-		for b := range batch {
-			idx := next + b
+		for b, idx := range batch {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ref := PieceRef{FileID: g.c.FileID, Segment: si, Index: idx, ID: seg.Pieces[idx].ID, Size: int64(seg.Pieces[idx].Size)}
-				r, rc, err := g.fetch(ref)
+				ref := refs[idx]
+				r, rc, err := fetchVerified(ctx, src, ref, tempDir)
 				if err != nil {
-					if rep, ok := g.src.(BadPieceReporter); ok {
-						rep.BadPiece(g.ctx, ref, err)
+					if rep, ok := src.(BadPieceReporter); ok {
+						rep.BadPiece(ctx, ref, err)
 					}
 					errsB[b] = fmt.Errorf("piece %d: %w", idx, err)
 					return
@@ -181,7 +197,6 @@ func (g *getter) segment(si int, out io.Writer) error {
 			}()
 		}
 		wg.Wait()
-		next += batch
 		for b := range batch {
 			if errsB[b] != nil {
 				errs = append(errs, errsB[b])
@@ -189,22 +204,19 @@ func (g *getter) segment(si int, out io.Writer) error {
 				good = append(good, res[b])
 			}
 		}
-		if err := g.ctx.Err(); err != nil {
-			return err
-		}
 	}
-	if len(good) < g.k {
-		return &SegmentError{Index: si, Have: len(good), Need: g.k, Errs: errs}
-	}
-	if err := g.decode(si, good, out); err != nil {
-		return err
-	}
-	return nil
+	return good, errs
 }
 
-// fetch gets one piece and checks it against its id and size.
-func (g *getter) fetch(ref PieceRef) (io.ReaderAt, io.Closer, error) {
-	rc, err := g.src.FetchPiece(g.ctx, ref)
+func closeAll(good []goodPiece) {
+	for _, p := range good {
+		p.rc.Close()
+	}
+}
+
+// fetchVerified gets one piece and checks it against its id and size.
+func fetchVerified(ctx context.Context, src PieceSource, ref PieceRef, tempDir string) (io.ReaderAt, io.Closer, error) {
+	rc, err := src.FetchPiece(ctx, ref)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -224,7 +236,7 @@ func (g *getter) fetch(ref PieceRef) (io.ReaderAt, io.Closer, error) {
 			return nil, nil, fmt.Errorf("reading: %w", err)
 		}
 	} else {
-		f, err := os.CreateTemp(g.o.tempDir, "coop-piece-*")
+		f, err := os.CreateTemp(tempDir, "coop-piece-*")
 		if err != nil {
 			rc.Close()
 			return nil, nil, fmt.Errorf("spooling: %w", err)
