@@ -123,9 +123,7 @@ func Put(ctx context.Context, r io.Reader, sink BlockSink, cfg Config, opts ...O
 		if err == io.EOF {
 			break
 		}
-		if err != nil {
-			err = fmt.Errorf("storage: reading input: %w", err)
-		} else if seg >= manifest.MaxSegments {
+		if err == nil && seg >= manifest.MaxSegments {
 			err = fmt.Errorf("storage: file larger than %d segments of %d bytes", manifest.MaxSegments, cfg.SegmentSize)
 		}
 		if err != nil {
