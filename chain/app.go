@@ -51,7 +51,7 @@ type App struct {
 	cfg  Config
 	log  *slog.Logger
 	db   iavldb.DB
-	sigs sigCache
+	sigs verifiedCache
 
 	mu      sync.Mutex
 	tree    *iavl.MutableTree

@@ -2,10 +2,11 @@ package chain
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
 	"sync"
+
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // execCtx is what a transaction rule sees: the state (an overlay that is
@@ -56,36 +57,37 @@ func (x *execCtx) loadNode(a Address) (*Node, bool, error) {
 	return &n, true, nil
 }
 
-// sigCache remembers transactions whose signature already verified (in
-// CheckTx), so FinalizeBlock does not verify them again. Verification is a
-// pure function of the bytes, so skipping it cannot change any result.
-type sigCache struct {
+// verifiedCache remembers transactions that already decoded and whose
+// signature verified (in CheckTx), keyed by SHA-256 of their bytes, so
+// FinalizeBlock and mempool rechecks skip decoding and signature checks.
+// Both are pure functions of the bytes (and of this app's chain id), so
+// skipping them cannot change any result. Entries are read-only.
+type verifiedCache struct {
 	mu sync.Mutex
-	m  map[Hash]struct{}
+	m  map[Hash]*verifiedTx
 }
 
-const sigCacheMax = 1 << 17
-
-func (c *sigCache) verified(h Hash) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.m[h]
-	return ok
+type verifiedTx struct {
+	tx   *Tx
+	body Body
+	rule rule
 }
 
-func (c *sigCache) add(h Hash) {
+const verifiedCacheMax = 1 << 17
+
+func (c *verifiedCache) get(h Hash) *verifiedTx {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= sigCacheMax {
-		c.m = make(map[Hash]struct{}, 1024)
+	return c.m[h]
+}
+
+func (c *verifiedCache) add(h Hash, v *verifiedTx) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= verifiedCacheMax {
+		c.m = make(map[Hash]*verifiedTx, 1024)
 	}
-	c.m[h] = struct{}{}
-}
-
-func (c *sigCache) remove(h Hash) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, h)
+	c.m[h] = v
 }
 
 // authResult is a transaction that passed the envelope checks.
@@ -101,34 +103,25 @@ type authResult struct {
 // runs — size, encoding, chain id, known type and body, signature, nonce —
 // and returns the signer's account with the nonce already consumed.
 // CheckTx and FinalizeBlock both call it; it writes nothing.
-func authenticate(st kvReader, chainID string, p Params, cache *sigCache, raw []byte) (*authResult, error) {
+func authenticate(st kvReader, chainID string, p Params, cache *verifiedCache, raw []byte) (*authResult, error) {
 	if uint64(len(raw)) > p.MaxTxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), p.MaxTxBytes)
 	}
-	tx, err := DecodeTx(raw)
-	if err != nil {
-		return nil, err
-	}
-	if tx.ChainID != chainID {
-		return nil, fmt.Errorf("%w: tx is for %q, this chain is %q", ErrWrongChain, tx.ChainID, chainID)
-	}
-	r, ok := rules[tx.Type]
-	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownType, tx.Type)
-	}
-	body, err := r.decode(tx.Body)
-	if err != nil {
-		return nil, err
-	}
 	h := Hash(sha256.Sum256(raw))
-	if cache == nil || !cache.verified(h) {
-		if !ed25519.Verify(tx.PubKey, tx.SignBytes(), tx.Sig) {
-			return nil, fmt.Errorf("%w: signature does not verify for signer %s", ErrBadSignature, tx.Signer())
+	var v *verifiedTx
+	if cache != nil {
+		v = cache.get(h)
+	}
+	if v == nil {
+		var err error
+		if v, err = verify(chainID, raw); err != nil {
+			return nil, err
 		}
 		if cache != nil {
-			cache.add(h)
+			cache.add(h, v)
 		}
 	}
+	tx, body, r := v.tx, v.body, v.rule
 	signer := tx.Signer()
 	var acct Account
 	found, err := getValue(st, accountKey(signer), &acct)
@@ -149,13 +142,45 @@ func authenticate(st kvReader, chainID string, p Params, cache *sigCache, raw []
 	return &authResult{tx: tx, body: body, rule: r, account: &acct, hash: h}, nil
 }
 
+// verify decodes raw and checks everything that depends only on its bytes:
+// encoding, chain id, type, body, signature.
+func verify(chainID string, raw []byte) (*verifiedTx, error) {
+	tx, err := DecodeTx(raw)
+	if err != nil {
+		return nil, err
+	}
+	if tx.ChainID != chainID {
+		return nil, fmt.Errorf("%w: tx is for %q, this chain is %q", ErrWrongChain, tx.ChainID, chainID)
+	}
+	r, ok := rules[tx.Type]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownType, tx.Type)
+	}
+	body, err := r.decode(tx.Body)
+	if err != nil {
+		return nil, err
+	}
+	if !verifySignature(tx.PubKey, tx.SignBytes(), tx.Sig) {
+		return nil, fmt.Errorf("%w: signature does not verify for signer %s", ErrBadSignature, tx.Signer())
+	}
+	return &verifiedTx{tx: tx, body: body, rule: r}, nil
+}
+
+// verifyOptions are crypto/ed25519's exact acceptance rules, with
+// curve25519-voi's faster verification (≈ 1.6× on amd64).
+var verifyOptions = &voi.Options{Verify: voi.VerifyOptionsStdLib}
+
+func verifySignature(pub, msg, sig []byte) bool {
+	return voi.VerifyWithOptions(voi.PublicKey(pub), msg, sig, verifyOptions)
+}
+
 // execute authenticates raw and applies its rule on top of st.
 //
 // A transaction that fails authentication changes nothing. One that passes
 // but whose rule fails consumes its nonce and changes nothing else, so the
 // same signed bytes can never be applied later when the state would let them
 // through.
-func execute(st kvWriter, chainID string, p Params, height int64, cache *sigCache, raw []byte) (*authResult, error) {
+func execute(st kvWriter, chainID string, p Params, height int64, cache *verifiedCache, raw []byte) (*authResult, error) {
 	auth, err := authenticate(st, chainID, p, cache, raw)
 	if err != nil {
 		return nil, err

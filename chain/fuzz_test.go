@@ -78,3 +78,27 @@ func FuzzCheckTx(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifySignature checks that the fast verifier accepts exactly what
+// crypto/ed25519 accepts (the ledger's rule is crypto/ed25519's).
+func FuzzVerifySignature(f *testing.F) {
+	k := testKey(3)
+	msg := []byte("coop")
+	sig := ed25519.Sign(k, msg)
+	f.Add(msg, sig, uint16(0))
+	f.Add(msg, sig, uint16(17))
+	f.Add([]byte{}, make([]byte, 64), uint16(3))
+	pub := k.Public().(ed25519.PublicKey)
+	f.Fuzz(func(t *testing.T, m, s []byte, flip uint16) {
+		if len(s) != ed25519.SignatureSize {
+			return
+		}
+		s = append([]byte(nil), s...)
+		if flip != 0 {
+			s[int(flip)%len(s)] ^= byte(flip >> 8)
+		}
+		if got, want := verifySignature(pub, m, s), ed25519.Verify(pub, m, s); got != want {
+			t.Fatalf("verifier says %v, crypto/ed25519 says %v", got, want)
+		}
+	})
+}
