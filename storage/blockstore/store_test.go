@@ -332,3 +332,33 @@ func assertTmpEmpty(t *testing.T, s *Store) {
 		t.Fatalf("%d files left in tmp", len(ents))
 	}
 }
+
+func TestScrubFindsAndRemovesCorruptBlocksWithoutCountingHits(t *testing.T) {
+	s := openTest(t, t.TempDir(), DefaultConfig())
+	var ids []ID
+	for i := range 6 {
+		a := Pinned
+		if i%2 == 1 {
+			a = Cache
+		}
+		id, err := s.PutBytes(ctx, a, block(i, 3000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	flipByte(t, s.path(Pinned, ids[2]))
+	flipByte(t, s.path(Cache, ids[5]))
+	checked, bad, err := s.Scrub(ctx)
+	if err != nil || checked != 6 || len(bad) != 2 {
+		t.Fatalf("scrub: checked %d, corrupt %v, err %v", checked, bad, err)
+	}
+	for _, id := range []ID{ids[2], ids[5]} {
+		if _, ok := s.Has(id); ok {
+			t.Fatalf("corrupt block %s kept", id)
+		}
+	}
+	if st := s.Stats(); st.Hits != 0 || st.Corrupt != 2 || st.PinnedBlocks+st.CacheBlocks != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+}
