@@ -33,9 +33,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("storage: segment size %d outside [%d, %d]", c.SegmentSize, manifest.MinSegmentSize, manifest.MaxSegmentSize)
 	case c.StripeUnit < manifest.MinStripeUnit || c.StripeUnit > manifest.MaxStripeUnit:
 		return fmt.Errorf("storage: stripe unit %d outside [%d, %d]", c.StripeUnit, manifest.MinStripeUnit, manifest.MaxStripeUnit)
+	case stripesInFlight*(c.K+c.M)*c.StripeUnit > maxStripeMemory:
+		return fmt.Errorf("storage: k+m=%d with stripe unit %d needs %d MiB of stripe buffers, more than %d MiB", c.K+c.M, c.StripeUnit, stripesInFlight*(c.K+c.M)*c.StripeUnit>>20, maxStripeMemory>>20)
 	}
 	return nil
 }
+
+// maxStripeMemory bounds Put's stripe buffers, so memory stays bounded
+// whatever the file size and configuration.
+const maxStripeMemory = 32 << 20
 
 // Option adjusts one Put or Get call.
 type Option func(*options)

@@ -266,3 +266,18 @@ func TestSinkFailuresAnywhereFailThePutAndStopItsGoroutines(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestConfigsNeedingTooMuchMemoryAreRefused(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"64 pieces of 256 KiB stripes": {K: 40, M: 24, SegmentSize: 64 << 20, StripeUnit: 256 << 10},
+		"a 2 MiB stripe unit":          {K: 1, M: 0, SegmentSize: 64 << 20, StripeUnit: 2 << 20},
+		"65 pieces":                    {K: 60, M: 5, SegmentSize: 64 << 20, StripeUnit: 1 << 10},
+	} {
+		if err := cfg.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err := (Config{K: 40, M: 24, SegmentSize: 64 << 20, StripeUnit: 64 << 10}).Validate(); err != nil {
+		t.Errorf("64 pieces of 64 KiB: %v", err)
+	}
+}

@@ -22,13 +22,13 @@ const Version = 1
 
 // Limits of the format, checked by Validate.
 const (
-	MaxShards       = 64       // K+M: bounds put's stripe buffers
-	MinSegmentSize  = 1 << 10  // 1 KiB
-	MaxSegmentSize  = 1 << 30  // 1 GiB
-	MinStripeUnit   = 64       // bytes per piece per stripe
-	MaxStripeUnit   = 16 << 20 // 16 MiB
-	MaxSegments     = 1 << 20  // 64 TiB at the default segment size
-	LeafSize        = 1024     // must equal proofs.LeafSize
+	MaxShards       = 64      // K+M: bounds put's stripe buffers
+	MinSegmentSize  = 1 << 10 // 1 KiB
+	MaxSegmentSize  = 1 << 30 // 1 GiB
+	MinStripeUnit   = 64      // bytes per piece per stripe
+	MaxStripeUnit   = 1 << 20 // 1 MiB: bounds get's buffers, (K+M)×unit, even for a hostile manifest
+	MaxSegments     = 1 << 20 // 64 TiB at the default segment size
+	LeafSize        = 1024    // must equal proofs.LeafSize
 	MaxEncodedSize  = 128 << 20
 	darePayloadSize = 64 << 10 // DARE 2.0 package payload
 	dareOverhead    = 32       // DARE 2.0 header (16) + tag (16) per package
