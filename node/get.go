@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -18,6 +19,11 @@ import (
 	"github.com/coop-network/coop/storage/blockstore"
 	"github.com/coop-network/coop/storage/manifest"
 )
+
+// dhtFallbackTimeout bounds a provider lookup for a piece its ledger
+// holders could not deliver: by then the storage layer can often use a
+// parity piece instead, so the lookup must not hold it up for long.
+const dhtFallbackTimeout = 3 * time.Second
 
 // maxManifestBlock bounds a fetched encrypted manifest.
 var maxManifestBlock = int64(manifest.EncryptedSize(manifest.MaxEncodedSize))
@@ -201,6 +207,11 @@ func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.Re
 	tried := map[peer.ID]bool{}
 	start := func(p peer.ID) {
 		tried[p] = true
+		if err := s.n.dead.check(p); err != nil {
+			results <- err
+			running++
+			return
+		}
 		running++
 		wg.Add(1)
 		go func() {
@@ -261,8 +272,13 @@ func (s *netSource) fetchInto(ctx context.Context, p peer.ID, ref storage.PieceR
 	}
 	if _, err := s.n.x.Get(ctx, p, exchange.PieceID(ref.ID), w); err != nil {
 		w.Abort()
+		var ne net.Error
+		if ctx.Err() == nil && (errors.Is(err, exchange.ErrUnreachable) || errors.As(err, &ne) && ne.Timeout()) {
+			s.n.dead.mark(p)
+		}
 		return err
 	}
+	s.n.dead.clear(p)
 	if err := w.CommitAs(ref.ID); err != nil {
 		return err
 	}
@@ -306,7 +322,7 @@ func (s *netSource) peer(ctx context.Context, a chain.Address) (peer.ID, error) 
 }
 
 func (s *netSource) dhtCandidates(ctx context.Context, ref storage.PieceRef) []peer.ID {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, dhtFallbackTimeout)
 	defer cancel()
 	provs, err := s.n.host.FindProviders(ctx, ref.ID, 4)
 	if err != nil {

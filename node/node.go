@@ -35,6 +35,7 @@ type Node struct {
 	api   *api.Server
 	hold  *holder
 	keys  *keyring
+	dead  deadPeers
 	log   *slog.Logger
 
 	cancel context.CancelFunc

@@ -12,6 +12,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,9 +43,24 @@ func newDemoCmd() *cobra.Command {
 			keep, _ := f.GetBool("keep")
 			cfg := storage.DefaultConfig()
 			cfg.K, cfg.M, cfg.SegmentSize = k, m, seg
-			return runStorageDemo(cmd.Context(), cmd.OutOrStdout(), dir, size, cfg, keep)
+			if err := runStorageDemo(cmd.Context(), cmd.OutOrStdout(), dir, size, cfg, keep); err != nil {
+				return err
+			}
+			if network, _ := f.GetBool("network"); network { // demo_network.go
+				nodes, _ := f.GetInt("nodes")
+				port, _ := f.GetInt("base-port")
+				nsize, _ := f.GetInt64("network-size")
+				d := &networkDemo{out: cmd.OutOrStdout(), dir: dir, nodes: nodes, basePort: port, size: nsize, k: 2, m: 2}
+				return d.run(cmd.Context())
+			}
+			return nil
 		},
 	}
+	// The network part starts node processes of this binary: off under go test.
+	cmd.Flags().Bool("network", !testing.Testing(), "then run the multi-node scenario on a fresh devnet")
+	cmd.Flags().Int("nodes", 5, "nodes of the network scenario")
+	cmd.Flags().Int("base-port", 27600, "first port of the network scenario (node i uses BASE+10i … +9)")
+	cmd.Flags().Int64("network-size", 100<<20, "size of the file the network scenario stores")
 	cmd.Flags().String("dir", ".demo", "scratch directory (created, and removed afterwards unless --keep)")
 	cmd.Flags().Int64("size", 64<<20, "size of the generated file in bytes")
 	cmd.Flags().Int("k", 4, "data pieces per segment")

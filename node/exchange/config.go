@@ -35,7 +35,7 @@ func DefaultConfig() Config {
 		MaxStreamsPerPeer: 16,
 		MaxStreams:        256,
 		DialTimeout:       5 * time.Second,
-		HeaderTimeout:     10 * time.Second,
+		HeaderTimeout:     5 * time.Second,
 		IdleTimeout:       30 * time.Second,
 		UploadBurst:       256 << 10,
 	}
