@@ -31,6 +31,8 @@ type SegmentError struct {
 	Errs  []error
 }
 
+// Error says which segment failed, how many pieces were good, and why each
+// other piece tried was not.
 func (e *SegmentError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "storage: segment %d: %d of %d needed pieces readable", e.Index, e.Have, e.Need)
