@@ -47,14 +47,17 @@ func (n *Node) Open(ctx context.Context, capability string) (io.ReadCloser, int6
 	if err != nil {
 		return nil, 0, err
 	}
-	src := &netSource{n: n, file: file, k: int(m.K)}
 	ctx, cancel := context.WithCancel(ctx)
+	pctx, pcancel := context.WithCancel(ctx)
+	src := &netSource{n: n, file: file, fileID: c.FileID, m: m, k: int(m.K), ctx: pctx}
 	pr, pw := io.Pipe()
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
 		fw := &firstWriter{w: pw, started: started}
 		err := storage.Get(ctx, c, m, src, fw)
+		pcancel()
+		src.wait()
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -178,19 +181,78 @@ func (n *Node) holderPeer(ctx context.Context, a chain.Address) (peer.ID, error)
 // the ledger records (for K = 1 every copy of the segment), then DHT
 // providers; a holder slower than HedgeDelay gets company from the next
 // candidate. Fetched pieces land in the cache area.
+//
+// While the storage layer rebuilds segment s it asks for the pieces of s;
+// each such request also starts fetching the same piece of segment s+1 in
+// the background (prefetch), so the network works while segments decode.
 type netSource struct {
-	n    *Node
-	file *chain.File
-	k    int
+	n      *Node
+	file   *chain.File
+	fileID blockstore.ID
+	m      *manifest.Manifest
+	k      int
+	ctx    context.Context // the whole get's; prefetches end with it
 
-	mu    sync.Mutex
-	peers map[chain.Address]peer.ID
+	mu       sync.Mutex
+	peers    map[chain.Address]peer.ID
+	inflight map[blockstore.ID]chan struct{}
+	wg       sync.WaitGroup
 }
 
 func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.ReadCloser, error) {
+	s.prefetch(ref.Segment+1, ref.Index)
+	s.mu.Lock()
+	ch := s.inflight[ref.ID]
+	s.mu.Unlock()
+	if ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	if r, err := s.n.store.Open(ctx, ref.ID); err == nil {
 		return r, nil
 	}
+	return s.fetchNet(ctx, ref)
+}
+
+// prefetch starts fetching piece idx of segment seg into the cache, once.
+func (s *netSource) prefetch(seg, idx int) {
+	if s.m == nil || seg >= len(s.m.Segments) || idx >= s.k {
+		return
+	}
+	p := s.m.Segments[seg].Pieces[idx]
+	ref := storage.PieceRef{FileID: s.fileID, Segment: seg, Index: idx, ID: p.ID, Size: int64(p.Size)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight == nil {
+		s.inflight = make(map[blockstore.ID]chan struct{})
+	}
+	if _, ok := s.inflight[ref.ID]; ok {
+		return
+	}
+	ch := make(chan struct{})
+	s.inflight[ref.ID] = ch
+	if _, ok := s.n.store.Has(ref.ID); ok {
+		close(ch)
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(ch)
+		if rc, err := s.fetchNet(s.ctx, ref); err == nil {
+			rc.Close()
+		}
+	}()
+}
+
+// wait waits for prefetches still running (they end with the get's context).
+func (s *netSource) wait() { s.wg.Wait() }
+
+// fetchNet fetches a piece from the network into the cache and opens it.
+func (s *netSource) fetchNet(ctx context.Context, ref storage.PieceRef) (io.ReadCloser, error) {
 	cands := s.ledgerCandidates(ctx, ref)
 	dhtDone := false
 	var errs []error

@@ -68,6 +68,15 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// The put is still pushing: its PlaceFile comes after the last push, so
+	// the file's pending pieces wait from now on.
+	deadline := time.Now().Add(h.n.cfg.PendingTimeout)
+	for id, pp := range h.pending {
+		if pp.file == p.File {
+			pp.deadline = deadline
+			h.pending[id] = pp
+		}
+	}
 	if _, dup := h.pending[blockstore.ID(p.Piece)]; dup {
 		return nil // a retried push; the reservation is already made
 	}
@@ -76,7 +85,7 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 		return rejected("holder has %d bytes of pledged capacity free, piece needs %d", max(free, 0), p.Size)
 	}
 	h.pendingBytes += p.Size
-	h.pending[blockstore.ID(p.Piece)] = pendingPiece{file: p.File, size: p.Size, deadline: time.Now().Add(h.n.cfg.PendingTimeout)}
+	h.pending[blockstore.ID(p.Piece)] = pendingPiece{file: p.File, size: p.Size, deadline: deadline}
 	return nil
 }
 
