@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -44,7 +45,9 @@ type chainInfo struct {
 const keyChainInfo = "chain"
 
 // App is the coop ledger as a CometBFT ABCI 2.0 application. Its methods
-// below are in the order CometBFT calls them. App is safe for concurrent use.
+// below are in the order CometBFT calls them. App is safe for concurrent use;
+// CheckTx does not wait for FinalizeBlock, so run it with a per-connection
+// client (proxy.NewConnSyncLocalClientCreator).
 type App struct {
 	abci.BaseApplication
 
@@ -58,9 +61,21 @@ type App struct {
 	version int64 // last committed height
 	info    chainInfo
 	params  Params
-	// check is the mempool's view: committed state plus the effects of the
-	// txs CheckTx accepted since the last Commit.
-	check *overlay
+
+	// checkMu guards the mempool's view, so CheckTx runs concurrently with
+	// FinalizeBlock (CometBFT calls Commit with the mempool locked).
+	checkMu sync.Mutex
+	check   checkState
+}
+
+// checkState is the mempool's view: committed state plus the effects of the
+// txs CheckTx accepted since the last Commit, and what CheckTx needs to know
+// about the chain.
+type checkState struct {
+	st      *overlay
+	chainID string
+	params  Params
+	height  int64 // the height the next block will have
 }
 
 var _ abci.Application = (*App)(nil)
@@ -101,7 +116,7 @@ func Open(cfg Config) (*App, error) {
 			return nil, err
 		}
 	}
-	a.check = newOverlay(a.committed())
+	a.resetCheck(a.committed())
 	return a, nil
 }
 
@@ -112,8 +127,18 @@ func (a *App) Close() error {
 	if a.tree == nil {
 		return nil
 	}
+	a.checkMu.Lock()
+	a.check = checkState{}
+	a.checkMu.Unlock()
 	a.tree = nil
 	return a.db.Close()
+}
+
+// resetCheck points the mempool's view at base (callers hold a.mu).
+func (a *App) resetCheck(base kvReader) {
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
+	a.check = checkState{st: newOverlay(base), chainID: a.info.ChainID, params: a.params, height: a.version + 1}
 }
 
 // committed returns read access to the last committed state.
@@ -180,20 +205,26 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 	initial := max(req.InitialHeight, 1)
 	a.info = chainInfo{ChainID: req.ChainId, InitialHeight: initial}
 	a.params = g.Params
-	if err := setValue(treeWriter{a.tree}, []byte(keyChainInfo), &a.info); err != nil {
+	gen := newOverlay(emptyState{})
+	if err := setValue(gen, []byte(keyChainInfo), &a.info); err != nil {
 		return nil, err
 	}
-	if err := setValue(treeWriter{a.tree}, []byte(keyParams), &a.params); err != nil {
+	if err := setValue(gen, []byte(keyParams), &a.params); err != nil {
 		return nil, err
 	}
 	for _, ga := range g.Accounts {
 		acct := Account{Address: ga.Address, Credits: ga.Credits}
-		if err := setValue(treeWriter{a.tree}, accountKey(ga.Address), &acct); err != nil {
+		if err := setValue(gen, accountKey(ga.Address), &acct); err != nil {
 			return nil, err
 		}
 	}
-	// Until block 1 commits, the mempool sees the genesis state.
-	a.check = newOverlay(treeWriter{a.tree})
+	// Until block 1 commits, the mempool sees a copy of the genesis state.
+	genCopy := newOverlay(emptyState{})
+	maps.Copy(genCopy.writes, gen.writes)
+	if err := gen.flush(treeWriter{a.tree}); err != nil {
+		return nil, err
+	}
+	a.resetCheck(genCopy)
 	a.log.Info("ledger genesis", "chain_id", req.ChainId, "accounts", len(g.Accounts))
 	return &abci.InitChainResponse{AppHash: a.tree.WorkingHash()}, nil
 }
@@ -202,19 +233,20 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 // committed state and the txs already admitted (so one account can queue
 // several nonces). It runs the same code as FinalizeBlock.
 func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.tree == nil {
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
+	c := &a.check
+	if c.st == nil {
 		return nil, ErrClosed
 	}
-	if a.info.ChainID == "" {
+	if c.chainID == "" {
 		return &abci.CheckTxResponse{Code: uint32(CodeInternal), Log: "ledger not initialised"}, nil
 	}
-	ov := newOverlay(a.check)
-	if _, err := execute(ov, a.info.ChainID, a.params, a.version+1, &a.sigs, req.Tx); err != nil {
+	ov := newOverlay(c.st)
+	if _, err := execute(ov, c.chainID, c.params, c.height, &a.sigs, req.Tx); err != nil {
 		return &abci.CheckTxResponse{Code: uint32(CodeOf(err)), Log: err.Error()}, nil
 	}
-	if err := ov.flush(a.check); err != nil {
+	if err := ov.flush(c.st); err != nil {
 		return nil, err
 	}
 	return &abci.CheckTxResponse{Code: uint32(CodeOK)}, nil
@@ -267,12 +299,12 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 		return nil, fmt.Errorf("saving ledger state: %w", err)
 	}
 	a.version = v
+	a.resetCheck(a.committed())
 	if k := a.cfg.KeepVersions; k > 0 && v > k && v%100 == 0 {
 		if err := a.tree.DeleteVersionsTo(v - k); err != nil {
 			a.log.Warn("pruning ledger versions", "to", v-k, "err", err)
 		}
 	}
-	a.check = newOverlay(a.committed())
 	return &abci.CommitResponse{}, nil
 }
 

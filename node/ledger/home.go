@@ -79,7 +79,9 @@ func cometConfig(home string, hc HomeConfig) *cmtcfg.Config {
 		bt = 400 * time.Millisecond
 	}
 	c.Consensus.TimeoutCommit = bt
-	c.Consensus.TimeoutPropose = max(bt, 300*time.Millisecond)
+	// A loaded validator needs time to receive and check a full 1 MiB
+	// proposal; a propose timeout only costs time when a proposer is down.
+	c.Consensus.TimeoutPropose = max(3*bt, time.Second)
 	c.Consensus.TimeoutProposeDelta = 100 * time.Millisecond
 	c.Consensus.TimeoutPrevote = max(bt/2, 100*time.Millisecond)
 	c.Consensus.TimeoutPrevoteDelta = 100 * time.Millisecond

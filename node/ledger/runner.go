@@ -85,7 +85,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	dbs := &dbTracker{}
 	comet, err := cmtnode.NewNode(ctx, c, pv,
 		&p2p.NodeKey{PrivKey: cmted25519.PrivKey(key)},
-		proxy.NewLocalClientCreator(app),
+		proxy.NewConnSyncLocalClientCreator(app),
 		cmtnode.DefaultGenesisDocProviderFunc(c),
 		dbs.provide,
 		cmtnode.DefaultMetricsProvider(c.Instrumentation),
