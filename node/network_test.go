@@ -17,6 +17,7 @@ import (
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage/blockstore"
 )
@@ -348,4 +349,43 @@ func TestHolderRules(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
+}
+
+// TestSlowHolderIsHedged stores two copies, makes the first holder a get
+// tries crawl at 1 KB/s, and reads on a third node: the hedged request to
+// the second holder must finish the read (at 1 KB/s alone it would take a
+// quarter of an hour, past the test's deadline).
+func TestSlowHolderIsHedged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts CometBFT validators")
+	}
+	net := StartTestNetwork(t, 4, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	data := make([]byte, 1<<20)
+	_, _ = rand.Read(data)
+	res, err := net.Nodes[0].Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{Copies: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := indexOf(t, net, res.Pieces[0].Holder), indexOf(t, net, res.Pieces[1].Holder)
+	reader := 6 - first - second // nodes 1..3 minus the two holders
+	net.Stop(first)
+	cfg := TestConfig(ledger.DevnetHome(net.Ledger.Dir, first))
+	cfg.Exchange.UploadRate = 1000
+	cfg.Exchange.UploadBurst = 64 << 10
+	slow, err := Start(ctx, cfg, net.Ledger.Key(first), net.Ledger.Client(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.Nodes[first] = slow
+	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer rcancel()
+	got, err := getAll(rctx, apiClient(t, net.Nodes[reader]), res.Capability)
+	if err != nil {
+		t.Fatalf("read with a crawling first holder: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("read differs")
+	}
 }

@@ -84,7 +84,8 @@ func better(a, b *candidate) int {
 }
 
 // place assigns a holder to every piece: the K+M pieces of a segment go to
-// distinct nodes with room for them. It returns one candidate per piece.
+// distinct nodes with room for them. It returns one candidate per piece;
+// it reorders cands and charges each pick's free capacity.
 func place(cands []*candidate, pieces []storage.PieceInfo, n int) ([]*candidate, error) {
 	out := make([]*candidate, len(pieces))
 	for start := 0; start < len(pieces); start += n {

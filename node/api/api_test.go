@@ -267,3 +267,41 @@ func TestRequestSizeLimits(t *testing.T) {
 		}
 	})
 }
+
+// failingBackend serves a get that breaks after its first bytes.
+type failingBackend struct{ memBackend }
+
+func (*failingBackend) Open(context.Context, string) (io.ReadCloser, int64, error) {
+	return io.NopCloser(io.MultiReader(strings.NewReader("partial"), errReader{})), 1000, nil
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) {
+	return 0, errors.New("segment 1: 1 of 2 needed pieces readable")
+}
+
+func TestGetErrorAfterTheFirstByteReachesTheClient(t *testing.T) {
+	home := t.TempDir()
+	tok, err := EnsureToken(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(testConfig(), home, tok, &failingBackend{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	rc, size, err := NewClient(s.URL(), tok).Open(context.Background(), "cap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err == nil || !strings.Contains(err.Error(), "segment 1: 1 of 2 needed pieces readable") {
+		t.Fatalf("read %q of %d bytes, error %v; want the backend's error", got, size, err)
+	}
+	if string(got) != "partial" {
+		t.Fatalf("read %q before the error", got)
+	}
+}
