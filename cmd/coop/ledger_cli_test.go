@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+
+	"github.com/coop-network/coop/node/ledger"
 )
 
 func TestLedgerParseBytesReadsUnits(t *testing.T) {
@@ -41,5 +44,54 @@ func TestInitWritesAHomeOnceAndPrintsTheAddress(t *testing.T) {
 	}
 	if _, err := runCLI(t, "--home", home, "init"); err == nil {
 		t.Fatal("second init over an existing home succeeded")
+	}
+}
+
+func TestLedgerCommandsTalkToARunningNode(t *testing.T) {
+	tn := ledger.StartTestNet(t, ledger.TestNetConfig(t, 1))
+	home := ledger.DevnetHome(tn.Dir, 0)
+	out, err := runCLI(t, "--home", home, "node", "register", "--pledge", "3GiB", "--cpu", "2", "--json")
+	if err != nil {
+		t.Fatalf("node register: %v\n%s", err, out)
+	}
+	var acct struct {
+		Address    string `json:"address"`
+		Credits    uint64 `json:"credits"`
+		QuotaLimit uint64 `json:"quota_limit"`
+		Node       *struct {
+			Pledge uint64 `json:"pledge"`
+			CPU    uint32 `json:"cpu"`
+		} `json:"node"`
+	}
+	out, err = runCLI(t, "--home", home, "account", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), &acct); err != nil {
+		t.Fatalf("account --json: %q: %v", out, err)
+	}
+	if acct.Address != tn.Addrs[0].String() || acct.Node == nil || acct.Node.Pledge != 3<<30 || acct.Node.CPU != 2 || acct.QuotaLimit != (1<<30)+(1<<30) {
+		t.Fatalf("account after register: %s", out)
+	}
+	// Registering again updates the pledge.
+	if out, err := runCLI(t, "--home", home, "node", "register", "--pledge", "6GiB"); err != nil || !strings.Contains(out, "updated") {
+		t.Fatalf("second register: %v %s", err, out)
+	}
+	var nodes []map[string]any
+	out, err = runCLI(t, "--home", home, "ledger", "nodes", "--json")
+	if err != nil || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 1 || nodes[0]["pledge"] != float64(6<<30) {
+		t.Fatalf("ledger nodes --json: %v %s", err, out)
+	}
+	var epoch map[string]any
+	out, err = runCLI(t, "--home", home, "ledger", "epoch", "--json")
+	if err != nil || json.Unmarshal([]byte(out), &epoch) != nil || len(epoch["seed"].(string)) != 64 {
+		t.Fatalf("ledger epoch --json: %v %s", err, out)
+	}
+	out, err = runCLI(t, "--home", home, "ledger", "files", "--json")
+	if err != nil || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("ledger files --json: %v %q", err, out)
+	}
+	if out, err := runCLI(t, "--home", home, "ledger", "nodes"); err != nil || !strings.Contains(out, tn.Addrs[0].String()) {
+		t.Fatalf("ledger nodes: %v %s", err, out)
 	}
 }
