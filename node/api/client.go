@@ -57,6 +57,7 @@ type Error struct {
 	Message string
 }
 
+// Error is the node's message and the HTTP status.
 func (e *Error) Error() string { return fmt.Sprintf("node: %s (HTTP %d)", e.Message, e.Code) }
 
 // Is makes a 401 match ErrUnauthorized.

@@ -101,7 +101,9 @@ type StatusError struct {
 	Err  error
 }
 
+// Error is the wrapped error's text.
 func (e *StatusError) Error() string { return e.Err.Error() }
+// Unwrap returns the wrapped error.
 func (e *StatusError) Unwrap() error { return e.Err }
 
 // WithStatus wraps err so the API answers with the HTTP status code.

@@ -29,6 +29,7 @@ type UnreachableError struct {
 	Err  error
 }
 
+// Error names the peer and the first line of the dial error.
 func (e *UnreachableError) Error() string {
 	msg := e.Err.Error()
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
@@ -50,6 +51,7 @@ type RemoteError struct {
 	Message string
 }
 
+// Error names the peer, the status and its reason.
 func (e *RemoteError) Error() string {
 	return fmt.Sprintf("exchange: peer %s: %s: %s", shortID(e.Peer), e.Status, e.Message)
 }

@@ -40,6 +40,7 @@ const (
 	TypeResponse Type = 16 // answer to any request
 )
 
+// String names the message type.
 func (t Type) String() string {
 	switch t {
 	case TypeGet:
@@ -69,6 +70,7 @@ const (
 	StatusInternal   Status = 8 // the node failed; not the requester's fault
 )
 
+// String names the status.
 func (s Status) String() string {
 	switch s {
 	case StatusOK:
