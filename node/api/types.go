@@ -103,6 +103,7 @@ type StatusError struct {
 
 // Error is the wrapped error's text.
 func (e *StatusError) Error() string { return e.Err.Error() }
+
 // Unwrap returns the wrapped error.
 func (e *StatusError) Unwrap() error { return e.Err }
 
