@@ -169,7 +169,7 @@ func TestKill9MidLoadLosesNoCommittedTx(t *testing.T) {
 		}()
 	}
 	// Let some load commit, then pull the plug.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		mu.Lock()
 		n := 0
