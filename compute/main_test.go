@@ -12,8 +12,19 @@ func TestMain(m *testing.M) {
 		panic("compute test child: simulated crash")
 	}
 	ServeChildIfRequested()
-	os.Exit(m.Run())
+	// One compiled-module cache for the whole test process, so each example
+	// job is compiled once rather than once per test.
+	dir, err := os.MkdirTemp("", "coop-compute-cache-")
+	if err != nil {
+		panic(err)
+	}
+	sharedCache = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
+
+var sharedCache string
 
 // testRunner returns a Runner whose children are this test binary.
 func testRunner(t testing.TB, mut ...func(*Config)) *Runner {
@@ -25,8 +36,8 @@ func testRunner(t testing.TB, mut ...func(*Config)) *Runner {
 	cfg := DefaultConfig()
 	cfg.Command = []string{exe}
 	cfg.Env = []string{ChildEnv + "=1"}
-	cfg.CacheDir = t.TempDir()
-	cfg.Timeout = 60 * time.Second
+	cfg.CacheDir = sharedCache
+	cfg.Timeout = 120 * time.Second // cold compilation of a Go module on a loaded machine
 	for _, f := range mut {
 		f(&cfg)
 	}

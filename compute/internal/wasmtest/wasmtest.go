@@ -27,6 +27,14 @@ func RepoRoot() string {
 // GOARCH=wasm, building it once per test process.
 func Job(tb testing.TB, name string) []byte {
 	tb.Helper()
+	return Build(tb, "./examples/jobs/"+name)
+}
+
+// Build builds the package at pkg (a path relative to the repository
+// root, e.g. ./compute/testdata/clockjob) for wasip1, once per process.
+func Build(tb testing.TB, pkg string) []byte {
+	tb.Helper()
+	name := pkg
 	mu.Lock()
 	defer mu.Unlock()
 	if b, ok := built[name]; ok {
@@ -37,12 +45,12 @@ func Job(tb testing.TB, name string) []byte {
 		tb.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, name+".wasm")
+	out := filepath.Join(dir, "job.wasm")
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
 	}
-	cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, "./examples/jobs/"+name)
+	cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, pkg)
 	cmd.Dir = RepoRoot()
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {

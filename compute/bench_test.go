@@ -1,0 +1,251 @@
+package compute
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/coop-network/coop/compute/instrument"
+	"github.com/coop-network/coop/compute/internal/wasip1"
+	"github.com/coop-network/coop/compute/internal/wasmtest"
+	"github.com/coop-network/coop/examples/jobs/primes/sieve"
+	"github.com/wasmerio/wasmer-go/wasmer"
+)
+
+// counter is a fuel counter for modules without a fuel global.
+type counter struct{ v int64 }
+
+func (c *counter) get() int64  { return c.v }
+func (c *counter) set(v int64) { c.v = v }
+
+// inProcess compiles wasm once and returns a function that runs it with
+// input in a fresh instance, in this process (trusted benchmark code only).
+func inProcess(b *testing.B, wasm []byte, spec *JobSpec) func(input []byte) *Result {
+	b.Helper()
+	store := wasmer.NewStore(wasmer.NewEngine())
+	mod, err := wasmer.NewModule(store, wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func(input []byte) *Result {
+		h := newHost(spec, spec.ID(), input)
+		h.fuel = &counter{v: int64(spec.FuelLimit)}
+		imports := wasmer.NewImportObject()
+		ns := map[string]wasmer.IntoExtern{}
+		for _, it := range mod.Imports() {
+			name := it.Name()
+			ft := wasip1.Type(wasip1.Signatures[name])
+			ns[name] = wasmer.NewFunction(store, wasmerFuncType(ft), func(args []wasmer.Value) ([]wasmer.Value, error) {
+				raw := make([]uint64, len(args))
+				for i, a := range args {
+					if a.Kind() == wasmer.I64 {
+						raw[i] = uint64(a.I64())
+					} else {
+						raw[i] = uint64(uint32(a.I32()))
+					}
+				}
+				r := h.call(name, raw)
+				if len(ft.Results) == 0 {
+					return []wasmer.Value{}, nil
+				}
+				return []wasmer.Value{wasmer.NewI32(int32(uint32(r)))}, nil
+			})
+		}
+		imports.Register(wasip1.Module, ns)
+		inst, err := wasmer.NewInstance(mod, imports)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer inst.Close()
+		if g, err := inst.Exports.GetGlobal(instrument.FuelExport); err == nil {
+			h.fuel = wasmerFuel{g}
+			h.fuel.set(int64(spec.FuelLimit))
+		}
+		mem, err := inst.Exports.GetMemory("memory")
+		if err != nil {
+			b.Fatal(err)
+		}
+		h.mem = mem.Data
+		start, err := inst.Exports.GetRawFunction("_start")
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, callErr := start.Call()
+		return h.result(spec.ID(), callErr, 0, 1)
+	}
+}
+
+// BenchmarkPrimes runs the CPU-heavy example (sieve to 10^7) natively,
+// on wasmer uninstrumented and on wasmer instrumented. The instrumented
+// variant also times the other two on the same number of runs and reports
+// the ratios: x-uninstrumented is the metering overhead (target ≤ 1.5).
+func BenchmarkPrimes(b *testing.B) {
+	const n = 10_000_000
+	input := []byte(fmt.Sprint(n))
+	wasm := wasmtest.Job(b, "primes")
+	spec := testSpec(wasm, input)
+	im, err := instrument.Instrument(wasm, instrumentConfig(&spec))
+	if err != nil {
+		b.Fatal(err)
+	}
+	want, _ := sieve.Count(n)
+	check := func(r *Result) {
+		if r.Status != StatusExited || r.ExitCode != 0 || len(r.Output) == 0 {
+			b.Fatalf("job failed: %s", describe(r))
+		}
+	}
+	native := func() {
+		if c, _ := sieve.Count(n); c != want {
+			b.Fatal("wrong count")
+		}
+	}
+	timeIt := func(times int, f func()) time.Duration {
+		t0 := time.Now()
+		for range times {
+			f()
+		}
+		return time.Since(t0)
+	}
+	b.Run("native", func(b *testing.B) {
+		for b.Loop() {
+			native()
+		}
+	})
+	plain := inProcess(b, wasm, &spec)
+	b.Run("wasmer-uninstrumented", func(b *testing.B) {
+		for b.Loop() {
+			check(plain(input))
+		}
+	})
+	metered := inProcess(b, im.Wasm, &spec)
+	b.Run("wasmer-instrumented", func(b *testing.B) {
+		var fuel uint64
+		t0 := time.Now()
+		runs := 0
+		for b.Loop() {
+			r := metered(input)
+			check(r)
+			fuel = r.FuelUsed
+			runs++
+		}
+		elapsed := time.Since(t0)
+		b.StopTimer()
+		tPlain := timeIt(runs, func() { check(plain(input)) })
+		tNative := timeIt(runs, native)
+		b.ReportMetric(float64(elapsed)/float64(tPlain), "x-uninstrumented")
+		b.ReportMetric(float64(elapsed)/float64(tNative), "x-native")
+		b.ReportMetric(float64(fuel), "fuel/op")
+	})
+}
+
+// BenchmarkInstrument measures the rewriter on the example jobs (Go
+// modules of about 2.7 MB); ms/MB is the time per megabyte of input.
+func BenchmarkInstrument(b *testing.B) {
+	for _, name := range []string{"sha256", "primes"} {
+		wasm := wasmtest.Job(b, name)
+		spec := testSpec(wasm, nil)
+		cfg := instrumentConfig(&spec)
+		b.Run(fmt.Sprintf("%s/%.1fMB", name, float64(len(wasm))/1e6), func(b *testing.B) {
+			b.SetBytes(int64(len(wasm)))
+			t0 := time.Now()
+			runs := 0
+			for b.Loop() {
+				if _, err := instrument.Instrument(wasm, cfg); err != nil {
+					b.Fatal(err)
+				}
+				runs++
+			}
+			b.ReportMetric(float64(time.Since(t0).Milliseconds())/float64(runs)/(float64(len(wasm))/1e6), "ms/MB")
+		})
+	}
+}
+
+// BenchmarkStart runs a small job (sha256 of 1 KiB) through the Runner:
+// cold compiles the module every time (no cache), warm loads it from the
+// cache. warm reports x-cold, its time as a fraction of the cold start
+// measured in the same run.
+func BenchmarkStart(b *testing.B) {
+	wasm := wasmtest.Job(b, "sha256")
+	job := &Job{Spec: testSpec(wasm, make([]byte, 1024)), Module: wasm}
+	run := func(r *Runner) *Report {
+		rep, err := r.Run(context.Background(), job)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return rep
+	}
+	var coldPerOp time.Duration
+	b.Run("cold", func(b *testing.B) {
+		r := testRunner(b, func(c *Config) { c.CacheDir = "" })
+		t0 := time.Now()
+		runs := 0
+		var prep time.Duration
+		for b.Loop() {
+			prep += run(r).Prepare
+			runs++
+		}
+		coldPerOp = time.Since(t0) / time.Duration(runs)
+		b.ReportMetric(float64(coldPerOp.Milliseconds()), "ms/job")
+		b.ReportMetric(float64(prep.Milliseconds())/float64(runs), "compile-ms")
+	})
+	b.Run("warm", func(b *testing.B) {
+		r := testRunner(b, func(c *Config) { c.CacheDir = b.TempDir() })
+		if run(r).CacheHit {
+			b.Fatal("fresh cache hit")
+		}
+		t0 := time.Now()
+		runs := 0
+		var prep time.Duration
+		for b.Loop() {
+			rep := run(r)
+			if !rep.CacheHit {
+				b.Fatal("cache miss")
+			}
+			prep += rep.Prepare
+			runs++
+		}
+		perOp := time.Since(t0) / time.Duration(runs)
+		b.ReportMetric(float64(perOp.Milliseconds()), "ms/job")
+		b.ReportMetric(float64(prep.Milliseconds())/float64(runs), "load-ms")
+		if coldPerOp > 0 {
+			b.ReportMetric(float64(perOp)/float64(coldPerOp), "x-cold")
+		}
+	})
+}
+
+// BenchmarkChildOverhead is the cost of running a job in a child process:
+// a trivial job (proc_exit at once) through the Runner with a warm cache,
+// against the same job in process. overhead-ms is the difference per job.
+func BenchmarkChildOverhead(b *testing.B) {
+	wasm, err := wasmer.Wat2Wasm(`(module ` + watPrelude + `(func (export "_start") (call $proc_exit (i32.const 0))))`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	job := &Job{Spec: testSpec(wasm, nil), Module: wasm}
+	r := testRunner(b)
+	if _, err := r.Run(context.Background(), job); err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	runs := 0
+	for b.Loop() {
+		if _, err := r.Run(context.Background(), job); err != nil {
+			b.Fatal(err)
+		}
+		runs++
+	}
+	child := time.Since(t0) / time.Duration(runs)
+	b.StopTimer()
+	e := newEngine(r.cfg.CacheDir)
+	t1 := time.Now()
+	for range runs {
+		if _, _, err := e.run(&job.Spec, wasm, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	inproc := time.Since(t1) / time.Duration(runs)
+	b.ReportMetric(float64(child.Microseconds())/1000, "ms/job")
+	b.ReportMetric(float64((child-inproc).Microseconds())/1000, "overhead-ms")
+	b.ReportMetric(float64(child)/float64(inproc), "x-in-process")
+}
