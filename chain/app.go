@@ -154,21 +154,6 @@ func (a *App) committed() kvReader {
 	return t
 }
 
-// treeWriter adapts the working IAVL tree to kvWriter.
-type treeWriter struct{ t *iavl.MutableTree }
-
-func (w treeWriter) Get(key []byte) ([]byte, error) { return w.t.Get(key) }
-
-func (w treeWriter) Set(key, value []byte) error {
-	_, err := w.t.Set(key, value)
-	return err
-}
-
-func (w treeWriter) Delete(key []byte) error {
-	_, _, err := w.t.Remove(key)
-	return err
-}
-
 type emptyState struct{}
 
 func (emptyState) Get([]byte) ([]byte, error) { return nil, nil }
@@ -252,8 +237,9 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 	return &abci.CheckTxResponse{Code: uint32(CodeOK)}, nil
 }
 
-// FinalizeBlock applies a decided block: the epoch change if this block
-// starts an epoch, then each tx through the same path as CheckTx. The
+// FinalizeBlock applies a decided block: the block rules (the epoch change
+// if this block starts an epoch, …), then each tx through the same path as
+// CheckTx. The
 // returned app hash is the working tree's root.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
 	a.mu.Lock()
@@ -261,8 +247,11 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	if a.tree == nil {
 		return nil, ErrClosed
 	}
-	if err := beginEpoch(treeWriter{a.tree}, a.params, a.info.ChainID, a.info.InitialHeight, req.Height, req.Hash); err != nil {
-		return nil, fmt.Errorf("height %d: epoch: %w", req.Height, err)
+	bc := &blockCtx{st: &treeWriter{a.tree}, params: a.params, chainID: a.info.ChainID, initialHeight: a.info.InitialHeight, height: req.Height, blockHash: req.Hash}
+	for _, rule := range blockRules {
+		if err := rule(bc); err != nil {
+			return nil, fmt.Errorf("height %d: %w", req.Height, err)
+		}
 	}
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	for i, raw := range req.Txs {

@@ -21,8 +21,9 @@ func epochAt(p Params, initialHeight, height int64) (n uint64, first bool) {
 
 // beginEpoch records a new epoch if height is an epoch's first block:
 // seed = SHA-256(previous seed ‖ hash of this block).
-func beginEpoch(st kvWriter, p Params, chainID string, initialHeight, height int64, blockHash []byte) error {
-	n, first := epochAt(p, initialHeight, height)
+func beginEpoch(b *blockCtx) error {
+	st, p, chainID, height, blockHash := b.st, b.params, b.chainID, b.height, b.blockHash
+	n, first := epochAt(p, b.initialHeight, height)
 	if !first {
 		return nil
 	}
@@ -44,6 +45,7 @@ func beginEpoch(st kvWriter, p Params, chainID string, initialHeight, height int
 	if err := setValue(st, epochKey(n), &e); err != nil {
 		return err
 	}
+	b.newEpoch = &e
 	return setValue(st, []byte(keyCurrentEpoch), n)
 }
 

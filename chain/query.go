@@ -149,14 +149,20 @@ func prefixEnd(prefix []byte) []byte {
 }
 
 // scan calls fn for each entry under prefix, in key order, at most
-// MaxQueryResults times.
+// MaxQueryResults times (queries).
 func scan(st kvIterReader, prefix []byte, fn func(k, v []byte) error) error {
+	return scanN(st, prefix, MaxQueryResults, fn)
+}
+
+// scanN calls fn for each entry under prefix, in key order, at most limit
+// times; limit < 0 means all (block rules, which must see everything).
+func scanN(st kvIterReader, prefix []byte, limit int, fn func(k, v []byte) error) error {
 	it, err := st.Iterator(prefix, prefixEnd(prefix), true)
 	if err != nil {
 		return err
 	}
 	defer it.Close()
-	for n := 0; it.Valid() && n < MaxQueryResults; it.Next() {
+	for n := 0; it.Valid() && (limit < 0 || n < limit); it.Next() {
 		if err := fn(it.Key(), it.Value()); err != nil {
 			return err
 		}
