@@ -58,7 +58,7 @@ func Instrument(wasm []byte, cfg Config) (*Module, error) {
 		chargeElem: nf + 2,
 	}
 	bodies := make([][]byte, 0, len(m.code)+3)
-	nanSites := 0
+	nanSites, codeOut := 0, 0
 	for i, body := range m.code {
 		nb, sites, err := e.rewriteBody(body, m.types[m.funcs[i]])
 		nanSites += sites
@@ -66,6 +66,11 @@ func Instrument(wasm []byte, cfg Config) (*Module, error) {
 			return nil, fmt.Errorf("function %d: %w", uint32(len(m.imports))+uint32(i), err)
 		}
 		bodies = append(bodies, nb)
+		// Metering can blow up pathological code (a body of nothing but
+		// calls grows about 15 times); bound the output, not just the input.
+		if codeOut += len(nb); codeOut > 2*cfg.MaxModuleBytes {
+			return nil, limitErr("instrumented code bytes", uint64(codeOut), 2*uint64(cfg.MaxModuleBytes))
+		}
 	}
 	bodies = append(bodies,
 		e.helperBody(func(b []byte) []byte { // pages × GrowPageCost

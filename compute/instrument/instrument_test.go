@@ -217,3 +217,25 @@ func TestLEB128DecodingIsStrict(t *testing.T) {
 		}
 	}
 }
+
+func TestInstrumentedSizeIsBounded(t *testing.T) {
+	// One function whose body is 20 000 calls to itself: about 15 times
+	// larger once metered.
+	body := []byte{0}
+	for i := 0; i < 20000; i++ {
+		body = append(body, 0x10, 0)
+	}
+	body = append(body, 0x0b)
+	payload := appendU32([]byte{1}, uint32(len(body)))
+	payload = append(payload, body...)
+	mod := build(typeVoid, oneFunc, append([]byte{secCode}, payload...))
+	cfg := testConfig()
+	cfg.MaxModuleBytes = 100_000
+	if _, err := Instrument(mod, cfg); !errors.Is(err, ErrLimit) {
+		t.Fatalf("got %v, want ErrLimit", err)
+	}
+	cfg.MaxModuleBytes = 1 << 20
+	if _, err := Instrument(mod, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
