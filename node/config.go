@@ -23,9 +23,16 @@ type Config struct {
 	// Storage is the default redundancy and layout of puts.
 	Storage storage.Config
 	// Pledge is the disk space offered to others, in bytes; CPU the
-	// compute units offered. Both are written to the ledger at start.
+	// compute units offered. Both are written to the ledger when the node
+	// first registers.
 	Pledge uint64
 	CPU    uint32
+	// UpdatePledge and UpdateCPU make a node that is already registered
+	// overwrite its recorded pledge and CPU offer with Pledge and CPU;
+	// otherwise a restart only publishes its new addresses (so a pledge set
+	// with `coop node register` survives restarts).
+	UpdatePledge bool
+	UpdateCPU    bool
 	// PendingTimeout is how long a pushed piece is kept without a
 	// committed PlaceFile naming this node as its holder.
 	PendingTimeout time.Duration

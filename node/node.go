@@ -170,21 +170,32 @@ func (n *Node) registerOnce(ctx context.Context) error {
 			addrs = append(addrs, a.String())
 		}
 	}
-	_, err := n.lc.BroadcastCommit(ctx, &chain.RegisterNode{PeerID: n.host.ID().String(), Addrs: addrs, Pledge: n.cfg.Pledge, CPU: n.cfg.CPU})
-	if errors.Is(err, chain.ErrExists) {
-		pledge, cpu := n.cfg.Pledge, n.cfg.CPU
-		_, err = n.lc.BroadcastCommit(ctx, &chain.UpdateNode{Pledge: &pledge, Addrs: &addrs, CPU: &cpu})
-		if errors.Is(err, chain.ErrInvalid) {
-			// The pledge may be below what the node already holds: keep the
-			// recorded pledge, still publish the new addresses.
-			n.log.Warn("ledger refused the configured pledge; keeping the recorded one", "err", err)
-			_, err = n.lc.BroadcastCommit(ctx, &chain.UpdateNode{Addrs: &addrs, CPU: &cpu})
-		}
+	if h, _, err := n.lc.Height(ctx); err != nil || h < 1 {
+		return fmt.Errorf("ledger has committed no block yet (height %d): %v", h, err)
+	}
+	rec, err := n.lc.Node(ctx, n.addr)
+	if errors.Is(err, chain.ErrNotFound) {
+		_, err = n.lc.BroadcastCommit(ctx, &chain.RegisterNode{PeerID: n.host.ID().String(), Addrs: addrs, Pledge: n.cfg.Pledge, CPU: n.cfg.CPU})
+		return err
 	}
 	if err != nil {
-		return fmt.Errorf("node: registering on the ledger: %w", err)
+		return err
 	}
-	return nil
+	up := &chain.UpdateNode{Addrs: &addrs}
+	if n.cfg.UpdatePledge && rec.Pledge != n.cfg.Pledge {
+		if n.cfg.Pledge < rec.Used {
+			n.log.Warn("configured pledge is below what the node holds; keeping the recorded pledge", "pledge", n.cfg.Pledge, "used", rec.Used)
+		} else {
+			pledge := n.cfg.Pledge
+			up.Pledge = &pledge
+		}
+	}
+	if n.cfg.UpdateCPU && rec.CPU != n.cfg.CPU {
+		cpu := n.cfg.CPU
+		up.CPU = &cpu
+	}
+	_, err = n.lc.BroadcastCommit(ctx, up)
+	return err
 }
 
 // peerOf returns the peer id of a ledger node record and remembers its

@@ -16,8 +16,8 @@ import (
 // addDaemonFlags adds the storage daemon's flags to `coop node`.
 func addDaemonFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.String("pledge", "10GiB", "disk space offered to other nodes (recorded on the ledger at start)")
-	f.Uint32("cpu", 0, "compute units offered (recorded on the ledger at start)")
+	f.String("pledge", "10GiB", "disk space offered to other nodes (recorded at first registration; given explicitly, it updates the ledger record)")
+	f.Uint32("cpu", 0, "compute units offered (recorded at first registration; given explicitly, it updates the ledger record)")
 	f.String("p2p-ip", "0.0.0.0", "IPv4 address the libp2p host listens on")
 	f.Int("p2p-port", 0, "libp2p TCP and QUIC port (default: the CometBFT p2p port + 2)")
 	f.String("api-listen", "", "local API address (default: 127.0.0.1:<CometBFT p2p port + 3>)")
@@ -37,6 +37,7 @@ func daemonConfig(home string) (node.Config, error) {
 	}
 	c.Pledge = pledge
 	c.CPU = cfg.GetUint32("cpu")
+	c.UpdatePledge, c.UpdateCPU = cfg.IsSet("pledge"), cfg.IsSet("cpu")
 	c.P2P.ListenIP = cfg.GetString("p2p-ip")
 	base := 0
 	if cc, err := ledger.LoadCometConfig(home); err == nil {
