@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,7 @@ import (
 func init() { registerCommand(newAccountCmd) }
 
 func newAccountCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "account [address]",
 		Short: "Show an account: address, credits, quota (default: this home's account)",
 		Args:  cobra.MaximumNArgs(1),
@@ -65,6 +66,42 @@ func newAccountCmd() *cobra.Command {
 			} else {
 				fmt.Fprintln(out, "node     not registered (coop node register --pledge 100GiB)")
 			}
+			return nil
+		},
+	}
+	cmd.AddCommand(newAccountSendCmd())
+	return cmd
+}
+
+func newAccountSendCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "send <address> <credits>",
+		Short: "Transfer credits from this home's account to another",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			to, err := chain.ParseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			amount, err := strconv.ParseUint(args[1], 10, 64)
+			if err != nil {
+				return fmt.Errorf("credits %q: want a whole number ≥ 1: %w", args[1], err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c, _, err := ledgerSigningClient(ctx)
+			if err != nil {
+				return err
+			}
+			res, err := c.BroadcastCommit(ctx, &chain.Transfer{To: to, Amount: amount})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if jsonOutput() {
+				return json.NewEncoder(out).Encode(map[string]any{"tx": res.Hash, "height": res.Height, "to": to, "amount": amount})
+			}
+			fmt.Fprintf(out, "sent %d credits to %s in block %d (tx %s)\n", amount, to, res.Height, res.Hash)
 			return nil
 		},
 	}

@@ -94,4 +94,18 @@ func TestLedgerCommandsTalkToARunningNode(t *testing.T) {
 	if out, err := runCLI(t, "--home", home, "ledger", "nodes"); err != nil || !strings.Contains(out, tn.Addrs[0].String()) {
 		t.Fatalf("ledger nodes: %v %s", err, out)
 	}
+	to := "00000000000000000000000000000000000000aa"
+	if out, err := runCLI(t, "--home", home, "account", "send", to, "25"); err != nil || !strings.Contains(out, "sent 25 credits") {
+		t.Fatalf("account send: %v %s", err, out)
+	}
+	out, err = runCLI(t, "--home", home, "account", to, "--json")
+	if err != nil || !strings.Contains(out, `"credits":25`) {
+		t.Fatalf("recipient: %v %s", err, out)
+	}
+	if _, err := runCLI(t, "--home", home, "account", "send", to, "-3"); err == nil {
+		t.Fatal("negative amount accepted")
+	}
+	if out, err := runCLI(t, "--home", home, "account", "send", to, "99999999999"); err == nil || !strings.Contains(err.Error(), "insufficient funds") {
+		t.Fatalf("overdraft: %v %s", err, out)
+	}
 }
