@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coop-network/coop/node"
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/ledger"
+)
+
+// TestNetworkCommandsAgainstRunningNodes drives put, ls, get, status,
+// peers and rm through the CLI against real nodes on 127.0.0.1.
+func TestNetworkCommandsAgainstRunningNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts CometBFT validators")
+	}
+	net := node.StartTestNetwork(t, 3, nil)
+	homeA := ledger.DevnetHome(net.Ledger.Dir, 0)
+	homeC := ledger.DevnetHome(net.Ledger.Dir, 2)
+	data := make([]byte, 1<<20+12345)
+	_, _ = rand.Read(data)
+	in := filepath.Join(t.TempDir(), "in.bin")
+	if err := os.WriteFile(in, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := runCLI(t, "--home", homeA, "put", in, "--copies", "2", "--json")
+	if err != nil {
+		t.Fatalf("put: %v\n%s", err, out)
+	}
+	var res api.PutResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("put --json: %q: %v", out, err)
+	}
+	if res.K != 1 || res.M != 1 || !strings.HasPrefix(res.Capability, "coop1") {
+		t.Fatalf("put result %+v", res)
+	}
+
+	if out, err = runCLI(t, "--home", homeA, "ls", "-l"); err != nil || !strings.Contains(out, res.FileID) || !strings.Contains(out, "in.bin") || !strings.Contains(out, res.Capability) {
+		t.Fatalf("ls -l: %v\n%s", err, out)
+	}
+
+	dst := filepath.Join(t.TempDir(), "out.bin")
+	if out, err = runCLI(t, "--home", homeC, "get", res.Capability, "-o", dst); err != nil {
+		t.Fatalf("get: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(dst)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("get wrote %d bytes (%v), want the %d put", len(got), err, len(data))
+	}
+	if _, err := runCLI(t, "--home", homeC, "get", "coop1notacapability", "-o", filepath.Join(t.TempDir(), "x")); err == nil || !strings.Contains(err.Error(), "capability") {
+		t.Fatalf("get of a bad capability: %v", err)
+	}
+
+	if out, err = runCLI(t, "--home", homeA, "status"); err != nil || !strings.Contains(out, "quota:") || !strings.Contains(out, "pledge:") {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	if out, err = runCLI(t, "--home", homeA, "peers"); err != nil || strings.Count(out, "active") != 2 {
+		t.Fatalf("peers: %v\n%s", err, out)
+	}
+	if out, err = runCLI(t, "--home", homeA, "rm", res.FileID); err != nil || !strings.Contains(out, "removed") {
+		t.Fatalf("rm: %v\n%s", err, out)
+	}
+	if out, err = runCLI(t, "--home", homeA, "ls"); err != nil || !strings.Contains(out, "no files") {
+		t.Fatalf("ls after rm: %v\n%s", err, out)
+	}
+	if _, err = runCLI(t, "--home", t.TempDir(), "status"); err == nil || !strings.Contains(err.Error(), "no running node") {
+		t.Fatalf("status without a node: %v", err)
+	}
+}
