@@ -43,6 +43,9 @@ var ErrNoKey = errors.New("ledger client has no account key")
 // Result is a transaction the chain accepted.
 type Result struct {
 	Hash chain.Hash
+	// Nonce is the nonce the tx was signed with.
+	Nonce uint64
+	raw   []byte
 	// Height is the block that committed it (0 for Broadcast, which only
 	// waits for the mempool).
 	Height int64
@@ -135,7 +138,7 @@ func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error)
 			// These exact bytes were accepted before (a retry, or another
 			// client of this key sent the same tx): it is submitted.
 			c.nonce++
-			return Result{Hash: tx.Hash()}, nil
+			return Result{Hash: tx.Hash(), Nonce: tx.Nonce, raw: tx.Bytes()}, nil
 		}
 		if err != nil {
 			// Unknown whether the node took it: learn the nonce again next time.
@@ -144,7 +147,7 @@ func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error)
 		}
 		if code == chain.CodeOK {
 			c.nonce++
-			return Result{Hash: tx.Hash()}, nil
+			return Result{Hash: tx.Hash(), Nonce: tx.Nonce, raw: tx.Bytes()}, nil
 		}
 		if code == chain.CodeBadNonce && attempt == 0 {
 			// The log names the nonce the node's mempool view expects, which
@@ -215,26 +218,77 @@ func (c *Client) BroadcastCommit(ctx context.Context, body chain.Body) (Result, 
 	if err != nil {
 		return r, err
 	}
-	return c.WaitTx(ctx, r.Hash)
+	return c.waitTx(ctx, r, true)
 }
+
+// ErrTxDropped is returned by BroadcastCommit when the mempool dropped the tx
+// (its account's committed nonce moved past it without it).
+var ErrTxDropped = errors.New("tx dropped from the mempool")
 
 // WaitTx waits until the tx with hash is committed and returns its result.
 func (c *Client) WaitTx(ctx context.Context, hash chain.Hash) (Result, error) {
+	return c.waitTx(ctx, Result{Hash: hash}, false)
+}
+
+func (c *Client) waitTx(ctx context.Context, r Result, watch bool) (Result, error) {
+	hash := r.Hash
 	t := time.NewTicker(c.PollInterval)
 	defer t.Stop()
-	for {
+	suspect := false
+	for poll := 1; ; poll++ {
 		res, err := c.rpc.Tx(ctx, hash[:], false)
 		if err == nil {
+			r.Height = res.Height
 			if res.TxResult.Code != uint32(chain.CodeOK) {
-				return Result{Hash: hash, Height: res.Height}, &RejectedError{Code: chain.Code(res.TxResult.Code), Log: res.TxResult.Log, Height: res.Height}
+				return r, &RejectedError{Code: chain.Code(res.TxResult.Code), Log: res.TxResult.Log, Height: res.Height}
 			}
-			return Result{Hash: hash, Height: res.Height}, nil
+			return r, nil
+		}
+		if watch && r.raw != nil && poll%20 == 0 {
+			if err := c.checkDropped(ctx, r, &suspect); err != nil {
+				return r, err
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return Result{Hash: hash}, fmt.Errorf("waiting for tx %s: %w", hash, ctx.Err())
+			return r, fmt.Errorf("waiting for tx %s: %w", hash, ctx.Err())
 		case <-t.C:
 		}
+	}
+}
+
+// checkDropped notices a tx that will never commit: the mempool drops a tx
+// that fails a recheck (an earlier tx changed the state it relied on), and a
+// tx whose nonce another tx of the account took. It resubmits the same
+// bytes: a tx still in the mempool hits the cache; a dropped one is checked
+// again and either re-admitted or refused with the reason.
+func (c *Client) checkDropped(ctx context.Context, r Result, suspect *bool) error {
+	code, log, err := c.broadcastSync(ctx, r.raw)
+	switch {
+	case errors.Is(err, errInCache), errors.Is(err, errMempoolFull), err != nil:
+		return nil // still pending, or cannot tell now
+	case code == chain.CodeOK:
+		return nil // re-admitted
+	case code == chain.CodeBadNonce:
+		// Either committed (the tx index lags the state a little) or the
+		// nonce went to another tx: it must stay unfound on two checks.
+		acct, aerr := c.Account(ctx, c.addr)
+		if aerr != nil || acct.Nonce <= r.Nonce {
+			return nil // queued behind earlier txs
+		}
+		if *suspect {
+			c.mu.Lock()
+			c.nonceKnown = false
+			c.mu.Unlock()
+			return fmt.Errorf("%w: tx %s with nonce %d; the account's nonce is now %d", ErrTxDropped, r.Hash, r.Nonce, acct.Nonce)
+		}
+		*suspect = true
+		return nil
+	default:
+		c.mu.Lock()
+		c.nonceKnown = false
+		c.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrTxDropped, &RejectedError{Code: code, Log: log})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -174,5 +175,44 @@ func TestClientRejectionsMatchChainErrors(t *testing.T) {
 	}
 	if _, err := ro.Broadcast(ctx, &chain.Transfer{}); !errors.Is(err, ErrNoKey) {
 		t.Fatalf("read-only client signed: %v", err)
+	}
+}
+
+func TestWaitingOnATxThatCanNeverCommitEnds(t *testing.T) {
+	tn := StartTestNet(t, TestNetConfig(t, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := tn.Nodes[0].Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PollInterval = 10 * time.Millisecond
+	key := tn.Key(0)
+	// A tx the mempool no longer holds and that now fails its rule (as after
+	// a failed recheck): the wait ends with the reason.
+	over, err := chain.NewTx(c.ChainID(), &chain.Transfer{To: chain.Address{9}, Amount: 1 << 62}, key, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.waitTx(ctx, Result{Hash: over.Hash(), Nonce: 0, raw: over.Bytes()}, true)
+	if !errors.Is(err, ErrTxDropped) || !errors.Is(err, chain.ErrInsufficientFunds) {
+		t.Fatalf("overdraft never broadcast: %v", err)
+	}
+	// A tx whose nonce another tx took: the wait ends too.
+	lost, err := chain.NewTx(c.ChainID(), &chain.Transfer{To: chain.Address{9}, Amount: 1}, key, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{9}, Amount: 2}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.waitTx(ctx, Result{Hash: lost.Hash(), Nonce: 0, raw: lost.Bytes()}, true)
+	if !errors.Is(err, ErrTxDropped) || !strings.Contains(err.Error(), "nonce is now 1") {
+		t.Fatalf("tx with a taken nonce: %v", err)
+	}
+	// And a committed tx is found, not reported dropped.
+	r, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{9}, Amount: 3})
+	if err != nil || r.Height == 0 || r.Nonce != 1 {
+		t.Fatalf("%+v %v", r, err)
 	}
 }
