@@ -26,7 +26,15 @@ type holder struct {
 	pending      map[blockstore.ID]pendingPiece
 	pendingBytes int64
 	credited     map[blockstore.ID]bool // pieces and manifests the ledger credits, as of the last reconcile
+	announced    time.Time              // when every credited block was last announced
+
+	provides sync.WaitGroup
+	sem      chan struct{} // bounds concurrent DHT announcements
 }
+
+// reannounceInterval is how often every held block is announced again:
+// DHT provider records expire after 48 hours.
+const reannounceInterval = 12 * time.Hour
 
 type pendingPiece struct {
 	file     [32]byte
@@ -36,7 +44,7 @@ type pendingPiece struct {
 }
 
 func newHolder(n *Node) *holder {
-	return &holder{n: n, pending: make(map[blockstore.ID]pendingPiece), credited: make(map[blockstore.ID]bool)}
+	return &holder{n: n, pending: make(map[blockstore.ID]pendingPiece), credited: make(map[blockstore.ID]bool), sem: make(chan struct{}, 8)}
 }
 
 func rejected(format string, args ...any) error {
@@ -136,6 +144,7 @@ func (h *holder) receive(ctx context.Context, p exchange.Push, r io.Reader) erro
 func (h *holder) loop(ctx context.Context) {
 	t := time.NewTicker(h.n.cfg.ReconcileInterval)
 	defer t.Stop()
+	defer h.provides.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -185,8 +194,12 @@ func (h *holder) reconcile(ctx context.Context) error {
 			}
 		}
 	}
+	all := time.Since(h.announced) > reannounceInterval
+	if all {
+		h.announced = time.Now()
+	}
 	for id := range now {
-		if !h.credited[id] {
+		if all || !h.credited[id] {
 			fresh = append(fresh, id)
 		}
 	}
@@ -216,13 +229,31 @@ func (h *holder) reconcile(ctx context.Context) error {
 		if err := h.n.store.Pin(ctx, id); err != nil {
 			h.n.log.Warn("pinning credited piece", "piece", id, "err", err)
 		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := h.n.host.Provide(pctx, id); err != nil {
-			h.n.log.Debug("announcing piece", "piece", id, "err", err)
-		}
-		cancel()
+		h.provides.Add(1)
+		go func() {
+			defer h.provides.Done()
+			select {
+			case h.sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-h.sem }()
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := h.n.host.Provide(pctx, id); err != nil {
+				h.n.log.Debug("announcing piece", "piece", id, "err", err)
+			}
+		}()
 	}
 	return nil
+}
+
+// isCredited reports whether the ledger credited id to this node at the
+// last reconcile.
+func (h *holder) isCredited(id blockstore.ID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.credited[id]
 }
 
 // stats returns the pieces and bytes the ledger credits and pending pushes.

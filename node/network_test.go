@@ -303,7 +303,10 @@ func TestHolderRules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts CometBFT validators")
 	}
-	net := StartTestNetwork(t, 2, func(i int, c *Config) { c.PendingTimeout = time.Second })
+	net := StartTestNetwork(t, 2, func(i int, c *Config) {
+		c.PendingTimeout = time.Second
+		c.Blocks.CacheBytes = 1 << 20 // smaller than the file put below
+	})
 	a, b := net.Nodes[0], net.Nodes[1]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -329,6 +332,18 @@ func TestHolderRules(t *testing.T) {
 		}
 		if _, ok := b.store.Has(blockstore.ID(push.Piece)); ok {
 			t.Fatal("piece with a wrong commitment stored")
+		}
+	})
+	t.Run("a put larger than the cache keeps its pieces until pushed", func(t *testing.T) {
+		big := make([]byte, 4<<20)
+		_, _ = rand.Read(big)
+		res, err := a.Put(ctx, bytes.NewReader(big), int64(len(big)), api.PutOptions{Copies: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := getAll(ctx, apiClient(t, b), res.Capability)
+		if err != nil || !bytes.Equal(got, big) {
+			t.Fatalf("read back: %v", err)
 		}
 	})
 	t.Run("an unplaced push is dropped after the timeout", func(t *testing.T) {

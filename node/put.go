@@ -78,7 +78,22 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			return nil, err
 		}
 	}
-	res, err := storage.Put(ctx, r, storage.StoreSink(n.store, blockstore.Cache), scfg)
+	// Pieces stay pinned while the put runs (a file larger than the cache
+	// must not evict its own first pieces before they are pushed); then
+	// only the manifest and the pieces this node holds stay pinned.
+	sink := &trackingSink{s: storage.StoreSink(n.store, blockstore.Pinned)}
+	keep := map[blockstore.ID]bool{}
+	defer func() {
+		for _, id := range sink.committed() {
+			if keep[id] || n.hold.isCredited(id) {
+				continue
+			}
+			if err := n.store.Unpin(context.WithoutCancel(ctx), id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+				n.log.Warn("unpinning a pushed piece", "piece", id, "err", err)
+			}
+		}
+	}()
+	res, err := storage.Put(ctx, r, sink, scfg)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the file: %w", err)
 	}
@@ -88,9 +103,6 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	}
 	if err := n.checkQuota(ctx, need); err != nil {
 		return nil, err
-	}
-	if err := n.store.Pin(ctx, res.FileID); err != nil {
-		return nil, fmt.Errorf("pinning the manifest: %w", err)
 	}
 	cands, err := n.candidates(ctx, res.FileID)
 	if err != nil {
@@ -120,6 +132,12 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			err = api.WithStatus(http.StatusForbidden, err)
 		}
 		return nil, fmt.Errorf("recording the placement on the ledger: %w", err)
+	}
+	keep[res.FileID] = true
+	for i, p := range res.Pieces {
+		if holders[i].self {
+			keep[p.ID] = true
+		}
 	}
 	if err := n.keys.set(out.FileID, &keyEntry{Capability: out.Capability, Name: o.Name}); err != nil {
 		n.log.Warn("saving the capability", "err", err)
@@ -242,4 +260,41 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 	return n.x.Push(ctx, c.peer, exchange.Push{
 		Piece: exchange.PieceID(id), Size: size, Commitment: root, Owner: n.pub, File: file,
 	}, io.NewSectionReader(r, 0, size))
+}
+
+// trackingSink records the blocks a put committed, so the put can release
+// them whatever happens.
+type trackingSink struct {
+	s   storage.BlockSink
+	mu  sync.Mutex
+	ids []blockstore.ID
+}
+
+func (t *trackingSink) CreateBlock(ctx context.Context) (storage.BlockWriter, error) {
+	w, err := t.s.CreateBlock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &trackingWriter{BlockWriter: w, t: t}, nil
+}
+
+func (t *trackingSink) committed() []blockstore.ID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]blockstore.ID(nil), t.ids...)
+}
+
+type trackingWriter struct {
+	storage.BlockWriter
+	t *trackingSink
+}
+
+func (w *trackingWriter) Commit() (blockstore.ID, error) {
+	id, err := w.BlockWriter.Commit()
+	if err == nil {
+		w.t.mu.Lock()
+		w.t.ids = append(w.t.ids, id)
+		w.t.mu.Unlock()
+	}
+	return id, err
 }
