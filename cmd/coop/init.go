@@ -26,6 +26,12 @@ func newInitCmd() *cobra.Command {
 			hc.Moniker = cfg.GetString("moniker")
 			hc.P2PListen = cfg.GetString("p2p-listen")
 			hc.RPCListen = cfg.GetString("rpc-listen")
+			hc.Genesis.Params.EpochLength = cfg.GetUint64("epoch-length")
+			allowance, err := ledgerParseBytes(cfg.GetString("allowance"))
+			if err != nil {
+				return fmt.Errorf("--allowance: %w", err)
+			}
+			hc.Genesis.Params.Allowance = allowance
 			addr, err := ledger.InitHome(homeDir(), hc)
 			if err != nil {
 				return err
@@ -43,5 +49,7 @@ func newInitCmd() *cobra.Command {
 	cmd.Flags().String("moniker", d.Moniker, "node name shown to CometBFT peers")
 	cmd.Flags().String("p2p-listen", d.P2PListen, "CometBFT p2p listen address")
 	cmd.Flags().String("rpc-listen", d.RPCListen, "CometBFT RPC listen address (the CLI talks to it)")
+	cmd.Flags().Uint64("epoch-length", d.Genesis.Params.EpochLength, "blocks per epoch (genesis)")
+	cmd.Flags().String("allowance", "1GiB", "storage quota every account gets without pledging (genesis)")
 	return cmd
 }
