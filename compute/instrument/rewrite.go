@@ -21,6 +21,7 @@ const (
 	opCall        = 0x10
 	opSelect      = 0x1b
 	opLocalGet    = 0x20
+	opLocalSet    = 0x21
 	opLocalTee    = 0x22
 	opGlobalGet   = 0x23
 	opGlobalSet   = 0x24
@@ -50,18 +51,54 @@ type env struct {
 	chargePage uint32 // helper function indices
 	chargeByte uint32
 	chargeElem uint32
+	fuelLocal  uint32 // the fuel local of the body being rewritten
 }
 
-// appendCharge appends code that subtracts cost from the fuel and traps
+// The fuel lives in a local of every function (register-allocated by the
+// compiler) and is synchronized with the exported global where others can
+// see it: before calls (the callee and host functions read the global),
+// after calls (they changed it), before leaving the function and before a
+// fuel trap. A sync is idempotent, so extra syncs are harmless.
+
+// appendCharge subtracts cost from the fuel local and, with check, traps
 // when the result is negative.
-func (e *env) appendCharge(b []byte, cost int64) []byte {
-	b = append(b, opGlobalGet)
-	b = appendU32(b, e.fuel)
+func (e *env) appendCharge(b []byte, f uint32, cost int64, check bool) []byte {
+	b = append(b, opLocalGet)
+	b = appendU32(b, f)
 	b = append(b, opI64Const)
 	b = appendS64(b, cost)
-	b = append(b, opI64Sub, opGlobalSet)
+	b = append(b, opI64Sub)
+	if !check {
+		b = append(b, opLocalSet)
+		return appendU32(b, f)
+	}
+	b = append(b, opLocalTee)
+	b = appendU32(b, f)
+	return e.appendTrapIfNegative(b, f)
+}
+
+// appendTrapIfNegative consumes the fuel on the stack and traps (after
+// publishing the local) when it is negative.
+func (e *env) appendTrapIfNegative(b []byte, f uint32) []byte {
+	b = append(b, opI64Const, 0x00, opI64LtS, opIf, blockEmpty)
+	b = e.appendSync(b, f)
+	return append(b, opUnreachable, opEnd)
+}
+
+// appendSync publishes the fuel local to the global.
+func (e *env) appendSync(b []byte, f uint32) []byte {
+	b = append(b, opLocalGet)
+	b = appendU32(b, f)
+	b = append(b, opGlobalSet)
+	return appendU32(b, e.fuel)
+}
+
+// appendReload reads the global into the fuel local.
+func (e *env) appendReload(b []byte, f uint32) []byte {
+	b = append(b, opGlobalGet)
 	b = appendU32(b, e.fuel)
-	return e.appendFuelCheck(b)
+	b = append(b, opLocalSet)
+	return appendU32(b, f)
 }
 
 func (e *env) appendFuelCheck(b []byte) []byte {
@@ -118,9 +155,13 @@ func appendCanon(b []byte, l uint32, f64 bool) []byte {
 	return append(b, opSelect)
 }
 
+// appendCallHelper calls a size-charging helper, which works on the
+// global: publish the local before, read it back after.
 func (e *env) appendCallHelper(b []byte, f uint32) []byte {
+	b = e.appendSync(b, e.fuelLocal)
 	b = append(b, opCall)
-	return appendU32(b, f)
+	b = appendU32(b, f)
+	return e.appendReload(b, e.fuelLocal)
 }
 
 // rewriteBody instruments one function body: fuel charges at segment
@@ -142,14 +183,16 @@ func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, er
 			return nil, 0, err
 		}
 		nLocals += uint64(c)
-		if nLocals+2 > uint64(e.cfg.MaxLocals) {
-			return nil, 0, limitErr("locals", nLocals+2, uint64(e.cfg.MaxLocals))
+		if nLocals+3 > uint64(e.cfg.MaxLocals) {
+			return nil, 0, limitErr("locals", nLocals+3, uint64(e.cfg.MaxLocals))
 		}
 	}
 	declEnd := r.pos
-	scratch32 := uint32(nLocals)
-	scratch64 := scratch32 + 1
-	weight := uint32(nLocals) + 4 // locals, the two scratch locals, the frame
+	fuel := uint32(nLocals) // the fuel local, then the NaN scratch locals
+	e.fuelLocal = fuel
+	scratch32 := fuel + 1
+	scratch64 := fuel + 2
+	weight := uint32(nLocals) + 5 // locals, the three added locals, the frame
 
 	nFuncs := e.m.nFuncs()
 	nImports := uint32(len(e.m.imports))
@@ -160,17 +203,26 @@ func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, er
 	seg := make([]byte, 0, 256)
 	var segCost int64
 	usedScratch := false
+	// Only segments that start a function or a loop body check the fuel;
+	// the others just subtract. Every unbounded execution passes a check
+	// (a loop iteration or a call), so it still ends, at a point fixed by
+	// the code alone; the branch-free charges keep straight code fast.
+	check := true
+	out = e.appendReload(out, fuel)
 	flush := func() {
-		if segCost > 0 {
-			out = e.appendCharge(out, segCost)
+		if segCost > 0 || check {
+			out = e.appendCharge(out, fuel, segCost, check)
 		}
 		out = append(out, seg...)
 		seg = seg[:0]
 		segCost = 0
+		check = false
 	}
 
 	// ctrl holds the open constructs: 0 block/function, 1 loop, 2 if, 3 if with else.
 	ctrl := []byte{0}
+	// exits reports whether a branch to label l leaves the function.
+	exits := func(l uint32) bool { return l == uint32(len(ctrl))-1 }
 	for {
 		if len(ctrl) == 0 {
 			break
@@ -181,11 +233,14 @@ func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, er
 			return nil, 0, err
 		}
 		var sub uint32
-		boundary := false // a new segment starts after this instruction
-		var pre []byte    // code inserted before the instruction
+		boundary := false   // a new segment starts after this instruction
+		startsLoop := false // that segment is a loop body
+		var pre []byte      // code inserted before the instruction
 		switch op {
-		case 0x00, 0x01, 0x0f, 0x1a, 0x1b, 0xd1:
-			// unreachable nop return drop select ref.is_null
+		case 0x00, 0x01, 0x1a, 0x1b, 0xd1:
+			// unreachable nop drop select ref.is_null
+		case 0x0f: // return
+			pre = e.appendSync(nil, fuel)
 		case opBlock, opLoop, opIf:
 			if err := e.blockType(r, nTypes); err != nil {
 				return nil, 0, err
@@ -199,6 +254,7 @@ func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, er
 			case opLoop:
 				ctrl = append(ctrl, 1)
 				boundary = true
+				startsLoop = true
 			case opIf:
 				ctrl = append(ctrl, 2)
 				boundary = true
@@ -212,6 +268,9 @@ func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, er
 		case opEnd:
 			ctrl = ctrl[:len(ctrl)-1]
 			boundary = len(ctrl) > 0
+			if !boundary {
+				pre = e.appendSync(nil, fuel)
+			}
 		case 0x0c, 0x0d: // br br_if
 			l, err := r.u32()
 			if err != nil {
@@ -219,6 +278,9 @@ func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, er
 			}
 			if l >= uint32(len(ctrl)) {
 				return nil, 0, r.errf("branch depth %d out of range", l)
+			}
+			if exits(l) {
+				pre = e.appendSync(nil, fuel)
 			}
 		case 0x0e: // br_table
 			n, err := vecLen(r, "br_table targets", 1<<20, 1)
@@ -233,6 +295,9 @@ func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, er
 				if l >= uint32(len(ctrl)) {
 					return nil, 0, r.errf("branch depth %d out of range", l)
 				}
+				if exits(l) && pre == nil {
+					pre = e.appendSync(nil, fuel)
+				}
 			}
 		case opCall:
 			f, err := r.u32()
@@ -242,13 +307,17 @@ func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, er
 			if f >= nFuncs {
 				return nil, 0, r.errf("call %d out of range", f)
 			}
+			seg = e.appendSync(seg, fuel)
 			if f >= nImports {
 				seg = e.appendEnter(seg, weight)
-				segCost += instrCost(op, 0)
-				seg = append(seg, body[start:r.pos]...)
-				seg = e.appendLeave(seg, weight)
-				continue
 			}
+			segCost += instrCost(op, 0)
+			seg = append(seg, body[start:r.pos]...)
+			if f >= nImports {
+				seg = e.appendLeave(seg, weight)
+			}
+			seg = e.appendReload(seg, fuel)
+			continue
 		case 0x11: // call_indirect
 			t, err := r.u32()
 			if err != nil {
@@ -260,10 +329,12 @@ func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, er
 			if _, err := r.u32(); err != nil {
 				return nil, 0, err
 			}
+			seg = e.appendSync(seg, fuel)
 			seg = e.appendEnter(seg, weight)
 			segCost += instrCost(op, 0)
 			seg = append(seg, body[start:r.pos]...)
 			seg = e.appendLeave(seg, weight)
+			seg = e.appendReload(seg, fuel)
 			continue
 		case 0x1c: // select t*
 			n, err := r.u32()
@@ -395,6 +466,7 @@ func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, er
 		seg = append(seg, body[start:r.pos]...)
 		if boundary {
 			flush()
+			check = startsLoop
 		}
 	}
 	if !r.eof() {
@@ -402,16 +474,18 @@ func (e *env) rewriteBody(body []byte, typ FuncType) (_ []byte, nanSites int, er
 	}
 	flush()
 
-	// Locals: the original declarations, then the two scratch locals.
+	// Locals: the original declarations, the fuel local, the scratch locals.
 	res := make([]byte, 0, len(out)+declEnd+16)
+	dr := &reader{b: body}
+	_, _ = dr.u32()
 	if usedScratch {
-		res = appendU32(res, nDecl+2)
-		dr := &reader{b: body}
-		_, _ = dr.u32()
+		res = appendU32(res, nDecl+3)
 		res = append(res, body[dr.pos:declEnd]...)
-		res = append(res, 1, byte(F32), 1, byte(F64))
+		res = append(res, 1, byte(I64), 1, byte(F32), 1, byte(F64))
 	} else {
-		res = append(res, body[:declEnd]...)
+		res = appendU32(res, nDecl+1)
+		res = append(res, body[dr.pos:declEnd]...)
+		res = append(res, 1, byte(I64))
 	}
 	return append(res, out...), nanSites, nil
 }
