@@ -4,11 +4,14 @@
 // Instrument parses and checks a module (structure, every instruction, the
 // import list and resource limits), then encodes a new module that
 //
-//   - meters fuel: a mutable i64 global, exported as FuelExport, is decreased
-//     at the start of every metered segment by the segment's static cost
-//     (cost table [CostTableVersion]); when it falls below zero the code traps
-//     with unreachable, so the host sees a negative fuel global. memory.grow
-//     and bulk memory/table operations are additionally charged by size.
+//   - meters fuel: at the start of every segment (function entry, loop body,
+//     if/else arm, after a block's end) the fuel is decreased by the
+//     segment's static cost (cost table [CostTableVersion]); segments that
+//     begin a function or a loop body also trap with unreachable when it is
+//     negative. The fuel lives in a local per function and is published to a
+//     mutable i64 global, exported as FuelExport, around calls and exits, so
+//     the host sees a negative global after a fuel trap. memory.grow and bulk
+//     memory/table operations are additionally charged by size.
 //   - bounds the call stack: every call site adds the caller's frame weight
 //     to a mutable i32 global, exported as DepthExport, and traps when the
 //     sum exceeds Config.MaxStackWeight, long before any runtime's native
