@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -234,4 +235,90 @@ func TestKill9MidLoadLosesNoCommittedTx(t *testing.T) {
 		t.Fatal("restarted node exited")
 	}
 	t.Logf("%d txs committed before kill -9; restarted at height %d", total, h0)
+}
+
+// TestValidatorKilledWithSIGKILLCatchesUp runs validator 3 of 4 as its own
+// process, kills it with SIGKILL while txs flow, checks the other three go on,
+// restarts it and checks it reaches the same app hash and state.
+func TestValidatorKilledWithSIGKILLCatchesUp(t *testing.T) {
+	dc := TestNetConfig(t, 4)
+	keys := fundAccounts(&dc, 2, 1_000_000)
+	tn := InitTestNet(t, dc)
+	for i := range 3 {
+		tn.StartNode(i)
+	}
+	home3 := DevnetHome(tn.Dir, 3)
+	rpc3 := fmt.Sprintf("tcp://127.0.0.1:%d", dc.RPCPorts[3])
+	child := startChild(t, home3)
+	dialWhenUp(t, rpc3)
+	tn.WaitHeight(3, 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	viaChild, err := Dial(ctx, rpc3, keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaNode0, err := NewClient(ctx, tn.Nodes[0].rpcLocal(), keys[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := chain.Address{0x5e}
+	var last Result
+	for range 3 {
+		if last, err = viaChild.Broadcast(ctx, &chain.Transfer{To: sink, Amount: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := viaNode0.Broadcast(ctx, &chain.Transfer{To: sink, Amount: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := viaNode0.BroadcastCommit(ctx, &chain.Transfer{To: sink, Amount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := viaChild.WaitTx(ctx, last.Hash); err != nil {
+		t.Fatal(err)
+	}
+
+	child.kill9()
+	before := tn.Height(0)
+	for range 3 {
+		if _, err := viaNode0.BroadcastCommit(ctx, &chain.Transfer{To: sink, Amount: 1}); err != nil {
+			t.Fatalf("with one validator killed: %v", err)
+		}
+	}
+	tn.WaitHeight(before+5, 30*time.Second)
+
+	child = startChild(t, home3)
+	c3 := dialWhenUp(t, rpc3)
+	target := tn.Height(0)
+	for {
+		h, _, err := c3.Height(ctx)
+		if err == nil && h >= target {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("restarted validator stuck at %d, others at %d", h, target)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, height := range []int64{before, target} {
+		res, err := c3.RPC().BlockResults(ctx, &height)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := appHashAt(t, tn, 0, height); !bytes.Equal(res.AppHash, want) {
+			t.Fatalf("height %d: restarted validator app hash %X, want %X", height, res.AppHash, want)
+		}
+	}
+	a3, err := c3.Account(ctx, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a3.Credits != 10 {
+		t.Fatalf("restarted validator says the sink has %d credits, want 10", a3.Credits)
+	}
+	if child.exited() {
+		t.Fatal("restarted validator exited")
+	}
 }

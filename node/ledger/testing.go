@@ -41,6 +41,18 @@ func TestNetConfig(t testing.TB, n int) DevnetConfig {
 // waits for the first blocks. Nodes stop at test cleanup.
 func StartTestNet(t testing.TB, dc DevnetConfig) *TestNet {
 	t.Helper()
+	tn := InitTestNet(t, dc)
+	for i := range tn.Nodes {
+		tn.StartNode(i)
+	}
+	tn.WaitHeight(2, 60*time.Second)
+	return tn
+}
+
+// InitTestNet writes a devnet from dc into a temp dir without starting any
+// node (start them with StartNode, or run one as a separate process).
+func InitTestNet(t testing.TB, dc DevnetConfig) *TestNet {
+	t.Helper()
 	dir := t.TempDir()
 	addrs, err := InitDevnet(dir, dc)
 	if err != nil {
@@ -48,10 +60,6 @@ func StartTestNet(t testing.TB, dc DevnetConfig) *TestNet {
 	}
 	tn := &TestNet{Dir: dir, Config: dc, Nodes: make([]*Node, dc.Nodes), Addrs: addrs, t: t}
 	t.Cleanup(tn.StopAll)
-	for i := range tn.Nodes {
-		tn.StartNode(i)
-	}
-	tn.WaitHeight(2, 60*time.Second)
 	return tn
 }
 
