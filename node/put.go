@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
@@ -93,10 +94,12 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			}
 		}
 	}()
+	t0 := time.Now()
 	res, err := storage.Put(ctx, r, sink, scfg)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the file: %w", err)
 	}
+	tEncoded := time.Now()
 	var need uint64
 	for _, p := range res.Pieces {
 		need += uint64(p.Size)
@@ -116,6 +119,7 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	if err := n.pushAll(ctx, res, cands, holders, width); err != nil {
 		return nil, err
 	}
+	tPushed := time.Now()
 	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M)}
 	out := &api.PutResult{Capability: res.Capability.String(), FileID: res.FileID.String(), Size: int64(res.Manifest.Size), K: scfg.K, M: scfg.M}
 	for i, p := range res.Pieces {
@@ -133,6 +137,9 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 		}
 		return nil, fmt.Errorf("recording the placement on the ledger: %w", err)
 	}
+	n.log.Info("file placed", "file", res.FileID, "bytes", res.Manifest.Size, "pieces", len(res.Pieces),
+		"encode", tEncoded.Sub(t0).Round(time.Millisecond), "push", tPushed.Sub(tEncoded).Round(time.Millisecond),
+		"ledger", time.Since(tPushed).Round(time.Millisecond))
 	keep[res.FileID] = true
 	for i, p := range res.Pieces {
 		if holders[i].self {
