@@ -404,3 +404,52 @@ func TestSlowHolderIsHedged(t *testing.T) {
 		t.Fatal("read differs")
 	}
 }
+
+// TestGetFallsBackToDHTProviders removes a file from the ledger (its
+// holders keep the blocks in their caches for a while) and reads it on the
+// uploader with an empty cache: manifest and pieces can only be found
+// through the DHT provider records the holders announced.
+func TestGetFallsBackToDHTProviders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts CometBFT validators")
+	}
+	net := StartTestNetwork(t, 3, nil)
+	a := net.Nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	data := make([]byte, 1<<20+777)
+	_, _ = rand.Read(data)
+	res, err := a.Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{Copies: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the holders announced what they hold.
+	for _, p := range res.Pieces[:1] {
+		waitPinned(t, net.Nodes[indexOf(t, net, p.Holder)], mustID(t, p.Piece))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		provs, _ := a.host.FindProviders(ctx, mustID(t, res.FileID), 2)
+		if len(provs) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("manifest announced by %d holders, want 2", len(provs))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := a.Remove(ctx, res.FileID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.lc.File(ctx, chain.Hash(mustID(t, res.FileID))); !errors.Is(err, chain.ErrNotFound) {
+		t.Fatalf("file still on the ledger: %v", err)
+	}
+	dropCache(t, a)
+	got, err := getAll(ctx, apiClient(t, a), res.Capability)
+	if err != nil {
+		t.Fatalf("read through DHT providers: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("read differs")
+	}
+}
