@@ -19,7 +19,7 @@ func init() { registerCommand(newLedgerCmd) }
 func newLedgerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ledger",
-		Short: "Read the ledger: registered nodes, placed files, the current epoch",
+		Short: "Read the ledger: nodes, files, pieces, the current epoch",
 	}
 	cmd.AddCommand(
 		&cobra.Command{
@@ -37,6 +37,43 @@ func newLedgerCmd() *cobra.Command {
 			}),
 		},
 		ledgerFilesCmd(),
+		&cobra.Command{
+			Use:   "file <file id>",
+			Short: "Show a placed file and where its pieces are",
+			Args:  cobra.ExactArgs(1),
+			RunE: ledgerRead(func(ctx context.Context, c *ledger.Client, args []string) (any, func(*tabwriter.Writer), error) {
+				id, err := chain.ParseHash(args[0])
+				if err != nil {
+					return nil, nil, err
+				}
+				f, err := c.File(ctx, id)
+				return f, func(w *tabwriter.Writer) {
+					fmt.Fprintf(w, "file\t%s\nowner\t%s\nsize\t%s (%s stored, k=%d m=%d)\nplaced at\t%d\n\n", f.ID, f.Owner, ledgerFormatBytes(f.Size), ledgerFormatBytes(f.Bytes), f.K, f.M, f.PlacedHeight)
+					fmt.Fprintln(w, "SEG\tIDX\tHOLDER\tPIECE ID\tSIZE\tLEAVES")
+					for _, p := range f.Pieces {
+						fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%d\t%d\n", p.Segment, p.Index, p.Holder, p.ID, p.Size, p.Leaves)
+					}
+				}, err
+			}),
+		},
+		&cobra.Command{
+			Use:   "pieces [holder address]",
+			Short: "List the pieces a holder is recorded to hold (default: this home's account)",
+			Args:  cobra.MaximumNArgs(1),
+			RunE: ledgerRead(func(ctx context.Context, c *ledger.Client, args []string) (any, func(*tabwriter.Writer), error) {
+				holder, err := ledgerAddressArg(args)
+				if err != nil {
+					return nil, nil, err
+				}
+				ps, err := c.Pieces(ctx, holder)
+				return ps, func(w *tabwriter.Writer) {
+					fmt.Fprintln(w, "FILE ID\tSEG\tIDX\tPIECE ID\tSIZE")
+					for _, p := range ps {
+						fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\n", p.File, p.Piece.Segment, p.Piece.Index, p.Piece.ID, p.Piece.Size)
+					}
+				}, err
+			}),
+		},
 		&cobra.Command{
 			Use:   "epoch [n]",
 			Short: "Show the current epoch (or epoch n) and its seed",
@@ -93,6 +130,18 @@ func ledgerFilesCmd() *cobra.Command {
 	}
 	cmd.Flags().String("owner", "", "owner address (default: this home's account)")
 	return cmd
+}
+
+// ledgerAddressArg is the address in args, or this home's account.
+func ledgerAddressArg(args []string) (chain.Address, error) {
+	if len(args) == 1 {
+		return chain.ParseAddress(args[0])
+	}
+	key, err := ledger.LoadKey(ledger.KeyPath(homeDir()))
+	if err != nil {
+		return chain.Address{}, err
+	}
+	return ledger.AddressOf(key), nil
 }
 
 // ledgerRead wraps a read command: connect, fetch, print as a table or --json.

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/ledger"
 )
 
@@ -94,6 +96,12 @@ func TestLedgerCommandsTalkToARunningNode(t *testing.T) {
 	if out, err := runCLI(t, "--home", home, "ledger", "nodes"); err != nil || !strings.Contains(out, tn.Addrs[0].String()) {
 		t.Fatalf("ledger nodes: %v %s", err, out)
 	}
+	if out, err := runCLI(t, "--home", home, "ledger", "pieces", "--json"); err != nil || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("ledger pieces --json: %v %q", err, out)
+	}
+	if _, err := runCLI(t, "--home", home, "ledger", "file", strings.Repeat("ab", 32)); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("ledger file of a missing id: %v", err)
+	}
 	to := "00000000000000000000000000000000000000aa"
 	if out, err := runCLI(t, "--home", home, "account", "send", to, "25"); err != nil || !strings.Contains(out, "sent 25 credits") {
 		t.Fatalf("account send: %v %s", err, out)
@@ -107,5 +115,25 @@ func TestLedgerCommandsTalkToARunningNode(t *testing.T) {
 	}
 	if out, err := runCLI(t, "--home", home, "account", "send", to, "99999999999"); err == nil || !strings.Contains(err.Error(), "insufficient funds") {
 		t.Fatalf("overdraft: %v %s", err, out)
+	}
+
+	// A placed file shows up in files, file and pieces.
+	c, err := tn.Nodes[0].Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := chain.Hash{0xfe}
+	p := chain.Piece{Holder: tn.Addrs[0], ID: chain.Hash{1}, Size: 4096, Root: chain.Hash{2}, Leaves: 4}
+	if _, err := c.BroadcastCommit(context.Background(), &chain.PlaceFile{FileID: id, Size: 4000, K: 1, Pieces: []chain.Piece{p}}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "--home", home, "ledger", "file", id.String()); err != nil || !strings.Contains(out, tn.Addrs[0].String()) {
+		t.Fatalf("ledger file: %v %s", err, out)
+	}
+	if out, err := runCLI(t, "--home", home, "ledger", "pieces"); err != nil || !strings.Contains(out, id.String()) {
+		t.Fatalf("ledger pieces: %v %s", err, out)
+	}
+	if out, err := runCLI(t, "--home", home, "ledger", "files"); err != nil || !strings.Contains(out, id.String()) {
+		t.Fatalf("ledger files: %v %s", err, out)
 	}
 }
