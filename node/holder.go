@@ -126,7 +126,7 @@ func (h *holder) receive(ctx context.Context, p exchange.Push, r io.Reader) erro
 		return err
 	}
 	tree := proofs.NewBuilder()
-	if _, err := io.Copy(io.MultiWriter(w, tree), r); err != nil {
+	if _, err := io.CopyBuffer(io.MultiWriter(w, tree), r, make([]byte, 256<<10)); err != nil {
 		w.Abort()
 		if errors.Is(err, exchange.ErrHashMismatch) {
 			return rejected("piece %s: bytes do not match the piece id", p.Piece)

@@ -86,7 +86,7 @@ func (x *Exchange) Get(ctx context.Context, p peer.ID, id PieceID, w io.Writer) 
 	}
 	size := int64(resp.Size)
 	vr := newVerifyingReader(&idleReader{s: s, r: br, idle: x.cfg.IdleTimeout}, id, size)
-	n, err := io.CopyBuffer(w, vr, make([]byte, chunkSize))
+	n, err := io.CopyBuffer(w, vr, make([]byte, 256<<10))
 	if err != nil {
 		if errors.Is(err, ErrHashMismatch) {
 			return n, fmt.Errorf("piece %s from %s: %w", id, shortID(p), err)
