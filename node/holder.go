@@ -60,7 +60,7 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 		return rejected("pusher %s is not the owner's node", p.From.ShortString())
 	}
 	if p.File == ([32]byte{}) {
-		return rejected("push names no file")
+		return rejected("push names no put")
 	}
 	owner := chain.AddressOf(ed25519.PublicKey(p.Owner))
 	acct, err := h.n.lc.Account(ctx, owner)

@@ -346,6 +346,18 @@ func TestHolderRules(t *testing.T) {
 			t.Fatalf("read back: %v", err)
 		}
 	})
+	t.Run("a put of unknown size places after coding", func(t *testing.T) {
+		small := make([]byte, 300<<10)
+		_, _ = rand.Read(small)
+		res, err := a.Put(ctx, bytes.NewReader(small), -1, api.PutOptions{Copies: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := getAll(ctx, apiClient(t, b), res.Capability)
+		if err != nil || !bytes.Equal(got, small) {
+			t.Fatalf("read back: %v", err)
+		}
+	})
 	t.Run("an unplaced push is dropped after the timeout", func(t *testing.T) {
 		if err := a.x.Push(ctx, b.host.ID(), push, bytes.NewReader(data)); err != nil {
 			t.Fatal(err)

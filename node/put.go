@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -94,6 +95,31 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			}
 		}
 	}()
+	// The put id groups this put's pushes at the holders (the file id is
+	// known only once the whole file is encoded).
+	var putID [32]byte
+	if _, err := rand.Read(putID[:]); err != nil {
+		return nil, err
+	}
+	width := scfg.K + scfg.M
+	var (
+		cands, holders []*candidate
+		early          *earlyPusher
+	)
+	if size >= 0 {
+		// Size known: place now, and push each piece as soon as it is
+		// written, while the rest of the file is still being coded.
+		planned := plannedPieces(size, scfg)
+		if cands, err = n.candidates(ctx, putID); err != nil {
+			return nil, err
+		}
+		if holders, err = place(cands, planned, width); err != nil {
+			return nil, api.WithStatus(http.StatusServiceUnavailable, err)
+		}
+		early = newEarlyPusher(ctx, n, planned, holders, scfg.K, width, putID)
+		defer early.abort()
+		sink.onCommit = early.committed
+	}
 	t0 := time.Now()
 	res, err := storage.Put(ctx, r, sink, scfg)
 	if err != nil {
@@ -107,16 +133,25 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	if err := n.checkQuota(ctx, need); err != nil {
 		return nil, err
 	}
-	cands, err := n.candidates(ctx, res.FileID)
-	if err != nil {
-		return nil, err
+	done := make([]bool, len(res.Pieces))
+	if early != nil {
+		early.stop()
+		if !early.matches(res.Pieces) {
+			n.log.Warn("the file was not laid out as planned; placing it again")
+			holders = nil
+		} else {
+			done = early.done(res.Pieces)
+		}
 	}
-	width := scfg.K + scfg.M
-	holders, err := place(cands, res.Pieces, width)
-	if err != nil {
-		return nil, api.WithStatus(http.StatusServiceUnavailable, err)
+	if holders == nil {
+		if cands, err = n.candidates(ctx, putID); err != nil {
+			return nil, err
+		}
+		if holders, err = place(cands, res.Pieces, width); err != nil {
+			return nil, api.WithStatus(http.StatusServiceUnavailable, err)
+		}
 	}
-	if err := n.pushAll(ctx, res, cands, holders, width); err != nil {
+	if err := n.pushAll(ctx, res, cands, holders, width, done, putID); err != nil {
 		return nil, err
 	}
 	tPushed := time.Now()
@@ -137,7 +172,13 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 		}
 		return nil, fmt.Errorf("recording the placement on the ledger: %w", err)
 	}
-	n.log.Info("file placed", "file", res.FileID, "bytes", res.Manifest.Size, "pieces", len(res.Pieces),
+	whileCoding := 0
+	for _, d := range done {
+		if d {
+			whileCoding++
+		}
+	}
+	n.log.Info("file placed", "file", res.FileID, "bytes", res.Manifest.Size, "pieces", len(res.Pieces), "pushed_while_coding", whileCoding,
 		"encode", tEncoded.Sub(t0).Round(time.Millisecond), "push", tPushed.Sub(tEncoded).Round(time.Millisecond),
 		"ledger", time.Since(tPushed).Round(time.Millisecond))
 	keep[res.FileID] = true
@@ -155,7 +196,7 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 // pushAll pushes every piece to its holder (pinning those assigned to this
 // node) and the manifest to every holder, PushConcurrency at a time. A
 // holder that fails is replaced by the next best candidate for that slot.
-func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*candidate, holders []*candidate, width int) error {
+func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*candidate, holders []*candidate, width int, done []bool, putID [32]byte) error {
 	manifestBytes, err := n.store.Get(ctx, res.FileID, n.cfg.Exchange.MaxPieceSize)
 	if err != nil {
 		return fmt.Errorf("reading the manifest: %w", err)
@@ -178,20 +219,23 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*can
 		defer wg.Done()
 		p := res.Pieces[i]
 		tried := map[*candidate]bool{}
-		for {
+		for attempt := 0; ; attempt++ {
 			mu.Lock()
 			c := holders[i]
 			mu.Unlock()
 			tried[c] = true
 			sem <- struct{}{}
-			err := n.pushPiece(ctx, c, p.ID, p.Size, p.Root, res.FileID)
+			var err error
+			if attempt > 0 || !done[i] {
+				err = n.pushPiece(ctx, c, p.ID, p.Size, p.Root, putID)
+			}
 			if err == nil {
 				mu.Lock()
 				needMan := !gotMan[c] && !c.self
 				gotMan[c] = true
 				mu.Unlock()
 				if needMan {
-					err = n.pushPiece(ctx, c, res.FileID, int64(len(manifestBytes)), manifestRoot, res.FileID)
+					err = n.pushPiece(ctx, c, res.FileID, int64(len(manifestBytes)), manifestRoot, putID)
 					if err != nil {
 						mu.Lock()
 						gotMan[c] = false
@@ -255,7 +299,7 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 }
 
 // pushPiece sends one block to a holder, or pins it if the holder is this node.
-func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, root proofs.Hash, file blockstore.ID) error {
+func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, root proofs.Hash, putID [32]byte) error {
 	if c.self {
 		return n.store.Pin(ctx, id)
 	}
@@ -265,16 +309,20 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 	}
 	defer r.Close()
 	return n.x.Push(ctx, c.peer, exchange.Push{
-		Piece: exchange.PieceID(id), Size: size, Commitment: root, Owner: n.pub, File: file,
+		Piece: exchange.PieceID(id), Size: size, Commitment: root, Owner: n.pub, File: putID,
 	}, io.NewSectionReader(r, 0, size))
 }
 
 // trackingSink records the blocks a put committed, so the put can release
-// them whatever happens.
+// them whatever happens, and tells onCommit (if set) about each block as
+// soon as it is written, numbered in the order the put created them.
 type trackingSink struct {
-	s   storage.BlockSink
-	mu  sync.Mutex
-	ids []blockstore.ID
+	s        storage.BlockSink
+	onCommit func(ordinal int, id blockstore.ID, size int64, root proofs.Hash)
+
+	mu      sync.Mutex
+	ids     []blockstore.ID
+	created int
 }
 
 func (t *trackingSink) CreateBlock(ctx context.Context) (storage.BlockWriter, error) {
@@ -282,7 +330,15 @@ func (t *trackingSink) CreateBlock(ctx context.Context) (storage.BlockWriter, er
 	if err != nil {
 		return nil, err
 	}
-	return &trackingWriter{BlockWriter: w, t: t}, nil
+	t.mu.Lock()
+	ord := t.created
+	t.created++
+	t.mu.Unlock()
+	tw := &trackingWriter{BlockWriter: w, t: t, ordinal: ord}
+	if t.onCommit != nil {
+		tw.tree = proofs.NewBuilder()
+	}
+	return tw, nil
 }
 
 func (t *trackingSink) committed() []blockstore.ID {
@@ -293,7 +349,19 @@ func (t *trackingSink) committed() []blockstore.ID {
 
 type trackingWriter struct {
 	storage.BlockWriter
-	t *trackingSink
+	t       *trackingSink
+	ordinal int
+	tree    *proofs.Builder
+	size    int64
+}
+
+func (w *trackingWriter) Write(p []byte) (int, error) {
+	n, err := w.BlockWriter.Write(p)
+	if w.tree != nil {
+		w.tree.Write(p[:n])
+	}
+	w.size += int64(n)
+	return n, err
 }
 
 func (w *trackingWriter) Commit() (blockstore.ID, error) {
@@ -302,6 +370,120 @@ func (w *trackingWriter) Commit() (blockstore.ID, error) {
 		w.t.mu.Lock()
 		w.t.ids = append(w.t.ids, id)
 		w.t.mu.Unlock()
+		if w.t.onCommit != nil {
+			w.t.onCommit(w.ordinal, id, w.size, w.tree.Root())
+		}
 	}
 	return id, err
+}
+
+// plannedPieces lists the pieces a file of size bytes will have under c,
+// with their sizes (ids and roots unknown), for placing before coding.
+func plannedPieces(size int64, c storage.Config) []storage.PieceInfo {
+	var out []storage.PieceInfo
+	n := c.K + c.M
+	for seg, left := 0, uint64(size); left > 0; seg++ {
+		plain := min(left, uint64(c.SegmentSize))
+		ps := int64(manifest.PieceSize(manifest.EncryptedSize(plain), uint64(c.K), uint64(c.StripeUnit)))
+		for i := range n {
+			out = append(out, storage.PieceInfo{PieceRef: storage.PieceRef{Segment: seg, Index: i, Size: ps}})
+		}
+		left -= plain
+	}
+	return out
+}
+
+// earlyPusher pushes each piece to its planned holder as soon as the put
+// has written it. It relies on the put creating a segment's pieces in index
+// order, one segment after another (one block per segment for copies);
+// Put checks the outcome against the put's result and pushes again
+// whatever does not match, so a different order costs time, not
+// correctness.
+type earlyPusher struct {
+	n       *Node
+	planned []storage.PieceInfo
+	holders []*candidate
+	k       int
+	width   int
+	putID   [32]byte
+	ctx     context.Context
+	cancel  context.CancelFunc
+	sem     chan struct{}
+	wg      sync.WaitGroup
+
+	mu     sync.Mutex
+	pushed map[int]blockstore.ID // slot → id pushed there successfully
+}
+
+func newEarlyPusher(ctx context.Context, n *Node, planned []storage.PieceInfo, holders []*candidate, k, width int, putID [32]byte) *earlyPusher {
+	ctx, cancel := context.WithCancel(ctx)
+	return &earlyPusher{n: n, planned: planned, holders: holders, k: k, width: width, putID: putID,
+		ctx: ctx, cancel: cancel, sem: make(chan struct{}, n.cfg.PushConcurrency), pushed: make(map[int]blockstore.ID)}
+}
+
+// committed starts pushing block number ordinal of the put.
+func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64, root proofs.Hash) {
+	var slots []int
+	if e.k == 1 {
+		for i := range e.width {
+			slots = append(slots, ordinal*e.width+i)
+		}
+	} else {
+		slots = []int{ordinal}
+	}
+	for _, slot := range slots {
+		if slot >= len(e.planned) || e.planned[slot].Size != size {
+			return // the manifest, or not the planned layout
+		}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			select {
+			case e.sem <- struct{}{}:
+			case <-e.ctx.Done():
+				return
+			}
+			defer func() { <-e.sem }()
+			if err := e.n.pushPiece(e.ctx, e.holders[slot], id, size, root, e.putID); err != nil {
+				e.n.log.Debug("early push failed; the put will retry", "piece", id, "err", err)
+				return
+			}
+			e.mu.Lock()
+			e.pushed[slot] = id
+			e.mu.Unlock()
+		}()
+	}
+}
+
+// stop waits for the pushes started so far.
+func (e *earlyPusher) stop() { e.wg.Wait() }
+
+// abort cancels the pushes still running and waits for them.
+func (e *earlyPusher) abort() {
+	e.cancel()
+	e.wg.Wait()
+}
+
+// matches reports whether the put produced the planned layout.
+func (e *earlyPusher) matches(pieces []storage.PieceInfo) bool {
+	if len(pieces) != len(e.planned) {
+		return false
+	}
+	for i, p := range pieces {
+		if p.Segment != e.planned[i].Segment || p.Index != e.planned[i].Index || p.Size != e.planned[i].Size {
+			return false
+		}
+	}
+	return true
+}
+
+// done marks the pieces already stored at their planned holder.
+func (e *earlyPusher) done(pieces []storage.PieceInfo) []bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]bool, len(pieces))
+	for i, p := range pieces {
+		out[i] = e.pushed[i] == p.ID
+	}
+	return out
 }

@@ -47,6 +47,10 @@ func (x *Exchange) readResponse(ctx context.Context, s network.Stream, br *bufio
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
+		if ctx.Err() == nil && !errors.Is(err, ErrMalformed) {
+			// No answer at all: the peer is gone or not serving.
+			return nil, &UnreachableError{Peer: p, Err: fmt.Errorf("no answer: %w", err)}
+		}
 		return nil, fmt.Errorf("exchange: reading answer from %s: %w", shortID(p), ctxErr(ctx, err))
 	}
 	if m.Type != TypeResponse {

@@ -42,7 +42,7 @@ type Push struct {
 	Size       int64
 	Commitment [32]byte          // Merkle root the uploader will record on the ledger
 	Owner      ed25519.PublicKey // the account placing the file
-	File       [32]byte          // file id, zero if not given
+	File       [32]byte          // groups one put's pushes (the uploader's put id); zero if not given
 }
 
 // Sink decides on and stores pushed pieces. It is where placement rules

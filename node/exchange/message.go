@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/coop-network/coop/proofs"
 	"github.com/fxamacker/cbor/v2"
@@ -104,7 +105,7 @@ type Message struct {
 	Size       uint64 `cbor:"6,keyasint,omitempty"`  // push: piece bytes to follow; response: bytes to follow
 	Commitment []byte `cbor:"7,keyasint,omitempty"`  // push: 32-byte Merkle root of the piece
 	Owner      []byte `cbor:"8,keyasint,omitempty"`  // push: the owner's 32-byte ed25519 account key
-	File       []byte `cbor:"9,keyasint,omitempty"`  // push: 32-byte file id, if known
+	File       []byte `cbor:"9,keyasint,omitempty"`  // push: 32-byte id grouping one put's pushes
 	Status     Status `cbor:"10,keyasint,omitempty"` // response
 	Error      string `cbor:"11,keyasint,omitempty"` // response: human-readable reason
 }
@@ -244,8 +245,11 @@ func writeMessage(w io.Writer, m *Message) error {
 func readMessage(r *bufio.Reader) (*Message, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			return nil, io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || !isVarintOverflow(err) {
+			return nil, fmt.Errorf("frame length: %w", err) // the stream failed
 		}
 		return nil, fmt.Errorf("%w: frame length: %w", ErrMalformed, err)
 	}
@@ -254,7 +258,13 @@ func readMessage(r *bufio.Reader) (*Message, error) {
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, fmt.Errorf("%w: frame body: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("frame body: %w", err) // truncated: the stream ended or failed
 	}
 	return Unmarshal(body)
+}
+
+// isVarintOverflow reports whether err is encoding/binary's complaint about
+// a varint longer than 64 bits (a malformed frame, not a stream failure).
+func isVarintOverflow(err error) bool {
+	return strings.Contains(err.Error(), "varint overflows")
 }
