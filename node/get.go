@@ -194,6 +194,7 @@ type netSource struct {
 	ctx    context.Context // the whole get's; prefetches end with it
 
 	mu       sync.Mutex
+	dhtMiss  bool // a provider lookup found no one new: the DHT knows no more than the ledger
 	peers    map[chain.Address]peer.ID
 	inflight map[blockstore.ID]chan struct{}
 	wg       sync.WaitGroup
@@ -285,12 +286,15 @@ func (s *netSource) fetchNet(ctx context.Context, ref storage.PieceRef) (io.Read
 		for len(cands) > 0 && tried[cands[0]] {
 			cands = cands[1:]
 		}
-		if len(cands) == 0 && !dhtDone {
+		if len(cands) == 0 && !dhtDone && !s.dhtUseless() {
 			dhtDone = true
 			for _, p := range s.dhtCandidates(fctx, ref) {
 				if !tried[p] {
 					cands = append(cands, p)
 				}
+			}
+			if len(cands) == 0 {
+				s.dhtMissed()
 			}
 		}
 		if len(cands) == 0 {
@@ -381,6 +385,18 @@ func (s *netSource) peer(ctx context.Context, a chain.Address) (peer.ID, error) 
 	s.peers[a] = id
 	s.mu.Unlock()
 	return id, nil
+}
+
+func (s *netSource) dhtUseless() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dhtMiss
+}
+
+func (s *netSource) dhtMissed() {
+	s.mu.Lock()
+	s.dhtMiss = true
+	s.mu.Unlock()
 }
 
 func (s *netSource) dhtCandidates(ctx context.Context, ref storage.PieceRef) []peer.ID {
