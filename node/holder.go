@@ -160,24 +160,62 @@ func (h *holder) loop(ctx context.Context) {
 	}
 }
 
-// reconcile pins and announces what the ledger credits to this node (pieces
-// and the manifests of their files), drops expired pushes nobody placed, and
-// unpins pieces of files that were removed.
-func (h *holder) reconcile(ctx context.Context) error {
+// creditedNow returns the blocks the ledger credits to this node: the
+// pieces it holds, the manifests of their files and of its own files.
+func (h *holder) creditedNow(ctx context.Context) (map[blockstore.ID]bool, error) {
 	held, err := h.n.lc.Pieces(ctx, h.n.addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	now := make(map[blockstore.ID]bool, len(held)*2)
+	files, err := h.n.lc.Files(ctx, h.n.addr)
+	if err != nil {
+		return nil, err
+	}
+	now := make(map[blockstore.ID]bool, len(held)*2+len(files))
 	for _, hp := range held {
 		now[blockstore.ID(hp.Piece.ID)] = true
 		now[blockstore.ID(hp.File)] = true // the file's manifest
 	}
-	// Own files' manifests stay pinned too.
-	if files, err := h.n.lc.Files(ctx, h.n.addr); err == nil {
-		for _, f := range files {
-			now[blockstore.ID(f.ID)] = true
+	for _, f := range files {
+		now[blockstore.ID(f.ID)] = true
+	}
+	return now, nil
+}
+
+// sweep moves pinned blocks the ledger does not credit (pushes that were
+// pending when the node stopped, pieces of files removed meanwhile) to the
+// cache, where they age out. Start runs it before serving anything.
+func (h *holder) sweep(ctx context.Context) error {
+	now, err := h.creditedNow(ctx)
+	if err != nil {
+		return err
+	}
+	moved := 0
+	for _, id := range h.n.store.List(blockstore.Pinned) {
+		h.mu.Lock()
+		_, pending := h.pending[id]
+		h.mu.Unlock()
+		if now[id] || pending {
+			continue
 		}
+		if err := h.n.store.Unpin(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+			return err
+		}
+		moved++
+	}
+	if moved > 0 {
+		h.n.log.Info("unpinned blocks the ledger does not credit", "blocks", moved)
+	}
+	return nil
+}
+
+// reconcile pins and announces what the ledger credits to this node (pieces
+// and the manifests of their files), drops expired pushes nobody placed, and
+// unpins pieces of files that were removed.
+func (h *holder) reconcile(ctx context.Context) error {
+	now, err := h.creditedNow(ctx)
+	if err != nil {
+		return err
 	}
 	h.mu.Lock()
 	var drop, fresh, gone []blockstore.ID

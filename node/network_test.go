@@ -358,6 +358,19 @@ func TestHolderRules(t *testing.T) {
 			t.Fatalf("read back: %v", err)
 		}
 	})
+	t.Run("a restart unpins pushes nobody placed", func(t *testing.T) {
+		other := make([]byte, 3000)
+		_, _ = rand.Read(other)
+		p := push
+		p.Piece, p.Size, p.Commitment = sha256.Sum256(other), int64(len(other)), proofs.Root(other)
+		if err := a.x.Push(ctx, b.host.ID(), p, bytes.NewReader(other)); err != nil {
+			t.Fatal(err)
+		}
+		b = net.Restart(1)
+		if area, ok := b.store.Has(blockstore.ID(p.Piece)); !ok || area != blockstore.Cache {
+			t.Fatalf("after a restart the unplaced piece is in %v (held %v), want the cache", area, ok)
+		}
+	})
 	t.Run("an unplaced push is dropped after the timeout", func(t *testing.T) {
 		if err := a.x.Push(ctx, b.host.ID(), push, bytes.NewReader(data)); err != nil {
 			t.Fatal(err)

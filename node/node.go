@@ -87,6 +87,9 @@ func Start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc *ledger.C
 	if err := n.register(ctx); err != nil {
 		return nil, err
 	}
+	if err := n.hold.sweep(ctx); err != nil {
+		n.log.Warn("sweeping pinned blocks", "err", err)
+	}
 	n.connectKnown(ctx)
 	if cfg.API.Listen != "" {
 		tok, err := api.EnsureToken(cfg.Home)

@@ -13,9 +13,10 @@ import (
 // in-process CometBFT validator (node/ledger), a libp2p host, a block store
 // and the API. Other packages' tests use it instead of building their own.
 type TestNetwork struct {
-	Ledger *ledger.TestNet
-	Nodes  []*Node // nil entries are stopped
-	t      testing.TB
+	Ledger  *ledger.TestNet
+	Nodes   []*Node  // nil entries are stopped
+	Configs []Config // each node's configuration, for restarts
+	t       testing.TB
 }
 
 // TestConfig is the configuration of test node i in home: loopback, free
@@ -40,7 +41,7 @@ func TestConfig(home string) Config {
 func StartTestNetwork(t testing.TB, n int, mod func(i int, c *Config)) *TestNetwork {
 	t.Helper()
 	tn := ledger.StartTestNet(t, ledger.TestNetConfig(t, n))
-	net := &TestNetwork{Ledger: tn, Nodes: make([]*Node, n), t: t}
+	net := &TestNetwork{Ledger: tn, Nodes: make([]*Node, n), Configs: make([]Config, n), t: t}
 	t.Cleanup(func() {
 		for i := range net.Nodes {
 			net.Stop(i)
@@ -57,6 +58,7 @@ func StartTestNetwork(t testing.TB, n int, mod func(i int, c *Config)) *TestNetw
 		if mod != nil {
 			mod(i, &cfg)
 		}
+		net.Configs[i] = cfg
 		key, client := tn.Key(i), tn.Client(i)
 		go func() {
 			nd, err := Start(context.Background(), cfg, key, client)
@@ -90,4 +92,17 @@ func (net *TestNetwork) Stop(i int) {
 		net.t.Errorf("stopping node %d: %v", i, err)
 	}
 	net.Nodes[i] = nil
+}
+
+// Restart stops node i's daemon if it runs and starts it again with its
+// configuration (on new ports), as after a crash or an upgrade.
+func (net *TestNetwork) Restart(i int) *Node {
+	net.t.Helper()
+	net.Stop(i)
+	n, err := Start(context.Background(), net.Configs[i], net.Ledger.Key(i), net.Ledger.Client(i))
+	if err != nil {
+		net.t.Fatalf("restarting node %d: %v", i, err)
+	}
+	net.Nodes[i] = n
+	return n
 }
