@@ -133,6 +133,13 @@ func (n *Node) Address() chain.Address { return n.addr }
 // Host is the node's libp2p host.
 func (n *Node) Host() *p2p.Host { return n.host }
 
+// Exchange is the node's block exchange, for other protocols that fetch
+// pieces or leaf ranges (audits, repair).
+func (n *Node) Exchange() *exchange.Exchange { return n.x }
+
+// Ledger is the node's ledger client (its own account).
+func (n *Node) Ledger() *ledger.Client { return n.lc }
+
 // Store is the node's block store.
 func (n *Node) Store() *blockstore.Store { return n.store }
 
