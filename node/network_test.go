@@ -478,3 +478,43 @@ func TestGetFallsBackToDHTProviders(t *testing.T) {
 		t.Fatal("read differs")
 	}
 }
+
+// TestHolderRefusesOwnersOverQuota gives every account a 1 MiB allowance
+// and node A no pledge: a holder refuses A's pushes that would take it over
+// quota, and A's own put fails before pushing anything.
+func TestHolderRefusesOwnersOverQuota(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts CometBFT validators")
+	}
+	dc := ledger.TestNetConfig(t, 2)
+	dc.Genesis.Params.Allowance = 1 << 20
+	net := StartTestNetworkWith(t, dc, func(i int, c *Config) {
+		if i == 0 {
+			c.Pledge = 0
+		}
+	})
+	a, b := net.Nodes[0], net.Nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data := make([]byte, 1<<20+1)
+	_, _ = rand.Read(data)
+	push := exchange.Push{
+		Piece: sha256.Sum256(data), Size: int64(len(data)), Commitment: proofs.Root(data),
+		Owner: a.pub, File: sha256.Sum256([]byte("a put")),
+	}
+	err := a.x.Push(ctx, b.host.ID(), push, bytes.NewReader(data))
+	if !errors.Is(err, exchange.ErrRejected) || !strings.Contains(err.Error(), "over quota") {
+		t.Fatalf("push over the owner's quota: %v, want a rejection saying over quota", err)
+	}
+	if _, ok := b.store.Has(blockstore.ID(push.Piece)); ok {
+		t.Fatal("the holder kept a piece over its owner's quota")
+	}
+	_, err = a.Put(ctx, bytes.NewReader(data[:600<<10]), 600<<10, api.PutOptions{Copies: 2})
+	if !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("put of 2 × 600 KiB on a 1 MiB quota: %v, want ErrQuotaExceeded", err)
+	}
+	small := data[:100<<10]
+	if _, err := a.Put(ctx, bytes.NewReader(small), int64(len(small)), api.PutOptions{Copies: 1}); err != nil {
+		t.Fatalf("a put within quota: %v", err)
+	}
+}

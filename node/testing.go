@@ -40,7 +40,15 @@ func TestConfig(home string) Config {
 // node's config. Everything stops at test cleanup.
 func StartTestNetwork(t testing.TB, n int, mod func(i int, c *Config)) *TestNetwork {
 	t.Helper()
-	tn := ledger.StartTestNet(t, ledger.TestNetConfig(t, n))
+	return StartTestNetworkWith(t, ledger.TestNetConfig(t, n), mod)
+}
+
+// StartTestNetworkWith is StartTestNetwork on a ledger devnet described by
+// dc (genesis parameters, node count), e.g. from ledger.TestNetConfig.
+func StartTestNetworkWith(t testing.TB, dc ledger.DevnetConfig, mod func(i int, c *Config)) *TestNetwork {
+	t.Helper()
+	n := dc.Nodes
+	tn := ledger.StartTestNet(t, dc)
 	net := &TestNetwork{Ledger: tn, Nodes: make([]*Node, n), Configs: make([]Config, n), t: t}
 	t.Cleanup(func() {
 		for i := range net.Nodes {
