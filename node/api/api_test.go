@@ -305,3 +305,13 @@ func TestGetErrorAfterTheFirstByteReachesTheClient(t *testing.T) {
 		t.Fatalf("read %q before the error", got)
 	}
 }
+
+func TestClientSaysWhenNoNodeRuns(t *testing.T) {
+	s, _, tok := startTest(t, testConfig())
+	url := s.URL()
+	_ = s.Close()
+	_, err := NewClient(url, tok).Status(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "is `coop node` running?") {
+		t.Fatalf("error %v does not say the node is not running", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -79,6 +80,10 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("api: no node answers at %s (is `coop node` running?): %w", c.base, err)
+		}
 		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
