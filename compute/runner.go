@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -138,7 +137,7 @@ func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
 	stdout := &cappedBuffer{max: int(s.MaxOutput) + MaxStderr + 64<<10, onFull: cancel}
 	stderr := &cappedBuffer{max: 16 << 10, truncate: true}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	setChildAttrs(cmd)
 	cmd.WaitDelay = time.Second
 	start := time.Now()
 	runErr := cmd.Run()
