@@ -103,9 +103,11 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 	if h, _, err := n.lc.Height(ctx); err == nil {
 		st.ChainHeight = h
 	}
-	credited, _ := n.hold.stats()
+	if held, err := n.lc.Pieces(ctx, n.addr); err == nil {
+		st.PiecesHeld = len(held)
+	}
 	s := n.store.Stats()
-	st.PiecesHeld, st.BytesHeld = credited, s.PinnedBytes
+	st.BytesHeld = s.PinnedBytes
 	st.CacheBytes, st.CacheCapacity = s.CacheBytes, s.CacheBudget
 	return st, nil
 }

@@ -294,9 +294,3 @@ func (h *holder) isCredited(id blockstore.ID) bool {
 	return h.credited[id]
 }
 
-// stats returns the pieces and bytes the ledger credits and pending pushes.
-func (h *holder) stats() (credited, pending int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.credited), len(h.pending)
-}
