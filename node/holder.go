@@ -293,4 +293,3 @@ func (h *holder) isCredited(id blockstore.ID) bool {
 	defer h.mu.Unlock()
 	return h.credited[id]
 }
-
