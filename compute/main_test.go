@@ -8,8 +8,23 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(ChildEnv) == "crash" {
+	// Misbehaving children for the protocol tests.
+	switch os.Getenv(ChildEnv) {
+	case "crash":
 		panic("compute test child: simulated crash")
+	case "flood":
+		junk := make([]byte, 1<<20)
+		for range 256 {
+			if _, err := os.Stdout.Write(junk); err != nil {
+				os.Exit(1)
+			}
+		}
+		os.Exit(0)
+	case "garbage":
+		os.Stdout.WriteString("this is not CBOR")
+		os.Exit(0)
+	case "hang":
+		select {}
 	}
 	ServeChildIfRequested()
 	// One compiled-module cache for the whole test process, so each example
