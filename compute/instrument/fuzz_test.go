@@ -15,6 +15,7 @@ import (
 	"github.com/coop-network/coop/compute/instrument"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/wasmerio/wasmer-go/wasmer"
 )
 
 // seedWAT are small modules exporting f: [] -> [i32] that exercise every
@@ -58,8 +59,8 @@ var seedWAT = []string{
 	`(module (func (export "f") (result i32) (loop br 0) (i32.const 1)))`,
 }
 
-// seeds reads the checked-in corpus (seedWAT compiled with wat2wasm; see
-// TestSeedCorpusMatchesWAT in seed_test.go).
+// seeds reads the checked-in corpus: seedWAT compiled with wat2wasm
+// (TestSeedCorpusMatchesWAT keeps the two in step).
 func seeds(tb testing.TB) [][]byte {
 	var out [][]byte
 	for i := range seedWAT {
@@ -250,4 +251,18 @@ func withoutCustomSections(wasm []byte) []byte {
 		p = int(end)
 	}
 	return out
+}
+
+// TestSeedCorpusMatchesWAT: testdata/fuzz/FuzzInstrument/seed-N is seedWAT[N]
+// assembled by wasmer's wat2wasm.
+func TestSeedCorpusMatchesWAT(t *testing.T) {
+	for i, b := range seeds(t) {
+		want, err := wasmer.Wat2Wasm(seedWAT[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, want) {
+			t.Errorf("seed-%d differs from seedWAT[%d]; regenerate it", i, i)
+		}
+	}
 }

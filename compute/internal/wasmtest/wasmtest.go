@@ -46,8 +46,8 @@ func Build(tb testing.TB, pkg string) []byte {
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "job.wasm")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
+	goBin, err := exec.LookPath("go") // go test puts its own toolchain first in PATH
+	if err != nil {
 		goBin = "go"
 	}
 	cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, pkg)
