@@ -197,6 +197,7 @@ type netSource struct {
 	dhtMiss  bool // a provider lookup found no one new: the DHT knows no more than the ledger
 	peers    map[chain.Address]peer.ID
 	inflight map[blockstore.ID]chan struct{}
+	taken    map[int]map[int]bool // segment → piece indices asked for or claimed as spares
 	wg       sync.WaitGroup
 }
 
@@ -206,22 +207,79 @@ func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.Re
 	ch := s.inflight[ref.ID]
 	s.mu.Unlock()
 	if ch != nil {
+		// A prefetch of this piece is under way; if it is slow, fetch
+		// (and hedge) here as well rather than wait for it.
+		t := time.NewTimer(s.n.cfg.HedgeDelay)
 		select {
 		case <-ch:
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return nil, ctx.Err()
 		}
+		t.Stop()
 	}
 	if r, err := s.n.store.Open(ctx, ref.ID); err == nil {
 		return r, nil
 	}
-	return s.fetchNet(ctx, ref)
+	s.take(ref.Segment, ref.Index)
+	return s.fetchNet(ctx, ref, true)
 }
 
-// prefetch starts fetching piece idx of segment seg into the cache, once.
+// errOvertaken fails a slow piece once a spare piece of its segment is in
+// the cache, so the storage layer moves on to the spare.
+var errOvertaken = errors.New("slow; a spare piece of the segment arrived first")
+
+// take marks a piece index of a segment as asked for (not a spare).
+func (s *netSource) take(seg, idx int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.taken == nil {
+		s.taken = make(map[int]map[int]bool)
+	}
+	if s.taken[seg] == nil {
+		s.taken[seg] = make(map[int]bool)
+	}
+	s.taken[seg][idx] = true
+}
+
+// claimSpare picks the lowest piece index of segment seg at or above K that
+// nobody asked for yet (storage asks for the lowest indices first, so the
+// spare is the one it will ask for next).
+func (s *netSource) claimSpare(seg int) (int, bool) {
+	if s.m == nil || seg >= len(s.m.Segments) {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.taken == nil {
+		s.taken = make(map[int]map[int]bool)
+	}
+	if s.taken[seg] == nil {
+		s.taken[seg] = make(map[int]bool)
+	}
+	for j := s.k; j < len(s.m.Segments[seg].Pieces); j++ {
+		if !s.taken[seg][j] {
+			s.taken[seg][j] = true
+			return j, true
+		}
+	}
+	return 0, false
+}
+
+// prefetch starts fetching data piece idx of segment seg into the cache, once.
 func (s *netSource) prefetch(seg, idx int) {
-	if s.m == nil || seg >= len(s.m.Segments) || idx >= s.k {
+	if idx >= s.k {
 		return
+	}
+	s.background(seg, idx)
+}
+
+// background starts fetching piece idx of segment seg into the cache, once,
+// and returns its piece id and a channel closed when that fetch ends.
+func (s *netSource) background(seg, idx int) (blockstore.ID, <-chan struct{}) {
+	if s.m == nil || seg >= len(s.m.Segments) || idx >= len(s.m.Segments[seg].Pieces) {
+		return blockstore.ID{}, nil
 	}
 	p := s.m.Segments[seg].Pieces[idx]
 	ref := storage.PieceRef{FileID: s.fileID, Segment: seg, Index: idx, ID: p.ID, Size: int64(p.Size)}
@@ -230,30 +288,35 @@ func (s *netSource) prefetch(seg, idx int) {
 	if s.inflight == nil {
 		s.inflight = make(map[blockstore.ID]chan struct{})
 	}
-	if _, ok := s.inflight[ref.ID]; ok {
-		return
+	if ch, ok := s.inflight[ref.ID]; ok {
+		return ref.ID, ch
 	}
 	ch := make(chan struct{})
 	s.inflight[ref.ID] = ch
 	if _, ok := s.n.store.Has(ref.ID); ok {
 		close(ch)
-		return
+		return ref.ID, ch
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(ch)
-		if rc, err := s.fetchNet(s.ctx, ref); err == nil {
+		if rc, err := s.fetchNet(s.ctx, ref, false); err == nil {
 			rc.Close()
 		}
 	}()
+	return ref.ID, ch
 }
 
 // wait waits for prefetches still running (they end with the get's context).
 func (s *netSource) wait() { s.wg.Wait() }
 
 // fetchNet fetches a piece from the network into the cache and opens it.
-func (s *netSource) fetchNet(ctx context.Context, ref storage.PieceRef) (io.ReadCloser, error) {
+// With spare set, a piece that is still slow after HedgeDelay with no
+// other holder to ask gets a spare: the next unused piece of its segment
+// is fetched in the background, and if it arrives first this piece fails
+// with errOvertaken, so the storage layer rebuilds from the spare instead.
+func (s *netSource) fetchNet(ctx context.Context, ref storage.PieceRef, spare bool) (io.ReadCloser, error) {
 	cands := s.ledgerCandidates(ctx, ref)
 	dhtDone := false
 	var errs []error
@@ -309,6 +372,11 @@ func (s *netSource) fetchNet(ctx context.Context, ref storage.PieceRef) (io.Read
 	}
 	hedge := time.NewTimer(s.n.cfg.HedgeDelay)
 	defer hedge.Stop()
+	var (
+		spareID   blockstore.ID
+		spareDone <-chan struct{}
+		spareIdx  = -1
+	)
 	for running > 0 {
 		select {
 		case err := <-results:
@@ -321,8 +389,18 @@ func (s *netSource) fetchNet(ctx context.Context, ref storage.PieceRef) (io.Read
 				next()
 			}
 		case <-hedge.C:
-			next()
+			if !next() && spare && spareIdx < 0 {
+				if j, ok := s.claimSpare(ref.Segment); ok {
+					spareIdx = j
+					spareID, spareDone = s.background(ref.Segment, j)
+				}
+			}
 			hedge.Reset(s.n.cfg.HedgeDelay)
+		case <-spareDone:
+			spareDone = nil
+			if _, ok := s.n.store.Has(spareID); ok {
+				return nil, fmt.Errorf("%w (piece %d of segment %d overtaken by piece %d)", errOvertaken, ref.Index, ref.Segment, spareIdx)
+			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

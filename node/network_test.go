@@ -392,9 +392,9 @@ func TestHolderRules(t *testing.T) {
 }
 
 // TestSlowHolderIsHedged stores two copies, makes the first holder a get
-// tries crawl at 1 KB/s, and reads on a third node: the hedged request to
-// the second holder must finish the read (at 1 KB/s alone it would take a
-// quarter of an hour, past the test's deadline).
+// tries crawl at 4 KB/s, and reads on a third node: the hedged request to
+// the second holder must finish the read (at 4 KB/s alone it would take
+// four minutes, past the test's deadline).
 func TestSlowHolderIsHedged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts CometBFT validators")
@@ -412,7 +412,7 @@ func TestSlowHolderIsHedged(t *testing.T) {
 	reader := 6 - first - second // nodes 1..3 minus the two holders
 	net.Stop(first)
 	cfg := TestConfig(ledger.DevnetHome(net.Ledger.Dir, first))
-	cfg.Exchange.UploadRate = 1000
+	cfg.Exchange.UploadRate = 4000 // a 32 KiB chunk every 8 s: slow, yet within the idle timeout
 	cfg.Exchange.UploadBurst = 64 << 10
 	slow, err := Start(ctx, cfg, net.Ledger.Key(first), net.Ledger.Client(first))
 	if err != nil {
@@ -516,5 +516,44 @@ func TestHolderRefusesOwnersOverQuota(t *testing.T) {
 	small := data[:100<<10]
 	if _, err := a.Put(ctx, bytes.NewReader(small), int64(len(small)), api.PutOptions{Copies: 1}); err != nil {
 		t.Fatalf("a put within quota: %v", err)
+	}
+}
+
+// TestSlowDataHolderIsOvertakenByParity stores a file at k=2 m=2, makes the
+// holder of every segment's first data piece crawl at 4 KB/s, and reads on
+// the uploader: spare requests for parity pieces must finish the read (the
+// slow pieces alone would take minutes, past the test's deadline).
+func TestSlowDataHolderIsOvertakenByParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts CometBFT validators")
+	}
+	net := StartTestNetwork(t, 5, nil)
+	a := net.Nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	data := make([]byte, 2<<20+100) // three segments
+	_, _ = rand.Read(data)
+	res, err := a.Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{K: 2, M: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := indexOf(t, net, res.Pieces[0].Holder)
+	for _, p := range res.Pieces {
+		if p.Index == 0 && p.Holder != res.Pieces[0].Holder {
+			t.Skip("placement put the segments' first pieces on different nodes")
+		}
+	}
+	net.Configs[slow].Exchange.UploadRate = 4000 // a 32 KiB chunk every 8 s: slow, yet within the idle timeout
+	net.Configs[slow].Exchange.UploadBurst = 64 << 10
+	net.Restart(slow)
+	dropCache(t, a)
+	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer rcancel()
+	got, err := getAll(rctx, apiClient(t, a), res.Capability)
+	if err != nil {
+		t.Fatalf("read with a crawling data holder: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("read differs")
 	}
 }
