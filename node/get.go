@@ -108,6 +108,8 @@ func (g *getReader) Close() error {
 func (n *Node) manifest(ctx context.Context, c storage.Capability, file *chain.File) (*manifest.Manifest, error) {
 	if m, err := storage.LoadManifest(ctx, n.store, c); err == nil {
 		return m, nil
+	} else if errors.Is(err, storage.ErrWrongKey) {
+		return nil, api.WithStatus(http.StatusBadRequest, err)
 	} else if !errors.Is(err, blockstore.ErrNotFound) {
 		return nil, err
 	}
@@ -160,6 +162,12 @@ func (n *Node) manifest(ctx context.Context, c storage.Capability, file *chain.F
 			if m, ok := try(ai.ID); ok {
 				return m, nil
 			}
+		}
+	}
+	for _, err := range errs {
+		if errors.Is(err, storage.ErrWrongKey) {
+			// The bytes matched the file id, so the capability's key is wrong.
+			return nil, api.WithStatus(http.StatusBadRequest, err)
 		}
 	}
 	if file == nil && len(errs) == 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/proofs"
+	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
@@ -137,6 +138,21 @@ func TestFiveNodeNetwork(t *testing.T) {
 		}
 		if !bytes.Equal(got, data) {
 			t.Fatal("the file read on E differs from the one put on A")
+		}
+	})
+
+	t.Run("a capability with the wrong key is refused", func(t *testing.T) {
+		c, err := storage.ParseCapability(res.Capability)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Key[0] ^= 1
+		for _, n := range []*Node{e, net.Nodes[1]} { // manifest cached, and not
+			_, err = getAll(ctx, apiClient(t, n), c.String())
+			var ae *api.Error
+			if !errors.As(err, &ae) || ae.Code != http.StatusBadRequest || !strings.Contains(ae.Message, "wrong key") {
+				t.Fatalf("error %v, want a 400 saying wrong key", err)
+			}
 		}
 	})
 
