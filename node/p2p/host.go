@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
@@ -77,6 +79,9 @@ func New(ctx context.Context, key ed25519.PrivateKey, cfg Config) (*Host, error)
 	if !cfg.DisableQUIC {
 		listen = append(listen, fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", cfg.ListenIP, cfg.QUICPort))
 		opts = append(opts, libp2p.Transport(quic.NewTransport))
+		if cfg.PreferTCP {
+			opts = append(opts, libp2p.DialRanker(tcpFirst))
+		}
 	}
 	opts = append(opts, libp2p.ListenAddrStrings(listen...))
 	h, err := libp2p.New(opts...)
@@ -252,4 +257,21 @@ func PublicKeyFromPeerID(id peer.ID) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("p2p: peer %s: %w", id, err)
 	}
 	return ed25519.PublicKey(raw), nil
+}
+
+// quicDialDelay is how long a dial waits for TCP before trying QUIC.
+const quicDialDelay = 250 * time.Millisecond
+
+// tcpFirst ranks a peer's addresses for dialing: TCP at once, the others
+// (QUIC) after quicDialDelay; the first connection that succeeds wins.
+func tcpFirst(addrs []ma.Multiaddr) []network.AddrDelay {
+	out := make([]network.AddrDelay, 0, len(addrs))
+	for _, a := range addrs {
+		d := quicDialDelay
+		if _, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+			d = 0
+		}
+		out = append(out, network.AddrDelay{Addr: a, Delay: d})
+	}
+	return out
 }

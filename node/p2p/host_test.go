@@ -85,6 +85,15 @@ func TestProvidersAreFoundThroughTheDHT(t *testing.T) {
 		h, _ := NewTestHost(t, cfg)
 		hosts = append(hosts, h)
 	}
+	// Routing tables fill once identify has run on the new connections.
+	for _, h := range append(hosts, boot) {
+		for h.RoutingTableSize() == 0 {
+			if ctx.Err() != nil {
+				t.Fatal("routing table still empty")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	piece := sha256.Sum256([]byte("a piece"))
 	if err := hosts[0].Provide(ctx, piece); err != nil {
 		t.Fatal(err)
@@ -160,5 +169,17 @@ func TestPieceCIDRoundTrips(t *testing.T) {
 	got, err := PieceIDFromCID(c)
 	if err != nil || got != id {
 		t.Fatalf("round trip: %x, %v", got, err)
+	}
+}
+
+func TestHostsPreferTCPWhenBothTransportsWork(t *testing.T) {
+	a, _ := NewTestHost(t, TestConfig())
+	b, _ := NewTestHost(t, TestConfig())
+	if err := a.Connect(context.Background(), b.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	conns := a.Libp2p().Network().ConnsToPeer(b.ID())
+	if len(conns) == 0 || !strings.Contains(conns[0].RemoteMultiaddr().String(), "/tcp/") {
+		t.Fatalf("connections %v, want TCP", conns)
 	}
 }
