@@ -203,9 +203,19 @@ func (st *stripe) shard(k, i int) []byte {
 	return st.parity[i-k][:st.c]
 }
 
-// pieceWriter is the goroutine that writes one piece of a segment.
+// release returns st to the free list once every goroutine is done with it.
+func (p *putter) release(st *stripe) {
+	if st.pending.Add(-1) == 0 {
+		p.free <- st
+	}
+}
+
+// pieceWriter holds the two goroutines of one piece of a segment: one
+// hashes and writes its stripes (in), the other computes the piece's Merkle
+// commitment (min).
 type pieceWriter struct {
 	in     chan *stripe
+	min    chan *stripe
 	w      BlockWriter
 	merkle *proofs.Builder
 	size   int64
@@ -230,6 +240,7 @@ func (p *putter) putSegment(seg int, r io.Reader) (wait func() error, err error)
 	stop := func() {
 		for _, pw := range pws[:started] {
 			close(pw.in)
+			close(pw.min)
 		}
 		wg.Wait()
 	}
@@ -241,10 +252,26 @@ func (p *putter) putSegment(seg int, r io.Reader) (wait func() error, err error)
 			stop()
 			return nil, err
 		}
-		pw := &pieceWriter{in: make(chan *stripe, stripesInFlight), w: w, merkle: proofs.NewBuilder()}
+		pw := &pieceWriter{
+			in:     make(chan *stripe, stripesInFlight),
+			min:    make(chan *stripe, stripesInFlight),
+			w:      w,
+			merkle: proofs.NewBuilder(),
+		}
 		pws[i] = pw
 		started++
-		wg.Add(1)
+		wg.Add(2)
+		// The commitment is computed on a goroutine of its own, so that it
+		// runs beside the piece's SHA-256 and write rather than after them.
+		go func(i int) {
+			defer wg.Done()
+			for st := range pw.min {
+				if p.failed.Load() == nil {
+					pw.merkle.Write(st.shard(p.k, i))
+				}
+				p.release(st)
+			}
+		}(i)
 		go func(i int) {
 			defer wg.Done()
 			for st := range pw.in {
@@ -254,12 +281,9 @@ func (p *putter) putSegment(seg int, r io.Reader) (wait func() error, err error)
 						pw.err = fmt.Errorf("storage: segment %d: writing piece %d: %w", seg, i, err)
 						p.fail(pw.err)
 					}
-					pw.merkle.Write(b)
 					pw.size += int64(len(b))
 				}
-				if st.pending.Add(-1) == 0 {
-					p.free <- st
-				}
+				p.release(st)
 			}
 			if pw.err != nil || p.failed.Load() != nil {
 				pw.w.Abort()
@@ -295,6 +319,7 @@ func (p *putter) putSegment(seg int, r io.Reader) (wait func() error, err error)
 	}
 	for _, pw := range pws {
 		close(pw.in)
+		close(pw.min)
 	}
 	return func() error {
 		wg.Wait()
@@ -381,9 +406,10 @@ func (s *striper) flush() error {
 			return fmt.Errorf("storage: reed-solomon: %w", err)
 		}
 	}
-	st.pending.Store(int32(len(s.pws)))
+	st.pending.Store(int32(2 * len(s.pws)))
 	for _, pw := range s.pws {
 		pw.in <- st
+		pw.min <- st
 	}
 	return nil
 }
