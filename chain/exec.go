@@ -62,32 +62,68 @@ func (x *execCtx) loadNode(a Address) (*Node, bool, error) {
 // FinalizeBlock and mempool rechecks skip decoding and signature checks.
 // Both are pure functions of the bytes (and of this app's chain id), so
 // skipping them cannot change any result. Entries are read-only.
+//
+// The cache is bounded by the bytes of the transactions it holds, not by
+// their number: anyone can submit correctly signed transactions of up to
+// max_tx_bytes that then fail (a wrong nonce), and each is cached. It keeps
+// two generations; when the current one reaches verifiedCacheBytes it becomes
+// the old one and the previous old one is dropped, so at most
+// 2 × verifiedCacheBytes of transactions (and their decoded bodies) stay
+// in memory and recent ones survive a turnover.
 type verifiedCache struct {
-	mu sync.Mutex
-	m  map[Hash]*verifiedTx
+	mu       sync.Mutex
+	cur, old map[Hash]*verifiedTx
+	curBytes int
+	// maxBytes bounds a generation; 0 means verifiedCacheBytes.
+	maxBytes int
 }
 
 type verifiedTx struct {
 	tx   *Tx
 	body Body
 	rule rule
+	size int // bytes of the encoded tx
 }
 
-const verifiedCacheMax = 1 << 17
+// verifiedCacheBytes bounds one generation of the cache: 64 MiB of encoded
+// transactions, about 340,000 transfers (more than a full mempool of them)
+// or 256 transactions of the largest size.
+const verifiedCacheBytes = 64 << 20
 
 func (c *verifiedCache) get(h Hash) *verifiedTx {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[h]
+	if v, ok := c.cur[h]; ok {
+		return v
+	}
+	return c.old[h]
 }
 
 func (c *verifiedCache) add(h Hash, v *verifiedTx) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= verifiedCacheMax {
-		c.m = make(map[Hash]*verifiedTx, 1024)
+	if _, ok := c.cur[h]; ok {
+		return
 	}
-	c.m[h] = v
+	limit := c.maxBytes
+	if limit <= 0 {
+		limit = verifiedCacheBytes
+	}
+	if c.cur == nil || c.curBytes+v.size > limit {
+		c.old, c.cur, c.curBytes = c.cur, make(map[Hash]*verifiedTx, 1024), 0
+	}
+	c.cur[h] = v
+	c.curBytes += v.size
+}
+
+// len returns the number of cached transactions and their encoded bytes.
+func (c *verifiedCache) len() (n, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range c.old {
+		bytes += v.size
+	}
+	return len(c.cur) + len(c.old), bytes + c.curBytes
 }
 
 // authResult is a transaction that passed the envelope checks.
@@ -163,7 +199,7 @@ func verify(chainID string, raw []byte) (*verifiedTx, error) {
 	if !verifySignature(tx.PubKey, tx.SignBytes(), tx.Sig) {
 		return nil, fmt.Errorf("%w: signature does not verify for signer %s", ErrBadSignature, tx.Signer())
 	}
-	return &verifiedTx{tx: tx, body: body, rule: r}, nil
+	return &verifiedTx{tx: tx, body: body, rule: r, size: len(raw)}, nil
 }
 
 // verifyOptions are crypto/ed25519's exact acceptance rules, with
