@@ -81,8 +81,15 @@ func TestLedgerCommandsTalkToARunningNode(t *testing.T) {
 	}
 	var nodes []map[string]any
 	out, err = runCLI(t, "--home", home, "ledger", "nodes", "--json")
-	if err != nil || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 1 || nodes[0]["pledge"] != float64(6<<30) {
-		t.Fatalf("ledger nodes --json: %v %s", err, out)
+	if err != nil || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 1 || nodes[0]["pledge"] != float64(6<<30) || nodes[0]["cpu"] != float64(2) {
+		t.Fatalf("ledger nodes --json (pledge updated, cpu kept): %v %s", err, out)
+	}
+	// Updating the CPU offer alone keeps the pledge; updating nothing is an error.
+	if out, err := runCLI(t, "--home", home, "node", "register", "--cpu", "4"); err != nil || !strings.Contains(out, "pledge 6.00 GiB, cpu 4") {
+		t.Fatalf("register --cpu alone: %v %s", err, out)
+	}
+	if _, err := runCLI(t, "--home", home, "node", "register"); err == nil || !strings.Contains(err.Error(), "give --pledge") {
+		t.Fatalf("register with nothing to update: %v", err)
 	}
 	var epoch map[string]any
 	out, err = runCLI(t, "--home", home, "ledger", "epoch", "--json")

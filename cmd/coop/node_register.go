@@ -50,9 +50,20 @@ func newNodeRegisterCmd() *cobra.Command {
 			res, err := c.BroadcastCommit(ctx, &chain.RegisterNode{PeerID: pid, Addrs: addrs, Pledge: pledge, CPU: cpu})
 			action := "registered"
 			if errors.Is(err, chain.ErrExists) {
-				up := &chain.UpdateNode{Pledge: &pledge, CPU: &cpu}
-				if cmd.Flags().Changed("addr") {
+				// Only what was given changes (an omitted --cpu must not
+				// reset the CPU offer to 0, nor an omitted --pledge the pledge).
+				up := &chain.UpdateNode{}
+				if cfg.IsSet("pledge") {
+					up.Pledge = &pledge
+				}
+				if cfg.IsSet("cpu") {
+					up.CPU = &cpu
+				}
+				if cfg.IsSet("addr") {
 					up.Addrs = &addrs
+				}
+				if up.Pledge == nil && up.CPU == nil && up.Addrs == nil {
+					return errors.New("node is already registered; give --pledge, --cpu or --addr to update it")
 				}
 				res, err = c.BroadcastCommit(ctx, up)
 				action = "updated"
