@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,6 +26,15 @@ const (
 
 // MaxQueryResults bounds the entries one list query returns.
 const MaxQueryResults = 10_000
+
+// MaxQueryBytes bounds the encoded size of one list query's answer: a list
+// stops before the entry that would take it past this (it always holds at
+// least one). A file record can be as large as a transaction, so 10,000 of
+// them could otherwise be gigabytes.
+const MaxQueryBytes = 8 << 20
+
+// queryBytesLimit is MaxQueryBytes; tests lower it.
+var queryBytesLimit = MaxQueryBytes
 
 // AccountView is the answer to an account query: the stored account and the
 // quota it may use now. An address never seen is returned with zero values.
@@ -173,7 +183,11 @@ func scanN(st kvIterReader, prefix []byte, limit int, fn func(k, v []byte) error
 
 func list[T any](st kvIterReader, prefix []byte) ([]byte, error) {
 	out := []T{}
+	size := 0
 	err := scan(st, prefix, func(k, v []byte) error {
+		if size += len(v); size > queryBytesLimit && len(out) > 0 {
+			return errQueryFull
+		}
 		var x T
 		if err := Unmarshal(v, &x); err != nil {
 			return fmt.Errorf("state at %q: %w", k, err)
@@ -181,29 +195,40 @@ func list[T any](st kvIterReader, prefix []byte) ([]byte, error) {
 		out = append(out, x)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errQueryFull) {
 		return nil, err
 	}
 	return Marshal(out)
 }
 
+// errQueryFull ends a list scan that reached MaxQueryBytes.
+var errQueryFull = errors.New("query answer full")
+
 func filesOf(st kvIterReader, owner Address) ([]byte, error) {
 	prefix := ownedPrefix(owner)
 	out := []File{}
+	size := 0
 	err := scan(st, prefix, func(k, _ []byte) error {
 		var id Hash
 		copy(id[:], k[len(prefix):])
-		var f File
-		found, err := getValue(st, fileKey(id), &f)
+		b, err := st.Get(fileKey(id))
 		if err != nil {
-			return err
+			return fmt.Errorf("reading state: %w", err)
 		}
-		if found {
-			out = append(out, f)
+		if b == nil {
+			return nil
 		}
+		if size += len(b); size > queryBytesLimit && len(out) > 0 {
+			return errQueryFull
+		}
+		var f File
+		if err := Unmarshal(b, &f); err != nil {
+			return fmt.Errorf("state at %q: %w", fileKey(id), err)
+		}
+		out = append(out, f)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errQueryFull) {
 		return nil, err
 	}
 	return Marshal(out)
