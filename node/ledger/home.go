@@ -226,6 +226,16 @@ func InitDevnet(dir string, dc DevnetConfig) ([]chain.Address, error) {
 		}
 		return dc.BasePort + 10*i + 1
 	}
+	for i := range dc.Nodes {
+		for _, p := range []int{p2pPort(i), rpcPort(i)} {
+			if p < 1 || p > 65535 {
+				return nil, fmt.Errorf("devnet of %d nodes from port %d: node %d would listen on port %d", dc.Nodes, dc.BasePort, i, p)
+			}
+		}
+		if i >= len(dc.P2PPorts) && dc.BasePort+10*i+9 > 65535 {
+			return nil, fmt.Errorf("devnet of %d nodes from port %d: node %d's ports pass 65535", dc.Nodes, dc.BasePort, i)
+		}
+	}
 	keys := make([]ed25519.PrivateKey, dc.Nodes)
 	addrs := make([]chain.Address, dc.Nodes)
 	ids := make([]string, dc.Nodes)

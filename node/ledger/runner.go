@@ -114,6 +114,11 @@ func (n *Node) Stop() error {
 			n.stopErr = err
 		}
 		n.comet.Wait()
+		// CometBFT's Node.OnStop leaves the ABCI connections running, and
+		// with them a goroutine per node that waits for them to quit.
+		if err := n.comet.ProxyApp().Stop(); err != nil && !errors.Is(err, cmtservice.ErrAlreadyStopped) && n.stopErr == nil {
+			n.stopErr = fmt.Errorf("stopping abci connections: %w", err)
+		}
 		n.dbs.closeAll()
 		if err := n.app.Close(); err != nil && n.stopErr == nil {
 			n.stopErr = err
