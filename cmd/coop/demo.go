@@ -31,7 +31,9 @@ func newDemoCmd() *cobra.Command {
 		Long: "demo stores a generated file through the local pipeline (segments, DARE encryption,\n" +
 			"Reed–Solomon pieces, block store), damages m pieces of every segment, reads the file\n" +
 			"back bit-exact, shows that one more lost piece is reported, proves a random leaf of a\n" +
-			"piece against its commitment, and removes what it wrote.",
+			"piece against its commitment; runs an example WASM job as three workers and shows\n" +
+			"that their results agree and that metering stops a job at its fuel limit; then runs\n" +
+			"the multi-node scenario on a fresh devnet; and removes what it wrote.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
@@ -45,6 +47,11 @@ func newDemoCmd() *cobra.Command {
 			cfg.K, cfg.M, cfg.SegmentSize = k, m, seg
 			if err := runStorageDemo(cmd.Context(), cmd.OutOrStdout(), dir, size, cfg, keep); err != nil {
 				return err
+			}
+			if jobs, _ := f.GetString("jobs"); jobs != "" { // demo_compute.go
+				if err := runComputeDemo(cmd.Context(), cmd.OutOrStdout(), dir, jobs); err != nil {
+					return fmt.Errorf("compute demo: %w", err)
+				}
 			}
 			if network, _ := f.GetBool("network"); network { // demo_network.go
 				nodes, _ := f.GetInt("nodes")
@@ -67,6 +74,7 @@ func newDemoCmd() *cobra.Command {
 	cmd.Flags().Int("m", 2, "parity pieces per segment")
 	cmd.Flags().Int64("segment-size", 16<<20, "segment size in bytes")
 	cmd.Flags().Bool("keep", false, "keep the scratch directory")
+	cmd.Flags().String("jobs", "examples/jobs", "directory of the built example WASM jobs for the compute part (empty: skip it)")
 	return cmd
 }
 
