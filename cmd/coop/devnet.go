@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"syscall"
@@ -95,9 +96,15 @@ func newDevnetStartCmd() *cobra.Command {
 			if dir == "" {
 				return errors.New("--dir is required")
 			}
-			homes, err := filepath.Glob(filepath.Join(dir, "node*"))
+			matches, err := filepath.Glob(filepath.Join(dir, "node*"))
 			if err != nil {
 				return err
+			}
+			var homes []string // node<i> directories that hold a node's key
+			for _, m := range matches {
+				if _, err := os.Stat(ledger.KeyPath(m)); err == nil {
+					homes = append(homes, m)
+				}
 			}
 			sort.Strings(homes)
 			if len(homes) == 0 {
@@ -136,21 +143,33 @@ func runDevnet(ctx context.Context, cmd *cobra.Command, homes []string) error {
 		}
 		p := exec.Command(self, "--home", home, "--log-level", cfg.GetString("log-level"), "node")
 		p.Stdout, p.Stderr = logf, logf
-		if err := p.Start(); err != nil {
-			logf.Close()
+		// On Linux the node gets SIGTERM if this process dies without
+		// stopping it (SIGKILL, a crash), so no node outlives its devnet.
+		setParentDeathSignal(p)
+		started := make(chan error, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer logf.Close()
+			// The parent-death signal fires when the thread that started the
+			// child exits, so this goroutine keeps its thread (and Go does
+			// not reuse it) until the child has exited.
+			runtime.LockOSThread()
+			if err := p.Start(); err != nil {
+				started <- err
+				return
+			}
+			started <- nil
+			err := p.Wait()
+			slog.Info("devnet node exited", "home", home, "err", err)
+			exited <- struct{}{}
+		}()
+		if err := <-started; err != nil {
 			stopAll()
 			wg.Wait()
 			return fmt.Errorf("starting node %s: %w", home, err)
 		}
 		procs = append(procs, p)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer logf.Close()
-			err := p.Wait()
-			slog.Info("devnet node exited", "home", home, "err", err)
-			exited <- struct{}{}
-		}()
 		fmt.Fprintf(cmd.OutOrStdout(), "started %s (pid %d, log %s)\n", home, p.Process.Pid, filepath.Join(home, "node.log"))
 	}
 	running := len(procs)

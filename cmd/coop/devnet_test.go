@@ -72,22 +72,33 @@ func portsFree(base, n int) error {
 
 var startedRE = regexp.MustCompile(`started (\S+) \(pid (\d+),`)
 
-// TestDevnetStartRunsEveryNodeAndStopsThemAllOnSIGTERM runs `coop devnet
-// init --nodes 3` and `coop devnet start` as a real process, waits until the
-// three `coop node` processes it starts make blocks together (each one
-// proposes, all agree on the app hash), sends SIGTERM to the devnet process
-// and checks that every node process exits cleanly, promptly, and leaves no
-// port bound.
-func TestDevnetStartRunsEveryNodeAndStopsThemAllOnSIGTERM(t *testing.T) {
-	const nodes = 3
-	dir := t.TempDir()
+// devnetProc is `coop devnet start` running as a process.
+type devnetProc struct {
+	dir     string
+	base    int
+	initOut string // devnet init --json
+	cmd     *exec.Cmd
+	pids    []int         // the node processes
+	exited  chan struct{} // closed when cmd has exited; then waitErr is set
+	waitErr error
+	stderr  string // path of its stderr
+}
+
+func (d *devnetProc) errLog() string { b, _ := os.ReadFile(d.stderr); return string(b) }
+
+// startDevnet writes a devnet of n nodes on free loopback ports and starts
+// `coop devnet start` on it in a process group of its own, returning once it
+// reports every node process started. Cleanup kills whatever is left.
+func startDevnet(ctx context.Context, t *testing.T, nodes int) *devnetProc {
+	t.Helper()
+	d := &devnetProc{dir: t.TempDir(), base: freePortBlock(t, 10*nodes), exited: make(chan struct{})}
 	home := t.TempDir() // the devnet command's own --home (unused, but not ~/.coop)
-	base := freePortBlock(t, 10*nodes)
 	out, err := runCLI(t, "--home", home, "devnet", "init", "--nodes", strconv.Itoa(nodes),
-		"--dir", dir, "--base-port", strconv.Itoa(base), "--json")
+		"--dir", d.dir, "--base-port", strconv.Itoa(d.base), "--json")
 	if err != nil {
 		t.Fatalf("devnet init: %v\n%s", err, out)
 	}
+	d.initOut = out
 
 	stdout, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
 	if err != nil {
@@ -99,58 +110,84 @@ func TestDevnetStartRunsEveryNodeAndStopsThemAllOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stderr.Close()
-	errLog := func() string { b, _ := os.ReadFile(stderr.Name()); return string(b) }
-	devnet := exec.Command(os.Args[0], "--home", home, "devnet", "start", "--dir", dir)
-	devnet.Env = append(os.Environ(), runAsCoopEnv+"=1", "COOP_P2P_IP=127.0.0.1")
-	devnet.Stdout, devnet.Stderr = stdout, stderr
+	d.stderr = stderr.Name()
+	d.cmd = exec.Command(os.Args[0], "--home", home, "devnet", "start", "--dir", d.dir)
+	d.cmd.Env = append(os.Environ(), runAsCoopEnv+"=1", "COOP_P2P_IP=127.0.0.1")
+	d.cmd.Stdout, d.cmd.Stderr = stdout, stderr
 	// Its own process group, so cleanup after a failure reaches the nodes too.
-	devnet.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := devnet.Start(); err != nil {
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{}) // closed when devnet has exited, waitErr set
-	var waitErr error
-	go func() { waitErr = devnet.Wait(); close(exited) }()
-	var pids []int
+	go func() { d.waitErr = d.cmd.Wait(); close(d.exited) }()
+	pgid := d.cmd.Process.Pid
 	t.Cleanup(func() {
 		select {
-		case <-exited:
+		case <-d.exited:
 		default:
-			syscall.Kill(-devnet.Process.Pid, syscall.SIGKILL)
-			<-exited
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			<-d.exited
 		}
-		for _, pid := range pids {
-			syscall.Kill(pid, syscall.SIGKILL)
+		for _, pid := range d.pids {
+			if !processGone(pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 		if t.Failed() {
 			for i := range nodes {
-				b, _ := os.ReadFile(filepath.Join(ledger.DevnetHome(dir, i), "node.log"))
+				b, _ := os.ReadFile(filepath.Join(ledger.DevnetHome(d.dir, i), "node.log"))
 				t.Logf("node%d log (tail):\n%s", i, tail(b, 3000))
 			}
 		}
 	})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
 	// Every node process is started.
-	for len(pids) < nodes {
+	for {
 		b, _ := os.ReadFile(stdout.Name())
-		pids = pids[:0]
+		d.pids = d.pids[:0]
 		for _, m := range startedRE.FindAllStringSubmatch(string(b), -1) {
 			pid, _ := strconv.Atoi(m[2])
-			pids = append(pids, pid)
+			d.pids = append(d.pids, pid)
 		}
-		if len(pids) == nodes {
-			break
+		if len(d.pids) == nodes {
+			return d
 		}
 		select {
-		case <-exited:
-			t.Fatalf("devnet start exited early: %v\n%s%s", waitErr, b, errLog())
+		case <-d.exited:
+			t.Fatalf("devnet start exited early: %v\n%s%s", d.waitErr, b, d.errLog())
 		case <-ctx.Done():
-			t.Fatalf("devnet started %d of %d nodes:\n%s", len(pids), nodes, b)
+			t.Fatalf("devnet started %d of %d nodes:\n%s", len(d.pids), nodes, b)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// processGone reports whether pid no longer runs: it does not exist, or it
+// is a zombie nobody has reaped yet.
+func processGone(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
+}
+
+// TestDevnetStartRunsEveryNodeAndStopsThemAllOnSIGTERM runs `coop devnet
+// init --nodes 3` and `coop devnet start` as a real process, waits until the
+// three `coop node` processes it starts make blocks together (each one
+// proposes, all agree on the app hash), sends SIGTERM to the devnet process
+// and checks that every node process exits cleanly, promptly, and leaves no
+// port bound.
+func TestDevnetStartRunsEveryNodeAndStopsThemAllOnSIGTERM(t *testing.T) {
+	const nodes = 3
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	d := startDevnet(ctx, t, nodes)
+	base, out, pids := d.base, d.initOut, d.pids
 
 	// Every node answers, every validator proposes blocks, and all agree on
 	// the app hash at a common height.
@@ -231,27 +268,27 @@ func TestDevnetStartRunsEveryNodeAndStopsThemAllOnSIGTERM(t *testing.T) {
 		}
 	}
 	// SIGTERM stops the devnet and every node, cleanly and promptly.
-	if err := devnet.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-exited:
-		if waitErr != nil {
-			t.Fatalf("devnet start after SIGTERM: %v\n%s", waitErr, errLog())
+	case <-d.exited:
+		if d.waitErr != nil {
+			t.Fatalf("devnet start after SIGTERM: %v\n%s", d.waitErr, d.errLog())
 		}
 	case <-time.After(25 * time.Second):
-		t.Fatalf("devnet start still running 25 s after SIGTERM\n%s", errLog())
+		t.Fatalf("devnet start still running 25 s after SIGTERM\n%s", d.errLog())
 	}
 	for i, pid := range pids {
-		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-			t.Errorf("node%d (pid %d) still exists after devnet exited: %v", i, pid, err)
+		if !processGone(pid) {
+			t.Errorf("node%d (pid %d) still runs after devnet exited", i, pid)
 		}
 	}
-	if n := strings.Count(errLog(), "devnet node exited"); n != nodes {
-		t.Errorf("devnet logged %d node exits, want %d:\n%s", n, nodes, errLog())
+	if n := strings.Count(d.errLog(), "devnet node exited"); n != nodes {
+		t.Errorf("devnet logged %d node exits, want %d:\n%s", n, nodes, d.errLog())
 	}
-	if n := strings.Count(errLog(), "err=<nil>"); n != nodes {
-		t.Errorf("%d of %d nodes exited cleanly:\n%s", n, nodes, errLog())
+	if n := strings.Count(d.errLog(), "err=<nil>"); n != nodes {
+		t.Errorf("%d of %d nodes exited cleanly:\n%s", n, nodes, d.errLog())
 	}
 	for i := range nodes {
 		if err := portsFree(base+10*i, 10); err != nil {
