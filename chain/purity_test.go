@@ -1,0 +1,66 @@
+package chain
+
+import (
+	"go/ast"
+	"go/types"
+	"strconv"
+	"testing"
+
+	"golang.org/x/tools/go/packages"
+)
+
+// TestStateTransitionsUseNoClockRandomnessFloatsOrMapOrder type-checks this
+// package's sources and fails on anything that could make two validators
+// compute different states from the same blocks: an import of the wall clock
+// or a random source, any floating-point value, and a range over a map —
+// except where the order provably does not matter (listed below, with why).
+func TestStateTransitionsUseNoClockRandomnessFloatsOrMapOrder(t *testing.T) {
+	orderFree := map[string]string{
+		"flush": "collects the keys and sorts them before writing",
+		"len":   "sums sizes for a test (verifiedCache); not state",
+	}
+	forbiddenImports := map[string]bool{"time": true, "math/rand": true, "math/rand/v2": true, "crypto/rand": true}
+
+	cfg := &packages.Config{Mode: packages.NeedName | packages.NeedFiles | packages.NeedSyntax | packages.NeedTypes | packages.NeedTypesInfo | packages.NeedImports, Tests: false}
+	pkgs, err := packages.Load(cfg, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) != 1 || len(pkgs[0].Errors) > 0 || len(pkgs[0].Syntax) == 0 {
+		t.Fatalf("loading the package: %d packages, %v", len(pkgs), pkgs[0].Errors)
+	}
+	p := pkgs[0]
+	for _, f := range p.Syntax {
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if forbiddenImports[path] {
+				t.Errorf("%s imports %q", p.Fset.Position(imp.Pos()), path)
+			}
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Body == nil {
+				continue
+			}
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.RangeStmt:
+					if _, isMap := p.TypesInfo.TypeOf(n.X).Underlying().(*types.Map); isMap {
+						if _, ok := orderFree[fn.Name.Name]; !ok {
+							t.Errorf("%s: %s ranges over a map", p.Fset.Position(n.Pos()), fn.Name.Name)
+						}
+					}
+				case ast.Expr:
+					if b, ok := p.TypesInfo.TypeOf(n).(*types.Basic); ok && b.Info()&types.IsFloat != 0 {
+						t.Errorf("%s: %s uses a floating-point value", p.Fset.Position(n.Pos()), fn.Name.Name)
+						return false
+					}
+				}
+				return true
+			})
+		}
+	}
+	if t.Failed() {
+		t.Log("state transitions must be deterministic; see docs/ledger.md, Determinism")
+	}
+}
