@@ -70,6 +70,12 @@ func (w *workload) block() [][]byte {
 					pf.Pieces = append(pf.Pieces, piece(seg, idx, h, 1+w.rng.Uint64N(900)))
 				}
 			}
+			if w.rng.IntN(2) == 0 { // sometimes past MaxSealedKeyBytes
+				pf.SealedKey = make([]byte, 1+w.rng.IntN(MaxSealedKeyBytes+8))
+				for i := range pf.SealedKey {
+					pf.SealedKey[i] = byte(w.rng.Uint32())
+				}
+			}
 			w.files = append(w.files, id)
 			txs = append(txs, w.tx(k, pf))
 		case 5:

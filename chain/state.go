@@ -145,6 +145,10 @@ type File struct {
 	Bytes        uint64  `cbor:"bytes" json:"bytes"`
 	PlacedHeight int64   `cbor:"placed_height" json:"placed_height"`
 	Pieces       []Piece `cbor:"pieces" json:"pieces"`
+	// SealedKey is PlaceFile's sealed file key (absent when the placement
+	// had none; omitted from the encoding then, so older records keep
+	// their bytes).
+	SealedKey []byte `cbor:"sealed_key,omitempty" json:"sealed_key,omitempty"`
 }
 
 // HeldPiece is an entry of a holder's piece index.

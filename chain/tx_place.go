@@ -5,6 +5,10 @@ import "fmt"
 // TypePlaceFile is the type of PlaceFile transactions.
 const TypePlaceFile = "place_file"
 
+// MaxSealedKeyBytes bounds PlaceFile.SealedKey: room for a 32-byte file key
+// sealed with an AEAD (nonce, tag) and a version byte, not for payloads.
+const MaxSealedKeyBytes = 96
+
 // maxShards bounds k+m (Reed-Solomon over GF(2^8) allows at most 256 shards).
 const maxShards = 256
 
@@ -19,6 +23,11 @@ type PlaceFile struct {
 	K      uint32  `cbor:"k"`
 	M      uint32  `cbor:"m"`
 	Pieces []Piece `cbor:"pieces"`
+	// SealedKey, optional, is the file key sealed for the owner's account
+	// key (node/sealkey.go), so any device with that key can read the
+	// owner's files; the ledger only bounds its size (≤ MaxSealedKeyBytes).
+	// Absent, the file is readable only with its capability.
+	SealedKey []byte `cbor:"sealed_key,omitempty"`
 }
 
 // TxType implements Body.
@@ -30,6 +39,9 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 	}
 	if b.K == 0 || uint64(b.K)+uint64(b.M) > maxShards {
 		return fmt.Errorf("%w: k=%d m=%d, need 1 ≤ k and k+m ≤ %d", ErrInvalid, b.K, b.M, maxShards)
+	}
+	if len(b.SealedKey) > MaxSealedKeyBytes {
+		return fmt.Errorf("%w: sealed key is %d bytes, at most %d", ErrInvalid, len(b.SealedKey), MaxSealedKeyBytes)
 	}
 	n := b.K + b.M
 	if len(b.Pieces) == 0 || uint64(len(b.Pieces))%uint64(n) != 0 {
@@ -100,7 +112,7 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 	}
 	owner.QuotaUsed = used
 
-	f := &File{ID: b.FileID, Owner: owner.Address, Size: b.Size, K: b.K, M: b.M, Bytes: total, PlacedHeight: x.height, Pieces: b.Pieces}
+	f := &File{ID: b.FileID, Owner: owner.Address, Size: b.Size, K: b.K, M: b.M, Bytes: total, PlacedHeight: x.height, Pieces: b.Pieces, SealedKey: b.SealedKey}
 	if err := setValue(x.st, fileKey(f.ID), f); err != nil {
 		return err
 	}
