@@ -1,6 +1,9 @@
 package ledger
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -41,7 +44,7 @@ func leftoverGoroutines() []string {
 		if !strings.Contains(g, "github.com/cometbft/") && !strings.Contains(g, "github.com/coop-network/") {
 			continue
 		}
-		if strings.Contains(g, "TestStoppedNodeLeavesNoGoroutines") || strings.Contains(g, "testing.tRunner") ||
+		if strings.Contains(g, "TestStoppedNodeLeavesNoGoroutines") || strings.Contains(g, "TestStartOnABusyPortFailsCleanly") || strings.Contains(g, "testing.tRunner") ||
 			strings.Contains(g, "internal/autofile.") || strings.Contains(g, "state.(*Pruner).prune") ||
 			strings.Contains(g, "flowrate.runClockUpdates") {
 			continue
@@ -49,4 +52,42 @@ func leftoverGoroutines() []string {
 		out = append(out, g)
 	}
 	return out
+}
+
+// TestStartOnABusyPortFailsCleanly starts a node whose p2p port is taken:
+// Start fails with an error, leaves no listener or goroutine behind, and the
+// node starts in the same process once the port is free.
+func TestStartOnABusyPortFailsCleanly(t *testing.T) {
+	dc := TestNetConfig(t, 1)
+	tn := InitTestNet(t, dc)
+	busy, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", dc.P2PPorts[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(context.Background(), testNodeConfig(DevnetHome(tn.Dir, 0)))
+	if err == nil {
+		n.Stop()
+		busy.Close()
+		t.Fatal("started on a busy p2p port")
+	}
+	busy.Close()
+	rpc := fmt.Sprintf("127.0.0.1:%d", dc.RPCPorts[0])
+	l, lerr := net.Listen("tcp", rpc)
+	if lerr != nil {
+		t.Fatalf("after the failed start (%v), its RPC port is still bound: %v", err, lerr)
+	}
+	l.Close()
+	var left []string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		left = leftoverGoroutines()
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Fatalf("%d goroutines outlive the failed start:\n\n%s", len(left), strings.Join(left, "\n\n"))
+	}
+	tn.StartNode(0)
+	tn.WaitHeight(2, 30*time.Second)
 }

@@ -97,6 +97,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("creating cometbft node: %w", err)
 	}
 	if err := comet.Start(); err != nil {
+		// CometBFT's OnStart returns on the first failure (a busy p2p port)
+		// with what it started before (RPC listeners, event bus, indexer)
+		// still running, and Stop refuses a node that did not start; so
+		// undo it with OnStop, and stop the ABCI connections NewNode opened.
+		comet.OnStop()
+		_ = comet.ProxyApp().Stop()
 		dbs.closeAll()
 		app.Close()
 		return nil, fmt.Errorf("starting cometbft node: %w", err)
