@@ -2,7 +2,10 @@ package chain
 
 import (
 	"crypto/sha256"
+	"strings"
 	"testing"
+
+	abci "github.com/cometbft/cometbft/abci/types"
 )
 
 func TestPlaceThenRemoveChargesAndFreesQuotaAndCapacity(t *testing.T) {
@@ -127,5 +130,57 @@ func TestEpochSeedsChainFromBlockHashes(t *testing.T) {
 	}
 	if want := sha256.Sum256(append(e1.Seed[:], e2.BlockHash[:]...)); Hash(want) != e2.Seed {
 		t.Fatal("epoch 2 seed is not H(epoch 1 seed ‖ block hash)")
+	}
+}
+
+// TestADisqualifiedOrDownNodeIsNoHolderAndEarnsNoQuota writes what the proofs
+// rules will write (a disqualified status, a poor uptime window) into the
+// state and checks the ledger's answers: placements on a disqualified holder
+// are refused (code 17), and an owner whose node is down or disqualified may
+// use only the allowance — in the account query and in PlaceFile alike.
+func TestADisqualifiedOrDownNodeIsNoHolderAndEarnsNoQuota(t *testing.T) {
+	f := newFixture(t)
+	carol, dave := addrOf(f.carol), addrOf(f.dave)
+	setNode := func(a Address, change func(*Node)) {
+		t.Helper()
+		var n Node
+		if found, err := getValue(treeWriter{f.app.tree}, nodeKey(a), &n); err != nil || !found {
+			t.Fatalf("node %s: %v %v", a, found, err)
+		}
+		change(&n)
+		if err := setValue(treeWriter{f.app.tree}, nodeKey(a), &n); err != nil {
+			t.Fatal(err)
+		}
+		f.block() // commits the write with the next block
+	}
+
+	setNode(dave, func(n *Node) { n.Status = NodeDisqualified })
+	res := f.check(f.sign(f.alice, &PlaceFile{FileID: Hash{3}, Size: 1, K: 1, M: 1, Pieces: []Piece{
+		piece(0, 0, carol, 10), piece(0, 1, dave, 10)}}))
+	if Code(res.Code) != CodeHolderUnavailable || !strings.Contains(res.Log, "is disqualified") {
+		t.Fatalf("placement on a disqualified holder: code %d %q", res.Code, res.Log)
+	}
+
+	// Carol (pledge 3000, earned 1000, allowance 1000) places 1500 bytes,
+	// which needs her earned quota; with 6 of 10 epochs up she cannot.
+	place := func(id byte) *abci.CheckTxResponse {
+		return f.check(f.sign(f.carol, &PlaceFile{FileID: Hash{id}, Size: 1, K: 1, M: 0, Pieces: []Piece{piece(0, 0, carol, 1500)}}))
+	}
+	setNode(carol, func(n *Node) {
+		n.Uptime = []bool{true, true, false, true, false, true, false, true, false, true}
+	})
+	if a := f.account(carol); a.QuotaLimit != 1000 {
+		t.Fatalf("carol 60%% up: quota limit %d, want the allowance 1000", a.QuotaLimit)
+	}
+	if res := place(4); Code(res.Code) != CodeQuotaExceeded {
+		t.Fatalf("placement needing earned quota while down: code %d %q", res.Code, res.Log)
+	}
+	f.nonces[carol]-- // the refused tx was not admitted
+	setNode(carol, func(n *Node) { n.Uptime[2] = true })
+	if a := f.account(carol); a.QuotaLimit != 2000 {
+		t.Fatalf("carol 70%% up: quota limit %d, want 2000", a.QuotaLimit)
+	}
+	if r := f.block(f.sign(f.carol, &PlaceFile{FileID: Hash{5}, Size: 1, K: 1, M: 0, Pieces: []Piece{piece(0, 0, carol, 1500)}})); r[0].Code != 0 {
+		t.Fatalf("placement within earned quota while up: %s", r[0].Log)
 	}
 }
