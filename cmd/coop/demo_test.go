@@ -13,7 +13,7 @@ func TestDemoRoundTripsAndCleansUp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	for _, want := range []string{"put: 3 segment(s)", "bit-exact", "fails as it should: segment 0 has 3 of the 4", "proof: leaf"} {
+	for _, want := range []string{"put: 3 segment(s)", "bit-exact", "scrub: checked", "repair: regenerated", "fails as it should: segment 0 has 3 of the 4", "proof: leaf"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
