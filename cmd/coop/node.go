@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -40,6 +41,13 @@ func runNode(ctx context.Context) error {
 	}
 	d, err := startDaemon(ctx, n) // storage daemon: libp2p, exchange, block store, API (daemon.go)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped (SIGINT/SIGTERM) while the daemon was starting, e.g.
+			// waiting for its registration to commit (not every error on
+			// that path wraps the cancellation): a clean stop.
+			slog.Info("stopped while starting", "err", err)
+			return n.Stop()
+		}
 		return errors.Join(err, n.Stop())
 	}
 	<-ctx.Done()
