@@ -17,6 +17,7 @@ import (
 // block pruner, which notices the stop only after its 10 s sleep; and its
 // process-wide flow-rate clock, started once by the first p2p connection.
 func TestStoppedNodeLeavesNoGoroutines(t *testing.T) {
+	since := maxGoroutineID()
 	tn := StartTestNet(t, TestNetConfig(t, 1))
 	c := tn.Client(0)
 	if _, _, err := c.Height(t.Context()); err != nil {
@@ -25,7 +26,7 @@ func TestStoppedNodeLeavesNoGoroutines(t *testing.T) {
 	tn.StopNode(0)
 	var left []string
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		left = leftoverGoroutines()
+		left = leftoverGoroutines(since)
 		if len(left) == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -36,11 +37,39 @@ func TestStoppedNodeLeavesNoGoroutines(t *testing.T) {
 	}
 }
 
-func leftoverGoroutines() []string {
-	buf := make([]byte, 4<<20)
+// goroutineStacks returns the stack of every goroutine, by id.
+func goroutineStacks() map[int]string {
+	buf := make([]byte, 8<<20)
 	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
+	out := map[int]string{}
 	for _, g := range strings.Split(string(buf), "\n\n") {
+		var id int
+		if _, err := fmt.Sscanf(g, "goroutine %d ", &id); err == nil {
+			out[id] = g
+		}
+	}
+	return out
+}
+
+// maxGoroutineID is the largest id of a running goroutine: goroutines a test
+// starts later have larger ids, so leftovers of earlier tests can be told
+// apart.
+func maxGoroutineID() int {
+	m := 0
+	for id := range goroutineStacks() {
+		m = max(m, id)
+	}
+	return m
+}
+
+// leftoverGoroutines lists goroutines of coop or CometBFT started after the
+// goroutine with id since, except the known CometBFT leftovers.
+func leftoverGoroutines(since int) []string {
+	var out []string
+	for id, g := range goroutineStacks() {
+		if id <= since {
+			continue
+		}
 		if !strings.Contains(g, "github.com/cometbft/") && !strings.Contains(g, "github.com/coop-network/") {
 			continue
 		}
@@ -58,6 +87,7 @@ func leftoverGoroutines() []string {
 // Start fails with an error, leaves no listener or goroutine behind, and the
 // node starts in the same process once the port is free.
 func TestStartOnABusyPortFailsCleanly(t *testing.T) {
+	since := maxGoroutineID()
 	dc := TestNetConfig(t, 1)
 	tn := InitTestNet(t, dc)
 	busy, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", dc.P2PPorts[0]))
@@ -79,7 +109,7 @@ func TestStartOnABusyPortFailsCleanly(t *testing.T) {
 	l.Close()
 	var left []string
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		left = leftoverGoroutines()
+		left = leftoverGoroutines(since)
 		if len(left) == 0 || time.Now().After(deadline) {
 			break
 		}
