@@ -59,6 +59,9 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 	if _, err := ledger.InitDevnet(work, dc); err != nil {
 		return err
 	}
+	if err := writeLoopbackConfig(work, dc.Nodes); err != nil {
+		return err
+	}
 	start := time.Now()
 	for i := range d.nodes {
 		home := ledger.DevnetHome(work, i)

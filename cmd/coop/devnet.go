@@ -56,6 +56,9 @@ func newDevnetInitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := writeLoopbackConfig(dir, dc.Nodes); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			if jsonOutput() {
 				type nodeInfo struct {
@@ -195,4 +198,17 @@ func runDevnet(ctx context.Context, cmd *cobra.Command, homes []string) error {
 	}
 	wg.Wait()
 	return errors.New("every devnet node exited; see the node.log files")
+}
+
+// writeLoopbackConfig writes the coop config file of each devnet home so its
+// libp2p host listens on 127.0.0.1 only, like its CometBFT listeners: a
+// devnet is a loopback network and never listens on other interfaces.
+func writeLoopbackConfig(dir string, nodes int) error {
+	for i := range nodes {
+		path := filepath.Join(ledger.DevnetHome(dir, i), configFileName)
+		if err := os.WriteFile(path, []byte("# written by coop devnet init: a devnet stays on loopback\np2p-ip = \"127.0.0.1\"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
