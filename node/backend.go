@@ -12,27 +12,55 @@ import (
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
-// Files lists the account's files from the ledger, with the capabilities
-// of those put from this node.
+// Files lists the account's files from the ledger with their
+// capabilities: from this node's keyring for files put here (which also
+// has their names), else opened from the sealed key on the ledger with the
+// account key, so any device of the account can read them. A sealed key
+// that does not open leaves the capability empty and says why in KeyError.
 func (n *Node) Files(ctx context.Context) ([]api.FileInfo, error) {
 	files, err := n.lc.Files(ctx, n.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listing files on the ledger: %w", err)
 	}
 	out := make([]api.FileInfo, 0, len(files))
-	for _, f := range files {
+	for i := range files {
+		f := &files[i]
 		fi := api.FileInfo{FileID: f.ID.String(), Size: int64(f.Size), K: int(f.K), M: int(f.M), Pieces: len(f.Pieces), Created: f.PlacedHeight}
 		if e, ok := n.keys.get(fi.FileID); ok {
-			fi.Capability, fi.Name = e.Capability, e.Name
+			fi.Name = e.Name
+		}
+		if c, err := n.ownCapability(f); err == nil {
+			fi.Capability = c.String()
+		} else {
+			fi.KeyError = err.Error()
 		}
 		out = append(out, fi)
 	}
 	return out, nil
+}
+
+// ownCapability is the capability of one of the account's files: from the
+// keyring if it was put from this node, else from its sealed key.
+func (n *Node) ownCapability(f *chain.File) (storage.Capability, error) {
+	if f.Owner != n.addr {
+		return storage.Capability{}, fmt.Errorf("file %s belongs to account %s, not this node's %s: reading it needs its capability", f.ID, f.Owner, n.addr)
+	}
+	if e, ok := n.keys.get(f.ID.String()); ok {
+		if c, err := storage.ParseCapability(e.Capability); err == nil && c.FileID == blockstore.ID(f.ID) {
+			return c, nil
+		}
+	}
+	c, err := openFileKey(n.key, f.ID, f.SealedKey)
+	if err != nil {
+		return c, fmt.Errorf("file %s: %w", f.ID, err)
+	}
+	return c, nil
 }
 
 // Remove deletes one of the account's files from the ledger; holders unpin

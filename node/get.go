@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,20 +29,39 @@ const dhtFallbackTimeout = 3 * time.Second
 // maxManifestBlock bounds a fetched encrypted manifest.
 var maxManifestBlock = int64(manifest.EncryptedSize(manifest.MaxEncodedSize))
 
-// Open reads the file a capability names: the manifest from the local store
-// or the file's holders, then the pieces (see netSource). Errors before the
-// first byte are returned here; later ones cut the stream short with the
-// error.
+// Open reads the file a capability names (or, given a 64-hex-digit file id,
+// one of the account's own files, its key opened from the ledger's sealed
+// key): the manifest from the local store or the file's holders, then the
+// pieces (see netSource). Errors before the first byte are returned here;
+// later ones cut the stream short with the error.
 func (n *Node) Open(ctx context.Context, capability string) (io.ReadCloser, int64, error) {
-	c, err := storage.ParseCapability(capability)
-	if err != nil {
-		return nil, 0, api.WithStatus(http.StatusBadRequest, err)
-	}
+	var c storage.Capability
 	var file *chain.File
-	if f, err := n.lc.File(ctx, chain.Hash(c.FileID)); err == nil {
+	if len(capability) == 2*len(chain.Hash{}) && !strings.HasPrefix(capability, storage.CapabilityPrefix) {
+		id, err := chain.ParseHash(capability)
+		if err != nil {
+			return nil, 0, api.WithStatus(http.StatusBadRequest, fmt.Errorf("neither a capability nor a file id: %w", err))
+		}
+		f, err := n.lc.File(ctx, id)
+		if errors.Is(err, chain.ErrNotFound) {
+			return nil, 0, api.WithStatus(http.StatusNotFound, fmt.Errorf("file %s is not on the ledger", id))
+		} else if err != nil {
+			return nil, 0, fmt.Errorf("looking up file %s on the ledger: %w", id, err)
+		}
+		if c, err = n.ownCapability(&f); err != nil {
+			return nil, 0, api.WithStatus(http.StatusForbidden, err)
+		}
 		file = &f
-	} else if !errors.Is(err, chain.ErrNotFound) {
-		return nil, 0, fmt.Errorf("looking up file %s on the ledger: %w", c.FileID, err)
+	} else {
+		var err error
+		if c, err = storage.ParseCapability(capability); err != nil {
+			return nil, 0, api.WithStatus(http.StatusBadRequest, err)
+		}
+		if f, err := n.lc.File(ctx, chain.Hash(c.FileID)); err == nil {
+			file = &f
+		} else if !errors.Is(err, chain.ErrNotFound) {
+			return nil, 0, fmt.Errorf("looking up file %s on the ledger: %w", c.FileID, err)
+		}
 	}
 	m, err := n.manifest(ctx, c, file)
 	if err != nil {

@@ -155,7 +155,11 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 		return nil, err
 	}
 	tPushed := time.Now()
-	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M)}
+	sealed, err := sealFileKey(n.key, res.FileID, res.Capability.Key)
+	if err != nil {
+		return nil, fmt.Errorf("sealing the file key: %w", err)
+	}
+	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M), SealedKey: sealed}
 	out := &api.PutResult{Capability: res.Capability.String(), FileID: res.FileID.String(), Size: int64(res.Manifest.Size), K: scfg.K, M: scfg.M}
 	for i, p := range res.Pieces {
 		tx.Pieces = append(tx.Pieces, chain.Piece{

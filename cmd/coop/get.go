@@ -15,12 +15,14 @@ func init() { registerCommand(newGetCmd) }
 
 func newGetCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "get CAPABILITY",
+		Use:   "get CAPABILITY|FILE_ID",
 		Short: "Read a file back from the network",
 		Long: "get fetches the file a capability names from its holders, checks every piece and\n" +
 			"decrypts it, writing it to -o FILE (atomically: a failed read leaves no file) or to\n" +
-			"standard output. Works on any node given the capability.",
-		Example: "  coop get coop1… -o photo.jpg",
+			"standard output. Works on any node given the capability; on any node of the owning\n" +
+			"account the file id (64 hex digits, from `coop ls -l`) is enough: the file key is\n" +
+			"opened from the ledger with the account key.",
+		Example: "  coop get coop1… -o photo.jpg\n  coop get 3f1c…(64 hex digits) -o photo.jpg",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := daemonClient()

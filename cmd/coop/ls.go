@@ -15,8 +15,10 @@ func newLsCmd() *cobra.Command {
 		Use:   "ls",
 		Short: "List the account's files (from the ledger)",
 		Long: "ls lists the files this account placed, as the ledger records them, so any node\n" +
-			"running the same account key sees them. -l adds the capability of files put from\n" +
-			"this node.",
+			"running the same account key sees them. -l adds full file ids and capabilities:\n" +
+			"each file's key is sealed on the ledger for the account key, so every device of the\n" +
+			"account can print them (and read the files with `coop get FILE_ID`). Names are only\n" +
+			"known on the node that did the put.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := daemonClient()
@@ -49,7 +51,11 @@ func newLsCmd() *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d+%d\t%d\t%s", id, humanBytes(f.Size), f.K, f.M, f.Pieces, f.Name)
 				if long {
-					fmt.Fprintf(tw, "\t%s", f.Capability)
+					if f.Capability != "" {
+						fmt.Fprintf(tw, "\t%s", f.Capability)
+					} else {
+						fmt.Fprintf(tw, "\t(no key: %s)", f.KeyError)
+					}
 				}
 				fmt.Fprintln(tw)
 			}

@@ -58,6 +58,26 @@ func TestNetworkCommandsAgainstRunningNodes(t *testing.T) {
 		t.Fatalf("get of a bad capability: %v", err)
 	}
 
+	// Another device of the account: the same key, no local record of the put.
+	net.Stop(0)
+	if err := os.Remove(filepath.Join(homeA, "files.json")); err != nil {
+		t.Fatal(err)
+	}
+	net.Restart(0)
+	if out, err = runCLI(t, "--home", homeA, "ls", "-l"); err != nil || !strings.Contains(out, res.FileID) || !strings.Contains(out, res.Capability) {
+		t.Fatalf("ls -l without the local record: %v\n%s", err, out)
+	}
+	dst = filepath.Join(t.TempDir(), "byid.bin")
+	if out, err = runCLI(t, "--home", homeA, "get", res.FileID, "-o", dst); err != nil {
+		t.Fatalf("get FILE_ID: %v\n%s", err, out)
+	}
+	if got, err = os.ReadFile(dst); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("get FILE_ID wrote %d bytes (%v), want the %d put", len(got), err, len(data))
+	}
+	if _, err := runCLI(t, "--home", homeC, "get", res.FileID, "-o", filepath.Join(t.TempDir(), "y")); err == nil || !strings.Contains(err.Error(), "needs its capability") {
+		t.Fatalf("get FILE_ID on another account's node: %v", err)
+	}
+
 	if out, err = runCLI(t, "--home", homeA, "status"); err != nil || !strings.Contains(out, "quota:") || !strings.Contains(out, "pledge:") {
 		t.Fatalf("status: %v\n%s", err, out)
 	}

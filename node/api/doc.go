@@ -10,8 +10,11 @@
 // Routes (all JSON unless noted):
 //
 //	POST   /v1/put?k=&m=&copies=&name=   body: the file bytes → PutResult
-//	POST   /v1/get        {"capability"}  → the file bytes (application/octet-stream)
-//	GET    /v1/files                      → []FileInfo
+//	POST   /v1/get        {"capability"}  → the file bytes (application/octet-stream);
+//	                                        "capability" may also be the file id of one
+//	                                        of the account's own files
+//	GET    /v1/files                      → []FileInfo (with capabilities opened
+//	                                        from the ledger's sealed keys)
 //	DELETE /v1/files/{id}                 → {}
 //	GET    /v1/peers                      → []PeerInfo
 //	GET    /v1/status                     → Status

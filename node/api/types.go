@@ -42,9 +42,12 @@ type FileInfo struct {
 	M       int    `json:"m"`
 	Pieces  int    `json:"pieces"`
 	Created int64  `json:"created_height,omitempty"`
-	// Capability is present when the node can derive the file key from
-	// the account key.
+	// Capability is present when the node has the file key: put from this
+	// node, or opened from the ledger's sealed key with the account key.
 	Capability string `json:"capability,omitempty"`
+	// KeyError says why there is no capability (no sealed key on the
+	// ledger, or one that does not open with this account's key).
+	KeyError string `json:"key_error,omitempty"`
 }
 
 // PeerInfo is one peer the node knows.
@@ -82,7 +85,8 @@ type Status struct {
 type Backend interface {
 	// Put stores the file read from r (size bytes, -1 if unknown).
 	Put(ctx context.Context, r io.Reader, size int64, opts PutOptions) (*PutResult, error)
-	// Open resolves a capability and returns the file's size and bytes.
+	// Open resolves a capability (or the file id of one of the account's
+	// own files) and returns the file's size and bytes.
 	Open(ctx context.Context, capability string) (io.ReadCloser, int64, error)
 	// Files lists the account's files.
 	Files(ctx context.Context) ([]FileInfo, error)
