@@ -33,7 +33,10 @@ func newComputeCmd() *cobra.Command {
 		Use:    computeChildCmd,
 		Short:  "Run one job read from stdin (used internally by the runner)",
 		Hidden: true,
-		Args:   cobra.NoArgs,
+		// The child runs with an empty environment and must not depend on
+		// any file: it reads no config.
+		Annotations: map[string]string{noConfigAnnotation: "true"},
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return compute.ServeChild(cmd.Context(), os.Stdin, os.Stdout)
 		},

@@ -16,6 +16,10 @@ import (
 // configFileName is the name of the optional config file inside the home directory.
 const configFileName = "config.toml"
 
+// noConfigAnnotation marks a command that reads no config file or env vars
+// (the compute child, which runs with an empty environment).
+const noConfigAnnotation = "coop.noconfig"
+
 // subcommands holds constructors of the top-level subcommands. Each command's
 // file appends to it from an init function, so adding a command touches one
 // new file and no shared list.
@@ -38,6 +42,9 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Annotations[noConfigAnnotation] == "true" {
+				return nil
+			}
 			if err := loadConfig(cmd); err != nil {
 				return err
 			}
