@@ -35,22 +35,7 @@ func inProcess(b *testing.B, wasm []byte, spec *JobSpec) func(input []byte) *Res
 		ns := map[string]wasmer.IntoExtern{}
 		for _, it := range mod.Imports() {
 			name := it.Name()
-			ft := wasip1.Type(wasip1.Signatures[name])
-			ns[name] = wasmer.NewFunction(store, wasmerFuncType(ft), func(args []wasmer.Value) ([]wasmer.Value, error) {
-				raw := make([]uint64, len(args))
-				for i, a := range args {
-					if a.Kind() == wasmer.I64 {
-						raw[i] = uint64(a.I64())
-					} else {
-						raw[i] = uint64(uint32(a.I32()))
-					}
-				}
-				r := h.call(name, raw)
-				if len(ft.Results) == 0 {
-					return []wasmer.Value{}, nil
-				}
-				return []wasmer.Value{wasmer.NewI32(int32(uint32(r)))}, nil
-			})
+			ns[name] = wasmerHostFunc(store, h, name, wasip1.Type(wasip1.Signatures[name]))
 		}
 		imports.Register(wasip1.Module, ns)
 		inst, err := wasmer.NewInstance(mod, imports)

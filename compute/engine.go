@@ -105,22 +105,7 @@ func (e *engine) run(spec *JobSpec, wasm, input []byte) (*Result, *execStats, er
 		if it.Module() != wasip1.Module || !ok {
 			return rejected(jobID, RejectImport, it.Module()+"."+name, st), st, nil
 		}
-		ft := wasip1.Type(sig)
-		ns[name] = wasmer.NewFunction(e.store, wasmerFuncType(ft), func(args []wasmer.Value) ([]wasmer.Value, error) {
-			raw := make([]uint64, len(args))
-			for i, a := range args {
-				if a.Kind() == wasmer.I64 {
-					raw[i] = uint64(a.I64())
-				} else {
-					raw[i] = uint64(uint32(a.I32()))
-				}
-			}
-			r := h.call(name, raw)
-			if len(ft.Results) == 0 {
-				return []wasmer.Value{}, nil
-			}
-			return []wasmer.Value{wasmer.NewI32(int32(uint32(r)))}, nil
-		})
+		ns[name] = wasmerHostFunc(e.store, h, name, wasip1.Type(sig))
 	}
 	imports.Register(wasip1.Module, ns)
 
@@ -162,6 +147,26 @@ func (e *engine) run(spec *JobSpec, wasm, input []byte) (*Result, *execStats, er
 	}
 	cfg := instrumentConfig(spec)
 	return h.result(jobID, callErr, depth, cfg.MaxStackWeight), st, nil
+}
+
+// wasmerHostFunc binds the WASI function name of host h as a wasmer import
+// of type ft. It never returns an error to wasmer (see host.call).
+func wasmerHostFunc(store *wasmer.Store, h *host, name string, ft instrument.FuncType) *wasmer.Function {
+	return wasmer.NewFunction(store, wasmerFuncType(ft), func(args []wasmer.Value) ([]wasmer.Value, error) {
+		raw := make([]uint64, len(args))
+		for i, a := range args {
+			if a.Kind() == wasmer.I64 {
+				raw[i] = uint64(a.I64())
+			} else {
+				raw[i] = uint64(uint32(a.I32()))
+			}
+		}
+		r := h.call(name, raw)
+		if len(ft.Results) == 0 {
+			return []wasmer.Value{}, nil
+		}
+		return []wasmer.Value{wasmer.NewI32(int32(uint32(r)))}, nil
+	})
 }
 
 func wasmerFuncType(t instrument.FuncType) *wasmer.FunctionType {
