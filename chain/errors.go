@@ -27,6 +27,8 @@ const (
 	CodeHolderNotRegistered Code = 15 // holder is not a registered node
 	CodeDuplicateHolder     Code = 16 // one holder named twice in a segment
 	CodeHolderUnavailable   Code = 17 // holder is not active
+	CodeBadReceipt          Code = 18 // a holder's receipt is missing, extra or does not verify
+	CodeReceiptExpired      Code = 19 // a receipt is past (or too far before) its expiry height
 	CodeInternal            Code = 100
 )
 
@@ -49,6 +51,8 @@ var (
 	ErrHolderNotRegistered = errors.New("holder not registered")
 	ErrDuplicateHolder     = errors.New("duplicate holder")
 	ErrHolderUnavailable   = errors.New("holder not active")
+	ErrBadReceipt          = errors.New("bad holder receipt")
+	ErrReceiptExpired      = errors.New("holder receipt expired")
 )
 
 var codeTable = []struct {
@@ -72,6 +76,8 @@ var codeTable = []struct {
 	{ErrHolderNotRegistered, CodeHolderNotRegistered},
 	{ErrDuplicateHolder, CodeDuplicateHolder},
 	{ErrHolderUnavailable, CodeHolderUnavailable},
+	{ErrBadReceipt, CodeBadReceipt},
+	{ErrReceiptExpired, CodeReceiptExpired},
 }
 
 // CodeOf maps an error from transaction validation to its result code.

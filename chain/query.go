@@ -24,6 +24,20 @@ const (
 	QueryChain   = "/chain"    // /chain              → ChainInfo
 )
 
+// Page is the answer to a list query (/nodes, /files/, /pieces/): at most
+// MaxQueryResults entries and about MaxQueryBytes, in key order. The query's
+// data argument is the cursor: empty for the first page, else the Next of
+// the previous page. Next is empty on the last page. A client that needs
+// the whole list reads every page at one height (abci_query's height), so
+// the pages are of one state.
+type Page[T any] struct {
+	Items []T    `cbor:"items" json:"items"`
+	Next  []byte `cbor:"next,omitempty" json:"next,omitempty"`
+}
+
+// MaxCursorBytes bounds a list query's cursor.
+const MaxCursorBytes = 128
+
 // MaxQueryResults bounds the entries one list query returns.
 const MaxQueryResults = 10_000
 

@@ -28,6 +28,11 @@ type PlaceFile struct {
 	// owner's files; the ledger only bounds its size (≤ MaxSealedKeyBytes).
 	// Absent, the file is readable only with its capability.
 	SealedKey []byte `cbor:"sealed_key,omitempty"`
+	// Receipts holds one receipt per distinct holder, in the order holders
+	// first appear in Pieces: each holder's signature over its pieces of
+	// this file (receipt.go). A piece without its holder's receipt is
+	// rejected.
+	Receipts []Receipt `cbor:"receipts"`
 }
 
 // TxType implements Body.

@@ -1,0 +1,82 @@
+package chain
+
+import (
+	"crypto/ed25519"
+	"fmt"
+)
+
+// A Receipt is a holder's signed statement that it received and stored the
+// pieces a placement names for it. PlaceFile carries one receipt per
+// distinct holder; the ledger credits a holder with a piece only on the
+// strength of that holder's receipt, so nobody can charge a node's capacity
+// (or earn quota for it) without the node having taken the bytes.
+//
+// The signature covers ReceiptSignBytes: the chain id, the file id, the
+// owner, the holder, the expiry height and the holder's pieces of the file
+// (id, Merkle root, size, leaf count, in PlaceFile order). It binds the file
+// id, so a receipt cannot be reused for another placement, and it expires,
+// so a receipt kept after the file was removed cannot credit the holder
+// again with pieces it has deleted.
+type Receipt struct {
+	// PubKey is the holder's ed25519 public key; its address must be the
+	// holder the pieces name.
+	PubKey []byte `cbor:"pubkey" json:"pubkey"`
+	// Expires is the last block height at which the receipt may be used.
+	Expires int64 `cbor:"expires" json:"expires"`
+	// Sig is ed25519 over ReceiptSignBytes.
+	Sig []byte `cbor:"sig" json:"sig"`
+}
+
+// ReceiptPiece is one piece as a receipt covers it.
+type ReceiptPiece struct {
+	ID     Hash   `cbor:"id"`
+	Root   Hash   `cbor:"root"`
+	Size   uint64 `cbor:"size"`
+	Leaves uint64 `cbor:"leaves"`
+}
+
+// receiptMessage is what a receipt signs (after receiptDomain).
+type receiptMessage struct {
+	ChainID string         `cbor:"chain_id"`
+	FileID  Hash           `cbor:"file_id"`
+	Owner   Address        `cbor:"owner"`
+	Holder  Address        `cbor:"holder"`
+	Expires int64          `cbor:"expires"`
+	Pieces  []ReceiptPiece `cbor:"pieces"`
+}
+
+// receiptDomain separates receipt signatures from transaction signatures
+// and every other use of the key.
+const receiptDomain = "coop/receipt/v1\x00"
+
+// ReceiptSignBytes is the message a holder signs to receipt pieces of file
+// fileID placed by owner, usable up to block height expires.
+func ReceiptSignBytes(chainID string, fileID Hash, owner, holder Address, expires int64, pieces []ReceiptPiece) []byte {
+	if pieces == nil {
+		pieces = []ReceiptPiece{}
+	}
+	b := mustMarshal(receiptMessage{ChainID: chainID, FileID: fileID, Owner: owner, Holder: holder, Expires: expires, Pieces: pieces})
+	return append([]byte(receiptDomain), b...)
+}
+
+// SignReceipt signs a receipt with the holder's key.
+func SignReceipt(key ed25519.PrivateKey, chainID string, fileID Hash, owner Address, expires int64, pieces []ReceiptPiece) Receipt {
+	pub := key.Public().(ed25519.PublicKey)
+	msg := ReceiptSignBytes(chainID, fileID, owner, AddressOf(pub), expires, pieces)
+	return Receipt{PubKey: append([]byte(nil), pub...), Expires: expires, Sig: ed25519.Sign(key, msg)}
+}
+
+// Verify checks that r is holder's valid signature over the given pieces.
+// It does not look at the expiry height; the PlaceFile rule does.
+func (r *Receipt) Verify(chainID string, fileID Hash, owner, holder Address, pieces []ReceiptPiece) error {
+	if len(r.PubKey) != ed25519.PublicKeySize || len(r.Sig) != ed25519.SignatureSize {
+		return fmt.Errorf("%w: receipt of holder %s has a %d-byte key and a %d-byte signature", ErrBadReceipt, holder, len(r.PubKey), len(r.Sig))
+	}
+	if AddressOf(r.PubKey) != holder {
+		return fmt.Errorf("%w: receipt key is %s's, not holder %s's", ErrBadReceipt, AddressOf(r.PubKey), holder)
+	}
+	if !verifySignature(r.PubKey, ReceiptSignBytes(chainID, fileID, owner, holder, r.Expires, pieces), r.Sig) {
+		return fmt.Errorf("%w: holder %s's receipt does not verify for file %s", ErrBadReceipt, holder, fileID)
+	}
+	return nil
+}
