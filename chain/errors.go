@@ -1,6 +1,9 @@
 package chain
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+)
 
 // Code is the ABCI result code of a rejected transaction. Codes are part of
 // the protocol: clients test them, and they never change meaning.
@@ -105,4 +108,20 @@ func ErrorOf(code Code) error {
 		}
 	}
 	return errors.New("internal ledger error")
+}
+
+// Codespace is the ABCI codespace of every coop result code: a client reads
+// (Codespace, Code), never the log text.
+const Codespace = "coop"
+
+// NonceData is the Data of a CodeBadNonce result: the nonce the account's
+// next transaction must carry, as 8 big-endian bytes.
+func NonceData(expected uint64) []byte { return binary.BigEndian.AppendUint64(nil, expected) }
+
+// ParseNonceData reads the expected nonce from a CodeBadNonce result's Data.
+func ParseNonceData(b []byte) (uint64, bool) {
+	if len(b) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(b), true
 }
