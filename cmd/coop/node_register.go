@@ -19,9 +19,11 @@ func newNodeRegisterCmd() *cobra.Command {
 		Use:   "register",
 		Short: "Register this account as a node on the ledger (or update its pledge)",
 		Long: "register records on the ledger that this account offers --pledge bytes of disk and\n" +
-			"--cpu compute units, reachable at its libp2p peer id and --addr multiaddrs. Pledging P\n" +
-			"bytes earns P/r_norm bytes of storage quota. If the node is already registered, the\n" +
-			"given values update it.",
+			"--cpu compute units, reachable at its libp2p peer id and --addr multiaddrs. The pledge is\n" +
+			"the most other accounts may place on the node; the node earns quota for the bytes it\n" +
+			"actually holds for them (on its signed receipts), not for the pledge. The CPU offer is\n" +
+			"recorded only: jobs on the network are not yet built. If the node is already\n" +
+			"registered, the given values update it.",
 		Example: "  coop node register --pledge 100GiB --cpu 2",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
