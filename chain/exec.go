@@ -171,7 +171,7 @@ func authenticate(st kvReader, chainID string, p Params, cache *verifiedCache, r
 		return nil, fmt.Errorf("%w: public key does not match account %s", ErrBadSignature, signer)
 	}
 	if tx.Nonce != acct.Nonce {
-		return nil, fmt.Errorf("%w: account %s expects nonce %d, tx has %d", ErrBadNonce, signer, acct.Nonce, tx.Nonce)
+		return nil, &NonceError{Account: signer, Expected: acct.Nonce, Got: tx.Nonce}
 	}
 	acct.PubKey = tx.PubKey
 	acct.Nonce++

@@ -192,6 +192,9 @@ func TestRejectedTxsSayWhyAndChangeNothing(t *testing.T) {
 			if Code(res.Code) != c.code || !strings.Contains(res.Log, c.msg) {
 				t.Fatalf("CheckTx: code %d %q, want code %d containing %q", res.Code, res.Log, c.code, c.msg)
 			}
+			if res.Codespace != Codespace {
+				t.Fatalf("CheckTx: codespace %q, want %q", res.Codespace, Codespace)
+			}
 			// The mempool view is unchanged: alice's next valid tx still passes.
 			next, _ := NewTx(testChainID, &Transfer{To: addrOf(f.bob), Amount: 1}, f.alice, 1)
 			if r := f.check(next.Bytes()); r.Code != 0 {
@@ -200,7 +203,7 @@ func TestRejectedTxsSayWhyAndChangeNothing(t *testing.T) {
 			// In a block the tx fails the same way and changes nothing (but
 			// its nonce, if it got past authentication).
 			out := f.block(tx)
-			if Code(out[0].Code) != c.code || out[0].Log != res.Log {
+			if Code(out[0].Code) != c.code || out[0].Log != res.Log || out[0].Codespace != Codespace || !bytes.Equal(out[0].Data, res.Data) {
 				t.Fatalf("FinalizeBlock: code %d %q, CheckTx said %d %q", out[0].Code, out[0].Log, res.Code, res.Log)
 			}
 			after := dump(t, f.app)
