@@ -142,3 +142,48 @@ func TestTransferMovesCreditsAndBumpsNonce(t *testing.T) {
 func recheck(tx []byte) *abci.CheckTxRequest {
 	return &abci.CheckTxRequest{Tx: tx, Type: abci.CHECK_TX_TYPE_RECHECK}
 }
+
+// queryAt answers path with data at height (0: the latest).
+func (l *testLedger) queryAt(path string, data []byte, height int64) *abci.QueryResponse {
+	l.t.Helper()
+	res, err := l.app.Query(context.Background(), &abci.QueryRequest{Path: path, Data: data, Height: height})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return res
+}
+
+// listAll reads every page of a list query at one height (the latest
+// committed one) into out.
+func listAll[T any](l *testLedger, path string, out *[]T) error {
+	l.t.Helper()
+	*out = []T{}
+	height := l.app.version
+	var cursor []byte
+	for pages := 0; ; pages++ {
+		res := l.queryAt(path, cursor, height)
+		if res.Code != 0 {
+			return errors.New(res.Log)
+		}
+		var p Page[T]
+		if err := Unmarshal(res.Value, &p); err != nil {
+			return err
+		}
+		*out = append(*out, p.Items...)
+		if len(p.Next) == 0 {
+			return nil
+		}
+		if pages > 1_000_000 {
+			return errors.New("list query does not end")
+		}
+		cursor = p.Next
+	}
+}
+
+// receipted returns pf ready to be signed by owner (its holders' receipts
+// are added once PlaceFile requires them).
+func (l *testLedger) receipted(owner ed25519.PrivateKey, pf *PlaceFile) *PlaceFile {
+	l.t.Helper()
+	pf.Receipts = nil
+	return pf
+}

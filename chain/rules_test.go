@@ -15,11 +15,11 @@ func TestPlaceThenRemoveChargesAndFreesQuotaAndCapacity(t *testing.T) {
 		t.Fatalf("after placing 2×60 bytes alice uses %d", a.QuotaUsed)
 	}
 	var files []File
-	if err := f.query(QueryFiles+alice.String(), &files); err != nil || len(files) != 1 || files[0].Bytes != 120 {
+	if err := listAll(f.testLedger, QueryFiles+alice.String(), &files); err != nil || len(files) != 1 || files[0].Bytes != 120 {
 		t.Fatalf("files of alice: %+v %v", files, err)
 	}
 	var held []HeldPiece
-	if err := f.query(QueryPieces+dave.String(), &held); err != nil || len(held) != 1 || held[0].File != f.file || held[0].Piece.Index != 1 {
+	if err := listAll(f.testLedger, QueryPieces+dave.String(), &held); err != nil || len(held) != 1 || held[0].File != f.file || held[0].Piece.Index != 1 {
 		t.Fatalf("pieces of dave: %+v %v", held, err)
 	}
 	var n Node
@@ -35,7 +35,7 @@ func TestPlaceThenRemoveChargesAndFreesQuotaAndCapacity(t *testing.T) {
 	if err := f.query(QueryNode+carol.String(), &n); err != nil || n.Used != 0 {
 		t.Fatalf("carol %+v %v", n, err)
 	}
-	if err := f.query(QueryPieces+dave.String(), &held); err != nil || len(held) != 0 {
+	if err := listAll(f.testLedger, QueryPieces+dave.String(), &held); err != nil || len(held) != 0 {
 		t.Fatalf("pieces of dave after remove: %+v %v", held, err)
 	}
 	if err := f.query(QueryFile+f.file.String(), &File{}); err == nil {

@@ -49,7 +49,7 @@ func TestPlaceFileSealedKey(t *testing.T) {
 		t.Fatalf("/file: sealed key %x, %v; want %x", got.SealedKey, err, sealed)
 	}
 	var files []File
-	if err := f.query(QueryFiles+alice.String(), &files); err != nil {
+	if err := listAll(f.testLedger, QueryFiles+alice.String(), &files); err != nil {
 		t.Fatal(err)
 	}
 	found := false

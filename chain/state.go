@@ -37,6 +37,10 @@ func heldKey(holder Address, file Hash, segment, index uint32) []byte {
 	return binary.BigEndian.AppendUint32(k, index)
 }
 
+// heldSuffixSize is the length of a hold/ key after heldPrefix: file id,
+// segment, index.
+const heldSuffixSize = HashSize + 4 + 4
+
 func heldPrefix(holder Address) []byte { return append([]byte(prefixHeld), holder[:]...) }
 
 func epochKey(n uint64) []byte { return binary.BigEndian.AppendUint64([]byte(prefixEpoch), n) }
