@@ -54,7 +54,11 @@ var queryBytesLimit = MaxQueryBytes
 // quota it may use now. An address never seen is returned with zero values.
 type AccountView struct {
 	Account
-	// QuotaLimit is the allowance plus earned quota while the node is up.
+	// QuotaEarned is what the account's node earns by holding pieces for
+	// other accounts (HeldForOthers × EarnPercent / 100; 0 without a node).
+	QuotaEarned uint64 `cbor:"quota_earned" json:"quota_earned"`
+	// QuotaLimit is the allowance plus QuotaEarned while the node is active
+	// and up, else the allowance.
 	QuotaLimit uint64 `cbor:"quota_limit" json:"quota_limit"`
 	// Exists is false for an address the ledger has never seen.
 	Exists bool `cbor:"exists" json:"exists"`
@@ -98,6 +102,7 @@ func query(st kvIterReader, params Params, info chainInfo, path string, data []b
 			return nil, err
 		}
 		if nfound {
+			v.QuotaEarned = earnedQuota(params, &n)
 			v.QuotaLimit = QuotaLimit(params, &v.Account, &n)
 		} else {
 			v.QuotaLimit = QuotaLimit(params, &v.Account, nil)

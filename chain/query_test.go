@@ -21,8 +21,8 @@ func TestEveryDocumentedQueryPathAnswers(t *testing.T) {
 	if err := f.query(QueryAccount+alice.String(), &acct); err != nil || !acct.Exists || acct.QuotaUsed != 120 || acct.QuotaLimit != 1000 {
 		t.Fatalf("/account/alice: %+v %v", acct, err)
 	}
-	// Carol pledged 3000 bytes: allowance 1000 + 3000/3 earned.
-	if err := f.query(QueryAccount+carol.String(), &acct); err != nil || acct.QuotaEarned != 1000 || acct.QuotaLimit != 2000 {
+	// Carol holds alice's 60-byte piece: allowance 1000 + 60 earned.
+	if err := f.query(QueryAccount+carol.String(), &acct); err != nil || acct.QuotaEarned != 60 || acct.QuotaLimit != 1060 {
 		t.Fatalf("/account/carol: %+v %v", acct, err)
 	}
 	stranger := Address{0x77}
@@ -57,7 +57,7 @@ func TestEveryDocumentedQueryPathAnswers(t *testing.T) {
 		t.Fatalf("/epoch/0: %+v %v", e, err)
 	}
 	var p Params
-	if err := f.query(QueryParams, &p); err != nil || p.Allowance != 1000 || p.RNorm != 3 {
+	if err := f.query(QueryParams, &p); err != nil || p.Allowance != 1000 || p.EarnPercent != 100 || p.ReceiptTTL != 100 {
 		t.Fatalf("/params: %+v %v", p, err)
 	}
 	var ci ChainInfo

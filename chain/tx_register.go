@@ -54,7 +54,6 @@ func applyRegisterNode(x *execCtx, b *RegisterNode) error {
 		RepAlpha:     1,
 		RepBeta:      1,
 	}
-	x.account.QuotaEarned = earnedQuota(x.params, n.Pledge)
 	return setValue(x.st, nodeKey(x.signer), n)
 }
 
