@@ -44,7 +44,7 @@ const heldSuffixSize = HashSize + 4 + 4
 
 func heldPrefix(holder Address) []byte { return append([]byte(prefixHeld), holder[:]...) }
 
-func goneKey(id Hash) []byte      { return append([]byte(prefixGone), id[:]...) }
+func goneKey(id Hash) []byte { return append([]byte(prefixGone), id[:]...) }
 
 func epochKey(n uint64) []byte { return binary.BigEndian.AppendUint64([]byte(prefixEpoch), n) }
 
@@ -117,9 +117,9 @@ type Node struct {
 	// HeldForOthers is Σ sizes of the pieces the node holds of files whose
 	// owner is another account: what its account earns quota for.
 	HeldForOthers uint64 `cbor:"held_for_others" json:"held_for_others"`
-	CPU          uint32 `cbor:"cpu" json:"cpu"`
-	JoinedHeight int64  `cbor:"joined_height" json:"joined_height"`
-	Status       string `cbor:"status" json:"status"`
+	CPU           uint32 `cbor:"cpu" json:"cpu"`
+	JoinedHeight  int64  `cbor:"joined_height" json:"joined_height"`
+	Status        string `cbor:"status" json:"status"`
 	// Uptime holds one entry per recent epoch (oldest first, at most
 	// Params.UptimeWindow): true when the node proved it was online. Empty
 	// means no measurement yet, which counts as up.
