@@ -14,8 +14,14 @@ import (
 )
 
 // AppVersion is reported to CometBFT in Info; it changes when the state
-// transition rules change.
-const AppVersion = 1
+// transition rules change. History:
+//
+//	1: first ledger.
+//	2: placements need holder receipts, quota is earned by holding for
+//	   others (not by pledging), removed file ids are tombstoned, nodes
+//	   record held_for_others, accounts drop quota_earned. State of
+//	   version 1 cannot be read: re-initialise devnets.
+const AppVersion = 2
 
 // Config configures an App.
 type Config struct {
