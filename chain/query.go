@@ -29,13 +29,21 @@ const (
 // data argument is the cursor: empty for the first page, else the Next of
 // the previous page. Next is empty on the last page. A client that needs
 // the whole list reads every page at one height (abci_query's height), so
-// the pages are of one state.
+// the pages are of one state and every entry comes exactly once.
+//
+// The cursor is opaque to clients. (It is the key suffix, after the list's
+// prefix, of the first entry not yet returned: an address, a file id, or
+// file id ‖ segment ‖ index; a cursor of another length is refused with
+// ErrInvalid.)
 type Page[T any] struct {
-	Items []T    `cbor:"items" json:"items"`
-	Next  []byte `cbor:"next,omitempty" json:"next,omitempty"`
+	// Items are the page's entries, in key order.
+	Items []T `cbor:"items" json:"items"`
+	// Next is the cursor of the next page; empty on the last page.
+	Next []byte `cbor:"next,omitempty" json:"next,omitempty"`
 }
 
-// MaxCursorBytes bounds a list query's cursor.
+// MaxCursorBytes bounds a list query's cursor; a longer one is refused with
+// ErrInvalid.
 const MaxCursorBytes = 128
 
 // MaxQueryResults bounds the entries one list query returns.
