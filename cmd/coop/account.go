@@ -61,8 +61,14 @@ func newAccountCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "address  %s\ncredits  %d\nnonce    %d\nquota    %s used of %s (earned %s)\n",
 				acct.Address, acct.Credits, acct.Nonce, formatBytes(acct.QuotaUsed), formatBytes(acct.QuotaLimit), formatBytes(acct.QuotaEarned))
+			if acct.QuotaLent > 0 {
+				fmt.Fprintf(out, "lent     %s of the quota used is held back until holders that spent it free space\n", formatBytes(acct.QuotaLent))
+			}
+			if acct.QuotaOwed > 0 {
+				fmt.Fprintf(out, "owes     %s of quota to owners whose files it no longer holds\n", formatBytes(acct.QuotaOwed))
+			}
 			if node != nil {
-				fmt.Fprintf(out, "node     %s, pledge %s (%s used), cpu %d, peer %s\n", node.Status, formatBytes(node.Pledge), formatBytes(node.Used), node.CPU, node.PeerID)
+				fmt.Fprintf(out, "node     %s, pledge %s (%s used, %s held for others), cpu %d, peer %s\n", node.Status, formatBytes(node.Pledge), formatBytes(node.Used), formatBytes(node.HeldForOthers), node.CPU, node.PeerID)
 			} else {
 				fmt.Fprintln(out, "node     not registered (coop node register --pledge 100GiB)")
 			}
