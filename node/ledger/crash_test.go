@@ -152,7 +152,7 @@ func TestKill9MidLoadLosesNoCommittedTx(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.PollInterval = 20 * time.Millisecond
+		defer c.Close()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -224,6 +224,7 @@ func TestKill9MidLoadLosesNoCommittedTx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer k0.Close()
 	r, err := k0.BroadcastCommit(ctx2, &chain.Transfer{To: sinks[1], Amount: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -259,10 +260,12 @@ func TestValidatorKilledWithSIGKILLCatchesUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer viaChild.Close()
 	viaNode0, err := NewClient(ctx, tn.Nodes[0].rpcLocal(), keys[1])
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer viaNode0.Close()
 	sink := chain.Address{0x5e}
 	var last Result
 	for range 3 {

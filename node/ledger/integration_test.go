@@ -59,6 +59,7 @@ func TestFourValidatorsAgreeSurviveAKillAndCatchUp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer c.Close()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -134,6 +135,7 @@ func TestClientRejectionsMatchChainErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	_, err = c.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1 << 62})
 	var rej *RejectedError
 	if !errors.As(err, &rej) || rej.Code != chain.CodeInsufficientFunds || !errors.Is(err, chain.ErrInsufficientFunds) {
@@ -148,6 +150,7 @@ func TestClientRejectionsMatchChainErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer other.Close()
 	if _, err := other.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +176,7 @@ func TestClientRejectionsMatchChainErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ro.Close()
 	if _, err := ro.Broadcast(ctx, &chain.Transfer{}); !errors.Is(err, ErrNoKey) {
 		t.Fatalf("read-only client signed: %v", err)
 	}
@@ -186,6 +190,7 @@ func TestWaitingOnATxThatCanNeverCommitEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	c.PollInterval = 10 * time.Millisecond
 	key := tn.Key(0)
 	// A tx the mempool no longer holds and that now fails its rule (as after

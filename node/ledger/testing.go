@@ -108,13 +108,15 @@ func (tn *TestNet) Key(i int) ed25519.PrivateKey {
 	return k
 }
 
-// Client returns a client of node i's account over its in-process RPC.
+// Client returns a client of node i's account over its in-process RPC,
+// closed at test cleanup (before the nodes stop).
 func (tn *TestNet) Client(i int) *Client {
 	tn.t.Helper()
 	c, err := tn.Nodes[i].Client(context.Background())
 	if err != nil {
 		tn.t.Fatal(err)
 	}
+	tn.t.Cleanup(func() { c.Close() })
 	return c
 }
 
