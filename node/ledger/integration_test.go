@@ -33,10 +33,21 @@ func fundAccounts(dc *DevnetConfig, n int, credits uint64) []ed25519.PrivateKey 
 }
 
 // appHashAt is the app hash node i computed for height h (from its own
-// stored FinalizeBlock result).
+// stored FinalizeBlock result), once it has executed h (up to 60 s).
 func appHashAt(t *testing.T, tn *TestNet, i int, h int64) []byte {
 	t.Helper()
-	res, err := tn.Nodes[i].rpcLocal().BlockResults(context.Background(), &h)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for tn.Height(i) < h {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node %d did not execute height %d (at %d)", i, h, tn.Height(i))
+		case <-tick.C:
+		}
+	}
+	res, err := tn.Nodes[i].rpcLocal().BlockResults(ctx, &h)
 	if err != nil {
 		t.Fatalf("node %d block results at %d: %v", i, h, err)
 	}
@@ -82,7 +93,7 @@ func TestFourValidatorsAgreeSurviveAKillAndCatchUp(t *testing.T) {
 		t.FailNow()
 	}
 	h := tn.Height(0)
-	tn.WaitHeight(h+1, 30*time.Second)
+	tn.WaitHeight(h+1, 60*time.Second)
 	for height := int64(1); height <= h; height++ {
 		want := appHashAt(t, tn, 0, height)
 		for i := 1; i < 4; i++ {
@@ -96,7 +107,7 @@ func TestFourValidatorsAgreeSurviveAKillAndCatchUp(t *testing.T) {
 	tn.StopNode(3)
 	before := tn.Height(0)
 	send(1, []int{0, 1, 2})
-	tn.WaitHeight(before+5, 30*time.Second)
+	tn.WaitHeight(before+5, 60*time.Second)
 
 	// Back up: it catches up and agrees.
 	tn.StartNode(3)
