@@ -136,53 +136,74 @@ func TestFourValidatorsAgreeSurviveAKillAndCatchUp(t *testing.T) {
 	}
 }
 
+// TestClientRejectionsMatchChainErrors runs the same rejections and nonce
+// recoveries over HTTP (as the CLI talks to a node: CheckTx rejections
+// arrive as JSON-RPC error text) and over the in-process client (they
+// arrive as CometBFT's error values).
 func TestClientRejectionsMatchChainErrors(t *testing.T) {
 	dc := TestNetConfig(t, 1)
+	keys := fundAccounts(&dc, 2, 1_000_000)
 	tn := StartTestNet(t, dc)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	// Over HTTP, as the CLI talks to a node.
-	c, err := Dial(ctx, tn.Nodes[0].RPCAddress(), tn.Key(0))
-	if err != nil {
-		t.Fatal(err)
+	for i, transport := range []string{"http", "local"} {
+		t.Run(transport, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			key := keys[i]
+			var c *Client
+			var err error
+			if transport == "http" {
+				c, err = Dial(ctx, tn.Nodes[0].RPCAddress(), key)
+			} else {
+				c, err = NewClient(ctx, tn.Nodes[0].rpcLocal(), key)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// A rejection is a *RejectedError that errors.Is the chain's sentinel.
+			_, err = c.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1 << 62})
+			var rej *RejectedError
+			if !errors.As(err, &rej) || rej.Code != chain.CodeInsufficientFunds || rej.Height != 0 ||
+				!errors.Is(err, chain.ErrInsufficientFunds) || errors.Is(err, ErrForeignResult) {
+				t.Fatalf("overdraft: %v", err)
+			}
+			// The nonce was not spent: the next tx goes through.
+			if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
+				t.Fatal(err)
+			}
+			// Another client on the same key makes this one's nonce stale; it recovers.
+			other, err := NewClient(ctx, tn.Nodes[0].rpcLocal(), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			if _, err := other.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 2}); err != nil {
+				t.Fatalf("stale nonce not recovered: %v", err)
+			}
+			// Queued txs of another client of the key are counted too: the
+			// committed nonce is behind them, so only the expected nonce in
+			// the bad-nonce result's Data gets the next tx in.
+			for range 3 {
+				if _, err := other.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 3})
+			if err != nil || r.Nonce != 6 {
+				t.Fatalf("stale nonce behind queued txs not recovered: %+v %v", r, err)
+			}
+			if a, err := c.Account(ctx, c.Address()); err != nil || a.Nonce != 7 {
+				t.Fatalf("account after 7 txs: %+v %v", a, err)
+			}
+			if _, err := c.File(ctx, chain.Hash{7}); !errors.Is(err, chain.ErrNotFound) {
+				t.Fatalf("missing file: %v", err)
+			}
+		})
 	}
-	defer c.Close()
-	_, err = c.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1 << 62})
-	var rej *RejectedError
-	if !errors.As(err, &rej) || rej.Code != chain.CodeInsufficientFunds || !errors.Is(err, chain.ErrInsufficientFunds) {
-		t.Fatalf("overdraft over HTTP: %v", err)
-	}
-	// The nonce was not spent: the next tx goes through.
-	if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
-		t.Fatal(err)
-	}
-	// Another client on the same key makes this one's nonce stale; it recovers.
-	other, err := tn.Nodes[0].Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	if _, err := other.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 2}); err != nil {
-		t.Fatalf("stale nonce not recovered: %v", err)
-	}
-	// Queued txs of another client of the key are counted too.
-	for range 3 {
-		if _, err := other.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 3}); err != nil {
-		t.Fatalf("stale nonce behind queued txs not recovered: %v", err)
-	}
-	if a, err := c.Account(ctx, c.Address()); err != nil || a.Nonce != 7 {
-		t.Fatalf("account after 7 txs: %+v %v", a, err)
-	}
-	if _, err := c.File(ctx, chain.Hash{7}); !errors.Is(err, chain.ErrNotFound) {
-		t.Fatalf("missing file: %v", err)
-	}
+	ctx := t.Context()
 	ro, err := Dial(ctx, tn.Nodes[0].RPCAddress(), nil)
 	if err != nil {
 		t.Fatal(err)
