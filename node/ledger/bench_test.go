@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
-	"github.com/cometbft/cometbft/mempool"
 	rpclocal "github.com/cometbft/cometbft/rpc/client/local"
+	cmttypes "github.com/cometbft/cometbft/types"
 
 	"github.com/coop-network/coop/chain"
 )
@@ -149,14 +148,13 @@ func benchCommitted(b *testing.B, vals, rate, perOp int) {
 }
 
 // submit hands tx to a node's mempool, waiting while the mempool is full.
-func submit(ctx context.Context, rpc *rpclocal.Local, tx []byte) error {
+func submit(ctx context.Context, rpc *rpclocal.Local, tx cmttypes.Tx) error {
 	for {
 		res, err := rpc.BroadcastTxSync(ctx, tx)
 		if err == nil && res.Code == 0 {
 			return nil
 		}
-		var full mempool.ErrMempoolIsFull
-		if err != nil && (errors.As(err, &full) || errors.Is(err, mempool.ErrRecheckFull) || strings.Contains(err.Error(), "full")) {
+		if _, verr := broadcastVerdict(err, tx.Hash()); err != nil && errors.Is(verr, errMempoolFull) {
 			select {
 			case <-time.After(20 * time.Millisecond):
 				continue
