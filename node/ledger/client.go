@@ -104,8 +104,11 @@ func (c *Client) RPC() rpcclient.Client { return c.rpc }
 
 // Broadcast signs body with the next nonce and submits it, returning once
 // the node's mempool accepted it (CheckTx passed). A stale local nonce (the
-// key was used elsewhere, or a queued tx was dropped) is refreshed from the
-// chain and the tx retried once.
+// key was used elsewhere, or a queued tx was dropped) is replaced by the one
+// the node's bad-nonce result names in its Data (which counts the txs queued
+// in its mempool), or else re-read from the committed state, and the tx
+// retried once. A full mempool is waited out until ctx ends. A refusal is a
+// *RejectedError (coop codes) or wraps ErrForeignResult.
 func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error) {
 	if c.key == nil {
 		return Result{}, ErrNoKey
