@@ -73,8 +73,11 @@ func (a *attackLedger) mustFail(t *testing.T, signer ed25519.PrivateKey, tx []by
 	if Code(out.Code) != code || out.Codespace != Codespace {
 		t.Fatalf("FinalizeBlock: code %d %q, want %d", out.Code, out.Log, code)
 	}
-	for _, k := range stateDiff(before, dump(t, a.app)) {
-		if k != string(accountKey(addrOf(signer))) && !strings.HasPrefix(k, prefixEpoch) && k != keyCurrentEpoch {
+	after := dump(t, a.app)
+	for _, k := range stateDiff(before, after) {
+		_, kept := after[k]
+		pruned := !kept && (strings.HasPrefix(k, prefixGone) || strings.HasPrefix(k, prefixGoneAt)) // a block rule
+		if k != string(accountKey(addrOf(signer))) && !strings.HasPrefix(k, prefixEpoch) && k != keyCurrentEpoch && !pruned {
 			t.Errorf("a refused tx changed state key %q", k)
 		}
 	}
@@ -257,16 +260,43 @@ func TestRemovedFilesCannotBeReplacedWithOldReceipts(t *testing.T) {
 		fresh.Receipts = []Receipt{receipt(a.hank, fresh, alice, a.height+1)}
 		a.mustFail(t, a.alice, a.sign(a.alice, fresh), CodeExists, again)
 	}
-	// Then the old receipts are expired.
-	a.mustFail(t, a.alice, a.sign(a.alice, pf), CodeReceiptExpired, "expired at height")
-	if _, ok := dump(t, a.app)[string(goneKey(pf.FileID))]; !ok {
-		t.Fatal("tombstone gone before a new placement")
+	st := dump(t, a.app)
+	if _, ok := st[string(goneKey(pf.FileID))]; !ok {
+		t.Fatal("tombstone gone before its end")
 	}
+	if _, ok := st[string(goneAtKey(removed, pf.FileID))]; !ok {
+		t.Fatal("tombstone not indexed by its height")
+	}
+	// At the tombstone's end the old receipts have expired, and a fresh
+	// placement passes (in CheckTx, which still sees the tombstone, and in
+	// the block, whose start deletes it).
+	if r := a.check(a.sign(a.alice, pf)); Code(r.Code) != CodeReceiptExpired {
+		t.Fatalf("old receipts at height %d: code %d %s", a.height+1, r.Code, r.Log)
+	}
+	a.nonces[alice]-- // not admitted
 	fresh := file(pf.FileID, 100, hank)
 	fresh.Receipts = []Receipt{receipt(a.hank, fresh, alice, a.height+1)}
-	a.mustPass(t, a.sign(a.alice, fresh))
-	if _, ok := dump(t, a.app)[string(goneKey(pf.FileID))]; ok {
-		t.Fatal("the tombstone survived a new placement")
+	freshTx := a.sign(a.alice, fresh)
+	if r := a.check(freshTx); r.Code != 0 {
+		t.Fatalf("CheckTx of a fresh placement at the tombstone's end: %s", r.Log)
+	}
+	a.mustPass(t, freshTx)
+	for k := range dump(t, a.app) {
+		if strings.HasPrefix(k, prefixGone) || strings.HasPrefix(k, prefixGoneAt) {
+			t.Fatalf("tombstone key %q left after the tombstone's end", k)
+		}
+	}
+	// Removed again: a new tombstone, which the old one's end does not touch.
+	a.mustPass(t, a.sign(a.alice, &RemoveFile{FileID: pf.FileID}))
+	second := a.height
+	a.mustFail(t, a.alice, a.sign(a.alice, fresh), CodeExists, fmt.Sprintf("removed at height %d", second))
+	for a.height < second+attackTTL+1 {
+		a.block()
+	}
+	for k := range dump(t, a.app) {
+		if strings.HasPrefix(k, prefixGone) || strings.HasPrefix(k, prefixGoneAt) {
+			t.Fatalf("tombstone key %q left after the second tombstone's end", k)
+		}
 	}
 }
 
@@ -347,7 +377,8 @@ func TestSelfDealingGainsNothingOnHonestHolders(t *testing.T) {
 
 // A removal takes a holder's credit back even if the holder has spent it:
 // the holder is then over its limit and may place nothing until it is back
-// under (docs/ledger.md, Quota, on what this leaves open).
+// under, and the part it spent stays charged to the remover as the holder's
+// debt (docs/ledger.md, Quota, Debts; debt_test.go).
 func TestARemovalCanLeaveAHolderOverItsLimit(t *testing.T) {
 	a := newAttackLedger(t)
 	alice, hank, henry := addrOf(a.alice), addrOf(a.hank), addrOf(a.henry)
@@ -358,8 +389,11 @@ func TestARemovalCanLeaveAHolderOverItsLimit(t *testing.T) {
 	spend.Receipts = []Receipt{receipt(a.henry, spend, hank, a.height+1)}
 	a.mustPass(t, a.sign(a.hank, spend))
 	a.mustPass(t, a.sign(a.alice, &RemoveFile{FileID: pf.FileID}))
-	if v := a.account(hank); v.QuotaUsed != 1500 || v.QuotaLimit != 1000 {
+	if v := a.account(hank); v.QuotaUsed != 1500 || v.QuotaLimit != 1000 || v.QuotaOwed != 500 {
 		t.Fatalf("hank after alice's removal: %+v", v)
+	}
+	if v := a.account(alice); v.QuotaUsed != 500 || v.QuotaLent != 500 {
+		t.Fatalf("alice after her removal: %+v", v)
 	}
 	more := file(Hash{0x73}, 1, henry)
 	more.Receipts = []Receipt{receipt(a.henry, more, hank, a.height+1)}
