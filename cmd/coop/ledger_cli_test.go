@@ -48,7 +48,7 @@ func TestLedgerCommandsTalkToARunningNode(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &acct); err != nil {
 		t.Fatalf("account --json: %q: %v", out, err)
 	}
-	if acct.Address != tn.Addrs[0].String() || acct.Node == nil || acct.Node.Pledge != 3<<30 || acct.Node.CPU != 2 || acct.QuotaLimit != (1<<30)+(1<<30) {
+	if acct.Address != tn.Addrs[0].String() || acct.Node == nil || acct.Node.Pledge != 3<<30 || acct.Node.CPU != 2 || acct.QuotaLimit != 1<<30 { // the allowance: a pledge earns nothing by itself
 		t.Fatalf("account after register: %s", out)
 	}
 	// Registering again updates the pledge.
@@ -61,7 +61,7 @@ func TestLedgerCommandsTalkToARunningNode(t *testing.T) {
 		t.Fatalf("ledger nodes --json (pledge updated, cpu kept): %v %s", err, out)
 	}
 	// Updating the CPU offer alone keeps the pledge; updating nothing is an error.
-	if out, err := runCLI(t, "--home", home, "node", "register", "--cpu", "4"); err != nil || !strings.Contains(out, "pledge 6.00 GiB, cpu 4") {
+	if out, err := runCLI(t, "--home", home, "node", "register", "--cpu", "4"); err != nil || !strings.Contains(out, "pledge 6.0 GiB, cpu 4") {
 		t.Fatalf("register --cpu alone: %v %s", err, out)
 	}
 	if _, err := runCLI(t, "--home", home, "node", "register"); err == nil || !strings.Contains(err.Error(), "give --pledge") {
@@ -108,7 +108,13 @@ func TestLedgerCommandsTalkToARunningNode(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	id := chain.Hash{0xfe}
 	p := chain.Piece{Holder: tn.Addrs[0], ID: chain.Hash{1}, Size: 4096, Root: chain.Hash{2}, Leaves: 4}
-	if _, err := c.BroadcastCommit(context.Background(), &chain.PlaceFile{FileID: id, Size: 4000, K: 1, Pieces: []chain.Piece{p}}); err != nil {
+	// The holder is the placer's own node, so its receipt is its own signature.
+	h, _, err := c.Height(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := chain.SignReceipt(tn.Nodes[0].Key(), c.ChainID(), id, tn.Addrs[0], h+50, []chain.ReceiptPiece{{ID: p.ID, Root: p.Root, Size: p.Size, Leaves: p.Leaves}})
+	if _, err := c.BroadcastCommit(context.Background(), &chain.PlaceFile{FileID: id, Size: 4000, K: 1, Pieces: []chain.Piece{p}, Receipts: []chain.Receipt{rc}}); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := runCLI(t, "--home", home, "ledger", "file", id.String()); err != nil || !strings.Contains(out, tn.Addrs[0].String()) {
