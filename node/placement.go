@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -13,10 +12,6 @@ import (
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/storage"
 )
-
-// ErrNoHolders means the network has too few nodes with free pledged
-// capacity for a put's redundancy.
-var ErrNoHolders = errors.New("not enough holders")
 
 // candidate is a node that may hold pieces of a put.
 type candidate struct {
