@@ -148,7 +148,7 @@ func (n *Node) manifest(ctx context.Context, c storage.Capability, file *chain.F
 	try := func(p peer.ID) (*manifest.Manifest, bool) {
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		b, err := n.x.GetBytes(fctx, p, exchange.PieceID(c.FileID))
+		b, err := n.px.GetBytes(fctx, p, exchange.PieceID(c.FileID))
 		if err == nil && int64(len(b)) > maxManifestBlock {
 			err = fmt.Errorf("manifest of %d bytes", len(b))
 		}
@@ -443,7 +443,7 @@ func (s *netSource) fetchInto(ctx context.Context, p peer.ID, ref storage.PieceR
 	if err != nil {
 		return err
 	}
-	if _, err := s.n.x.Get(ctx, p, exchange.PieceID(ref.ID), w); err != nil {
+	if _, err := s.n.px.Get(ctx, p, exchange.PieceID(ref.ID), w); err != nil {
 		w.Abort()
 		var ne net.Error
 		if ctx.Err() == nil && (errors.Is(err, exchange.ErrUnreachable) || errors.As(err, &ne) && ne.Timeout()) {

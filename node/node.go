@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -48,6 +49,18 @@ type Ledger interface {
 
 var _ Ledger = (*ledger.Client)(nil)
 
+// pieceExchange is the piece exchange as put and get use it: pushes,
+// receipt requests and fetches (*exchange.Exchange; see its methods for
+// the errors).
+type pieceExchange interface {
+	Push(ctx context.Context, p peer.ID, push exchange.Push, r io.Reader) error
+	RequestReceipt(ctx context.Context, p peer.ID, req exchange.ReceiptRequest) (exchange.Receipt, error)
+	Get(ctx context.Context, p peer.ID, id exchange.PieceID, w io.Writer) (int64, error)
+	GetBytes(ctx context.Context, p peer.ID, id exchange.PieceID) ([]byte, error)
+}
+
+var _ pieceExchange = (*exchange.Exchange)(nil)
+
 // Node is a running coop daemon. Close stops it.
 type Node struct {
 	cfg   Config
@@ -58,6 +71,7 @@ type Node struct {
 	lcc   *ledger.Client
 	host  *p2p.Host
 	x     *exchange.Exchange
+	px    pieceExchange // x, as put and get use it
 	store *blockstore.Store
 	api   *api.Server
 	hold  *holder
@@ -118,6 +132,7 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 		return nil, err
 	}
 	closers = append(closers, n.x.Close)
+	n.px = n.x
 	if err := n.register(ctx); err != nil {
 		return nil, err
 	}

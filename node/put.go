@@ -385,7 +385,7 @@ func (n *Node) receiptFrom(ctx context.Context, c *candidate, tx *chain.PlaceFil
 	for i, p := range pieces {
 		req.Pieces[i] = exchange.ReceiptPiece{Piece: exchange.PieceID(p.ID), Root: [32]byte(p.Root), Size: int64(p.Size)}
 	}
-	got, err := n.x.RequestReceipt(ctx, c.peer, req)
+	got, err := n.px.RequestReceipt(ctx, c.peer, req)
 	if err != nil {
 		return chain.Receipt{}, err
 	}
@@ -464,7 +464,7 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 		return err
 	}
 	defer r.Close()
-	return n.x.Push(ctx, c.peer, exchange.Push{
+	return n.px.Push(ctx, c.peer, exchange.Push{
 		Piece: exchange.PieceID(id), Size: size, Commitment: root, Owner: n.pub, File: putID,
 	}, io.NewSectionReader(r, 0, size))
 }
