@@ -14,8 +14,14 @@ import (
 )
 
 // AppVersion is reported to CometBFT in Info; it changes when the state
-// transition rules change.
-const AppVersion = 1
+// transition rules change. History:
+//
+//	1: first ledger.
+//	2: placements need holder receipts, quota is earned by holding for
+//	   others (not by pledging), removed file ids are tombstoned, nodes
+//	   record held_for_others, accounts drop quota_earned. State of
+//	   version 1 cannot be read: re-initialise devnets.
+const AppVersion = 2
 
 // Config configures an App.
 type Config struct {
@@ -225,11 +231,12 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 		return nil, ErrClosed
 	}
 	if c.chainID == "" {
-		return &abci.CheckTxResponse{Code: uint32(CodeInternal), Log: "ledger not initialised"}, nil
+		return &abci.CheckTxResponse{Code: uint32(CodeInternal), Codespace: Codespace, Log: "ledger not initialised"}, nil
 	}
 	ov := newOverlay(c.st)
 	if _, err := execute(ov, c.chainID, c.params, c.height, &a.sigs, req.Tx); err != nil {
-		return &abci.CheckTxResponse{Code: uint32(CodeOf(err)), Log: err.Error()}, nil
+		code, space, log, data := resultOf(err)
+		return &abci.CheckTxResponse{Code: code, Codespace: space, Log: log, Data: data}, nil
 	}
 	if err := ov.flush(c.st); err != nil {
 		return nil, err
@@ -256,9 +263,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	for i, raw := range req.Txs {
 		auth, err := execute(treeWriter{a.tree}, a.info.ChainID, a.params, req.Height, &a.sigs, raw)
-		res := &abci.ExecTxResult{Code: uint32(CodeOf(err))}
+		res := &abci.ExecTxResult{}
+		res.Code, res.Codespace, res.Log, res.Data = resultOf(err)
 		if err != nil {
-			res.Log = err.Error()
 			if res.Code == uint32(CodeInternal) {
 				// Storage failures must halt the node, not fork it.
 				return nil, fmt.Errorf("height %d tx %d: %w", req.Height, i, err)
@@ -316,14 +323,15 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 	params, info := a.params, a.info
 	a.mu.Unlock()
 	if version == 0 {
-		return &abci.QueryResponse{Code: uint32(CodeNotFound), Log: "no committed state yet"}, nil
+		return &abci.QueryResponse{Code: uint32(CodeNotFound), Codespace: Codespace, Log: "no committed state yet"}, nil
 	}
 	if err != nil {
-		return &abci.QueryResponse{Code: uint32(CodeNotFound), Log: fmt.Sprintf("height %d not available: %v", version, err), Height: version}, nil
+		return &abci.QueryResponse{Code: uint32(CodeNotFound), Codespace: Codespace, Log: fmt.Sprintf("height %d not available: %v", version, err), Height: version}, nil
 	}
 	value, qerr := query(st, params, info, req.Path, req.Data)
 	if qerr != nil {
-		return &abci.QueryResponse{Code: uint32(CodeOf(qerr)), Log: qerr.Error(), Height: version}, nil
+		code, space, log, _ := resultOf(qerr)
+		return &abci.QueryResponse{Code: code, Codespace: space, Log: log, Height: version}, nil
 	}
 	return &abci.QueryResponse{Code: uint32(CodeOK), Value: value, Height: version}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"sync"
 	"testing"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -141,4 +142,101 @@ func TestTransferMovesCreditsAndBumpsNonce(t *testing.T) {
 
 func recheck(tx []byte) *abci.CheckTxRequest {
 	return &abci.CheckTxRequest{Tx: tx, Type: abci.CHECK_TX_TYPE_RECHECK}
+}
+
+// queryAt answers path with data at height (0: the latest).
+func (l *testLedger) queryAt(path string, data []byte, height int64) *abci.QueryResponse {
+	l.t.Helper()
+	res, err := l.app.Query(context.Background(), &abci.QueryRequest{Path: path, Data: data, Height: height})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return res
+}
+
+// listAll reads every page of a list query at one height (the latest
+// committed one) into out.
+func listAll[T any](l *testLedger, path string, out *[]T) error {
+	l.t.Helper()
+	*out = []T{}
+	height := l.app.version
+	var cursor []byte
+	for pages := 0; ; pages++ {
+		res := l.queryAt(path, cursor, height)
+		if res.Code != 0 {
+			return errors.New(res.Log)
+		}
+		var p Page[T]
+		if err := Unmarshal(res.Value, &p); err != nil {
+			return err
+		}
+		*out = append(*out, p.Items...)
+		if len(p.Next) == 0 {
+			return nil
+		}
+		if pages > 1_000_000 {
+			return errors.New("list query does not end")
+		}
+		cursor = p.Next
+	}
+}
+
+// receipted returns pf with its holders' receipts for owner, usable from
+// the next block for receiptTestLife blocks (holders must be test keys).
+func (l *testLedger) receipted(owner ed25519.PrivateKey, pf *PlaceFile) *PlaceFile {
+	l.t.Helper()
+	signReceipts(pf, addrOf(owner), l.height+receiptTestLife)
+	return pf
+}
+
+// receiptTestLife is how many blocks test receipts stay usable.
+const receiptTestLife = 20
+
+// testKeyIndex maps the addresses of testKey(0…255) to their keys.
+var testKeyIndex = sync.OnceValue(func() map[Address]ed25519.PrivateKey {
+	m := make(map[Address]ed25519.PrivateKey, 256)
+	for i := range 256 {
+		m[addrOf(testKey(i))] = testKey(i)
+	}
+	return m
+})
+
+// signReceipts sets pf.Receipts to one receipt per distinct holder, in
+// order of first appearance, signed by the holder's test key over its
+// pieces, for owner and expiring at expires. It is what a holder's node
+// does when it has stored its pieces. Holders that are not test keys get
+// no receipt.
+func signReceipts(pf *PlaceFile, owner Address, expires int64) {
+	pf.Receipts = nil
+	for _, h := range pieceHolders(pf.Pieces) {
+		k, ok := testKeyIndex()[h]
+		if !ok {
+			continue
+		}
+		pf.Receipts = append(pf.Receipts, SignReceipt(k, testChainID, pf.FileID, owner, expires, receiptPieces(pf.Pieces, h)))
+	}
+}
+
+// pieceHolders lists the distinct holders of pieces in first-seen order.
+func pieceHolders(pieces []Piece) []Address {
+	var out []Address
+	seen := map[Address]bool{}
+	for _, p := range pieces {
+		if !seen[p.Holder] {
+			seen[p.Holder] = true
+			out = append(out, p.Holder)
+		}
+	}
+	return out
+}
+
+// receiptPieces is what holder h's receipt covers: its pieces in order.
+func receiptPieces(pieces []Piece, h Address) []ReceiptPiece {
+	var out []ReceiptPiece
+	for _, p := range pieces {
+		if p.Holder == h {
+			out = append(out, ReceiptPiece{ID: p.ID, Root: p.Root, Size: p.Size, Leaves: p.Leaves})
+		}
+	}
+	return out
 }

@@ -19,6 +19,7 @@ type workload struct {
 	keys   []ed25519.PrivateKey
 	nonces map[Address]uint64
 	files  []Hash
+	height int64 // of the block being generated
 }
 
 func newWorkload(seed uint64, accounts int) *workload {
@@ -47,6 +48,7 @@ func (w *workload) tx(k ed25519.PrivateKey, b Body) []byte {
 }
 
 func (w *workload) block() [][]byte {
+	w.height++
 	var txs [][]byte
 	for range w.rng.IntN(12) {
 		k := w.keys[w.rng.IntN(len(w.keys))]
@@ -75,6 +77,13 @@ func (w *workload) block() [][]byte {
 				for i := range pf.SealedKey {
 					pf.SealedKey[i] = byte(w.rng.Uint32())
 				}
+			}
+			switch w.rng.IntN(8) {
+			case 0: // no receipts
+			case 1: // expired
+				signReceipts(pf, addrOf(k), w.height-1)
+			default:
+				signReceipts(pf, addrOf(k), w.height+int64(w.rng.IntN(5)))
 			}
 			w.files = append(w.files, id)
 			txs = append(txs, w.tx(k, pf))

@@ -1,4 +1,30 @@
 // Package chain is coop's ledger: a CometBFT ABCI application whose state
-// (accounts, nodes and their pledges, files and their pieces, epochs, jobs)
-// lives in an IAVL tree. It depends on no network code.
+// lives in one IAVL tree. It depends on no network code (a test checks).
+//
+// Vocabulary, and what is built:
+//
+//   - An account (Address: 20 bytes of SHA-256 of an ed25519 key) has
+//     credits, a nonce and quota used. Transactions (Tx) are signed
+//     envelopes of deterministic CBOR; each type's rule is in tx_<type>.go.
+//   - A node is an account that registered a pledge: the most bytes it may
+//     be given to hold. The pledge earns nothing by itself.
+//   - A file is placed (PlaceFile) as erasure-coded pieces on holders. Each
+//     holder signs a Receipt over its pieces of the file (receipt.go),
+//     valid for a few blocks; without every holder's receipt the placement
+//     is refused. A removed file id is tombstoned until any receipt of it
+//     has expired.
+//   - Quota: an account may place its allowance plus what its node earns by
+//     holding pieces of other accounts' files (HeldForOthers ×
+//     EarnPercent / 100), while the node is active and up (quota.go).
+//   - Epochs of EpochLength blocks each have a seed chained from block
+//     hashes (epoch.go); block rules (block.go) run at the start of each
+//     block.
+//   - List queries answer Pages with a cursor; rejections answer a Code in
+//     Codespace, with the expected nonce as Data for CodeBadNonce.
+//
+// Not yet: storage challenges and proofs of retrievability, uptime
+// measurement (Node.Uptime stays empty, which counts as up), reputation
+// changes (RepAlpha, RepBeta stay 1), compute jobs, fees. Until proofs
+// exist a holder that deletes pieces after receipting them keeps its
+// credit; see docs/ledger.md, Quota.
 package chain

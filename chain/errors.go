@@ -3,6 +3,7 @@ package chain
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 )
 
 // Code is the ABCI result code of a rejected transaction. Codes are part of
@@ -124,4 +125,36 @@ func ParseNonceData(b []byte) (uint64, bool) {
 		return 0, false
 	}
 	return binary.BigEndian.Uint64(b), true
+}
+
+// NonceError is the rejection of a transaction whose nonce is not the one
+// its signer's account expects. errors.Is(err, ErrBadNonce) holds for it,
+// and the ABCI result carries NonceData(Expected).
+type NonceError struct {
+	// Account is the signer.
+	Account Address
+	// Expected is the nonce the account's next transaction must carry.
+	Expected uint64
+	// Got is the nonce the rejected transaction carried.
+	Got uint64
+}
+
+func (e *NonceError) Error() string {
+	return fmt.Sprintf("%v: account %s expects nonce %d, tx has %d", ErrBadNonce, e.Account, e.Expected, e.Got)
+}
+
+// Unwrap returns ErrBadNonce.
+func (e *NonceError) Unwrap() error { return ErrBadNonce }
+
+// resultOf is the ABCI outcome of err: code, codespace (empty on success),
+// log and data (the expected nonce of a CodeBadNonce result).
+func resultOf(err error) (code uint32, codespace, log string, data []byte) {
+	if err == nil {
+		return uint32(CodeOK), "", "", nil
+	}
+	var ne *NonceError
+	if errors.As(err, &ne) {
+		data = NonceData(ne.Expected)
+	}
+	return uint32(CodeOf(err)), Codespace, err.Error(), data
 }

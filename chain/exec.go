@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
@@ -14,10 +15,14 @@ import (
 // the signer's account.
 type execCtx struct {
 	st      kvWriter
+	chainID string
 	params  Params
 	height  int64
 	signer  Address
 	account *Account // the signer's account, saved after the rule succeeds
+	// memo is the verified-tx cache entry of this tx, where a rule notes
+	// checks that depend only on the tx bytes (receipt signatures).
+	memo *verifiedTx
 }
 
 // loadAccount returns the account at a; the signer's own account is the one
@@ -83,6 +88,9 @@ type verifiedTx struct {
 	body Body
 	rule rule
 	size int // bytes of the encoded tx
+	// receiptsOK is set once a PlaceFile's receipt signatures verified;
+	// like the tx signature they depend only on the bytes and the chain id.
+	receiptsOK atomic.Bool
 }
 
 // verifiedCacheBytes bounds one generation of the cache: 64 MiB of encoded
@@ -133,6 +141,7 @@ type authResult struct {
 	rule    rule
 	account *Account
 	hash    Hash
+	memo    *verifiedTx
 }
 
 // authenticate runs the checks every transaction must pass before its rule
@@ -171,11 +180,11 @@ func authenticate(st kvReader, chainID string, p Params, cache *verifiedCache, r
 		return nil, fmt.Errorf("%w: public key does not match account %s", ErrBadSignature, signer)
 	}
 	if tx.Nonce != acct.Nonce {
-		return nil, fmt.Errorf("%w: account %s expects nonce %d, tx has %d", ErrBadNonce, signer, acct.Nonce, tx.Nonce)
+		return nil, &NonceError{Account: signer, Expected: acct.Nonce, Got: tx.Nonce}
 	}
 	acct.PubKey = tx.PubKey
 	acct.Nonce++
-	return &authResult{tx: tx, body: body, rule: r, account: &acct, hash: h}, nil
+	return &authResult{tx: tx, body: body, rule: r, account: &acct, hash: h, memo: v}, nil
 }
 
 // verify decodes raw and checks everything that depends only on its bytes:
@@ -227,7 +236,7 @@ func execute(st kvWriter, chainID string, p Params, height int64, cache *verifie
 	}
 	ov := newOverlay(st)
 	acct := *auth.account
-	x := &execCtx{st: ov, params: p, height: height, signer: acct.Address, account: &acct}
+	x := &execCtx{st: ov, chainID: chainID, params: p, height: height, signer: acct.Address, account: &acct, memo: auth.memo}
 	if err := auth.rule.apply(x, auth.body); err != nil {
 		return auth, err
 	}

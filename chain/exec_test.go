@@ -48,3 +48,36 @@ func TestVerifiedCacheIsBoundedByBytes(t *testing.T) {
 		t.Fatalf("valid transfer after the flood: %s", r[0].Log)
 	}
 }
+
+// TestReceiptSignaturesAreVerifiedOnce: CheckTx notes in the verified-tx
+// cache that a PlaceFile's receipts verified (so FinalizeBlock and rechecks
+// skip them), and notes nothing for receipts that did not; the expiry is
+// still checked at every height.
+func TestReceiptSignaturesAreVerifiedOnce(t *testing.T) {
+	f := newFixture(t)
+	carol := addrOf(f.carol)
+	good := f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{0x0c}, Size: 1, K: 1, M: 0, Pieces: []Piece{piece(0, 0, carol, 5)}}))
+	if r := f.check(good); r.Code != 0 {
+		t.Fatal(r.Log)
+	}
+	if v := f.app.sigs.get(sha256.Sum256(good)); v == nil || !v.receiptsOK.Load() {
+		t.Fatal("verified receipts not noted in the cache")
+	}
+	bad := &PlaceFile{FileID: Hash{0x0d}, Size: 1, K: 1, M: 0, Pieces: []Piece{piece(0, 0, carol, 5)}}
+	bad.Receipts = []Receipt{SignReceipt(f.alice, testChainID, bad.FileID, addrOf(f.alice), f.height+1, receiptPieces(bad.Pieces, carol))}
+	badTx := f.sign(f.alice, bad)
+	if r := f.check(badTx); Code(r.Code) != CodeBadReceipt {
+		t.Fatalf("forged receipt: %d %s", r.Code, r.Log)
+	}
+	if v := f.app.sigs.get(sha256.Sum256(badTx)); v == nil || v.receiptsOK.Load() {
+		t.Fatal("a failed receipt check was noted as verified")
+	}
+	// The verified tx, kept past its receipts' expiry, fails on the expiry.
+	f.nonces[addrOf(f.alice)]--
+	for range receiptTestLife + 1 {
+		f.block()
+	}
+	if r := f.block(good)[0]; Code(r.Code) != CodeReceiptExpired {
+		t.Fatalf("cached tx after its receipts expired: %d %s", r.Code, r.Log)
+	}
+}

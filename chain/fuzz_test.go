@@ -18,7 +18,11 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		&Transfer{To: addrOf(other), Amount: 10},
 		&RegisterNode{PeerID: pid, Addrs: addrs, Pledge: 3000, CPU: 2},
 		&UpdateNode{Pledge: &p, Addrs: &addrs},
-		&PlaceFile{FileID: Hash{1}, Size: 10, K: 1, M: 1, Pieces: []Piece{piece(0, 0, addrOf(other), 5), piece(0, 1, addrOf(k), 5)}},
+		func() Body {
+			pf := &PlaceFile{FileID: Hash{1}, Size: 10, K: 1, M: 1, Pieces: []Piece{piece(0, 0, addrOf(other), 5), piece(0, 1, addrOf(k), 5)}}
+			signReceipts(pf, addrOf(k), 10)
+			return pf
+		}(),
 		&RemoveFile{FileID: Hash{1}},
 	}
 	var out [][]byte

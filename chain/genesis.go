@@ -59,13 +59,19 @@ func (g *GenesisState) Validate() error {
 	return nil
 }
 
+// MaxReceiptTTL bounds Params.ReceiptTTL (about 136 years of 1-second
+// blocks), so heights plus it never overflow.
+const MaxReceiptTTL = 1 << 32
+
 // Validate checks that the parameters are usable.
 func (p *Params) Validate() error {
 	switch {
 	case p.EpochLength == 0:
 		return fmt.Errorf("%w: epoch_length must be ≥ 1", ErrGenesis)
-	case p.RNorm == 0:
-		return fmt.Errorf("%w: r_norm must be ≥ 1", ErrGenesis)
+	case p.EarnPercent > 100:
+		return fmt.Errorf("%w: earn_percent %d > 100 (colluders could grow quota by placing on each other)", ErrGenesis, p.EarnPercent)
+	case p.ReceiptTTL < 1 || p.ReceiptTTL > MaxReceiptTTL:
+		return fmt.Errorf("%w: receipt_ttl %d outside [1, %d]", ErrGenesis, p.ReceiptTTL, uint64(MaxReceiptTTL))
 	case p.UptimeMinPercent > 100:
 		return fmt.Errorf("%w: uptime_min_percent %d > 100", ErrGenesis, p.UptimeMinPercent)
 	case p.MaxTxBytes < 1024 || p.MaxTxBytes > 16<<20:

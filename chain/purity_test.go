@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/types"
 	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/tools/go/packages"
@@ -63,4 +64,44 @@ func TestStateTransitionsUseNoClockRandomnessFloatsOrMapOrder(t *testing.T) {
 	if t.Failed() {
 		t.Log("state transitions must be deterministic; see docs/ledger.md, Determinism")
 	}
+}
+
+// TestNoNetworkCode fails if a non-test file of chain/ imports network code:
+// net and its subpackages, libp2p, multiformats (multiaddr), CometBFT's RPC,
+// viper. The state machine reads bytes and state only; node/ does the
+// networking (and validates multiaddrs).
+func TestNoNetworkCode(t *testing.T) {
+	forbidden := func(path string) bool {
+		for _, p := range []string{"net", "github.com/libp2p", "github.com/multiformats", "github.com/cometbft/cometbft/rpc", "github.com/spf13/viper"} {
+			if path == p || strings.HasPrefix(path, p+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	cfg := &packages.Config{Mode: packages.NeedName | packages.NeedFiles | packages.NeedSyntax | packages.NeedImports | packages.NeedDeps, Tests: false}
+	pkgs, err := packages.Load(cfg, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) != 1 || len(pkgs[0].Errors) > 0 || len(pkgs[0].Syntax) == 0 {
+		t.Fatalf("loading the package: %d packages, %v", len(pkgs), pkgs[0].Errors)
+	}
+	p := pkgs[0]
+	for _, f := range p.Syntax {
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if forbidden(path) {
+				t.Errorf("%s imports %q", p.Fset.Position(imp.Pos()), path)
+			}
+		}
+	}
+	// Nor through a dependency: libp2p, multiformats, CometBFT RPC and viper
+	// are not even linked in. (The standard library's net packages are,
+	// through dependencies chain/ calls for other things.)
+	packages.Visit(pkgs, nil, func(dep *packages.Package) {
+		if forbidden(dep.PkgPath) && dep.PkgPath != "net" && !strings.HasPrefix(dep.PkgPath, "net/") {
+			t.Errorf("chain/ depends on %s", dep.PkgPath)
+		}
+	})
 }

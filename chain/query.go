@@ -1,7 +1,6 @@
 package chain
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,16 +8,17 @@ import (
 	corestore "cosmossdk.io/core/store"
 )
 
-// Query paths (abci_query "path"; the data argument is unused). Values are
-// deterministic CBOR of the named type. List queries return at most
-// MaxQueryResults entries, in key order.
+// Query paths (abci_query "path"). Values are deterministic CBOR of the
+// named type. List queries answer one Page of at most MaxQueryResults
+// entries, in key order; their data argument is the cursor (see Page), the
+// other queries ignore it.
 const (
 	QueryAccount = "/account/" // /account/<address>  → AccountView
 	QueryNode    = "/node/"    // /node/<address>     → Node
-	QueryNodes   = "/nodes"    // /nodes              → []Node
+	QueryNodes   = "/nodes"    // /nodes              → Page[Node]
 	QueryFile    = "/file/"    // /file/<file id>     → File
-	QueryFiles   = "/files/"   // /files/<owner>      → []File
-	QueryPieces  = "/pieces/"  // /pieces/<holder>    → []HeldPiece
+	QueryFiles   = "/files/"   // /files/<owner>      → Page[File]
+	QueryPieces  = "/pieces/"  // /pieces/<holder>    → Page[HeldPiece]
 	QueryEpoch   = "/epoch"    // /epoch or /epoch/<n> → Epoch
 	QueryParams  = "/params"   // /params             → Params
 	QueryChain   = "/chain"    // /chain              → ChainInfo
@@ -29,13 +29,21 @@ const (
 // data argument is the cursor: empty for the first page, else the Next of
 // the previous page. Next is empty on the last page. A client that needs
 // the whole list reads every page at one height (abci_query's height), so
-// the pages are of one state.
+// the pages are of one state and every entry comes exactly once.
+//
+// The cursor is opaque to clients. (It is the key suffix, after the list's
+// prefix, of the first entry not yet returned: an address, a file id, or
+// file id ‖ segment ‖ index; a cursor of another length is refused with
+// ErrInvalid.)
 type Page[T any] struct {
-	Items []T    `cbor:"items" json:"items"`
-	Next  []byte `cbor:"next,omitempty" json:"next,omitempty"`
+	// Items are the page's entries, in key order.
+	Items []T `cbor:"items" json:"items"`
+	// Next is the cursor of the next page; empty on the last page.
+	Next []byte `cbor:"next,omitempty" json:"next,omitempty"`
 }
 
-// MaxCursorBytes bounds a list query's cursor.
+// MaxCursorBytes bounds a list query's cursor; a longer one is refused with
+// ErrInvalid.
 const MaxCursorBytes = 128
 
 // MaxQueryResults bounds the entries one list query returns.
@@ -54,7 +62,11 @@ var queryBytesLimit = MaxQueryBytes
 // quota it may use now. An address never seen is returned with zero values.
 type AccountView struct {
 	Account
-	// QuotaLimit is the allowance plus earned quota while the node is up.
+	// QuotaEarned is what the account's node earns by holding pieces for
+	// other accounts (HeldForOthers × EarnPercent / 100; 0 without a node).
+	QuotaEarned uint64 `cbor:"quota_earned" json:"quota_earned"`
+	// QuotaLimit is the allowance plus QuotaEarned while the node is active
+	// and up, else the allowance.
 	QuotaLimit uint64 `cbor:"quota_limit" json:"quota_limit"`
 	// Exists is false for an address the ledger has never seen.
 	Exists bool `cbor:"exists" json:"exists"`
@@ -72,8 +84,11 @@ type kvIterReader interface {
 	Iterator(start, end []byte, ascending bool) (corestore.Iterator, error)
 }
 
-func query(st kvIterReader, params Params, info chainInfo, path string, _ []byte) ([]byte, error) {
+func query(st kvIterReader, params Params, info chainInfo, path string, data []byte) ([]byte, error) {
 	arg := func(prefix string) string { return strings.TrimPrefix(path, prefix) }
+	if len(data) > MaxCursorBytes {
+		return nil, fmt.Errorf("%w: cursor is %d bytes, at most %d", ErrInvalid, len(data), MaxCursorBytes)
+	}
 	switch {
 	case strings.HasPrefix(path, QueryAccount):
 		a, err := ParseAddress(arg(QueryAccount))
@@ -95,6 +110,7 @@ func query(st kvIterReader, params Params, info chainInfo, path string, _ []byte
 			return nil, err
 		}
 		if nfound {
+			v.QuotaEarned = earnedQuota(params, &n)
 			v.QuotaLimit = QuotaLimit(params, &v.Account, &n)
 		} else {
 			v.QuotaLimit = QuotaLimit(params, &v.Account, nil)
@@ -107,7 +123,7 @@ func query(st kvIterReader, params Params, info chainInfo, path string, _ []byte
 		}
 		return getRaw(st, nodeKey(a), "node "+a.String())
 	case path == QueryNodes:
-		return list[Node](st, []byte(prefixNode))
+		return listPage[Node](st, []byte(prefixNode), AddressSize, data, storedItem)
 	case strings.HasPrefix(path, QueryFile):
 		id, err := ParseHash(arg(QueryFile))
 		if err != nil {
@@ -119,13 +135,20 @@ func query(st kvIterReader, params Params, info chainInfo, path string, _ []byte
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
-		return filesOf(st, owner)
+		return listPage[File](st, ownedPrefix(owner), HashSize, data, func(suffix, _ []byte) ([]byte, []byte, error) {
+			key := fileKey(Hash(suffix))
+			b, err := st.Get(key)
+			if err != nil {
+				return nil, nil, fmt.Errorf("reading state: %w", err)
+			}
+			return key, b, nil
+		})
 	case strings.HasPrefix(path, QueryPieces):
 		holder, err := ParseAddress(arg(QueryPieces))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
-		return list[HeldPiece](st, heldPrefix(holder))
+		return listPage[HeldPiece](st, heldPrefix(holder), heldSuffixSize, data, storedItem)
 	case path == QueryEpoch:
 		e, found, err := currentEpoch(st)
 		if err != nil {
@@ -172,12 +195,6 @@ func prefixEnd(prefix []byte) []byte {
 	return nil
 }
 
-// scan calls fn for each entry under prefix, in key order, at most
-// MaxQueryResults times (queries).
-func scan(st kvIterReader, prefix []byte, fn func(k, v []byte) error) error {
-	return scanN(st, prefix, MaxQueryResults, fn)
-}
-
 // scanN calls fn for each entry under prefix, in key order, at most limit
 // times; limit < 0 means all (block rules, which must see everything).
 func scanN(st kvIterReader, prefix []byte, limit int, fn func(k, v []byte) error) error {
@@ -195,55 +212,64 @@ func scanN(st kvIterReader, prefix []byte, limit int, fn func(k, v []byte) error
 	return it.Error()
 }
 
-func list[T any](st kvIterReader, prefix []byte) ([]byte, error) {
-	out := []T{}
-	size := 0
-	err := scan(st, prefix, func(k, v []byte) error {
-		if size += len(v); size > queryBytesLimit && len(out) > 0 {
-			return errQueryFull
-		}
-		var x T
-		if err := Unmarshal(v, &x); err != nil {
-			return fmt.Errorf("state at %q: %w", k, err)
-		}
-		out = append(out, x)
-		return nil
-	})
-	if err != nil && !errors.Is(err, errQueryFull) {
+// queryResultsLimit is MaxQueryResults; tests lower it.
+var queryResultsLimit = MaxQueryResults
+
+// itemFunc turns an index entry of a list (its key suffix after the list's
+// prefix, and its value) into the state key and stored bytes of the item to
+// return; nil bytes skip the entry.
+type itemFunc func(suffix, value []byte) (key, item []byte, err error)
+
+// storedItem is the itemFunc of lists whose entries are the items.
+func storedItem(suffix, value []byte) ([]byte, []byte, error) { return suffix, value, nil }
+
+// listPage answers one page of the list of entries under prefix, whose keys
+// are prefix ‖ a suffixLen-byte suffix: from the entry whose suffix is
+// cursor (the first entry if cursor is empty), at most queryResultsLimit
+// items, stopping before the item that would take them past
+// queryBytesLimit (but with at least one). Next is the suffix of the first
+// entry not returned, empty if there is none. A cursor of the wrong length is
+// ErrInvalid; one naming no entry starts at the next entry after it.
+func listPage[T any](st kvIterReader, prefix []byte, suffixLen int, cursor []byte, item itemFunc) ([]byte, error) {
+	if len(cursor) != 0 && len(cursor) != suffixLen {
+		return nil, fmt.Errorf("%w: cursor is %d bytes, this list's are %d", ErrInvalid, len(cursor), suffixLen)
+	}
+	start := append(append([]byte(nil), prefix...), cursor...)
+	it, err := st.Iterator(start, prefixEnd(prefix), true)
+	if err != nil {
 		return nil, err
 	}
-	return Marshal(out)
-}
-
-// errQueryFull ends a list scan that reached MaxQueryBytes.
-var errQueryFull = errors.New("query answer full")
-
-func filesOf(st kvIterReader, owner Address) ([]byte, error) {
-	prefix := ownedPrefix(owner)
-	out := []File{}
+	defer it.Close()
+	page := Page[T]{Items: []T{}}
 	size := 0
-	err := scan(st, prefix, func(k, _ []byte) error {
-		var id Hash
-		copy(id[:], k[len(prefix):])
-		b, err := st.Get(fileKey(id))
+	for ; it.Valid(); it.Next() {
+		suffix := it.Key()[len(prefix):]
+		if len(suffix) != suffixLen {
+			return nil, fmt.Errorf("state key %q under %q has a %d-byte suffix, want %d", it.Key(), prefix, len(suffix), suffixLen)
+		}
+		if len(page.Items) >= queryResultsLimit {
+			page.Next = append([]byte(nil), suffix...)
+			break
+		}
+		key, b, err := item(suffix, it.Value())
 		if err != nil {
-			return fmt.Errorf("reading state: %w", err)
+			return nil, err
 		}
 		if b == nil {
-			return nil
+			continue
 		}
-		if size += len(b); size > queryBytesLimit && len(out) > 0 {
-			return errQueryFull
+		if size += len(b); size > queryBytesLimit && len(page.Items) > 0 {
+			page.Next = append([]byte(nil), suffix...)
+			break
 		}
-		var f File
-		if err := Unmarshal(b, &f); err != nil {
-			return fmt.Errorf("state at %q: %w", fileKey(id), err)
+		var x T
+		if err := Unmarshal(b, &x); err != nil {
+			return nil, fmt.Errorf("state at %q: %w", key, err)
 		}
-		out = append(out, f)
-		return nil
-	})
-	if err != nil && !errors.Is(err, errQueryFull) {
+		page.Items = append(page.Items, x)
+	}
+	if err := it.Error(); err != nil {
 		return nil, err
 	}
-	return Marshal(out)
+	return Marshal(&page)
 }

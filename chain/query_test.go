@@ -1,11 +1,14 @@
 package chain
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/fxamacker/cbor/v2"
 )
 
 // TestEveryDocumentedQueryPathAnswers walks the query paths of docs/ledger.md
@@ -18,8 +21,8 @@ func TestEveryDocumentedQueryPathAnswers(t *testing.T) {
 	if err := f.query(QueryAccount+alice.String(), &acct); err != nil || !acct.Exists || acct.QuotaUsed != 120 || acct.QuotaLimit != 1000 {
 		t.Fatalf("/account/alice: %+v %v", acct, err)
 	}
-	// Carol pledged 3000 bytes: allowance 1000 + 3000/3 earned.
-	if err := f.query(QueryAccount+carol.String(), &acct); err != nil || acct.QuotaEarned != 1000 || acct.QuotaLimit != 2000 {
+	// Carol holds alice's 60-byte piece: allowance 1000 + 60 earned.
+	if err := f.query(QueryAccount+carol.String(), &acct); err != nil || acct.QuotaEarned != 60 || acct.QuotaLimit != 1060 {
 		t.Fatalf("/account/carol: %+v %v", acct, err)
 	}
 	stranger := Address{0x77}
@@ -31,7 +34,7 @@ func TestEveryDocumentedQueryPathAnswers(t *testing.T) {
 		t.Fatalf("/node/dave: %+v %v", n, err)
 	}
 	var nodes []Node
-	if err := f.query(QueryNodes, &nodes); err != nil || len(nodes) != 2 || !addrLess(nodes[0].Address, nodes[1].Address) {
+	if err := listAll(f.testLedger, QueryNodes, &nodes); err != nil || len(nodes) != 2 || !addrLess(nodes[0].Address, nodes[1].Address) {
 		t.Fatalf("/nodes (in address order): %+v %v", nodes, err)
 	}
 	var file File
@@ -39,11 +42,11 @@ func TestEveryDocumentedQueryPathAnswers(t *testing.T) {
 		t.Fatalf("/file: %+v %v", file, err)
 	}
 	var files []File
-	if err := f.query(QueryFiles+carol.String(), &files); err != nil || len(files) != 0 {
+	if err := listAll(f.testLedger, QueryFiles+carol.String(), &files); err != nil || len(files) != 0 {
 		t.Fatalf("/files of an owner with none: %+v %v", files, err)
 	}
 	var held []HeldPiece
-	if err := f.query(QueryPieces+carol.String(), &held); err != nil || len(held) != 1 || held[0].Piece.Holder != carol {
+	if err := listAll(f.testLedger, QueryPieces+carol.String(), &held); err != nil || len(held) != 1 || held[0].Piece.Holder != carol {
 		t.Fatalf("/pieces/carol: %+v %v", held, err)
 	}
 	var e Epoch
@@ -54,7 +57,7 @@ func TestEveryDocumentedQueryPathAnswers(t *testing.T) {
 		t.Fatalf("/epoch/0: %+v %v", e, err)
 	}
 	var p Params
-	if err := f.query(QueryParams, &p); err != nil || p.Allowance != 1000 || p.RNorm != 3 {
+	if err := f.query(QueryParams, &p); err != nil || p.Allowance != 1000 || p.EarnPercent != 100 || p.ReceiptTTL != 100 {
 		t.Fatalf("/params: %+v %v", p, err)
 	}
 	var ci ChainInfo
@@ -99,22 +102,22 @@ func TestEveryDocumentedQueryPathAnswers(t *testing.T) {
 
 func addrLess(a, b Address) bool { return string(a[:]) < string(b[:]) }
 
-// TestListQueriesAreBoundedByBytes lowers the answer size limit and checks
-// that /files and /pieces stop at it, keeping key order and at least one
-// entry.
-func TestListQueriesAreBoundedByBytes(t *testing.T) {
+// TestListQueriesPageThroughEveryEntryOnce makes lists longer than one page
+// (by lowering the byte and count limits) and checks that following Next
+// from the empty cursor returns every entry exactly once, in key order, at
+// one height even while new blocks change the list; that the last page has
+// an empty Next; that a page keeps at least one entry; and that a bad cursor
+// is refused with CodeInvalid.
+func TestListQueriesPageThroughEveryEntryOnce(t *testing.T) {
 	f := newFixture(t)
 	alice, carol := addrOf(f.alice), addrOf(f.carol)
-	var ids []Hash
 	var txs [][]byte
 	for i := range 6 {
 		var ps []Piece
 		for j := range 10 {
 			ps = append(ps, piece(uint32(j), 0, carol, 1))
 		}
-		id := Hash{0x10 + byte(i)}
-		ids = append(ids, id)
-		txs = append(txs, f.sign(f.alice, &PlaceFile{FileID: id, Size: 10, K: 1, M: 0, Pieces: ps}))
+		txs = append(txs, f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{0x10 + byte(i)}, Size: 10, K: 1, M: 0, Pieces: ps})))
 	}
 	for i, r := range f.block(txs...) {
 		if r.Code != 0 {
@@ -122,27 +125,121 @@ func TestListQueriesAreBoundedByBytes(t *testing.T) {
 		}
 	}
 	var all []File
-	if err := f.query(QueryFiles+alice.String(), &all); err != nil || len(all) != 7 {
-		t.Fatalf("unbounded /files: %d files, %v", len(all), err)
+	if err := listAll(f.testLedger, QueryFiles+alice.String(), &all); err != nil || len(all) != 7 {
+		t.Fatalf("/files: %d files, %v", len(all), err)
 	}
+	for i := 1; i < len(all); i++ {
+		if string(all[i-1].ID[:]) >= string(all[i].ID[:]) {
+			t.Fatalf("/files not in id order at %d", i)
+		}
+	}
+	var allHeld []HeldPiece
+	if err := listAll(f.testLedger, QueryPieces+carol.String(), &allHeld); err != nil || len(allHeld) != 61 {
+		t.Fatalf("/pieces/carol: %d pieces, %v", len(allHeld), err)
+	}
+	page := func(path string, cursor []byte, height int64, v any) []byte {
+		t.Helper()
+		res := f.queryAt(path, cursor, height)
+		if res.Code != 0 {
+			t.Fatalf("%s cursor %x: %s", path, cursor, res.Log)
+		}
+		var p Page[cbor.RawMessage]
+		if err := Unmarshal(res.Value, &p); err != nil {
+			t.Fatal(err)
+		}
+		if err := Unmarshal(res.Value, v); err != nil {
+			t.Fatal(err)
+		}
+		return p.Next
+	}
+
+	defer func(b, n int) { queryBytesLimit, queryResultsLimit = b, n }(queryBytesLimit, queryResultsLimit)
 	one := len(mustMarshal(&all[1]))
-	defer func(v int) { queryBytesLimit = v }(queryBytesLimit)
-	queryBytesLimit = 3*one + one/2
+	queryBytesLimit = 3*one + one/2 // three file records a page
+	height := f.app.version
 	var files []File
-	if err := f.query(QueryFiles+alice.String(), &files); err != nil || len(files) != 3 {
-		t.Fatalf("/files with a limit of 3.5 records: %d files, %v", len(files), err)
+	var sizes []int
+	var cursor []byte
+	for {
+		var p Page[File]
+		cursor = page(QueryFiles+alice.String(), cursor, height, &p)
+		files = append(files, p.Items...)
+		sizes = append(sizes, len(p.Items))
+		if len(sizes) == 1 {
+			// A block placing a new file, and one removing another, come
+			// between the pages; the pages of this height do not see them.
+			if r := f.block(f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{0x01}, Size: 1, K: 1, M: 0, Pieces: []Piece{piece(0, 0, carol, 1)}}))); r[0].Code != 0 {
+				t.Fatal(r[0].Log)
+			}
+			if r := f.block(f.sign(f.alice, &RemoveFile{FileID: Hash{0x15}})); r[0].Code != 0 {
+				t.Fatal(r[0].Log)
+			}
+		}
+		if len(cursor) == 0 {
+			break
+		}
+		if len(cursor) != HashSize {
+			t.Fatalf("cursor %x", cursor)
+		}
+	}
+	if fmt.Sprint(sizes) != "[3 4]" || len(files) != len(all) {
+		t.Fatalf("pages of %v files, want [3 4] (the last record is small)", sizes)
 	}
 	for i := range files {
 		if files[i].ID != all[i].ID {
-			t.Fatalf("/files entry %d is %s, want %s", i, files[i].ID, all[i].ID)
+			t.Fatalf("entry %d is %s, want %s", i, files[i].ID, all[i].ID)
 		}
 	}
+
+	// Count-limited pages: 61 pieces, 7 a page.
+	queryBytesLimit, queryResultsLimit = MaxQueryBytes, 7
 	var held []HeldPiece
-	if err := f.query(QueryPieces+carol.String(), &held); err != nil || len(held) == 0 || len(held) >= 61 {
-		t.Fatalf("/pieces with a limit: %d pieces, %v", len(held), err)
+	cursor = nil
+	pages := 0
+	for {
+		var p Page[HeldPiece]
+		cursor = page(QueryPieces+carol.String(), cursor, height, &p)
+		if pages++; len(p.Items) != 7 && len(cursor) != 0 {
+			t.Fatalf("page %d has %d pieces", pages, len(p.Items))
+		}
+		held = append(held, p.Items...)
+		if len(cursor) == 0 {
+			break
+		}
 	}
-	queryBytesLimit = 1
-	if err := f.query(QueryFiles+alice.String(), &files); err != nil || len(files) != 1 {
-		t.Fatalf("/files with a 1-byte limit: %d files, %v (want the first one)", len(files), err)
+	if pages != 9 || fmt.Sprint(held) != fmt.Sprint(allHeld) {
+		t.Fatalf("%d pages, %d pieces: not the %d pieces in order", pages, len(held), len(allHeld))
+	}
+	queryResultsLimit = 1
+	var nodes []Node
+	if err := listAll(f.testLedger, QueryNodes, &nodes); err != nil || len(nodes) != 2 || !addrLess(nodes[0].Address, nodes[1].Address) {
+		t.Fatalf("/nodes one a page: %+v %v", nodes, err)
+	}
+
+	// A limit smaller than any record still gives one entry a page.
+	queryBytesLimit, queryResultsLimit = 1, MaxQueryResults
+	var p Page[File]
+	if next := page(QueryFiles+alice.String(), nil, height, &p); len(p.Items) != 1 || p.Items[0].ID != all[0].ID || !bytes.Equal(next, all[1].ID[:]) {
+		t.Fatalf("1-byte limit: %d files, next %x", len(p.Items), next)
+	}
+	// A cursor past the last entry: an empty last page.
+	ff := bytes.Repeat([]byte{0xff}, HashSize)
+	if next := page(QueryFiles+alice.String(), ff, height, &p); len(p.Items) != 0 || next != nil {
+		t.Fatalf("cursor past the end: %+v", p)
+	}
+	for _, c := range []struct {
+		path   string
+		cursor []byte
+		msg    string
+	}{
+		{QueryFiles + alice.String(), make([]byte, MaxCursorBytes+1), "cursor is 129 bytes, at most 128"},
+		{QueryFiles + alice.String(), []byte{1, 2, 3}, "cursor is 3 bytes, this list's are 32"},
+		{QueryNodes, all[0].ID[:], "cursor is 32 bytes, this list's are 20"},
+		{QueryPieces + carol.String(), all[0].ID[:], "this list's are 40"},
+	} {
+		res := f.queryAt(c.path, c.cursor, height)
+		if Code(res.Code) != CodeInvalid || res.Codespace != Codespace || !strings.Contains(res.Log, c.msg) {
+			t.Errorf("%s with cursor %x: code %d %q, want %d with %q", c.path, c.cursor, res.Code, res.Log, CodeInvalid, c.msg)
+		}
 	}
 }

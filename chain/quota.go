@@ -2,12 +2,19 @@ package chain
 
 import "math/bits"
 
-// earnedQuota is what pledging p bytes earns: p / RNorm.
-func earnedQuota(params Params, pledge uint64) uint64 {
-	if params.RNorm == 0 {
+// earnedQuota is what holding earns node n's account: the bytes it holds
+// for other accounts × EarnPercent / 100 (saturating, never overflowing).
+// The pledge earns nothing; a node that holds nothing earns 0.
+func earnedQuota(params Params, n *Node) uint64 {
+	if n == nil {
 		return 0
 	}
-	return pledge / params.RNorm
+	hi, lo := bits.Mul64(n.HeldForOthers, params.EarnPercent)
+	if hi >= 100 {
+		return ^uint64(0)
+	}
+	q, _ := bits.Div64(hi, lo, 100)
+	return q
 }
 
 // uptimeOK reports whether a node's uptime over its window reaches
@@ -31,11 +38,12 @@ func uptimeOK(params Params, n *Node) bool {
 }
 
 // QuotaLimit is the number of bytes an account may have placed: the
-// allowance, plus its earned quota while its node is active and up.
+// allowance, plus the quota its node n (nil if it has none) earns by holding
+// pieces for others, while the node is active and up.
 func QuotaLimit(params Params, acct *Account, n *Node) uint64 {
 	limit := params.Allowance
 	if n != nil && n.Status == NodeActive && uptimeOK(params, n) {
-		if s, ok := addUint64(limit, acct.QuotaEarned); ok {
+		if s, ok := addUint64(limit, earnedQuota(params, n)); ok {
 			limit = s
 		} else {
 			limit = ^uint64(0)

@@ -80,3 +80,51 @@ func (r *Receipt) Verify(chainID string, fileID Hash, owner, holder Address, pie
 	}
 	return nil
 }
+
+// checkReceipts applies PlaceFile's receipt rule: there is exactly one
+// receipt per distinct holder, receipt i being that of holders[i] (the
+// holders in the order they first appear in b.Pieces), signed by the
+// holder's key over its pieces of the file in PlaceFile order, for this
+// chain, this file and the signer as owner; and each is usable at this
+// height: height ≤ Expires ≤ height + ReceiptTTL. A wrong count, key or
+// signature is ErrBadReceipt, a wrong expiry ErrReceiptExpired.
+//
+// The signatures depend only on the tx bytes, so once they verified the
+// result is noted in the tx's cache entry and not computed again
+// (FinalizeBlock after CheckTx, mempool rechecks); the expiry, which
+// depends on the height, is checked every time.
+func checkReceipts(x *execCtx, b *PlaceFile, holders []Address) error {
+	if len(b.Receipts) != len(holders) {
+		return fmt.Errorf("%w: %d receipts for %d distinct holders, want one per holder in order of first appearance", ErrBadReceipt, len(b.Receipts), len(holders))
+	}
+	for i := range b.Receipts {
+		r := &b.Receipts[i]
+		if r.Expires < x.height {
+			return fmt.Errorf("%w: receipt %d (holder %s) expired at height %d, this is height %d", ErrReceiptExpired, i, holders[i], r.Expires, x.height)
+		}
+		if r.Expires-x.height > int64(x.params.ReceiptTTL) {
+			return fmt.Errorf("%w: receipt %d (holder %s) expires at height %d, more than receipt_ttl = %d blocks after this height %d", ErrReceiptExpired, i, holders[i], r.Expires, x.params.ReceiptTTL, x.height)
+		}
+	}
+	if x.memo != nil && x.memo.receiptsOK.Load() {
+		return nil
+	}
+	slot := make(map[Address]int, len(holders))
+	for i, h := range holders {
+		slot[h] = i
+	}
+	pieces := make([][]ReceiptPiece, len(holders))
+	for _, p := range b.Pieces {
+		i := slot[p.Holder]
+		pieces[i] = append(pieces[i], ReceiptPiece{ID: p.ID, Root: p.Root, Size: p.Size, Leaves: p.Leaves})
+	}
+	for i := range b.Receipts {
+		if err := b.Receipts[i].Verify(x.chainID, b.FileID, x.signer, holders[i], pieces[i]); err != nil {
+			return fmt.Errorf("receipt %d: %w", i, err)
+		}
+	}
+	if x.memo != nil {
+		x.memo.receiptsOK.Store(true)
+	}
+	return nil
+}

@@ -20,7 +20,7 @@ type fixture struct {
 }
 
 func piece(seg, idx uint32, holder Address, size uint64) Piece {
-	return Piece{Segment: seg, Index: idx, Holder: holder, ID: Hash{byte(seg), byte(idx), 1}, Size: size, Root: Hash{byte(seg), byte(idx), 2}, Leaves: 4}
+	return Piece{Segment: seg, Index: idx, Holder: holder, ID: Hash{byte(seg), byte(idx), 1}, Size: size, Root: Hash{byte(seg), byte(idx), 2}, Leaves: leafCount(size)}
 }
 
 func registerBody(t testing.TB, k ed25519.PrivateKey, pledge uint64) *RegisterNode {
@@ -42,8 +42,8 @@ func newFixture(t *testing.T) *fixture {
 		f.sign(f.carol, registerBody(t, f.carol, 3000)),
 		f.sign(f.dave, registerBody(t, f.dave, 100)),
 	)
-	res = append(res, f.block(f.sign(f.alice, &PlaceFile{FileID: f.file, Size: 100, K: 1, M: 1, Pieces: []Piece{
-		piece(0, 0, addrOf(f.carol), 60), piece(0, 1, addrOf(f.dave), 60)}}))...)
+	res = append(res, f.block(f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: f.file, Size: 100, K: 1, M: 1, Pieces: []Piece{
+		piece(0, 0, addrOf(f.carol), 60), piece(0, 1, addrOf(f.dave), 60)}})))...)
 	for i, r := range res {
 		if r.Code != 0 {
 			t.Fatalf("fixture tx %d: %s", i, r.Log)
@@ -124,30 +124,39 @@ func TestRejectedTxsSayWhyAndChangeNothing(t *testing.T) {
 			for i := range 3000 {
 				ps = append(ps, piece(uint32(i/2), uint32(i%2), addrOf(f.carol), 1))
 			}
-			return f.sign(f.alice, &PlaceFile{FileID: Hash{9}, K: 1, M: 1, Pieces: ps})
+			return f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{9}, K: 1, M: 1, Pieces: ps}))
 		}, CodeTooLarge, "limit 262144", false},
 		{"a placement over quota is refused", func(f *fixture) []byte {
-			return f.sign(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
-				piece(0, 0, addrOf(f.carol), 900), piece(0, 1, addrOf(f.dave), 40)}})
+			return f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
+				piece(0, 0, addrOf(f.carol), 900), piece(0, 1, addrOf(f.dave), 40)}}))
 		}, CodeQuotaExceeded, "uses 120 of 1000 bytes, file needs 940", true},
 		{"a placement on an unregistered holder is refused", func(f *fixture) []byte {
-			return f.sign(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
-				piece(0, 0, addrOf(f.carol), 10), piece(0, 1, addrOf(f.bob), 10)}})
+			return f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
+				piece(0, 0, addrOf(f.carol), 10), piece(0, 1, addrOf(f.bob), 10)}}))
 		}, CodeHolderNotRegistered, "names holder " + addrOf(testKey(1)).String(), true},
 		{"a placement naming one holder twice in a segment is refused", func(f *fixture) []byte {
-			return f.sign(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
-				piece(0, 0, addrOf(f.carol), 10), piece(0, 1, addrOf(f.carol), 10)}})
+			return f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
+				piece(0, 0, addrOf(f.carol), 10), piece(0, 1, addrOf(f.carol), 10)}}))
 		}, CodeDuplicateHolder, "named twice in segment 0", true},
 		{"a placement beyond a holder's free pledge is refused", func(f *fixture) []byte {
-			return f.sign(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
-				piece(0, 0, addrOf(f.carol), 50), piece(0, 1, addrOf(f.dave), 50)}})
+			return f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
+				piece(0, 0, addrOf(f.carol), 50), piece(0, 1, addrOf(f.dave), 50)}}))
 		}, CodeNoCapacity, "has 40 bytes free", true},
+		{"a piece whose leaf count does not match its size is refused", func(f *fixture) []byte {
+			p := piece(0, 0, addrOf(f.carol), 2049)
+			p.Leaves = 2
+			return f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 0, Pieces: []Piece{p}}))
+		}, CodeInvalid, "of 2049 bytes has 2 leaves, want 3", true},
+		{"a placement without its holders' receipts is refused", func(f *fixture) []byte {
+			return f.sign(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
+				piece(0, 0, addrOf(f.carol), 10), piece(0, 1, addrOf(f.dave), 10)}})
+		}, CodeBadReceipt, "0 receipts for 2 distinct holders", true},
 		{"placing an existing file id is refused", func(f *fixture) []byte {
-			return f.sign(f.bob, &PlaceFile{FileID: f.file, Size: 1, K: 1, M: 0, Pieces: []Piece{piece(0, 0, addrOf(f.carol), 1)}})
+			return f.sign(f.bob, f.receipted(f.bob, &PlaceFile{FileID: f.file, Size: 1, K: 1, M: 0, Pieces: []Piece{piece(0, 0, addrOf(f.carol), 1)}}))
 		}, CodeExists, "already placed", true},
 		{"pieces out of segment order are refused", func(f *fixture) []byte {
-			return f.sign(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
-				piece(0, 1, addrOf(f.carol), 10), piece(0, 0, addrOf(f.dave), 10)}})
+			return f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
+				piece(0, 1, addrOf(f.carol), 10), piece(0, 0, addrOf(f.dave), 10)}}))
 		}, CodeInvalid, "want segment 0 index 0", true},
 		{"removing someone else's file is refused", func(f *fixture) []byte {
 			return f.sign(f.bob, &RemoveFile{FileID: f.file})
@@ -192,6 +201,9 @@ func TestRejectedTxsSayWhyAndChangeNothing(t *testing.T) {
 			if Code(res.Code) != c.code || !strings.Contains(res.Log, c.msg) {
 				t.Fatalf("CheckTx: code %d %q, want code %d containing %q", res.Code, res.Log, c.code, c.msg)
 			}
+			if res.Codespace != Codespace {
+				t.Fatalf("CheckTx: codespace %q, want %q", res.Codespace, Codespace)
+			}
 			// The mempool view is unchanged: alice's next valid tx still passes.
 			next, _ := NewTx(testChainID, &Transfer{To: addrOf(f.bob), Amount: 1}, f.alice, 1)
 			if r := f.check(next.Bytes()); r.Code != 0 {
@@ -200,7 +212,7 @@ func TestRejectedTxsSayWhyAndChangeNothing(t *testing.T) {
 			// In a block the tx fails the same way and changes nothing (but
 			// its nonce, if it got past authentication).
 			out := f.block(tx)
-			if Code(out[0].Code) != c.code || out[0].Log != res.Log {
+			if Code(out[0].Code) != c.code || out[0].Log != res.Log || out[0].Codespace != Codespace || !bytes.Equal(out[0].Data, res.Data) {
 				t.Fatalf("FinalizeBlock: code %d %q, CheckTx said %d %q", out[0].Code, out[0].Log, res.Code, res.Log)
 			}
 			after := dump(t, f.app)

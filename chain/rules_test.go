@@ -15,11 +15,11 @@ func TestPlaceThenRemoveChargesAndFreesQuotaAndCapacity(t *testing.T) {
 		t.Fatalf("after placing 2×60 bytes alice uses %d", a.QuotaUsed)
 	}
 	var files []File
-	if err := f.query(QueryFiles+alice.String(), &files); err != nil || len(files) != 1 || files[0].Bytes != 120 {
+	if err := listAll(f.testLedger, QueryFiles+alice.String(), &files); err != nil || len(files) != 1 || files[0].Bytes != 120 {
 		t.Fatalf("files of alice: %+v %v", files, err)
 	}
 	var held []HeldPiece
-	if err := f.query(QueryPieces+dave.String(), &held); err != nil || len(held) != 1 || held[0].File != f.file || held[0].Piece.Index != 1 {
+	if err := listAll(f.testLedger, QueryPieces+dave.String(), &held); err != nil || len(held) != 1 || held[0].File != f.file || held[0].Piece.Index != 1 {
 		t.Fatalf("pieces of dave: %+v %v", held, err)
 	}
 	var n Node
@@ -35,7 +35,7 @@ func TestPlaceThenRemoveChargesAndFreesQuotaAndCapacity(t *testing.T) {
 	if err := f.query(QueryNode+carol.String(), &n); err != nil || n.Used != 0 {
 		t.Fatalf("carol %+v %v", n, err)
 	}
-	if err := f.query(QueryPieces+dave.String(), &held); err != nil || len(held) != 0 {
+	if err := listAll(f.testLedger, QueryPieces+dave.String(), &held); err != nil || len(held) != 0 {
 		t.Fatalf("pieces of dave after remove: %+v %v", held, err)
 	}
 	if err := f.query(QueryFile+f.file.String(), &File{}); err == nil {
@@ -43,24 +43,26 @@ func TestPlaceThenRemoveChargesAndFreesQuotaAndCapacity(t *testing.T) {
 	}
 }
 
-func TestPledgingEarnsQuotaOnlyWhileUp(t *testing.T) {
+func TestHoldingForOthersEarnsQuotaOnlyWhileUp(t *testing.T) {
 	f := newFixture(t)
 	carol := addrOf(f.carol)
+	// Carol pledged 3000 bytes and holds 60 of alice's: the pledge earns
+	// nothing, the 60 bytes held earn 60.
 	a := f.account(carol)
-	if a.QuotaEarned != 1000 || a.QuotaLimit != 2000 {
-		t.Fatalf("carol pledged 3000 with r_norm 3: %+v", a.Account)
+	if a.QuotaEarned != 60 || a.QuotaLimit != 1060 {
+		t.Fatalf("carol holds 60 bytes for alice: %+v", a)
 	}
 	p := uint64(6000)
 	if r := f.block(f.sign(f.carol, &UpdateNode{Pledge: &p})); r[0].Code != 0 {
 		t.Fatal(r[0].Log)
 	}
-	if a = f.account(carol); a.QuotaEarned != 2000 || a.QuotaLimit != 3000 {
-		t.Fatalf("after raising the pledge: %+v", a.Account)
+	if a = f.account(carol); a.QuotaEarned != 60 || a.QuotaLimit != 1060 {
+		t.Fatalf("raising the pledge changed the earned quota: %+v", a)
 	}
 	// Uptime 6 of 10 epochs (< 70 %): only the allowance is usable.
 	params := DefaultParams()
 	params.Allowance = 1000
-	n := &Node{Status: NodeActive, Uptime: []bool{true, true, false, true, false, true, false, true, false, true}}
+	n := &Node{Status: NodeActive, HeldForOthers: 2000, Uptime: []bool{true, true, false, true, false, true, false, true, false, true}}
 	if got := QuotaLimit(params, &a.Account, n); got != 1000 {
 		t.Fatalf("60%% uptime: limit %d, want the allowance 1000", got)
 	}
@@ -68,6 +70,19 @@ func TestPledgingEarnsQuotaOnlyWhileUp(t *testing.T) {
 	if got := QuotaLimit(params, &a.Account, n); got != 3000 {
 		t.Fatalf("70%% uptime: limit %d, want 3000", got)
 	}
+	params.EarnPercent = 50
+	if got := QuotaLimit(params, &a.Account, n); got != 2000 {
+		t.Fatalf("earn_percent 50: limit %d, want 2000", got)
+	}
+	params.EarnPercent = 100
+	n.HeldForOthers = ^uint64(0)
+	if got := QuotaLimit(params, &a.Account, n); got != ^uint64(0) {
+		t.Fatalf("2^64-1 held: limit %d, want it saturated", got)
+	}
+	if got := earnedQuota(Params{EarnPercent: 99}, n); got != ^uint64(0)/100*99+(^uint64(0)%100)*99/100 {
+		t.Fatalf("earned of 2^64-1 at 99%%: %d", got)
+	}
+	n.HeldForOthers = 2000
 	n.Status = NodeDisqualified
 	if got := QuotaLimit(params, &a.Account, n); got != 1000 {
 		t.Fatalf("disqualified: limit %d", got)
@@ -155,16 +170,17 @@ func TestADisqualifiedOrDownNodeIsNoHolderAndEarnsNoQuota(t *testing.T) {
 	}
 
 	setNode(dave, func(n *Node) { n.Status = NodeDisqualified })
-	res := f.check(f.sign(f.alice, &PlaceFile{FileID: Hash{3}, Size: 1, K: 1, M: 1, Pieces: []Piece{
-		piece(0, 0, carol, 10), piece(0, 1, dave, 10)}}))
+	res := f.check(f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{3}, Size: 1, K: 1, M: 1, Pieces: []Piece{
+		piece(0, 0, carol, 10), piece(0, 1, dave, 10)}})))
 	if Code(res.Code) != CodeHolderUnavailable || !strings.Contains(res.Log, "is disqualified") {
 		t.Fatalf("placement on a disqualified holder: code %d %q", res.Code, res.Log)
 	}
 
-	// Carol (pledge 3000, earned 1000, allowance 1000) places 1500 bytes,
-	// which needs her earned quota; with 6 of 10 epochs up she cannot.
+	// Carol (holding 60 bytes for alice, so earning 60; allowance 1000)
+	// places 1030 bytes on her own node, which needs her earned quota; with
+	// 6 of 10 epochs up she cannot.
 	place := func(id byte) *abci.CheckTxResponse {
-		return f.check(f.sign(f.carol, &PlaceFile{FileID: Hash{id}, Size: 1, K: 1, M: 0, Pieces: []Piece{piece(0, 0, carol, 1500)}}))
+		return f.check(f.sign(f.carol, f.receipted(f.carol, &PlaceFile{FileID: Hash{id}, Size: 1, K: 1, M: 0, Pieces: []Piece{piece(0, 0, carol, 1030)}})))
 	}
 	setNode(carol, func(n *Node) {
 		n.Uptime = []bool{true, true, false, true, false, true, false, true, false, true}
@@ -177,10 +193,10 @@ func TestADisqualifiedOrDownNodeIsNoHolderAndEarnsNoQuota(t *testing.T) {
 	}
 	f.nonces[carol]-- // the refused tx was not admitted
 	setNode(carol, func(n *Node) { n.Uptime[2] = true })
-	if a := f.account(carol); a.QuotaLimit != 2000 {
-		t.Fatalf("carol 70%% up: quota limit %d, want 2000", a.QuotaLimit)
+	if a := f.account(carol); a.QuotaLimit != 1060 {
+		t.Fatalf("carol 70%% up: quota limit %d, want 1060", a.QuotaLimit)
 	}
-	if r := f.block(f.sign(f.carol, &PlaceFile{FileID: Hash{5}, Size: 1, K: 1, M: 0, Pieces: []Piece{piece(0, 0, carol, 1500)}})); r[0].Code != 0 {
+	if r := f.block(f.sign(f.carol, f.receipted(f.carol, &PlaceFile{FileID: Hash{5}, Size: 1, K: 1, M: 0, Pieces: []Piece{piece(0, 0, carol, 1030)}}))); r[0].Code != 0 {
 		t.Fatalf("placement within earned quota while up: %s", r[0].Log)
 	}
 }

@@ -14,7 +14,7 @@ func TestPlaceFileSealedKey(t *testing.T) {
 	f := newFixture(t)
 	alice, carol := addrOf(f.alice), addrOf(f.carol)
 	place := func(id Hash, sealed []byte) []byte {
-		return f.sign(f.alice, &PlaceFile{FileID: id, Size: 10, K: 1, M: 0, Pieces: []Piece{piece(0, 0, carol, 10)}, SealedKey: sealed})
+		return f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: id, Size: 10, K: 1, M: 0, Pieces: []Piece{piece(0, 0, carol, 10)}, SealedKey: sealed}))
 	}
 	before := f.account(alice).QuotaUsed
 
@@ -30,8 +30,9 @@ func TestPlaceFileSealedKey(t *testing.T) {
 	}
 
 	// An explicitly empty sealed key is a second encoding of "none".
+	withEmpty := f.receipted(f.alice, &PlaceFile{FileID: Hash{0xa2}, Pieces: []Piece{piece(0, 0, carol, 10)}})
 	body, err := encMode.Marshal(map[string]any{"file_id": Hash{0xa2}, "size": 10, "k": 1, "m": 0,
-		"pieces": []Piece{piece(0, 0, carol, 10)}, "sealed_key": []byte{}})
+		"pieces": withEmpty.Pieces, "receipts": withEmpty.Receipts, "sealed_key": []byte{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestPlaceFileSealedKey(t *testing.T) {
 		t.Fatalf("/file: sealed key %x, %v; want %x", got.SealedKey, err, sealed)
 	}
 	var files []File
-	if err := f.query(QueryFiles+alice.String(), &files); err != nil {
+	if err := listAll(f.testLedger, QueryFiles+alice.String(), &files); err != nil {
 		t.Fatal(err)
 	}
 	found := false

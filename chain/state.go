@@ -17,6 +17,7 @@ const (
 	prefixOwned     = "owns/"    // owns/<owner:20><id:32> → uint64 bytes placed
 	prefixHeld      = "hold/"    // hold/<holder:20><file:32><segment:4><index:4> → HeldPiece
 	prefixEpoch     = "epoch/"   // epoch/<n:8> → Epoch
+	prefixGone      = "gone/"    // gone/<id:32> → int64 height the file was removed at
 )
 
 func accountKey(a Address) []byte { return append([]byte(prefixAccount), a[:]...) }
@@ -37,7 +38,13 @@ func heldKey(holder Address, file Hash, segment, index uint32) []byte {
 	return binary.BigEndian.AppendUint32(k, index)
 }
 
+// heldSuffixSize is the length of a hold/ key after heldPrefix: file id,
+// segment, index.
+const heldSuffixSize = HashSize + 4 + 4
+
 func heldPrefix(holder Address) []byte { return append([]byte(prefixHeld), holder[:]...) }
+
+func goneKey(id Hash) []byte { return append([]byte(prefixGone), id[:]...) }
 
 func epochKey(n uint64) []byte { return binary.BigEndian.AppendUint64([]byte(prefixEpoch), n) }
 
@@ -45,8 +52,16 @@ func epochKey(n uint64) []byte { return binary.BigEndian.AppendUint64([]byte(pre
 type Params struct {
 	// EpochLength is E, the number of blocks per epoch.
 	EpochLength uint64 `cbor:"epoch_length" json:"epoch_length"`
-	// RNorm is the redundancy norm: pledging P bytes earns P/RNorm bytes of quota.
-	RNorm uint64 `cbor:"r_norm" json:"r_norm"`
+	// EarnPercent is what holding earns: a node's account may place
+	// HeldForOthers × EarnPercent / 100 bytes beyond its allowance. At most
+	// 100 (more would let colluders grow quota by placing on each other);
+	// 0 turns earning off.
+	EarnPercent uint64 `cbor:"earn_percent" json:"earn_percent"`
+	// ReceiptTTL is how many blocks a holder's receipt may be used for: a
+	// placement at height h accepts receipts with h ≤ Expires ≤ h +
+	// ReceiptTTL. It is also how long a removed file id stays unplaceable
+	// (its tombstone), so no receipt of a removed placement outlives it.
+	ReceiptTTL uint64 `cbor:"receipt_ttl" json:"receipt_ttl"`
 	// UptimeWindow is W, the number of recent epochs uptime is measured over.
 	UptimeWindow uint64 `cbor:"uptime_window" json:"uptime_window"`
 	// UptimeMinPercent is the uptime (over W epochs) below which earned quota is not usable.
@@ -61,7 +76,8 @@ type Params struct {
 func DefaultParams() Params {
 	return Params{
 		EpochLength:      10,
-		RNorm:            3,
+		EarnPercent:      100,
+		ReceiptTTL:       100,
 		UptimeWindow:     10,
 		UptimeMinPercent: 70,
 		Allowance:        1 << 30, // 1 GiB
@@ -77,8 +93,6 @@ type Account struct {
 	// Nonce is the nonce the account's next tx must carry.
 	Nonce   uint64 `cbor:"nonce" json:"nonce"`
 	Credits uint64 `cbor:"credits" json:"credits"`
-	// QuotaEarned is pledge/RNorm of the account's node (0 without a node).
-	QuotaEarned uint64 `cbor:"quota_earned" json:"quota_earned"`
 	// QuotaUsed is the sum of piece bytes of the files the account placed.
 	QuotaUsed uint64 `cbor:"quota_used" json:"quota_used"`
 }
@@ -95,13 +109,17 @@ type Node struct {
 	// PeerID is the libp2p peer id derived from the account's ed25519 key.
 	PeerID string   `cbor:"peer_id" json:"peer_id"`
 	Addrs  []string `cbor:"addrs" json:"addrs"`
-	// Pledge is the disk space offered, in bytes; Used is how much of it
+	// Pledge is the disk space offered, in bytes: the most the node may be
+	// given to hold (it earns nothing by itself). Used is how much of it
 	// placed pieces take.
-	Pledge       uint64 `cbor:"pledge" json:"pledge"`
-	Used         uint64 `cbor:"used" json:"used"`
-	CPU          uint32 `cbor:"cpu" json:"cpu"`
-	JoinedHeight int64  `cbor:"joined_height" json:"joined_height"`
-	Status       string `cbor:"status" json:"status"`
+	Pledge uint64 `cbor:"pledge" json:"pledge"`
+	Used   uint64 `cbor:"used" json:"used"`
+	// HeldForOthers is Σ sizes of the pieces the node holds of files whose
+	// owner is another account: what its account earns quota for.
+	HeldForOthers uint64 `cbor:"held_for_others" json:"held_for_others"`
+	CPU           uint32 `cbor:"cpu" json:"cpu"`
+	JoinedHeight  int64  `cbor:"joined_height" json:"joined_height"`
+	Status        string `cbor:"status" json:"status"`
 	// Uptime holds one entry per recent epoch (oldest first, at most
 	// Params.UptimeWindow): true when the node proved it was online. Empty
 	// means no measurement yet, which counts as up.

@@ -1,6 +1,10 @@
 package chain
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/coop-network/coop/proofs"
+)
 
 // TypePlaceFile is the type of PlaceFile transactions.
 const TypePlaceFile = "place_file"
@@ -15,8 +19,13 @@ const maxShards = 256
 // PlaceFile records that the signer stored file FileID as erasure-coded
 // pieces with the named holders. Pieces are listed segment by segment, each
 // segment's K+M pieces in index order (piece i has Segment i/(K+M) and Index
-// i%(K+M)). The signer is charged Σ piece sizes against its quota, each
-// holder's free pledged capacity shrinks by the sizes of the pieces it holds.
+// i%(K+M)); a piece of Size bytes has ceil(Size / proofs.LeafSize) Leaves.
+// Every holder signs a Receipt for its pieces. The signer is charged
+// Σ piece sizes against its quota; each holder's free pledged capacity
+// shrinks by the sizes of the pieces it holds, and a holder other than the
+// signer is credited with them (Node.HeldForOthers), which earns its
+// account quota. A removed file id can be placed again only after
+// Params.ReceiptTTL blocks.
 type PlaceFile struct {
 	FileID Hash    `cbor:"file_id"`
 	Size   uint64  `cbor:"size"`
@@ -57,6 +66,15 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 	} else if found {
 		return fmt.Errorf("%w: file %s is already placed", ErrExists, b.FileID)
 	}
+	var removed int64
+	tombstone, err := getValue(x.st, goneKey(b.FileID), &removed)
+	if err != nil {
+		return err
+	}
+	if again := removed + int64(x.params.ReceiptTTL) + 1; tombstone && x.height < again {
+		return fmt.Errorf("%w: file %s was removed at height %d; it may be placed again from height %d", ErrExists, b.FileID, removed, again)
+	}
+	owner := x.account
 
 	var total uint64
 	nodes := make(map[Address]*Node)
@@ -68,8 +86,11 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 		if p.Segment != seg || p.Index != idx {
 			return fmt.Errorf("%w: piece %d is segment %d index %d, want segment %d index %d", ErrInvalid, i, p.Segment, p.Index, seg, idx)
 		}
-		if p.Size == 0 || p.Leaves == 0 {
-			return fmt.Errorf("%w: piece %d/%d has size %d and %d leaves, both must be > 0", ErrInvalid, seg, idx, p.Size, p.Leaves)
+		if p.Size == 0 {
+			return fmt.Errorf("%w: piece %d/%d has size 0", ErrInvalid, seg, idx)
+		}
+		if want := leafCount(p.Size); p.Leaves != want {
+			return fmt.Errorf("%w: piece %d/%d of %d bytes has %d leaves, want %d (%d-byte leaves)", ErrInvalid, seg, idx, p.Size, p.Leaves, want, proofs.LeafSize)
 		}
 		if idx == 0 {
 			clear(seen)
@@ -100,12 +121,15 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 			return fmt.Errorf("%w: holder %s has %d bytes free, piece %d/%d needs %d more", ErrNoCapacity, p.Holder, node.Free(), seg, idx, p.Size)
 		}
 		node.Used = used
+		if p.Holder != owner.Address {
+			// ≤ Used, so it cannot overflow.
+			node.HeldForOthers += p.Size
+		}
 		if total, ok = addUint64(total, p.Size); !ok {
 			return fmt.Errorf("%w: piece sizes add up past 2^64-1", ErrOverflow)
 		}
 	}
 
-	owner := x.account
 	ownerNode, _, err := x.loadNode(owner.Address)
 	if err != nil {
 		return err
@@ -116,6 +140,9 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 		return fmt.Errorf("%w: %s uses %d of %d bytes, file needs %d", ErrQuotaExceeded, owner.Address, owner.QuotaUsed, limit, total)
 	}
 	owner.QuotaUsed = used
+	if err := checkReceipts(x, b, order); err != nil {
+		return err
+	}
 
 	f := &File{ID: b.FileID, Owner: owner.Address, Size: b.Size, K: b.K, M: b.M, Bytes: total, PlacedHeight: x.height, Pieces: b.Pieces, SealedKey: b.SealedKey}
 	if err := setValue(x.st, fileKey(f.ID), f); err != nil {
@@ -134,5 +161,18 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 			return err
 		}
 	}
+	if tombstone {
+		return x.st.Delete(goneKey(f.ID))
+	}
 	return nil
+}
+
+// leafCount is the number of proofs.LeafSize leaves of a piece of size
+// bytes: ceil(size / LeafSize).
+func leafCount(size uint64) uint64 {
+	n := size / proofs.LeafSize
+	if size%proofs.LeafSize != 0 {
+		n++
+	}
+	return n
 }

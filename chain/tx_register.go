@@ -1,13 +1,6 @@
 package chain
 
-import (
-	"crypto/ed25519"
-	"fmt"
-
-	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
-)
+import "fmt"
 
 // TypeRegisterNode is the type of RegisterNode transactions.
 const TypeRegisterNode = "register_node"
@@ -19,7 +12,9 @@ const (
 )
 
 // RegisterNode makes the signer's account a node: it offers Pledge bytes of
-// disk and CPU compute units, reachable as PeerID at Addrs. PeerID must be
+// disk (the most it may be given to hold) and CPU compute units, reachable
+// as PeerID at Addrs (multiaddrs; the ledger only bounds them, see
+// checkAddrs). PeerID must be
 // the libp2p peer id of the signer's own ed25519 key, so the ledger maps each
 // holder address to exactly one peer.
 type RegisterNode struct {
@@ -59,37 +54,25 @@ func applyRegisterNode(x *execCtx, b *RegisterNode) error {
 		RepAlpha:     1,
 		RepBeta:      1,
 	}
-	x.account.QuotaEarned = earnedQuota(x.params, n.Pledge)
 	return setValue(x.st, nodeKey(x.signer), n)
 }
 
-// PeerIDOf returns the libp2p peer id (base58 string) of an ed25519 public key.
-func PeerIDOf(pub []byte) (string, error) {
-	if len(pub) != ed25519.PublicKeySize {
-		return "", fmt.Errorf("%w: public key is %d bytes", ErrInvalid, len(pub))
-	}
-	k, err := p2pcrypto.UnmarshalEd25519PublicKey(pub)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	id, err := peer.IDFromPublicKey(k)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	return id.String(), nil
-}
-
-// checkAddrs requires a bounded list of valid multiaddrs.
+// checkAddrs bounds a node's address list: at most maxNodeAddrs entries,
+// each non-empty, at most maxNodeAddrLen bytes of printable ASCII without
+// spaces. The ledger does not parse them; node/ checks that they are
+// multiaddrs it can dial.
 func checkAddrs(addrs []string) error {
 	if len(addrs) > maxNodeAddrs {
 		return fmt.Errorf("%w: %d addrs, at most %d", ErrInvalid, len(addrs), maxNodeAddrs)
 	}
-	for _, a := range addrs {
-		if len(a) > maxNodeAddrLen {
-			return fmt.Errorf("%w: addr longer than %d bytes", ErrInvalid, maxNodeAddrLen)
+	for i, a := range addrs {
+		if a == "" || len(a) > maxNodeAddrLen {
+			return fmt.Errorf("%w: addr %d is %d bytes, want 1 to %d", ErrInvalid, i, len(a), maxNodeAddrLen)
 		}
-		if _, err := ma.NewMultiaddr(a); err != nil {
-			return fmt.Errorf("%w: addr %q: %v", ErrInvalid, a, err)
+		for j := 0; j < len(a); j++ {
+			if a[j] <= ' ' || a[j] > '~' {
+				return fmt.Errorf("%w: addr %d has byte 0x%02x at %d; only printable ASCII without spaces", ErrInvalid, i, a[j], j)
+			}
 		}
 	}
 	return nil

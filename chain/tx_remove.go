@@ -6,7 +6,10 @@ import "fmt"
 const TypeRemoveFile = "remove_file"
 
 // RemoveFile deletes a placed file. Only its owner may remove it; the owner's
-// used quota and each holder's used capacity go down by the piece sizes.
+// used quota and each holder's used capacity go down by the piece sizes, and
+// so do the holders' credits for holding them (HeldForOthers), so their
+// earned quota. The file id is tombstoned: it cannot be placed again for
+// Params.ReceiptTTL blocks, by when every receipt of this placement expired.
 type RemoveFile struct {
 	FileID Hash `cbor:"file_id"`
 }
@@ -46,6 +49,9 @@ func applyRemoveFile(x *execCtx, b *RemoveFile) error {
 			order = append(order, p.Holder)
 		}
 		n.Used = subSat(n.Used, p.Size)
+		if p.Holder != f.Owner {
+			n.HeldForOthers = subSat(n.HeldForOthers, p.Size)
+		}
 	}
 	for _, a := range order {
 		if err := setValue(x.st, nodeKey(a), nodes[a]); err != nil {
@@ -54,6 +60,9 @@ func applyRemoveFile(x *execCtx, b *RemoveFile) error {
 	}
 	x.account.QuotaUsed = subSat(x.account.QuotaUsed, f.Bytes)
 	if err := x.st.Delete(ownedKey(f.Owner, f.ID)); err != nil {
+		return err
+	}
+	if err := setValue(x.st, goneKey(f.ID), x.height); err != nil {
 		return err
 	}
 	return x.st.Delete(fileKey(f.ID))

@@ -32,7 +32,6 @@ func applyUpdateNode(x *execCtx, b *UpdateNode) error {
 			return fmt.Errorf("%w: pledge %d is below the %d bytes the node holds", ErrInvalid, *b.Pledge, n.Used)
 		}
 		n.Pledge = *b.Pledge
-		x.account.QuotaEarned = earnedQuota(x.params, n.Pledge)
 	}
 	if b.Addrs != nil {
 		if err := checkAddrs(*b.Addrs); err != nil {

@@ -42,6 +42,7 @@ func newAccountCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer c.Close()
 			acct, err := c.Account(ctx, addr)
 			if err != nil {
 				return err
@@ -93,6 +94,7 @@ func newAccountSendCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer c.Close()
 			res, err := c.BroadcastCommit(ctx, &chain.Transfer{To: to, Amount: amount})
 			if err != nil {
 				return err

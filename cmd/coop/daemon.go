@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -75,15 +76,20 @@ func daemonConfig(home string) (node.Config, error) {
 }
 
 // startDaemon starts the storage daemon (libp2p, exchange, block store,
-// API) beside a running ledger node, as the node's own account.
-func startDaemon(ctx context.Context, ln *ledger.Node) (*node.Node, error) {
+// API) beside a running ledger node, as the node's own account. Close the
+// ledger client it returns after the daemon.
+func startDaemon(ctx context.Context, ln *ledger.Node) (*node.Node, *ledger.Client, error) {
 	c, err := daemonConfig(homeDir())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lc, err := ln.Client(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return node.Start(ctx, c, ln.Key(), lc)
+	d, err := node.Start(ctx, c, ln.Key(), lc)
+	if err != nil {
+		return nil, nil, errors.Join(err, lc.Close())
+	}
+	return d, lc, nil
 }

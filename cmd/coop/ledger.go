@@ -153,6 +153,7 @@ func ledgerRead(fetch func(context.Context, *ledger.Client, []string) (any, func
 		if err != nil {
 			return err
 		}
+		defer c.Close()
 		v, table, err := fetch(ctx, c, args)
 		if err != nil {
 			return err

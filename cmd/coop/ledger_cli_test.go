@@ -129,6 +129,7 @@ func TestLedgerCommandsTalkToARunningNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	id := chain.Hash{0xfe}
 	p := chain.Piece{Holder: tn.Addrs[0], ID: chain.Hash{1}, Size: 4096, Root: chain.Hash{2}, Leaves: 4}
 	if _, err := c.BroadcastCommit(context.Background(), &chain.PlaceFile{FileID: id, Size: 4000, K: 1, Pieces: []chain.Piece{p}}); err != nil {

@@ -39,7 +39,7 @@ func runNode(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := startDaemon(ctx, n) // storage daemon: libp2p, exchange, block store, API (daemon.go)
+	d, lc, err := startDaemon(ctx, n) // storage daemon: libp2p, exchange, block store, API (daemon.go)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopped (SIGINT/SIGTERM) while the daemon was starting, e.g.
@@ -51,5 +51,5 @@ func runNode(ctx context.Context) error {
 		return errors.Join(err, n.Stop())
 	}
 	<-ctx.Done()
-	return errors.Join(d.Close(), n.Stop())
+	return errors.Join(d.Close(), lc.Close(), n.Stop())
 }

@@ -43,6 +43,7 @@ func newNodeRegisterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer c.Close()
 			pid, err := chain.PeerIDOf(key.Public().(ed25519.PublicKey))
 			if err != nil {
 				return err

@@ -5,37 +5,17 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"regexp"
+	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/cometbft/cometbft/mempool"
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	cmttypes "github.com/cometbft/cometbft/types"
 
 	"github.com/coop-network/coop/chain"
 )
-
-// RejectedError is a transaction the ledger refused, in CheckTx or in its
-// block. errors.Is(err, chain.ErrQuotaExceeded) and friends work on it.
-type RejectedError struct {
-	Code chain.Code
-	Log  string
-	// Height is the block that included the tx, or 0 if CheckTx refused it.
-	Height int64
-}
-
-func (e *RejectedError) Error() string {
-	if e.Height > 0 {
-		return fmt.Sprintf("ledger rejected tx in block %d: %s", e.Height, e.Log)
-	}
-	return "ledger rejected tx: " + e.Log
-}
-
-// Unwrap returns the chain sentinel error of the code.
-func (e *RejectedError) Unwrap() error { return chain.ErrorOf(e.Code) }
 
 // ErrNoKey is returned when a read-only client is asked to sign.
 var ErrNoKey = errors.New("ledger client has no account key")
@@ -61,12 +41,22 @@ type Client struct {
 	addr    chain.Address
 	chainID string
 
-	// PollInterval is how often BroadcastCommit looks for its tx in blocks.
+	// PollInterval is the fallback cadence of a waiting BroadcastCommit or
+	// WaitTx (DefaultPollInterval): how often it looks its tx up in the tx
+	// index besides the block events, and checks that the mempool did not
+	// drop it. Set it before the client is used.
 	PollInterval time.Duration
+	// Logger receives the client's debug lines (subscription trouble); nil
+	// means slog.Default().
+	Logger *slog.Logger
 
-	mu         sync.Mutex
+	mu         sync.Mutex // serialises Broadcast; guards the nonce
 	nonce      uint64
 	nonceKnown bool
+
+	// ownsRPC: Dial made rpc, so Close stops it.
+	ownsRPC bool
+	blocks  blockWatch
 }
 
 // Dial connects to a node's CometBFT RPC address (e.g. tcp://127.0.0.1:26657)
@@ -76,17 +66,26 @@ func Dial(ctx context.Context, rpcAddr string, key ed25519.PrivateKey) (*Client,
 	if err != nil {
 		return nil, fmt.Errorf("ledger rpc %s: %w", rpcAddr, err)
 	}
-	return NewClient(ctx, c, key)
+	cl, err := NewClient(ctx, c, key)
+	if err != nil {
+		return nil, err
+	}
+	cl.ownsRPC = true
+	return cl, nil
 }
 
 // NewClient makes a client over any CometBFT RPC client (HTTP, or the local
-// one of an in-process node) and learns the chain id from the node.
+// one of an in-process node) and learns the chain id from the node. The
+// first BroadcastCommit or WaitTx subscribes to new blocks (for an HTTP
+// client not yet running, NewClient's caller lets the client start its
+// websocket; Close stops what the client started). Call Close when done.
 func NewClient(ctx context.Context, rpc rpcclient.Client, key ed25519.PrivateKey) (*Client, error) {
 	st, err := rpc.Status(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ledger node status: %w", err)
 	}
-	c := &Client{rpc: rpc, key: key, chainID: st.NodeInfo.Network, PollInterval: 100 * time.Millisecond}
+	c := &Client{rpc: rpc, key: key, chainID: st.NodeInfo.Network, PollInterval: DefaultPollInterval}
+	c.blocks.init()
 	if key != nil {
 		c.addr = AddressOf(key)
 	}
@@ -124,172 +123,51 @@ func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error)
 		if err != nil {
 			return Result{}, err
 		}
-		code, log, err := c.broadcastSync(ctx, tx.Bytes())
-		if errors.Is(err, errMempoolFull) {
+		v, err := c.broadcastSync(ctx, tx.Bytes())
+		switch {
+		case errors.Is(err, errMempoolFull):
 			select {
 			case <-ctx.Done():
 				return Result{}, fmt.Errorf("broadcasting %s: mempool full: %w", body.TxType(), ctx.Err())
-			case <-time.After(c.PollInterval):
+			case <-time.After(mempoolFullBackoff):
 			}
 			attempt--
 			continue
-		}
-		if errors.Is(err, errInCache) {
+		case errors.Is(err, errInCache):
 			// These exact bytes were accepted before (a retry, or another
 			// client of this key sent the same tx): it is submitted.
 			c.nonce++
 			return Result{Hash: tx.Hash(), Nonce: tx.Nonce, raw: tx.Bytes()}, nil
-		}
-		if err != nil {
+		case err != nil:
 			// Unknown whether the node took it: learn the nonce again next time.
 			c.nonceKnown = false
 			return Result{}, fmt.Errorf("broadcasting %s: %w", body.TxType(), err)
-		}
-		if code == chain.CodeOK {
+		case v.ok():
 			c.nonce++
 			return Result{Hash: tx.Hash(), Nonce: tx.Nonce, raw: tx.Bytes()}, nil
-		}
-		if code == chain.CodeBadNonce && attempt == 0 {
-			// The log names the nonce the node's mempool view expects, which
-			// counts our own queued txs; fall back to the committed nonce.
-			if m := expectedNonceRE.FindStringSubmatch(log); m != nil {
-				if n, err := strconv.ParseUint(m[1], 10, 64); err == nil {
-					c.nonce = n
-					continue
-				}
+		case v.is(chain.CodeBadNonce) && attempt == 0:
+			// The result's Data is the nonce the node's mempool view
+			// expects, which counts our own queued txs; without it, fall
+			// back to the committed nonce.
+			if n, ok := chain.ParseNonceData(v.Data); ok {
+				c.nonce = n
+			} else {
+				c.nonceKnown = false
 			}
-			c.nonceKnown = false
 			continue
 		}
-		return Result{}, &RejectedError{Code: code, Log: log}
+		return Result{}, v.err(0)
 	}
 }
 
-var (
-	errMempoolFull = errors.New("mempool full")
-	// errInCache: the same bytes were submitted before, so this nonce is
-	// taken (our nonce is stale, or the tx is a duplicate).
-	errInCache = errors.New("tx in mempool cache")
-)
-
-// expectedNonceRE finds the expected nonce in a chain.ErrBadNonce message.
-var expectedNonceRE = regexp.MustCompile(`expects nonce (\d+),`)
-
-// invalidTxRE matches CometBFT's mempool.ErrInvalidTx text, which is all an
-// HTTP client sees of a CheckTx rejection.
-var invalidTxRE = regexp.MustCompile(`(?s)is invalid: code=(\d+), data=[0-9A-Fa-f]*, log='(.*)', codespace=`)
-
-// broadcastSync submits tx and returns its CheckTx code and log. CometBFT
-// v1 reports a CheckTx rejection as an RPC error, which is decoded here.
-func (c *Client) broadcastSync(ctx context.Context, tx []byte) (chain.Code, string, error) {
+// broadcastSync submits tx and returns its CheckTx verdict. CometBFT v1
+// reports a CheckTx rejection as an error, which broadcastVerdict decodes.
+func (c *Client) broadcastSync(ctx context.Context, tx []byte) (verdict, error) {
 	res, err := c.rpc.BroadcastTxSync(ctx, tx)
-	if err == nil {
-		return chain.Code(res.Code), res.Log, nil
-	}
-	var inv mempool.ErrInvalidTx
-	if errors.As(err, &inv) {
-		return chain.Code(inv.Code), inv.Log, nil
-	}
-	var full mempool.ErrMempoolIsFull
-	if errors.As(err, &full) || errors.Is(err, mempool.ErrRecheckFull) {
-		return 0, "", errMempoolFull
-	}
-	msg := err.Error()
-	if m := invalidTxRE.FindStringSubmatch(msg); m != nil {
-		code, perr := strconv.ParseUint(m[1], 10, 32)
-		if perr == nil {
-			return chain.Code(code), m[2], nil
-		}
-	}
-	if strings.Contains(msg, "mempool is full") || strings.Contains(msg, "still rechecking") {
-		return 0, "", errMempoolFull
-	}
-	if errors.Is(err, mempool.ErrTxInCache) || strings.Contains(msg, mempool.ErrTxInCache.Error()) {
-		return chain.CodeOK, "", errInCache
-	}
-	return 0, "", err
-}
-
-// BroadcastCommit is Broadcast, then waits until the tx is in a committed
-// block. A tx that was included but failed its rule returns a
-// *RejectedError with the block height.
-func (c *Client) BroadcastCommit(ctx context.Context, body chain.Body) (Result, error) {
-	r, err := c.Broadcast(ctx, body)
 	if err != nil {
-		return r, err
+		return broadcastVerdict(err, cmttypes.Tx(tx).Hash())
 	}
-	return c.waitTx(ctx, r, true)
-}
-
-// ErrTxDropped is returned by BroadcastCommit when the mempool dropped the tx
-// (its account's committed nonce moved past it without it).
-var ErrTxDropped = errors.New("tx dropped from the mempool")
-
-// WaitTx waits until the tx with hash is committed and returns its result.
-func (c *Client) WaitTx(ctx context.Context, hash chain.Hash) (Result, error) {
-	return c.waitTx(ctx, Result{Hash: hash}, false)
-}
-
-func (c *Client) waitTx(ctx context.Context, r Result, watch bool) (Result, error) {
-	hash := r.Hash
-	t := time.NewTicker(c.PollInterval)
-	defer t.Stop()
-	suspect := false
-	for poll := 1; ; poll++ {
-		res, err := c.rpc.Tx(ctx, hash[:], false)
-		if err == nil {
-			r.Height = res.Height
-			if res.TxResult.Code != uint32(chain.CodeOK) {
-				return r, &RejectedError{Code: chain.Code(res.TxResult.Code), Log: res.TxResult.Log, Height: res.Height}
-			}
-			return r, nil
-		}
-		if watch && r.raw != nil && poll%20 == 0 {
-			if err := c.checkDropped(ctx, r, &suspect); err != nil {
-				return r, err
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return r, fmt.Errorf("waiting for tx %s: %w", hash, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// checkDropped notices a tx that will never commit: the mempool drops a tx
-// that fails a recheck (an earlier tx changed the state it relied on), and a
-// tx whose nonce another tx of the account took. It resubmits the same
-// bytes: a tx still in the mempool hits the cache; a dropped one is checked
-// again and either re-admitted or refused with the reason.
-func (c *Client) checkDropped(ctx context.Context, r Result, suspect *bool) error {
-	code, log, err := c.broadcastSync(ctx, r.raw)
-	switch {
-	case errors.Is(err, errInCache), errors.Is(err, errMempoolFull), err != nil:
-		return nil // still pending, or cannot tell now
-	case code == chain.CodeOK:
-		return nil // re-admitted
-	case code == chain.CodeBadNonce:
-		// Either committed (the tx index lags the state a little) or the
-		// nonce went to another tx: it must stay unfound on two checks.
-		acct, aerr := c.Account(ctx, c.addr)
-		if aerr != nil || acct.Nonce <= r.Nonce {
-			return nil // queued behind earlier txs
-		}
-		if *suspect {
-			c.mu.Lock()
-			c.nonceKnown = false
-			c.mu.Unlock()
-			return fmt.Errorf("%w: tx %s with nonce %d; the account's nonce is now %d", ErrTxDropped, r.Hash, r.Nonce, acct.Nonce)
-		}
-		*suspect = true
-		return nil
-	default:
-		c.mu.Lock()
-		c.nonceKnown = false
-		c.mu.Unlock()
-		return fmt.Errorf("%w: %w", ErrTxDropped, &RejectedError{Code: code, Log: log})
-	}
+	return verdict{Code: res.Code, Codespace: res.Codespace, Data: res.Data, Log: res.Log}, nil
 }
 
 // ErrQuery is returned when a query fails for a reason other than a
@@ -299,17 +177,31 @@ var ErrQuery = errors.New("ledger query failed")
 // Query runs an abci_query at the latest height and decodes the CBOR answer
 // into v. A missing record returns an error wrapping chain.ErrNotFound.
 func (c *Client) Query(ctx context.Context, path string, v any) error {
-	res, err := c.rpc.ABCIQuery(ctx, path, nil)
+	_, err := c.query(ctx, path, nil, 0, v)
+	return err
+}
+
+// query runs an abci_query of path with data at height (0: the latest),
+// decodes the answer into v and returns the height it was read at. A failed
+// answer wraps ErrQuery and the chain sentinel of its code; one outside the
+// coop codespace wraps ErrForeignResult instead. (An empty codespace is read
+// as coop's: queries answered before the chain set it carry none.)
+func (c *Client) query(ctx context.Context, path string, data []byte, height int64, v any) (int64, error) {
+	res, err := c.rpc.ABCIQueryWithOptions(ctx, path, data, rpcclient.ABCIQueryOptions{Height: height})
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrQuery, path, err)
+		return 0, fmt.Errorf("%w: %s: %v", ErrQuery, path, err)
 	}
-	if res.Response.Code != 0 {
-		return fmt.Errorf("%w: %s: %w: %s", ErrQuery, path, chain.ErrorOf(chain.Code(res.Response.Code)), res.Response.Log)
+	r := res.Response
+	if r.Code != 0 {
+		if r.Codespace != "" && r.Codespace != chain.Codespace {
+			return 0, fmt.Errorf("%w: %s: %w: codespace %q code %d: %s", ErrQuery, path, ErrForeignResult, r.Codespace, r.Code, r.Log)
+		}
+		return 0, fmt.Errorf("%w: %s: %w: %s", ErrQuery, path, chain.ErrorOf(chain.Code(r.Code)), r.Log)
 	}
-	if err := chain.Unmarshal(res.Response.Value, v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrQuery, path, err)
+	if err := chain.Unmarshal(r.Value, v); err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", ErrQuery, path, err)
 	}
-	return nil
+	return r.Height, nil
 }
 
 // Account returns an account with its current quota limit.
@@ -324,10 +216,11 @@ func (c *Client) Node(ctx context.Context, a chain.Address) (chain.Node, error) 
 	return v, c.Query(ctx, chain.QueryNode+a.String(), &v)
 }
 
-// Nodes lists the registered nodes in address order.
+// Nodes lists the registered nodes in address order, every page read at
+// one height (QueryList).
 func (c *Client) Nodes(ctx context.Context) ([]chain.Node, error) {
-	var v []chain.Node
-	return v, c.Query(ctx, chain.QueryNodes, &v)
+	v, _, err := QueryList[chain.Node](ctx, c, chain.QueryNodes)
+	return v, err
 }
 
 // File returns a placed file.
@@ -336,16 +229,18 @@ func (c *Client) File(ctx context.Context, id chain.Hash) (chain.File, error) {
 	return v, c.Query(ctx, chain.QueryFile+id.String(), &v)
 }
 
-// Files lists the files an account owns.
+// Files lists the files an account owns, every page read at one height
+// (QueryList).
 func (c *Client) Files(ctx context.Context, owner chain.Address) ([]chain.File, error) {
-	var v []chain.File
-	return v, c.Query(ctx, chain.QueryFiles+owner.String(), &v)
+	v, _, err := QueryList[chain.File](ctx, c, chain.QueryFiles+owner.String())
+	return v, err
 }
 
-// Pieces lists the pieces a holder is recorded to hold.
+// Pieces lists the pieces a holder is recorded to hold, every page read at
+// one height (QueryList).
 func (c *Client) Pieces(ctx context.Context, holder chain.Address) ([]chain.HeldPiece, error) {
-	var v []chain.HeldPiece
-	return v, c.Query(ctx, chain.QueryPieces+holder.String(), &v)
+	v, _, err := QueryList[chain.HeldPiece](ctx, c, chain.QueryPieces+holder.String())
+	return v, err
 }
 
 // Epoch returns the current epoch.

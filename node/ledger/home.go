@@ -16,7 +16,8 @@ import (
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/types"
-	"github.com/spf13/viper"
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/pelletier/go-toml/v2"
 
 	"github.com/coop-network/coop/chain"
 )
@@ -302,19 +303,44 @@ func LoadCometConfig(home string) (*cmtcfg.Config, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("%s is not a coop home (run `coop init`): %w", home, err)
 	}
-	v := viper.New()
-	v.SetConfigFile(path)
-	v.SetConfigType("toml")
-	if err := v.ReadInConfig(); err != nil {
+	b, err := os.ReadFile(path)
+	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	c := cmtcfg.DefaultConfig()
-	if err := v.Unmarshal(c); err != nil {
+	c, err := parseCometConfig(b)
+	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", path, err)
 	}
 	c.SetRoot(root)
 	if err := c.ValidateBasic(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// parseCometConfig decodes a CometBFT config.toml over the defaults the way
+// CometBFT's own loader (viper) does: keys by the config structs'
+// mapstructure tags, durations from strings ("400ms"), weak typing. viper
+// itself stays in cmd/ (STYLE.md); this is the part of it a config file needs.
+func parseCometConfig(b []byte) (*cmtcfg.Config, error) {
+	var raw map[string]any
+	if err := toml.Unmarshal(b, &raw); err != nil {
+		return nil, err
+	}
+	c := cmtcfg.DefaultConfig()
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+		WeaklyTypedInput: true,
+		Result:           c,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := dec.Decode(raw); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -33,10 +33,21 @@ func fundAccounts(dc *DevnetConfig, n int, credits uint64) []ed25519.PrivateKey 
 }
 
 // appHashAt is the app hash node i computed for height h (from its own
-// stored FinalizeBlock result).
+// stored FinalizeBlock result), once it has executed h (up to 60 s).
 func appHashAt(t *testing.T, tn *TestNet, i int, h int64) []byte {
 	t.Helper()
-	res, err := tn.Nodes[i].rpcLocal().BlockResults(context.Background(), &h)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for tn.Height(i) < h {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node %d did not execute height %d (at %d)", i, h, tn.Height(i))
+		case <-tick.C:
+		}
+	}
+	res, err := tn.Nodes[i].rpcLocal().BlockResults(ctx, &h)
 	if err != nil {
 		t.Fatalf("node %d block results at %d: %v", i, h, err)
 	}
@@ -59,6 +70,7 @@ func TestFourValidatorsAgreeSurviveAKillAndCatchUp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer c.Close()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -81,7 +93,7 @@ func TestFourValidatorsAgreeSurviveAKillAndCatchUp(t *testing.T) {
 		t.FailNow()
 	}
 	h := tn.Height(0)
-	tn.WaitHeight(h+1, 30*time.Second)
+	tn.WaitHeight(h+1, 60*time.Second)
 	for height := int64(1); height <= h; height++ {
 		want := appHashAt(t, tn, 0, height)
 		for i := 1; i < 4; i++ {
@@ -95,7 +107,7 @@ func TestFourValidatorsAgreeSurviveAKillAndCatchUp(t *testing.T) {
 	tn.StopNode(3)
 	before := tn.Height(0)
 	send(1, []int{0, 1, 2})
-	tn.WaitHeight(before+5, 30*time.Second)
+	tn.WaitHeight(before+5, 60*time.Second)
 
 	// Back up: it catches up and agrees.
 	tn.StartNode(3)
@@ -124,55 +136,79 @@ func TestFourValidatorsAgreeSurviveAKillAndCatchUp(t *testing.T) {
 	}
 }
 
+// TestClientRejectionsMatchChainErrors runs the same rejections and nonce
+// recoveries over HTTP (as the CLI talks to a node: CheckTx rejections
+// arrive as JSON-RPC error text) and over the in-process client (they
+// arrive as CometBFT's error values).
 func TestClientRejectionsMatchChainErrors(t *testing.T) {
 	dc := TestNetConfig(t, 1)
+	keys := fundAccounts(&dc, 2, 1_000_000)
 	tn := StartTestNet(t, dc)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	// Over HTTP, as the CLI talks to a node.
-	c, err := Dial(ctx, tn.Nodes[0].RPCAddress(), tn.Key(0))
-	if err != nil {
-		t.Fatal(err)
+	for i, transport := range []string{"http", "local"} {
+		t.Run(transport, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			key := keys[i]
+			var c *Client
+			var err error
+			if transport == "http" {
+				c, err = Dial(ctx, tn.Nodes[0].RPCAddress(), key)
+			} else {
+				c, err = NewClient(ctx, tn.Nodes[0].rpcLocal(), key)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// A rejection is a *RejectedError that errors.Is the chain's sentinel.
+			_, err = c.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1 << 62})
+			var rej *RejectedError
+			if !errors.As(err, &rej) || rej.Code != chain.CodeInsufficientFunds || rej.Height != 0 ||
+				!errors.Is(err, chain.ErrInsufficientFunds) || errors.Is(err, ErrForeignResult) {
+				t.Fatalf("overdraft: %v", err)
+			}
+			// The nonce was not spent: the next tx goes through.
+			if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
+				t.Fatal(err)
+			}
+			// Another client on the same key makes this one's nonce stale; it recovers.
+			other, err := NewClient(ctx, tn.Nodes[0].rpcLocal(), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			if _, err := other.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 2}); err != nil {
+				t.Fatalf("stale nonce not recovered: %v", err)
+			}
+			// Queued txs of another client of the key are counted too: the
+			// committed nonce is behind them, so only the expected nonce in
+			// the bad-nonce result's Data gets the next tx in.
+			for range 3 {
+				if _, err := other.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 3})
+			if err != nil || r.Nonce != 6 {
+				t.Fatalf("stale nonce behind queued txs not recovered: %+v %v", r, err)
+			}
+			if a, err := c.Account(ctx, c.Address()); err != nil || a.Nonce != 7 {
+				t.Fatalf("account after 7 txs: %+v %v", a, err)
+			}
+			if _, err := c.File(ctx, chain.Hash{7}); !errors.Is(err, chain.ErrNotFound) {
+				t.Fatalf("missing file: %v", err)
+			}
+		})
 	}
-	_, err = c.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1 << 62})
-	var rej *RejectedError
-	if !errors.As(err, &rej) || rej.Code != chain.CodeInsufficientFunds || !errors.Is(err, chain.ErrInsufficientFunds) {
-		t.Fatalf("overdraft over HTTP: %v", err)
-	}
-	// The nonce was not spent: the next tx goes through.
-	if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
-		t.Fatal(err)
-	}
-	// Another client on the same key makes this one's nonce stale; it recovers.
-	other, err := tn.Nodes[0].Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 2}); err != nil {
-		t.Fatalf("stale nonce not recovered: %v", err)
-	}
-	// Queued txs of another client of the key are counted too.
-	for range 3 {
-		if _, err := other.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := c.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 3}); err != nil {
-		t.Fatalf("stale nonce behind queued txs not recovered: %v", err)
-	}
-	if a, err := c.Account(ctx, c.Address()); err != nil || a.Nonce != 7 {
-		t.Fatalf("account after 7 txs: %+v %v", a, err)
-	}
-	if _, err := c.File(ctx, chain.Hash{7}); !errors.Is(err, chain.ErrNotFound) {
-		t.Fatalf("missing file: %v", err)
-	}
+	ctx := t.Context()
 	ro, err := Dial(ctx, tn.Nodes[0].RPCAddress(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ro.Close()
 	if _, err := ro.Broadcast(ctx, &chain.Transfer{}); !errors.Is(err, ErrNoKey) {
 		t.Fatalf("read-only client signed: %v", err)
 	}
@@ -186,6 +222,7 @@ func TestWaitingOnATxThatCanNeverCommitEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	c.PollInterval = 10 * time.Millisecond
 	key := tn.Key(0)
 	// A tx the mempool no longer holds and that now fails its rule (as after

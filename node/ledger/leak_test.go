@@ -2,12 +2,15 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coop-network/coop/chain"
 )
 
 // TestStoppedNodeLeavesNoGoroutines starts and stops a node and checks that
@@ -120,4 +123,86 @@ func TestStartOnABusyPortFailsCleanly(t *testing.T) {
 	}
 	tn.StartNode(0)
 	tn.WaitHeight(2, 30*time.Second)
+}
+
+// clientGoroutineMarks name the functions of a ledger client's goroutines:
+// its block watch, the local client's event forwarder, and the HTTP
+// client's websocket.
+var clientGoroutineMarks = []string{
+	"node/ledger.(*Client)",
+	"rpc/client/local.(*Local).eventsRoutine",
+	"rpc/client/http.(*WSEvents)",
+	"rpc/jsonrpc/client.(*WSClient)",
+}
+
+// clientGoroutines lists the goroutines started after since that run client
+// code (the node's own are not counted).
+func clientGoroutines(since int) []string {
+	var out []string
+	for id, g := range goroutineStacks() {
+		if id <= since || strings.Contains(g, "testing.tRunner") {
+			continue
+		}
+		for _, m := range clientGoroutineMarks {
+			if strings.Contains(g, m) {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// TestClosedClientLeavesNoGoroutines commits a tx through a client over the
+// in-process RPC and one over HTTP (whose block subscription is a
+// websocket), closes both while the node runs on, and checks that no
+// goroutine of either outlives Close.
+func TestClosedClientLeavesNoGoroutines(t *testing.T) {
+	tn := StartTestNet(t, TestNetConfig(t, 1))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	since := maxGoroutineID()
+	local, err := tn.Nodes[0].Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote, err := Dial(ctx, tn.Nodes[0].RPCAddress(), testAccountKey(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.BroadcastCommit(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// A wait that only Close ends, over the websocket.
+	waited := make(chan error, 1)
+	go func() {
+		_, err := remote.WaitTx(ctx, chain.Hash{9})
+		waited <- err
+	}()
+	waitFor(t, func() bool {
+		n := 0
+		for _, g := range clientGoroutines(since) {
+			if strings.Contains(g, "WSClient") {
+				n++
+			}
+		}
+		return n > 0
+	})
+	if err := errors.Join(local.Close(), remote.Close(), local.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; !errors.Is(err, ErrClosed) {
+		t.Fatalf("wait across Close: %v", err)
+	}
+	var left []string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		left = clientGoroutines(since)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Fatalf("%d goroutines outlive Close:\n\n%s", len(left), strings.Join(left, "\n\n"))
+	}
 }

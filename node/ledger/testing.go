@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	abci "github.com/cometbft/cometbft/abci/types"
+
 	"github.com/coop-network/coop/chain"
 )
 
@@ -108,39 +110,65 @@ func (tn *TestNet) Key(i int) ed25519.PrivateKey {
 	return k
 }
 
-// Client returns a client of node i's account over its in-process RPC.
+// Client returns a client of node i's account over its in-process RPC,
+// closed at test cleanup (before the nodes stop).
 func (tn *TestNet) Client(i int) *Client {
 	tn.t.Helper()
 	c, err := tn.Nodes[i].Client(context.Background())
 	if err != nil {
 		tn.t.Fatal(err)
 	}
+	tn.t.Cleanup(func() { c.Close() })
 	return c
 }
 
-// Height is the latest height node i has committed.
+// Height is the latest height node i has executed: the ledger app
+// committed it, so its block, its FinalizeBlock results and the state are
+// stored (CometBFT saves a block before executing it, and its results
+// before the app commits; the block store's height alone may be a block
+// whose results are not there yet).
 func (tn *TestNet) Height(i int) int64 {
-	return tn.Nodes[i].Comet().BlockStore().Height()
+	info, err := tn.Nodes[i].App().Info(context.Background(), &abci.InfoRequest{})
+	if err != nil {
+		return 0
+	}
+	return info.LastBlockHeight
 }
 
-// WaitHeight waits until every running node has committed height h.
+// WaitHeight waits until every running node has executed height h (see
+// Height), failing the test after timeout.
 func (tn *TestNet) WaitHeight(h int64, timeout time.Duration) {
 	tn.t.Helper()
-	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if low, err := tn.WaitHeightContext(ctx, h); err != nil {
+		tn.t.Fatalf("height %d not reached in %v (lowest node at %d): %v", h, timeout, low, err)
+	}
+}
+
+// WaitHeightContext waits until every running node has executed height h
+// or ctx ends, and returns the lowest node's height. It watches the nodes'
+// state; its tick only paces the looking.
+func (tn *TestNet) WaitHeightContext(ctx context.Context, h int64) (int64, error) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		low := int64(-1)
 		for i, n := range tn.Nodes {
-			if n != nil && (low < 0 || tn.Height(i) < low) {
-				low = tn.Height(i)
+			if n != nil {
+				if hi := tn.Height(i); low < 0 || hi < low {
+					low = hi
+				}
 			}
 		}
 		if low >= h {
-			return
+			return low, nil
 		}
-		if time.Now().After(deadline) {
-			tn.t.Fatalf("height %d not reached in %v (lowest node at %d)", h, timeout, low)
+		select {
+		case <-ctx.Done():
+			return low, ctx.Err()
+		case <-tick.C:
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -1,0 +1,111 @@
+package chain
+
+import (
+	"bytes"
+	"encoding/hex"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
+
+// TestGoldenAppHash runs a fixed block sequence — fixed keys and genesis,
+// node registrations, a placement with receipts, a transfer, a removal, a
+// refused re-placement, epoch boundaries — through a fresh in-memory app and
+// compares the app hash after each block with testdata/TestGoldenAppHash.golden
+// (hex, line h = height h). Any change to the encoding of state or txs, the
+// key layout or a rule's effects shows here; if it is intended (and
+// AppVersion changes with it), rewrite the file with
+//
+//	go test ./chain -run TestGoldenAppHash -update
+func TestGoldenAppHash(t *testing.T) {
+	alice, bob, hank, henry := testKey(0), testKey(1), testKey(11), testKey(12)
+	g := testGenesis(alice, bob)
+	g.Params = Params{EpochLength: 3, EarnPercent: 100, ReceiptTTL: 4, UptimeWindow: 10, UptimeMinPercent: 70, Allowance: 1000, MaxTxBytes: 256 << 10}
+	l := newTestLedgerGenesis(t, "", g)
+
+	pf := &PlaceFile{FileID: Hash{0x60, 0x1d}, Size: 500, K: 2, M: 1, Pieces: []Piece{
+		piece(0, 0, addrOf(hank), 200), piece(0, 1, addrOf(henry), 200), piece(0, 2, addrOf(alice), 200),
+		piece(1, 0, addrOf(henry), 100), piece(1, 1, addrOf(alice), 100), piece(1, 2, addrOf(hank), 100),
+	}, SealedKey: []byte{1, 2, 3}}
+	type step struct {
+		txs   [][]byte
+		codes []Code
+	}
+	steps := []func() step{
+		func() step { // 1: epoch 0
+			return step{[][]byte{
+				l.sign(hank, registerBody(t, hank, 10_000)),
+				l.sign(henry, registerBody(t, henry, 10_000)),
+				l.sign(alice, registerBody(t, alice, 10_000)),
+			}, []Code{0, 0, 0}}
+		},
+		func() step { // 2
+			signReceipts(pf, addrOf(alice), l.height+2)
+			return step{[][]byte{l.sign(alice, pf)}, []Code{0}}
+		},
+		func() step { // 3
+			return step{[][]byte{
+				l.sign(alice, &Transfer{To: addrOf(bob), Amount: 250}),
+				l.sign(bob, &Transfer{To: addrOf(hank), Amount: 5000}),
+			}, []Code{0, CodeInsufficientFunds}}
+		},
+		func() step { return step{} }, // 4: epoch 1
+		func() step { // 5
+			return step{[][]byte{l.sign(alice, &RemoveFile{FileID: pf.FileID})}, []Code{0}}
+		},
+		func() step { // 6: the tombstone stands
+			signReceipts(pf, addrOf(alice), l.height+1)
+			return step{[][]byte{l.sign(alice, pf)}, []Code{CodeExists}}
+		},
+		func() step { // 7: epoch 2
+			p := uint64(20_000)
+			return step{[][]byte{l.sign(hank, &UpdateNode{Pledge: &p})}, []Code{0}}
+		},
+		func() step { return step{} }, // 8
+		func() step { return step{} }, // 9
+		func() step { // 10: epoch 3, the tombstone has passed
+			signReceipts(pf, addrOf(alice), l.height+1)
+			return step{[][]byte{l.sign(alice, pf)}, []Code{0}}
+		},
+	}
+	var got []string
+	for i, s := range steps {
+		st := s()
+		res := l.block(st.txs...)
+		for j, r := range res {
+			if Code(r.Code) != st.codes[j] {
+				t.Fatalf("height %d tx %d: code %d (%s), want %d", i+1, j, r.Code, r.Log, st.codes[j])
+			}
+		}
+		info, err := l.app.Info(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, hex.EncodeToString(info.LastBlockAppHash))
+	}
+	path := filepath.Join("testdata", t.Name()+".golden")
+	text := strings.Join(got, "\n") + "\n"
+	if *update {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (create it with -update)", err)
+	}
+	if !bytes.Equal(want, []byte(text)) {
+		wl := strings.Split(strings.TrimSpace(string(want)), "\n")
+		for h := range got {
+			if h >= len(wl) || wl[h] != got[h] {
+				t.Fatalf("app hash at height %d is %s, golden has %q: state encoding or rules changed (bump AppVersion and run with -update if intended)", h+1, got[h], strings.Join(wl[min(h, len(wl)):min(h+1, len(wl))], ""))
+			}
+		}
+		t.Fatalf("golden file has %d heights, the run %d", len(wl), len(got))
+	}
+}
