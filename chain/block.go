@@ -24,6 +24,7 @@ type blockCtx struct {
 // one more line here and its own file.
 var blockRules = []func(b *blockCtx) error{
 	beginEpoch,
+	pruneTombstones,
 }
 
 // treeWriter adapts the working IAVL tree to kvWriter, with prefix scans

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -19,11 +20,12 @@ type workload struct {
 	keys   []ed25519.PrivateKey
 	nonces map[Address]uint64
 	files  []Hash
+	owners map[Hash]ed25519.PrivateKey
 	height int64 // of the block being generated
 }
 
 func newWorkload(seed uint64, accounts int) *workload {
-	w := &workload{rng: rand.New(rand.NewPCG(seed, 1)), nonces: map[Address]uint64{}}
+	w := &workload{rng: rand.New(rand.NewPCG(seed, 1)), nonces: map[Address]uint64{}, owners: map[Hash]ed25519.PrivateKey{}}
 	for i := range accounts {
 		w.keys = append(w.keys, testKey(i))
 	}
@@ -86,10 +88,15 @@ func (w *workload) block() [][]byte {
 				signReceipts(pf, addrOf(k), w.height+int64(w.rng.IntN(5)))
 			}
 			w.files = append(w.files, id)
+			w.owners[id] = k
 			txs = append(txs, w.tx(k, pf))
 		case 5:
 			if len(w.files) > 0 {
-				txs = append(txs, w.tx(k, &RemoveFile{FileID: w.files[w.rng.IntN(len(w.files))]}))
+				id := w.files[w.rng.IntN(len(w.files))]
+				if w.rng.IntN(2) == 0 { // usually by its owner
+					k = w.owners[id]
+				}
+				txs = append(txs, w.tx(k, &RemoveFile{FileID: id}))
 			}
 		case 6:
 			g := make([]byte, w.rng.IntN(200))
@@ -169,5 +176,103 @@ func TestReplayOnTwoFreshAppsGivesTheSameHashes(t *testing.T) {
 	}
 	if ok < 50 || failed < 50 {
 		t.Fatalf("workload too one-sided: %d ok, %d failed", ok, failed)
+	}
+}
+
+// TestAccountingInvariantsHoldAfterARandomHistory replays a generated
+// history and then checks the bookkeeping against the records themselves:
+// each node's Used is the bytes of the pieces indexed under it and
+// HeldForOthers those of files another account owns, Used ≤ Pledge; each
+// account's QuotaUsed is the bytes of its files; every file's pieces are
+// indexed under their holders and every index entry belongs to a file; and
+// no tombstone outlives ReceiptTTL.
+func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
+	for _, seed := range []uint64{1, 42, 77} {
+		w := newWorkload(seed, 8)
+		g := w.genesis()
+		g.Params.ReceiptTTL = 6
+		l := newTestLedgerGenesis(t, "", g)
+		placed, removed := 0, 0
+		for h := int64(1); h <= 120; h++ {
+			txs := w.block()
+			res := finalize(t, l.app, h, txs)
+			for i, r := range res.TxResults {
+				if d, err := DecodeTx(txs[i]); err == nil && r.Code == 0 {
+					switch d.Type {
+					case TypePlaceFile:
+						placed++
+					case TypeRemoveFile:
+						removed++
+					}
+				}
+			}
+		}
+		t.Logf("seed %d: %d placed, %d removed", seed, placed, removed)
+		if placed < 5 || removed < 3 {
+			t.Fatalf("seed %d: history too thin: %d placed, %d removed", seed, placed, removed)
+		}
+		st := dump(t, l.app)
+		files := map[Hash]File{}
+		used, held, quota := map[Address]uint64{}, map[Address]uint64{}, map[Address]uint64{}
+		for k, v := range st {
+			if strings.HasPrefix(k, prefixFile) {
+				var f File
+				if err := Unmarshal(v, &f); err != nil {
+					t.Fatal(err)
+				}
+				files[f.ID] = f
+				quota[f.Owner] += f.Bytes
+				for _, p := range f.Pieces {
+					if _, ok := st[string(heldKey(p.Holder, f.ID, p.Segment, p.Index))]; !ok {
+						t.Fatalf("seed %d: piece %d/%d of %s not indexed under %s", seed, p.Segment, p.Index, f.ID, p.Holder)
+					}
+				}
+			}
+		}
+		for k, v := range st {
+			switch {
+			case strings.HasPrefix(k, prefixHeld):
+				var hp HeldPiece
+				if err := Unmarshal(v, &hp); err != nil {
+					t.Fatal(err)
+				}
+				f, ok := files[hp.File]
+				if !ok {
+					t.Fatalf("seed %d: index entry %x of a file not on the ledger", seed, k)
+				}
+				used[hp.Piece.Holder] += hp.Piece.Size
+				if f.Owner != hp.Piece.Holder {
+					held[hp.Piece.Holder] += hp.Piece.Size
+				}
+			case strings.HasPrefix(k, prefixGone):
+				var at int64
+				if err := Unmarshal(v, &at); err != nil {
+					t.Fatal(err)
+				}
+				if l.app.version-at > int64(g.Params.ReceiptTTL) {
+					t.Fatalf("seed %d: tombstone of height %d at height %d", seed, at, l.app.version)
+				}
+			}
+		}
+		for k, v := range st {
+			switch {
+			case strings.HasPrefix(k, prefixNode):
+				var n Node
+				if err := Unmarshal(v, &n); err != nil {
+					t.Fatal(err)
+				}
+				if n.Used != used[n.Address] || n.HeldForOthers != held[n.Address] || n.Used > n.Pledge {
+					t.Fatalf("seed %d: node %s used %d held %d pledge %d; its pieces: %d, for others %d", seed, n.Address, n.Used, n.HeldForOthers, n.Pledge, used[n.Address], held[n.Address])
+				}
+			case strings.HasPrefix(k, prefixAccount):
+				var a Account
+				if err := Unmarshal(v, &a); err != nil {
+					t.Fatal(err)
+				}
+				if a.QuotaUsed != quota[a.Address] {
+					t.Fatalf("seed %d: account %s quota used %d, its files %d", seed, a.Address, a.QuotaUsed, quota[a.Address])
+				}
+			}
+		}
 	}
 }

@@ -18,6 +18,7 @@ const (
 	prefixHeld      = "hold/"    // hold/<holder:20><file:32><segment:4><index:4> → HeldPiece
 	prefixEpoch     = "epoch/"   // epoch/<n:8> → Epoch
 	prefixGone      = "gone/"    // gone/<id:32> → int64 height the file was removed at
+	prefixGoneAt    = "goneat/"  // goneat/<height:8><id:32> → true: tombstones by removal height, for pruning
 )
 
 func accountKey(a Address) []byte { return append([]byte(prefixAccount), a[:]...) }
@@ -45,6 +46,12 @@ const heldSuffixSize = HashSize + 4 + 4
 func heldPrefix(holder Address) []byte { return append([]byte(prefixHeld), holder[:]...) }
 
 func goneKey(id Hash) []byte { return append([]byte(prefixGone), id[:]...) }
+
+func goneAtPrefix(height int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(prefixGoneAt), uint64(height))
+}
+
+func goneAtKey(height int64, id Hash) []byte { return append(goneAtPrefix(height), id[:]...) }
 
 func epochKey(n uint64) []byte { return binary.BigEndian.AppendUint64([]byte(prefixEpoch), n) }
 

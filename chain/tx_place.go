@@ -162,6 +162,11 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 		}
 	}
 	if tombstone {
+		// Only CheckTx gets here: in a block, pruneTombstones deleted it
+		// at the start of the block it ends in.
+		if err := x.st.Delete(goneAtKey(removed, f.ID)); err != nil {
+			return err
+		}
 		return x.st.Delete(goneKey(f.ID))
 	}
 	return nil

@@ -9,7 +9,8 @@ const TypeRemoveFile = "remove_file"
 // used quota and each holder's used capacity go down by the piece sizes, and
 // so do the holders' credits for holding them (HeldForOthers), so their
 // earned quota. The file id is tombstoned: it cannot be placed again for
-// Params.ReceiptTTL blocks, by when every receipt of this placement expired.
+// Params.ReceiptTTL blocks, by when every receipt of this placement expired
+// (pruneTombstones then deletes the tombstone).
 type RemoveFile struct {
 	FileID Hash `cbor:"file_id"`
 }
@@ -63,6 +64,9 @@ func applyRemoveFile(x *execCtx, b *RemoveFile) error {
 		return err
 	}
 	if err := setValue(x.st, goneKey(f.ID), x.height); err != nil {
+		return err
+	}
+	if err := setValue(x.st, goneAtKey(x.height, f.ID), true); err != nil {
 		return err
 	}
 	return x.st.Delete(fileKey(f.ID))
