@@ -60,14 +60,14 @@ type holder struct {
 // DHT provider records expire after 48 hours.
 const reannounceInterval = 12 * time.Hour
 
-// defaultReceiptTTL is the ledger's receipt lifetime in blocks
-// (Params.ReceiptTTL, default 100) until this branch's chain has the
-// parameter: a receipt's Expires may be at most height + ReceiptTTL.
+// defaultReceiptTTL is the receipt lifetime in blocks assumed when the
+// ledger's parameters give none (chain.Params.ReceiptTTL, default 100): a
+// receipt's Expires may be at most height + ReceiptTTL.
 const defaultReceiptTTL = 100
 
 // receiptMargin is how many blocks below height + ReceiptTTL a receipt
-// expires, so that a ledger node a few blocks behind the signer still
-// accepts it.
+// expires (at most a quarter of ReceiptTTL), so that a ledger node a few
+// blocks behind the signer still accepts it.
 const receiptMargin = 10
 
 // pendingPiece is a pushed piece no committed PlaceFile credits yet.
@@ -255,11 +255,16 @@ func receiptExpiry(ctx context.Context, lc interface {
 		return 0, fmt.Errorf("reading the ledger parameters for a receipt: %w", err)
 	}
 	ttl := receiptTTL(params)
-	return height + max(ttl-receiptMargin, 1), nil
+	return height + max(ttl-min(receiptMargin, ttl/4), 1), nil
 }
 
 // receiptTTL is the ledger's receipt lifetime in blocks.
-func receiptTTL(chain.Params) int64 { return defaultReceiptTTL }
+func receiptTTL(p chain.Params) int64 {
+	if p.ReceiptTTL == 0 || p.ReceiptTTL > 1<<32 {
+		return defaultReceiptTTL
+	}
+	return int64(p.ReceiptTTL)
+}
 
 // loop reconciles with the ledger every interval until ctx ends, calling
 // after (if not nil) after each round.
