@@ -10,8 +10,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/storage"
 )
+
+// maxPiecesPerHolder bounds the pieces of one file a holder is given: its
+// receipt must name them all in one exchange message.
+const maxPiecesPerHolder = exchange.MaxReceiptPieces
 
 // candidate is a node that may hold pieces of a put.
 type candidate struct {
@@ -20,6 +25,7 @@ type candidate struct {
 	self     bool
 	free     uint64 // pledged capacity left, minus what this put assigned
 	assigned uint64 // bytes of this put assigned to it
+	pieces   int    // pieces of this put assigned to it
 	rep      float64
 	tie      [32]byte // per-file tie-break, spreading files over equal nodes
 }
@@ -89,11 +95,20 @@ func place(cands []*candidate, pieces []storage.PieceInfo, n int) ([]*candidate,
 		for i, p := range seg {
 			slices.SortStableFunc(cands, better)
 			var pick *candidate
+			full := 0
 			for _, c := range cands {
 				if !used[c] && c.free >= uint64(p.Size) {
+					if c.pieces >= maxPiecesPerHolder {
+						full++
+						continue
+					}
 					pick = c
 					break
 				}
+			}
+			if pick == nil && full > 0 {
+				return nil, fmt.Errorf("%w: segment %d needs %d distinct nodes, and %d of those with room already hold %d pieces of the file, the most one receipt covers (use larger segments or more nodes)",
+					ErrTooManyPieces, p.Segment, n, full, maxPiecesPerHolder)
 			}
 			if pick == nil {
 				return nil, fmt.Errorf("%w: segment %d needs %d distinct nodes with %d bytes free each; the ledger lists %d usable", ErrNoHolders, p.Segment, n, p.Size, countFree(cands, uint64(p.Size)))
@@ -101,6 +116,7 @@ func place(cands []*candidate, pieces []storage.PieceInfo, n int) ([]*candidate,
 			used[pick] = true
 			pick.free -= uint64(p.Size)
 			pick.assigned += uint64(p.Size)
+			pick.pieces++
 			out[start+i] = pick
 		}
 	}

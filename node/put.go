@@ -289,8 +289,10 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*can
 			if alt != nil {
 				c.free += uint64(p.Size)
 				c.assigned -= uint64(p.Size)
+				c.pieces--
 				alt.free -= uint64(p.Size)
 				alt.assigned += uint64(p.Size)
+				alt.pieces++
 				holders[i] = alt
 			}
 			mu.Unlock()
@@ -426,8 +428,10 @@ func (n *Node) replaceRefusers(res *storage.PutResult, cands, holders []*candida
 		}
 		c.free += uint64(p.Size)
 		c.assigned -= uint64(p.Size)
+		c.pieces--
 		alt.free -= uint64(p.Size)
 		alt.assigned += uint64(p.Size)
+		alt.pieces++
 		holders[i] = alt
 		done[i] = false
 	}
@@ -444,7 +448,7 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 	}
 	var best *candidate
 	for _, c := range cands {
-		if tried[c] || inSeg[c] || c.free < size {
+		if tried[c] || inSeg[c] || c.free < size || c.pieces >= maxPiecesPerHolder {
 			continue
 		}
 		if best == nil || better(c, best) < 0 {
