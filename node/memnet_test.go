@@ -1,0 +1,139 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/storage/blockstore"
+)
+
+// startMemNetwork starts n real nodes (libp2p hosts on 127.0.0.1, real
+// exchanges and block stores) on one in-memory ledger (memLedger: the real
+// chain rules without CometBFT), so put, get and rm run in a second or two
+// under -short. The API is off; tests call the Node methods.
+func startMemNetwork(t *testing.T, n int) ([]*Node, *memLedger) {
+	t.Helper()
+	keys := make([]ed25519.PrivateKey, n)
+	for i := range keys {
+		_, keys[i], _ = ed25519.GenerateKey(rand.Reader)
+	}
+	l := newMemLedger(t, keys...)
+	nodes := make([]*Node, n)
+	for i := range n {
+		cfg := TestConfig(t.TempDir())
+		cfg.API.Listen = ""
+		cfg.Storage.K, cfg.Storage.M = 2, 1
+		nd, err := start(context.Background(), cfg, keys[i], l.client(keys[i]), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = nd.Close() })
+		nodes[i] = nd
+	}
+	for _, nd := range nodes {
+		nd.connectKnown(context.Background())
+	}
+	return nodes, l
+}
+
+func readAll(ctx context.Context, n *Node, capability string) ([]byte, error) {
+	rc, _, err := n.Open(ctx, capability)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// TestPutGetRemoveOnAMemoryLedger: a put carries receipts the real ledger
+// rules accept, another node reads it bit-exact, and after rm every block
+// of the file is gone from every node and reads fail as not found.
+func TestPutGetRemoveOnAMemoryLedger(t *testing.T) {
+	nodes, _ := startMemNetwork(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data := make([]byte, 2<<20+5000)
+	_, _ = rand.Read(data)
+	res, err := nodes[0].Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(ctx, nodes[2], res.Capability)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v", err)
+	}
+	ids := []blockstore.ID{mustID(t, res.FileID)}
+	for _, p := range res.Pieces {
+		ids = append(ids, mustID(t, p.Piece))
+	}
+	if err := nodes[0].Remove(ctx, res.FileID); err != nil {
+		t.Fatal(err)
+	}
+	held := func() []string {
+		var out []string
+		for i, n := range nodes {
+			for _, id := range ids {
+				if a, ok := n.store.Has(id); ok && (i != 2 || a == blockstore.Pinned) {
+					out = append(out, id.String()[:8])
+				}
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for left := held(); len(left) > 0; left = held() {
+		if time.Now().After(deadline) {
+			t.Fatalf("blocks of the removed file still held: %v", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dropCache(t, nodes[2]) // the reader's cached copies are the reader's business
+	for i, n := range nodes {
+		if _, err := readAll(ctx, n, res.Capability); !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnavailable) {
+			t.Errorf("node %d reads the removed file: %v", i, err)
+		}
+	}
+	if _, err := readAll(ctx, nodes[0], res.FileID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("reading the removed file by id: %v, want ErrNotFound", err)
+	}
+	if err := nodes[0].Remove(ctx, res.FileID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("removing it again: %v, want ErrNotFound", err)
+	}
+	if err := nodes[1].Remove(ctx, "zz"); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("removing a malformed id: %v, want ErrInvalidArgument", err)
+	}
+}
+
+// TestPutFailsWhenAHolderRefusesItsReceiptAndNoneIsLeft: with two nodes
+// and two copies, the one other holder refusing its receipt leaves no
+// replacement, so the put fails clearly and records nothing.
+func TestPutFailsWhenAHolderRefusesItsReceiptAndNoneIsLeft(t *testing.T) {
+	nodes, _ := startMemNetwork(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := nodes[1]
+	_ = b.x.Close()
+	x, err := exchange.New(b.host.Libp2p(), b.cfg.Exchange, storeSource{b.store}, refusingSink{b.hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.x = x
+	data := make([]byte, 100<<10)
+	_, _ = rand.Read(data)
+	_, err = nodes[0].Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{Copies: 2})
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, exchange.ErrRejected) {
+		t.Fatalf("put: %v, want ErrUnavailable naming the refusal", err)
+	}
+	t.Log(err)
+	if files, err := nodes[0].lc.Files(ctx, nodes[0].addr); err != nil || len(files) != 0 {
+		t.Fatalf("files on the ledger after the failed put: %d, %v", len(files), err)
+	}
+}
