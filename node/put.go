@@ -68,8 +68,10 @@ func (n *Node) checkQuota(ctx context.Context, need uint64) error {
 
 // Put stores a file on the network: encrypt and code it into the local
 // cache, check quota, choose holders, push every piece and the manifest,
-// then record the placement on the ledger. Nothing is pushed when the
-// account is over quota or too few holders exist.
+// collect every holder's receipt, then record the placement on the ledger.
+// Nothing is pushed when the account is over quota or too few holders
+// exist. Errors match ErrInvalidArgument, ErrQuotaExceeded, ErrNoHolders,
+// ErrTooManyPieces or ErrUnavailable where one of those is the cause.
 func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOptions) (*api.PutResult, error) {
 	scfg, err := n.putConfig(o)
 	if err != nil {
@@ -152,6 +154,12 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			return nil, err
 		}
 	}
+	whileCoding := 0
+	for _, d := range done {
+		if d {
+			whileCoding++
+		}
+	}
 	gotMan := make(map[*candidate]bool)
 	excluded := make(map[*candidate]bool)
 	if err := n.pushAll(ctx, res, cands, holders, width, done, putID, gotMan, excluded); err != nil {
@@ -201,14 +209,8 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 		}
 		return nil, fmt.Errorf("recording the placement on the ledger: %w", err)
 	}
-	whileCoding := 0
-	for _, d := range done {
-		if d {
-			whileCoding++
-		}
-	}
 	n.log.Info("file placed", "file", res.FileID, "bytes", res.Manifest.Size, "pieces", len(res.Pieces), "pushed_while_coding", whileCoding,
-		"encode", tEncoded.Sub(t0).Round(time.Millisecond), "push", tPushed.Sub(tEncoded).Round(time.Millisecond),
+		"encode", tEncoded.Sub(t0).Round(time.Millisecond), "push_and_receipts", tPushed.Sub(tEncoded).Round(time.Millisecond),
 		"ledger", time.Since(tPushed).Round(time.Millisecond))
 	keep[res.FileID] = true
 	for i, p := range res.Pieces {
@@ -297,7 +299,7 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*can
 			}
 			mu.Unlock()
 			if alt == nil {
-				fail(fmt.Errorf("segment %d piece %d: no holder took it (last: %s: %w)", p.Segment, p.Index, c.rec.Address, err))
+				fail(fmt.Errorf("%w: segment %d piece %d: no holder took it (last: %s: %w)", ErrUnavailable, p.Segment, p.Index, c.rec.Address, err))
 				return
 			}
 		}
