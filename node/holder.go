@@ -346,6 +346,12 @@ func (h *holder) sweep(ctx context.Context) error {
 // list credited and this complete list does not (a block credited for
 // another file too is still credited, so it stays). If the credit list
 // cannot be read completely it changes nothing.
+//
+// A file placed and removed between two reconciles is never seen credited:
+// its pieces stay pending until their receipts expire (at most ReceiptTTL
+// blocks; the ledger's tombstone keeps the file id from being placed again
+// meanwhile) and past their deadline, then are deleted like any unplaced
+// push.
 func (h *holder) reconcile(ctx context.Context) error {
 	now, err := h.creditedNow(ctx)
 	if err != nil {

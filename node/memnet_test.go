@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func startMemNetwork(t *testing.T, n int) ([]*Node, *memLedger) {
 		cfg := TestConfig(t.TempDir())
 		cfg.API.Listen = ""
 		cfg.Storage.K, cfg.Storage.M = 2, 1
+		cfg.PendingTimeout = time.Second
 		nd, err := start(context.Background(), cfg, keys[i], l.client(keys[i]), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -57,7 +59,7 @@ func readAll(ctx context.Context, n *Node, capability string) ([]byte, error) {
 // rules accept, another node reads it bit-exact, and after rm every block
 // of the file is gone from every node and reads fail as not found.
 func TestPutGetRemoveOnAMemoryLedger(t *testing.T) {
-	nodes, _ := startMemNetwork(t, 3)
+	nodes, l := startMemNetwork(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	data := make([]byte, 2<<20+5000)
@@ -74,27 +76,32 @@ func TestPutGetRemoveOnAMemoryLedger(t *testing.T) {
 	for _, p := range res.Pieces {
 		ids = append(ids, mustID(t, p.Piece))
 	}
+	waitCredited(t, nodes, res)
 	if err := nodes[0].Remove(ctx, res.FileID); err != nil {
 		t.Fatal(err)
 	}
-	held := func() []string {
+	held := func(ids []blockstore.ID) []string {
 		var out []string
 		for i, n := range nodes {
 			for _, id := range ids {
 				if a, ok := n.store.Has(id); ok && (i != 2 || a == blockstore.Pinned) {
-					out = append(out, id.String()[:8])
+					out = append(out, fmt.Sprintf("node %d: %s in %v", i, id.String()[:8], a))
 				}
 			}
 		}
 		return out
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for left := held(); len(left) > 0; left = held() {
-		if time.Now().After(deadline) {
-			t.Fatalf("blocks of the removed file still held: %v", left)
+	waitGone := func(ids []blockstore.ID) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for left := held(ids); len(left) > 0; left = held(ids) {
+			if time.Now().After(deadline) {
+				t.Fatalf("blocks of the removed file still held: %v", left)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	waitGone(ids)
 	dropCache(t, nodes[2]) // the reader's cached copies are the reader's business
 	for i, n := range nodes {
 		if _, err := readAll(ctx, n, res.Capability); !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnavailable) {
@@ -109,6 +116,47 @@ func TestPutGetRemoveOnAMemoryLedger(t *testing.T) {
 	}
 	if err := nodes[1].Remove(ctx, "zz"); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("removing a malformed id: %v, want ErrInvalidArgument", err)
+	}
+
+	// Placed and removed before the holders reconciled: they never see the
+	// credit, so the pieces stay pending until the receipts expire, and
+	// are deleted then.
+	res, err = nodes[0].Put(ctx, bytes.NewReader(data[:300<<10]), 300<<10, api.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].Remove(ctx, res.FileID); err != nil {
+		t.Fatal(err)
+	}
+	ids = []blockstore.ID{mustID(t, res.FileID)}
+	for _, p := range res.Pieces {
+		ids = append(ids, mustID(t, p.Piece))
+	}
+	params, err := nodes[0].lc.Params(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.advance(int(params.ReceiptTTL) + 1)
+	waitGone(ids)
+}
+
+// waitCredited waits until every holder of a put's pieces has reconciled
+// with the ledger's record of them.
+func waitCredited(t *testing.T, nodes []*Node, res *api.PutResult) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, p := range res.Pieces {
+		for _, n := range nodes {
+			if n.addr.String() != p.Holder {
+				continue
+			}
+			for !n.hold.isCredited(mustID(t, p.Piece)) {
+				if time.Now().After(deadline) {
+					t.Fatalf("piece %s not credited at its holder in time", p.Piece)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
 	}
 }
 

@@ -72,6 +72,7 @@ func TestRemoveAndReceiptsOnTheNetwork(t *testing.T) {
 		if len(holdersOf(net, ids)) == 0 {
 			t.Fatal("the put left no blocks anywhere")
 		}
+		waitCredited(t, net.Nodes, res) // else holders learn of the rm only when the receipts expire
 		if err := apiClient(t, a).Remove(ctx, res.FileID); err != nil {
 			t.Fatal(err)
 		}
