@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/storage/blockstore"
@@ -183,5 +186,53 @@ func TestPutFailsWhenAHolderRefusesItsReceiptAndNoneIsLeft(t *testing.T) {
 	t.Log(err)
 	if files, err := nodes[0].lc.Files(ctx, nodes[0].addr); err != nil || len(files) != 0 {
 		t.Fatalf("files on the ledger after the failed put: %d, %v", len(files), err)
+	}
+}
+
+// TestMalformedLedgerAddressesAreSkipped: the ledger bounds a node record's
+// addresses but does not parse them; a node whose record also lists
+// garbage is still reached through its good addresses, and puts still
+// place on it.
+func TestMalformedLedgerAddressesAreSkipped(t *testing.T) {
+	nodes, _ := startMemNetwork(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, c := nodes[0], nodes[2]
+	addrs := []string{"not-a-multiaddr", "/ip4/127.0.0.1/tcp/1/p2p/" + a.host.ID().String()}
+	for _, m := range c.host.Addrs() {
+		addrs = append(addrs, m.String())
+	}
+	addrs = append(addrs, "/dns4/")
+	if _, err := c.lc.BroadcastCommit(ctx, &chain.UpdateNode{Addrs: &addrs}); err != nil {
+		t.Fatal(err)
+	}
+	// a forgets c entirely, then finds it again from the ledger alone.
+	a.host.Libp2p().Peerstore().ClearAddrs(c.host.ID())
+	if err := a.host.Libp2p().Network().ClosePeer(c.host.ID()); err != nil {
+		t.Fatal(err)
+	}
+	a.connectKnown(ctx)
+	if a.host.Libp2p().Network().Connectedness(c.host.ID()) != network.Connected {
+		t.Fatal("a node listing a malformed address alongside good ones was not reached")
+	}
+	cands, err := a.candidates(ctx, [32]byte{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, cd := range cands {
+		found = found || cd.rec.Address == c.addr
+	}
+	if !found {
+		t.Fatal("the node is no longer a placement candidate")
+	}
+	data := make([]byte, 100<<10)
+	_, _ = rand.Read(data)
+	res, err := a.Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readAll(ctx, c, res.Capability); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v", err)
 	}
 }

@@ -49,6 +49,11 @@ func (n *Node) candidates(ctx context.Context, fileID [32]byte) ([]*candidate, e
 		}
 		id, err := n.peerOf(&rec)
 		if err != nil {
+			n.log.Debug("skipping a ledger node with a bad peer id", "node", rec.Address, "err", err)
+			continue
+		}
+		if !self && len(n.host.Libp2p().Peerstore().Addrs(id)) == 0 {
+			n.log.Debug("skipping a ledger node with no usable address", "node", rec.Address)
 			continue
 		}
 		c := &candidate{rec: rec, peer: id, self: self, free: rec.Free()}
