@@ -21,7 +21,12 @@ import (
 //	   others (not by pledging), removed file ids are tombstoned, nodes
 //	   record held_for_others, accounts drop quota_earned. State of
 //	   version 1 cannot be read: re-initialise devnets.
-const AppVersion = 2
+//	3: debts: a removal keeps charged to the owner what a holder had
+//	   spent of the quota the file earned it (debt/ records, accounts'
+//	   quota_lent and quota_owed), repaid as the holder gets back under
+//	   its limit. Version-2 state reads, but a holder already over its
+//	   limit there owes nothing: re-initialise devnets.
+const AppVersion = 3
 
 // Config configures an App.
 type Config struct {

@@ -183,19 +183,23 @@ func TestReplayOnTwoFreshAppsGivesTheSameHashes(t *testing.T) {
 // history and then checks the bookkeeping against the records themselves:
 // each node's Used is the bytes of the pieces indexed under it and
 // HeldForOthers those of files another account owns, Used ≤ Pledge; each
-// account's QuotaUsed is the bytes of its files; every file's pieces are
-// indexed under their holders and every index entry belongs to a file; and
-// no tombstone outlives ReceiptTTL.
+// account's QuotaUsed is the bytes of its files plus what it lent (the
+// debts owed to it); the debt records add up to each account's QuotaLent
+// and QuotaOwed, and what an account owes is exactly how far it is over its
+// earning limit (checkQuotaBooks); every file's pieces are indexed under
+// their holders and every index entry belongs to a file; and no tombstone
+// outlives ReceiptTTL.
 func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 	for _, seed := range []uint64{1, 42, 77} {
 		w := newWorkload(seed, 8)
 		g := w.genesis()
 		g.Params.ReceiptTTL = 6
 		l := newTestLedgerGenesis(t, "", g)
-		placed, removed := 0, 0
+		placed, removed, debtsSeen := 0, 0, 0
 		for h := int64(1); h <= 120; h++ {
 			txs := w.block()
 			res := finalize(t, l.app, h, txs)
+			debtsSeen += len(checkQuotaBooks(t, dump(t, l.app), g.Params, true))
 			for i, r := range res.TxResults {
 				if d, err := DecodeTx(txs[i]); err == nil && r.Code == 0 {
 					switch d.Type {
@@ -207,7 +211,7 @@ func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("seed %d: %d placed, %d removed", seed, placed, removed)
+		t.Logf("seed %d: %d placed, %d removed, %d debt records seen over the blocks", seed, placed, removed, debtsSeen)
 		if placed < 5 || removed < 3 {
 			t.Fatalf("seed %d: history too thin: %d placed, %d removed", seed, placed, removed)
 		}
@@ -269,8 +273,8 @@ func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 				if err := Unmarshal(v, &a); err != nil {
 					t.Fatal(err)
 				}
-				if a.QuotaUsed != quota[a.Address] {
-					t.Fatalf("seed %d: account %s quota used %d, its files %d", seed, a.Address, a.QuotaUsed, quota[a.Address])
+				if a.QuotaUsed != quota[a.Address]+a.QuotaLent {
+					t.Fatalf("seed %d: account %s quota used %d, its files %d + lent %d", seed, a.Address, a.QuotaUsed, quota[a.Address], a.QuotaLent)
 				}
 			}
 		}

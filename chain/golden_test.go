@@ -14,7 +14,8 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
 
 // TestGoldenAppHash runs a fixed block sequence — fixed keys and genesis,
 // node registrations, a placement with receipts, a transfer, a removal, a
-// refused re-placement, epoch boundaries — through a fresh in-memory app and
+// refused re-placement, a removal that leaves a debt and its repayment,
+// epoch boundaries — through a fresh in-memory app and
 // compares the app hash after each block with testdata/TestGoldenAppHash.golden
 // (hex, line h = height h). Any change to the encoding of state or txs, the
 // key layout or a rule's effects shows here; if it is intended (and
@@ -70,6 +71,20 @@ func TestGoldenAppHash(t *testing.T) {
 		func() step { // 10: epoch 3, the tombstone has passed
 			signReceipts(pf, addrOf(alice), l.height+1)
 			return step{[][]byte{l.sign(alice, pf)}, []Code{0}}
+		},
+		func() step { // 11: hank spends what holding 300 bytes earned him
+			spend := file(Hash{0x60, 0x2d}, 1300, addrOf(henry))
+			signReceipts(spend, addrOf(hank), l.height+1)
+			return step{[][]byte{l.sign(hank, spend)}, []Code{0}}
+		},
+		func() step { // 12: alice removes; hank owes her the 300 he spent
+			return step{[][]byte{l.sign(alice, &RemoveFile{FileID: pf.FileID})}, []Code{0}}
+		},
+		func() step { // 13: epoch 4; hank removes his file and repays
+			if v := l.account(addrOf(alice)); v.QuotaUsed != 300 || v.QuotaLent != 300 {
+				t.Fatalf("alice after height 12: %+v, want 300 bytes used, all lent", v)
+			}
+			return step{[][]byte{l.sign(hank, &RemoveFile{FileID: Hash{0x60, 0x2d}})}, []Code{0}}
 		},
 	}
 	var got []string

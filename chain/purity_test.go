@@ -17,8 +17,9 @@ import (
 // except where the order provably does not matter (listed below, with why).
 func TestStateTransitionsUseNoClockRandomnessFloatsOrMapOrder(t *testing.T) {
 	orderFree := map[string]string{
-		"flush": "collects the keys and sorts them before writing",
-		"len":   "sums sizes for a test (verifiedCache); not state",
+		"flush":     "collects the keys and sorts them before writing",
+		"keysUnder": "collects the keys under a prefix and sorts them",
+		"len":       "sums sizes for a test (verifiedCache); not state",
 	}
 	forbiddenImports := map[string]bool{"time": true, "math/rand": true, "math/rand/v2": true, "crypto/rand": true}
 

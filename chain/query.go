@@ -58,8 +58,10 @@ const MaxQueryBytes = 8 << 20
 // queryBytesLimit is MaxQueryBytes; tests lower it.
 var queryBytesLimit = MaxQueryBytes
 
-// AccountView is the answer to an account query: the stored account and the
-// quota it may use now. An address never seen is returned with zero values.
+// AccountView is the answer to an account query: the stored account (with
+// quota_used, and quota_lent / quota_owed: the bytes of it held by debts,
+// debt.go) and the quota it may use now. An address never seen is returned
+// with zero values.
 type AccountView struct {
 	Account
 	// QuotaEarned is what the account's node earns by holding pieces for

@@ -9,7 +9,13 @@ func earnedQuota(params Params, n *Node) uint64 {
 	if n == nil {
 		return 0
 	}
-	hi, lo := bits.Mul64(n.HeldForOthers, params.EarnPercent)
+	return earnedFor(params, n.HeldForOthers)
+}
+
+// earnedFor is what holding held bytes for others earns: held ×
+// EarnPercent / 100, saturating.
+func earnedFor(params Params, held uint64) uint64 {
+	hi, lo := bits.Mul64(held, params.EarnPercent)
 	if hi >= 100 {
 		return ^uint64(0)
 	}

@@ -19,6 +19,7 @@ const (
 	prefixEpoch     = "epoch/"   // epoch/<n:8> → Epoch
 	prefixGone      = "gone/"    // gone/<id:32> → int64 height the file was removed at
 	prefixGoneAt    = "goneat/"  // goneat/<height:8><id:32> → true: tombstones by removal height, for pruning
+	// prefixDebt (debt.go): debt/<debtor:20><creditor:20> → uint64 bytes
 )
 
 func accountKey(a Address) []byte { return append([]byte(prefixAccount), a[:]...) }
@@ -100,8 +101,17 @@ type Account struct {
 	// Nonce is the nonce the account's next tx must carry.
 	Nonce   uint64 `cbor:"nonce" json:"nonce"`
 	Credits uint64 `cbor:"credits" json:"credits"`
-	// QuotaUsed is the sum of piece bytes of the files the account placed.
+	// QuotaUsed is the sum of piece bytes of the files the account placed,
+	// plus QuotaLent.
 	QuotaUsed uint64 `cbor:"quota_used" json:"quota_used"`
+	// QuotaLent is the part of QuotaUsed held back by debts: bytes of files
+	// the account removed whose holders had spent the quota the files
+	// earned them. It comes back as they repay (debt.go). Σ of the debt
+	// records naming the account as creditor.
+	QuotaLent uint64 `cbor:"quota_lent,omitempty" json:"quota_lent"`
+	// QuotaOwed is what the account owes for quota it spent that a removal
+	// took back: Σ of the debt records naming it as debtor.
+	QuotaOwed uint64 `cbor:"quota_owed,omitempty" json:"quota_owed"`
 }
 
 // Node statuses.

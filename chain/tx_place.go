@@ -24,8 +24,8 @@ const maxShards = 256
 // Σ piece sizes against its quota; each holder's free pledged capacity
 // shrinks by the sizes of the pieces it holds, and a holder other than the
 // signer is credited with them (Node.HeldForOthers), which earns its
-// account quota. A removed file id can be placed again only after
-// Params.ReceiptTTL blocks.
+// account quota (and lets a holder in debt repay, debt.go). A removed file
+// id can be placed again only after Params.ReceiptTTL blocks.
 type PlaceFile struct {
 	FileID Hash    `cbor:"file_id"`
 	Size   uint64  `cbor:"size"`
@@ -137,6 +137,9 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 	limit := QuotaLimit(x.params, owner, ownerNode)
 	used, ok := addUint64(owner.QuotaUsed, total)
 	if !ok || used > limit {
+		if owner.QuotaLent > 0 {
+			return fmt.Errorf("%w: %s uses %d of %d bytes (%d of them lent: held by debts of holders that spent them), file needs %d", ErrQuotaExceeded, owner.Address, owner.QuotaUsed, limit, owner.QuotaLent, total)
+		}
 		return fmt.Errorf("%w: %s uses %d of %d bytes, file needs %d", ErrQuotaExceeded, owner.Address, owner.QuotaUsed, limit, total)
 	}
 	owner.QuotaUsed = used
@@ -167,7 +170,13 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 		if err := x.st.Delete(goneAtKey(removed, f.ID)); err != nil {
 			return err
 		}
-		return x.st.Delete(goneKey(f.ID))
+		if err := x.st.Delete(goneKey(f.ID)); err != nil {
+			return err
+		}
+	}
+	// The holders earned quota: those in debt repay what is now backed.
+	if err := repayDebts(x, ownerFirst(owner.Address, order)); err != nil {
+		return fmt.Errorf("placing file %s: %w", f.ID, err)
 	}
 	return nil
 }

@@ -5,10 +5,13 @@ import "fmt"
 // TypeRemoveFile is the type of RemoveFile transactions.
 const TypeRemoveFile = "remove_file"
 
-// RemoveFile deletes a placed file. Only its owner may remove it; the owner's
-// used quota and each holder's used capacity go down by the piece sizes, and
-// so do the holders' credits for holding them (HeldForOthers), so their
-// earned quota. The file id is tombstoned: it cannot be placed again for
+// RemoveFile deletes a placed file. Only its owner may remove it; each
+// holder's used capacity goes down by the piece sizes, and so do the
+// holders' credits for holding them (HeldForOthers), so their earned quota.
+// The owner's used quota goes down by the file's bytes, except the part a
+// holder had already spent of the quota the file earned it: that stays
+// charged to the owner as the holder's debt until the holder repays it
+// (debt.go). The file id is tombstoned: it cannot be placed again for
 // Params.ReceiptTTL blocks, by when every receipt of this placement expired
 // (pruneTombstones then deletes the tombstone).
 type RemoveFile struct {
@@ -31,7 +34,8 @@ func applyRemoveFile(x *execCtx, b *RemoveFile) error {
 		return fmt.Errorf("%w: file %s belongs to %s, not %s", ErrUnauthorized, f.ID, f.Owner, x.signer)
 	}
 	nodes := make(map[Address]*Node)
-	var order []Address
+	heldBefore := make(map[Address]uint64)
+	var order []Address // holders in first-seen order, for deterministic writes
 	for _, p := range f.Pieces {
 		if err := x.st.Delete(heldKey(p.Holder, f.ID, p.Segment, p.Index)); err != nil {
 			return err
@@ -47,6 +51,7 @@ func applyRemoveFile(x *execCtx, b *RemoveFile) error {
 				continue
 			}
 			nodes[p.Holder] = n
+			heldBefore[p.Holder] = n.HeldForOthers
 			order = append(order, p.Holder)
 		}
 		n.Used = subSat(n.Used, p.Size)
@@ -59,7 +64,36 @@ func applyRemoveFile(x *execCtx, b *RemoveFile) error {
 			return err
 		}
 	}
-	x.account.QuotaUsed = subSat(x.account.QuotaUsed, f.Bytes)
+	// Each holder's earning limit drops with its credit; the part of the
+	// drop it had already spent (how much further over its limit it now
+	// is) stays charged to the owner, as the holder's debt.
+	owner := x.account
+	var kept uint64
+	for _, a := range order {
+		if a == f.Owner {
+			continue // the owner's own pieces earned nothing
+		}
+		n := nodes[a]
+		drop := heldBefore[a] - n.HeldForOthers // ≤ heldBefore: subSat above
+		if drop == 0 {
+			continue
+		}
+		holder, _, err := x.loadAccount(a)
+		if err != nil {
+			return fmt.Errorf("removing file %s: holder %s: %w", f.ID, a, err)
+		}
+		before := overLimit(holder.QuotaUsed, earningLimit(x.params, heldBefore[a]))
+		after := overLimit(holder.QuotaUsed, earningLimit(x.params, n.HeldForOthers))
+		short := min(drop, after-before) // the limit only dropped: after ≥ before
+		if short == 0 {
+			continue
+		}
+		if err := addDebt(x, holder, owner, short); err != nil {
+			return fmt.Errorf("removing file %s: %w", f.ID, err)
+		}
+		kept += short // Σ short ≤ Σ drop ≤ f.Bytes
+	}
+	owner.QuotaUsed = subSat(owner.QuotaUsed, subSat(f.Bytes, kept))
 	if err := x.st.Delete(ownedKey(f.Owner, f.ID)); err != nil {
 		return err
 	}
@@ -69,7 +103,15 @@ func applyRemoveFile(x *execCtx, b *RemoveFile) error {
 	if err := setValue(x.st, goneAtKey(x.height, f.ID), true); err != nil {
 		return err
 	}
-	return x.st.Delete(fileKey(f.ID))
+	if err := x.st.Delete(fileKey(f.ID)); err != nil {
+		return err
+	}
+	// The owner has quota back, so may repay what it owes; a holder whose
+	// earlier repayments were cut short by MaxRepaymentsPerTx continues.
+	if err := repayDebts(x, ownerFirst(f.Owner, order)); err != nil {
+		return fmt.Errorf("removing file %s: %w", f.ID, err)
+	}
+	return nil
 }
 
 // subSat returns a-b, or 0 if b > a.

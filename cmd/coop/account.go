@@ -61,9 +61,9 @@ func newAccountCmd() *cobra.Command {
 				}{acct, node})
 			}
 			fmt.Fprintf(out, "address  %s\ncredits  %d\nnonce    %d\nquota    %s used of %s (earned %s)\n",
-				acct.Address, acct.Credits, acct.Nonce, ledgerFormatBytes(acct.QuotaUsed), ledgerFormatBytes(acct.QuotaLimit), ledgerFormatBytes(acct.QuotaEarned))
+				acct.Address, acct.Credits, acct.Nonce, formatBytes(acct.QuotaUsed), formatBytes(acct.QuotaLimit), formatBytes(acct.QuotaEarned))
 			if node != nil {
-				fmt.Fprintf(out, "node     %s, pledge %s (%s used), cpu %d, peer %s\n", node.Status, ledgerFormatBytes(node.Pledge), ledgerFormatBytes(node.Used), node.CPU, node.PeerID)
+				fmt.Fprintf(out, "node     %s, pledge %s (%s used), cpu %d, peer %s\n", node.Status, formatBytes(node.Pledge), formatBytes(node.Used), node.CPU, node.PeerID)
 			} else {
 				fmt.Fprintln(out, "node     not registered (coop node register --pledge 100GiB)")
 			}

@@ -2,13 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -77,13 +75,16 @@ one JSON object with --json. Arguments after -- are passed to the job (argv[0] i
 			if err != nil {
 				return fmt.Errorf("reading the input: %w", err)
 			}
-			memBytes, err := parseByteSize(mem)
+			memBytes, err := parseBytes("--mem", mem)
 			if err != nil {
-				return fmt.Errorf("--mem: %w", err)
+				return err
 			}
-			outBytes, err := parseByteSize(maxOutput)
-			if err != nil || outBytes > 1<<31 {
-				return fmt.Errorf("--max-output: bad size %q", maxOutput)
+			outBytes, err := parseBytes("--max-output", maxOutput)
+			if err != nil {
+				return err
+			}
+			if outBytes > 1<<31 {
+				return fmt.Errorf("--max-output: %s is over the 2 GiB limit", formatBytes(outBytes))
 			}
 			spec := compute.JobSpec{
 				Module:      compute.Sum(module),
@@ -131,7 +132,7 @@ one JSON object with --json. Arguments after -- are passed to the job (argv[0] i
 	f := cmd.Flags()
 	f.StringVar(&inputPath, "input", "", "file to give the job on stdin, - for this process's stdin")
 	f.Uint64Var(&fuel, "fuel", 10_000_000_000, "fuel limit")
-	f.StringVar(&mem, "mem", "256MiB", "memory limit (multiple of 64KiB; KiB, MiB, GiB suffixes)")
+	f.StringVar(&mem, "mem", "256MiB", "memory limit, a multiple of 64KiB (e.g. 256MiB)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "wall-clock limit, compilation included")
 	f.StringVar(&maxOutput, "max-output", "16MiB", "stdout cap; writing more traps")
 	f.BoolVar(&noCache, "no-cache", false, "do not use the compiled-module cache in <home>/compute-cache")
@@ -202,25 +203,4 @@ func printComputeReport(cmd *cobra.Command, spec *compute.JobSpec, rep *compute.
 	fmt.Fprintf(w, "time:        prepare %v (%s), execute %v, wall %v\n",
 		rep.Prepare.Round(time.Millisecond), cache, rep.Execute.Round(time.Millisecond), rep.Wall.Round(time.Millisecond))
 	return nil
-}
-
-// parseByteSize parses a byte count with an optional binary suffix
-// (B, KiB, MiB, GiB; K, M, G mean the same).
-func parseByteSize(s string) (uint64, error) {
-	mult := uint64(1)
-	num := strings.TrimSpace(s)
-	for _, u := range []struct {
-		suffix string
-		mult   uint64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
-		if strings.HasSuffix(num, u.suffix) {
-			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseUint(num, 10, 64)
-	if err != nil || n > (1<<40)/mult {
-		return 0, errors.New("bad size " + strconv.Quote(s))
-	}
-	return n * mult, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -17,7 +16,7 @@ import (
 // addDaemonFlags adds the storage daemon's flags to `coop node`.
 func addDaemonFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.String("pledge", "10GiB", "disk space offered to other nodes (recorded at first registration; given explicitly, it updates the ledger record)")
+	f.String("pledge", "10GiB", "disk space offered to other nodes, e.g. 100GiB or 500GB (recorded at first registration; given explicitly, it updates the ledger record)")
 	f.Uint32("cpu", 0, "compute units offered (recorded at first registration; given explicitly, it updates the ledger record)")
 	f.String("p2p-ip", "0.0.0.0", "IPv4 address the libp2p host listens on")
 	f.Int("p2p-port", 0, "libp2p TCP and QUIC port (default: the CometBFT p2p port + 2)")
@@ -32,9 +31,9 @@ func addDaemonFlags(cmd *cobra.Command) {
 // daemonConfig builds the node configuration for home from cfg.
 func daemonConfig(home string) (node.Config, error) {
 	c := node.DefaultConfig(home)
-	pledge, err := parseSize(cfg.GetString("pledge"))
+	pledge, err := parseBytes("--pledge", cfg.GetString("pledge"))
 	if err != nil {
-		return c, fmt.Errorf("--pledge: %w", err)
+		return c, err
 	}
 	c.Pledge = pledge
 	c.CPU = cfg.GetUint32("cpu")
@@ -61,9 +60,9 @@ func daemonConfig(home string) (node.Config, error) {
 		c.API.Listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort))
 	}
 	c.API.AllowRemote = cfg.GetBool("api-allow-remote")
-	rate, err := parseSize(cfg.GetString("upload-rate"))
+	rate, err := parseBytes("--upload-rate", cfg.GetString("upload-rate"))
 	if err != nil {
-		return c, fmt.Errorf("--upload-rate: %w", err)
+		return c, err
 	}
 	c.Exchange.UploadRate = int64(rate)
 	if k := cfg.GetInt("k"); k > 0 {

@@ -102,7 +102,7 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 		return fmt.Errorf("put: %w", err)
 	}
 	dt := time.Since(t0)
-	d.say("put on node 0: %s at k=%d m=%d in %v (%s/s), file id %s…", humanBytes(d.size), d.k, d.m, dt.Round(time.Millisecond), humanBytes(int64(float64(d.size)/dt.Seconds())), res.FileID[:16])
+	d.say("put on node 0: %s at k=%d m=%d in %v (%s/s), file id %s…", formatBytes(d.size), d.k, d.m, dt.Round(time.Millisecond), formatBytes(int64(float64(d.size)/dt.Seconds())), res.FileID[:16])
 
 	// Where the pieces went.
 	accounts := make(map[string]int, d.nodes)
@@ -162,7 +162,7 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 	if n != d.size || !bytes.Equal(h.Sum(nil), want) {
 		return errors.New("get returned different bytes")
 	}
-	d.say("get on node %d with nodes %v dead: %s in %v (%s/s), sha256 matches: bit-exact", reader, killed, humanBytes(n), dt.Round(time.Millisecond), humanBytes(int64(float64(n)/dt.Seconds())))
+	d.say("get on node %d with nodes %v dead: %s in %v (%s/s), sha256 matches: bit-exact", reader, killed, formatBytes(n), dt.Round(time.Millisecond), formatBytes(int64(float64(n)/dt.Seconds())))
 	return nil
 }
 

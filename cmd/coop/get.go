@@ -71,7 +71,7 @@ func newGetCmd() *cobra.Command {
 				}
 				tmp = nil
 				secs := time.Since(start).Seconds()
-				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s) in %.1fs (%s/s)\n", outPath, humanBytes(size), secs, humanBytes(int64(float64(size)/max(secs, 1e-3))))
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s) in %.1fs (%s/s)\n", outPath, formatBytes(size), secs, formatBytes(int64(float64(size)/max(secs, 1e-3))))
 			}
 			return nil
 		},

@@ -27,9 +27,9 @@ func newInitCmd() *cobra.Command {
 			hc.P2PListen = cfg.GetString("p2p-listen")
 			hc.RPCListen = cfg.GetString("rpc-listen")
 			hc.Genesis.Params.EpochLength = cfg.GetUint64("epoch-length")
-			allowance, err := ledgerParseBytes(cfg.GetString("allowance"))
+			allowance, err := parseBytes("--allowance", cfg.GetString("allowance"))
 			if err != nil {
-				return fmt.Errorf("--allowance: %w", err)
+				return err
 			}
 			hc.Genesis.Params.Allowance = allowance
 			addr, err := ledger.InitHome(homeDir(), hc)

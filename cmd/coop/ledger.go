@@ -31,7 +31,7 @@ func newLedgerCmd() *cobra.Command {
 				return nodes, func(w *tabwriter.Writer) {
 					fmt.Fprintln(w, "ADDRESS\tSTATUS\tPLEDGE\tUSED\tCPU\tJOINED\tPEER ID\tADDRS")
 					for _, n := range nodes {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", n.Address, n.Status, ledgerFormatBytes(n.Pledge), ledgerFormatBytes(n.Used), n.CPU, n.JoinedHeight, n.PeerID, strings.Join(n.Addrs, ","))
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", n.Address, n.Status, formatBytes(n.Pledge), formatBytes(n.Used), n.CPU, n.JoinedHeight, n.PeerID, strings.Join(n.Addrs, ","))
 					}
 				}, err
 			}),
@@ -48,7 +48,7 @@ func newLedgerCmd() *cobra.Command {
 				}
 				f, err := c.File(ctx, id)
 				return f, func(w *tabwriter.Writer) {
-					fmt.Fprintf(w, "file\t%s\nowner\t%s\nsize\t%s (%s stored, k=%d m=%d)\nplaced at\t%d\n\n", f.ID, f.Owner, ledgerFormatBytes(f.Size), ledgerFormatBytes(f.Bytes), f.K, f.M, f.PlacedHeight)
+					fmt.Fprintf(w, "file\t%s\nowner\t%s\nsize\t%s (%s stored, k=%d m=%d)\nplaced at\t%d\n\n", f.ID, f.Owner, formatBytes(f.Size), formatBytes(f.Bytes), f.K, f.M, f.PlacedHeight)
 					fmt.Fprintln(w, "SEG\tIDX\tHOLDER\tPIECE ID\tSIZE\tLEAVES")
 					for _, p := range f.Pieces {
 						fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%d\t%d\n", p.Segment, p.Index, p.Holder, p.ID, p.Size, p.Leaves)
@@ -123,7 +123,7 @@ func ledgerFilesCmd() *cobra.Command {
 			return files, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "FILE ID\tSIZE\tSTORED\tK+M\tPIECES\tHEIGHT")
 				for _, f := range files {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%d+%d\t%d\t%d\n", f.ID, ledgerFormatBytes(f.Size), ledgerFormatBytes(f.Bytes), f.K, f.M, len(f.Pieces), f.PlacedHeight)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d+%d\t%d\t%d\n", f.ID, formatBytes(f.Size), formatBytes(f.Bytes), f.K, f.M, len(f.Pieces), f.PlacedHeight)
 				}
 			}, err
 		}),

@@ -49,7 +49,7 @@ func newLsCmd() *cobra.Command {
 				if !long && len(id) > 16 {
 					id = id[:16]
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d+%d\t%d\t%s", id, humanBytes(f.Size), f.K, f.M, f.Pieces, f.Name)
+				fmt.Fprintf(tw, "%s\t%s\t%d+%d\t%d\t%s", id, formatBytes(f.Size), f.K, f.M, f.Pieces, f.Name)
 				if long {
 					if f.Capability != "" {
 						fmt.Fprintf(tw, "\t%s", f.Capability)

@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,15 +19,17 @@ func newNodeRegisterCmd() *cobra.Command {
 		Use:   "register",
 		Short: "Register this account as a node on the ledger (or update its pledge)",
 		Long: "register records on the ledger that this account offers --pledge bytes of disk and\n" +
-			"--cpu compute units, reachable at its libp2p peer id and --addr multiaddrs. Pledging P\n" +
-			"bytes earns P/r_norm bytes of storage quota. If the node is already registered, the\n" +
-			"given values update it.",
+			"--cpu compute units, reachable at its libp2p peer id and --addr multiaddrs. The pledge is\n" +
+			"the most other accounts may place on the node; the node earns quota for the bytes it\n" +
+			"actually holds for them (on its signed receipts), not for the pledge. The CPU offer is\n" +
+			"recorded only: jobs on the network are not yet built. If the node is already\n" +
+			"registered, the given values update it.",
 		Example: "  coop node register --pledge 100GiB --cpu 2",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pledge, err := ledgerParseBytes(cfg.GetString("pledge"))
+			pledge, err := parseBytes("--pledge", cfg.GetString("pledge"))
 			if err != nil {
-				return fmt.Errorf("--pledge: %w", err)
+				return err
 			}
 			cpu := cfg.GetUint32("cpu")
 			addrs := cfg.GetStringSlice("addr")
@@ -80,7 +79,7 @@ func newNodeRegisterCmd() *cobra.Command {
 			if jsonOutput() {
 				return json.NewEncoder(out).Encode(map[string]any{"action": action, "height": res.Height, "tx": res.Hash, "node": n})
 			}
-			fmt.Fprintf(out, "%s node %s (peer %s) at height %d: pledge %s, cpu %d\n", action, n.Address, n.PeerID, res.Height, ledgerFormatBytes(n.Pledge), n.CPU)
+			fmt.Fprintf(out, "%s node %s (peer %s) at height %d: pledge %s, cpu %d\n", action, n.Address, n.PeerID, res.Height, formatBytes(n.Pledge), n.CPU)
 			return nil
 		},
 	}
@@ -120,49 +119,4 @@ func ledgerSigningClient(ctx context.Context) (*ledger.Client, ed25519.PrivateKe
 		return nil, nil, fmt.Errorf("%w (is `coop --home %s node` running?)", err, homeDir())
 	}
 	return c, key, nil
-}
-
-var ledgerByteUnits = []struct {
-	suffix string
-	mult   uint64
-}{
-	{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
-	{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1},
-}
-
-// ledgerParseBytes parses a size such as 100GiB, 1.5TB or 4096.
-func ledgerParseBytes(s string) (uint64, error) {
-	s = strings.TrimSpace(s)
-	mult := uint64(1)
-	for _, u := range ledgerByteUnits {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-		if mult != 0 && n > math.MaxUint64/mult {
-			return 0, fmt.Errorf("%q overflows", s)
-		}
-		return n * mult, nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-		return 0, fmt.Errorf("bad size %q: want a number with an optional unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)", s)
-	}
-	v := f * float64(mult)
-	if v >= math.MaxUint64 {
-		return 0, fmt.Errorf("%q overflows", s)
-	}
-	return uint64(v), nil
-}
-
-// ledgerFormatBytes prints a byte count with a binary unit.
-func ledgerFormatBytes(n uint64) string {
-	for _, u := range ledgerByteUnits[:4] {
-		if n >= u.mult {
-			return fmt.Sprintf("%.2f %s", float64(n)/float64(u.mult), u.suffix)
-		}
-	}
-	return fmt.Sprintf("%d B", n)
 }

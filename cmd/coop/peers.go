@@ -35,7 +35,7 @@ func newPeersCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ACCOUNT\tPEER\tCONNECTED\tPLEDGED\tUSED\tREPUTATION\tSTATUS")
 			for _, p := range peers {
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%.2f\t%s\n", short(p.Account), short(p.PeerID), p.Connected, humanBytes(p.Pledged), humanBytes(p.Used), p.Reputation, p.Status)
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%.2f\t%s\n", short(p.Account), short(p.PeerID), p.Connected, formatBytes(p.Pledged), formatBytes(p.Used), p.Reputation, p.Status)
 			}
 			return tw.Flush()
 		},

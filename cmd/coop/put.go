@@ -67,7 +67,7 @@ func newPutCmd() *cobra.Command {
 				holders[p.Holder] = true
 			}
 			secs := time.Since(start).Seconds()
-			fmt.Fprintf(out, "stored %s (%s) as k=%d m=%d on %d holders in %.1fs (%s/s)\n", opts.Name, humanBytes(res.Size), res.K, res.M, len(holders), secs, humanBytes(int64(float64(res.Size)/max(secs, 1e-3))))
+			fmt.Fprintf(out, "stored %s (%s) as k=%d m=%d on %d holders in %.1fs (%s/s)\n", opts.Name, formatBytes(res.Size), res.K, res.M, len(holders), secs, formatBytes(int64(float64(res.Size)/max(secs, 1e-3))))
 			fmt.Fprintf(out, "file id:    %s\n", res.FileID)
 			fmt.Fprintf(out, "capability: %s\n", res.Capability)
 			return nil

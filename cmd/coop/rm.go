@@ -16,7 +16,9 @@ func newRmCmd() *cobra.Command {
 		Use:   "rm FILE_ID|CAPABILITY...",
 		Short: "Remove the account's files from the network",
 		Long: "rm records on the ledger that the files are gone: their quota is freed and the\n" +
-			"holders stop keeping their pieces.",
+			"holders delete their pieces and the manifest, and so does this node. A node that read\n" +
+			"the file keeps the pieces in its cache until they are evicted, and anyone who copied\n" +
+			"the pieces (with the capability) or the plaintext keeps them.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := daemonClient()

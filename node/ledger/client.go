@@ -76,9 +76,10 @@ func Dial(ctx context.Context, rpcAddr string, key ed25519.PrivateKey) (*Client,
 
 // NewClient makes a client over any CometBFT RPC client (HTTP, or the local
 // one of an in-process node) and learns the chain id from the node. The
-// first BroadcastCommit or WaitTx subscribes to new blocks (for an HTTP
-// client not yet running, NewClient's caller lets the client start its
-// websocket; Close stops what the client started). Call Close when done.
+// first BroadcastCommit or WaitTx subscribes to new blocks (an HTTP client
+// not yet running gets its websocket started, and stopped again by Close).
+// Give each Client its own RPC client: CometBFT's HTTP client keeps one
+// subscription per query. Call Close when done.
 func NewClient(ctx context.Context, rpc rpcclient.Client, key ed25519.PrivateKey) (*Client, error) {
 	st, err := rpc.Status(ctx)
 	if err != nil {
@@ -103,8 +104,11 @@ func (c *Client) RPC() rpcclient.Client { return c.rpc }
 
 // Broadcast signs body with the next nonce and submits it, returning once
 // the node's mempool accepted it (CheckTx passed). A stale local nonce (the
-// key was used elsewhere, or a queued tx was dropped) is refreshed from the
-// chain and the tx retried once.
+// key was used elsewhere, or a queued tx was dropped) is replaced by the one
+// the node's bad-nonce result names in its Data (which counts the txs queued
+// in its mempool), or else re-read from the committed state, and the tx
+// retried once. A full mempool is waited out until ctx ends. A refusal is a
+// *RejectedError (coop codes) or wraps ErrForeignResult.
 func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error) {
 	if c.key == nil {
 		return Result{}, ErrNoKey
@@ -184,8 +188,7 @@ func (c *Client) Query(ctx context.Context, path string, v any) error {
 // query runs an abci_query of path with data at height (0: the latest),
 // decodes the answer into v and returns the height it was read at. A failed
 // answer wraps ErrQuery and the chain sentinel of its code; one outside the
-// coop codespace wraps ErrForeignResult instead. (An empty codespace is read
-// as coop's: queries answered before the chain set it carry none.)
+// coop codespace wraps ErrForeignResult instead.
 func (c *Client) query(ctx context.Context, path string, data []byte, height int64, v any) (int64, error) {
 	res, err := c.rpc.ABCIQueryWithOptions(ctx, path, data, rpcclient.ABCIQueryOptions{Height: height})
 	if err != nil {
@@ -193,7 +196,7 @@ func (c *Client) query(ctx context.Context, path string, data []byte, height int
 	}
 	r := res.Response
 	if r.Code != 0 {
-		if r.Codespace != "" && r.Codespace != chain.Codespace {
+		if r.Codespace != chain.Codespace {
 			return 0, fmt.Errorf("%w: %s: %w: codespace %q code %d: %s", ErrQuery, path, ErrForeignResult, r.Codespace, r.Code, r.Log)
 		}
 		return 0, fmt.Errorf("%w: %s: %w: %s", ErrQuery, path, chain.ErrorOf(chain.Code(r.Code)), r.Log)

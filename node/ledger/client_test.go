@@ -426,3 +426,21 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+func TestQueryFailuresByCodespace(t *testing.T) {
+	f := newFakeRPC()
+	var space string
+	f.query = func(string, []byte, int64) (abci.QueryResponse, error) {
+		return abci.QueryResponse{Code: uint32(chain.CodeNotFound), Codespace: space, Log: "file not found", Height: 4}, nil
+	}
+	c := fakeClient(t, f)
+	space = chain.Codespace
+	if _, err := c.File(t.Context(), chain.Hash{1}); !errors.Is(err, chain.ErrNotFound) || !errors.Is(err, ErrQuery) {
+		t.Fatalf("coop not found: %v", err)
+	}
+	for _, space = range []string{"", "sdk"} {
+		if _, err := c.File(t.Context(), chain.Hash{1}); errors.Is(err, chain.ErrNotFound) || !errors.Is(err, ErrForeignResult) {
+			t.Fatalf("codespace %q: %v", space, err)
+		}
+	}
+}

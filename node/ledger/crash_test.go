@@ -106,23 +106,35 @@ func (c *childNode) exited() bool {
 	}
 }
 
-// dialWhenUp dials the node's RPC until it answers.
+// dialWhenUp dials the node's RPC until it answers, has a block and is
+// not catching up (a node in block sync refuses broadcasts), up to 60 s.
 func dialWhenUp(t *testing.T, rpcAddr string) *Client {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var c *Client
+	var err error
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c, err := Dial(ctx, rpcAddr, nil)
-		cancel()
-		if err == nil {
-			if h, _, err := c.Height(context.Background()); err == nil && h > 0 {
-				return c
+		if c == nil {
+			c, err = Dial(ctx, rpcAddr, nil)
+		}
+		if c != nil {
+			var st *ctypes.ResultStatus
+			if st, err = c.RPC().Status(ctx); err == nil {
+				if st.SyncInfo.LatestBlockHeight > 0 && !st.SyncInfo.CatchingUp {
+					t.Cleanup(func() { c.Close() })
+					return c
+				}
+				err = fmt.Errorf("at height %d, catching up %v", st.SyncInfo.LatestBlockHeight, st.SyncInfo.CatchingUp)
 			}
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-ctx.Done():
 			t.Fatalf("node at %s did not come up: %v", rpcAddr, err)
+		case <-tick.C:
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -1,8 +1,10 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"testing"
 	"time"
 
@@ -117,4 +119,61 @@ func TestNodesListIsReadAtOneHeight(t *testing.T) {
 		}
 	}
 	t.Logf("5 nodes in %d pages at height %d", pages, h)
+}
+
+// TestNodesListOfMoreThanOnePage registers nodes with the largest records
+// the chain allows (16 addresses of 256 bytes) until they pass what one list
+// answer holds (chain.MaxQueryBytes), and reads the list whole: several
+// pages at one height, every node once, in address order.
+func TestNodesListOfMoreThanOnePage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("registers 2,100 nodes")
+	}
+	addrs := make([]string, 16)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("/dns4/%0244d/tcp/1", i) // 256 bytes
+	}
+	const n = 2_100 // × ≈ 4.2 KiB records > 8 MiB
+	dc := TestNetConfig(t, 1)
+	keys := fundAccounts(&dc, n, 1_000)
+	tn := StartTestNet(t, dc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// Signed first, then handed to the mempool as fast as it takes them.
+	rpc := tn.Nodes[0].rpcLocal()
+	var last chain.Hash
+	for i, k := range keys {
+		pid, err := chain.PeerIDOf(k.Public().(ed25519.PublicKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := chain.NewTx(dc.ChainID, &chain.RegisterNode{PeerID: pid, Addrs: addrs, Pledge: 1 << 30}, k, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := submit(ctx, rpc, tx.Bytes()); err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+		last = tx.Hash()
+	}
+	// One validator takes txs in mempool order: the last one committed
+	// means all were (the list's length below checks it).
+	c := tn.Client(0)
+	if _, err := c.WaitTx(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	first, h, err := QueryPage[chain.Node](ctx, c, chain.QueryNodes, nil, 0)
+	if err != nil || len(first.Items) == n || len(first.Next) == 0 {
+		t.Fatalf("first page: %d nodes, next %x: %v", len(first.Items), first.Next, err)
+	}
+	nodes, lh, err := QueryList[chain.Node](ctx, c, chain.QueryNodes)
+	if err != nil || len(nodes) != n || lh < h {
+		t.Fatalf("list: %d nodes at %d: %v", len(nodes), lh, err)
+	}
+	for i := 1; i < len(nodes); i++ {
+		if bytes.Compare(nodes[i-1].Address[:], nodes[i].Address[:]) >= 0 {
+			t.Fatalf("nodes %d and %d out of order: %s, %s", i-1, i, nodes[i-1].Address, nodes[i].Address)
+		}
+	}
+	t.Logf("%d nodes; the first page holds %d", n, len(first.Items))
 }

@@ -149,7 +149,7 @@ func (n *Node) Address() chain.Address { return AddressOf(n.key) }
 func (n *Node) RPCAddress() string { return n.comet.Config().RPC.ListenAddress }
 
 // Client returns a client for the node's own account over the in-process
-// RPC (no network round trip).
+// RPC (no network round trip). Close it when done.
 func (n *Node) Client(ctx context.Context) (*Client, error) {
 	return NewClient(ctx, rpclocal.New(n.comet), n.key)
 }
