@@ -3,7 +3,9 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
@@ -50,8 +53,10 @@ func (refusingSink) SignReceipt(context.Context, exchange.ReceiptRequest) (excha
 
 // TestRemoveAndReceiptsOnTheNetwork runs four real nodes: a put carries
 // every holder's receipt; after rm no node keeps any block of the file
-// (the remover's cache included) and no node can read it; a holder that
-// refuses its receipt is replaced.
+// (the remover's cache included) and no node can read it; over the wire a
+// holder signs receipts only for the owner's node and the pieces, roots and
+// sizes it took, and its signature verifies; a holder that refuses its
+// receipt is replaced.
 func TestRemoveAndReceiptsOnTheNetwork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts CometBFT validators")
@@ -116,6 +121,39 @@ func TestRemoveAndReceiptsOnTheNetwork(t *testing.T) {
 		}
 		if err := apiClient(t, a).Remove(ctx, res.FileID); !errors.Is(err, api.ErrNotFound) {
 			t.Fatalf("removing it again: %v, want not found", err)
+		}
+	})
+
+	t.Run("receipts over the wire only for the owner's node and what it pushed", func(t *testing.T) {
+		b, c := net.Nodes[1], net.Nodes[2]
+		piece := make([]byte, 5000)
+		_, _ = rand.Read(piece)
+		put, file := [32]byte{7, 7}, [32]byte{8, 8}
+		id, root := exchange.PieceID(sha256.Sum256(piece)), proofs.Root(piece)
+		if err := a.x.Push(ctx, c.host.ID(), exchange.Push{Piece: id, Size: int64(len(piece)), Commitment: root, Owner: a.pub, File: put}, bytes.NewReader(piece)); err != nil {
+			t.Fatal(err)
+		}
+		req := exchange.ReceiptRequest{Put: put, File: file, Pieces: []exchange.ReceiptPiece{{Piece: id, Root: root, Size: int64(len(piece))}}}
+		if _, err := b.x.RequestReceipt(ctx, c.host.ID(), req); !errors.Is(err, exchange.ErrRejected) {
+			t.Fatalf("another node asking for the owner's receipt: %v, want ErrRejected", err)
+		}
+		bad := req
+		bad.Pieces = []exchange.ReceiptPiece{{Piece: id, Root: [32]byte{1}, Size: int64(len(piece))}}
+		if _, err := a.x.RequestReceipt(ctx, c.host.ID(), bad); !errors.Is(err, exchange.ErrRejected) {
+			t.Fatalf("a receipt for another root: %v, want ErrRejected", err)
+		}
+		bad.Pieces = []exchange.ReceiptPiece{{Piece: exchange.PieceID{9}, Root: root, Size: int64(len(piece))}}
+		if _, err := a.x.RequestReceipt(ctx, c.host.ID(), bad); !errors.Is(err, exchange.ErrRejected) {
+			t.Fatalf("a receipt for a piece never pushed: %v, want ErrRejected", err)
+		}
+		got, err := a.x.RequestReceipt(ctx, c.host.ID(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := chain.Receipt{PubKey: net.Ledger.Key(2).Public().(ed25519.PublicKey), Expires: got.Expires, Sig: got.Sig}
+		rp := []chain.ReceiptPiece{{ID: chain.Hash(id), Root: chain.Hash(root), Size: uint64(len(piece)), Leaves: proofs.LeafCount(int64(len(piece)))}}
+		if err := rc.Verify(a.lc.ChainID(), chain.Hash(file), a.addr, c.addr, rp); err != nil {
+			t.Fatalf("the holder's receipt does not verify: %v", err)
 		}
 	})
 
