@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 
 	"github.com/libp2p/go-libp2p/core/network"
 
@@ -49,7 +48,7 @@ func (n *Node) Files(ctx context.Context) ([]api.FileInfo, error) {
 // keyring if it was put from this node, else from its sealed key.
 func (n *Node) ownCapability(f *chain.File) (storage.Capability, error) {
 	if f.Owner != n.addr {
-		return storage.Capability{}, fmt.Errorf("file %s belongs to account %s, not this node's %s: reading it needs its capability", f.ID, f.Owner, n.addr)
+		return storage.Capability{}, fmt.Errorf("%w: file %s belongs to account %s, not this node's %s: reading it needs its capability", ErrNotOwner, f.ID, f.Owner, n.addr)
 	}
 	if e, ok := n.keys.get(f.ID.String()); ok {
 		if c, err := storage.ParseCapability(e.Capability); err == nil && c.FileID == blockstore.ID(f.ID) {
@@ -63,31 +62,68 @@ func (n *Node) ownCapability(f *chain.File) (storage.Capability, error) {
 	return c, nil
 }
 
-// Remove deletes one of the account's files from the ledger; holders unpin
-// its pieces when they next reconcile.
+// Remove deletes one of the account's files from the ledger, then deletes
+// its manifest and pieces from this node's store (pinned and cached; a
+// block the ledger still credits to this node for another file stays).
+// Holders delete their pieces when they next reconcile.
 func (n *Node) Remove(ctx context.Context, fileID string) error {
 	id, err := blockstore.ParseID(fileID)
 	if err != nil {
-		return api.WithStatus(http.StatusBadRequest, err)
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
 	defer cancel()
+	f, err := n.lc.File(ctx, chain.Hash(id))
+	switch {
+	case errors.Is(err, chain.ErrNotFound):
+		return fmt.Errorf("%w: file %s is not on the ledger", ErrNotFound, id)
+	case err != nil:
+		return fmt.Errorf("reading file %s from the ledger: %w", id, err)
+	case f.Owner != n.addr:
+		return fmt.Errorf("%w: file %s belongs to account %s", ErrNotOwner, id, f.Owner)
+	}
 	if _, err := n.lc.BroadcastCommit(ctx, &chain.RemoveFile{FileID: chain.Hash(id)}); err != nil {
 		switch {
 		case errors.Is(err, chain.ErrNotFound):
-			err = api.WithStatus(http.StatusNotFound, err)
+			err = fmt.Errorf("%w: %w", ErrNotFound, err)
 		case errors.Is(err, chain.ErrUnauthorized):
-			err = api.WithStatus(http.StatusForbidden, err)
+			err = fmt.Errorf("%w: %w", ErrNotOwner, err)
 		}
 		return fmt.Errorf("removing file %s: %w", id, err)
 	}
 	if err := n.keys.set(fileID, nil); err != nil {
 		n.log.Warn("forgetting the capability", "err", err)
 	}
-	if err := n.store.Unpin(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
-		n.log.Warn("unpinning the manifest", "err", err)
-	}
+	n.deleteFileBlocks(ctx, &f)
 	return nil
+}
+
+// deleteFileBlocks deletes a removed file's manifest and pieces from the
+// store: cached copies always, pinned ones unless the ledger still credits
+// them to this node (the same bytes in another file). If the credit list
+// cannot be read, pinned blocks stay for reconcile to delete.
+func (n *Node) deleteFileBlocks(ctx context.Context, f *chain.File) {
+	ids := []blockstore.ID{blockstore.ID(f.ID)}
+	for _, p := range f.Pieces {
+		ids = append(ids, blockstore.ID(p.ID))
+	}
+	credited, err := n.hold.creditedNow(ctx)
+	if err != nil {
+		n.log.Warn("reading credits after a remove; reconcile deletes the pinned blocks", "err", err)
+	}
+	deleted := 0
+	for _, id := range ids {
+		area, ok := n.store.Has(id)
+		if !ok || area == blockstore.Pinned && (credited == nil || credited[id] || n.hold.isPending(id)) {
+			continue
+		}
+		if err := n.store.Delete(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+			n.log.Warn("deleting a block of a removed file", "block", id, "err", err)
+			continue
+		}
+		deleted++
+	}
+	n.log.Info("file removed", "file", f.ID, "blocks_deleted", deleted)
 }
 
 // Peers lists the nodes on the ledger and whether this node is connected.

@@ -34,7 +34,9 @@ type Config struct {
 	UpdatePledge bool
 	UpdateCPU    bool
 	// PendingTimeout is how long a pushed piece is kept without a
-	// committed PlaceFile naming this node as its holder.
+	// committed PlaceFile naming this node as its holder, counted from the
+	// put's last push; a piece this node signed a receipt for is kept at
+	// least until the ledger passes the receipt's expiry height.
 	PendingTimeout time.Duration
 	// ReconcileInterval is how often the node compares what it holds with
 	// what the ledger credits it for.

@@ -5,12 +5,20 @@
 //
 // Put (put.go) encrypts and erasure-codes a file into the local block store,
 // checks the owner's quota, chooses holders (placement.go), pushes every
-// piece and the encrypted manifest to them and only then records the file
-// with a PlaceFile transaction. A holder (holder.go) accepts a push only
-// from the owner's own node, when the owner is within quota, the holder has
-// free pledged capacity and the bytes match the piece id and the Merkle
-// commitment; it keeps pieces the ledger credits to it and drops pushes that
-// no committed PlaceFile names within Config.PendingTimeout.
+// piece and the encrypted manifest to them, collects each holder's signed
+// receipt for its pieces (replacing a holder that refuses) and only then
+// records the file with a PlaceFile transaction carrying the receipts. A
+// holder (holder.go) accepts a push only from the owner's own node, when the
+// owner is within quota, the holder has free pledged capacity and the bytes
+// match the piece id and the Merkle commitment; it signs a receipt only for
+// that node and only for the pieces, roots and sizes it verified. It keeps
+// pieces the ledger credits to it, drops pushes that no committed PlaceFile
+// names within Config.PendingTimeout (or, once receipted, before the
+// receipt expires), and deletes the blocks of removed files. It acts only on
+// complete credit lists: a list it cannot read whole changes nothing.
+//
+// Remove (backend.go) records a RemoveFile, then deletes the file's
+// manifest and pieces from the node's own store, pinned and cached.
 //
 // Get (get.go) resolves the manifest, then fetches pieces in parallel from
 // the holders the ledger records, falling back to DHT providers and hedging

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coop-network/coop/chain"
-	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
@@ -40,22 +38,22 @@ func (n *Node) Open(ctx context.Context, capability string) (io.ReadCloser, int6
 	if len(capability) == 2*len(chain.Hash{}) && !strings.HasPrefix(capability, storage.CapabilityPrefix) {
 		id, err := chain.ParseHash(capability)
 		if err != nil {
-			return nil, 0, api.WithStatus(http.StatusBadRequest, fmt.Errorf("neither a capability nor a file id: %w", err))
+			return nil, 0, fmt.Errorf("%w: neither a capability nor a file id: %w", ErrInvalidArgument, err)
 		}
 		f, err := n.lc.File(ctx, id)
 		if errors.Is(err, chain.ErrNotFound) {
-			return nil, 0, api.WithStatus(http.StatusNotFound, fmt.Errorf("file %s is not on the ledger", id))
+			return nil, 0, fmt.Errorf("%w: file %s is not on the ledger", ErrNotFound, id)
 		} else if err != nil {
 			return nil, 0, fmt.Errorf("looking up file %s on the ledger: %w", id, err)
 		}
 		if c, err = n.ownCapability(&f); err != nil {
-			return nil, 0, api.WithStatus(http.StatusForbidden, err)
+			return nil, 0, err
 		}
 		file = &f
 	} else {
 		var err error
 		if c, err = storage.ParseCapability(capability); err != nil {
-			return nil, 0, api.WithStatus(http.StatusBadRequest, err)
+			return nil, 0, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 		}
 		if f, err := n.lc.File(ctx, chain.Hash(c.FileID)); err == nil {
 			file = &f
@@ -88,7 +86,7 @@ func (n *Node) Open(ctx context.Context, capability string) (io.ReadCloser, int6
 			cancel()
 			var se *storage.SegmentError
 			if errors.As(err, &se) {
-				err = api.WithStatus(http.StatusServiceUnavailable, err)
+				err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
 			return nil, 0, err
 		}
@@ -129,7 +127,7 @@ func (n *Node) manifest(ctx context.Context, c storage.Capability, file *chain.F
 	if m, err := storage.LoadManifest(ctx, n.store, c); err == nil {
 		return m, nil
 	} else if errors.Is(err, storage.ErrWrongKey) {
-		return nil, api.WithStatus(http.StatusBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	} else if !errors.Is(err, blockstore.ErrNotFound) {
 		return nil, err
 	}
@@ -150,7 +148,7 @@ func (n *Node) manifest(ctx context.Context, c storage.Capability, file *chain.F
 	try := func(p peer.ID) (*manifest.Manifest, bool) {
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		b, err := n.x.GetBytes(fctx, p, exchange.PieceID(c.FileID))
+		b, err := n.px.GetBytes(fctx, p, exchange.PieceID(c.FileID))
 		if err == nil && int64(len(b)) > maxManifestBlock {
 			err = fmt.Errorf("manifest of %d bytes", len(b))
 		}
@@ -187,13 +185,16 @@ func (n *Node) manifest(ctx context.Context, c storage.Capability, file *chain.F
 	for _, err := range errs {
 		if errors.Is(err, storage.ErrWrongKey) {
 			// The bytes matched the file id, so the capability's key is wrong.
-			return nil, api.WithStatus(http.StatusBadRequest, err)
+			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 		}
 	}
 	if file == nil && len(errs) == 0 {
-		return nil, api.WithStatus(http.StatusNotFound, fmt.Errorf("file %s: not on the ledger and no peer provides its manifest", c.FileID))
+		return nil, fmt.Errorf("%w: file %s: not on the ledger and no peer provides its manifest", ErrNotFound, c.FileID)
 	}
-	return nil, api.WithStatus(http.StatusServiceUnavailable, fmt.Errorf("file %s: manifest unavailable from %d holders: %w", c.FileID, len(peers), errors.Join(errs...)))
+	if file == nil {
+		return nil, fmt.Errorf("%w: file %s: not on the ledger, and the peers that announced its manifest failed: %w", ErrNotFound, c.FileID, errors.Join(errs...))
+	}
+	return nil, fmt.Errorf("%w: file %s: manifest unavailable from %d holders: %w", ErrUnavailable, c.FileID, len(peers), errors.Join(errs...))
 }
 
 // holderPeer resolves a holder address to its peer via the ledger.
@@ -442,7 +443,7 @@ func (s *netSource) fetchInto(ctx context.Context, p peer.ID, ref storage.PieceR
 	if err != nil {
 		return err
 	}
-	if _, err := s.n.x.Get(ctx, p, exchange.PieceID(ref.ID), w); err != nil {
+	if _, err := s.n.px.Get(ctx, p, exchange.PieceID(ref.ID), w); err != nil {
 		w.Abort()
 		var ne net.Error
 		if ctx.Err() == nil && (errors.Is(err, exchange.ErrUnreachable) || errors.As(err, &ne) && ne.Timeout()) {

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -16,16 +18,38 @@ import (
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
+// holderLedger is what a holder reads from the ledger. List methods return
+// the whole list or an error, never a partial list (the ledger client
+// reads every page at one height): a holder deletes what a complete list
+// no longer credits, so a partial one would lose pieces.
+type holderLedger interface {
+	ChainID() string
+	Height(ctx context.Context) (int64, []byte, error)
+	Params(ctx context.Context) (chain.Params, error)
+	Account(ctx context.Context, a chain.Address) (chain.AccountView, error)
+	Node(ctx context.Context, a chain.Address) (chain.Node, error)
+	Files(ctx context.Context, owner chain.Address) ([]chain.File, error)
+	Pieces(ctx context.Context, holder chain.Address) ([]chain.HeldPiece, error)
+}
+
 // holder is the node's side of placement: it decides on pushed pieces
-// (exchange.Sink), and reconciles what it stores with what the ledger
-// credits it for.
+// (exchange.Sink), receipts the ones it took, and reconciles what it
+// stores with what the ledger credits it for.
 type holder struct {
-	n *Node
+	lc      holderLedger
+	store   *blockstore.Store
+	key     ed25519.PrivateKey
+	addr    chain.Address
+	pending time.Duration // Config.PendingTimeout
+	now     func() time.Time
+	provide func(ctx context.Context, id blockstore.ID) error // announces a held block (DHT)
+	log     *slog.Logger
 
 	mu           sync.Mutex
-	pending      map[blockstore.ID]pendingPiece
+	pieces       map[blockstore.ID]pendingPiece // pushed, not yet credited
 	pendingBytes int64
-	credited     map[blockstore.ID]bool // pieces and manifests the ledger credits, as of the last reconcile
+	credited     map[blockstore.ID]bool // pieces and manifests the ledger credits, as of the last complete read
+	complete     bool                   // credited is from a complete read (not just the empty start)
 	announced    time.Time              // when every credited block was last announced
 
 	provides sync.WaitGroup
@@ -36,16 +60,39 @@ type holder struct {
 // DHT provider records expire after 48 hours.
 const reannounceInterval = 12 * time.Hour
 
+// defaultReceiptTTL is the receipt lifetime in blocks assumed when the
+// ledger's parameters give none (chain.Params.ReceiptTTL, default 100): a
+// receipt's Expires may be at most height + ReceiptTTL.
+const defaultReceiptTTL = 100
+
+// receiptMargin is how many blocks below height + ReceiptTTL a receipt
+// expires (at most a quarter of ReceiptTTL), so that a ledger node a few
+// blocks behind the signer still accepts it.
+const receiptMargin = 10
+
+// pendingPiece is a pushed piece no committed PlaceFile credits yet.
 type pendingPiece struct {
-	file     [32]byte
+	put      [32]byte          // the put id its push carried
+	owner    ed25519.PublicKey // the account that pushed it
 	size     int64
+	root     proofs.Hash // the Merkle root verified when it arrived
 	deadline time.Time
 	stored   bool
+	// receipted is the expiry height of the last receipt signed for it:
+	// until the ledger passes it, a PlaceFile may still credit the piece,
+	// so it is kept whatever the deadline.
+	receipted int64
 }
 
-func newHolder(n *Node) *holder {
-	return &holder{n: n, pending: make(map[blockstore.ID]pendingPiece), credited: make(map[blockstore.ID]bool), sem: make(chan struct{}, 8)}
+func newHolder(lc holderLedger, store *blockstore.Store, key ed25519.PrivateKey, pendingTimeout time.Duration, log *slog.Logger) *holder {
+	return &holder{
+		lc: lc, store: store, key: key, addr: chain.AddressOf(key.Public().(ed25519.PublicKey)), pending: pendingTimeout,
+		now: time.Now, provide: func(context.Context, blockstore.ID) error { return nil }, log: log,
+		pieces: make(map[blockstore.ID]pendingPiece), credited: make(map[blockstore.ID]bool), sem: make(chan struct{}, 8),
+	}
 }
+
+var _ exchange.Sink = (*holder)(nil)
 
 func rejected(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", exchange.ErrRejected, fmt.Sprintf(format, args...))
@@ -63,14 +110,14 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 		return rejected("push names no put")
 	}
 	owner := chain.AddressOf(ed25519.PublicKey(p.Owner))
-	acct, err := h.n.lc.Account(ctx, owner)
+	acct, err := h.lc.Account(ctx, owner)
 	if err != nil {
 		return fmt.Errorf("looking up owner %s: %w", owner, err)
 	}
 	if !acct.Exists || acct.QuotaUsed > acct.QuotaLimit || uint64(p.Size) > acct.QuotaLimit-acct.QuotaUsed {
 		return rejected("owner %s is over quota: uses %d of %d bytes, piece needs %d", owner, acct.QuotaUsed, acct.QuotaLimit, p.Size)
 	}
-	self, err := h.n.lc.Node(ctx, h.n.addr)
+	self, err := h.lc.Node(ctx, h.addr)
 	if err != nil {
 		return fmt.Errorf("looking up own node record: %w", err)
 	}
@@ -78,71 +125,151 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 	defer h.mu.Unlock()
 	// The put is still pushing: its PlaceFile comes after the last push, so
 	// the file's pending pieces wait from now on.
-	deadline := time.Now().Add(h.n.cfg.PendingTimeout)
-	for id, pp := range h.pending {
-		if pp.file == p.File {
+	deadline := h.now().Add(h.pending)
+	for id, pp := range h.pieces {
+		if pp.put == p.File {
 			pp.deadline = deadline
-			h.pending[id] = pp
+			h.pieces[id] = pp
 		}
 	}
-	if _, dup := h.pending[blockstore.ID(p.Piece)]; dup {
-		return nil // a retried push; the reservation is already made
+	if pp, dup := h.pieces[blockstore.ID(p.Piece)]; dup {
+		// A retried push (the reservation is already made), or the same
+		// bytes in another put, which now owns the piece's receipt.
+		pp.put, pp.owner = p.File, ed25519.PublicKey(p.Owner)
+		h.pieces[blockstore.ID(p.Piece)] = pp
+		return nil
 	}
 	free := int64(self.Free()) - h.pendingBytes
 	if p.Size > free {
 		return rejected("holder has %d bytes of pledged capacity free, piece needs %d", max(free, 0), p.Size)
 	}
 	h.pendingBytes += p.Size
-	h.pending[blockstore.ID(p.Piece)] = pendingPiece{file: p.File, size: p.Size, deadline: deadline}
+	h.pieces[blockstore.ID(p.Piece)] = pendingPiece{put: p.File, owner: ed25519.PublicKey(p.Owner), size: p.Size, deadline: deadline}
 	return nil
 }
 
 // ReceivePush implements exchange.Sink: it stores the piece pinned if its
-// bytes match both the id (checked by r) and the commitment.
+// bytes match both the id (checked by r) and the commitment, and records
+// the root it verified for the receipt.
 func (h *holder) ReceivePush(ctx context.Context, p exchange.Push, r io.Reader) error {
 	id := blockstore.ID(p.Piece)
-	err := h.receive(ctx, p, r)
+	root, err := h.receive(ctx, p, r)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	pp, ok := h.pending[id]
+	pp, ok := h.pieces[id]
 	if !ok {
 		return err
 	}
 	if err != nil {
 		if !pp.stored {
-			delete(h.pending, id)
+			delete(h.pieces, id)
 			h.pendingBytes -= pp.size
 		}
 		return err
 	}
-	pp.stored = true
-	h.pending[id] = pp
+	pp.stored, pp.root, pp.size = true, root, p.Size
+	h.pieces[id] = pp
 	return nil
 }
 
-func (h *holder) receive(ctx context.Context, p exchange.Push, r io.Reader) error {
-	w, err := h.n.store.Create(ctx, blockstore.Pinned)
+func (h *holder) receive(ctx context.Context, p exchange.Push, r io.Reader) (proofs.Hash, error) {
+	w, err := h.store.Create(ctx, blockstore.Pinned)
 	if err != nil {
-		return err
+		return proofs.Hash{}, err
 	}
 	tree := proofs.NewBuilder()
 	if _, err := io.CopyBuffer(io.MultiWriter(w, tree), r, make([]byte, 256<<10)); err != nil {
 		w.Abort()
 		if errors.Is(err, exchange.ErrHashMismatch) {
-			return rejected("piece %s: bytes do not match the piece id", p.Piece)
+			return proofs.Hash{}, rejected("piece %s: bytes do not match the piece id", p.Piece)
 		}
-		return err
+		return proofs.Hash{}, err
 	}
-	if root := tree.Root(); root != proofs.Hash(p.Commitment) {
+	root := tree.Root()
+	if root != proofs.Hash(p.Commitment) {
 		w.Abort()
-		return rejected("piece %s: commitment %s does not match the bytes (root %s)", p.Piece, proofs.Hash(p.Commitment), root)
+		return proofs.Hash{}, rejected("piece %s: commitment %s does not match the bytes (root %s)", p.Piece, proofs.Hash(p.Commitment), root)
 	}
-	return w.CommitAs(blockstore.ID(p.Piece))
+	return root, w.CommitAs(blockstore.ID(p.Piece))
 }
 
-// loop reconciles with the ledger every ReconcileInterval until ctx ends.
-func (h *holder) loop(ctx context.Context) {
-	t := time.NewTicker(h.n.cfg.ReconcileInterval)
+// SignReceipt implements exchange.Sink: it signs the ledger receipt for
+// pieces this node received in put r.Put, only for the node of the account
+// that pushed them, only for pieces it stored for that put with the root and
+// size it verified. The receipt expires ReceiptTTL − receiptMargin blocks
+// above the ledger height this node sees.
+func (h *holder) SignReceipt(ctx context.Context, r exchange.ReceiptRequest) (exchange.Receipt, error) {
+	from, err := p2p.PublicKeyFromPeerID(r.From)
+	if err != nil {
+		return exchange.Receipt{}, rejected("requester %s has no account key", r.From.ShortString())
+	}
+	pieces := make([]chain.ReceiptPiece, len(r.Pieces))
+	h.mu.Lock()
+	for i, rp := range r.Pieces {
+		id := blockstore.ID(rp.Piece)
+		pp, ok := h.pieces[id]
+		switch {
+		case !ok || pp.put != r.Put || !pp.stored:
+			h.mu.Unlock()
+			return exchange.Receipt{}, rejected("piece %s was not received in put %x", id, r.Put[:4])
+		case !bytes.Equal(pp.owner, from):
+			h.mu.Unlock()
+			return exchange.Receipt{}, rejected("requester %s is not the node of the account that pushed piece %s", r.From.ShortString(), id)
+		case pp.size != rp.Size || pp.root != proofs.Hash(rp.Root):
+			h.mu.Unlock()
+			return exchange.Receipt{}, rejected("piece %s: received %d bytes with root %s, the request names %d bytes with root %s",
+				id, pp.size, pp.root, rp.Size, proofs.Hash(rp.Root))
+		}
+		pieces[i] = chain.ReceiptPiece{ID: chain.Hash(id), Root: chain.Hash(pp.root), Size: uint64(pp.size), Leaves: proofs.LeafCount(pp.size)}
+	}
+	h.mu.Unlock()
+	expires, err := receiptExpiry(ctx, h.lc)
+	if err != nil {
+		return exchange.Receipt{}, err
+	}
+	rc := chain.SignReceipt(h.key, h.lc.ChainID(), chain.Hash(r.File), chain.AddressOf(from), expires, pieces)
+	h.mu.Lock()
+	for _, rp := range r.Pieces {
+		if pp, ok := h.pieces[blockstore.ID(rp.Piece)]; ok {
+			pp.receipted = max(pp.receipted, expires)
+			h.pieces[blockstore.ID(rp.Piece)] = pp
+		}
+	}
+	h.mu.Unlock()
+	return exchange.Receipt{Expires: rc.Expires, Sig: rc.Sig}, nil
+}
+
+// receiptExpiry is the Expires of a receipt signed now: the latest height
+// plus the ledger's receipt lifetime, less receiptMargin, at least one
+// block above the height.
+func receiptExpiry(ctx context.Context, lc interface {
+	Height(ctx context.Context) (int64, []byte, error)
+	Params(ctx context.Context) (chain.Params, error)
+}) (int64, error) {
+	height, _, err := lc.Height(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading the ledger height for a receipt: %w", err)
+	}
+	params, err := lc.Params(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading the ledger parameters for a receipt: %w", err)
+	}
+	ttl := receiptTTL(params)
+	return height + max(ttl-min(receiptMargin, ttl/4), 1), nil
+}
+
+// receiptTTL is the ledger's receipt lifetime in blocks.
+func receiptTTL(p chain.Params) int64 {
+	if p.ReceiptTTL == 0 || p.ReceiptTTL > 1<<32 {
+		return defaultReceiptTTL
+	}
+	return int64(p.ReceiptTTL)
+}
+
+// loop reconciles with the ledger every interval until ctx ends, calling
+// after (if not nil) after each round.
+func (h *holder) loop(ctx context.Context, interval time.Duration, after func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	defer h.provides.Wait()
 	for {
@@ -152,24 +279,25 @@ func (h *holder) loop(ctx context.Context) {
 		case <-t.C:
 		}
 		if err := h.reconcile(ctx); err != nil && ctx.Err() == nil {
-			h.n.log.Warn("reconciling with the ledger", "err", err)
+			h.log.Warn("reconciling with the ledger", "err", err)
 		}
-		if len(h.n.host.Peers()) == 0 {
-			h.n.connectKnown(ctx)
+		if after != nil {
+			after(ctx)
 		}
 	}
 }
 
 // creditedNow returns the blocks the ledger credits to this node: the
-// pieces it holds, the manifests of their files and of its own files.
+// pieces it holds, the manifests of their files and of its own files. It
+// fails rather than return a partial set.
 func (h *holder) creditedNow(ctx context.Context) (map[blockstore.ID]bool, error) {
-	held, err := h.n.lc.Pieces(ctx, h.n.addr)
+	held, err := h.lc.Pieces(ctx, h.addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing the pieces the ledger credits: %w", err)
 	}
-	files, err := h.n.lc.Files(ctx, h.n.addr)
+	files, err := h.lc.Files(ctx, h.addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing own files: %w", err)
 	}
 	now := make(map[blockstore.ID]bool, len(held)*2+len(files))
 	for _, hp := range held {
@@ -184,88 +312,113 @@ func (h *holder) creditedNow(ctx context.Context) (map[blockstore.ID]bool, error
 
 // sweep moves pinned blocks the ledger does not credit (pushes that were
 // pending when the node stopped, pieces of files removed meanwhile) to the
-// cache, where they age out. Start runs it before serving anything.
+// cache, where they age out: with no earlier complete list to compare
+// with, it cannot tell a removed file from a push still to be placed, so
+// it does not delete. Start runs it before serving anything. If the credit
+// list cannot be read completely it changes nothing.
 func (h *holder) sweep(ctx context.Context) error {
 	now, err := h.creditedNow(ctx)
 	if err != nil {
 		return err
 	}
 	moved := 0
-	for _, id := range h.n.store.List(blockstore.Pinned) {
+	for _, id := range h.store.List(blockstore.Pinned) {
 		h.mu.Lock()
-		_, pending := h.pending[id]
+		_, pending := h.pieces[id]
 		h.mu.Unlock()
 		if now[id] || pending {
 			continue
 		}
-		if err := h.n.store.Unpin(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+		if err := h.store.Unpin(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
 			return err
 		}
 		moved++
 	}
 	if moved > 0 {
-		h.n.log.Info("unpinned blocks the ledger does not credit", "blocks", moved)
+		h.log.Info("unpinned blocks the ledger does not credit", "blocks", moved)
 	}
 	return nil
 }
 
 // reconcile pins and announces what the ledger credits to this node (pieces
 // and the manifests of their files), drops expired pushes nobody placed, and
-// unpins pieces of files that were removed.
+// deletes the blocks of files that were removed: those the last complete
+// list credited and this complete list does not (a block credited for
+// another file too is still credited, so it stays). If the credit list
+// cannot be read completely it changes nothing.
+//
+// A file placed and removed between two reconciles is never seen credited:
+// its pieces stay pending until their receipts expire (at most ReceiptTTL
+// blocks; the ledger's tombstone keeps the file id from being placed again
+// meanwhile) and past their deadline, then are deleted like any unplaced
+// push.
 func (h *holder) reconcile(ctx context.Context) error {
 	now, err := h.creditedNow(ctx)
 	if err != nil {
 		return err
 	}
+	height, _, herr := h.lc.Height(ctx)
+	if herr != nil {
+		height = -1 // unknown: keep every receipted piece
+	}
+	clock := h.now()
 	h.mu.Lock()
 	var drop, fresh, gone []blockstore.ID
-	for id, pp := range h.pending {
+	for id, pp := range h.pieces {
 		switch {
 		case now[id]:
-			delete(h.pending, id)
+			delete(h.pieces, id)
 			h.pendingBytes -= pp.size
-		case time.Now().After(pp.deadline):
-			delete(h.pending, id)
+		case clock.After(pp.deadline) && (pp.receipted == 0 || height > pp.receipted):
+			delete(h.pieces, id)
 			h.pendingBytes -= pp.size
 			if pp.stored {
 				drop = append(drop, id)
 			}
 		}
 	}
-	all := time.Since(h.announced) > reannounceInterval
+	all := clock.Sub(h.announced) > reannounceInterval
 	if all {
-		h.announced = time.Now()
+		h.announced = clock
 	}
 	for id := range now {
 		if all || !h.credited[id] {
 			fresh = append(fresh, id)
 		}
 	}
-	for id := range h.credited {
-		if !now[id] {
-			gone = append(gone, id)
+	if h.complete {
+		for id := range h.credited {
+			if !now[id] {
+				gone = append(gone, id)
+			}
 		}
 	}
-	h.credited = now
+	h.credited, h.complete = now, true
 	h.mu.Unlock()
 
 	for _, id := range drop {
-		h.n.log.Info("dropping a pushed piece no PlaceFile named in time", "piece", id)
-		if err := h.n.store.Delete(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
-			h.n.log.Warn("dropping piece", "piece", id, "err", err)
+		h.log.Info("dropping a pushed piece no PlaceFile named in time", "piece", id)
+		if err := h.store.Delete(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+			h.log.Warn("dropping piece", "piece", id, "err", err)
 		}
 	}
+	if len(gone) > 0 {
+		h.log.Info("deleting blocks of removed files", "blocks", len(gone))
+	}
 	for _, id := range gone {
-		if err := h.n.store.Unpin(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
-			h.n.log.Warn("unpinning piece of a removed file", "piece", id, "err", err)
+		if h.isPending(id) {
+			continue // pushed again for a new put meanwhile
+		}
+		if err := h.store.Delete(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+			h.log.Warn("deleting a block of a removed file", "block", id, "err", err)
 		}
 	}
 	for _, id := range fresh {
-		if _, ok := h.n.store.Has(id); !ok {
+		if _, ok := h.store.Has(id); !ok {
 			continue // credited but not here: the repairer's business
 		}
-		if err := h.n.store.Pin(ctx, id); err != nil {
-			h.n.log.Warn("pinning credited piece", "piece", id, "err", err)
+		if err := h.store.Pin(ctx, id); err != nil {
+			h.log.Warn("pinning credited piece", "piece", id, "err", err)
 		}
 		h.provides.Add(1)
 		go func() {
@@ -278,8 +431,8 @@ func (h *holder) reconcile(ctx context.Context) error {
 			defer func() { <-h.sem }()
 			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			if err := h.n.host.Provide(pctx, id); err != nil {
-				h.n.log.Debug("announcing piece", "piece", id, "err", err)
+			if err := h.provide(pctx, id); err != nil {
+				h.log.Debug("announcing piece", "piece", id, "err", err)
 			}
 		}()
 	}
@@ -292,4 +445,12 @@ func (h *holder) isCredited(id blockstore.ID) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.credited[id]
+}
+
+// isPending reports whether id was pushed to this node and is not credited yet.
+func (h *holder) isPending(id blockstore.ID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.pieces[id]
+	return ok
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -22,15 +23,55 @@ import (
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
+// Ledger is what the node reads from and writes to the ledger: the methods
+// of *ledger.Client it uses (tests put an in-memory ledger behind it). List
+// methods (Nodes, Files, Pieces) return the whole list at one height or an
+// error, never a partial list.
+type Ledger interface {
+	// ChainID is the chain the client signs for.
+	ChainID() string
+	// Height is the latest committed height and its app hash.
+	Height(ctx context.Context) (int64, []byte, error)
+	Params(ctx context.Context) (chain.Params, error)
+	Account(ctx context.Context, a chain.Address) (chain.AccountView, error)
+	// Node and File fail with an error wrapping chain.ErrNotFound for an
+	// unknown record.
+	Node(ctx context.Context, a chain.Address) (chain.Node, error)
+	Nodes(ctx context.Context) ([]chain.Node, error)
+	File(ctx context.Context, id chain.Hash) (chain.File, error)
+	Files(ctx context.Context, owner chain.Address) ([]chain.File, error)
+	Pieces(ctx context.Context, holder chain.Address) ([]chain.HeldPiece, error)
+	// BroadcastCommit signs body with the node's account key, submits it
+	// and waits until it is committed; a tx the ledger rejected is a
+	// *ledger.RejectedError wrapping the rule's chain error.
+	BroadcastCommit(ctx context.Context, body chain.Body) (ledger.Result, error)
+}
+
+var _ Ledger = (*ledger.Client)(nil)
+
+// pieceExchange is the piece exchange as put and get use it: pushes,
+// receipt requests and fetches (*exchange.Exchange; see its methods for
+// the errors).
+type pieceExchange interface {
+	Push(ctx context.Context, p peer.ID, push exchange.Push, r io.Reader) error
+	RequestReceipt(ctx context.Context, p peer.ID, req exchange.ReceiptRequest) (exchange.Receipt, error)
+	Get(ctx context.Context, p peer.ID, id exchange.PieceID, w io.Writer) (int64, error)
+	GetBytes(ctx context.Context, p peer.ID, id exchange.PieceID) ([]byte, error)
+}
+
+var _ pieceExchange = (*exchange.Exchange)(nil)
+
 // Node is a running coop daemon. Close stops it.
 type Node struct {
 	cfg   Config
 	key   ed25519.PrivateKey
 	pub   ed25519.PublicKey
 	addr  chain.Address
-	lc    *ledger.Client
+	lc    Ledger
+	lcc   *ledger.Client
 	host  *p2p.Host
 	x     *exchange.Exchange
+	px    pieceExchange // x, as put and get use it
 	store *blockstore.Store
 	api   *api.Server
 	hold  *holder
@@ -48,6 +89,12 @@ type Node struct {
 // pledge, CPU offer and addresses, and connects to the nodes the ledger
 // lists. lc is a client of the node's own account.
 func Start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc *ledger.Client) (n *Node, err error) {
+	return start(ctx, cfg, key, lc, lc)
+}
+
+// start is Start with the ledger behind an interface; lcc, if not nil, is
+// the client Ledger returns.
+func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, lcc *ledger.Client) (n *Node, err error) {
 	if cfg.Home == "" {
 		return nil, errors.New("node: no home directory")
 	}
@@ -58,7 +105,7 @@ func Start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc *ledger.C
 		return nil, err
 	}
 	pub := key.Public().(ed25519.PublicKey)
-	n = &Node{cfg: cfg, key: key, pub: pub, addr: chain.AddressOf(pub), lc: lc}
+	n = &Node{cfg: cfg, key: key, pub: pub, addr: chain.AddressOf(pub), lc: lc, lcc: lcc}
 	n.log = slog.Default().With("node", n.addr.String()[:8])
 	var closers []func() error
 	defer func() {
@@ -79,11 +126,13 @@ func Start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc *ledger.C
 		return nil, err
 	}
 	closers = append(closers, n.host.Close)
-	n.hold = newHolder(n)
+	n.hold = newHolder(lc, n.store, key, cfg.PendingTimeout, n.log)
+	n.hold.provide = func(ctx context.Context, id blockstore.ID) error { return n.host.Provide(ctx, id) }
 	if n.x, err = exchange.New(n.host.Libp2p(), cfg.Exchange, storeSource{n.store}, n.hold); err != nil {
 		return nil, err
 	}
 	closers = append(closers, n.x.Close)
+	n.px = n.x
 	if err := n.register(ctx); err != nil {
 		return nil, err
 	}
@@ -106,7 +155,11 @@ func Start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc *ledger.C
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.hold.loop(loopCtx)
+		n.hold.loop(loopCtx, cfg.ReconcileInterval, func(ctx context.Context) {
+			if len(n.host.Peers()) == 0 {
+				n.connectKnown(ctx)
+			}
+		})
 	}()
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "pledge", cfg.Pledge)
 	return n, nil
@@ -137,8 +190,9 @@ func (n *Node) Host() *p2p.Host { return n.host }
 // pieces or leaf ranges (audits, repair).
 func (n *Node) Exchange() *exchange.Exchange { return n.x }
 
-// Ledger is the node's ledger client (its own account).
-func (n *Node) Ledger() *ledger.Client { return n.lc }
+// Ledger is the node's ledger client (its own account); nil for a node
+// started on another Ledger (tests).
+func (n *Node) Ledger() *ledger.Client { return n.lcc }
 
 // Store is the node's block store.
 func (n *Node) Store() *blockstore.Store { return n.store }
@@ -209,27 +263,39 @@ func (n *Node) registerOnce(ctx context.Context) error {
 }
 
 // peerOf returns the peer id of a ledger node record and remembers its
-// addresses in the peerstore.
+// addresses in the peerstore. The ledger only bounds the count and length
+// of a record's addresses: one that does not parse as a multiaddr, or names
+// another peer, is skipped with a debug log and the others are used.
 func (n *Node) peerOf(rec *chain.Node) (peer.ID, error) {
 	id, err := peer.Decode(rec.PeerID)
 	if err != nil {
 		return "", fmt.Errorf("node %s: peer id %q: %w", rec.Address, rec.PeerID, err)
 	}
-	var addrs []ma.Multiaddr
-	for _, s := range rec.Addrs {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			continue
-		}
-		tr, _ := peer.SplitAddr(a)
-		if tr != nil {
-			addrs = append(addrs, tr)
-		}
-	}
+	addrs := dialAddrs(n.log, rec, id)
 	if len(addrs) > 0 && id != n.host.ID() {
 		n.host.Libp2p().Peerstore().AddAddrs(id, addrs, peerstore.AddressTTL)
 	}
 	return id, nil
+}
+
+// dialAddrs parses a node record's addresses for peer id, skipping (with a
+// debug log) any that is not a multiaddr or carries another peer's id.
+func dialAddrs(log *slog.Logger, rec *chain.Node, id peer.ID) []ma.Multiaddr {
+	var addrs []ma.Multiaddr
+	for _, s := range rec.Addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			log.Debug("skipping a malformed address in a ledger node record", "node", rec.Address, "addr", s, "err", err)
+			continue
+		}
+		tr, p := peer.SplitAddr(a)
+		if tr == nil || (p != "" && p != id) {
+			log.Debug("skipping an address of another peer in a ledger node record", "node", rec.Address, "addr", s)
+			continue
+		}
+		addrs = append(addrs, tr)
+	}
+	return addrs
 }
 
 // connectKnown connects to up to 16 nodes the ledger lists, in parallel,

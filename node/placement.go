@@ -4,19 +4,19 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/storage"
 )
 
-// ErrNoHolders means the network has too few nodes with free pledged
-// capacity for a put's redundancy.
-var ErrNoHolders = errors.New("not enough holders")
+// maxPiecesPerHolder bounds the pieces of one file a holder is given: its
+// receipt must name them all in one exchange message.
+const maxPiecesPerHolder = exchange.MaxReceiptPieces
 
 // candidate is a node that may hold pieces of a put.
 type candidate struct {
@@ -25,6 +25,7 @@ type candidate struct {
 	self     bool
 	free     uint64 // pledged capacity left, minus what this put assigned
 	assigned uint64 // bytes of this put assigned to it
+	pieces   int    // pieces of this put assigned to it
 	rep      float64
 	tie      [32]byte // per-file tie-break, spreading files over equal nodes
 }
@@ -48,6 +49,11 @@ func (n *Node) candidates(ctx context.Context, fileID [32]byte) ([]*candidate, e
 		}
 		id, err := n.peerOf(&rec)
 		if err != nil {
+			n.log.Debug("skipping a ledger node with a bad peer id", "node", rec.Address, "err", err)
+			continue
+		}
+		if !self && len(n.host.Libp2p().Peerstore().Addrs(id)) == 0 {
+			n.log.Debug("skipping a ledger node with no usable address", "node", rec.Address)
 			continue
 		}
 		c := &candidate{rec: rec, peer: id, self: self, free: rec.Free()}
@@ -94,11 +100,20 @@ func place(cands []*candidate, pieces []storage.PieceInfo, n int) ([]*candidate,
 		for i, p := range seg {
 			slices.SortStableFunc(cands, better)
 			var pick *candidate
+			full := 0
 			for _, c := range cands {
 				if !used[c] && c.free >= uint64(p.Size) {
+					if c.pieces >= maxPiecesPerHolder {
+						full++
+						continue
+					}
 					pick = c
 					break
 				}
+			}
+			if pick == nil && full > 0 {
+				return nil, fmt.Errorf("%w: segment %d needs %d distinct nodes, and %d of those with room already hold %d pieces of the file, the most one receipt covers (use larger segments or more nodes)",
+					ErrTooManyPieces, p.Segment, n, full, maxPiecesPerHolder)
 			}
 			if pick == nil {
 				return nil, fmt.Errorf("%w: segment %d needs %d distinct nodes with %d bytes free each; the ledger lists %d usable", ErrNoHolders, p.Segment, n, p.Size, countFree(cands, uint64(p.Size)))
@@ -106,6 +121,7 @@ func place(cands []*candidate, pieces []storage.PieceInfo, n int) ([]*candidate,
 			used[pick] = true
 			pick.free -= uint64(p.Size)
 			pick.assigned += uint64(p.Size)
+			pick.pieces++
 			out[start+i] = pick
 		}
 	}

@@ -82,3 +82,27 @@ func TestPlacementRespectsFreeCapacity(t *testing.T) {
 		t.Fatalf("error %v, want ErrNoHolders: the first node has room for one piece only", err)
 	}
 }
+
+// TestPlacementBoundsPiecesPerHolder: no holder is given more pieces of a
+// file than one receipt names; a file that needs more fails clearly,
+// before anything is pushed.
+func TestPlacementBoundsPiecesPerHolder(t *testing.T) {
+	segs := maxPiecesPerHolder + 1
+	holders, err := place(testCandidates(1<<40, 1<<40, 1<<40), testPieces(segs, 2, 10), 2)
+	if err != nil {
+		t.Fatalf("three nodes for %d segments of two pieces: %v", segs, err)
+	}
+	count := map[*candidate]int{}
+	for _, h := range holders {
+		count[h]++
+	}
+	for c, n := range count {
+		if n > maxPiecesPerHolder {
+			t.Fatalf("holder %s given %d pieces", c.rec.Address, n)
+		}
+	}
+	_, err = place(testCandidates(1<<40, 1<<40), testPieces(segs, 2, 10), 2)
+	if !errors.Is(err, ErrTooManyPieces) {
+		t.Fatalf("two nodes for %d segments of two pieces: %v, want ErrTooManyPieces", segs, err)
+	}
+}

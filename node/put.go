@@ -6,28 +6,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"maps"
 	"sync"
 	"time"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
 	"github.com/coop-network/coop/storage/manifest"
 )
 
-// ErrQuotaExceeded means a put would take the account over its quota.
-var ErrQuotaExceeded = errors.New("over quota")
-
 // putConfig applies a put's redundancy options to the node's defaults.
 func (n *Node) putConfig(o api.PutOptions) (storage.Config, error) {
 	c := n.cfg.Storage
 	switch {
 	case o.Copies > 0 && (o.K > 0 || o.M > 0):
-		return c, errors.New("give either copies or k and m, not both")
+		return c, fmt.Errorf("%w: give either copies or k and m, not both", ErrInvalidArgument)
 	case o.Copies > 0:
 		c.K, c.M = 1, o.Copies-1
 	case o.K > 0:
@@ -35,7 +33,10 @@ func (n *Node) putConfig(o api.PutOptions) (storage.Config, error) {
 	case o.M > 0:
 		c.M = o.M
 	}
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	return c, nil
 }
 
 // PieceBytes is the sum of piece sizes a file of size bytes takes under c:
@@ -59,20 +60,22 @@ func (n *Node) checkQuota(ctx context.Context, need uint64) error {
 		return fmt.Errorf("reading own account: %w", err)
 	}
 	if acct.QuotaUsed > acct.QuotaLimit || need > acct.QuotaLimit-acct.QuotaUsed {
-		return api.WithStatus(http.StatusForbidden, fmt.Errorf("%w: the file needs %d bytes of pieces, account %s uses %d of %d bytes of quota (pledge more disk to earn quota)",
-			ErrQuotaExceeded, need, n.addr, acct.QuotaUsed, acct.QuotaLimit))
+		return fmt.Errorf("%w: the file needs %d bytes of pieces, account %s uses %d of %d bytes of quota (pledge more disk to earn quota)",
+			ErrQuotaExceeded, need, n.addr, acct.QuotaUsed, acct.QuotaLimit)
 	}
 	return nil
 }
 
 // Put stores a file on the network: encrypt and code it into the local
 // cache, check quota, choose holders, push every piece and the manifest,
-// then record the placement on the ledger. Nothing is pushed when the
-// account is over quota or too few holders exist.
+// collect every holder's receipt, then record the placement on the ledger.
+// Nothing is pushed when the account is over quota or too few holders
+// exist. Errors match ErrInvalidArgument, ErrQuotaExceeded, ErrNoHolders,
+// ErrTooManyPieces or ErrUnavailable where one of those is the cause.
 func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOptions) (*api.PutResult, error) {
 	scfg, err := n.putConfig(o)
 	if err != nil {
-		return nil, api.WithStatus(http.StatusBadRequest, err)
+		return nil, err
 	}
 	if size >= 0 {
 		// Fail before reading the body when the size is known.
@@ -114,7 +117,7 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			return nil, err
 		}
 		if holders, err = place(cands, planned, width); err != nil {
-			return nil, api.WithStatus(http.StatusServiceUnavailable, err)
+			return nil, err
 		}
 		early = newEarlyPusher(ctx, n, planned, holders, scfg.K, width, putID)
 		defer early.abort()
@@ -148,33 +151,8 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			return nil, err
 		}
 		if holders, err = place(cands, res.Pieces, width); err != nil {
-			return nil, api.WithStatus(http.StatusServiceUnavailable, err)
+			return nil, err
 		}
-	}
-	if err := n.pushAll(ctx, res, cands, holders, width, done, putID); err != nil {
-		return nil, err
-	}
-	tPushed := time.Now()
-	sealed, err := sealFileKey(n.key, res.FileID, res.Capability.Key)
-	if err != nil {
-		return nil, fmt.Errorf("sealing the file key: %w", err)
-	}
-	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M), SealedKey: sealed}
-	out := &api.PutResult{Capability: res.Capability.String(), FileID: res.FileID.String(), Size: int64(res.Manifest.Size), K: scfg.K, M: scfg.M}
-	for i, p := range res.Pieces {
-		tx.Pieces = append(tx.Pieces, chain.Piece{
-			Segment: uint32(p.Segment), Index: uint32(p.Index), Holder: holders[i].rec.Address,
-			ID: chain.Hash(p.ID), Size: uint64(p.Size), Root: chain.Hash(p.Root), Leaves: p.Leaves,
-		})
-		out.Pieces = append(out.Pieces, api.Placement{Segment: p.Segment, Index: p.Index, Piece: p.ID.String(), Holder: holders[i].rec.Address.String()})
-	}
-	lctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
-	defer cancel()
-	if _, err := n.lc.BroadcastCommit(lctx, tx); err != nil {
-		if errors.Is(err, chain.ErrQuotaExceeded) {
-			err = api.WithStatus(http.StatusForbidden, err)
-		}
-		return nil, fmt.Errorf("recording the placement on the ledger: %w", err)
 	}
 	whileCoding := 0
 	for _, d := range done {
@@ -182,8 +160,57 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			whileCoding++
 		}
 	}
+	gotMan := make(map[*candidate]bool)
+	excluded := make(map[*candidate]bool)
+	if err := n.pushAll(ctx, res, cands, holders, width, done, putID, gotMan, excluded); err != nil {
+		return nil, err
+	}
+	sealed, err := sealFileKey(n.key, res.FileID, res.Capability.Key)
+	if err != nil {
+		return nil, fmt.Errorf("sealing the file key: %w", err)
+	}
+	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M), SealedKey: sealed}
+	// Each holder signs a receipt for its pieces; one that refuses is
+	// replaced like a holder whose push failed, and the new holder is
+	// pushed to and asked in turn.
+	for round := 1; ; round++ {
+		tx.Pieces = tx.Pieces[:0]
+		for i, p := range res.Pieces {
+			tx.Pieces = append(tx.Pieces, chain.Piece{
+				Segment: uint32(p.Segment), Index: uint32(p.Index), Holder: holders[i].rec.Address,
+				ID: chain.Hash(p.ID), Size: uint64(p.Size), Root: chain.Hash(p.Root), Leaves: p.Leaves,
+			})
+		}
+		var failed map[*candidate]error
+		tx.Receipts, failed, err = n.receipts(ctx, tx, holders, putID)
+		if err != nil {
+			return nil, err
+		}
+		if len(failed) == 0 {
+			break
+		}
+		if err := n.replaceRefusers(res, cands, holders, width, done, failed, excluded, round); err != nil {
+			return nil, err
+		}
+		if err := n.pushAll(ctx, res, cands, holders, width, done, putID, gotMan, excluded); err != nil {
+			return nil, err
+		}
+	}
+	tPushed := time.Now()
+	out := &api.PutResult{Capability: res.Capability.String(), FileID: res.FileID.String(), Size: int64(res.Manifest.Size), K: scfg.K, M: scfg.M}
+	for i, p := range res.Pieces {
+		out.Pieces = append(out.Pieces, api.Placement{Segment: p.Segment, Index: p.Index, Piece: p.ID.String(), Holder: holders[i].rec.Address.String()})
+	}
+	lctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
+	defer cancel()
+	if _, err := n.lc.BroadcastCommit(lctx, tx); err != nil {
+		if errors.Is(err, chain.ErrQuotaExceeded) {
+			err = fmt.Errorf("%w: %w", ErrQuotaExceeded, err)
+		}
+		return nil, fmt.Errorf("recording the placement on the ledger: %w", err)
+	}
 	n.log.Info("file placed", "file", res.FileID, "bytes", res.Manifest.Size, "pieces", len(res.Pieces), "pushed_while_coding", whileCoding,
-		"encode", tEncoded.Sub(t0).Round(time.Millisecond), "push", tPushed.Sub(tEncoded).Round(time.Millisecond),
+		"encode", tEncoded.Sub(t0).Round(time.Millisecond), "push_and_receipts", tPushed.Sub(tEncoded).Round(time.Millisecond),
 		"ledger", time.Since(tPushed).Round(time.Millisecond))
 	keep[res.FileID] = true
 	for i, p := range res.Pieces {
@@ -197,10 +224,12 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	return out, nil
 }
 
-// pushAll pushes every piece to its holder (pinning those assigned to this
-// node) and the manifest to every holder, PushConcurrency at a time. A
-// holder that fails is replaced by the next best candidate for that slot.
-func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*candidate, holders []*candidate, width int, done []bool, putID [32]byte) error {
+// pushAll pushes every piece not done to its holder (pinning those
+// assigned to this node) and the manifest to every holder not in gotMan,
+// PushConcurrency at a time. A holder that fails is replaced by the next
+// best candidate for that slot that is not excluded. It records in gotMan
+// the holders that took the manifest.
+func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*candidate, holders []*candidate, width int, done []bool, putID [32]byte, gotMan, excluded map[*candidate]bool) error {
 	manifestBytes, err := n.store.Get(ctx, res.FileID, n.cfg.Exchange.MaxPieceSize)
 	if err != nil {
 		return fmt.Errorf("reading the manifest: %w", err)
@@ -214,7 +243,6 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*can
 		sem     = make(chan struct{}, n.cfg.PushConcurrency)
 		errOnce sync.Once
 		first   error
-		gotMan  = make(map[*candidate]bool)
 	)
 	fail := func(err error) {
 		errOnce.Do(func() { first = err; cancel() })
@@ -222,7 +250,9 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*can
 	pushOne := func(i int) {
 		defer wg.Done()
 		p := res.Pieces[i]
-		tried := map[*candidate]bool{}
+		mu.Lock()
+		tried := maps.Clone(excluded)
+		mu.Unlock()
 		for attempt := 0; ; attempt++ {
 			mu.Lock()
 			c := holders[i]
@@ -234,6 +264,7 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*can
 				err = n.pushPiece(ctx, c, p.ID, p.Size, p.Root, putID)
 			}
 			if err == nil {
+				done[i] = true
 				mu.Lock()
 				needMan := !gotMan[c] && !c.self
 				gotMan[c] = true
@@ -260,13 +291,15 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*can
 			if alt != nil {
 				c.free += uint64(p.Size)
 				c.assigned -= uint64(p.Size)
+				c.pieces--
 				alt.free -= uint64(p.Size)
 				alt.assigned += uint64(p.Size)
+				alt.pieces++
 				holders[i] = alt
 			}
 			mu.Unlock()
 			if alt == nil {
-				fail(fmt.Errorf("segment %d piece %d: no holder took it (last: %s: %w)", p.Segment, p.Index, c.rec.Address, err))
+				fail(fmt.Errorf("%w: segment %d piece %d: no holder took it (last: %s: %w)", ErrUnavailable, p.Segment, p.Index, c.rec.Address, err))
 				return
 			}
 		}
@@ -282,6 +315,131 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*can
 	return ctx.Err()
 }
 
+// receipts collects one receipt per distinct holder of tx's pieces, in the
+// order holders first appear in tx.Pieces: this node signs its own, the
+// others are asked PushConcurrency at a time and their signatures checked
+// against tx. It returns the holders that refused or failed with their
+// errors (and no receipts) if any did; an error only if this node cannot
+// sign its own.
+func (n *Node) receipts(ctx context.Context, tx *chain.PlaceFile, holders []*candidate, putID [32]byte) ([]chain.Receipt, map[*candidate]error, error) {
+	var order []*candidate
+	pieces := make(map[*candidate][]chain.ReceiptPiece)
+	for i, p := range tx.Pieces {
+		c := holders[i]
+		if _, ok := pieces[c]; !ok {
+			order = append(order, c)
+		}
+		pieces[c] = append(pieces[c], chain.ReceiptPiece{ID: p.ID, Root: p.Root, Size: p.Size, Leaves: p.Leaves})
+	}
+	out := make([]chain.Receipt, len(order))
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, n.cfg.PushConcurrency)
+	for j, c := range order {
+		if c.self {
+			expires, err := receiptExpiry(ctx, n.lc)
+			if err != nil {
+				return nil, nil, err
+			}
+			out[j] = chain.SignReceipt(n.key, n.lc.ChainID(), tx.FileID, n.addr, expires, pieces[c])
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[j] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			out[j], errs[j] = n.receiptFrom(ctx, c, tx, pieces[c], putID)
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	var failed map[*candidate]error
+	for j, err := range errs {
+		if err != nil {
+			if failed == nil {
+				failed = make(map[*candidate]error)
+			}
+			failed[order[j]] = err
+		}
+	}
+	if failed != nil {
+		return nil, failed, nil
+	}
+	return out, nil, nil
+}
+
+// receiptFrom asks holder c for its receipt of pieces and checks it.
+func (n *Node) receiptFrom(ctx context.Context, c *candidate, tx *chain.PlaceFile, pieces []chain.ReceiptPiece, putID [32]byte) (chain.Receipt, error) {
+	if len(pieces) > exchange.MaxReceiptPieces {
+		return chain.Receipt{}, fmt.Errorf("%w: holder %s would hold %d pieces of the file, at most %d", ErrTooManyPieces, c.rec.Address, len(pieces), exchange.MaxReceiptPieces)
+	}
+	pub, err := p2p.PublicKeyFromPeerID(c.peer)
+	if err != nil {
+		return chain.Receipt{}, fmt.Errorf("holder %s: %w", c.rec.Address, err)
+	}
+	req := exchange.ReceiptRequest{Put: putID, File: [32]byte(tx.FileID), Pieces: make([]exchange.ReceiptPiece, len(pieces))}
+	for i, p := range pieces {
+		req.Pieces[i] = exchange.ReceiptPiece{Piece: exchange.PieceID(p.ID), Root: [32]byte(p.Root), Size: int64(p.Size)}
+	}
+	got, err := n.px.RequestReceipt(ctx, c.peer, req)
+	if err != nil {
+		return chain.Receipt{}, err
+	}
+	rc := chain.Receipt{PubKey: []byte(pub), Expires: got.Expires, Sig: got.Sig}
+	if err := rc.Verify(n.lc.ChainID(), tx.FileID, n.addr, c.rec.Address, pieces); err != nil {
+		return chain.Receipt{}, err
+	}
+	return rc, nil
+}
+
+// maxReceiptRounds bounds how often a put replaces holders that refused
+// their receipts before it fails.
+const maxReceiptRounds = 3
+
+// replaceRefusers gives every piece of a holder in failed (which refused or
+// failed its receipt) the best candidate not excluded, marks those pieces
+// not done, and excludes the refusers from the rest of the put.
+func (n *Node) replaceRefusers(res *storage.PutResult, cands, holders []*candidate, width int, done []bool, failed map[*candidate]error, excluded map[*candidate]bool, round int) error {
+	for c, err := range failed {
+		n.log.Warn("holder refused a receipt; replacing it", "holder", c.rec.Address, "round", round, "err", err)
+		excluded[c] = true
+	}
+	for i, c := range holders {
+		err, ok := failed[c]
+		if !ok {
+			continue
+		}
+		p := res.Pieces[i]
+		if errors.Is(err, ErrTooManyPieces) {
+			return err
+		}
+		var alt *candidate
+		if round < maxReceiptRounds {
+			alt = replacement(cands, holders, i, width, uint64(p.Size), excluded)
+		}
+		if alt == nil {
+			return fmt.Errorf("%w: segment %d piece %d: holder %s gave no receipt and no other holder is left: %w", ErrUnavailable, p.Segment, p.Index, c.rec.Address, err)
+		}
+		c.free += uint64(p.Size)
+		c.assigned -= uint64(p.Size)
+		c.pieces--
+		alt.free -= uint64(p.Size)
+		alt.assigned += uint64(p.Size)
+		alt.pieces++
+		holders[i] = alt
+		done[i] = false
+	}
+	return nil
+}
+
 // replacement picks the best untried candidate not already holding a piece
 // of piece i's segment. The caller holds the lock over holders.
 func replacement(cands, holders []*candidate, i, width int, size uint64, tried map[*candidate]bool) *candidate {
@@ -292,7 +450,7 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 	}
 	var best *candidate
 	for _, c := range cands {
-		if tried[c] || inSeg[c] || c.free < size {
+		if tried[c] || inSeg[c] || c.free < size || c.pieces >= maxPiecesPerHolder {
 			continue
 		}
 		if best == nil || better(c, best) < 0 {
@@ -312,7 +470,7 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 		return err
 	}
 	defer r.Close()
-	return n.x.Push(ctx, c.peer, exchange.Push{
+	return n.px.Push(ctx, c.peer, exchange.Push{
 		Piece: exchange.PieceID(id), Size: size, Commitment: root, Owner: n.pub, File: putID,
 	}, io.NewSectionReader(r, 0, size))
 }

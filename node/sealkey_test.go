@@ -146,6 +146,12 @@ func TestOwnFilesReadableFromTheLedgerAlone(t *testing.T) {
 		t.Helper()
 		tx := &chain.PlaceFile{FileID: id, Size: 1, K: 1, M: 0, SealedKey: sealed,
 			Pieces: []chain.Piece{{Holder: b.addr, ID: chain.Hash{1}, Size: 1, Root: chain.Hash{2}, Leaves: 1}}}
+		h, _, err := a.lc.Height(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx.Receipts = []chain.Receipt{chain.SignReceipt(net.Ledger.Key(1), a.lc.ChainID(), id, a.addr, h+50,
+			[]chain.ReceiptPiece{{ID: chain.Hash{1}, Root: chain.Hash{2}, Size: 1, Leaves: 1}})}
 		if _, err := a.lc.BroadcastCommit(ctx, tx); err != nil {
 			t.Fatal(err)
 		}

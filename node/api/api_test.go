@@ -40,7 +40,7 @@ func (m *memBackend) Open(_ context.Context, c string) (io.ReadCloser, int64, er
 	defer m.mu.Unlock()
 	b, ok := m.files[strings.TrimPrefix(c, "cap-")]
 	if !ok {
-		return nil, 0, WithStatus(http.StatusNotFound, fmt.Errorf("file of capability %q not found", c))
+		return nil, 0, fmt.Errorf("%w: file of capability %q", ErrNotFound, c)
 	}
 	return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
 }
@@ -59,7 +59,7 @@ func (m *memBackend) Remove(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.files[id]; !ok {
-		return WithStatus(http.StatusNotFound, errors.New("no such file"))
+		return fmt.Errorf("%w: no such file", ErrNotFound)
 	}
 	delete(m.files, id)
 	return nil

@@ -61,9 +61,16 @@ type Error struct {
 // Error is the node's message and the HTTP status.
 func (e *Error) Error() string { return fmt.Sprintf("node: %s (HTTP %d)", e.Message, e.Code) }
 
-// Is makes a 401 match ErrUnauthorized.
+// Is makes a 401 match ErrUnauthorized, and the statuses StatusOf answers
+// match their error class (a 404 matches ErrNotFound, …).
 func (e *Error) Is(target error) bool {
-	return target == ErrUnauthorized && e.Code == http.StatusUnauthorized
+	switch target {
+	case ErrUnauthorized:
+		return e.Code == http.StatusUnauthorized
+	case ErrInvalid, ErrForbidden, ErrNotFound, ErrTooLarge, ErrUnavailable:
+		return StatusOf(target) == e.Code
+	}
+	return false
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, ctype string) (*http.Response, error) {

@@ -18,4 +18,10 @@
 //	DELETE /v1/files/{id}                 → {}
 //	GET    /v1/peers                      → []PeerInfo
 //	GET    /v1/status                     → Status
+//
+// Errors are {"error": "…"} with the status StatusOf gives the Backend's
+// error: a backend says what kind of failure it had by wrapping ErrInvalid
+// (400), ErrForbidden (403), ErrNotFound (404), ErrTooLarge (413) or
+// ErrUnavailable (503); anything else is 500. The client's *Error matches
+// the same classes with errors.Is.
 package api

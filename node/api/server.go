@@ -191,10 +191,6 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize)
 	res, err := s.backend.Put(r.Context(), body, r.ContentLength, opts)
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		err = WithStatus(http.StatusRequestEntityTooLarge, err)
-	}
 	s.reply(w, res, err)
 }
 
@@ -239,14 +235,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// reply writes v as JSON, or the error with its status.
+// reply writes v as JSON, or the error with the status StatusOf maps it to.
 func (s *Server) reply(w http.ResponseWriter, v any, err error) {
 	if err != nil {
-		code := http.StatusInternalServerError
-		var se *StatusError
-		if errors.As(err, &se) {
-			code = se.Code
-		}
+		code := StatusOf(err)
 		if code >= 500 {
 			s.log.Warn("API request failed", "err", err)
 		}

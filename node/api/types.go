@@ -81,7 +81,9 @@ type Status struct {
 	Peers         int      `json:"peers"`
 }
 
-// Backend is what the API serves: the daemon.
+// Backend is what the API serves: the daemon. Its errors say what kind of
+// failure they are by wrapping an error class (ErrInvalid, ErrNotFound, …;
+// see StatusOf); any other error is answered 500.
 type Backend interface {
 	// Put stores the file read from r (size bytes, -1 if unknown).
 	Put(ctx context.Context, r io.Reader, size int64, opts PutOptions) (*PutResult, error)
@@ -96,27 +98,6 @@ type Backend interface {
 	Peers(ctx context.Context) ([]PeerInfo, error)
 	// Status reports the node's state.
 	Status(ctx context.Context) (*Status, error)
-}
-
-// StatusError gives a Backend error the HTTP status the API answers with;
-// any other error is 500.
-type StatusError struct {
-	Code int
-	Err  error
-}
-
-// Error is the wrapped error's text.
-func (e *StatusError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the wrapped error.
-func (e *StatusError) Unwrap() error { return e.Err }
-
-// WithStatus wraps err so the API answers with the HTTP status code.
-func WithStatus(code int, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &StatusError{Code: code, Err: err}
 }
 
 // ErrUnauthorized is returned by the client on a 401.

@@ -2,6 +2,8 @@ package exchange
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"sync"
@@ -187,6 +189,39 @@ func BenchmarkParallelFetch(b *testing.B) {
 			}
 			rate := float64(segment) * float64(b.N) / time.Since(start).Seconds()
 			b.ReportMetric(rate/single, "x-baseline")
+		})
+	}
+}
+
+// BenchmarkReceipt asks a holder on loopback for a receipt naming 1, 64
+// and MaxReceiptPieces pieces, the holder signing with ed25519 over the
+// request's bytes (as a real holder signs the ledger's receipt bytes): the
+// round trip a put adds per holder after its pushes.
+func BenchmarkReceipt(b *testing.B) {
+	for _, n := range []int{1, 64, MaxReceiptPieces} {
+		b.Run(fmt.Sprintf("%dpieces", n), func(b *testing.B) {
+			hosts := benchHosts(b, 2)
+			xa, _ := NewTestExchange(b, hosts[0].Libp2p(), DefaultConfig())
+			_, sb := NewTestExchange(b, hosts[1].Libp2p(), DefaultConfig())
+			_, key, _ := ed25519.GenerateKey(rand.Reader)
+			sb.Sign = func(r ReceiptRequest) (Receipt, error) {
+				msg := make([]byte, 0, 80*len(r.Pieces))
+				for _, p := range r.Pieces {
+					msg = append(append(msg, p.Piece[:]...), p.Root[:]...)
+				}
+				return Receipt{Expires: 100, Sig: ed25519.Sign(key, msg)}, nil
+			}
+			req := ReceiptRequest{Put: [32]byte{1}, File: [32]byte{2}, Pieces: make([]ReceiptPiece, n)}
+			for i := range req.Pieces {
+				req.Pieces[i] = ReceiptPiece{Piece: PieceID{byte(i), byte(i >> 8)}, Root: [32]byte{3}, Size: 64 << 20}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := xa.RequestReceipt(context.Background(), hosts[1].ID(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

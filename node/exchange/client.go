@@ -42,7 +42,7 @@ func (x *Exchange) request(ctx context.Context, p peer.ID, req *Message) (networ
 func (x *Exchange) readResponse(ctx context.Context, s network.Stream, br *bufio.Reader, timeout time.Duration) (*Message, error) {
 	p := s.Conn().RemotePeer()
 	_ = s.SetReadDeadline(time.Now().Add(timeout))
-	m, err := readMessage(br)
+	m, err := readMessage(br, MaxMessageSize)
 	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -181,4 +181,38 @@ func (x *Exchange) Push(ctx context.Context, p peer.ID, push Push, r io.Reader) 
 		return err
 	}
 	return nil
+}
+
+// RequestReceipt asks holder p to sign a receipt for pieces it took in put
+// req.Put of file req.File (see Sink.SignReceipt). A refusal is a
+// *RemoteError matching ErrRejected; more than MaxReceiptPieces pieces is
+// ErrTooLarge before anything is sent. The signature is not checked here:
+// verify it against the placement (chain.Receipt.Verify) before using it.
+func (x *Exchange) RequestReceipt(ctx context.Context, p peer.ID, req ReceiptRequest) (Receipt, error) {
+	if len(req.Pieces) > MaxReceiptPieces {
+		return Receipt{}, fmt.Errorf("%w: receipt for %d pieces (limit %d per holder and file)", ErrTooLarge, len(req.Pieces), MaxReceiptPieces)
+	}
+	m := &Message{Version: Version, Type: TypeReceipt, File: req.Put[:], FileID: req.File[:], Entries: make([]ReceiptEntry, len(req.Pieces))}
+	for i, rp := range req.Pieces {
+		m.Entries[i] = ReceiptEntry{Piece: rp.Piece[:], Root: rp.Root[:], Size: uint64(rp.Size)}
+	}
+	if err := m.Validate(); err != nil {
+		return Receipt{}, err
+	}
+	s, br, stop, err := x.request(ctx, p, m)
+	if err != nil {
+		return Receipt{}, err
+	}
+	defer stop()
+	defer s.Reset()
+	_ = s.CloseWrite()
+	// The holder reads its ledger before signing; allow it the idle timeout.
+	resp, err := x.readResponse(ctx, s, br, x.cfg.IdleTimeout)
+	if err != nil {
+		return Receipt{}, err
+	}
+	if len(resp.Sig) == 0 || resp.Expires == 0 {
+		return Receipt{}, fmt.Errorf("%w: peer %s answered a receipt request without a signature or expiry", ErrMalformed, shortID(p))
+	}
+	return Receipt{Expires: int64(resp.Expires), Sig: resp.Sig}, nil
 }

@@ -12,7 +12,7 @@ import (
 // Response matches the sentinel of its status.
 var (
 	ErrNotFound     = errors.New("exchange: piece not found")
-	ErrRejected     = errors.New("exchange: push rejected")
+	ErrRejected     = errors.New("exchange: refused") // a push or receipt request the peer declined
 	ErrBusy         = errors.New("exchange: peer busy")
 	ErrTooLarge     = errors.New("exchange: size over limit")
 	ErrHashMismatch = errors.New("exchange: piece bytes do not match the piece id")

@@ -45,8 +45,35 @@ type Push struct {
 	File       [32]byte          // groups one put's pushes (the uploader's put id); zero if not given
 }
 
-// Sink decides on and stores pushed pieces. It is where placement rules
-// (quota, expected placements, commitments) plug in.
+// ReceiptPiece is one piece a receipt request names, as the owner will
+// record it on the ledger.
+type ReceiptPiece struct {
+	Piece PieceID
+	Root  [32]byte // Merkle root
+	Size  int64
+}
+
+// ReceiptRequest asks a holder to sign a receipt for the pieces it took in
+// one put: the holder's pieces of ledger file File, in PlaceFile order.
+type ReceiptRequest struct {
+	From   peer.ID  // the requesting peer (set by the server)
+	Put    [32]byte // the put id the pushes carried (Push.File)
+	File   [32]byte // the file id the placement records
+	Pieces []ReceiptPiece
+}
+
+// Receipt is a holder's answer to a ReceiptRequest: the last block height
+// the receipt is good for and its ed25519 signature over the ledger's
+// receipt bytes (chain.ReceiptSignBytes). The holder's key is its peer id's.
+type Receipt struct {
+	Expires int64
+	Sig     []byte
+}
+
+// Sink decides on and stores pushed pieces, and receipts them. It is where
+// placement rules (quota, expected placements, commitments) plug in. The
+// exchange calls its methods from the goroutine serving each stream,
+// concurrently for different streams.
 type Sink interface {
 	// AcceptPush is called before any byte of the piece is sent; an error
 	// (wrap ErrRejected) refuses the push with its text as the reason.
@@ -56,6 +83,11 @@ type Sink interface {
 	// p.Piece; on any read error ReceivePush must keep nothing. It must read
 	// r to the end before returning nil.
 	ReceivePush(ctx context.Context, p Push, r io.Reader) error
+	// SignReceipt signs a receipt for pieces this node took in put r.Put,
+	// or refuses (wrap ErrRejected) with the reason: a requester that is
+	// not the pieces' owner, a piece not received for that put, a root or
+	// size other than the ones the node verified.
+	SignReceipt(ctx context.Context, r ReceiptRequest) (Receipt, error)
 }
 
 // Exchange serves /coop/pieces/1 on a libp2p host and fetches and pushes

@@ -18,6 +18,8 @@ func FuzzReadMessage(f *testing.F) {
 		{Version: Version, Type: TypePush, Piece: id, Size: 1 << 20, Commitment: id, Owner: id, File: id},
 		{Version: Version, Type: TypeResponse, Status: StatusOK, Size: 4096},
 		{Version: Version, Type: TypeResponse, Status: StatusRejected, Error: "owner over quota"},
+		{Version: Version, Type: TypeReceipt, File: id, FileID: id, Entries: []ReceiptEntry{{Piece: id, Root: id, Size: 1 << 20}, {Piece: id, Root: id, Size: 7}}},
+		{Version: Version, Type: TypeResponse, Status: StatusOK, Expires: 1234, Sig: bytes.Repeat([]byte{5}, 64)},
 	} {
 		var buf bytes.Buffer
 		if err := writeMessage(&buf, m); err != nil {
@@ -28,7 +30,7 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add([]byte{0})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := readMessage(bufio.NewReader(bytes.NewReader(b)))
+		m, err := readMessage(bufio.NewReader(bytes.NewReader(b)), maxFrameSize)
 		if err != nil {
 			return
 		}
@@ -39,7 +41,7 @@ func FuzzReadMessage(f *testing.F) {
 		if err := writeMessage(&buf, m); err != nil {
 			t.Fatalf("re-encoding an accepted message: %v", err)
 		}
-		m2, err := readMessage(bufio.NewReader(&buf))
+		m2, err := readMessage(bufio.NewReader(&buf), maxFrameSize)
 		if err != nil {
 			t.Fatalf("re-decoding: %v", err)
 		}

@@ -72,6 +72,12 @@ func TestHostileStreamsEndOnlyThatStream(t *testing.T) {
 		{"a push without owner", frame(cborOf(t, with(with(good(TypePush), 6, 10), 7, piece))), StatusBadRequest},
 		{"a push whose bytes stop early", append(frame(cborOf(t, with(with(with(good(TypePush), 6, 1000), 7, piece), 8, owner))), make([]byte, 10)...), 0},
 		{"a push of bytes that do not match", append(frame(cborOf(t, with(with(with(good(TypePush), 6, 1000), 7, piece), 8, owner))), make([]byte, 1000)...), 0},
+		{"a receipt request for no pieces", frame(cborOf(t, map[int]any{1: Version, 2: uint8(TypeReceipt), 9: piece, 13: piece})), StatusBadRequest},
+		{"a receipt request over the piece limit", frame(cborOf(t, fullReceiptRequest(MaxReceiptPieces+1))), StatusBadRequest},
+		{"a frame length over the receipt limit", append(binary.AppendUvarint(nil, MaxReceiptMessageSize+1), make([]byte, 2000)...), StatusBadRequest},
+		{"a receipt entry that is not an array", frame(cborOf(t, map[int]any{1: Version, 2: uint8(TypeReceipt), 9: piece, 13: piece, 12: []any{5}})), StatusBadRequest},
+		{"a receipt request with a signature", frame(cborOf(t, with(fullReceiptRequestMap(piece), 15, make([]byte, 64)))), StatusBadRequest},
+		{"a receipt request the store refuses", frame(cborOf(t, fullReceiptRequestMap(piece))), StatusRejected},
 		{"silence until the header timeout", nil, 0},
 	}
 	for _, tc := range cases {
@@ -94,7 +100,7 @@ func TestHostileStreamsEndOnlyThatStream(t *testing.T) {
 			br := bufio.NewReader(s)
 			var last *Message
 			for {
-				m, err := readMessage(br)
+				m, err := readMessage(br, MaxMessageSize)
 				if err != nil {
 					if errors.Is(err, ErrMalformed) {
 						t.Fatalf("the node sent a malformed answer: %v", err)
@@ -166,6 +172,12 @@ func TestPerPeerConcurrencyLimit(t *testing.T) {
 	if _, err := p.xa.GetBytes(testCtx(t), p.b.ID(), id); err != nil {
 		t.Fatalf("slot not released: %v", err)
 	}
+}
+
+// fullReceiptRequestMap is a well-formed receipt request for one piece as
+// a raw map, for tests to spoil.
+func fullReceiptRequestMap(piece []byte) map[int]any {
+	return map[int]any{1: Version, 2: uint8(TypeReceipt), 9: piece, 13: piece, 12: []any{[]any{piece, piece, 10}}}
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -2,10 +2,12 @@ package exchange
 
 import (
 	"bufio"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	"github.com/coop-network/coop/proofs"
@@ -19,9 +21,24 @@ const ProtocolID = "/coop/pieces/1"
 // another version is answered with StatusBadVersion.
 const Version = 1
 
-// MaxMessageSize bounds one frame's CBOR body. Messages carry ids and small
-// numbers only, never piece bytes.
+// MaxMessageSize bounds one frame's CBOR body for every message type but
+// receipt requests. Messages carry ids and small numbers only, never piece
+// bytes.
 const MaxMessageSize = 1024
+
+// MaxReceiptPieces bounds the pieces one receipt request names: the pieces
+// one holder keeps of one file (a holder takes at most one piece of each
+// segment, so this bounds a file's segments per holder, not its size alone).
+const MaxReceiptPieces = 1024
+
+// MaxReceiptMessageSize bounds a receipt request's CBOR body: room for
+// MaxReceiptPieces entries of id, root and size (≤ 78 bytes each) and the
+// request's ids.
+const MaxReceiptMessageSize = 96 << 10
+
+// maxFrameSize is the largest frame body of any type: what a server reads
+// before it knows a request's type.
+const maxFrameSize = MaxReceiptMessageSize
 
 // LeafSize is the size of a commitment leaf (proofs.LeafSize): leaf ranges
 // are requested in these units (the last leaf of a piece may be shorter).
@@ -38,8 +55,17 @@ const (
 	TypeGet      Type = 1  // fetch a whole piece
 	TypeGetRange Type = 2  // fetch leaves [LeafStart, LeafStart+LeafCount) of a piece
 	TypePush     Type = 3  // offer a piece to its holder
+	TypeReceipt  Type = 4  // ask a holder to sign a receipt for pieces it took in a put
 	TypeResponse Type = 16 // answer to any request
 )
+
+// maxSize is the largest frame body of a message of type t.
+func (t Type) maxSize() int {
+	if t == TypeReceipt {
+		return MaxReceiptMessageSize
+	}
+	return MaxMessageSize
+}
 
 // String names the message type.
 func (t Type) String() string {
@@ -50,6 +76,8 @@ func (t Type) String() string {
 		return "get-range"
 	case TypePush:
 		return "push"
+	case TypeReceipt:
+		return "receipt"
 	case TypeResponse:
 		return "response"
 	}
@@ -64,7 +92,7 @@ const (
 	StatusOK         Status = 1
 	StatusNotFound   Status = 2 // the node does not hold the piece
 	StatusBadRequest Status = 3 // malformed or unexpected message
-	StatusRejected   Status = 4 // push refused (quota, placement, hash or commitment mismatch)
+	StatusRejected   Status = 4 // push or receipt refused (quota, placement, hash or commitment mismatch, unknown piece)
 	StatusBusy       Status = 5 // too many concurrent streams; retry elsewhere or later
 	StatusTooLarge   Status = 6 // a size over the node's limits
 	StatusBadVersion Status = 7 // message version not spoken here
@@ -105,9 +133,24 @@ type Message struct {
 	Size       uint64 `cbor:"6,keyasint,omitempty"`  // push: piece bytes to follow; response: bytes to follow
 	Commitment []byte `cbor:"7,keyasint,omitempty"`  // push: 32-byte Merkle root of the piece
 	Owner      []byte `cbor:"8,keyasint,omitempty"`  // push: the owner's 32-byte ed25519 account key
-	File       []byte `cbor:"9,keyasint,omitempty"`  // push: 32-byte id grouping one put's pushes
+	File       []byte `cbor:"9,keyasint,omitempty"`  // push, receipt: 32-byte id grouping one put's pushes
 	Status     Status `cbor:"10,keyasint,omitempty"` // response
 	Error      string `cbor:"11,keyasint,omitempty"` // response: human-readable reason
+	// Receipt requests name the ledger file id and the pieces to receipt;
+	// their response carries the expiry height and the signature.
+	Entries []ReceiptEntry `cbor:"12,keyasint,omitempty"` // receipt: 1..MaxReceiptPieces pieces, in PlaceFile order
+	FileID  []byte         `cbor:"13,keyasint,omitempty"` // receipt: 32-byte ledger file id
+	Expires uint64         `cbor:"14,keyasint,omitempty"` // receipt response: last block height the receipt is good for
+	Sig     []byte         `cbor:"15,keyasint,omitempty"` // receipt response: 64-byte ed25519 signature
+}
+
+// ReceiptEntry is one piece of a receipt request: its id and the Merkle root
+// and size the owner will record for it. It encodes as a 3-element array.
+type ReceiptEntry struct {
+	_     struct{} `cbor:",toarray"`
+	Piece []byte   // 32-byte piece id
+	Root  []byte   // 32-byte Merkle root
+	Size  uint64
 }
 
 var (
@@ -125,7 +168,7 @@ func init() {
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
 		MaxNestedLevels:   4,
-		MaxArrayElements:  16,
+		MaxArrayElements:  MaxReceiptPieces,
 		MaxMapPairs:       16,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
@@ -164,8 +207,8 @@ func (m *Message) Validate() error {
 		if m.Type == TypeGet && (m.LeafStart != 0 || m.LeafCount != 0) {
 			return fmt.Errorf("%w: leaf range in a whole-piece get", ErrMalformed)
 		}
-		if m.Size != 0 || m.Commitment != nil || m.Owner != nil || m.File != nil || m.Status != 0 || m.Error != "" {
-			return fmt.Errorf("%w: push or response fields in a %s", ErrMalformed, m.Type)
+		if m.Size != 0 || m.Commitment != nil || m.Owner != nil || m.File != nil || m.Status != 0 || m.Error != "" || m.hasReceiptFields() {
+			return fmt.Errorf("%w: push, receipt or response fields in a %s", ErrMalformed, m.Type)
 		}
 	case TypePush:
 		for _, f := range []struct {
@@ -180,8 +223,33 @@ func (m *Message) Validate() error {
 		if m.Size == 0 {
 			return fmt.Errorf("%w: push of an empty piece", ErrMalformed)
 		}
-		if m.LeafStart != 0 || m.LeafCount != 0 || m.Status != 0 || m.Error != "" {
-			return fmt.Errorf("%w: range or response fields in a push", ErrMalformed)
+		if m.LeafStart != 0 || m.LeafCount != 0 || m.Status != 0 || m.Error != "" || m.hasReceiptFields() {
+			return fmt.Errorf("%w: range, receipt or response fields in a push", ErrMalformed)
+		}
+	case TypeReceipt:
+		if err := id("put id", m.File, true); err != nil {
+			return err
+		}
+		if err := id("file id", m.FileID, true); err != nil {
+			return err
+		}
+		if len(m.Entries) == 0 || len(m.Entries) > MaxReceiptPieces {
+			return fmt.Errorf("%w: receipt for %d pieces, want 1 to %d", ErrMalformed, len(m.Entries), MaxReceiptPieces)
+		}
+		for i, e := range m.Entries {
+			if err := id(fmt.Sprintf("entry %d piece id", i), e.Piece, true); err != nil {
+				return err
+			}
+			if err := id(fmt.Sprintf("entry %d root", i), e.Root, true); err != nil {
+				return err
+			}
+			if e.Size == 0 || e.Size > math.MaxInt64 {
+				return fmt.Errorf("%w: entry %d has size %d", ErrMalformed, i, e.Size)
+			}
+		}
+		if m.Piece != nil || m.LeafStart != 0 || m.LeafCount != 0 || m.Size != 0 || m.Commitment != nil || m.Owner != nil ||
+			m.Status != 0 || m.Error != "" || m.Expires != 0 || m.Sig != nil {
+			return fmt.Errorf("%w: other fields in a receipt request", ErrMalformed)
 		}
 	case TypeResponse:
 		if m.Status == 0 || m.Status > StatusInternal {
@@ -190,13 +258,24 @@ func (m *Message) Validate() error {
 		if len(m.Error) > maxErrorLen {
 			return fmt.Errorf("%w: error text of %d bytes", ErrMalformed, len(m.Error))
 		}
-		if m.Piece != nil || m.Commitment != nil || m.Owner != nil || m.File != nil || m.LeafStart != 0 || m.LeafCount != 0 {
+		if m.Piece != nil || m.Commitment != nil || m.Owner != nil || m.File != nil || m.LeafStart != 0 || m.LeafCount != 0 ||
+			m.Entries != nil || m.FileID != nil {
 			return fmt.Errorf("%w: request fields in a response", ErrMalformed)
+		}
+		if m.Sig != nil && len(m.Sig) != ed25519.SignatureSize {
+			return fmt.Errorf("%w: signature of %d bytes", ErrMalformed, len(m.Sig))
+		}
+		if m.Expires > math.MaxInt64 {
+			return fmt.Errorf("%w: expiry height %d", ErrMalformed, m.Expires)
 		}
 	default:
 		return fmt.Errorf("%w: unknown message type %d", ErrMalformed, m.Type)
 	}
 	return nil
+}
+
+func (m *Message) hasReceiptFields() bool {
+	return m.Entries != nil || m.FileID != nil || m.Expires != 0 || m.Sig != nil
 }
 
 // Marshal encodes m as a frame body (deterministic CBOR).
@@ -205,17 +284,19 @@ func (m *Message) Marshal() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exchange: encoding %s: %w", m.Type, err)
 	}
-	if len(b) > MaxMessageSize {
-		return nil, fmt.Errorf("exchange: %s message of %d bytes exceeds %d", m.Type, len(b), MaxMessageSize)
+	if len(b) > m.Type.maxSize() {
+		return nil, fmt.Errorf("%w: %s message of %d bytes exceeds %d", ErrTooLarge, m.Type, len(b), m.Type.maxSize())
 	}
 	return b, nil
 }
 
-// Unmarshal decodes and validates a frame body. It never panics and never
-// allocates beyond len(b) for any input.
+// Unmarshal decodes and validates a frame body: at most
+// MaxReceiptMessageSize bytes for a receipt request, MaxMessageSize for any
+// other type. It never panics and never allocates beyond a small multiple
+// of len(b) for any input.
 func Unmarshal(b []byte) (*Message, error) {
-	if len(b) > MaxMessageSize {
-		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrMalformed, len(b), MaxMessageSize)
+	if len(b) > maxFrameSize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrMalformed, len(b), maxFrameSize)
 	}
 	var m Message
 	if err := decMode.Unmarshal(b, &m); err != nil {
@@ -223,6 +304,9 @@ func Unmarshal(b []byte) (*Message, error) {
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
+	}
+	if len(b) > m.Type.maxSize() {
+		return nil, fmt.Errorf("%w: %s message of %d bytes exceeds %d", ErrMalformed, m.Type, len(b), m.Type.maxSize())
 	}
 	return &m, nil
 }
@@ -233,16 +317,18 @@ func writeMessage(w io.Writer, m *Message) error {
 	if err != nil {
 		return err
 	}
-	var frame [binary.MaxVarintLen64 + MaxMessageSize]byte
-	n := binary.PutUvarint(frame[:], uint64(len(body)))
-	n += copy(frame[n:], body)
-	_, err = w.Write(frame[:n])
+	frame := make([]byte, 0, binary.MaxVarintLen64+len(body))
+	frame = binary.AppendUvarint(frame, uint64(len(body)))
+	_, err = w.Write(append(frame, body...))
 	return err
 }
 
-// readMessage reads one frame and decodes it. The declared length is checked
+// readMessage reads one frame of at most limit bytes and decodes it: a
+// server reading a request passes maxFrameSize (the type is not known
+// before decoding; Unmarshal then holds each type to its own bound), a
+// client reading a response MaxMessageSize. The declared length is checked
 // before anything is allocated.
-func readMessage(r *bufio.Reader) (*Message, error) {
+func readMessage(r *bufio.Reader, limit int) (*Message, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		if err == io.EOF {
@@ -253,8 +339,8 @@ func readMessage(r *bufio.Reader) (*Message, error) {
 		}
 		return nil, fmt.Errorf("%w: frame length: %w", ErrMalformed, err)
 	}
-	if n == 0 || n > MaxMessageSize {
-		return nil, fmt.Errorf("%w: frame of %d bytes (limit %d)", ErrMalformed, n, MaxMessageSize)
+	if n == 0 || n > uint64(limit) {
+		return nil, fmt.Errorf("%w: frame of %d bytes (limit %d)", ErrMalformed, n, limit)
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {

@@ -72,7 +72,7 @@ func errorResponse(status Status, text string) *Message {
 func (x *Exchange) serve(ctx context.Context, s network.Stream) error {
 	br := bufio.NewReaderSize(s, 4096)
 	_ = s.SetReadDeadline(time.Now().Add(x.cfg.HeaderTimeout))
-	req, err := readMessage(br)
+	req, err := readMessage(br, maxFrameSize)
 	if err != nil {
 		if err == io.EOF {
 			return fmt.Errorf("stream closed before a request")
@@ -86,6 +86,8 @@ func (x *Exchange) serve(ctx context.Context, s network.Stream) error {
 		return x.serveGet(ctx, s, req, true)
 	case TypePush:
 		return x.servePush(ctx, s, br, req)
+	case TypeReceipt:
+		return x.serveReceipt(ctx, s, req)
 	default:
 		return x.fail(s, StatusBadRequest, fmt.Errorf("%w: unexpected %s message", ErrMalformed, req.Type))
 	}
@@ -160,6 +162,28 @@ func (x *Exchange) servePush(ctx context.Context, s network.Stream, br *bufio.Re
 	_ = s.SetWriteDeadline(time.Now().Add(x.cfg.HeaderTimeout))
 	if err := writeMessage(s, &Message{Version: Version, Type: TypeResponse, Status: StatusOK}); err != nil {
 		return fmt.Errorf("confirming push: %w", err)
+	}
+	return nil
+}
+
+func (x *Exchange) serveReceipt(ctx context.Context, s network.Stream, req *Message) error {
+	if x.sink == nil {
+		return x.fail(s, StatusRejected, fmt.Errorf("%w: this node holds no pushed pieces", ErrRejected))
+	}
+	rr := ReceiptRequest{From: s.Conn().RemotePeer(), Put: [32]byte(req.File), File: [32]byte(req.FileID), Pieces: make([]ReceiptPiece, len(req.Entries))}
+	for i, e := range req.Entries {
+		rr.Pieces[i] = ReceiptPiece{Piece: PieceID(e.Piece), Root: [32]byte(e.Root), Size: int64(e.Size)}
+	}
+	r, err := x.sink.SignReceipt(ctx, rr)
+	if err != nil {
+		return x.fail(s, statusOf(err, StatusRejected), err)
+	}
+	if r.Expires <= 0 || len(r.Sig) != ed25519.SignatureSize {
+		return x.fail(s, StatusInternal, fmt.Errorf("sink signed a receipt with expiry %d and a %d-byte signature", r.Expires, len(r.Sig)))
+	}
+	_ = s.SetWriteDeadline(time.Now().Add(x.cfg.HeaderTimeout))
+	if err := writeMessage(s, &Message{Version: Version, Type: TypeResponse, Status: StatusOK, Expires: uint64(r.Expires), Sig: r.Sig}); err != nil {
+		return fmt.Errorf("answering receipt request: %w", err)
 	}
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 // when set, decides on pushes.
 type MemStore struct {
 	Accept func(Push) error
+	// Sign, when set, answers receipt requests; unset, they are refused.
+	Sign func(ReceiptRequest) (Receipt, error)
 
 	mu     sync.Mutex
 	pieces map[PieceID][]byte
@@ -89,4 +91,12 @@ func NewTestExchange(tb testing.TB, h host.Host, cfg Config) (*Exchange, *MemSto
 	}
 	tb.Cleanup(func() { _ = x.Close() })
 	return x, st
+}
+
+// SignReceipt implements Sink.
+func (m *MemStore) SignReceipt(_ context.Context, r ReceiptRequest) (Receipt, error) {
+	if m.Sign != nil {
+		return m.Sign(r)
+	}
+	return Receipt{}, fmt.Errorf("%w: this store signs no receipts", ErrRejected)
 }
