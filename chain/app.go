@@ -51,7 +51,16 @@ func DefaultConfig(dir string) Config {
 type chainInfo struct {
 	ChainID       string `cbor:"chain_id"`
 	InitialHeight int64  `cbor:"initial_height"`
+	// RulesVersion is the AppVersion whose rules wrote the state (absent,
+	// i.e. 0, before version 3). Open refuses state of other rules: the
+	// records and their meaning changed, and replaying old blocks under new
+	// rules would fork.
+	RulesVersion uint64 `cbor:"rules_version,omitempty"`
 }
+
+// ErrIncompatibleState is returned by Open for ledger state written under
+// other rules (another AppVersion).
+var ErrIncompatibleState = errors.New("ledger state written by other rules")
 
 const keyChainInfo = "chain"
 
@@ -121,6 +130,12 @@ func Open(cfg Config) (*App, error) {
 		if _, err := getValue(a.tree, []byte(keyChainInfo), &a.info); err != nil {
 			a.db.Close()
 			return nil, err
+		}
+		if a.info.RulesVersion != AppVersion {
+			a.db.Close()
+			return nil, fmt.Errorf("%w: the state in %s was written by ledger rules v%d (0: before v3), this coop speaks v%d; "+
+				"there is no migration yet: move the home aside and create it again (coop init, or coop devnet init)",
+				ErrIncompatibleState, cfg.Dir, a.info.RulesVersion, AppVersion)
 		}
 		if _, err := getValue(a.tree, []byte(keyParams), &a.params); err != nil {
 			a.db.Close()
@@ -199,7 +214,7 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 		a.tree.SetInitialVersion(uint64(req.InitialHeight))
 	}
 	initial := max(req.InitialHeight, 1)
-	a.info = chainInfo{ChainID: req.ChainId, InitialHeight: initial}
+	a.info = chainInfo{ChainID: req.ChainId, InitialHeight: initial, RulesVersion: AppVersion}
 	a.params = g.Params
 	gen := newOverlay(emptyState{})
 	if err := setValue(gen, []byte(keyChainInfo), &a.info); err != nil {
