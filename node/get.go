@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -252,7 +253,75 @@ func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.Re
 		return r, nil
 	}
 	s.take(ref.Segment, ref.Index)
+	if s.uncacheable(ref) {
+		return s.fetchUncached(ctx, ref)
+	}
 	return s.fetchNet(ctx, ref, true)
+}
+
+// uncacheable reports whether a piece is larger than this node's whole
+// cache budget (a small --cache, or a file put with large segments), so it
+// cannot be fetched into the cache.
+func (s *netSource) uncacheable(ref storage.PieceRef) bool {
+	return ref.Size > s.n.store.Stats().CacheBudget
+}
+
+// fetchUncached fetches a piece too large for the cache into an unlinked
+// temporary file beside the block store, trying its holders one after the
+// other (ledger first, then DHT providers). The exchange verifies the bytes
+// against the piece id; the file disappears when the reader is closed. No
+// prefetch, hedging or spares: this is the rare path.
+func (s *netSource) fetchUncached(ctx context.Context, ref storage.PieceRef) (io.ReadCloser, error) {
+	cands := s.ledgerCandidates(ctx, ref)
+	tried := map[peer.ID]bool{}
+	var errs []error
+	try := func(p peer.ID) (io.ReadCloser, error) {
+		tried[p] = true
+		if err := s.n.dead.check(p); err != nil {
+			return nil, err
+		}
+		f, err := os.CreateTemp(s.n.cfg.Home, ".get-*.piece")
+		if err != nil {
+			return nil, err
+		}
+		_ = os.Remove(f.Name()) // unlinked: nothing is left behind, whatever happens
+		if _, err := s.n.px.Get(ctx, p, exchange.PieceID(ref.ID), f); err != nil {
+			f.Close()
+			var ne net.Error
+			if ctx.Err() == nil && (errors.Is(err, exchange.ErrUnreachable) || errors.As(err, &ne) && ne.Timeout()) {
+				s.n.dead.mark(p)
+			}
+			return nil, err
+		}
+		s.n.dead.clear(p)
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
+	for round := 0; round < 2; round++ {
+		for _, p := range cands {
+			if tried[p] {
+				continue
+			}
+			rc, err := try(p)
+			if err == nil {
+				return rc, nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			errs = append(errs, err)
+		}
+		if round == 0 && !s.dhtUseless() {
+			cands = s.dhtCandidates(ctx, ref)
+		}
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("no holder known for piece %s", ref.ID)
+	}
+	return nil, errors.Join(errs...)
 }
 
 // errOvertaken fails a slow piece once a spare piece of its segment is in
@@ -312,6 +381,9 @@ func (s *netSource) background(seg, idx int) (blockstore.ID, <-chan struct{}) {
 	}
 	p := s.m.Segments[seg].Pieces[idx]
 	ref := storage.PieceRef{FileID: s.fileID, Segment: seg, Index: idx, ID: p.ID, Size: int64(p.Size)}
+	if s.uncacheable(ref) {
+		return blockstore.ID{}, nil // no prefetch or spare into a cache it does not fit
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inflight == nil {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +27,13 @@ import (
 // under -short. The API is off; tests call the Node methods.
 func startMemNetwork(t *testing.T, n int) ([]*Node, *memLedger) {
 	t.Helper()
+	return startMemNetworkWith(t, n, nil)
+}
+
+// startMemNetworkWith is startMemNetwork with tweak (if not nil) applied to
+// node i's config before it starts.
+func startMemNetworkWith(t *testing.T, n int, tweak func(i int, c *Config)) ([]*Node, *memLedger) {
+	t.Helper()
 	keys := make([]ed25519.PrivateKey, n)
 	for i := range keys {
 		_, keys[i], _ = ed25519.GenerateKey(rand.Reader)
@@ -36,6 +45,9 @@ func startMemNetwork(t *testing.T, n int) ([]*Node, *memLedger) {
 		cfg.API.Listen = ""
 		cfg.Storage.K, cfg.Storage.M = 2, 1
 		cfg.PendingTimeout = time.Second
+		if tweak != nil {
+			tweak(i, &cfg)
+		}
 		nd, err := start(context.Background(), cfg, keys[i], l.client(keys[i]), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -234,5 +246,44 @@ func TestMalformedLedgerAddressesAreSkipped(t *testing.T) {
 	}
 	if got, err := readAll(ctx, c, res.Capability); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read back: %v", err)
+	}
+}
+
+// TestGetOfPiecesLargerThanTheCache: a reader whose whole cache budget is
+// smaller than one piece (a small --cache, or large segments) still reads
+// the file, through temporary files, and leaves nothing behind.
+func TestGetOfPiecesLargerThanTheCache(t *testing.T) {
+	const reader = 3
+	nodes, _ := startMemNetworkWith(t, 4, func(i int, c *Config) {
+		if i == reader {
+			c.Blocks.CacheBytes = 256 << 10
+			c.Pledge = 0 // holds nothing: every piece comes from the network
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data := make([]byte, 3<<20+777) // 1 MiB segments at k=2: pieces of ~512 KiB
+	_, _ = rand.Read(data)
+	res, err := nodes[0].Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Pieces {
+		if p.Holder == nodes[reader].addr.String() {
+			t.Fatalf("piece %s placed on the reader, which pledged nothing", p.Piece)
+		}
+	}
+	got, err := readAll(ctx, nodes[reader], res.Capability)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back with a cache smaller than a piece: %v", err)
+	}
+	ents, err := os.ReadDir(nodes[reader].cfg.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".get-") {
+			t.Errorf("temporary piece file %s left behind", e.Name())
+		}
 	}
 }
