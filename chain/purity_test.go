@@ -23,15 +23,7 @@ func TestStateTransitionsUseNoClockRandomnessFloatsOrMapOrder(t *testing.T) {
 	}
 	forbiddenImports := map[string]bool{"time": true, "math/rand": true, "math/rand/v2": true, "crypto/rand": true}
 
-	cfg := &packages.Config{Mode: packages.NeedName | packages.NeedFiles | packages.NeedSyntax | packages.NeedTypes | packages.NeedTypesInfo | packages.NeedImports, Tests: false}
-	pkgs, err := packages.Load(cfg, ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pkgs) != 1 || len(pkgs[0].Errors) > 0 || len(pkgs[0].Syntax) == 0 {
-		t.Fatalf("loading the package: %d packages, %v", len(pkgs), pkgs[0].Errors)
-	}
-	p := pkgs[0]
+	p := loadChain(t, packages.NeedTypes|packages.NeedTypesInfo)
 	for _, f := range p.Syntax {
 		for _, imp := range f.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
@@ -80,15 +72,7 @@ func TestNoNetworkCode(t *testing.T) {
 		}
 		return false
 	}
-	cfg := &packages.Config{Mode: packages.NeedName | packages.NeedFiles | packages.NeedSyntax | packages.NeedImports | packages.NeedDeps, Tests: false}
-	pkgs, err := packages.Load(cfg, ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pkgs) != 1 || len(pkgs[0].Errors) > 0 || len(pkgs[0].Syntax) == 0 {
-		t.Fatalf("loading the package: %d packages, %v", len(pkgs), pkgs[0].Errors)
-	}
-	p := pkgs[0]
+	p := loadChain(t, packages.NeedDeps)
 	for _, f := range p.Syntax {
 		for _, imp := range f.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
@@ -100,9 +84,24 @@ func TestNoNetworkCode(t *testing.T) {
 	// Nor through a dependency: libp2p, multiformats, CometBFT RPC and viper
 	// are not even linked in. (The standard library's net packages are,
 	// through dependencies chain/ calls for other things.)
-	packages.Visit(pkgs, nil, func(dep *packages.Package) {
+	packages.Visit([]*packages.Package{p}, nil, func(dep *packages.Package) {
 		if forbidden(dep.PkgPath) && dep.PkgPath != "net" && !strings.HasPrefix(dep.PkgPath, "net/") {
 			t.Errorf("chain/ depends on %s", dep.PkgPath)
 		}
 	})
+}
+
+// loadChain loads this package's non-test sources with their syntax and
+// imports, plus what mode adds.
+func loadChain(t *testing.T, mode packages.LoadMode) *packages.Package {
+	t.Helper()
+	cfg := &packages.Config{Mode: packages.NeedName | packages.NeedFiles | packages.NeedSyntax | packages.NeedImports | mode, Tests: false}
+	pkgs, err := packages.Load(cfg, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) != 1 || len(pkgs[0].Errors) > 0 || len(pkgs[0].Syntax) == 0 {
+		t.Fatalf("loading the package: %d packages, %v", len(pkgs), pkgs[0].Errors)
+	}
+	return pkgs[0]
 }

@@ -289,12 +289,7 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*can
 			mu.Lock()
 			alt := replacement(cands, holders, i, width, uint64(p.Size), tried)
 			if alt != nil {
-				c.free += uint64(p.Size)
-				c.assigned -= uint64(p.Size)
-				c.pieces--
-				alt.free -= uint64(p.Size)
-				alt.assigned += uint64(p.Size)
-				alt.pieces++
+				moveSlot(c, alt, uint64(p.Size))
 				holders[i] = alt
 			}
 			mu.Unlock()
@@ -428,16 +423,23 @@ func (n *Node) replaceRefusers(res *storage.PutResult, cands, holders []*candida
 		if alt == nil {
 			return fmt.Errorf("%w: segment %d piece %d: holder %s gave no receipt and no other holder is left: %w", ErrUnavailable, p.Segment, p.Index, c.rec.Address, err)
 		}
-		c.free += uint64(p.Size)
-		c.assigned -= uint64(p.Size)
-		c.pieces--
-		alt.free -= uint64(p.Size)
-		alt.assigned += uint64(p.Size)
-		alt.pieces++
+		moveSlot(c, alt, uint64(p.Size))
 		holders[i] = alt
 		done[i] = false
 	}
 	return nil
+}
+
+// moveSlot moves one piece of size bytes from candidate from to candidate
+// to in the put's accounting (free space, bytes and pieces assigned). The
+// caller holds the lock over the candidates.
+func moveSlot(from, to *candidate, size uint64) {
+	from.free += size
+	from.assigned -= size
+	from.pieces--
+	to.free -= size
+	to.assigned += size
+	to.pieces++
 }
 
 // replacement picks the best untried candidate not already holding a piece
