@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -479,11 +480,19 @@ func TestGetFallsBackToDHTProviders(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := a.Remove(ctx, res.FileID); err != nil {
+	// Restart the reader on a ledger view that does not know the file (a
+	// lagging or partial view; removing the file would now delete its
+	// pieces): the read must go through the DHT's providers.
+	net.Stop(0)
+	hidden := hideFile{Ledger: net.Ledger.Client(0), id: chain.Hash(mustID(t, res.FileID))}
+	a, err = start(context.Background(), net.Configs[0], net.Ledger.Key(0), hidden, net.Ledger.Client(0))
+	if err != nil {
 		t.Fatal(err)
 	}
+	net.Nodes[0] = a
+	a.connectKnown(ctx)
 	if _, err := a.lc.File(ctx, chain.Hash(mustID(t, res.FileID))); !errors.Is(err, chain.ErrNotFound) {
-		t.Fatalf("file still on the ledger: %v", err)
+		t.Fatalf("the reader's ledger still shows the file: %v", err)
 	}
 	dropCache(t, a)
 	got, err := getAll(ctx, apiClient(t, a), res.Capability)
@@ -493,6 +502,19 @@ func TestGetFallsBackToDHTProviders(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatal("read differs")
 	}
+}
+
+// hideFile is a ledger view on which one file is not (yet) placed.
+type hideFile struct {
+	Ledger
+	id chain.Hash
+}
+
+func (h hideFile) File(ctx context.Context, id chain.Hash) (chain.File, error) {
+	if id == h.id {
+		return chain.File{}, fmt.Errorf("file %s: %w", id, chain.ErrNotFound)
+	}
+	return h.Ledger.File(ctx, id)
 }
 
 // TestHolderRefusesOwnersOverQuota gives every account a 1 MiB allowance
