@@ -30,7 +30,7 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintf(out, "account:      %s\n", st.Account)
 			fmt.Fprintf(out, "peer:         %s (%d connected)\n", st.PeerID, st.Peers)
 			fmt.Fprintf(out, "chain height: %d\n", st.ChainHeight)
-			fmt.Fprintf(out, "pledge:       %s (%s used by others' pieces), cpu %d\n", formatBytes(st.PledgedBytes), formatBytes(st.PledgeUsed), st.CPUUnits)
+			fmt.Fprintf(out, "pledge:       %s (%s used), cpu %d\n", formatBytes(st.PledgedBytes), formatBytes(st.PledgeUsed), st.CPUUnits)
 			fmt.Fprintf(out, "quota:        %s used of %s (earned %s)\n", formatBytes(st.QuotaUsed), formatBytes(st.QuotaLimit), formatBytes(st.QuotaEarned))
 			fmt.Fprintf(out, "held:         %d pieces credited, %s pinned\n", st.PiecesHeld, formatBytes(st.BytesHeld))
 			fmt.Fprintf(out, "cache:        %s of %s\n", formatBytes(st.CacheBytes), formatBytes(st.CacheCapacity))
