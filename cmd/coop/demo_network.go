@@ -123,8 +123,13 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 		holders = append(holders, i)
 	}
 	sort.Ints(holders)
+	d.say("  every holder signed a receipt for its pieces; the ledger credited them on it")
 	for _, i := range holders {
-		d.say("  node %d holds %s", i, strings.Join(perNode[i], " "))
+		st, err := clients[i].Status(ctx)
+		if err != nil {
+			return err
+		}
+		d.say("  node %d holds %s and so earned %s of quota", i, strings.Join(perNode[i], " "), formatBytes(st.QuotaEarned))
 	}
 
 	// Kill two holders, read on a third node that is neither.
