@@ -17,6 +17,9 @@ type Builder struct {
 	leaves uint64             // complete leaves hashed so far
 	stack  []Hash             // roots of perfect subtrees, largest first
 	size   int64
+
+	keepLevels bool   // set by NewLevelsBuilder
+	chunks     []Hash // with keepLevels: roots of the complete SubtreeLeaves-leaf chunks so far
 }
 
 // NewBuilder returns a Builder for a new piece.
@@ -57,10 +60,13 @@ func (b *Builder) push(h Hash) {
 	b.stack = append(b.stack, h)
 	b.leaves++
 	// Each trailing one bit of the new count is a pair of equal subtrees to merge.
-	for c := b.leaves; c&1 == 0; c >>= 1 {
+	for c, merged := b.leaves, uint64(2); c&1 == 0; c, merged = c>>1, merged<<1 {
 		n := len(b.stack)
 		b.stack[n-2] = NodeHash(b.stack[n-2], b.stack[n-1])
 		b.stack = b.stack[:n-1]
+		if merged == SubtreeLeaves && b.keepLevels {
+			b.chunks = append(b.chunks, b.stack[n-2])
+		}
 	}
 }
 

@@ -175,8 +175,14 @@ func BuildTree(r io.Reader) (*Tree, error) {
 	if len(leaves) == 0 {
 		leaves = append(leaves, LeafHash(nil))
 	}
-	t := &Tree{levels: [][]Hash{leaves}}
-	for l := leaves; len(l) > 1; {
+	return treeOf(leaves), nil
+}
+
+// treeOf builds the RFC 9162 tree whose bottom level is hs (at least one
+// hash), keeping hs itself as that level.
+func treeOf(hs []Hash) *Tree {
+	t := &Tree{levels: [][]Hash{hs}}
+	for l := hs; len(l) > 1; {
 		next := make([]Hash, len(l)/2)
 		for i := range next {
 			next[i] = NodeHash(l[2*i], l[2*i+1])
@@ -184,7 +190,7 @@ func BuildTree(r io.Reader) (*Tree, error) {
 		t.levels = append(t.levels, next)
 		l = next
 	}
-	return t, nil
+	return t
 }
 
 // Leaves returns the number of leaves.
@@ -216,8 +222,15 @@ func (t *Tree) Prove(index uint64, leaf []byte) (*Proof, error) {
 	}
 	p := &Proof{Index: index, Leaves: n, Leaf: make([]byte, LeafSize)}
 	copy(p.Leaf, leaf)
+	p.Path = t.path(index)
+	return p, nil
+}
+
+// path returns the sibling hashes of bottom-level node index (< t.Leaves())
+// from the bottom up, in the order of RFC 9162 inclusion proofs.
+func (t *Tree) path(index uint64) []Hash {
 	var path []Hash
-	lo, cnt := uint64(0), n
+	lo, cnt := uint64(0), t.Leaves()
 	for cnt > 1 {
 		k := splitPoint(cnt)
 		if index-lo < k {
@@ -232,6 +245,5 @@ func (t *Tree) Prove(index uint64, leaf []byte) (*Proof, error) {
 	for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
 		path[i], path[j] = path[j], path[i]
 	}
-	p.Path = path
-	return p, nil
+	return path
 }
