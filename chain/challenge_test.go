@@ -3,6 +3,7 @@ package chain
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/big"
 	"os"
@@ -385,4 +386,38 @@ func BenchmarkChallengesQuery(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/pieces, "ns/piece")
+}
+
+// TestChallengeProofsFitTheBudget checks docs/proofs.md's proof-size table
+// against the proofs encoding, and that ChallengesPerEpoch proofs of the
+// longest path stay within 16 KiB for pieces up to 256 MiB.
+func TestChallengeProofsFitTheBudget(t *testing.T) {
+	doc, err := os.ReadFile("../docs/proofs.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		size uint64
+		fits bool
+	}{
+		{"1 MiB", 1 << 20, true},
+		{"16 MiB", 16 << 20, true},
+		{"64 MiB", 64 << 20, true},
+		{"256 MiB", 256 << 20, true},
+		{"1 GiB", 1 << 30, false},
+	} {
+		leaves := leafCount(c.size)
+		h := max(proofs.PathLen(0, leaves), proofs.PathLen(leaves-1, leaves))
+		one := (&proofs.Proof{Leaves: leaves, Path: make([]proofs.Hash, h)}).EncodedSize()
+		all := ChallengesPerEpoch * one
+		if fits := all <= 16<<10; fits != c.fits {
+			t.Errorf("%s pieces: %d proofs of %d bytes = %d bytes; within 16 KiB: %v, want %v", c.name, ChallengesPerEpoch, one, all, fits, c.fits)
+		}
+		cell := func(n int) string { return fmt.Sprintf("%d,%03d B", n/1000, n%1000) }
+		row := fmt.Sprintf("| %d | %s | %s |", h, cell(one), cell(all))
+		if !strings.Contains(string(doc), row+"\n") || !strings.Contains(string(doc), "| "+c.name) {
+			t.Errorf("docs/proofs.md lacks the %s row ending %q", c.name, row)
+		}
+	}
 }
