@@ -21,10 +21,13 @@
 //     block.
 //   - List queries answer Pages with a cursor; rejections answer a Code in
 //     Codespace, with the expected nonce as Data for CodeBadNonce.
+//   - Each epoch's seed picks every holder's storage challenges, sampled
+//     by bytes (challenge.go, query /challenges/<holder>).
 //
-// Not yet: storage challenges and proofs of retrievability, uptime
-// measurement (Node.Uptime stays empty, which counts as up), reputation
-// changes (RepAlpha, RepBeta stay 1), compute jobs, fees. Until proofs
+// Not yet: proofs of retrievability (challenges are computed, but nothing
+// proves them on the ledger; docs/proofs.md), uptime measurement
+// (Node.Uptime stays empty, which counts as up), reputation changes
+// (RepAlpha, RepBeta stay 1), compute jobs, fees. Until proofs
 // exist a holder that deletes pieces after receipting them keeps its
 // credit; see docs/ledger.md, Quota.
 package chain

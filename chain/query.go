@@ -22,6 +22,10 @@ const (
 	QueryEpoch   = "/epoch"    // /epoch or /epoch/<n> → Epoch
 	QueryParams  = "/params"   // /params             → Params
 	QueryChain   = "/chain"    // /chain              → ChainInfo
+
+	// The current epoch's challenges over all the holder's pieces, not a
+	// page (challenge.go).
+	QueryChallenges = "/challenges/" // /challenges/<holder> → ChallengeSet
 )
 
 // Page is the answer to a list query (/nodes, /files/, /pieces/): at most
@@ -151,6 +155,12 @@ func query(st kvIterReader, params Params, info chainInfo, path string, data []b
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		return listPage[HeldPiece](st, heldPrefix(holder), heldSuffixSize, data, storedItem)
+	case strings.HasPrefix(path, QueryChallenges):
+		holder, err := ParseAddress(arg(QueryChallenges))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		return queryChallenges(st, holder)
 	case path == QueryEpoch:
 		e, found, err := currentEpoch(st)
 		if err != nil {

@@ -49,6 +49,10 @@ func TestEveryDocumentedQueryPathAnswers(t *testing.T) {
 	if err := listAll(f.testLedger, QueryPieces+carol.String(), &held); err != nil || len(held) != 1 || held[0].Piece.Holder != carol {
 		t.Fatalf("/pieces/carol: %+v %v", held, err)
 	}
+	var cs ChallengeSet
+	if err := f.query(QueryChallenges+carol.String(), &cs); err != nil || cs.Pieces != 1 || len(cs.Challenges) != ChallengesPerEpoch || cs.Challenges[0].File != f.file {
+		t.Fatalf("/challenges/carol: %+v %v", cs, err)
+	}
 	var e Epoch
 	if err := f.query(QueryEpoch, &e); err != nil || e.Number != 0 {
 		t.Fatalf("/epoch: %+v %v", e, err)
