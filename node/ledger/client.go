@@ -252,6 +252,15 @@ func (c *Client) Epoch(ctx context.Context) (chain.Epoch, error) {
 	return v, c.Query(ctx, chain.QueryEpoch, &v)
 }
 
+// Challenges returns holder's challenges of the current epoch
+// (/challenges/<holder>), drawn over every piece it is recorded to hold. Before
+// the first epoch the error wraps chain.ErrNotFound; a holder of more than
+// chain.MaxChallengePieces pieces gets one wrapping chain.ErrInvalid.
+func (c *Client) Challenges(ctx context.Context, holder chain.Address) (chain.ChallengeSet, error) {
+	var v chain.ChallengeSet
+	return v, c.Query(ctx, chain.QueryChallenges+holder.String(), &v)
+}
+
 // EpochN returns epoch n.
 func (c *Client) EpochN(ctx context.Context, n uint64) (chain.Epoch, error) {
 	var v chain.Epoch

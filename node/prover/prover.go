@@ -1,0 +1,297 @@
+package prover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/ledger"
+	"github.com/coop-network/coop/proofs"
+)
+
+// CodeStaleChallenges is the result code of a ProveStorage the ledger
+// refused because the challenges it names are no longer the holder's (a
+// placement or removal between the read and the proof's block): a retry
+// with fresh challenges, not a fault. It is matched by number until the
+// chain's sentinel lands with the ProveStorage rule.
+const CodeStaleChallenges chain.Code = 21
+
+// DefaultInterval is how often a Prover polls the ledger's epoch: a devnet
+// epoch is a few blocks of about a second, so a few seconds answers early
+// in each epoch at one small query per poll.
+const DefaultInterval = 5 * time.Second
+
+// Ledger is what a Prover reads from and sends to the ledger, for the
+// node's own account (*ledger.Client).
+type Ledger interface {
+	// Epoch is the current epoch; before the first one an error wrapping
+	// chain.ErrNotFound.
+	Epoch(ctx context.Context) (chain.Epoch, error)
+	// Challenges are holder's challenges of the current epoch.
+	Challenges(ctx context.Context, holder chain.Address) (chain.ChallengeSet, error)
+	// Pieces are the pieces holder is recorded to hold (the whole list).
+	Pieces(ctx context.Context, holder chain.Address) ([]chain.HeldPiece, error)
+	// BroadcastCommit signs body with the account's key and waits for it
+	// to commit; a refusal is a *ledger.RejectedError.
+	BroadcastCommit(ctx context.Context, body chain.Body) (ledger.Result, error)
+}
+
+var _ Ledger = (*ledger.Client)(nil)
+
+// Piece is a stored piece open for reading at offsets.
+type Piece interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// Pieces opens stored pieces (the node's block store). Open returns an
+// error wrapping fs.ErrNotExist for a piece not stored.
+type Pieces interface {
+	Open(ctx context.Context, id chain.Hash) (Piece, error)
+}
+
+// Levels returns the stored proofs.Levels of a piece, an error wrapping
+// fs.ErrNotExist if there are none (*LevelStore).
+type Levels interface {
+	Levels(id chain.Hash) (*proofs.Levels, error)
+}
+
+var _ Levels = (*LevelStore)(nil)
+
+// Config configures a Prover.
+type Config struct {
+	// Interval is how often the ledger's epoch is polled (DefaultInterval).
+	Interval time.Duration
+	// NewTicker makes the loop's ticker; nil means time.NewTicker. Tests
+	// pass one they drive.
+	NewTicker func(d time.Duration) (<-chan time.Time, func())
+	// Logger receives the prover's lines; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Prover answers the challenges of the holder Self, once per epoch.
+type Prover struct {
+	self   chain.Address
+	lc     Ledger
+	pieces Pieces
+	levels Levels // may be nil
+	cfg    Config
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	done   uint64 // the last epoch answered (or found without challenges)
+	doneOK bool   // done is set
+}
+
+// New returns a Prover of holder self's challenges. levels may be nil
+// (every proof then reads its whole piece).
+func New(self chain.Address, lc Ledger, pieces Pieces, levels Levels, cfg Config) *Prover {
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.NewTicker == nil {
+		cfg.NewTicker = func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Prover{self: self, lc: lc, pieces: pieces, levels: levels, cfg: cfg, log: log}
+}
+
+// Loop runs a Round at every tick until ctx ends. Errors are logged; the
+// next tick tries again.
+func (p *Prover) Loop(ctx context.Context) {
+	c, stop := p.cfg.NewTicker(p.cfg.Interval)
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c:
+		}
+		if err := p.Round(ctx); err != nil && ctx.Err() == nil {
+			var rej *ledger.RejectedError
+			if errors.As(err, &rej) && rej.Code == chain.CodeUnknownType {
+				// A ledger without the ProveStorage rule yet.
+				p.log.Debug("the ledger does not take storage proofs", "err", err)
+				continue
+			}
+			p.log.Warn("proving storage", "err", err)
+		}
+	}
+}
+
+// Answered returns the last epoch whose challenges were answered (or had
+// none), false before any.
+func (p *Prover) Answered() (uint64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.done, p.doneOK
+}
+
+func (p *Prover) answered(epoch uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.doneOK && epoch <= p.done
+}
+
+func (p *Prover) markAnswered(epoch uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done, p.doneOK = epoch, true
+}
+
+// Round answers the current epoch's challenges unless they were answered:
+// it reads the epoch, then (for a new epoch) the challenges and the held
+// pieces, proves each challenge and sends one chain.ProveStorage. A refusal
+// as stale (CodeStaleChallenges) is retried once with fresh challenges.
+//
+// Any verdict of the ledger, acceptance or refusal, settles the epoch: it
+// is not sent again. A failure to read or to reach the ledger does not, so
+// the next Round tries again.
+//
+// A challenge the node cannot answer (piece missing, unreadable or
+// corrupt, so no proof that proofs.Verify accepts against the recorded
+// root) gets an empty proof, logged at warn, and the others are still
+// sent: the ledger counts an unanswered challenge as a fault whether the
+// tx is sent or not, and sending answers the rest.
+func (p *Prover) Round(ctx context.Context) error {
+	e, err := p.lc.Epoch(ctx)
+	if errors.Is(err, chain.ErrNotFound) {
+		return nil // no epoch yet
+	}
+	if err != nil {
+		return fmt.Errorf("reading the epoch: %w", err)
+	}
+	if p.answered(e.Number) {
+		return nil
+	}
+	for attempt := 0; ; attempt++ {
+		set, err := p.lc.Challenges(ctx, p.self)
+		if err != nil {
+			return fmt.Errorf("reading challenges: %w", err)
+		}
+		if p.answered(set.Epoch) {
+			return nil
+		}
+		if len(set.Challenges) == 0 {
+			p.markAnswered(set.Epoch)
+			return nil
+		}
+		tx, err := p.prove(ctx, set)
+		if err != nil {
+			return err
+		}
+		_, err = p.lc.BroadcastCommit(ctx, tx)
+		var rej *ledger.RejectedError
+		switch {
+		case err == nil:
+			p.markAnswered(set.Epoch)
+			p.log.Info("storage proved", "epoch", set.Epoch, "challenges", len(set.Challenges))
+			return nil
+		case errors.As(err, &rej) && rej.Code == CodeStaleChallenges && attempt == 0:
+			p.log.Debug("challenges changed before the proof committed; proving fresh ones", "epoch", set.Epoch)
+			continue
+		case errors.As(err, &rej):
+			p.markAnswered(set.Epoch)
+			return fmt.Errorf("epoch %d: %w", set.Epoch, err)
+		default:
+			return fmt.Errorf("sending the proofs of epoch %d: %w", set.Epoch, err)
+		}
+	}
+}
+
+// prove builds the ProveStorage answering set.
+func (p *Prover) prove(ctx context.Context, set chain.ChallengeSet) (*chain.ProveStorage, error) {
+	held, err := p.lc.Pieces(ctx, p.self)
+	if err != nil {
+		return nil, fmt.Errorf("listing held pieces: %w", err)
+	}
+	byID := make(map[chain.Hash]chain.Piece, len(held))
+	for _, hp := range held {
+		byID[hp.Piece.ID] = hp.Piece
+	}
+	tx := &chain.ProveStorage{Epoch: set.Epoch, Challenges: chain.ChallengesHash(set.Challenges), Proofs: make([][]byte, len(set.Challenges))}
+	for i, c := range set.Challenges {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		pc, ok := byID[c.Piece]
+		if !ok {
+			// Placed or removed since the challenges were read: the ledger
+			// will find them stale.
+			p.log.Warn("challenged piece is not in the held list", "piece", c.Piece, "epoch", set.Epoch)
+			tx.Proofs[i] = []byte{}
+			continue
+		}
+		b, err := p.proveOne(ctx, c, pc)
+		if err != nil {
+			p.log.Warn("cannot prove a challenged leaf; answering it empty", "piece", c.Piece, "leaf", c.Leaf, "epoch", set.Epoch, "err", err)
+			b = []byte{}
+		}
+		tx.Proofs[i] = b
+	}
+	return tx, nil
+}
+
+// proveOne proves leaf c.Leaf of piece pc, with its Levels if they check
+// against pc.Root, else by reading the whole piece, and returns the proof's
+// encoding once proofs.Verify accepts it against pc.Root.
+func (p *Prover) proveOne(ctx context.Context, c chain.Challenge, pc chain.Piece) ([]byte, error) {
+	if pc.Size > 1<<62 {
+		return nil, fmt.Errorf("piece size %d out of range", pc.Size)
+	}
+	size := int64(pc.Size)
+	r, err := p.pieces.Open(ctx, c.Piece)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	root := proofs.Hash(pc.Root)
+	var pr *proofs.Proof
+	if lv := p.levelsOf(c.Piece, root); lv != nil {
+		pr, err = proofs.ProveWithLevels(r, size, c.Leaf, lv)
+		if err != nil {
+			p.log.Debug("proving with levels failed; reading the whole piece", "piece", c.Piece, "err", err)
+			pr = nil
+		}
+	}
+	if pr == nil {
+		if pr, err = proofs.ProveAt(r, size, c.Leaf); err != nil {
+			return nil, err
+		}
+	}
+	if err := proofs.Verify(root, pr); err != nil {
+		return nil, fmt.Errorf("the stored piece does not match its recorded root: %w", err)
+	}
+	return pr.MarshalBinary()
+}
+
+// levelsOf returns the stored Levels of a piece if they belong to the
+// commitment root, else nil.
+func (p *Prover) levelsOf(id chain.Hash, root proofs.Hash) *proofs.Levels {
+	if p.levels == nil {
+		return nil
+	}
+	lv, err := p.levels.Levels(id)
+	if err == nil {
+		err = lv.Check(root)
+	}
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			p.log.Debug("unusable levels; reading the whole piece", "piece", id, "err", err)
+		}
+		return nil
+	}
+	return lv
+}
