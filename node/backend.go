@@ -117,7 +117,7 @@ func (n *Node) deleteFileBlocks(ctx context.Context, f *chain.File) {
 		if !ok || area == blockstore.Pinned && (credited == nil || credited[id] || n.hold.isPending(id)) {
 			continue
 		}
-		if err := n.store.Delete(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+		if err := n.hold.deleteBlock(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
 			n.log.Warn("deleting a block of a removed file", "block", id, "err", err)
 			continue
 		}

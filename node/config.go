@@ -6,13 +6,15 @@ import (
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/node/prover"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
 // Config configures a Node. Start from DefaultConfig.
 type Config struct {
-	// Home is the node's data directory: blocks/, api.token, api.addr,
+	// Home is the node's data directory: blocks/, levels/ (the proofs.Levels
+	// of received pieces, node/prover), api.token, api.addr,
 	// files.json (the capabilities of files put from this node).
 	Home     string
 	P2P      p2p.Config
@@ -41,6 +43,12 @@ type Config struct {
 	// ReconcileInterval is how often the node compares what it holds with
 	// what the ledger credits it for.
 	ReconcileInterval time.Duration
+	// ProveInterval is how often the prover polls the ledger's epoch to
+	// answer this node's storage challenges, once per epoch (node/prover);
+	// 0 disables the prover. The default, 5 s, suits a devnet whose epochs
+	// are a few one-second blocks; a ledger without the ProveStorage rule
+	// refuses the proofs, which is logged at debug.
+	ProveInterval time.Duration
 	// HedgeDelay is how long a fetch waits on one holder before asking the
 	// next one as well.
 	HedgeDelay time.Duration
@@ -63,6 +71,7 @@ func DefaultConfig(home string) Config {
 		Pledge:            10 << 30,
 		PendingTimeout:    2 * time.Minute,
 		ReconcileInterval: 5 * time.Second,
+		ProveInterval:     prover.DefaultInterval,
 		HedgeDelay:        3 * time.Second,
 		PushConcurrency:   8,
 		LedgerTimeout:     2 * time.Minute,

@@ -14,6 +14,7 @@ import (
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/node/prover"
 	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage/blockstore"
 )
@@ -43,6 +44,7 @@ type holder struct {
 	pending time.Duration // Config.PendingTimeout
 	now     func() time.Time
 	provide func(ctx context.Context, id blockstore.ID) error // announces a held block (DHT)
+	levels  *prover.LevelStore                                // the Levels of received pieces; nil: none kept
 	log     *slog.Logger
 
 	mu           sync.Mutex
@@ -177,7 +179,7 @@ func (h *holder) receive(ctx context.Context, p exchange.Push, r io.Reader) (pro
 	if err != nil {
 		return proofs.Hash{}, err
 	}
-	tree := proofs.NewBuilder()
+	tree := proofs.NewLevelsBuilder()
 	if _, err := io.CopyBuffer(io.MultiWriter(w, tree), r, make([]byte, 256<<10)); err != nil {
 		w.Abort()
 		if errors.Is(err, exchange.ErrHashMismatch) {
@@ -190,7 +192,36 @@ func (h *holder) receive(ctx context.Context, p exchange.Push, r io.Reader) (pro
 		w.Abort()
 		return proofs.Hash{}, rejected("piece %s: commitment %s does not match the bytes (root %s)", p.Piece, proofs.Hash(p.Commitment), root)
 	}
-	return root, w.CommitAs(blockstore.ID(p.Piece))
+	if err := w.CommitAs(blockstore.ID(p.Piece)); err != nil {
+		return proofs.Hash{}, err
+	}
+	h.putLevels(chain.Hash(p.Piece), tree)
+	return root, nil
+}
+
+// putLevels stores the Levels tree built beside piece id, for the prover.
+// A failure is only logged: without them the prover reads the whole piece.
+func (h *holder) putLevels(id chain.Hash, tree *proofs.Builder) {
+	if h.levels == nil {
+		return
+	}
+	lv, err := tree.Levels()
+	if err == nil {
+		err = h.levels.Put(id, lv)
+	}
+	if err != nil {
+		h.log.Warn("storing the levels of a piece; its proofs will read it whole", "piece", id, "err", err)
+	}
+}
+
+// deleteBlock deletes a block and the Levels kept beside it.
+func (h *holder) deleteBlock(ctx context.Context, id blockstore.ID) error {
+	if h.levels != nil {
+		if err := h.levels.Delete(chain.Hash(id)); err != nil {
+			h.log.Warn("deleting the levels of a piece", "piece", id, "err", err)
+		}
+	}
+	return h.store.Delete(ctx, id)
 }
 
 // SignReceipt implements exchange.Sink: it signs the ledger receipt for
@@ -398,7 +429,7 @@ func (h *holder) reconcile(ctx context.Context) error {
 
 	for _, id := range drop {
 		h.log.Info("dropping a pushed piece no PlaceFile named in time", "piece", id)
-		if err := h.store.Delete(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+		if err := h.deleteBlock(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
 			h.log.Warn("dropping piece", "piece", id, "err", err)
 		}
 	}
@@ -409,7 +440,7 @@ func (h *holder) reconcile(ctx context.Context) error {
 		if h.isPending(id) {
 			continue // pushed again for a new put meanwhile
 		}
-		if err := h.store.Delete(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+		if err := h.deleteBlock(ctx, id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
 			h.log.Warn("deleting a block of a removed file", "block", id, "err", err)
 		}
 	}

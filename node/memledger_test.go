@@ -233,6 +233,16 @@ func (c *memClient) Pieces(ctx context.Context, holder chain.Address) ([]chain.H
 	return list[chain.HeldPiece](ctx, c.l, chain.QueryPieces+holder.String())
 }
 
+func (c *memClient) Epoch(ctx context.Context) (chain.Epoch, error) {
+	var v chain.Epoch
+	return v, c.l.query(ctx, chain.QueryEpoch, &v)
+}
+
+func (c *memClient) Challenges(ctx context.Context, holder chain.Address) (chain.ChallengeSet, error) {
+	var v chain.ChallengeSet
+	return v, c.l.query(ctx, chain.QueryChallenges+holder.String(), &v)
+}
+
 // BroadcastCommit signs body with the account's next nonce and commits it
 // in a block of its own.
 func (c *memClient) BroadcastCommit(ctx context.Context, body chain.Body) (ledger.Result, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/node/prover"
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
@@ -41,6 +43,10 @@ type Ledger interface {
 	File(ctx context.Context, id chain.Hash) (chain.File, error)
 	Files(ctx context.Context, owner chain.Address) ([]chain.File, error)
 	Pieces(ctx context.Context, holder chain.Address) ([]chain.HeldPiece, error)
+	// Epoch is the current epoch (an error wrapping chain.ErrNotFound
+	// before the first); Challenges a holder's challenges of it.
+	Epoch(ctx context.Context) (chain.Epoch, error)
+	Challenges(ctx context.Context, holder chain.Address) (chain.ChallengeSet, error)
 	// BroadcastCommit signs body with the node's account key, submits it
 	// and waits until it is committed; a tx the ledger rejected is a
 	// *ledger.RejectedError wrapping the rule's chain error.
@@ -75,6 +81,7 @@ type Node struct {
 	store *blockstore.Store
 	api   *api.Server
 	hold  *holder
+	prove *prover.Prover // nil if Config.ProveInterval is 0
 	keys  *keyring
 	dead  deadPeers
 	log   *slog.Logger
@@ -127,6 +134,12 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 	}
 	closers = append(closers, n.host.Close)
 	n.hold = newHolder(lc, n.store, key, cfg.PendingTimeout, n.log)
+	if n.hold.levels, err = prover.OpenLevelStore(filepath.Join(cfg.Home, "levels")); err != nil {
+		return nil, err
+	}
+	if cfg.ProveInterval > 0 {
+		n.prove = prover.New(n.addr, lc, storePieces{n.store}, n.hold.levels, prover.Config{Interval: cfg.ProveInterval, Logger: n.log})
+	}
 	n.hold.provide = func(ctx context.Context, id blockstore.ID) error { return n.host.Provide(ctx, id) }
 	if n.x, err = exchange.New(n.host.Libp2p(), cfg.Exchange, storeSource{n.store}, n.hold); err != nil {
 		return nil, err
@@ -161,11 +174,18 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 			}
 		})
 	}()
+	if n.prove != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.prove.Loop(loopCtx)
+		}()
+	}
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "pledge", cfg.Pledge)
 	return n, nil
 }
 
-// Close stops the API, the reconcile loop, the exchange, the host and the
+// Close stops the API, the reconcile and prover loops, the exchange, the host and the
 // block store, in that order.
 func (n *Node) Close() error {
 	var errs []error
@@ -337,6 +357,20 @@ func (s storeSource) OpenPiece(ctx context.Context, id exchange.PieceID) (exchan
 	r, err := s.s.Open(ctx, blockstore.ID(id))
 	if errors.Is(err, blockstore.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", exchange.ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// storePieces opens pieces for the prover from the block store.
+type storePieces struct{ s *blockstore.Store }
+
+func (s storePieces) Open(ctx context.Context, id chain.Hash) (prover.Piece, error) {
+	r, err := s.s.Open(ctx, blockstore.ID(id))
+	if errors.Is(err, blockstore.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", fs.ErrNotExist, err)
 	}
 	if err != nil {
 		return nil, err

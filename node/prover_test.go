@@ -1,0 +1,110 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/ledger"
+	"github.com/coop-network/coop/node/prover"
+	"github.com/coop-network/coop/proofs"
+)
+
+// recordingLedger is a Ledger that keeps the bodies it broadcasts.
+type recordingLedger struct {
+	*memClient
+	sent []chain.Body
+}
+
+func (r *recordingLedger) BroadcastCommit(ctx context.Context, body chain.Body) (ledger.Result, error) {
+	r.sent = append(r.sent, body)
+	return r.memClient.BroadcastCommit(ctx, body)
+}
+
+// TestHolderKeepsLevelsAndProverAnswers: the holder writes the Levels of
+// each received piece beside it (checking against the commitment), the
+// prover answers the real /challenges of the in-memory ledger with proofs
+// that verify against the recorded roots, and removing the file deletes
+// the Levels with the piece.
+func TestHolderKeepsLevelsAndProverAnswers(t *testing.T) {
+	e := newHolderEnv(t)
+	ls, err := prover.OpenLevelStore(filepath.Join(t.TempDir(), "levels"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h.levels = ls
+	ctx := context.Background()
+	put, file := randomID(), randomID()
+	a, b := newTestPiece(300<<10+5), newTestPiece(70<<10)
+	e.push(put, a)
+	e.push(put, b)
+	e.place(put, file, a, b)
+	for _, p := range []testPiece{a, b} {
+		lv, err := ls.Levels(chain.Hash(p.id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lv.Check(p.root); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+
+	params, err := e.h.lc.Params(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.l.advance(int(params.EpochLength) + 1) // into an epoch with a seed
+	lc := &recordingLedger{memClient: e.h.lc.(*memClient)}
+	pv := prover.New(e.h.addr, lc, storePieces{e.h.store}, ls, prover.Config{Logger: slog.New(slog.DiscardHandler)})
+	set, err := lc.Challenges(ctx, e.h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Challenges) != chain.ChallengesPerEpoch {
+		t.Fatalf("%d challenges", len(set.Challenges))
+	}
+	err = pv.Round(ctx)
+	var rej *ledger.RejectedError
+	if err != nil && !(errors.As(err, &rej) && rej.Code == chain.CodeUnknownType) {
+		t.Fatal(err) // before the ProveStorage rule lands the ledger refuses the type
+	}
+	if len(lc.sent) != 1 {
+		t.Fatalf("sent %d txs", len(lc.sent))
+	}
+	tx := lc.sent[0].(*chain.ProveStorage)
+	if tx.Epoch != set.Epoch || tx.Challenges != chain.ChallengesHash(set.Challenges) {
+		t.Fatalf("tx names epoch %d challenges %s; want %d %s", tx.Epoch, tx.Challenges, set.Epoch, chain.ChallengesHash(set.Challenges))
+	}
+	roots := map[chain.Hash]proofs.Hash{chain.Hash(a.id): a.root, chain.Hash(b.id): b.root}
+	for i, c := range set.Challenges {
+		pr, err := proofs.DecodeProof(tx.Proofs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pr.Index != c.Leaf {
+			t.Fatalf("challenge %d: leaf %d, want %d", i, pr.Index, c.Leaf)
+		}
+		if err := proofs.Verify(roots[c.Piece], pr); err != nil {
+			t.Fatalf("challenge %d: %v", i, err)
+		}
+	}
+
+	if _, err := e.ownerLed.BroadcastCommit(ctx, &chain.RemoveFile{FileID: chain.Hash(file)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []testPiece{a, b} {
+		if _, err := ls.Levels(chain.Hash(p.id)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("levels of a removed piece: %v", err)
+		}
+	}
+}
