@@ -45,9 +45,10 @@ type Config struct {
 	ReconcileInterval time.Duration
 	// ProveInterval is how often the prover polls the ledger's epoch to
 	// answer this node's storage challenges, once per epoch (node/prover);
-	// 0 disables the prover. The default, 5 s, suits a devnet whose epochs
-	// are a few one-second blocks; a ledger without the ProveStorage rule
-	// refuses the proofs, which is logged at debug.
+	// 0 disables the prover. It must be shorter than an epoch; the default,
+	// prover.DefaultInterval (2 s), suits a devnet (epochs of 10 blocks of
+	// 0.4 s or more). A ledger without the ProveStorage rule refuses the
+	// proofs, which is logged at debug.
 	ProveInterval time.Duration
 	// HedgeDelay is how long a fetch waits on one holder before asking the
 	// next one as well.

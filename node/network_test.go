@@ -132,6 +132,42 @@ func TestFiveNodeNetwork(t *testing.T) {
 		t.Fatalf("ledger file record %+v, %v", f, err)
 	}
 
+	t.Run("holders keep levels and prove", func(t *testing.T) {
+		byAddr := map[chain.Address]*Node{}
+		for _, n := range net.Nodes {
+			byAddr[n.addr] = n
+		}
+		var holder *Node
+		for _, p := range f.Pieces {
+			h := byAddr[p.Holder]
+			lv, err := h.hold.levels.Levels(p.ID)
+			if err != nil {
+				t.Fatalf("levels of piece %s on its holder: %v", p.ID, err)
+			}
+			if err := lv.Check(proofs.Hash(p.Root)); err != nil {
+				t.Fatal(err)
+			}
+			holder = h
+		}
+		// The holder's prover reads its challenges, now over its pieces,
+		// with the real query and gets a verdict (before the ProveStorage
+		// rule: unknown type) in a later epoch.
+		e0, err := holder.lc.Epoch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for {
+			if e, ok := holder.prove.Answered(); ok && e > e0.Number {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the prover settled no epoch in a minute")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+
 	t.Run("get on another node is bit-exact", func(t *testing.T) {
 		got, err := getAll(ctx, apiClient(t, e), res.Capability)
 		if err != nil {

@@ -22,10 +22,12 @@ import (
 // chain's sentinel lands with the ProveStorage rule.
 const CodeStaleChallenges chain.Code = 21
 
-// DefaultInterval is how often a Prover polls the ledger's epoch: a devnet
-// epoch is a few blocks of about a second, so a few seconds answers early
-// in each epoch at one small query per poll.
-const DefaultInterval = 5 * time.Second
+// DefaultInterval is how often a Prover polls the ledger's epoch. It must
+// be shorter than an epoch or epochs go unanswered: a devnet epoch is 10
+// blocks (chain.DefaultParams EpochLength) of at least 0.4 s (the devnet
+// block time), 4 s or more, so 2 s sees each epoch at one small query per
+// poll.
+const DefaultInterval = 2 * time.Second
 
 // Ledger is what a Prover reads from and sends to the ledger, for the
 // node's own account (*ledger.Client).
