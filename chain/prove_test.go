@@ -24,14 +24,14 @@ type proveLedger struct {
 	epochLength               uint64
 }
 
-func newProveLedger(t *testing.T, window, epochLength uint64) *proveLedger {
+func newProveLedger(t testing.TB, window, epochLength uint64) *proveLedger {
 	t.Helper()
 	p := &proveLedger{epochLength: epochLength, alice: testKey(0), hank: testKey(11), henry: testKey(12), carol: testKey(2), data: map[Hash][]byte{}, rng: rand.New(rand.NewPCG(1, 2))}
 	g := testGenesis(p.alice)
 	g.Params.EpochLength = epochLength
 	g.Params.UptimeWindow = window
 	g.Params.UptimeMinPercent = 70
-	g.Params.Allowance = 1 << 20
+	g.Params.Allowance = 1 << 30
 	p.testLedger = newTestLedgerGenesis(t, "", g)
 	for i, r := range p.block(
 		p.sign(p.hank, registerBody(t, p.hank, 1<<30)),
@@ -371,5 +371,44 @@ func TestOutcomeQueryPaths(t *testing.T) {
 	}
 	if res := p.queryAt(QueryOutcome+"0/"+addrOf(p.hank).String(), nil, 0); Code(res.Code) != CodeNotFound {
 		t.Fatalf("code %d %s", res.Code, res.Log)
+	}
+}
+
+// BenchmarkProveStorage measures executing one honest ProveStorage of
+// ChallengesPerEpoch proofs against the committed state (on an overlay, so
+// every iteration judges afresh): "rule" with the tx already decoded and
+// its signature verified (CheckTx's cache, as in FinalizeBlock), "full"
+// from the raw bytes. The holder holds one piece of the named size.
+func BenchmarkProveStorage(b *testing.B) {
+	for _, size := range []int{1 << 20, 16 << 20} {
+		b.Run(fmt.Sprintf("piece=%dMiB", size>>20), func(b *testing.B) {
+			p := newProveLedger(b, 10, 1<<20)
+			if r := p.block(p.placeTx(p.alice, Hash{0xbe}, addrOf(p.hank), size)); r[0].Code != 0 {
+				b.Fatal(r[0].Log)
+			}
+			raw := p.prove(p.hank, -1)
+			st := p.app.committed()
+			params := p.app.params
+			for _, c := range []struct {
+				name  string
+				cache *verifiedCache
+			}{{"rule", &verifiedCache{}}, {"full", nil}} {
+				b.Run(c.name, func(b *testing.B) {
+					if c.cache != nil {
+						if _, err := execute(newOverlay(st), testChainID, params, p.height+1, c.cache, raw); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ResetTimer()
+					for range b.N {
+						auth, err := execute(newOverlay(st), testChainID, params, p.height+1, c.cache, raw)
+						if err != nil || auth.outcome != OutcomeProved {
+							b.Fatalf("%v %+v", err, auth)
+						}
+					}
+					b.ReportMetric(float64(len(raw)), "tx-bytes")
+				})
+			}
+		})
 	}
 }
