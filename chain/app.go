@@ -26,7 +26,12 @@ import (
 //	   quota_lent and quota_owed), repaid as the holder gets back under
 //	   its limit. Version-2 state reads, but a holder already over its
 //	   limit there owes nothing: re-initialise devnets.
-const AppVersion = 3
+//	4: proofs of storage: the ProveStorage rule records each holder's
+//	   epoch outcome (proof/ records: proved, invalid), the first block
+//	   of each epoch records holders of pieces that did not prove as
+//	   missing and appends every measured node's uptime entry, so low
+//	   uptime now withholds earned quota. Version-3 state is refused.
+const AppVersion = 4
 
 // Config configures an App.
 type Config struct {
@@ -296,6 +301,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 				{Key: "type", Value: auth.tx.Type, Index: true},
 				{Key: "signer", Value: auth.tx.Signer().String(), Index: true},
 			}}}
+			if err == nil && auth.outcome != "" {
+				res.Events[0].Attributes = append(res.Events[0].Attributes, abci.EventAttribute{Key: "outcome", Value: auth.outcome, Index: true})
+			}
 		}
 		results[i] = res
 	}

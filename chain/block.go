@@ -24,6 +24,7 @@ type blockCtx struct {
 // one more line here and its own file.
 var blockRules = []func(b *blockCtx) error{
 	beginEpoch,
+	settleEpoch, // after beginEpoch: it closes the epoch before b.newEpoch
 	pruneTombstones,
 }
 

@@ -185,7 +185,8 @@ func (s *challengeStream) uniform(n uint64) uint64 {
 // queryChallenges answers /challenges/<holder>: the current epoch's
 // challenges over every piece the holder is recorded to hold at the state
 // st, read in key order (all of them, not a page; more than
-// challengePiecesLimit is refused).
+// challengePiecesLimit is refused). It computes them as the ProveStorage
+// rule does (holderChallenges).
 func queryChallenges(st kvIterReader, holder Address) ([]byte, error) {
 	e, found, err := currentEpoch(st)
 	if err != nil {
@@ -194,26 +195,40 @@ func queryChallenges(st kvIterReader, holder Address) ([]byte, error) {
 	if !found {
 		return nil, fmt.Errorf("%w: no epoch yet", ErrNotFound)
 	}
-	var held []HeldPiece
-	err = scanN(st, heldPrefix(holder), challengePiecesLimit+1, func(k, v []byte) error {
-		if len(held) >= challengePiecesLimit {
-			return fmt.Errorf("%w: holder %s holds more than %d pieces, the most /challenges reads (docs/proofs.md)", ErrInvalid, holder, challengePiecesLimit)
-		}
-		var hp HeldPiece
-		if err := Unmarshal(v, &hp); err != nil {
-			return fmt.Errorf("state at %q: %w", k, err)
-		}
-		held = append(held, hp)
-		return nil
-	})
+	held, total, cs, err := holderChallenges(st, e.Seed, holder)
 	if err != nil {
 		return nil, err
 	}
+	set := ChallengeSet{Epoch: e.Number, Seed: e.Seed, Holder: holder, Pieces: uint64(len(held)), Bytes: total, Challenges: []Challenge{}}
+	set.Challenges = append(set.Challenges, cs...)
+	return Marshal(&set)
+}
+
+// holderChallenges reads every piece holder is recorded to hold in st (in
+// key order, which is Challenges' canonical order) and returns them, their
+// total bytes and the holder's ChallengesPerEpoch challenges for seed (nil
+// when it holds nothing). A holder with more than challengePiecesLimit
+// pieces is refused with ErrInvalid, never challenged over part of them.
+// st is the committed or working tree or an overlay on either.
+func holderChallenges(st kvReader, seed Hash, holder Address) (held []HeldPiece, total uint64, cs []Challenge, err error) {
+	entries, err := scanPrefix(st, heldPrefix(holder), challengePiecesLimit+1)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if len(entries) > challengePiecesLimit {
+		return nil, 0, nil, fmt.Errorf("%w: holder %s holds more than %d pieces, the most challenges are drawn over (docs/proofs.md)", ErrInvalid, holder, challengePiecesLimit)
+	}
+	held = make([]HeldPiece, 0, len(entries))
+	for _, e := range entries {
+		var hp HeldPiece
+		if err := Unmarshal(e.value, &hp); err != nil {
+			return nil, 0, nil, fmt.Errorf("state at %q: %w", e.key, err)
+		}
+		held = append(held, hp)
+	}
 	total, ok := heldBytes(held)
 	if !ok {
-		return nil, fmt.Errorf("%w: holder %s's piece sizes sum past 2^64 bytes", ErrOverflow, holder)
+		return nil, 0, nil, fmt.Errorf("%w: holder %s's piece sizes sum past 2^64 bytes", ErrOverflow, holder)
 	}
-	set := ChallengeSet{Epoch: e.Number, Seed: e.Seed, Holder: holder, Pieces: uint64(len(held)), Bytes: total, Challenges: []Challenge{}}
-	set.Challenges = append(set.Challenges, Challenges(e.Seed, holder, held, ChallengesPerEpoch)...)
-	return Marshal(&set)
+	return held, total, Challenges(seed, holder, held, ChallengesPerEpoch), nil
 }

@@ -350,6 +350,9 @@ func TestCollusionNeverBeatsTheBound(t *testing.T) {
 			g := testGenesis(honest...)
 			g.Params.ReceiptTTL = 50
 			g.Params.EarnPercent = c.earn
+			// Holders here never prove storage: uptime must not withhold
+			// earned quota (the bound is about quota accounting).
+			g.Params.UptimeMinPercent = 0
 			a := &attackLedger{testLedger: newTestLedgerGenesis(t, "", g)}
 			var txs [][]byte
 			for _, k := range all {

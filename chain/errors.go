@@ -33,6 +33,8 @@ const (
 	CodeHolderUnavailable   Code = 17 // holder is not active
 	CodeBadReceipt          Code = 18 // a holder's receipt is missing, extra or does not verify
 	CodeReceiptExpired      Code = 19 // a receipt is past (or too far before) its expiry height
+	CodeProofLate           Code = 20 // a ProveStorage for another epoch than the current one
+	CodeStaleChallenges     Code = 21 // a ProveStorage answers challenges that are no longer the holder's
 	CodeInternal            Code = 100
 )
 
@@ -57,6 +59,8 @@ var (
 	ErrHolderUnavailable   = errors.New("holder not active")
 	ErrBadReceipt          = errors.New("bad holder receipt")
 	ErrReceiptExpired      = errors.New("holder receipt expired")
+	ErrProofLate           = errors.New("proof not for the current epoch")
+	ErrStaleChallenges     = errors.New("stale challenges")
 )
 
 var codeTable = []struct {
@@ -82,6 +86,8 @@ var codeTable = []struct {
 	{ErrHolderUnavailable, CodeHolderUnavailable},
 	{ErrBadReceipt, CodeBadReceipt},
 	{ErrReceiptExpired, CodeReceiptExpired},
+	{ErrProofLate, CodeProofLate},
+	{ErrStaleChallenges, CodeStaleChallenges},
 }
 
 // CodeOf maps an error from transaction validation to its result code.

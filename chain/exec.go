@@ -23,6 +23,9 @@ type execCtx struct {
 	// memo is the verified-tx cache entry of this tx, where a rule notes
 	// checks that depend only on the tx bytes (receipt signatures).
 	memo *verifiedTx
+	// outcome is what a ProveStorage recorded ("proved", "invalid"),
+	// reported in the tx's events.
+	outcome string
 }
 
 // loadAccount returns the account at a; the signer's own account is the one
@@ -142,6 +145,8 @@ type authResult struct {
 	account *Account
 	hash    Hash
 	memo    *verifiedTx
+	// outcome is the execCtx's outcome after the rule succeeded.
+	outcome string
 }
 
 // authenticate runs the checks every transaction must pass before its rule
@@ -243,5 +248,6 @@ func execute(st kvWriter, chainID string, p Params, height int64, cache *verifie
 	if err := setValue(ov, accountKey(acct.Address), &acct); err != nil {
 		return auth, err
 	}
+	auth.outcome = x.outcome
 	return auth, ov.flush(st)
 }

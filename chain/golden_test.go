@@ -15,7 +15,7 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
 // TestGoldenAppHash runs a fixed block sequence — fixed keys and genesis,
 // node registrations, a placement with receipts, a transfer, a removal, a
 // refused re-placement, a removal that leaves a debt and its repayment,
-// epoch boundaries — through a fresh in-memory app and
+// a wrong proof of storage, missing proofs settled at epoch boundaries — through a fresh in-memory app and
 // compares the app hash after each block with testdata/TestGoldenAppHash.golden
 // (hex, line h = height h). Any change to the encoding of state or txs, the
 // key layout or a rule's effects shows here; if it is intended (and
@@ -25,7 +25,9 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
 func TestGoldenAppHash(t *testing.T) {
 	alice, bob, hank, henry := testKey(0), testKey(1), testKey(11), testKey(12)
 	g := testGenesis(alice, bob)
-	g.Params = Params{EpochLength: 3, EarnPercent: 100, ReceiptTTL: 4, UptimeWindow: 10, UptimeMinPercent: 70, Allowance: 1000, MaxTxBytes: 256 << 10}
+	// UptimeMinPercent 0: hank is recorded missing for epoch 0 (he never
+	// proves) and must still spend his earned quota at height 11.
+	g.Params = Params{EpochLength: 3, EarnPercent: 100, ReceiptTTL: 4, UptimeWindow: 10, UptimeMinPercent: 0, Allowance: 1000, MaxTxBytes: 256 << 10}
 	l := newTestLedgerGenesis(t, "", g)
 
 	pf := &PlaceFile{FileID: Hash{0x60, 0x1d}, Size: 500, K: 2, M: 1, Pieces: []Piece{
@@ -48,11 +50,20 @@ func TestGoldenAppHash(t *testing.T) {
 			signReceipts(pf, addrOf(alice), l.height+2)
 			return step{[][]byte{l.sign(alice, pf)}, []Code{0}}
 		},
-		func() step { // 3
+		func() step { // 3: henry answers his epoch-0 challenges wrongly (invalid)
+			var cs ChallengeSet
+			if err := l.query(QueryChallenges+addrOf(henry).String(), &cs); err != nil {
+				t.Fatal(err)
+			}
+			junk := make([][]byte, len(cs.Challenges))
+			for i := range junk {
+				junk[i] = []byte{byte(i)}
+			}
 			return step{[][]byte{
 				l.sign(alice, &Transfer{To: addrOf(bob), Amount: 250}),
 				l.sign(bob, &Transfer{To: addrOf(hank), Amount: 5000}),
-			}, []Code{0, CodeInsufficientFunds}}
+				l.sign(henry, &ProveStorage{Epoch: 0, Challenges: ChallengesHash(cs.Challenges), Proofs: junk}),
+			}, []Code{0, CodeInsufficientFunds, 0}}
 		},
 		func() step { return step{} }, // 4: epoch 1
 		func() step { // 5

@@ -26,6 +26,9 @@ const (
 	// The current epoch's challenges over all the holder's pieces, not a
 	// page (challenge.go).
 	QueryChallenges = "/challenges/" // /challenges/<holder> → ChallengeSet
+	// What the ledger recorded of a holder's proof for an epoch
+	// (tx_prove.go); ErrNotFound while nothing is.
+	QueryOutcome = "/outcome/" // /outcome/<epoch>/<holder> → EpochOutcome
 )
 
 // Page is the answer to a list query (/nodes, /files/, /pieces/): at most
@@ -161,6 +164,20 @@ func query(st kvIterReader, params Params, info chainInfo, path string, data []b
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		return queryChallenges(st, holder)
+	case strings.HasPrefix(path, QueryOutcome):
+		num, addr, ok := strings.Cut(arg(QueryOutcome), "/")
+		if !ok {
+			return nil, fmt.Errorf("%w: want %s<epoch>/<holder>", ErrInvalid, QueryOutcome)
+		}
+		n, err := strconv.ParseUint(num, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: epoch number: %v", ErrInvalid, err)
+		}
+		holder, err := ParseAddress(addr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		return getRaw(st, proofKey(n, holder), fmt.Sprintf("outcome of epoch %d for %s", n, holder))
 	case path == QueryEpoch:
 		e, found, err := currentEpoch(st)
 		if err != nil {

@@ -128,4 +128,5 @@ var rules = map[string]rule{
 	TypePlaceFile:    ruleFor(applyPlaceFile),
 	TypeRemoveFile:   ruleFor(applyRemoveFile),
 	TypeTransfer:     ruleFor(applyTransfer),
+	TypeProveStorage: ruleFor(applyProveStorage),
 }

@@ -1,6 +1,15 @@
 package chain
 
-import "crypto/sha256"
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/coop-network/coop/proofs"
+)
 
 // TypeProveStorage is the type of ProveStorage transactions.
 const TypeProveStorage = "prove_storage"
@@ -35,4 +44,135 @@ func ChallengesHash(cs []Challenge) Hash {
 		cs = []Challenge{}
 	}
 	return sha256.Sum256(append([]byte(challengesDomain), mustMarshal(cs)...))
+}
+
+// Outcomes of a holder's epoch (EpochOutcome.Outcome).
+const (
+	// OutcomeProved: the holder's ProveStorage answered every challenge.
+	OutcomeProved = "proved"
+	// OutcomeInvalid: the holder's ProveStorage answered a challenge
+	// wrongly (a proof that does not decode, names another leaf or piece
+	// size, or does not lead to the piece's root). A fault.
+	OutcomeInvalid = "invalid"
+	// OutcomeMissing: the holder held pieces when the epoch ended and
+	// recorded no proof in it (settleEpoch).
+	OutcomeMissing = "missing"
+)
+
+// prefixProof keys the epoch outcomes: proof/<epoch:8><holder:20> →
+// EpochOutcome.
+const prefixProof = "proof/"
+
+func proofKey(epoch uint64, holder Address) []byte {
+	k := binary.BigEndian.AppendUint64([]byte(prefixProof), epoch)
+	return append(k, holder[:]...)
+}
+
+// EpochOutcome is what the ledger recorded of Holder's proof for epoch
+// Epoch, at height Height: the answer to /outcome/<epoch>/<holder>. There
+// is at most one per holder and epoch.
+type EpochOutcome struct {
+	Epoch   uint64  `cbor:"epoch" json:"epoch"`
+	Holder  Address `cbor:"holder" json:"holder"`
+	Outcome string  `cbor:"outcome" json:"outcome"`
+	Height  int64   `cbor:"height" json:"height"`
+}
+
+// applyProveStorage judges a holder's proofs for the current epoch and
+// records the outcome. The checks that refuse the transaction (and record
+// nothing) come first: the signer is an active node; Epoch is the current
+// epoch (ErrProofLate otherwise: the window of epoch n's proof is epoch n
+// itself); no outcome is recorded yet for the signer and epoch (ErrExists);
+// the signer holds something (ErrInvalid: nothing to prove); Challenges is
+// the hash of the signer's challenges recomputed now from the epoch seed
+// and every piece it holds (ErrStaleChallenges otherwise, not a fault); one
+// proof per challenge (ErrInvalid: malformed, not judged). Then every
+// proof is judged and the transaction succeeds either way, recording
+// "proved" (ProofsPassed + 1) or "invalid" (ProofsFailed + 1).
+func applyProveStorage(x *execCtx, b *ProveStorage) error {
+	node, found, err := x.loadNode(x.signer)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%w: signer %s is not a node", ErrHolderNotRegistered, x.signer)
+	}
+	if node.Status != NodeActive {
+		return fmt.Errorf("%w: node %s is %s", ErrHolderUnavailable, x.signer, node.Status)
+	}
+	e, found, err := currentEpoch(x.st)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%w: proof for epoch %d arrived before the first epoch", ErrProofLate, b.Epoch)
+	}
+	if b.Epoch != e.Number {
+		return fmt.Errorf("%w: proof for epoch %d arrived in epoch %d", ErrProofLate, b.Epoch, e.Number)
+	}
+	key := proofKey(e.Number, x.signer)
+	var prev EpochOutcome
+	if found, err := getValue(x.st, key, &prev); err != nil {
+		return err
+	} else if found {
+		return fmt.Errorf("%w: node %s's epoch %d is already recorded as %s (height %d)", ErrExists, x.signer, e.Number, prev.Outcome, prev.Height)
+	}
+	held, _, cs, err := holderChallenges(x.st, e.Seed, x.signer)
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		return fmt.Errorf("%w: node %s holds nothing: nothing to prove", ErrInvalid, x.signer)
+	}
+	if want := ChallengesHash(cs); b.Challenges != want {
+		return fmt.Errorf("%w: the proof answers challenges %s, node %s's challenges are now %s (its pieces changed: read /challenges again)", ErrStaleChallenges, b.Challenges, x.signer, want)
+	}
+	if len(b.Proofs) != len(cs) {
+		return fmt.Errorf("%w: %d proofs for %d challenges", ErrInvalid, len(b.Proofs), len(cs))
+	}
+	outcome := OutcomeProved
+	for i, c := range cs {
+		if !proofAnswers(held, c, b.Proofs[i]) {
+			outcome = OutcomeInvalid
+			break
+		}
+	}
+	if outcome == OutcomeProved {
+		node.ProofsPassed++
+	} else {
+		node.ProofsFailed++
+	}
+	if err := setValue(x.st, nodeKey(x.signer), node); err != nil {
+		return err
+	}
+	x.outcome = outcome
+	return setValue(x.st, key, &EpochOutcome{Epoch: e.Number, Holder: x.signer, Outcome: outcome, Height: x.height})
+}
+
+// proofAnswers reports whether raw, a binary proofs.Proof, proves challenge
+// c: it decodes, proves leaf c.Leaf of a piece of the challenged piece's
+// recorded Leaves, and leads to its recorded Root. held is in key order
+// (file, segment, index), where the challenged piece is looked up.
+func proofAnswers(held []HeldPiece, c Challenge, raw []byte) bool {
+	i, found := slices.BinarySearchFunc(held, c, func(hp HeldPiece, c Challenge) int {
+		if d := bytes.Compare(hp.File[:], c.File[:]); d != 0 {
+			return d
+		}
+		if d := cmp.Compare(hp.Piece.Segment, c.Segment); d != 0 {
+			return d
+		}
+		return cmp.Compare(hp.Piece.Index, c.Index)
+	})
+	if !found {
+		return false // cannot happen: challenges are drawn from held
+	}
+	pc := held[i].Piece
+	p, err := proofs.DecodeProof(raw)
+	if err != nil {
+		return false
+	}
+	if p.Index != c.Leaf || p.Leaves != pc.Leaves {
+		return false
+	}
+	return proofs.Verify(proofs.Hash(pc.Root), p) == nil
 }
