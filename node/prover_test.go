@@ -70,10 +70,19 @@ func TestHolderKeepsLevelsAndProverAnswers(t *testing.T) {
 	if len(set.Challenges) != chain.ChallengesPerEpoch {
 		t.Fatalf("%d challenges", len(set.Challenges))
 	}
-	err = pv.Round(ctx)
-	var rej *ledger.RejectedError
-	if err != nil && !(errors.As(err, &rej) && rej.Code == chain.CodeUnknownType) {
-		t.Fatal(err) // before the ProveStorage rule lands the ledger refuses the type
+	before, err := lc.Node(ctx, e.h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pv.Round(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := lc.Node(ctx, e.h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ProofsPassed != before.ProofsPassed+1 || after.ProofsFailed != before.ProofsFailed {
+		t.Fatalf("proofs passed %d → %d, failed %d → %d; want one more passed", before.ProofsPassed, after.ProofsPassed, before.ProofsFailed, after.ProofsFailed)
 	}
 	if len(lc.sent) != 1 {
 		t.Fatalf("sent %d txs", len(lc.sent))

@@ -15,13 +15,6 @@ import (
 	"github.com/coop-network/coop/proofs"
 )
 
-// CodeStaleChallenges is the result code of a ProveStorage the ledger
-// refused because the challenges it names are no longer the holder's (a
-// placement or removal between the read and the proof's block): a retry
-// with fresh challenges, not a fault. It is matched by number until the
-// chain's sentinel lands with the ProveStorage rule.
-const CodeStaleChallenges chain.Code = 21
-
 // DefaultInterval is how often a Prover polls the ledger's epoch. It must
 // be shorter than an epoch or epochs go unanswered: a devnet epoch is 10
 // blocks (chain.DefaultParams EpochLength) of at least 0.4 s (the devnet
@@ -156,7 +149,9 @@ func (p *Prover) markAnswered(epoch uint64) {
 // Round answers the current epoch's challenges unless they were answered:
 // it reads the epoch, then (for a new epoch) the challenges and the held
 // pieces, proves each challenge and sends one chain.ProveStorage. A refusal
-// as stale (CodeStaleChallenges) is retried once with fresh challenges.
+// as stale (chain.ErrStaleChallenges, code 21: the held list changed
+// between the read and the proof's block) is retried once with fresh
+// challenges.
 //
 // Any verdict of the ledger, acceptance or refusal, settles the epoch: it
 // is not sent again. A failure to read or to reach the ledger does not, so
@@ -165,8 +160,11 @@ func (p *Prover) markAnswered(epoch uint64) {
 // A challenge the node cannot answer (piece missing, unreadable or
 // corrupt, so no proof that proofs.Verify accepts against the recorded
 // root) gets an empty proof, logged at warn, and the others are still
-// sent: the ledger counts an unanswered challenge as a fault whether the
-// tx is sent or not, and sending answers the rest.
+// sent. The ledger then records the epoch invalid (a fault, proofs_failed
+// + 1) where sending nothing would record it missing: the node reports a
+// lost piece as a failed challenge, not as downtime (a storj node that has
+// lost a piece fails its audit likewise), so the ledger can tell data loss
+// from an offline holder.
 func (p *Prover) Round(ctx context.Context) error {
 	e, err := p.lc.Epoch(ctx)
 	if errors.Is(err, chain.ErrNotFound) {
@@ -201,7 +199,7 @@ func (p *Prover) Round(ctx context.Context) error {
 			p.markAnswered(set.Epoch)
 			p.log.Info("storage proved", "epoch", set.Epoch, "challenges", len(set.Challenges))
 			return nil
-		case errors.As(err, &rej) && rej.Code == CodeStaleChallenges && attempt == 0:
+		case errors.Is(err, chain.ErrStaleChallenges) && attempt == 0:
 			p.log.Debug("challenges changed before the proof committed; proving fresh ones", "epoch", set.Epoch)
 			continue
 		case errors.As(err, &rej):

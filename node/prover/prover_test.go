@@ -336,7 +336,7 @@ func TestRoundAnswersWhatItCan(t *testing.T) {
 }
 
 func stale() error {
-	return &ledger.RejectedError{Code: CodeStaleChallenges, Log: "stale challenges", Height: 3}
+	return &ledger.RejectedError{Code: chain.CodeStaleChallenges, Log: "stale challenges", Height: 3}
 }
 
 func TestRoundRetriesOnceOnStale(t *testing.T) {
@@ -363,8 +363,7 @@ func TestRoundRetriesOnceOnStale(t *testing.T) {
 		f.lc.verdicts = []error{stale(), stale()}
 		p := f.prover(f.levels)
 		err := p.Round(context.Background())
-		var rej *ledger.RejectedError
-		if !errors.As(err, &rej) || rej.Code != CodeStaleChallenges {
+		if !errors.Is(err, chain.ErrStaleChallenges) {
 			t.Fatalf("Round = %v, want the stale rejection", err)
 		}
 		if n := len(f.lc.sentTxs()); n != 2 {
