@@ -214,6 +214,32 @@ func (h *holder) putLevels(id chain.Hash, tree *proofs.Builder) {
 	}
 }
 
+// levelsFromStore stores the Levels of a piece this node holds for its own
+// put, reading it once from the store (about 20 ms per 16 MiB), if they
+// lead to root. A failure is only logged: the prover falls back to reading
+// the whole piece.
+func (h *holder) levelsFromStore(ctx context.Context, id blockstore.ID, root proofs.Hash) {
+	if h.levels == nil {
+		return
+	}
+	r, err := h.store.Open(ctx, id)
+	if err != nil {
+		h.log.Warn("reading a self-held piece for its levels", "piece", id, "err", err)
+		return
+	}
+	defer r.Close()
+	tree := proofs.NewLevelsBuilder()
+	if _, err := io.CopyBuffer(tree, io.NewSectionReader(r, 0, r.Size()), make([]byte, 256<<10)); err != nil {
+		h.log.Warn("reading a self-held piece for its levels", "piece", id, "err", err)
+		return
+	}
+	if got := tree.Root(); got != root {
+		h.log.Warn("a self-held piece does not match its commitment; keeping no levels", "piece", id, "root", got, "want", root)
+		return
+	}
+	h.putLevels(chain.Hash(id), tree)
+}
+
 // deleteBlock deletes a block and the Levels kept beside it.
 func (h *holder) deleteBlock(ctx context.Context, id blockstore.ID) error {
 	if h.levels != nil {

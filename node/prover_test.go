@@ -12,6 +12,7 @@ import (
 	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/node/prover"
 	"github.com/coop-network/coop/proofs"
+	"github.com/coop-network/coop/storage/blockstore"
 )
 
 // recordingLedger is a Ledger that keeps the bodies it broadcasts.
@@ -115,5 +116,40 @@ func TestHolderKeepsLevelsAndProverAnswers(t *testing.T) {
 		if _, err := ls.Levels(chain.Hash(p.id)); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("levels of a removed piece: %v", err)
 		}
+	}
+}
+
+// TestLevelsOfSelfHeldPieces: a piece this node keeps of its own put gets
+// Levels read from the store, only if they lead to its commitment.
+func TestLevelsOfSelfHeldPieces(t *testing.T) {
+	e := newHolderEnv(t)
+	ls, err := prover.OpenLevelStore(filepath.Join(t.TempDir(), "levels"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h.levels = ls
+	ctx := context.Background()
+	p := newTestPiece(200<<10 + 9)
+	id, err := e.h.store.PutBytes(ctx, blockstore.Pinned, p.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h.levelsFromStore(ctx, id, proofs.Hash{1}) // a wrong commitment
+	if _, err := ls.Levels(chain.Hash(id)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("levels kept for a wrong commitment: %v", err)
+	}
+	e.h.levelsFromStore(ctx, id, p.root)
+	lv, err := ls.Levels(chain.Hash(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lv.Check(p.root); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.h.deleteBlock(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ls.Levels(chain.Hash(id)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("levels outlive their piece: %v", err)
 	}
 }

@@ -462,10 +462,15 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 	return best
 }
 
-// pushPiece sends one block to a holder, or pins it if the holder is this node.
+// pushPiece sends one block to a holder, or pins it if the holder is this
+// node (and keeps its Levels for the prover).
 func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, root proofs.Hash, putID [32]byte) error {
 	if c.self {
-		return n.store.Pin(ctx, id)
+		if err := n.store.Pin(ctx, id); err != nil {
+			return err
+		}
+		n.hold.levelsFromStore(ctx, id, root)
+		return nil
 	}
 	r, err := n.store.Open(ctx, id)
 	if err != nil {
