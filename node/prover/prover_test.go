@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -411,6 +412,7 @@ func TestLoopTicksAndStops(t *testing.T) {
 		},
 		Logger: slog.New(slog.DiscardHandler),
 	})
+	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -434,6 +436,12 @@ func TestLoopTicksAndStops(t *testing.T) {
 	case <-stopped:
 	default:
 		t.Fatal("Loop did not stop its ticker")
+	}
+	for i := 0; runtime.NumGoroutine() > before; i++ {
+		if i == 100 {
+			t.Fatalf("%d goroutines after Loop returned, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -471,4 +479,20 @@ func TestLevelStore(t *testing.T) {
 	if left, _ := os.ReadDir(ls.dir); len(left) != 0 {
 		t.Fatalf("files left: %v", left)
 	}
+}
+
+// A challenge of a piece the held list no longer names (removed between
+// the two reads) is answered empty: the ledger will find the set stale.
+func TestRoundPieceNotInHeldList(t *testing.T) {
+	f := newFixture(t, 200<<10, 100<<10)
+	gone := f.lc.held[0].Piece.ID
+	f.lc.held = f.lc.held[1:]
+	if err := f.prover(f.levels).Round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sent := f.lc.sentTxs()
+	if len(sent) != 1 {
+		t.Fatalf("sent %d txs", len(sent))
+	}
+	f.checkTx(t, sent[0], chain.ChallengeSet{Epoch: 1, Challenges: f.lc.sets[0].Challenges}, map[chain.Hash]bool{gone: true})
 }
