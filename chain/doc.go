@@ -22,12 +22,17 @@
 //   - List queries answer Pages with a cursor; rejections answer a Code in
 //     Codespace, with the expected nonce as Data for CodeBadNonce.
 //   - Each epoch's seed picks every holder's storage challenges, sampled
-//     by bytes (challenge.go, query /challenges/<holder>).
+//     by bytes (challenge.go, query /challenges/<holder>). A holder answers
+//     them with one ProveStorage per epoch (tx_prove.go): Merkle proofs of
+//     the challenged leaves against the recorded roots. The outcome —
+//     proved, invalid, or missing when no answer came in the epoch
+//     (settle.go, at the next epoch's first block) — is recorded, and gives
+//     the node's uptime window, which decides whether its earned quota is
+//     usable.
 //
-// Not yet: proofs of retrievability (challenges are computed, but nothing
-// proves them on the ledger; docs/proofs.md), uptime measurement
-// (Node.Uptime stays empty, which counts as up), reputation changes
-// (RepAlpha, RepBeta stay 1), compute jobs, fees. Until proofs
-// exist a holder that deletes pieces after receipting them keeps its
-// credit; see docs/ledger.md, Quota.
+// Not yet: reputation changes (RepAlpha, RepBeta stay 1), containment,
+// suspension and disqualification, repair of lost pieces, compute jobs,
+// fees. A holder that deletes pieces is caught by its challenges with the
+// probability docs/proofs.md gives, and then loses the use of its earned
+// quota, but keeps its credit; see docs/ledger.md, Quota.
 package chain
