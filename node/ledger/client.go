@@ -137,6 +137,16 @@ func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error)
 			}
 			attempt--
 			continue
+		case errors.Is(err, errCatchingUp):
+			// The node refuses broadcasts until it has caught up with the
+			// chain (just started, or back after a pause): wait it out.
+			select {
+			case <-ctx.Done():
+				return Result{}, fmt.Errorf("broadcasting %s: the node is still catching up with the chain: %w", body.TxType(), ctx.Err())
+			case <-time.After(catchingUpBackoff):
+			}
+			attempt--
+			continue
 		case errors.Is(err, errInCache):
 			// These exact bytes were accepted before (a retry, or another
 			// client of this key sent the same tx): it is submitted.

@@ -12,6 +12,7 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/mempool"
+	rpccore "github.com/cometbft/cometbft/rpc/core"
 	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 	rpctypes "github.com/cometbft/cometbft/rpc/jsonrpc/types"
 	cmttypes "github.com/cometbft/cometbft/types"
@@ -93,6 +94,8 @@ func TestBroadcastVerdictLocalAndOverHTTP(t *testing.T) {
 		{"local cache", mempool.ErrTxInCache, verdict{}, errInCache},
 		{"http cache", httpError(mempool.ErrTxInCache), verdict{}, errInCache},
 		{"http in mempool", httpError(validationError(mempool.ErrTxInMempool)), verdict{}, errInCache},
+		{"local catching up", rpccore.ErrEndpointClosedCatchingUp, verdict{}, errCatchingUp},
+		{"http catching up", httpError(rpccore.ErrEndpointClosedCatchingUp), verdict{}, errCatchingUp},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := broadcastVerdict(tc.err, tx.Hash())
@@ -177,6 +180,33 @@ func TestBroadcastTakesTheExpectedNonceFromData(t *testing.T) {
 	// The next tx goes on from there without asking.
 	if r, err = c.Broadcast(t.Context(), &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil || r.Nonce != 10 || len(f.queries) != 1 {
 		t.Fatalf("next tx: %+v %v", r, err)
+	}
+}
+
+// TestBroadcastWaitsOutANodeThatIsCatchingUp: a node still block-syncing
+// refuses broadcasts (found under load: a validator of a fresh devnet that
+// had fallen behind); Broadcast retries until it takes the tx, and gives up
+// only with its context.
+func TestBroadcastWaitsOutANodeThatIsCatchingUp(t *testing.T) {
+	f := newFakeRPC()
+	f.query = accountAnswer(func() uint64 { return 0 })
+	refusals := 3
+	f.broadcast = func([]byte) (*ctypes.ResultBroadcastTx, error) {
+		if refusals > 0 {
+			refusals--
+			return nil, httpError(rpccore.ErrEndpointClosedCatchingUp)
+		}
+		return &ctypes.ResultBroadcastTx{}, nil
+	}
+	c := fakeClient(t, f)
+	if r, err := c.Broadcast(t.Context(), &chain.Transfer{To: chain.Address{1}, Amount: 1}); err != nil || r.Nonce != 0 || len(f.sent) != 4 {
+		t.Fatalf("%+v %v after %d broadcasts, want success on the 4th", r, err, len(f.sent))
+	}
+	refusals = 1 << 30
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := c.Broadcast(ctx, &chain.Transfer{To: chain.Address{1}, Amount: 1}); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "catching up") {
+		t.Fatalf("a node that never catches up: %v", err)
 	}
 }
 

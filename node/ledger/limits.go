@@ -14,6 +14,9 @@ const (
 	// mempoolFullBackoff is the pause before a Broadcast retries a tx the
 	// node refused because its mempool was full.
 	mempoolFullBackoff = 50 * time.Millisecond
+	// catchingUpBackoff is the pause before a Broadcast retries at a node
+	// that refused it while block-syncing.
+	catchingUpBackoff = 200 * time.Millisecond
 
 	// newBlockQuery is the one event query a Client subscribes to. The
 	// header is enough to know a block was committed (and small over a

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cometbft/cometbft/mempool"
+	rpccore "github.com/cometbft/cometbft/rpc/core"
 	rpctypes "github.com/cometbft/cometbft/rpc/jsonrpc/types"
 
 	"github.com/coop-network/coop/chain"
@@ -79,6 +80,10 @@ var (
 	// errInCache: the same bytes were submitted before, so this nonce is
 	// taken (our nonce is stale, or the tx is a duplicate).
 	errInCache = errors.New("tx in mempool cache")
+	// errCatchingUp: the node is still block-syncing and refuses
+	// broadcasts until it has caught up (rpc/core's
+	// ErrEndpointClosedCatchingUp); a Broadcast waits it out.
+	errCatchingUp = errors.New("node is catching up")
 )
 
 // CometBFT's texts, as an HTTP client receives them. Over HTTP a
@@ -98,6 +103,7 @@ var (
 	txInCacheText   = mempool.ErrTxInCache.Error()
 	txInMempoolText = mempool.ErrTxInMempool.Error()
 	recheckFullText = mempool.ErrRecheckFull.Error()
+	catchingUpText  = rpccore.ErrEndpointClosedCatchingUp.Error()
 )
 
 // broadcastVerdict reads a broadcast_tx_sync error. A CheckTx rejection
@@ -118,6 +124,9 @@ func broadcastVerdict(err error, hash []byte) (verdict, error) {
 	if errors.Is(err, mempool.ErrTxInCache) || errors.Is(err, mempool.ErrTxInMempool) {
 		return verdict{}, errInCache
 	}
+	if errors.Is(err, rpccore.ErrEndpointClosedCatchingUp) {
+		return verdict{}, errCatchingUp
+	}
 	// Over HTTP only the text of the node's error arrives.
 	var re *rpctypes.RPCError
 	if !errors.As(err, &re) {
@@ -129,6 +138,8 @@ func broadcastVerdict(err error, hash []byte) (verdict, error) {
 		return verdict{}, errInCache
 	case text == recheckFullText, strings.HasPrefix(text, mempoolFullPrefix+": "):
 		return verdict{}, errMempoolFull
+	case text == catchingUpText:
+		return verdict{}, errCatchingUp
 	}
 	if h, v, ok := parseInvalidTx(text); ok {
 		if !bytes.Equal(h, hash) {
