@@ -339,9 +339,16 @@ func TestProveStorageRefusals(t *testing.T) {
 	if o, _ := p.outcome(0, hank); o.Outcome != OutcomeProved {
 		t.Fatalf("epoch 0: %+v", o)
 	}
-	// Henry held pieces at epoch 1's start and did not prove: missing.
-	if o, _ := p.outcome(0, henry); o.Outcome != OutcomeMissing {
-		t.Fatalf("henry epoch 0: %+v", o)
+	// Henry was given his first pieces during epoch 0: he owed no proof
+	// for it (Node.ProveFrom), so nothing is recorded…
+	if o, found := p.outcome(0, henry); found {
+		t.Fatalf("henry, given his first pieces in epoch 0, recorded for it: %+v", o)
+	}
+	// …but he owes one for epoch 1, and without it he is missing.
+	p.toEpoch(2)
+	p.block()
+	if o, _ := p.outcome(1, henry); o.Outcome != OutcomeMissing {
+		t.Fatalf("henry epoch 1: %+v", o)
 	}
 }
 

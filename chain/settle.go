@@ -6,7 +6,9 @@ package chain
 // node and one short scan of each node without an outcome):
 //
 //   - a node that holds at least one piece now (its hold/ prefix is not
-//     empty) and has no outcome for epoch n gets OutcomeMissing recorded;
+//     empty), owed proofs in epoch n (n ≥ Node.ProveFrom: it was not given
+//     its first pieces during epoch n) and has no outcome for epoch n gets
+//     OutcomeMissing recorded;
 //   - every node with an outcome for epoch n (proved, invalid or missing)
 //     gets one entry appended to Node.Uptime, true only for proved, and
 //     Uptime is trimmed to the last Params.UptimeWindow entries.
@@ -43,8 +45,8 @@ func settleEpoch(b *blockCtx) error {
 			if err := scanN(b.st, heldPrefix(nd.Address), 1, func(_, _ []byte) error { holds = true; return nil }); err != nil {
 				return err
 			}
-			if !holds {
-				continue
+			if !holds || n < nd.ProveFrom {
+				continue // nothing to prove, or given its first pieces during epoch n
 			}
 			o = EpochOutcome{Epoch: n, Holder: nd.Address, Outcome: OutcomeMissing, Height: b.height}
 			if err := setValue(b.st, proofKey(n, nd.Address), &o); err != nil {

@@ -147,6 +147,11 @@ type Node struct {
 	RepBeta      uint64 `cbor:"rep_beta" json:"rep_beta"`
 	ProofsPassed uint64 `cbor:"proofs_passed" json:"proofs_passed"`
 	ProofsFailed uint64 `cbor:"proofs_failed" json:"proofs_failed"`
+	// ProveFrom is the first epoch the node must prove: the one after the
+	// epoch in which it was given its first piece (again, after holding
+	// nothing), so a placement late in an epoch does not count as a missed
+	// proof of that epoch. Omitted while 0.
+	ProveFrom uint64 `cbor:"prove_from,omitempty" json:"prove_from,omitempty"`
 }
 
 // Free is the pledged capacity not yet taken by pieces.

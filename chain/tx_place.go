@@ -120,6 +120,14 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 		if !ok || used > node.Pledge {
 			return fmt.Errorf("%w: holder %s has %d bytes free, piece %d/%d needs %d more", ErrNoCapacity, p.Holder, node.Free(), seg, idx, p.Size)
 		}
+		if node.Used == 0 {
+			// Its first piece: it owes proofs from the next epoch on.
+			e, _, err := currentEpoch(x.st)
+			if err != nil {
+				return err
+			}
+			node.ProveFrom = e.Number + 1
+		}
 		node.Used = used
 		if p.Holder != owner.Address {
 			// ≤ Used, so it cannot overflow.

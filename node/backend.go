@@ -163,6 +163,7 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 	st.QuotaEarned, st.QuotaUsed, st.QuotaLimit = acct.QuotaEarned, acct.QuotaUsed, acct.QuotaLimit
 	if rec, err := n.lc.Node(ctx, n.addr); err == nil {
 		st.PledgedBytes, st.CPUUnits, st.PledgeUsed = rec.Pledge, uint64(rec.CPU), rec.Used
+		st.ProofsPassed, st.ProofsFailed, st.Uptime = rec.ProofsPassed, rec.ProofsFailed, rec.Uptime
 	}
 	if h, _, err := n.lc.Height(ctx); err == nil {
 		st.ChainHeight = h

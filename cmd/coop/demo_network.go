@@ -131,6 +131,11 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 		}
 		d.say("  node %d holds %s and so earned %s of quota", i, strings.Join(perNode[i], " "), formatBytes(st.QuotaEarned))
 	}
+	// Each epoch the ledger challenges every holder on random leaves; the
+	// holders' provers answer with Merkle proofs.
+	if err := d.waitProofs(ctx, clients, holders); err != nil {
+		return err
+	}
 
 	// Kill two holders, read on a third node that is neither.
 	var killed []int
@@ -228,4 +233,31 @@ func (d *networkDemo) stopAll() {
 		}
 		d.procs[i] = nil
 	}
+}
+
+// waitProofs waits (up to a minute) until every holder has a storage proof
+// the ledger judged, and says what the ledger recorded.
+func (d *networkDemo) waitProofs(ctx context.Context, clients []*api.Client, holders []int) error {
+	deadline := time.Now().Add(time.Minute)
+	for _, i := range holders {
+		for {
+			st, err := clients[i].Status(ctx)
+			if err != nil {
+				return err
+			}
+			if st.ProofsPassed+st.ProofsFailed > 0 {
+				d.say("  node %d answered its epoch challenges: %d proofs passed, %d failed; %s", i, st.ProofsPassed, st.ProofsFailed, uptimeText(st.Uptime))
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("node %d has no judged storage proof after a minute", i)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }

@@ -34,7 +34,23 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintf(out, "quota:        %s used of %s (earned %s)\n", formatBytes(st.QuotaUsed), formatBytes(st.QuotaLimit), formatBytes(st.QuotaEarned))
 			fmt.Fprintf(out, "held:         %d pieces credited, %s pinned\n", st.PiecesHeld, formatBytes(st.BytesHeld))
 			fmt.Fprintf(out, "cache:        %s of %s\n", formatBytes(st.CacheBytes), formatBytes(st.CacheCapacity))
+			fmt.Fprintf(out, "proofs:       %d passed, %d failed; %s\n", st.ProofsPassed, st.ProofsFailed, uptimeText(st.Uptime))
 			return nil
 		},
 	}
+}
+
+// uptimeText describes a node's uptime window: proved epochs of the recent
+// ones the ledger measured.
+func uptimeText(w []bool) string {
+	if len(w) == 0 {
+		return "uptime not measured yet (no epoch with pieces to prove)"
+	}
+	up := 0
+	for _, ok := range w {
+		if ok {
+			up++
+		}
+	}
+	return fmt.Sprintf("proved %d of the last %d epochs", up, len(w))
 }

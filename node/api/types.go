@@ -79,6 +79,12 @@ type Status struct {
 	CacheBytes    int64    `json:"cache_bytes"`
 	CacheCapacity int64    `json:"cache_capacity"`
 	Peers         int      `json:"peers"`
+	// ProofsPassed and ProofsFailed count the node's storage proofs the
+	// ledger judged (proved, invalid); Uptime is its recent epochs, oldest
+	// first, true where it proved (empty: not measured yet).
+	ProofsPassed uint64 `json:"proofs_passed"`
+	ProofsFailed uint64 `json:"proofs_failed"`
+	Uptime       []bool `json:"uptime"`
 }
 
 // Backend is what the API serves: the daemon. Its errors say what kind of
