@@ -508,17 +508,22 @@ func TestGetFallsBackToDHTProviders(t *testing.T) {
 	for _, p := range res.Pieces[:1] {
 		waitPinned(t, net.Nodes[indexOf(t, net, p.Holder)], mustID(t, p.Piece))
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		provs, _ := a.host.FindProviders(ctx, mustID(t, res.FileID), 2)
-		if len(provs) == 2 {
-			break
+	// waitProviders waits until node r's DHT finds n providers of block id.
+	waitProviders := func(r *Node, id blockstore.ID, n int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			provs, _ := r.host.FindProviders(ctx, id, n)
+			if len(provs) >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d providers found, want %d", what, len(provs), n)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("manifest announced by %d holders, want 2", len(provs))
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
+	waitProviders(a, mustID(t, res.FileID), 2, "manifest announced")
 	// Restart the reader on a ledger view that does not know the file (a
 	// lagging or partial view; removing the file would now delete its
 	// pieces): the read must go through the DHT's providers.
@@ -530,6 +535,11 @@ func TestGetFallsBackToDHTProviders(t *testing.T) {
 	}
 	net.Nodes[0] = a
 	a.connectKnown(ctx)
+	// The restarted reader's DHT routing table fills as it connects: wait
+	// until it can find the holders, as a reader that has been up a while can.
+	for _, p := range res.Pieces {
+		waitProviders(a, mustID(t, p.Piece), 1, "the restarted reader's DHT")
+	}
 	if _, err := a.lc.File(ctx, chain.Hash(mustID(t, res.FileID))); !errors.Is(err, chain.ErrNotFound) {
 		t.Fatalf("the reader's ledger still shows the file: %v", err)
 	}
