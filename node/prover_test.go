@@ -32,12 +32,7 @@ func (r *recordingLedger) BroadcastCommit(ctx context.Context, body chain.Body) 
 // that verify against the recorded roots, and removing the file deletes
 // the Levels with the piece.
 func TestHolderKeepsLevelsAndProverAnswers(t *testing.T) {
-	e := newHolderEnv(t)
-	ls, err := prover.OpenLevelStore(filepath.Join(t.TempDir(), "levels"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.h.levels = ls
+	e, ls := newHolderEnvWithLevels(t)
 	ctx := context.Background()
 	put, file := randomID(), randomID()
 	a, b := newTestPiece(300<<10+5), newTestPiece(70<<10)
@@ -122,12 +117,7 @@ func TestHolderKeepsLevelsAndProverAnswers(t *testing.T) {
 // TestLevelsOfSelfHeldPieces: a piece this node keeps of its own put gets
 // Levels read from the store, only if they lead to its commitment.
 func TestLevelsOfSelfHeldPieces(t *testing.T) {
-	e := newHolderEnv(t)
-	ls, err := prover.OpenLevelStore(filepath.Join(t.TempDir(), "levels"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.h.levels = ls
+	e, ls := newHolderEnvWithLevels(t)
 	ctx := context.Background()
 	p := newTestPiece(200<<10 + 9)
 	id, err := e.h.store.PutBytes(ctx, blockstore.Pinned, p.data)
@@ -152,4 +142,17 @@ func TestLevelsOfSelfHeldPieces(t *testing.T) {
 	if _, err := ls.Levels(chain.Hash(id)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("levels outlive their piece: %v", err)
 	}
+}
+
+// newHolderEnvWithLevels is newHolderEnv whose holder keeps Levels beside
+// its pieces, in a fresh level store (returned too).
+func newHolderEnvWithLevels(t *testing.T) (*holderEnv, *prover.LevelStore) {
+	t.Helper()
+	e := newHolderEnv(t)
+	ls, err := prover.OpenLevelStore(filepath.Join(t.TempDir(), "levels"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h.levels = ls
+	return e, ls
 }
