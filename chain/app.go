@@ -31,7 +31,11 @@ import (
 //	   of each epoch records holders of pieces that did not prove as
 //	   missing and appends every measured node's uptime entry, so low
 //	   uptime now withholds earned quota. Version-3 state is refused.
-const AppVersion = 4
+//	5: reputation and lost pieces: judged proofs are audits (nodes'
+//	   rep_alpha/rep_beta, suspension, disqualification), a wrongly
+//	   answered piece is marked lost (lost/ records, pieces_lost), the
+//	   ReportLost rule, and four new params. Version-4 state is refused.
+const AppVersion = 5
 
 // Config configures an App.
 type Config struct {

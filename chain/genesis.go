@@ -29,13 +29,16 @@ func DefaultGenesisState() GenesisState {
 // ErrGenesis is returned for an invalid genesis app state.
 var ErrGenesis = errors.New("invalid genesis")
 
-// ParseGenesisState decodes and validates a genesis app_state. Empty input
-// means DefaultGenesisState.
+// ParseGenesisState decodes and validates a genesis app_state over
+// DefaultGenesisState: empty input, or a parameter left out, means the
+// default.
 func ParseGenesisState(b []byte) (GenesisState, error) {
 	if len(b) == 0 {
 		return DefaultGenesisState(), nil
 	}
-	var g GenesisState
+	// Fields the app_state leaves out keep their defaults, so a genesis
+	// written before a parameter existed still validates.
+	g := DefaultGenesisState()
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&g); err != nil {
@@ -74,6 +77,12 @@ func (p *Params) Validate() error {
 		return fmt.Errorf("%w: receipt_ttl %d outside [1, %d]", ErrGenesis, p.ReceiptTTL, uint64(MaxReceiptTTL))
 	case p.UptimeMinPercent > 100:
 		return fmt.Errorf("%w: uptime_min_percent %d > 100", ErrGenesis, p.UptimeMinPercent)
+	case p.RepLambdaPermille < 1 || p.RepLambdaPermille > 999:
+		return fmt.Errorf("%w: rep_lambda_permille %d outside [1, 999]", ErrGenesis, p.RepLambdaPermille)
+	case p.DisqualifyBelowPermille > p.SuspendBelowPermille || p.SuspendBelowPermille > 1000:
+		return fmt.Errorf("%w: want disqualify_below_permille %d ≤ suspend_below_permille %d ≤ 1000", ErrGenesis, p.DisqualifyBelowPermille, p.SuspendBelowPermille)
+	case p.RepairAfterMissed < 1:
+		return fmt.Errorf("%w: repair_after_missed must be ≥ 1", ErrGenesis)
 	case p.MaxTxBytes < 1024 || p.MaxTxBytes > 16<<20:
 		return fmt.Errorf("%w: max_tx_bytes %d outside [1 KiB, 16 MiB]", ErrGenesis, p.MaxTxBytes)
 	}

@@ -27,7 +27,8 @@ func TestGoldenAppHash(t *testing.T) {
 	g := testGenesis(alice, bob)
 	// UptimeMinPercent 0: hank is recorded missing for epoch 0 (he never
 	// proves) and must still spend his earned quota at height 11.
-	g.Params = Params{EpochLength: 3, EarnPercent: 100, ReceiptTTL: 4, UptimeWindow: 10, UptimeMinPercent: 0, Allowance: 1000, MaxTxBytes: 256 << 10}
+	g.Params = Params{EpochLength: 3, EarnPercent: 100, ReceiptTTL: 4, UptimeWindow: 10, UptimeMinPercent: 0, Allowance: 1000, MaxTxBytes: 256 << 10,
+		RepLambdaPermille: 950, SuspendBelowPermille: 800, DisqualifyBelowPermille: 600, RepairAfterMissed: 3}
 	l := newTestLedgerGenesis(t, "", g)
 
 	pf := &PlaceFile{FileID: Hash{0x60, 0x1d}, Size: 500, K: 2, M: 1, Pieces: []Piece{

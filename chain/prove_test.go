@@ -238,7 +238,9 @@ func TestMissingProofsWithholdEarnedQuota(t *testing.T) {
 func TestWrongAnswerIsInvalid(t *testing.T) {
 	p := newProveLedger(t, 10, 4)
 	hank := addrOf(p.hank)
-	p.run(t, [][]byte{p.placeTx(p.alice, Hash{0xb1}, hank, 4096, 100)}, 0)
+	// Two files: the wrongly answered piece is marked lost, and hank must
+	// still hold something to prove in epoch 1.
+	p.run(t, [][]byte{p.placeTx(p.alice, Hash{0xb1}, hank, 4096, 100), p.placeTx(p.alice, Hash{0xb2}, hank, 4096, 100)}, 0, 0)
 	r := p.run(t, [][]byte{p.prove(p.hank, 3)}, 0)
 	if got := eventOutcome(r[0]); got != OutcomeInvalid {
 		t.Fatalf("event outcome %q", got)

@@ -29,6 +29,8 @@ const (
 	// What the ledger recorded of a holder's proof for an epoch
 	// (tx_prove.go); ErrNotFound while nothing is.
 	QueryOutcome = "/outcome/" // /outcome/<epoch>/<holder> → EpochOutcome
+	// Pieces marked lost and not yet repaired, by file (lost.go).
+	QueryLost = "/lost" // /lost → Page[LostPiece]
 )
 
 // Page is the answer to a list query (/nodes, /files/, /pieces/): at most
@@ -178,6 +180,8 @@ func query(st kvIterReader, params Params, info chainInfo, path string, data []b
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		return getRaw(st, proofKey(n, holder), fmt.Sprintf("outcome of epoch %d for %s", n, holder))
+	case path == QueryLost:
+		return listPage[LostPiece](st, []byte(prefixLost), lostSuffixSize, data, storedItem)
 	case path == QueryEpoch:
 		e, found, err := currentEpoch(st)
 		if err != nil {

@@ -78,6 +78,18 @@ type Params struct {
 	Allowance uint64 `cbor:"allowance" json:"allowance"`
 	// MaxTxBytes is the largest accepted transaction.
 	MaxTxBytes uint64 `cbor:"max_tx_bytes" json:"max_tx_bytes"`
+	// RepLambdaPermille is λ, the audit score's forgetting factor per
+	// audit, in permille (reputation.go): 950 weighs the last ~20 audits.
+	RepLambdaPermille uint64 `cbor:"rep_lambda_permille" json:"rep_lambda_permille"`
+	// SuspendBelowPermille: a node whose audit score falls below it is
+	// suspended (no new pieces, earned quota unusable) until it is back.
+	SuspendBelowPermille uint64 `cbor:"suspend_below_permille" json:"suspend_below_permille"`
+	// DisqualifyBelowPermille: a node whose audit score falls below it is
+	// disqualified for good and its pieces marked lost.
+	DisqualifyBelowPermille uint64 `cbor:"disqualify_below_permille" json:"disqualify_below_permille"`
+	// RepairAfterMissed is how many consecutive missed epochs make a
+	// holder's pieces repairable (moved to new holders by ReplacePieces).
+	RepairAfterMissed uint64 `cbor:"repair_after_missed" json:"repair_after_missed"`
 }
 
 // DefaultParams are the parameters `coop init` writes into a new genesis.
@@ -90,6 +102,12 @@ func DefaultParams() Params {
 		UptimeMinPercent: 70,
 		Allowance:        1 << 30, // 1 GiB
 		MaxTxBytes:       256 << 10,
+		// Five failed audits in a row from a perfect score suspend
+		// (0.95^5 < 0.8), ten disqualify (0.95^10 < 0.6): docs/proofs.md.
+		RepLambdaPermille:       950,
+		SuspendBelowPermille:    800,
+		DisqualifyBelowPermille: 600,
+		RepairAfterMissed:       3,
 	}
 }
 
@@ -141,8 +159,8 @@ type Node struct {
 	// Params.UptimeWindow): true when the node proved it was online. Empty
 	// means no measurement yet, which counts as up.
 	Uptime []bool `cbor:"uptime" json:"uptime"`
-	// RepAlpha and RepBeta are the Beta-distribution reputation counts
-	// (successes+1, failures+1) the proofs rules maintain.
+	// RepAlpha and RepBeta are the audit score's counts with forgetting,
+	// in RepScale units (reputation.go); both 0 before the first audit.
 	RepAlpha     uint64 `cbor:"rep_alpha" json:"rep_alpha"`
 	RepBeta      uint64 `cbor:"rep_beta" json:"rep_beta"`
 	ProofsPassed uint64 `cbor:"proofs_passed" json:"proofs_passed"`
@@ -152,6 +170,9 @@ type Node struct {
 	// nothing), so a placement late in an epoch does not count as a missed
 	// proof of that epoch. Omitted while 0.
 	ProveFrom uint64 `cbor:"prove_from,omitempty" json:"prove_from,omitempty"`
+	// PiecesLost counts the pieces marked lost while credited to the node
+	// (failed proofs, reports, faults, disqualification: lost.go).
+	PiecesLost uint64 `cbor:"pieces_lost,omitempty" json:"pieces_lost,omitempty"`
 }
 
 // Free is the pledged capacity not yet taken by pieces.

@@ -129,4 +129,5 @@ var rules = map[string]rule{
 	TypeRemoveFile:   ruleFor(applyRemoveFile),
 	TypeTransfer:     ruleFor(applyTransfer),
 	TypeProveStorage: ruleFor(applyProveStorage),
+	TypeReportLost:   ruleFor(applyReportLost),
 }

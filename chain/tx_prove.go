@@ -97,7 +97,7 @@ func applyProveStorage(x *execCtx, b *ProveStorage) error {
 	if !found {
 		return fmt.Errorf("%w: signer %s is not a node", ErrHolderNotRegistered, x.signer)
 	}
-	if node.Status != NodeActive {
+	if node.Status == NodeDisqualified {
 		return fmt.Errorf("%w: node %s is %s", ErrHolderUnavailable, x.signer, node.Status)
 	}
 	e, found, err := currentEpoch(x.st)
@@ -131,16 +131,35 @@ func applyProveStorage(x *execCtx, b *ProveStorage) error {
 		return fmt.Errorf("%w: %d proofs for %d challenges", ErrInvalid, len(b.Proofs), len(cs))
 	}
 	outcome := OutcomeProved
+	var failed []HeldPiece // the pieces of wrongly answered challenges, once each
 	for i, c := range cs {
-		if !proofAnswers(held, c, b.Proofs[i]) {
-			outcome = OutcomeInvalid
-			break
+		hp, ok := proofAnswers(held, c, b.Proofs[i])
+		if ok {
+			continue
+		}
+		outcome = OutcomeInvalid
+		if !slices.ContainsFunc(failed, func(f HeldPiece) bool {
+			return f.File == hp.File && f.Piece.Segment == hp.Piece.Segment && f.Piece.Index == hp.Piece.Index
+		}) {
+			failed = append(failed, hp)
 		}
 	}
 	if outcome == OutcomeProved {
 		node.ProofsPassed++
 	} else {
 		node.ProofsFailed++
+	}
+	// A wrong answer is evidence the holder lost the piece: it is marked
+	// lost (repair moves it), and the epoch is a failed audit.
+	for _, hp := range failed {
+		if err := markLost(x.st, x.height, node, hp, LostFailedProof); err != nil {
+			return err
+		}
+	}
+	if recordAudit(x.params, node, outcome == OutcomeProved) {
+		if err := disqualify(x.st, x.height, node); err != nil {
+			return err
+		}
 	}
 	if err := setValue(x.st, nodeKey(x.signer), node); err != nil {
 		return err
@@ -149,11 +168,11 @@ func applyProveStorage(x *execCtx, b *ProveStorage) error {
 	return setValue(x.st, key, &EpochOutcome{Epoch: e.Number, Holder: x.signer, Outcome: outcome, Height: x.height})
 }
 
-// proofAnswers reports whether raw, a binary proofs.Proof, proves challenge
-// c: it decodes, proves leaf c.Leaf of a piece of the challenged piece's
+// proofAnswers returns the challenged piece and whether raw, a binary
+// proofs.Proof, proves challenge c: it decodes, proves leaf c.Leaf of a piece of the challenged piece's
 // recorded Leaves, and leads to its recorded Root. held is in key order
 // (file, segment, index), where the challenged piece is looked up.
-func proofAnswers(held []HeldPiece, c Challenge, raw []byte) bool {
+func proofAnswers(held []HeldPiece, c Challenge, raw []byte) (HeldPiece, bool) {
 	i, found := slices.BinarySearchFunc(held, c, func(hp HeldPiece, c Challenge) int {
 		if d := bytes.Compare(hp.File[:], c.File[:]); d != 0 {
 			return d
@@ -164,15 +183,15 @@ func proofAnswers(held []HeldPiece, c Challenge, raw []byte) bool {
 		return cmp.Compare(hp.Piece.Index, c.Index)
 	})
 	if !found {
-		return false // cannot happen: challenges are drawn from held
+		panic("chain: a challenge names a piece its holder does not hold") // challenges are drawn from held
 	}
 	pc := held[i].Piece
 	p, err := proofs.DecodeProof(raw)
 	if err != nil {
-		return false
+		return held[i], false
 	}
 	if p.Index != c.Leaf || p.Leaves != pc.Leaves {
-		return false
+		return held[i], false
 	}
-	return proofs.Verify(proofs.Hash(pc.Root), p) == nil
+	return held[i], proofs.Verify(proofs.Hash(pc.Root), p) == nil
 }

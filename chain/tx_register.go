@@ -51,8 +51,7 @@ func applyRegisterNode(x *execCtx, b *RegisterNode) error {
 		CPU:          b.CPU,
 		JoinedHeight: x.height,
 		Status:       NodeActive,
-		RepAlpha:     1,
-		RepBeta:      1,
+		RepAlpha:     initialAlpha(x.params), // audit score 1 (reputation.go)
 	}
 	return setValue(x.st, nodeKey(x.signer), n)
 }

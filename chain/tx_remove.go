@@ -37,6 +37,17 @@ func applyRemoveFile(x *execCtx, b *RemoveFile) error {
 	heldBefore := make(map[Address]uint64)
 	var order []Address // holders in first-seen order, for deterministic writes
 	for _, p := range f.Pieces {
+		lost, err := isLost(x.st, f.ID, p.Segment, p.Index)
+		if err != nil {
+			return err
+		}
+		if lost {
+			// Its holder was already uncredited (markLost).
+			if err := x.st.Delete(lostKey(f.ID, p.Segment, p.Index)); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := x.st.Delete(heldKey(p.Holder, f.ID, p.Segment, p.Index)); err != nil {
 			return err
 		}

@@ -139,9 +139,7 @@ func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 			continue
 		}
 		pi := api.PeerInfo{PeerID: rec.PeerID, Account: rec.Address.String(), Addrs: rec.Addrs, Pledged: rec.Pledge, Used: rec.Used, Status: rec.Status}
-		if rec.RepAlpha+rec.RepBeta > 0 {
-			pi.Reputation = float64(rec.RepAlpha) / float64(rec.RepAlpha+rec.RepBeta)
-		}
+		pi.Reputation = float64(chain.AuditScore(rec)) / 1000
 		if id, err := n.peerOf(rec); err == nil {
 			pi.Connected = n.host.Libp2p().Network().Connectedness(id) == network.Connected
 		}

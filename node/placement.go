@@ -57,9 +57,7 @@ func (n *Node) candidates(ctx context.Context, fileID [32]byte) ([]*candidate, e
 			continue
 		}
 		c := &candidate{rec: rec, peer: id, self: self, free: rec.Free()}
-		if rec.RepAlpha+rec.RepBeta > 0 {
-			c.rep = float64(rec.RepAlpha) / float64(rec.RepAlpha+rec.RepBeta)
-		}
+		c.rep = float64(chain.AuditScore(&rec)) / 1000
 		c.tie = sha256.Sum256(append(fileID[:], rec.Address[:]...))
 		out = append(out, c)
 	}
