@@ -11,7 +11,8 @@ package chain
 //     OutcomeMissing recorded;
 //   - every node with an outcome for epoch n (proved, invalid or missing)
 //     gets one entry appended to Node.Uptime, true only for proved, and
-//     Uptime is trimmed to the last Params.UptimeWindow entries.
+//     Uptime is trimmed to the last Params.UptimeWindow entries;
+//     MissedInRow counts consecutive missing outcomes.
 //
 // A node that holds nothing and proved nothing gets no entry: it is not
 // measured, and an empty window counts as up (uptimeOK). Reputation,
@@ -54,6 +55,11 @@ func settleEpoch(b *blockCtx) error {
 			}
 		}
 		nd.Uptime = appendUptime(nd.Uptime, o.Outcome == OutcomeProved, b.params.UptimeWindow)
+		if o.Outcome == OutcomeMissing {
+			nd.MissedInRow++
+		} else {
+			nd.MissedInRow = 0
+		}
 		if err := setValue(b.st, nodeKey(nd.Address), nd); err != nil {
 			return err
 		}

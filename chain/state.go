@@ -173,6 +173,10 @@ type Node struct {
 	// PiecesLost counts the pieces marked lost while credited to the node
 	// (failed proofs, reports, faults, disqualification: lost.go).
 	PiecesLost uint64 `cbor:"pieces_lost,omitempty" json:"pieces_lost,omitempty"`
+	// MissedInRow counts the consecutive epochs settled as missed; any
+	// other outcome resets it. At Params.RepairAfterMissed its pieces
+	// become repairable.
+	MissedInRow uint64 `cbor:"missed_in_row,omitempty" json:"missed_in_row,omitempty"`
 }
 
 // Free is the pledged capacity not yet taken by pieces.
