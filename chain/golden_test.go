@@ -28,7 +28,7 @@ func TestGoldenAppHash(t *testing.T) {
 	// UptimeMinPercent 0: hank is recorded missing for epoch 0 (he never
 	// proves) and must still spend his earned quota at height 11.
 	g.Params = Params{EpochLength: 3, EarnPercent: 100, ReceiptTTL: 4, UptimeWindow: 10, UptimeMinPercent: 0, Allowance: 1000, MaxTxBytes: 256 << 10,
-		RepLambdaPermille: 950, SuspendBelowPermille: 800, DisqualifyBelowPermille: 600, RepairAfterMissed: 3}
+		RepLambdaPermille: 990, SuspendBelowPermille: 800, DisqualifyBelowPermille: 600, RepairAfterMissed: 3} // λ = 0.99: henry's 10 wrong answers leave him active
 	l := newTestLedgerGenesis(t, "", g)
 
 	pf := &PlaceFile{FileID: Hash{0x60, 0x1d}, Size: 500, K: 2, M: 1, Pieces: []Piece{
