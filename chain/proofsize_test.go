@@ -250,3 +250,25 @@ func TestProofCostDoesNotGrowWithHeldBytes(t *testing.T) {
 	t.Logf("1 GiB holder: tx %d B, proofs %d B, verify %d hashes over %d B", small.txBytes, small.proofBytes, small.work.hashes, small.work.bytes)
 	t.Logf("64 GiB holder: tx %d B, proofs %d B, verify %d hashes over %d B", large.txBytes, large.proofBytes, large.work.hashes, large.work.bytes)
 }
+
+// TestProofChainBytesPerEpoch: what one proving holder adds to the chain
+// per epoch, its ProveStorage tx and its outcome record (key and value,
+// with the largest epoch and height integers the figures assume), stays
+// under the 16 KiB target; the log line is docs/proofs.md's Measured
+// figures arithmetic.
+func TestProofChainBytesPerEpoch(t *testing.T) {
+	s := newSynthLedger(t, 1, synthPieceSize)
+	_, raw := s.proofTx(s.challenges())
+	rec, err := Marshal(&EpochOutcome{Epoch: 1 << 20, Holder: addrOf(s.hank), Outcome: OutcomeProved, Height: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := proofKey(1<<20, addrOf(s.hank))
+	const epochsPerDay = 24 // one-hour epochs
+	perEpoch := len(raw) + len(key) + len(rec)
+	t.Logf("tx %d B + outcome record %d B (key %d + value %d) = %d B per holder per epoch; %d B per holder per day at 1 h epochs",
+		len(raw), len(key)+len(rec), len(key), len(rec), perEpoch, perEpoch*epochsPerDay)
+	if perEpoch > 16<<10 {
+		t.Fatalf("%d B per holder per epoch, over 16 KiB", perEpoch)
+	}
+}
