@@ -40,6 +40,9 @@ import (
 // carrying proofs over the idle mean (proof-block-ratio), the proof tx
 // bytes per epoch and the largest block.
 func BenchmarkBlockTimeWithProvers(b *testing.B) {
+	if testing.Short() {
+		b.Skip("starts 1- and 4-validator devnets and runs 11 epochs of 4 s on each (about 2 min): not under -short")
+	}
 	for _, vals := range []int{1, 4} {
 		b.Run(fmt.Sprintf("validators=%d/holders=100", vals), func(b *testing.B) {
 			benchProvers(b, vals, 100)
