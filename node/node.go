@@ -47,6 +47,9 @@ type Ledger interface {
 	// before the first); Challenges a holder's challenges of it.
 	Epoch(ctx context.Context) (chain.Epoch, error)
 	Challenges(ctx context.Context, holder chain.Address) (chain.ChallengeSet, error)
+	// Outcome is what the ledger recorded of holder's proof for epoch (an
+	// error wrapping chain.ErrNotFound while nothing is).
+	Outcome(ctx context.Context, epoch uint64, holder chain.Address) (chain.EpochOutcome, error)
 	// BroadcastCommit signs body with the node's account key, submits it
 	// and waits until it is committed; a tx the ledger rejected is a
 	// *ledger.RejectedError wrapping the rule's chain error.
