@@ -402,7 +402,7 @@ func TestScrubRateIsPacedOnTheClock(t *testing.T) {
 	s := e.scrubber(Config{Interval: 24 * time.Hour, Rate: 8 << 20})
 	for _, c := range []struct{ total, want int64 }{
 		{0, minPassRate},
-		{10 << 30, minPassRate},                 // 10 GiB in 12 h is 243 KiB/s
+		{10 << 30, minPassRate},                // 10 GiB in 12 h is 243 KiB/s
 		{200 << 30, (200 << 30) / (12 * 3600)}, // 4.7 MiB/s
 		{2 << 40, 8 << 20},                     // capped
 	} {
