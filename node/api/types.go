@@ -85,6 +85,9 @@ type Status struct {
 	ProofsPassed uint64 `json:"proofs_passed"`
 	ProofsFailed uint64 `json:"proofs_failed"`
 	Uptime       []bool `json:"uptime"`
+	// LastScrub is the node's last scrub of its held pieces (nil before
+	// any).
+	LastScrub *ScrubReport `json:"last_scrub,omitempty"`
 }
 
 // Backend is what the API serves: the daemon. Its errors say what kind of
