@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/coop-network/coop/node/api"
 )
 
 func init() { registerCommand(newStatusCmd) }
@@ -35,6 +37,7 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintf(out, "held:         %d pieces credited, %s pinned\n", st.PiecesHeld, formatBytes(st.BytesHeld))
 			fmt.Fprintf(out, "cache:        %s of %s\n", formatBytes(st.CacheBytes), formatBytes(st.CacheCapacity))
 			fmt.Fprintf(out, "proofs:       %d passed, %d failed; %s\n", st.ProofsPassed, st.ProofsFailed, uptimeText(st.Uptime))
+			fmt.Fprintf(out, "scrub:        %s\n", scrubText(st.LastScrub))
 			return nil
 		},
 	}
@@ -53,4 +56,13 @@ func uptimeText(w []bool) string {
 		}
 	}
 	return fmt.Sprintf("proved %d of the last %d epochs", up, len(w))
+}
+
+// scrubText sums up the last scrub for `coop status`.
+func scrubText(r *api.ScrubReport) string {
+	if r == nil {
+		return "none yet (coop scrub runs one)"
+	}
+	return fmt.Sprintf("last %s: %d of %d pieces checked, %d ok, %d corrupt, %d missing, %d reported lost",
+		r.Started.Local().Format("2006-01-02 15:04"), r.Pieces, r.TotalPieces, r.OK, r.Corrupt, r.Missing, r.Reported)
 }
