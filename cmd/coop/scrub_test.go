@@ -33,8 +33,8 @@ func (*scrubBackend) Open(context.Context, string) (io.ReadCloser, int64, error)
 	return nil, 0, errNotHere
 }
 func (*scrubBackend) Files(context.Context) ([]api.FileInfo, error) { return nil, errNotHere }
-func (*scrubBackend) Remove(context.Context, string) error           { return errNotHere }
-func (*scrubBackend) Peers(context.Context) ([]api.PeerInfo, error)  { return nil, errNotHere }
+func (*scrubBackend) Remove(context.Context, string) error          { return errNotHere }
+func (*scrubBackend) Peers(context.Context) ([]api.PeerInfo, error) { return nil, errNotHere }
 func (b *scrubBackend) Status(context.Context) (*api.Status, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
