@@ -269,7 +269,8 @@ func (s *Scrubber) Run(ctx context.Context, opts Options) (Report, error) {
 // first at least Config.FirstDelay after it starts, and Interval after the
 // last pass started (on demand or in the background, before a restart
 // too, from Config.StateFile). A pass on demand cancels a background one
-// in progress, which then counts as done by it.
+// in progress, which then counts as done by it. A pass that could not read
+// the credited list is tried again FirstDelay later.
 func (s *Scrubber) Loop(ctx context.Context) {
 	if s.cfg.Interval <= 0 {
 		return
@@ -324,6 +325,11 @@ func (s *Scrubber) Loop(ctx context.Context) {
 			return
 		case preempted:
 			s.log.Debug("background scrub gave way to a scrub on demand")
+		case err != nil && rep.TotalPieces == 0 && rep.Pieces == 0:
+			// The credited list could not be read: nothing was checked, so
+			// try again after FirstDelay rather than an interval.
+			s.log.Warn("background scrub", "err", err)
+			earliest = s.clock.Now().Add(s.cfg.FirstDelay)
 		default:
 			s.setLast(rep)
 			if err != nil {

@@ -92,6 +92,7 @@ type fakeLedger struct {
 	mu    sync.Mutex
 	lists [][]chain.HeldPiece
 	reads int
+	fails int // the next fails reads of Pieces fail
 	sent  []*chain.ReportLost
 }
 
@@ -100,6 +101,10 @@ func (l *fakeLedger) current() []chain.HeldPiece { return l.lists[min(l.reads, l
 func (l *fakeLedger) Pieces(ctx context.Context, holder chain.Address) ([]chain.HeldPiece, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.fails > 0 {
+		l.fails--
+		return nil, errors.New("ledger unreachable")
+	}
 	list := l.current()
 	l.reads++
 	return append([]chain.HeldPiece(nil), list...), nil
@@ -480,4 +485,35 @@ func TestLoopSchedulesPassesAndGivesWayToRun(t *testing.T) {
 	}
 	cancel2()
 	<-done2
+}
+
+// TestLoopRetriesSoonWhenTheLedgerIsDown: a background pass that cannot
+// read the credited list checks nothing and is tried again FirstDelay
+// later, not an interval later; the pass after it runs and counts.
+func TestLoopRetriesSoonWhenTheLedgerIsDown(t *testing.T) {
+	e := newEnv(t)
+	e.add(1000)
+	e.lc.fails = 1
+	clk := newFakeClock(false)
+	s := e.scrubber(Config{Interval: time.Hour, FirstDelay: time.Minute, Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Loop(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i, want := range []time.Duration{time.Minute, time.Minute, time.Hour} {
+		if d := <-clk.asked; d != want {
+			t.Fatalf("wait %d: %v, want %v", i, d, want)
+		}
+		if i == 1 {
+			if last, ok := s.Last(); ok {
+				t.Fatalf("a pass that checked nothing became the last report: %+v", last)
+			}
+		}
+		if i < 2 {
+			clk.advance(want)
+		}
+	}
+	if last, ok := s.Last(); !ok || last.OK != 1 || !last.Background {
+		t.Fatalf("last report %+v, %v; want the retried pass", last, ok)
+	}
 }
