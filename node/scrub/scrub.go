@@ -178,6 +178,10 @@ type Scrubber struct {
 	manual   int                // passes on demand waiting or running
 	last     *Report
 	changed  chan struct{} // closed when a pass on demand ends
+	// unreported are dropped pieces whose report failed (or whose pass
+	// stopped before reporting), since unreportedAt; Loop retries them.
+	unreported   []Finding
+	unreportedAt time.Time
 }
 
 // New returns a Scrubber of holder self's pieces. It reads the last report
@@ -270,14 +274,20 @@ func (s *Scrubber) Run(ctx context.Context, opts Options) (Report, error) {
 // last pass started (on demand or in the background, before a restart
 // too, from Config.StateFile). A pass on demand cancels a background one
 // in progress, which then counts as done by it. A pass that could not read
-// the credited list is tried again FirstDelay later.
+// the credited list is tried again FirstDelay later, and pieces dropped but
+// not reported (the report failed, or the pass stopped first) are
+// reported again every FirstDelay until the ledger takes them.
 func (s *Scrubber) Loop(ctx context.Context) {
 	if s.cfg.Interval <= 0 {
 		return
 	}
 	earliest := s.clock.Now().Add(s.cfg.FirstDelay)
 	for {
-		if d := s.nextDue(earliest).Sub(s.clock.Now()); d > 0 {
+		due := s.nextDue(earliest)
+		if r := s.retryDue(); !r.IsZero() && r.Before(due) {
+			due = r
+		}
+		if d := due.Sub(s.clock.Now()); d > 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -289,6 +299,12 @@ func (s *Scrubber) Loop(ctx context.Context) {
 		case s.sem <- struct{}{}:
 		case <-ctx.Done():
 			return
+		}
+		if r := s.retryDue(); !r.IsZero() && !r.After(s.clock.Now()) && s.nextDue(earliest).After(s.clock.Now()) {
+			// Only a report to retry, no pass due yet.
+			s.retryReport(ctx)
+			<-s.sem
+			continue
 		}
 		s.mu.Lock()
 		if s.manual > 0 {
@@ -408,6 +424,50 @@ func writeState(path string, rep Report) error {
 	return err
 }
 
+// setUnreported records the findings a pass dropped but did not report
+// (nil: none). A later complete pass replaces them: it finds those pieces
+// missing.
+func (s *Scrubber) setUnreported(f []Finding) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(f) == 0 {
+		s.unreported = nil
+		return
+	}
+	s.unreported, s.unreportedAt = append([]Finding(nil), f...), s.clock.Now()
+}
+
+// retryDue is when Loop should retry the unreported findings (zero: none).
+func (s *Scrubber) retryDue() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.unreported) == 0 {
+		return time.Time{}
+	}
+	return s.unreportedAt.Add(s.cfg.FirstDelay)
+}
+
+// retryReport reports the unreported findings again; the caller holds
+// the semaphore. Entries reported meanwhile are no longer credited and
+// are skipped.
+func (s *Scrubber) retryReport(ctx context.Context) {
+	s.mu.Lock()
+	rep := Report{Findings: s.unreported}
+	s.mu.Unlock()
+	if len(rep.Findings) == 0 {
+		return
+	}
+	if err := s.reportLost(ctx, &rep); err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("scrub: reporting lost pieces again", "pieces", len(rep.Findings), "err", err)
+			s.setUnreported(rep.Findings)
+		}
+		return
+	}
+	s.log.Info("scrub: reported lost pieces", "entries", rep.Reported)
+	s.setUnreported(nil)
+}
+
 // held is one distinct credited piece and its ledger entries.
 type held struct {
 	id      chain.Hash
@@ -446,6 +506,7 @@ func (s *Scrubber) pass(ctx context.Context, rateFor func(total int64) int64, pr
 		rep.Bytes += n
 		if ctx.Err() != nil {
 			rep.Error = ctx.Err().Error()
+			s.setUnreported(rep.Findings)
 			return rep, ctx.Err()
 		}
 		rep.Pieces++
@@ -479,9 +540,11 @@ func (s *Scrubber) pass(ctx context.Context, rateFor func(total int64) int64, pr
 		if err := s.reportLost(ctx, &rep); err != nil {
 			err = fmt.Errorf("scrub: reporting %d lost pieces: %w", len(rep.Findings), err)
 			rep.Error = err.Error()
+			s.setUnreported(rep.Findings)
 			return rep, err
 		}
 	}
+	s.setUnreported(nil)
 	if rep.Corrupt+rep.Missing > 0 {
 		s.log.Warn("scrub found lost pieces", "corrupt", rep.Corrupt, "missing", rep.Missing, "reported", rep.Reported)
 	} else {

@@ -93,7 +93,9 @@ type fakeLedger struct {
 	lists [][]chain.HeldPiece
 	reads int
 	fails int // the next fails reads of Pieces fail
-	sent  []*chain.ReportLost
+	// the next sendFails broadcasts fail as if the ledger were unreachable
+	sendFails int
+	sent      []*chain.ReportLost
 }
 
 func (l *fakeLedger) current() []chain.HeldPiece { return l.lists[min(l.reads, len(l.lists)-1)] }
@@ -114,6 +116,10 @@ func (l *fakeLedger) BroadcastCommit(ctx context.Context, body chain.Body) (ledg
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	rl := body.(*chain.ReportLost)
+	if l.sendFails > 0 {
+		l.sendFails--
+		return ledger.Result{}, errors.New("ledger unreachable")
+	}
 	l.sent = append(l.sent, rl)
 	credited := map[chain.PieceRef]bool{}
 	for _, hp := range l.current() {
@@ -515,5 +521,46 @@ func TestLoopRetriesSoonWhenTheLedgerIsDown(t *testing.T) {
 	}
 	if last, ok := s.Last(); !ok || last.OK != 1 || !last.Background {
 		t.Fatalf("last report %+v, %v; want the retried pass", last, ok)
+	}
+}
+
+// TestLoopRetriesAFailedReportSoon: a pass drops a missing piece but
+// cannot report it (ledger unreachable); the loop reports it again
+// FirstDelay later, without another pass, then waits out the interval.
+func TestLoopRetriesAFailedReportSoon(t *testing.T) {
+	e := newEnv(t)
+	lost := e.add(1000)
+	e.add(2000)
+	if err := os.Remove(e.path(lost)); err != nil {
+		t.Fatal(err)
+	}
+	e.lc.sendFails = 1
+	clk := newFakeClock(false)
+	s := e.scrubber(Config{Interval: time.Hour, FirstDelay: time.Minute, Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Loop(ctx) }()
+	defer func() { cancel(); <-done }()
+	if d := <-clk.asked; d != time.Minute {
+		t.Fatalf("first wait %v", d)
+	}
+	clk.advance(time.Minute)
+	if d := <-clk.asked; d != time.Minute {
+		t.Fatalf("wait after a failed report %v, want FirstDelay", d)
+	}
+	last, ok := s.Last()
+	if !ok || last.Missing != 1 || last.Reported != 0 || last.Error == "" || len(e.lc.reported()) != 0 {
+		t.Fatalf("after the failed report: %+v, %v, sent %v", last, ok, e.lc.reported())
+	}
+	reads := e.lc.reads
+	clk.advance(time.Minute)
+	if d := <-clk.asked; d != time.Hour-time.Minute {
+		t.Fatalf("wait after the retried report %v, want the rest of the interval", d)
+	}
+	if got := e.lc.reported(); len(got) != 1 || got[0] != refOf(lost) {
+		t.Fatalf("reported %v, want %v", got, refOf(lost))
+	}
+	if e.lc.reads != reads+1 {
+		t.Fatalf("the retry read the credited list %d times, want once (no new pass)", e.lc.reads-reads)
 	}
 }
