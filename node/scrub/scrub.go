@@ -214,8 +214,9 @@ func New(self chain.Address, lc Ledger, store Store, cfg Config) *Scrubber {
 	return s
 }
 
-// Last returns the report of the last pass that ran to its end (its
-// report may still carry an Error from reporting), false before any.
+// Last returns the report of the last pass that checked the credited
+// pieces to the end (its report may still carry an Error from reporting),
+// false before any.
 func (s *Scrubber) Last() (Report, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -263,7 +264,9 @@ func (s *Scrubber) Run(ctx context.Context, opts Options) (Report, error) {
 		rate = s.cfg.Rate
 	}
 	rep, err := s.pass(ctx, func(int64) int64 { return rate }, opts.Progress)
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && (err == nil || rep.TotalPieces > 0) {
+		// A pass that could not even list the pieces checked nothing: it
+		// does not stand for the next background pass.
 		s.setLast(rep)
 	}
 	return rep, err
