@@ -84,7 +84,10 @@ func scrubReport(r scrub.Report) *api.ScrubReport {
 		Started: r.Started, Seconds: r.Duration.Round(time.Millisecond).Seconds(), Background: r.Background,
 		Pieces: r.Pieces, TotalPieces: r.TotalPieces, Bytes: r.Bytes, TotalBytes: r.TotalBytes,
 		OK: r.OK, Corrupt: r.Corrupt, Missing: r.Missing, Unreadable: r.Unreadable,
-		Reported: r.Reported, ReportTxs: r.ReportTxs, Error: r.Error,
+		Reported: r.Reported, ReportTxs: r.ReportTxs, Error: r.Error, LostOmitted: r.FindingsOmitted,
+	}
+	if n := len(r.Findings); n > scrub.MaxKeptFindings {
+		r.Findings, out.LostOmitted = r.Findings[:scrub.MaxKeptFindings], out.LostOmitted+n-scrub.MaxKeptFindings
 	}
 	for _, f := range r.Findings {
 		sf := api.ScrubFinding{Piece: f.Piece.String(), Problem: f.Problem, Detail: f.Detail}

@@ -112,5 +112,8 @@ func printScrub(out io.Writer, r *api.ScrubReport) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", short(f.Piece), f.Problem, strings.Join(files, " "), f.Detail)
 	}
+	if r.LostOmitted > 0 {
+		fmt.Fprintf(tw, "… and %d more\t\t\t\n", r.LostOmitted)
+	}
 	return tw.Flush()
 }

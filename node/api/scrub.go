@@ -49,6 +49,9 @@ type ScrubReport struct {
 	Reported  int            `json:"reported"`
 	ReportTxs int            `json:"report_txs"`
 	Lost      []ScrubFinding `json:"lost,omitempty"`
+	// LostOmitted counts lost pieces left out of Lost (it lists at most
+	// 1,000).
+	LostOmitted int `json:"lost_omitted,omitempty"`
 	// Error says why the scrub stopped early or its report failed.
 	Error string `json:"error,omitempty"`
 }

@@ -139,8 +139,11 @@ type Report struct {
 	// two files is two entries), in ReportTxs transactions.
 	Reported  int `json:"reported"`
 	ReportTxs int `json:"report_txs"`
-	// Findings are the corrupt and missing pieces.
-	Findings []Finding `json:"findings,omitempty"`
+	// Findings are the corrupt and missing pieces; the last report (Last,
+	// the state file) keeps the first MaxKeptFindings and counts the rest
+	// in FindingsOmitted.
+	Findings        []Finding `json:"findings,omitempty"`
+	FindingsOmitted int       `json:"findings_omitted,omitempty"`
 	// Error says why the pass stopped early or its report failed.
 	Error string `json:"error,omitempty"`
 }
@@ -392,7 +395,13 @@ func (s *Scrubber) passRate(total int64) int64 {
 	return r
 }
 
+// MaxKeptFindings bounds the findings the last report keeps.
+const MaxKeptFindings = 1000
+
 func (s *Scrubber) setLast(rep Report) {
+	if n := len(rep.Findings); n > MaxKeptFindings {
+		rep.Findings, rep.FindingsOmitted = rep.Findings[:MaxKeptFindings:MaxKeptFindings], rep.FindingsOmitted+n-MaxKeptFindings
+	}
 	s.mu.Lock()
 	s.last = &rep
 	s.mu.Unlock()

@@ -341,9 +341,14 @@ func TestScrubReportsInBatchesOnlyWhatIsStillCredited(t *testing.T) {
 	}
 	removed := list[3]
 	e.lc.lists = [][]chain.HeldPiece{list, append(append([]chain.HeldPiece(nil), list[:3]...), list[4:]...)}
-	rep, err := e.scrubber(Config{}).Run(context.Background(), Options{})
+	s := e.scrubber(Config{})
+	rep, err := s.Run(context.Background(), Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if last, _ := s.Last(); len(rep.Findings) != len(list) || len(last.Findings) != MaxKeptFindings || last.FindingsOmitted != len(list)-MaxKeptFindings || last.Missing != len(list) {
+		t.Fatalf("findings: %d in the pass, %d kept + %d omitted in the last report; want %d, %d + %d",
+			len(rep.Findings), len(last.Findings), last.FindingsOmitted, len(list), MaxKeptFindings, len(list)-MaxKeptFindings)
 	}
 	if rep.Missing != len(list) || rep.Reported != len(list)-1 || rep.ReportTxs != 2 {
 		t.Fatalf("missing %d, reported %d in %d txs; want %d, %d in 2", rep.Missing, rep.Reported, rep.ReportTxs, len(list), len(list)-1)
