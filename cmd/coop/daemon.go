@@ -27,7 +27,7 @@ func addDaemonFlags(cmd *cobra.Command) {
 	f.StringSlice("bootstrap", nil, "extra libp2p peers to connect to, as /ip4/…/p2p/<id> (repeatable)")
 	f.String("upload-rate", "0", "cap on bytes per second sent to peers, e.g. 25MB (0: none)")
 	f.String("scrub-rate", "4MiB", "cap on bytes per second a scrub of the held pieces reads (0: none)")
-	f.Duration("scrub-interval", 24*time.Hour, "time between background scrubs of the held pieces (0: only `coop scrub`)")
+	f.Duration("scrub-interval", 24*time.Hour, "time between background scrubs of the held pieces (0: only on demand, coop scrub)")
 	f.Int("k", 0, "default data pieces per segment for puts (default 4)")
 	f.Int("m", 0, "default parity pieces per segment for puts (default 2)")
 }
