@@ -63,6 +63,7 @@ func uptimeText(w []bool) string {
 
 // permille prints a permille score as a decimal fraction: 950 → "0.950".
 func permille(v uint64) string { return fmt.Sprintf("%d.%03d", v/1000, v%1000) }
+
 // scrubText sums up the last scrub for `coop status`.
 func scrubText(r *api.ScrubReport) string {
 	if r == nil {
