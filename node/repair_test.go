@@ -3,13 +3,19 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
@@ -319,4 +325,154 @@ func names(f chain.File, a chain.Address) bool {
 		}
 	}
 	return false
+}
+
+// A repair push: any node, even one whose key has no account, may push a
+// piece of a placed file with the file's id as its put id; the holder
+// takes it without charging anyone's quota and receipts it for the file's
+// owner, so the repairer's ReplacePieces credits the holder. Bytes that are
+// not a piece of the named file are refused, as is the same repairer's
+// ordinary push (its account has no quota), and a receipt for the
+// repair-pushed piece asked under another file id.
+func TestHolderTakesRepairPushes(t *testing.T) {
+	e := newHolderEnv(t)
+	ctx := context.Background()
+	_, okey, _ := ed25519.GenerateKey(rand.Reader) // the piece's first holder
+	_, rkey, _ := ed25519.GenerateKey(rand.Reader) // the repairer: no account
+	other, repairer := e.l.client(okey), e.l.client(rkey)
+	pid, err := chain.PeerIDOf(okey.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.BroadcastCommit(ctx, &chain.RegisterNode{PeerID: pid, Addrs: []string{"/ip4/127.0.0.1/tcp/2"}, Pledge: 64 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	a := newTestPiece(100<<10 + 3)
+	file := randomID()
+	pf := &chain.PlaceFile{FileID: chain.Hash(file), Size: 1, K: 1, Pieces: []chain.Piece{a.chainPiece(0, other.addr)}}
+	expires := int64(50)
+	pf.Receipts = []chain.Receipt{chain.SignReceipt(okey, memChainID, pf.FileID, e.ownerLed.addr, expires, []chain.ReceiptPiece{{ID: chain.Hash(a.id), Root: chain.Hash(a.root), Size: uint64(len(a.data)), Leaves: proofs.LeafCount(int64(len(a.data)))}})}
+	if _, err := e.ownerLed.BroadcastCommit(ctx, pf); err != nil {
+		t.Fatal(err)
+	}
+	rpub := rkey.Public().(ed25519.PublicKey)
+	rpid, err := chain.PeerIDOf(rpub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rid, err := peer.Decode(rpid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(put [32]byte, p testPiece) error {
+		ps := exchange.Push{From: rid, Piece: p.id, Size: int64(len(p.data)), Commitment: p.root, Owner: rpub, File: put}
+		if err := e.h.AcceptPush(ctx, ps); err != nil {
+			return err
+		}
+		return e.h.ReceivePush(ctx, ps, bytes.NewReader(p.data))
+	}
+	if err := push(randomID(), a); !errors.Is(err, exchange.ErrRejected) {
+		t.Fatalf("an ordinary push from a key without quota: %v", err)
+	}
+	if err := push(file, newTestPiece(5000)); !errors.Is(err, exchange.ErrRejected) {
+		t.Fatalf("a repair push of bytes that are not the file's: %v", err)
+	}
+	if err := push(file, a); err != nil {
+		t.Fatalf("repair push: %v", err)
+	}
+	req := exchange.ReceiptRequest{From: rid, Put: file, File: randomID(), Pieces: []exchange.ReceiptPiece{{Piece: a.id, Root: a.root, Size: int64(len(a.data))}}}
+	if _, err := e.h.SignReceipt(ctx, req); !errors.Is(err, exchange.ErrRejected) {
+		t.Fatalf("a receipt of a repair-pushed piece for another file: %v", err)
+	}
+	req.File = file
+	got, err := e.h.SignReceipt(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := chain.Receipt{PubKey: e.hkey.Public().(ed25519.PublicKey), Expires: got.Expires, Sig: got.Sig}
+	rp := []chain.ReceiptPiece{{ID: chain.Hash(a.id), Root: chain.Hash(a.root), Size: uint64(len(a.data)), Leaves: proofs.LeafCount(int64(len(a.data)))}}
+	if err := rc.Verify(memChainID, chain.Hash(file), e.ownerLed.addr, e.h.addr, rp); err != nil {
+		t.Fatalf("the receipt does not name the file's owner: %v", err)
+	}
+	// The first holder reports the piece lost; the repairer moves it.
+	if _, err := other.BroadcastCommit(ctx, &chain.ReportLost{Pieces: []chain.PieceRef{{File: chain.Hash(file)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repairer.BroadcastCommit(ctx, &chain.ReplacePieces{FileID: chain.Hash(file), Pieces: []chain.Replacement{{Holder: e.h.addr}}, Receipts: []chain.Receipt{rc}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if ar, ok := e.area(a); !ok || ar != blockstore.Pinned || !e.h.isCredited(blockstore.ID(a.id)) || e.h.isPending(blockstore.ID(a.id)) {
+		t.Fatalf("the repaired piece at its new holder: %v %v", ar, ok)
+	}
+}
+
+// settled waits until every running node's repairer has looked at the
+// ledger as it is now (and made the repairs due).
+func (r *repairNetwork) settled() {
+	r.t.Helper()
+	r.l.mu.Lock()
+	h := r.l.height
+	r.l.mu.Unlock()
+	for i, n := range r.nodes {
+		if r.stopped[i] {
+			continue
+		}
+		r.waitFor(fmt.Sprintf("node %d's repairer at height %d", i, h), func() bool { return n.fix.LastHeight() >= h })
+	}
+}
+
+func (r *repairNetwork) stop(i int) {
+	r.t.Helper()
+	if err := r.nodes[i].Close(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.stopped[i] = true
+}
+
+// With the owner gone too, the other nodes repair: none in the epoch they
+// first see the loss (the owner's turn), then one more node of the
+// segment's ranking per epoch, so the file is repaired by other nodes
+// within a few epochs, and reads back bit-exact.
+func TestRepairByOtherNodes(t *testing.T) {
+	r := startRepairNetwork(t)
+	data, res := r.put(300 << 10) // one segment of three pieces
+	for _, p := range res.Pieces {
+		if p.Holder == r.nodes[0].addr.String() {
+			t.Fatal("the owner holds a piece: puts place on other nodes first")
+		}
+	}
+	victim := r.holderOf(res)
+	gone := r.nodes[victim].addr
+	r.nextEpoch()
+	r.stop(0)
+	r.stop(victim)
+	p := r.params()
+	for r.node(gone).MissedInRow < p.RepairAfterMissed {
+		r.nextEpoch()
+	}
+	r.settled()
+	if f := r.file(res.FileID); !names(f, gone) {
+		t.Fatal("repaired by another node in the epoch the loss was seen: the owner's turn")
+	}
+	for e := 0; names(r.file(res.FileID), gone); e++ {
+		if e > 4 {
+			t.Fatalf("not repaired %d epochs after the loss was seen", e)
+		}
+		r.nextEpoch()
+		r.settled()
+	}
+	r.repairedAway(res.FileID, gone)
+	var total uint64
+	for i, n := range r.nodes {
+		if !r.stopped[i] {
+			total += n.fix.Repaired()
+		}
+	}
+	if total != 1 {
+		t.Fatalf("%d pieces moved by the other nodes, want 1", total)
+	}
+	r.readsBack(r.reader(victim), res.Capability, data)
 }

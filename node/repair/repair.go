@@ -109,13 +109,13 @@ type Repairer struct {
 	cfg  Config
 	log  *slog.Logger
 
-	lastHeight int64
-	seen       map[segKey]uint64     // segment → epoch this node first saw it needing repair
-	failed     map[chain.Hash]uint64 // file → epoch its last repair failed (tried again the next epoch)
-	warned     map[segKey]bool       // segments reported unrecoverable
+	seen   map[segKey]uint64     // segment → epoch this node first saw it needing repair
+	failed map[chain.Hash]uint64 // file → epoch its last repair failed (tried again the next epoch)
+	warned map[segKey]bool       // segments reported unrecoverable
 
-	mu       sync.Mutex
-	repaired uint64 // pieces moved by this node's ReplacePieces
+	mu         sync.Mutex
+	repaired   uint64 // pieces moved by this node's ReplacePieces
+	lastHeight int64  // the height the last complete round started at
 }
 
 type segKey struct {
@@ -167,15 +167,26 @@ func (r *Repairer) Loop(ctx context.Context) {
 			}
 			continue
 		}
-		if h == r.lastHeight {
+		if h == r.LastHeight() {
 			continue
 		}
 		if err := r.Round(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("repair round", "err", err)
 			continue
 		}
+		r.mu.Lock()
 		r.lastHeight = h
+		r.mu.Unlock()
 	}
+}
+
+// LastHeight is the ledger height at which the loop's last complete round
+// started (0 before the first): everything committed up to it has been
+// looked at, and repaired if due.
+func (r *Repairer) LastHeight() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastHeight
 }
 
 // view is one round's reading of the ledger.
