@@ -259,6 +259,42 @@ func TestReplaceOfflineHolder(t *testing.T) {
 	if err := listAll(r.testLedger, QueryLost, &lost); err != nil || len(lost) != 0 {
 		t.Fatalf("lost %+v %v", lost, err)
 	}
+
+	// Hank now holds nothing: back online, he may take a piece again (of
+	// ivan's file, ivan being offline too), and his missed epochs no
+	// longer count, so the piece is not repairable off him at once.
+	var f2 File
+	if err := r.query(QueryFile+(Hash{0xf2}).String(), &f2); err != nil {
+		t.Fatal(err)
+	}
+	p := f2.Pieces[0]
+	rc := SignReceipt(r.hank, testChainID, f2.ID, addrOf(r.alice), r.height+receiptTestLife, []ReceiptPiece{{ID: p.ID, Root: p.Root, Size: p.Size, Leaves: p.Leaves}})
+	r.run(t, [][]byte{r.sign(r.mallory, &ReplacePieces{FileID: f2.ID, Pieces: []Replacement{{Holder: hank}}, Receipts: []Receipt{rc}})}, 0)
+	if n := r.node(hank); n.MissedInRow != 0 || n.Used != p.Size || n.ProveFrom != r.epochNow()+1 {
+		t.Fatalf("hank back: %+v", n)
+	}
+	r.refuse(t, "hank is back", r.mallory, &ReplacePieces{FileID: f2.ID, Pieces: []Replacement{{Holder: addrOf(r.carol)}}, Receipts: []Receipt{rc}}, CodeNotRepairable)
+}
+
+// A node that missed its epochs and then held nothing starts afresh when a
+// placement gives it pieces again: missed_in_row is cleared with its new
+// prove_from, so its new pieces are not repairable at once.
+func TestPlacementClearsMissedEpochsOfAnEmptyNode(t *testing.T) {
+	p := newProveLedger(t, 10, 4)
+	hank := addrOf(p.hank)
+	p.run(t, [][]byte{p.placeTx(p.alice, Hash{0xa1}, hank, 2048)}, 0)
+	for e := uint64(1); p.node(hank).MissedInRow < DefaultParams().RepairAfterMissed; e++ {
+		p.toEpoch(e)
+		p.block()
+	}
+	p.run(t, [][]byte{p.sign(p.hank, &ReportLost{Pieces: []PieceRef{{File: Hash{0xa1}}}})}, 0)
+	if n := p.node(hank); n.Used != 0 || n.MissedInRow < DefaultParams().RepairAfterMissed {
+		t.Fatalf("hank %+v", n)
+	}
+	p.run(t, [][]byte{p.placeTx(p.alice, Hash{0xa2}, hank, 2048)}, 0)
+	if n := p.node(hank); n.MissedInRow != 0 || n.Used != 2048 {
+		t.Fatalf("hank given a piece again: %+v", n)
+	}
 }
 
 // Repairable's reasons.

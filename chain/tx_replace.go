@@ -42,8 +42,9 @@ type Replacement struct {
 // repairable: ErrNotRepairable.
 //
 // Each new holder must be a registered (ErrHolderNotRegistered), active
-// node that is not itself missing RepairAfterMissed epochs in a row
-// (ErrHolderUnavailable), must not already hold a live piece of the
+// node that is not itself missing RepairAfterMissed epochs in a row while
+// holding pieces (ErrHolderUnavailable; one that holds nothing starts
+// afresh, as in PlaceFile), must not already hold a live piece of the
 // segment (ErrDuplicateHolder), must have the free pledged capacity
 // (ErrNoCapacity), and must sign a Receipt for its pieces, exactly as for
 // PlaceFile: one receipt per distinct new holder, in the order holders
@@ -56,7 +57,8 @@ type Replacement struct {
 // The rule moves each piece: File.Pieces[i].Holder becomes the new holder,
 // its hold/ entry is written, its lost/ record deleted, and the new holder's
 // Used (and, for another owner's file, HeldForOthers) grow by its size,
-// with ProveFrom set as in PlaceFile when it is its first piece. The
+// with ProveFrom set (and MissedInRow cleared) as in PlaceFile when it is
+// its first piece. The
 // owner's quota does not change (the file's bytes do not).
 //
 // The reward: none is minted. A repairer earns what any holder earns: it
@@ -187,7 +189,7 @@ func applyReplacePieces(x *execCtx, b *ReplacePieces) error {
 		if n.Status != NodeActive {
 			return fmt.Errorf("%w: holder %s is %s", ErrHolderUnavailable, r.Holder, n.Status)
 		}
-		if x.params.RepairAfterMissed > 0 && n.MissedInRow >= x.params.RepairAfterMissed {
+		if x.params.RepairAfterMissed > 0 && n.MissedInRow >= x.params.RepairAfterMissed && n.Used > 0 {
 			return fmt.Errorf("%w: holder %s missed its last %d epochs", ErrHolderUnavailable, r.Holder, n.MissedInRow)
 		}
 		start := slot - int(p.Index)
@@ -218,6 +220,7 @@ func applyReplacePieces(x *execCtx, b *ReplacePieces) error {
 				epoch = &e
 			}
 			n.ProveFrom = epoch.Number + 1
+			n.MissedInRow = 0 // as in PlaceFile: it is back
 		}
 		n.Used = used
 		if r.Holder != f.Owner {

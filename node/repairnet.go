@@ -33,7 +33,8 @@ func (r repairNet) Source(ctx context.Context, f *chain.File) storage.PieceSourc
 func (r repairNet) Sink() storage.BlockSink { return storage.StoreSink(r.n.store, blockstore.Pinned) }
 
 // Place implements repair.Network. Candidates are the active nodes with
-// room that are not missing epochs and not in the segment (avoid); for
+// room that are not missing epochs while holding pieces (the ledger's
+// rule) and not in the segment (avoid); for
 // another owner's file this node comes first (it has the bytes, and
 // holding them earns it quota: the repairer's reward), for its own file
 // last (data should leave the machine). A holder whose push fails is
@@ -51,7 +52,7 @@ func (r repairNet) Place(ctx context.Context, f *chain.File, pieces []storage.Pi
 	}
 	var cands []*candidate
 	for _, c := range all {
-		if c.rec.MissedInRow < params.RepairAfterMissed {
+		if c.rec.MissedInRow < params.RepairAfterMissed || c.rec.Used == 0 {
 			cands = append(cands, c)
 		}
 	}
