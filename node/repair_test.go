@@ -269,8 +269,8 @@ func TestRepairOfAStoppedHolder(t *testing.T) {
 	if acct.QuotaEarned != 0 || acct.QuotaLimit != p.Allowance {
 		t.Fatalf("stopped holder keeps earned quota: %+v", acct)
 	}
-	if n := r.nodes[0].fix.Repaired(); n != uint64(mine) {
-		t.Fatalf("owner's repairer moved %d pieces, want %d", n, mine)
+	if st, err := r.nodes[0].Status(context.Background()); err != nil || st.PiecesRepaired != uint64(mine) {
+		t.Fatalf("owner's status after the repair: %+v %v (moved %d pieces)", st, err, mine)
 	}
 	// The new holders prove their pieces.
 	moved := map[chain.Address]bool{}

@@ -35,6 +35,7 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintf(out, "held:         %d pieces credited, %s pinned\n", st.PiecesHeld, formatBytes(st.BytesHeld))
 			fmt.Fprintf(out, "cache:        %s of %s\n", formatBytes(st.CacheBytes), formatBytes(st.CacheCapacity))
 			fmt.Fprintf(out, "proofs:       %d passed, %d failed; %s\n", st.ProofsPassed, st.ProofsFailed, uptimeText(st.Uptime))
+			fmt.Fprintf(out, "repairs:      %d pieces moved to new holders since start\n", st.PiecesRepaired)
 			return nil
 		},
 	}

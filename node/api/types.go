@@ -85,6 +85,9 @@ type Status struct {
 	ProofsPassed uint64 `json:"proofs_passed"`
 	ProofsFailed uint64 `json:"proofs_failed"`
 	Uptime       []bool `json:"uptime"`
+	// PiecesRepaired counts the pieces this daemon's repairer moved to new
+	// holders since it started (node/repair).
+	PiecesRepaired uint64 `json:"pieces_repaired"`
 }
 
 // Backend is what the API serves: the daemon. Its errors say what kind of
