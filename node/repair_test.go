@@ -272,11 +272,19 @@ func TestRepairOfAStoppedHolder(t *testing.T) {
 	if st, err := r.nodes[0].Status(context.Background()); err != nil || st.PiecesRepaired != uint64(mine) {
 		t.Fatalf("owner's status after the repair: %+v %v (moved %d pieces)", st, err, mine)
 	}
-	// The new holders prove their pieces.
+	// The new holders keep their pieces' Levels and prove them.
 	moved := map[chain.Address]bool{}
 	for i, q := range f.Pieces {
-		if res.Pieces[i].Holder != q.Holder.String() {
-			moved[q.Holder] = true
+		if res.Pieces[i].Holder == q.Holder.String() {
+			continue
+		}
+		moved[q.Holder] = true
+		lv, err := r.nodes[r.index(q.Holder)].hold.levels.Levels(q.ID)
+		if err != nil {
+			t.Fatalf("levels of repaired piece %s at %s: %v", q.ID, q.Holder, err)
+		}
+		if err := lv.Check(proofs.Hash(q.Root)); err != nil {
+			t.Fatal(err)
 		}
 	}
 	e := r.nextEpoch()

@@ -209,9 +209,9 @@ func (r repairNet) fetchManifest(ctx context.Context, f *chain.File) ([]byte, er
 }
 
 // Release implements repair.Network: a rebuilt piece a recorded
-// replacement gives to this node stays pinned and gets its Levels; the
-// others move to the cache, unless this node holds the same block for
-// another piece (copies share ids).
+// replacement gives to this node stays pinned (with the Levels Place
+// wrote); the others move to the cache, unless this node holds the same
+// block for another piece (copies share ids).
 func (r repairNet) Release(ctx context.Context, f *chain.File, pieces []storage.PieceInfo, replaced []chain.Replacement) {
 	n := r.n
 	keep := map[blockstore.ID]bool{}
@@ -231,9 +231,9 @@ func (r repairNet) Release(ctx context.Context, f *chain.File, pieces []storage.
 	}
 	for _, p := range pieces {
 		switch {
-		case keep[p.ID]:
-			n.hold.levelsFromStore(ctx, p.ID, p.Root)
-		case held[p.ID] || n.hold.isCredited(p.ID):
+		case keep[p.ID] || held[p.ID] || n.hold.isCredited(p.ID):
+			// Kept pinned; pushPiece already wrote the Levels of a piece
+			// placed on this node.
 		default:
 			if err := n.store.Unpin(ctx, p.ID); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
 				n.log.Warn("unpinning a rebuilt piece", "piece", p.ID, "err", err)
