@@ -18,6 +18,7 @@ type replaceLedger struct {
 	ivan, tiny, mallory ed25519.PrivateKey
 	file                Hash
 	size                uint64
+	placement           *PlaceFile // F's placement, with the holders' receipts
 }
 
 func newReplaceLedger(t *testing.T, epochLength uint64) *replaceLedger {
@@ -43,6 +44,7 @@ func newReplaceLedger(t *testing.T, epochLength uint64) *replaceLedger {
 		pf.Pieces = append(pf.Pieces, q)
 	}
 	p.run(t, [][]byte{p.sign(p.alice, p.receipted(p.alice, pf))}, 0)
+	r.placement = pf
 	return r
 }
 
@@ -163,6 +165,13 @@ func TestReplacePiecesRefusals(t *testing.T) {
 	r := newReplaceLedger(t, 1000) // no epoch ends: every holder stays live
 	r.run(t, [][]byte{r.sign(r.hank, &ReportLost{Pieces: []PieceRef{{File: r.file}}})}, 0)
 	exp := r.height + receiptTestLife
+	// Hank's placement receipt is a valid receipt for moving the piece he
+	// lost back to him (a receipt does not say what it was signed for):
+	// only the rule on former holders stops its replay.
+	p0 := r.fileRec().Pieces[0]
+	if err := r.placement.Receipts[0].Verify(testChainID, r.file, addrOf(r.alice), addrOf(r.hank), []ReceiptPiece{{ID: p0.ID, Root: p0.Root, Size: p0.Size, Leaves: p0.Leaves}}); err != nil || r.placement.Receipts[0].Expires <= r.height+1 {
+		t.Fatalf("hank's placement receipt would not do for a replay anyway: %v", err)
+	}
 	good := func() *ReplacePieces { return r.replace(r.carol, 0) }
 	with := func(f func(b *ReplacePieces)) func() *ReplacePieces {
 		return func() *ReplacePieces { b := good(); f(b); return b }
@@ -175,6 +184,13 @@ func TestReplacePiecesRefusals(t *testing.T) {
 		body func() *ReplacePieces
 		want Code
 	}{
+		// Hank lost the piece: his own receipt for it, fresh or the one he
+		// signed for the placement (replayed), cannot put it back on him.
+		{"the piece's former holder", rep(r.hank, 0), CodeDuplicateHolder},
+		{"the former holder's placement receipt replayed", with(func(b *ReplacePieces) {
+			b.Pieces[0].Holder = addrOf(r.hank)
+			b.Receipts[0] = r.placement.Receipts[0]
+		}), CodeDuplicateHolder},
 		// A live, proving holder's piece.
 		{"live holder", rep(r.carol, 1), CodeNotRepairable},
 		{"no pieces", with(func(b *ReplacePieces) { b.Pieces = nil }), CodeInvalid},

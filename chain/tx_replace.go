@@ -44,8 +44,9 @@ type Replacement struct {
 // Each new holder must be a registered (ErrHolderNotRegistered), active
 // node that is not itself missing RepairAfterMissed epochs in a row while
 // holding pieces (ErrHolderUnavailable; one that holds nothing starts
-// afresh, as in PlaceFile), must not already hold a live piece of the
-// segment (ErrDuplicateHolder), must have the free pledged capacity
+// afresh, as in PlaceFile), must not be named in the segment, holding a
+// piece of it or having lost one (ErrDuplicateHolder: so its old receipts
+// cannot credit it with a piece it lost), must have the free pledged capacity
 // (ErrNoCapacity), and must sign a Receipt for its pieces, exactly as for
 // PlaceFile: one receipt per distinct new holder, in the order holders
 // first appear in Pieces, over its pieces of this tx in that order (id,
@@ -192,19 +193,31 @@ func applyReplacePieces(x *execCtx, b *ReplacePieces) error {
 		if x.params.RepairAfterMissed > 0 && n.MissedInRow >= x.params.RepairAfterMissed && n.Used > 0 {
 			return fmt.Errorf("%w: holder %s missed its last %d epochs", ErrHolderUnavailable, r.Holder, n.MissedInRow)
 		}
+		// A node named anywhere in the segment is refused: one that holds
+		// a piece of it (distinct holders keep the redundancy), and one
+		// that lost a piece of it and is still named for it. The latter
+		// matters because a receipt does not say whether it was signed for
+		// a placement or a repair: the receipt a node signed for a piece
+		// before it lost it (within its expiry) would otherwise credit it
+		// with the same piece again, which it no longer has, and each
+		// failed challenge would cost it an audit.
 		start := slot - int(p.Index)
 		for j := start; j < start+int(width); j++ {
 			q := f.Pieces[j]
-			if j == slot || q.Holder != r.Holder {
+			if q.Holder != r.Holder {
 				continue
+			}
+			if j == slot {
+				return fmt.Errorf("%w: holder %s is piece %d/%d's former holder", ErrDuplicateHolder, r.Holder, q.Segment, q.Index)
 			}
 			lost, err := isLost(x.st, f.ID, q.Segment, q.Index)
 			if err != nil {
 				return err
 			}
-			if !lost {
-				return fmt.Errorf("%w: holder %s already holds piece %d/%d of segment %d", ErrDuplicateHolder, r.Holder, q.Segment, q.Index, q.Segment)
+			if lost {
+				return fmt.Errorf("%w: holder %s lost piece %d/%d of segment %d", ErrDuplicateHolder, r.Holder, q.Segment, q.Index, q.Segment)
 			}
+			return fmt.Errorf("%w: holder %s already holds piece %d/%d of segment %d", ErrDuplicateHolder, r.Holder, q.Segment, q.Index, q.Segment)
 		}
 		used, ok := addUint64(n.Used, p.Size)
 		if !ok || used > n.Pledge {
