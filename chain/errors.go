@@ -35,6 +35,7 @@ const (
 	CodeReceiptExpired      Code = 19 // a receipt is past (or too far before) its expiry height
 	CodeProofLate           Code = 20 // a ProveStorage for another epoch than the current one
 	CodeStaleChallenges     Code = 21 // a ProveStorage answers challenges that are no longer the holder's
+	CodeNotRepairable       Code = 22 // a ReplacePieces names a piece whose holder is live
 	CodeInternal            Code = 100
 )
 
@@ -61,6 +62,7 @@ var (
 	ErrReceiptExpired      = errors.New("holder receipt expired")
 	ErrProofLate           = errors.New("proof not for the current epoch")
 	ErrStaleChallenges     = errors.New("stale challenges")
+	ErrNotRepairable       = errors.New("piece not repairable")
 )
 
 var codeTable = []struct {
@@ -88,6 +90,7 @@ var codeTable = []struct {
 	{ErrReceiptExpired, CodeReceiptExpired},
 	{ErrProofLate, CodeProofLate},
 	{ErrStaleChallenges, CodeStaleChallenges},
+	{ErrNotRepairable, CodeNotRepairable},
 }
 
 // CodeOf maps an error from transaction validation to its result code.

@@ -24,6 +24,8 @@ func fuzzSeeds(t testing.TB) [][]byte {
 			return pf
 		}(),
 		&RemoveFile{FileID: Hash{1}},
+		&ReplacePieces{FileID: Hash{1}, Pieces: []Replacement{{Index: 1, Holder: addrOf(other)}},
+			Receipts: []Receipt{SignReceipt(other, testChainID, Hash{1}, addrOf(k), 10, []ReceiptPiece{{ID: Hash{0, 1, 1}, Root: Hash{0, 1, 2}, Size: 5, Leaves: 1}})}},
 	}
 	var out [][]byte
 	for i, b := range bodies {

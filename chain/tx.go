@@ -123,11 +123,12 @@ func ruleFor[B any, PB interface {
 // rules is the dispatch table: one line per transaction type, its rule in
 // tx_<name>.go.
 var rules = map[string]rule{
-	TypeRegisterNode: ruleFor(applyRegisterNode),
-	TypeUpdateNode:   ruleFor(applyUpdateNode),
-	TypePlaceFile:    ruleFor(applyPlaceFile),
-	TypeRemoveFile:   ruleFor(applyRemoveFile),
-	TypeTransfer:     ruleFor(applyTransfer),
-	TypeProveStorage: ruleFor(applyProveStorage),
-	TypeReportLost:   ruleFor(applyReportLost),
+	TypeRegisterNode:  ruleFor(applyRegisterNode),
+	TypeUpdateNode:    ruleFor(applyUpdateNode),
+	TypePlaceFile:     ruleFor(applyPlaceFile),
+	TypeRemoveFile:    ruleFor(applyRemoveFile),
+	TypeTransfer:      ruleFor(applyTransfer),
+	TypeProveStorage:  ruleFor(applyProveStorage),
+	TypeReportLost:    ruleFor(applyReportLost),
+	TypeReplacePieces: ruleFor(applyReplacePieces),
 }

@@ -121,12 +121,16 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 			return fmt.Errorf("%w: holder %s has %d bytes free, piece %d/%d needs %d more", ErrNoCapacity, p.Holder, node.Free(), seg, idx, p.Size)
 		}
 		if node.Used == 0 {
-			// Its first piece: it owes proofs from the next epoch on.
+			// Its first piece: it owes proofs from the next epoch on, and
+			// epochs it missed before it held nothing no longer count (it
+			// signed a receipt, so it is back; else repair would move
+			// the piece off it at once).
 			e, _, err := currentEpoch(x.st)
 			if err != nil {
 				return err
 			}
 			node.ProveFrom = e.Number + 1
+			node.MissedInRow = 0
 		}
 		node.Used = used
 		if p.Holder != owner.Address {

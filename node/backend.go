@@ -177,6 +177,9 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 	if held, err := n.lc.Pieces(ctx, n.addr); err == nil {
 		st.PiecesHeld = len(held)
 	}
+	if n.fix != nil {
+		st.PiecesRepaired = n.fix.Repaired()
+	}
 	s := n.store.Stats()
 	st.BytesHeld = s.PinnedBytes
 	st.CacheBytes, st.CacheCapacity = s.CacheBytes, s.CacheBudget

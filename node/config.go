@@ -7,6 +7,7 @@ import (
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/node/prover"
+	"github.com/coop-network/coop/node/repair"
 	"github.com/coop-network/coop/node/scrub"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
@@ -59,6 +60,21 @@ type Config struct {
 	// 4 MiB/s; 0: no bound); a background scrub reads slower when it can.
 	ScrubInterval time.Duration
 	ScrubRate     int64
+	// RepairInterval is how often the repairer polls the ledger's height;
+	// it looks for segments to repair once per new block (node/repair).
+	// 0 disables it. The default, repair.DefaultInterval (2 s), suits a
+	// devnet.
+	RepairInterval time.Duration
+	// RepairMargin: a segment is repaired when fewer than K + RepairMargin
+	// of its pieces are live. Negative (the default, repair.MarginAll)
+	// means the file's M: any lost piece is repaired, so a small devnet
+	// keeps full redundancy.
+	RepairMargin int
+	// RepairOthers makes the node repair other owners' files too, in turns
+	// after the owner had an epoch to do it (node/repair); its own files
+	// are always repaired. Default true: the repairer may place the pieces
+	// it rebuilds on itself, and holding them earns it quota.
+	RepairOthers bool
 	// HedgeDelay is how long a fetch waits on one holder before asking the
 	// next one as well.
 	HedgeDelay time.Duration
@@ -84,6 +100,9 @@ func DefaultConfig(home string) Config {
 		ProveInterval:     prover.DefaultInterval,
 		ScrubInterval:     scrub.DefaultInterval,
 		ScrubRate:         scrub.DefaultRate,
+		RepairInterval:    repair.DefaultInterval,
+		RepairMargin:      repair.MarginAll,
+		RepairOthers:      true,
 		HedgeDelay:        3 * time.Second,
 		PushConcurrency:   8,
 		LedgerTimeout:     2 * time.Minute,

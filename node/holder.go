@@ -31,6 +31,9 @@ type holderLedger interface {
 	Node(ctx context.Context, a chain.Address) (chain.Node, error)
 	Files(ctx context.Context, owner chain.Address) ([]chain.File, error)
 	Pieces(ctx context.Context, holder chain.Address) ([]chain.HeldPiece, error)
+	// File fails with an error wrapping chain.ErrNotFound for an unknown
+	// file (repair pushes name a placed file: holder_repair.go).
+	File(ctx context.Context, id chain.Hash) (chain.File, error)
 }
 
 // holder is the node's side of placement: it decides on pushed pieces
@@ -84,6 +87,10 @@ type pendingPiece struct {
 	// until the ledger passes it, a PlaceFile may still credit the piece,
 	// so it is kept whatever the deadline.
 	receipted int64
+	// repair marks a repair push (holder_repair.go): a piece of placed
+	// file put whose receipt names the file's owner, fileOwner.
+	repair    bool
+	fileOwner chain.Address
 }
 
 func newHolder(lc holderLedger, store *blockstore.Store, key ed25519.PrivateKey, pendingTimeout time.Duration, log *slog.Logger) *holder {
@@ -102,7 +109,8 @@ func rejected(format string, args ...any) error {
 
 // AcceptPush implements exchange.Sink: only the owner's own node may push,
 // the push must name its file, the owner must be within quota and this node
-// must have the pledged capacity free.
+// must have the pledged capacity free. A repair push (holder_repair.go), by
+// any node, of a piece of a placed file, is not charged to anyone's quota.
 func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 	from, err := p2p.PublicKeyFromPeerID(p.From)
 	if err != nil || !from.Equal(p.Owner) {
@@ -111,13 +119,19 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 	if p.File == ([32]byte{}) {
 		return rejected("push names no put")
 	}
-	owner := chain.AddressOf(ed25519.PublicKey(p.Owner))
-	acct, err := h.lc.Account(ctx, owner)
+	fileOwner, repair, err := h.repairPush(ctx, p)
 	if err != nil {
-		return fmt.Errorf("looking up owner %s: %w", owner, err)
+		return err
 	}
-	if !acct.Exists || acct.QuotaUsed > acct.QuotaLimit || uint64(p.Size) > acct.QuotaLimit-acct.QuotaUsed {
-		return rejected("owner %s is over quota: uses %d of %d bytes, piece needs %d", owner, acct.QuotaUsed, acct.QuotaLimit, p.Size)
+	if !repair {
+		owner := chain.AddressOf(ed25519.PublicKey(p.Owner))
+		acct, err := h.lc.Account(ctx, owner)
+		if err != nil {
+			return fmt.Errorf("looking up owner %s: %w", owner, err)
+		}
+		if !acct.Exists || acct.QuotaUsed > acct.QuotaLimit || uint64(p.Size) > acct.QuotaLimit-acct.QuotaUsed {
+			return rejected("owner %s is over quota: uses %d of %d bytes, piece needs %d", owner, acct.QuotaUsed, acct.QuotaLimit, p.Size)
+		}
 	}
 	self, err := h.lc.Node(ctx, h.addr)
 	if err != nil {
@@ -138,6 +152,7 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 		// A retried push (the reservation is already made), or the same
 		// bytes in another put, which now owns the piece's receipt.
 		pp.put, pp.owner = p.File, ed25519.PublicKey(p.Owner)
+		pp.repair, pp.fileOwner = repair, fileOwner
 		h.pieces[blockstore.ID(p.Piece)] = pp
 		return nil
 	}
@@ -146,7 +161,7 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 		return rejected("holder has %d bytes of pledged capacity free, piece needs %d", max(free, 0), p.Size)
 	}
 	h.pendingBytes += p.Size
-	h.pieces[blockstore.ID(p.Piece)] = pendingPiece{put: p.File, owner: ed25519.PublicKey(p.Owner), size: p.Size, deadline: deadline}
+	h.pieces[blockstore.ID(p.Piece)] = pendingPiece{put: p.File, owner: ed25519.PublicKey(p.Owner), size: p.Size, deadline: deadline, repair: repair, fileOwner: fileOwner}
 	return nil
 }
 
@@ -254,13 +269,15 @@ func (h *holder) deleteBlock(ctx context.Context, id blockstore.ID) error {
 // pieces this node received in put r.Put, only for the node of the account
 // that pushed them, only for pieces it stored for that put with the root and
 // size it verified. The receipt expires ReceiptTTL − receiptMargin blocks
-// above the ledger height this node sees.
+// above the ledger height this node sees. A receipt of repair-pushed pieces
+// names the file's recorded owner (for chain.ReplacePieces).
 func (h *holder) SignReceipt(ctx context.Context, r exchange.ReceiptRequest) (exchange.Receipt, error) {
 	from, err := p2p.PublicKeyFromPeerID(r.From)
 	if err != nil {
 		return exchange.Receipt{}, rejected("requester %s has no account key", r.From.ShortString())
 	}
 	pieces := make([]chain.ReceiptPiece, len(r.Pieces))
+	owner, repairs := chain.AddressOf(from), 0
 	h.mu.Lock()
 	for i, rp := range r.Pieces {
 		id := blockstore.ID(rp.Piece)
@@ -278,13 +295,20 @@ func (h *holder) SignReceipt(ctx context.Context, r exchange.ReceiptRequest) (ex
 				id, pp.size, pp.root, rp.Size, proofs.Hash(rp.Root))
 		}
 		pieces[i] = chain.ReceiptPiece{ID: chain.Hash(id), Root: chain.Hash(pp.root), Size: uint64(pp.size), Leaves: proofs.LeafCount(pp.size)}
+		if pp.repair {
+			repairs++
+			owner = pp.fileOwner
+		}
 	}
 	h.mu.Unlock()
+	if err := checkRepairReceipt(r, repairs); err != nil {
+		return exchange.Receipt{}, err
+	}
 	expires, err := receiptExpiry(ctx, h.lc)
 	if err != nil {
 		return exchange.Receipt{}, err
 	}
-	rc := chain.SignReceipt(h.key, h.lc.ChainID(), chain.Hash(r.File), chain.AddressOf(from), expires, pieces)
+	rc := chain.SignReceipt(h.key, h.lc.ChainID(), chain.Hash(r.File), owner, expires, pieces)
 	h.mu.Lock()
 	for _, rp := range r.Pieces {
 		if pp, ok := h.pieces[blockstore.ID(rp.Piece)]; ok {

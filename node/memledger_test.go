@@ -243,6 +243,10 @@ func (c *memClient) Challenges(ctx context.Context, holder chain.Address) (chain
 	return v, c.l.query(ctx, chain.QueryChallenges+holder.String(), &v)
 }
 
+func (c *memClient) Lost(ctx context.Context) ([]chain.LostPiece, error) {
+	return list[chain.LostPiece](ctx, c.l, chain.QueryLost)
+}
+
 // BroadcastCommit signs body with the account's next nonce and commits it
 // in a block of its own.
 func (c *memClient) BroadcastCommit(ctx context.Context, body chain.Body) (ledger.Result, error) {

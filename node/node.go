@@ -22,6 +22,7 @@ import (
 	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/node/prover"
+	"github.com/coop-network/coop/node/repair"
 	"github.com/coop-network/coop/node/scrub"
 	"github.com/coop-network/coop/storage/blockstore"
 )
@@ -51,6 +52,8 @@ type Ledger interface {
 	// Outcome is what the ledger recorded of holder's proof for epoch (an
 	// error wrapping chain.ErrNotFound while nothing is).
 	Outcome(ctx context.Context, epoch uint64, holder chain.Address) (chain.EpochOutcome, error)
+	// Lost lists the pieces recorded lost (/lost), for repair.
+	Lost(ctx context.Context) ([]chain.LostPiece, error)
 	// BroadcastCommit signs body with the node's account key, submits it
 	// and waits until it is committed; a tx the ledger rejected is a
 	// *ledger.RejectedError wrapping the rule's chain error.
@@ -85,8 +88,9 @@ type Node struct {
 	store *blockstore.Store
 	api   *api.Server
 	hold  *holder
-	prove *prover.Prover // nil if Config.ProveInterval is 0
+	prove *prover.Prover   // nil if Config.ProveInterval is 0
 	scrub *scrub.Scrubber
+	fix   *repair.Repairer // nil if Config.RepairInterval is 0
 	keys  *keyring
 	dead  deadPeers
 	log   *slog.Logger
@@ -146,6 +150,10 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 		n.prove = prover.New(n.addr, lc, storePieces{n.store}, n.hold.levels, prover.Config{Interval: cfg.ProveInterval, Logger: n.log})
 	}
 	n.scrub = n.newScrubber()
+	if cfg.RepairInterval > 0 {
+		n.fix = repair.New(n.addr, lc, repairNet{n}, repair.Config{Interval: cfg.RepairInterval, Margin: cfg.RepairMargin,
+			Others: cfg.RepairOthers, OthersWait: repair.DefaultOthersWait, Logger: n.log})
+	}
 	n.hold.provide = func(ctx context.Context, id blockstore.ID) error { return n.host.Provide(ctx, id) }
 	if n.x, err = exchange.New(n.host.Libp2p(), cfg.Exchange, storeSource{n.store}, n.hold); err != nil {
 		return nil, err
@@ -192,12 +200,19 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 		defer n.wg.Done()
 		n.scrub.Loop(loopCtx)
 	}()
+	if n.fix != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.fix.Loop(loopCtx)
+		}()
+	}
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "pledge", cfg.Pledge)
 	return n, nil
 }
 
-// Close stops the API, the reconcile, prover and scrub loops, the
-// exchange, the host and the block store, in that order.
+// Close stops the API, the reconcile, prover, scrub and repair loops,
+// the exchange, the host and the block store, in that order.
 func (n *Node) Close() error {
 	var errs []error
 	n.once.Do(func() {

@@ -20,7 +20,9 @@ type TestNetwork struct {
 }
 
 // TestConfig is the configuration of test node i in home: loopback, free
-// ports, 1 MiB segments at k=2 m=2, fast reconciling.
+// ports, 1 MiB segments at k=2 m=2, fast reconciling, no repairer (tests
+// that stop holders expect their pieces to stay where they are; repair
+// tests turn it on with RepairInterval).
 func TestConfig(home string) Config {
 	c := DefaultConfig(home)
 	c.P2P = p2p.TestConfig()
@@ -35,6 +37,7 @@ func TestConfig(home string) Config {
 	c.ReconcileInterval = 200 * time.Millisecond
 	c.HedgeDelay = time.Second
 	c.Blocks.CacheBytes = 512 << 20
+	c.RepairInterval = 0
 	return c
 }
 

@@ -41,6 +41,7 @@ func newStatusCmd() *cobra.Command {
 				fmt.Fprintf(out, "standing:     %s, audit score %s, %d pieces lost\n", st.NodeStatus, permille(st.AuditScore), st.PiecesLost)
 			}
 			fmt.Fprintf(out, "scrub:        %s\n", scrubText(st.LastScrub))
+			fmt.Fprintf(out, "repairs:      %d pieces moved to new holders since start\n", st.PiecesRepaired)
 			return nil
 		},
 	}

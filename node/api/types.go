@@ -108,6 +108,9 @@ type Status struct {
 	// LastScrub is the node's last scrub of its held pieces (nil before
 	// any).
 	LastScrub *ScrubReport `json:"last_scrub,omitempty"`
+	// PiecesRepaired counts the pieces this daemon's repairer moved to new
+	// holders since it started (node/repair).
+	PiecesRepaired uint64 `json:"pieces_repaired"`
 }
 
 // Backend is what the API serves: the daemon. Its errors say what kind of

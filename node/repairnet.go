@@ -1,0 +1,243 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/node/repair"
+	"github.com/coop-network/coop/proofs"
+	"github.com/coop-network/coop/storage"
+	"github.com/coop-network/coop/storage/blockstore"
+)
+
+// repairNet is the node's side of repair (repair.Network): pieces come
+// from the file's holders through the exchange (netSource), rebuilt ones
+// go to the block store, pinned, and out to new holders as repair pushes
+// (holder_repair.go).
+type repairNet struct{ n *Node }
+
+var _ repair.Network = repairNet{}
+
+// Source implements repair.Network.
+func (r repairNet) Source(ctx context.Context, f *chain.File) storage.PieceSource {
+	return &netSource{n: r.n, file: f, fileID: blockstore.ID(f.ID), k: int(f.K), ctx: ctx}
+}
+
+// Sink implements repair.Network: rebuilt pieces are pinned until Release,
+// so the cache does not evict them before they are pushed.
+func (r repairNet) Sink() storage.BlockSink { return storage.StoreSink(r.n.store, blockstore.Pinned) }
+
+// Place implements repair.Network. Candidates are the active nodes with
+// room that are not missing epochs while holding pieces (the ledger's
+// rule) and not in the segment (avoid); for
+// another owner's file this node comes first (it has the bytes, and
+// holding them earns it quota: the repairer's reward), for its own file
+// last (data should leave the machine). A holder whose push fails is
+// replaced by the next candidate; a refused receipt fails the repair,
+// which is tried again later.
+func (r repairNet) Place(ctx context.Context, f *chain.File, pieces []storage.PieceInfo, avoid map[uint32]map[chain.Address]bool) ([]chain.Replacement, []chain.Receipt, error) {
+	n := r.n
+	params, err := n.lc.Params(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the ledger parameters: %w", err)
+	}
+	all, err := n.candidates(ctx, [32]byte(f.ID))
+	if err != nil {
+		return nil, nil, err
+	}
+	var cands []*candidate
+	for _, c := range all {
+		if c.rec.MissedInRow < params.RepairAfterMissed || c.rec.Used == 0 {
+			cands = append(cands, c)
+		}
+	}
+	own := f.Owner == n.addr
+	order := func(a, b *candidate) int {
+		if !own && a.self != b.self {
+			if a.self {
+				return -1
+			}
+			return 1
+		}
+		return better(a, b)
+	}
+	gotManifest := map[*candidate]bool{}
+	reps := make([]chain.Replacement, len(pieces))
+	chosen := make([]*candidate, len(pieces))
+	for i, p := range pieces {
+		seg := uint32(p.Segment)
+		tried := map[*candidate]bool{}
+		for {
+			slices.SortStableFunc(cands, order)
+			var pick *candidate
+			for _, c := range cands {
+				if tried[c] || avoid[seg][c.rec.Address] || c.free < uint64(p.Size) || c.pieces >= maxPiecesPerHolder {
+					continue
+				}
+				pick = c
+				break
+			}
+			if pick == nil {
+				return nil, nil, fmt.Errorf("%w: no node left to take piece %d/%d of file %s (%d bytes)", ErrNoHolders, p.Segment, p.Index, f.ID, p.Size)
+			}
+			tried[pick] = true
+			if err := n.pushPiece(ctx, pick, p.ID, p.Size, p.Root, [32]byte(f.ID)); err != nil {
+				if ctx.Err() != nil {
+					return nil, nil, ctx.Err()
+				}
+				n.log.Warn("repair push failed; trying another holder", "piece", p.ID, "holder", pick.rec.Address, "err", err)
+				continue
+			}
+			if !pick.self && !gotManifest[pick] {
+				gotManifest[pick] = true
+				if err := r.pushManifest(ctx, f, pick); err != nil {
+					n.log.Warn("pushing a repaired file's manifest", "file", f.ID, "holder", pick.rec.Address, "err", err)
+				}
+			}
+			pick.free -= uint64(p.Size)
+			pick.assigned += uint64(p.Size)
+			pick.pieces++
+			if avoid[seg] == nil {
+				avoid[seg] = map[chain.Address]bool{}
+			}
+			avoid[seg][pick.rec.Address] = true
+			chosen[i] = pick
+			reps[i] = chain.Replacement{Segment: seg, Index: uint32(p.Index), Holder: pick.rec.Address}
+			break
+		}
+	}
+	var holders []*candidate
+	byHolder := map[*candidate][]chain.ReceiptPiece{}
+	for i, c := range chosen {
+		if _, ok := byHolder[c]; !ok {
+			holders = append(holders, c)
+		}
+		p := pieces[i]
+		byHolder[c] = append(byHolder[c], chain.ReceiptPiece{ID: chain.Hash(p.ID), Root: chain.Hash(p.Root), Size: uint64(p.Size), Leaves: p.Leaves})
+	}
+	receipts := make([]chain.Receipt, len(holders))
+	for j, c := range holders {
+		if c.self {
+			expires, err := receiptExpiry(ctx, n.lc)
+			if err != nil {
+				return nil, nil, err
+			}
+			receipts[j] = chain.SignReceipt(n.key, n.lc.ChainID(), f.ID, f.Owner, expires, byHolder[c])
+			continue
+		}
+		if receipts[j], err = r.receiptFrom(ctx, f, c, byHolder[c]); err != nil {
+			return nil, nil, fmt.Errorf("receipt of new holder %s: %w", c.rec.Address, err)
+		}
+	}
+	return reps, receipts, nil
+}
+
+// receiptFrom asks new holder c for its receipt of repair-pushed pieces of
+// f and checks it names f's owner.
+func (r repairNet) receiptFrom(ctx context.Context, f *chain.File, c *candidate, pieces []chain.ReceiptPiece) (chain.Receipt, error) {
+	if len(pieces) > exchange.MaxReceiptPieces {
+		return chain.Receipt{}, fmt.Errorf("%w: holder %s would take %d pieces of the file, at most %d", ErrTooManyPieces, c.rec.Address, len(pieces), exchange.MaxReceiptPieces)
+	}
+	pub, err := p2p.PublicKeyFromPeerID(c.peer)
+	if err != nil {
+		return chain.Receipt{}, fmt.Errorf("holder %s: %w", c.rec.Address, err)
+	}
+	req := exchange.ReceiptRequest{Put: [32]byte(f.ID), File: [32]byte(f.ID), Pieces: make([]exchange.ReceiptPiece, len(pieces))}
+	for i, p := range pieces {
+		req.Pieces[i] = exchange.ReceiptPiece{Piece: exchange.PieceID(p.ID), Root: [32]byte(p.Root), Size: int64(p.Size)}
+	}
+	got, err := r.n.px.RequestReceipt(ctx, c.peer, req)
+	if err != nil {
+		return chain.Receipt{}, err
+	}
+	rc := chain.Receipt{PubKey: []byte(pub), Expires: got.Expires, Sig: got.Sig}
+	if err := rc.Verify(r.n.lc.ChainID(), f.ID, f.Owner, c.rec.Address, pieces); err != nil {
+		return chain.Receipt{}, err
+	}
+	return rc, nil
+}
+
+// pushManifest pushes f's manifest (encrypted: the repairer cannot read it,
+// only forward it) to new holder c, so readers find it with the file's
+// holders: from this node's store, else fetched from the file's holders.
+func (r repairNet) pushManifest(ctx context.Context, f *chain.File, c *candidate) error {
+	n := r.n
+	id := blockstore.ID(f.ID)
+	b, err := n.store.Get(ctx, id, maxManifestBlock)
+	if err != nil {
+		if b, err = r.fetchManifest(ctx, f); err != nil {
+			return err
+		}
+	}
+	return n.pushPiece(ctx, c, id, int64(len(b)), proofs.Root(b), [32]byte(f.ID))
+}
+
+// fetchManifest fetches f's manifest block from its holders (the exchange
+// checks the bytes against the file id) into the cache.
+func (r repairNet) fetchManifest(ctx context.Context, f *chain.File) ([]byte, error) {
+	n := r.n
+	var errs []error
+	seen := map[chain.Address]bool{n.addr: true}
+	for _, p := range f.Pieces {
+		if seen[p.Holder] {
+			continue
+		}
+		seen[p.Holder] = true
+		id, err := n.holderPeer(ctx, p.Holder)
+		if err != nil {
+			continue
+		}
+		b, err := n.px.GetBytes(ctx, id, exchange.PieceID(f.ID))
+		if err == nil && int64(len(b)) > maxManifestBlock {
+			err = fmt.Errorf("manifest of %d bytes", len(b))
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := n.store.PutExpect(ctx, blockstore.Cache, blockstore.ID(f.ID), bytesReader(b)); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("manifest of file %s unavailable from its holders: %w", f.ID, errors.Join(errs...))
+}
+
+// Release implements repair.Network: a rebuilt piece a recorded
+// replacement gives to this node stays pinned (with the Levels Place
+// wrote); the others move to the cache, unless this node holds the same
+// block for another piece (copies share ids).
+func (r repairNet) Release(ctx context.Context, f *chain.File, pieces []storage.PieceInfo, replaced []chain.Replacement) {
+	n := r.n
+	keep := map[blockstore.ID]bool{}
+	for i, rp := range replaced {
+		if rp.Holder == n.addr && i < len(pieces) {
+			keep[pieces[i].ID] = true
+		}
+	}
+	held := map[blockstore.ID]bool{}
+	if hs, err := n.lc.Pieces(ctx, n.addr); err == nil {
+		for _, hp := range hs {
+			held[blockstore.ID(hp.Piece.ID)] = true
+		}
+	} else {
+		n.log.Warn("listing own pieces after a repair; keeping the rebuilt ones pinned", "err", err)
+		return
+	}
+	for _, p := range pieces {
+		switch {
+		case keep[p.ID] || held[p.ID] || n.hold.isCredited(p.ID):
+			// Kept pinned; pushPiece already wrote the Levels of a piece
+			// placed on this node.
+		default:
+			if err := n.store.Unpin(ctx, p.ID); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+				n.log.Warn("unpinning a rebuilt piece", "piece", p.ID, "err", err)
+			}
+		}
+	}
+}
