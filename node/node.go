@@ -88,7 +88,7 @@ type Node struct {
 	store *blockstore.Store
 	api   *api.Server
 	hold  *holder
-	prove *prover.Prover   // nil if Config.ProveInterval is 0
+	prove *prover.Prover // nil if Config.ProveInterval is 0
 	scrub *scrub.Scrubber
 	fix   *repair.Repairer // nil if Config.RepairInterval is 0
 	keys  *keyring
