@@ -165,7 +165,7 @@ func query(st kvIterReader, params Params, info chainInfo, path string, data []b
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
-		return queryChallenges(st, holder)
+		return queryChallenges(st, params, holder)
 	case strings.HasPrefix(path, QueryOutcome):
 		num, addr, ok := strings.Cut(arg(QueryOutcome), "/")
 		if !ok {
