@@ -171,7 +171,7 @@ func finalize(t *testing.T, a *App, h int64, txs [][]byte) *abci.FinalizeBlockRe
 // TestReplayOnTwoFreshAppsGivesTheSameHashes feeds one history of 80 blocks
 // (transfers, registrations, placements, removals, garbage, wrong proofs of
 // storage, reports of lost pieces: so lost/ and contain/ records, audit
-// scores and debts)
+// scores)
 // to an in-memory app that checked every tx first (as in its mempool) and
 // to an on-disk app that is closed and reopened every 20 blocks; the app hash and every tx result must match at every
 // height, and a reopened app must report the height and hash it committed.
