@@ -170,3 +170,22 @@ func (p *proveLedger) held(holder Address) []HeldPiece {
 	}
 	return out
 }
+
+// A holder with more pieces than challenges are drawn over is never
+// challenged: when it settles missing, the block rule neither fails nor
+// contains it.
+func TestAHolderTooLargeToChallengeIsNotContained(t *testing.T) {
+	challengePiecesLimit = 2
+	t.Cleanup(func() { challengePiecesLimit = MaxChallengePieces })
+	p := newProveLedger(t, 10, 4)
+	hank := addrOf(p.hank)
+	p.run(t, [][]byte{p.placeTx(p.alice, Hash{0xd8}, hank, 1000, 1000, 1000)}, 0)
+	p.settle(1)
+	p.settle(2) // settles epoch 1: missing
+	if o, _ := p.outcome(1, hank); o.Outcome != OutcomeMissing {
+		t.Fatalf("epoch 1: %+v", o)
+	}
+	if c, found := p.containment(hank); found {
+		t.Fatalf("contained over %d pieces: %+v", challengePiecesLimit, c)
+	}
+}

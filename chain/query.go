@@ -74,7 +74,8 @@ var queryBytesLimit = MaxQueryBytes
 type AccountView struct {
 	Account
 	// QuotaEarned is what the account's node earns by holding pieces for
-	// other accounts (HeldForOthers × EarnPercent / 100; 0 without a node).
+	// other accounts: the bytes of them it has proved, min(HeldForOthers,
+	// ProvedForOthers) × EarnPercent / 100 (0 without a node).
 	QuotaEarned uint64 `cbor:"quota_earned" json:"quota_earned"`
 	// QuotaLimit is the allowance plus QuotaEarned while the node is active
 	// and up, else the allowance.
