@@ -2,6 +2,7 @@ package chain
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -67,7 +68,9 @@ func TestSkippingAnEpochDoesNotDodgeAChallenge(t *testing.T) {
 	// Answering epoch 3's fresh challenges instead is stale, not judged.
 	set := p.challenges(hank)
 	dodge := p.proofsFor(ChallengeSet{Epoch: 3, Challenges: Challenges(set.Seed, hank, p.held(hank), ChallengesPerEpoch)}, -1)
-	p.run(t, [][]byte{p.sign(p.hank, dodge)}, CodeStaleChallenges)
+	if r := p.run(t, [][]byte{p.sign(p.hank, dodge)}, CodeStaleChallenges); !strings.Contains(r[0].Log, "is contained and must answer the challenges it missed") {
+		t.Fatalf("log %q", r[0].Log)
+	}
 	if _, found := p.outcome(3, hank); found {
 		t.Fatal("a proof of fresh challenges was judged while contained")
 	}

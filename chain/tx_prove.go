@@ -118,14 +118,16 @@ func applyProveStorage(x *execCtx, b *ProveStorage) error {
 	} else if found {
 		return fmt.Errorf("%w: node %s's epoch %d is already recorded as %s (height %d)", ErrExists, x.signer, e.Number, prev.Outcome, prev.Height)
 	}
-	held, _, cs, _, err := epochChallenges(x.st, x.params, e.Seed, x.signer)
+	held, _, cs, contained, err := epochChallenges(x.st, x.params, e.Seed, x.signer)
 	if err != nil {
 		return err
 	}
 	if len(cs) == 0 {
 		return fmt.Errorf("%w: node %s holds nothing: nothing to prove", ErrInvalid, x.signer)
 	}
-	if want := ChallengesHash(cs); b.Challenges != want {
+	if want := ChallengesHash(cs); b.Challenges != want && contained {
+		return fmt.Errorf("%w: the proof answers challenges %s, node %s is contained and must answer the challenges it missed, %s (read /challenges again)", ErrStaleChallenges, b.Challenges, x.signer, want)
+	} else if b.Challenges != want {
 		return fmt.Errorf("%w: the proof answers challenges %s, node %s's challenges are now %s (its pieces changed: read /challenges again)", ErrStaleChallenges, b.Challenges, x.signer, want)
 	}
 	if len(b.Proofs) != len(cs) {
