@@ -29,7 +29,7 @@ func TestGoldenAppHash(t *testing.T) {
 	// UptimeMinPercent 0: hank is recorded missing for epoch 0 (he never
 	// proves) and must still spend his earned quota at height 11.
 	g.Params = Params{EpochLength: 3, EarnPercent: 100, ReceiptTTL: 4, UptimeWindow: 10, UptimeMinPercent: 0, Allowance: 1000, MaxTxBytes: 256 << 10,
-		RepLambdaPermille: 950, SuspendBelowPermille: 800, DisqualifyBelowPermille: 600, RepairAfterMissed: 3, ChallengesPerEpoch: 10}
+		RepLambdaPermille: 990, SuspendBelowPermille: 800, DisqualifyBelowPermille: 600, RepairAfterMissed: 3, ChallengesPerEpoch: 10} // λ = 0.99: henry's 10 wrong answers leave him active
 	// The pieces have made-up roots, so hank cannot prove what he holds:
 	// held bytes earn unproved here (the proof condition is
 	// quota_proof_test.go's), and he is recorded missing, so contained.

@@ -152,29 +152,27 @@ func TestReportLost(t *testing.T) {
 	}
 }
 
-// Ten failed proofs disqualify a holder: all its pieces are marked lost,
-// its earned quota goes, it can no longer prove or be given pieces.
-func TestFailingHolderIsDisqualified(t *testing.T) {
+// A holder that lost everything fails all c challenges of its first proof:
+// c = 10 failed audits disqualify it in that epoch; all its pieces are
+// marked lost, its earned quota goes, it can no longer prove or be given
+// pieces. One that fails one challenge an epoch is only suspended at worst.
+func TestHolderThatLostEverythingIsDisqualified(t *testing.T) {
 	p := newProveLedger(t, 10, 2)
 	hank := addrOf(p.hank)
-	var files []Hash
 	var txs [][]byte
 	for i := range 12 {
-		id := Hash{0xe0, byte(i)}
-		files = append(files, id)
-		txs = append(txs, p.placeTx(p.alice, id, hank, 2048))
+		txs = append(txs, p.placeTx(p.alice, Hash{0xe0, byte(i)}, hank, 2048))
 	}
 	p.run(t, txs, make([]Code, len(txs))...)
-	for epoch := uint64(1); p.node(hank).Status != NodeDisqualified; epoch++ {
-		if epoch > 10 {
-			t.Fatalf("not disqualified after 10 failed epochs: %+v (score %d)", p.node(hank), AuditScore(ptr(p.node(hank))))
-		}
-		p.toEpoch(epoch)
-		p.block()
-		p.run(t, [][]byte{p.prove(p.hank, 0)}, 0)
+	p.toEpoch(1)
+	p.block()
+	body := p.proofsFor(p.challenges(hank), -1)
+	for i := range body.Proofs {
+		body.Proofs[i] = nil // nothing to answer with
 	}
+	p.run(t, [][]byte{p.sign(p.hank, body)}, 0)
 	n := p.node(hank)
-	if n.Used != 0 || n.HeldForOthers != 0 || n.PiecesLost != 12 {
+	if n.Status != NodeDisqualified || n.Used != 0 || n.HeldForOthers != 0 || n.PiecesLost != 12 {
 		t.Fatalf("disqualified node %+v", n)
 	}
 	if v := p.account(hank); v.QuotaEarned != 0 || v.QuotaLimit != 1<<30 {
@@ -187,6 +185,9 @@ func TestFailingHolderIsDisqualified(t *testing.T) {
 	if c := p.check(p.placeTx(p.alice, Hash{0xef}, hank, 2048)); Code(c.Code) != CodeHolderUnavailable {
 		t.Fatalf("placing on a disqualified holder: code %d (%s)", c.Code, c.Log)
 	}
+	p.toEpoch(2)
+	p.block()
+	if c := p.check(p.sign(p.hank, &ProveStorage{Epoch: 2})); Code(c.Code) != CodeHolderUnavailable {
+		t.Fatalf("a disqualified holder's proof: code %d (%s)", c.Code, c.Log)
+	}
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -77,12 +77,22 @@ func uptimeOK(params Params, n *Node) bool {
 	return up*100 >= params.UptimeMinPercent*uint64(len(w))
 }
 
+// EarnedQuota is the quota node n's account earns by holding (0 for nil).
+func EarnedQuota(params Params, n *Node) uint64 { return earnedQuota(params, n) }
+
+// EarningUsable reports whether node n's earned quota counts toward its
+// account's limit now: the node is active (not suspended or disqualified)
+// and its uptime over the window reaches Params.UptimeMinPercent.
+func EarningUsable(params Params, n *Node) bool {
+	return n != nil && n.Status == NodeActive && uptimeOK(params, n)
+}
+
 // QuotaLimit is the number of bytes an account may have placed: the
 // allowance, plus the quota its node n (nil if it has none) earns by holding
 // pieces for others, while the node is active and up.
 func QuotaLimit(params Params, acct *Account, n *Node) uint64 {
 	limit := params.Allowance
-	if n != nil && n.Status == NodeActive && uptimeOK(params, n) {
+	if EarningUsable(params, n) {
 		if s, ok := addUint64(limit, earnedQuota(params, n)); ok {
 			limit = s
 		} else {

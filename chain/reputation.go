@@ -5,8 +5,8 @@ import (
 	"math/bits"
 )
 
-// Reputation: every judged proof (and every fault a ReportFault proves) is
-// an audit of the holder, success or failure. The audit score is a
+// Reputation: every challenge a judged proof answers (and every fault a
+// ReportFault proves) is an audit of the holder, success or failure. The audit score is a
 // Beta-distribution estimate with forgetting, after Storj's: on each audit
 //
 //	α ← λ·α + (1 if it passed)

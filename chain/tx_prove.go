@@ -135,9 +135,10 @@ func applyProveStorage(x *execCtx, b *ProveStorage) error {
 	}
 	outcome := OutcomeProved
 	var failed []HeldPiece // the pieces of wrongly answered challenges, once each
+	passed := make([]bool, len(cs))
 	for i, c := range cs {
 		hp, ok := proofAnswers(held, c, b.Proofs[i])
-		if ok {
+		if passed[i] = ok; ok {
 			continue
 		}
 		outcome = OutcomeInvalid
@@ -156,15 +157,21 @@ func applyProveStorage(x *execCtx, b *ProveStorage) error {
 		node.ProofsFailed++
 	}
 	// A wrong answer is evidence the holder lost the piece: it is marked
-	// lost (repair moves it), and the epoch is a failed audit.
+	// lost (repair moves it). Every challenge is one audit, in order: a
+	// holder that lost everything fails c audits at once (disqualified
+	// in one epoch at the default parameters), one that lost a few leaves
+	// fails now and then (reputation.go).
 	for _, hp := range failed {
 		if err := markLost(x.st, x.height, node, hp, LostFailedProof); err != nil {
 			return err
 		}
 	}
-	if recordAudit(x.params, node, outcome == OutcomeProved) {
-		if err := disqualify(x.st, x.height, node); err != nil {
-			return err
+	for _, ok := range passed {
+		if recordAudit(x.params, node, ok) {
+			if err := disqualify(x.st, x.height, node); err != nil {
+				return err
+			}
+			break
 		}
 	}
 	if err := setValue(x.st, nodeKey(x.signer), node); err != nil {

@@ -132,6 +132,10 @@ func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing nodes on the ledger: %w", err)
 	}
+	params, err := n.lc.Params(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledger's params: %w", err)
+	}
 	out := make([]api.PeerInfo, 0, len(nodes))
 	for i := range nodes {
 		rec := &nodes[i]
@@ -140,6 +144,9 @@ func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 		}
 		pi := api.PeerInfo{PeerID: rec.PeerID, Account: rec.Address.String(), Addrs: rec.Addrs, Pledged: rec.Pledge, Used: rec.Used, Status: rec.Status}
 		pi.Reputation = float64(chain.AuditScore(rec)) / 1000
+		pi.AuditScore, pi.Uptime, pi.MissedInRow = chain.AuditScore(rec), rec.Uptime, rec.MissedInRow
+		pi.ProofsPassed, pi.ProofsFailed, pi.PiecesLost = rec.ProofsPassed, rec.ProofsFailed, rec.PiecesLost
+		pi.QuotaEarned, pi.EarningUsable = chain.EarnedQuota(params, rec), chain.EarningUsable(params, rec)
 		if id, err := n.peerOf(rec); err == nil {
 			pi.Connected = n.host.Libp2p().Network().Connectedness(id) == network.Connected
 		}
@@ -162,6 +169,7 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 	if rec, err := n.lc.Node(ctx, n.addr); err == nil {
 		st.PledgedBytes, st.CPUUnits, st.PledgeUsed = rec.Pledge, uint64(rec.CPU), rec.Used
 		st.ProofsPassed, st.ProofsFailed, st.Uptime = rec.ProofsPassed, rec.ProofsFailed, rec.Uptime
+		st.NodeStatus, st.AuditScore, st.PiecesLost = rec.Status, chain.AuditScore(&rec), rec.PiecesLost
 	}
 	if h, _, err := n.lc.Height(ctx); err == nil {
 		st.ChainHeight = h

@@ -29,7 +29,9 @@ func TestConfig(home string) Config {
 	c.Storage.SegmentSize = 1 << 20
 	c.Storage.StripeUnit = 64 << 10
 	c.Pledge = 256 << 20
-	c.PendingTimeout = 3 * time.Second
+	// Long enough for a put on a loaded 2-core machine to get from push to
+	// receipt (tests of the timeout set their own).
+	c.PendingTimeout = time.Minute
 	c.ReconcileInterval = 200 * time.Millisecond
 	c.HedgeDelay = time.Second
 	c.Blocks.CacheBytes = 512 << 20

@@ -33,9 +33,9 @@ func newPeersCmd() *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ACCOUNT\tPEER\tCONNECTED\tPLEDGED\tUSED\tREPUTATION\tSTATUS")
+			fmt.Fprintln(tw, "ACCOUNT\tPEER\tCONNECTED\tPLEDGED\tUSED\tSTATUS\tSCORE\tUPTIME\tLOST")
 			for _, p := range peers {
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%.2f\t%s\n", short(p.Account), short(p.PeerID), p.Connected, formatBytes(p.Pledged), formatBytes(p.Used), p.Reputation, p.Status)
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\t%s\t%d\n", short(p.Account), short(p.PeerID), p.Connected, formatBytes(p.Pledged), formatBytes(p.Used), p.Status, permille(p.AuditScore), uptimeShort(p.Uptime), p.PiecesLost)
 			}
 			return tw.Flush()
 		},
@@ -48,4 +48,18 @@ func short(s string) string {
 		return s[:6] + "…" + s[len(s)-4:]
 	}
 	return s
+}
+
+// uptimeShort is a node's uptime window as "proved/measured", "-" if empty.
+func uptimeShort(w []bool) string {
+	if len(w) == 0 {
+		return "-"
+	}
+	up := 0
+	for _, ok := range w {
+		if ok {
+			up++
+		}
+	}
+	return fmt.Sprintf("%d/%d", up, len(w))
 }

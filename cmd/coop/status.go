@@ -35,6 +35,9 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintf(out, "held:         %d pieces credited, %s pinned\n", st.PiecesHeld, formatBytes(st.BytesHeld))
 			fmt.Fprintf(out, "cache:        %s of %s\n", formatBytes(st.CacheBytes), formatBytes(st.CacheCapacity))
 			fmt.Fprintf(out, "proofs:       %d passed, %d failed; %s\n", st.ProofsPassed, st.ProofsFailed, uptimeText(st.Uptime))
+			if st.NodeStatus != "" {
+				fmt.Fprintf(out, "standing:     %s, audit score %s, %d pieces lost\n", st.NodeStatus, permille(st.AuditScore), st.PiecesLost)
+			}
 			return nil
 		},
 	}
@@ -54,3 +57,6 @@ func uptimeText(w []bool) string {
 	}
 	return fmt.Sprintf("proved %d of the last %d epochs", up, len(w))
 }
+
+// permille prints a permille score as a decimal fraction: 950 → "0.950".
+func permille(v uint64) string { return fmt.Sprintf("%d.%03d", v/1000, v%1000) }

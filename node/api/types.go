@@ -60,6 +60,20 @@ type PeerInfo struct {
 	Used       uint64   `json:"used_bytes,omitempty"`
 	Reputation float64  `json:"reputation,omitempty"`
 	Status     string   `json:"status,omitempty"`
+	// AuditScore is the ledger's audit score in permille (1000: never
+	// failed); Uptime the node's recent epochs, oldest first, true where
+	// it proved; MissedInRow its consecutive missed epochs; PiecesLost the
+	// pieces it lost (failed challenges, reports, disqualification).
+	AuditScore   uint64 `json:"audit_score"`
+	Uptime       []bool `json:"uptime,omitempty"`
+	MissedInRow  uint64 `json:"missed_in_row,omitempty"`
+	ProofsPassed uint64 `json:"proofs_passed"`
+	ProofsFailed uint64 `json:"proofs_failed"`
+	PiecesLost   uint64 `json:"pieces_lost,omitempty"`
+	// QuotaEarned is what holding earns the node's account; EarningUsable
+	// whether it counts now (active, uptime at least the minimum).
+	QuotaEarned   uint64 `json:"quota_earned"`
+	EarningUsable bool   `json:"earning_usable"`
 }
 
 // Status is the node's own state.
@@ -85,6 +99,12 @@ type Status struct {
 	ProofsPassed uint64 `json:"proofs_passed"`
 	ProofsFailed uint64 `json:"proofs_failed"`
 	Uptime       []bool `json:"uptime"`
+	// NodeStatus is the ledger's status of the node (active, suspended,
+	// disqualified); AuditScore its audit score in permille; PiecesLost
+	// the pieces it lost.
+	NodeStatus string `json:"node_status,omitempty"`
+	AuditScore uint64 `json:"audit_score"`
+	PiecesLost uint64 `json:"pieces_lost,omitempty"`
 }
 
 // Backend is what the API serves: the daemon. Its errors say what kind of
