@@ -180,5 +180,8 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 	s := n.store.Stats()
 	st.BytesHeld = s.PinnedBytes
 	st.CacheBytes, st.CacheCapacity = s.CacheBytes, s.CacheBudget
+	if rep, ok := n.scrub.Last(); ok {
+		st.LastScrub = scrubReport(rep)
+	}
 	return st, nil
 }

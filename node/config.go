@@ -7,6 +7,7 @@ import (
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/node/prover"
+	"github.com/coop-network/coop/node/scrub"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
 )
@@ -15,7 +16,8 @@ import (
 type Config struct {
 	// Home is the node's data directory: blocks/, levels/ (the proofs.Levels
 	// of received pieces, node/prover), api.token, api.addr,
-	// files.json (the capabilities of files put from this node).
+	// files.json (the capabilities of files put from this node),
+	// scrub.json (the last scrub's report).
 	Home     string
 	P2P      p2p.Config
 	Exchange exchange.Config
@@ -50,6 +52,13 @@ type Config struct {
 	// 0.4 s or more). A ledger without the ProveStorage rule refuses the
 	// proofs, which is logged at debug.
 	ProveInterval time.Duration
+	// ScrubInterval is the time between the starts of two background
+	// scrubs of the held pieces (node/scrub; scrub.DefaultInterval, a
+	// day); 0 disables them (`coop scrub` still runs one). ScrubRate
+	// bounds a scrub's reads in bytes per second (scrub.DefaultRate,
+	// 4 MiB/s; 0: no bound); a background scrub reads slower when it can.
+	ScrubInterval time.Duration
+	ScrubRate     int64
 	// HedgeDelay is how long a fetch waits on one holder before asking the
 	// next one as well.
 	HedgeDelay time.Duration
@@ -73,6 +82,8 @@ func DefaultConfig(home string) Config {
 		PendingTimeout:    2 * time.Minute,
 		ReconcileInterval: 5 * time.Second,
 		ProveInterval:     prover.DefaultInterval,
+		ScrubInterval:     scrub.DefaultInterval,
+		ScrubRate:         scrub.DefaultRate,
 		HedgeDelay:        3 * time.Second,
 		PushConcurrency:   8,
 		LedgerTimeout:     2 * time.Minute,

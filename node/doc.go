@@ -20,6 +20,10 @@
 // Remove (backend.go) records a RemoveFile, then deletes the file's
 // manifest and pieces from the node's own store, pinned and cached.
 //
+// Scrub (scrub.go, node/scrub) re-reads the held pieces in the background,
+// daily and rate-limited, or on demand (`coop scrub`); a corrupt or missing
+// piece is dropped with its levels and reported lost on the ledger.
+//
 // Get (get.go) resolves the manifest, then fetches pieces in parallel from
 // the holders the ledger records, falling back to DHT providers and hedging
 // slow holders, stops at K good pieces per segment and caches what it

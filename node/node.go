@@ -22,6 +22,7 @@ import (
 	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/node/prover"
+	"github.com/coop-network/coop/node/scrub"
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
@@ -47,6 +48,9 @@ type Ledger interface {
 	// before the first); Challenges a holder's challenges of it.
 	Epoch(ctx context.Context) (chain.Epoch, error)
 	Challenges(ctx context.Context, holder chain.Address) (chain.ChallengeSet, error)
+	// Outcome is what the ledger recorded of holder's proof for epoch (an
+	// error wrapping chain.ErrNotFound while nothing is).
+	Outcome(ctx context.Context, epoch uint64, holder chain.Address) (chain.EpochOutcome, error)
 	// BroadcastCommit signs body with the node's account key, submits it
 	// and waits until it is committed; a tx the ledger rejected is a
 	// *ledger.RejectedError wrapping the rule's chain error.
@@ -82,6 +86,7 @@ type Node struct {
 	api   *api.Server
 	hold  *holder
 	prove *prover.Prover // nil if Config.ProveInterval is 0
+	scrub *scrub.Scrubber
 	keys  *keyring
 	dead  deadPeers
 	log   *slog.Logger
@@ -140,6 +145,7 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 	if cfg.ProveInterval > 0 {
 		n.prove = prover.New(n.addr, lc, storePieces{n.store}, n.hold.levels, prover.Config{Interval: cfg.ProveInterval, Logger: n.log})
 	}
+	n.scrub = n.newScrubber()
 	n.hold.provide = func(ctx context.Context, id blockstore.ID) error { return n.host.Provide(ctx, id) }
 	if n.x, err = exchange.New(n.host.Libp2p(), cfg.Exchange, storeSource{n.store}, n.hold); err != nil {
 		return nil, err
@@ -181,12 +187,17 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 			n.prove.Loop(loopCtx)
 		}()
 	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.scrub.Loop(loopCtx)
+	}()
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "pledge", cfg.Pledge)
 	return n, nil
 }
 
-// Close stops the API, the reconcile and prover loops, the exchange, the host and the
-// block store, in that order.
+// Close stops the API, the reconcile, prover and scrub loops, the
+// exchange, the host and the block store, in that order.
 func (n *Node) Close() error {
 	var errs []error
 	n.once.Do(func() {

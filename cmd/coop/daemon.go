@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +26,8 @@ func addDaemonFlags(cmd *cobra.Command) {
 	f.Bool("api-allow-remote", false, "allow a non-loopback API address")
 	f.StringSlice("bootstrap", nil, "extra libp2p peers to connect to, as /ip4/…/p2p/<id> (repeatable)")
 	f.String("upload-rate", "0", "cap on bytes per second sent to peers, e.g. 25MB (0: none)")
+	f.String("scrub-rate", "4MiB", "cap on bytes per second a scrub of the held pieces reads (0: none)")
+	f.Duration("scrub-interval", 24*time.Hour, "time between background scrubs of the held pieces (0: only on demand, coop scrub)")
 	f.Int("k", 0, "default data pieces per segment for puts (default 4)")
 	f.Int("m", 0, "default parity pieces per segment for puts (default 2)")
 }
@@ -65,6 +69,17 @@ func daemonConfig(home string) (node.Config, error) {
 		return c, err
 	}
 	c.Exchange.UploadRate = int64(rate)
+	srate, err := parseBytes("--scrub-rate", cfg.GetString("scrub-rate"))
+	if err != nil {
+		return c, err
+	}
+	if srate > 1<<62 {
+		return c, fmt.Errorf("--scrub-rate: %d bytes per second is too large", srate)
+	}
+	c.ScrubRate = int64(srate)
+	if c.ScrubInterval = cfg.GetDuration("scrub-interval"); c.ScrubInterval < 0 {
+		return c, fmt.Errorf("--scrub-interval: %v is negative", c.ScrubInterval)
+	}
 	if k := cfg.GetInt("k"); k > 0 {
 		c.Storage.K = k
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/coop-network/coop/node/ledger"
 )
 
-// TestNetworkCommandsAgainstRunningNodes drives put, ls, get, status,
-// peers and rm through the CLI against real nodes on 127.0.0.1.
+// TestNetworkCommandsAgainstRunningNodes drives put, ls, get, scrub,
+// status, peers and rm through the CLI against real nodes on 127.0.0.1.
 func TestNetworkCommandsAgainstRunningNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts CometBFT validators")
@@ -78,7 +78,14 @@ func TestNetworkCommandsAgainstRunningNodes(t *testing.T) {
 		t.Fatalf("get FILE_ID on another account's node: %v", err)
 	}
 
-	if out, err = runCLI(t, "--home", homeA, "status"); err != nil || !strings.Contains(out, "quota:") || !strings.Contains(out, "pledge:") {
+	if out, err = runCLI(t, "--home", homeA, "scrub", "--json"); err != nil {
+		t.Fatalf("scrub: %v\n%s", err, out)
+	}
+	var sr api.ScrubReport
+	if err := json.Unmarshal([]byte(out), &sr); err != nil || sr.Pieces != sr.TotalPieces || sr.OK != sr.Pieces || sr.Corrupt+sr.Missing+sr.Reported != 0 {
+		t.Fatalf("scrub of sound pieces: %+v (%v)", sr, err)
+	}
+	if out, err = runCLI(t, "--home", homeA, "status"); err != nil || !strings.Contains(out, "quota:") || !strings.Contains(out, "pledge:") || !strings.Contains(out, "scrub:        last") {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
 	if out, err = runCLI(t, "--home", homeA, "peers"); err != nil || strings.Count(out, "active") != 2 {

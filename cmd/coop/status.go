@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/coop-network/coop/node/api"
 )
 
 func init() { registerCommand(newStatusCmd) }
@@ -38,6 +40,7 @@ func newStatusCmd() *cobra.Command {
 			if st.NodeStatus != "" {
 				fmt.Fprintf(out, "standing:     %s, audit score %s, %d pieces lost\n", st.NodeStatus, permille(st.AuditScore), st.PiecesLost)
 			}
+			fmt.Fprintf(out, "scrub:        %s\n", scrubText(st.LastScrub))
 			return nil
 		},
 	}
@@ -60,3 +63,12 @@ func uptimeText(w []bool) string {
 
 // permille prints a permille score as a decimal fraction: 950 → "0.950".
 func permille(v uint64) string { return fmt.Sprintf("%d.%03d", v/1000, v%1000) }
+
+// scrubText sums up the last scrub for `coop status`.
+func scrubText(r *api.ScrubReport) string {
+	if r == nil {
+		return "none yet (coop scrub runs one)"
+	}
+	return fmt.Sprintf("last %s: %d of %d pieces checked, %d ok, %d corrupt, %d missing, %d reported lost",
+		r.Started.Local().Format("2006-01-02 15:04"), r.Pieces, r.TotalPieces, r.OK, r.Corrupt, r.Missing, r.Reported)
+}

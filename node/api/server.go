@@ -148,6 +148,16 @@ func (s *Server) routes() http.Handler {
 		st, err := s.backend.Status(r.Context())
 		s.reply(w, st, err)
 	})
+	mux.HandleFunc("POST /v1/scrub", s.handleScrub)
+	mux.HandleFunc("GET /v1/scrub", func(w http.ResponseWriter, r *http.Request) {
+		sb, ok := s.backend.(Scrubber)
+		if !ok {
+			writeError(w, http.StatusNotFound, errors.New("this node does not scrub"))
+			return
+		}
+		rep, err := sb.LastScrub(r.Context())
+		s.reply(w, rep, err)
+	})
 	return s.authenticate(mux)
 }
 

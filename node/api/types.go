@@ -105,6 +105,9 @@ type Status struct {
 	NodeStatus string `json:"node_status,omitempty"`
 	AuditScore uint64 `json:"audit_score"`
 	PiecesLost uint64 `json:"pieces_lost,omitempty"`
+	// LastScrub is the node's last scrub of its held pieces (nil before
+	// any).
+	LastScrub *ScrubReport `json:"last_scrub,omitempty"`
 }
 
 // Backend is what the API serves: the daemon. Its errors say what kind of

@@ -32,6 +32,9 @@ type Ledger interface {
 	Challenges(ctx context.Context, holder chain.Address) (chain.ChallengeSet, error)
 	// Pieces are the pieces holder is recorded to hold (the whole list).
 	Pieces(ctx context.Context, holder chain.Address) ([]chain.HeldPiece, error)
+	// Outcome is what the ledger recorded of holder's proof for epoch; an
+	// error wrapping chain.ErrNotFound while nothing is.
+	Outcome(ctx context.Context, epoch uint64, holder chain.Address) (chain.EpochOutcome, error)
 	// BroadcastCommit signs body with the account's key and waits for it
 	// to commit; a refusal is a *ledger.RejectedError.
 	BroadcastCommit(ctx context.Context, body chain.Body) (ledger.Result, error)
@@ -147,15 +150,23 @@ func (p *Prover) markAnswered(epoch uint64) {
 }
 
 // Round answers the current epoch's challenges unless they were answered:
-// it reads the epoch, then (for a new epoch) the challenges and the held
-// pieces, proves each challenge and sends one chain.ProveStorage. A refusal
-// as stale (chain.ErrStaleChallenges, code 21: the held list changed
-// between the read and the proof's block) is retried once with fresh
-// challenges.
+// it reads the epoch, then (for a new epoch) the challenges, checks that
+// the ledger has recorded no outcome for the epoch yet (/outcome: a node
+// restarted after answering does not answer again), reads the held
+// pieces, proves each challenge and sends one chain.ProveStorage. A
+// refusal as stale (chain.ErrStaleChallenges, code 21: the held list
+// changed between the read and the proof's block) is retried once with
+// fresh challenges.
 //
 // Any verdict of the ledger, acceptance or refusal, settles the epoch: it
-// is not sent again. A failure to read or to reach the ledger does not, so
-// the next Round tries again.
+// is not sent again. Two refusals are not errors: already answered
+// (chain.ErrExists, code 9: an outcome was recorded meanwhile, e.g. by this
+// node before a restart) settles the epoch quietly, and late
+// (chain.ErrProofLate, code 20: the ledger moved into the next epoch while
+// the proof waited, as it may at an epoch's edge, where CheckTx judges
+// against the next epoch) is logged at debug and the round goes on to the
+// new epoch's challenges. A failure to read or to reach the ledger does
+// not settle the epoch, so the next Round tries again.
 //
 // A challenge the node cannot answer (piece missing, unreadable or
 // corrupt, so no proof that proofs.Verify accepts against the recorded
@@ -176,7 +187,8 @@ func (p *Prover) Round(ctx context.Context) error {
 	if p.answered(e.Number) {
 		return nil
 	}
-	for attempt := 0; ; attempt++ {
+	retried, late := false, false // a stale, a late refusal was retried
+	for {
 		set, err := p.lc.Challenges(ctx, p.self)
 		if err != nil {
 			return fmt.Errorf("reading challenges: %w", err)
@@ -186,6 +198,11 @@ func (p *Prover) Round(ctx context.Context) error {
 		}
 		if len(set.Challenges) == 0 {
 			p.markAnswered(set.Epoch)
+			return nil
+		}
+		if done, err := p.recorded(ctx, set.Epoch); err != nil {
+			return err
+		} else if done {
 			return nil
 		}
 		tx, err := p.prove(ctx, set)
@@ -199,8 +216,20 @@ func (p *Prover) Round(ctx context.Context) error {
 			p.markAnswered(set.Epoch)
 			p.log.Info("storage proved", "epoch", set.Epoch, "challenges", len(set.Challenges))
 			return nil
-		case errors.Is(err, chain.ErrStaleChallenges) && attempt == 0:
+		case errors.Is(err, chain.ErrStaleChallenges) && !retried:
+			retried = true
 			p.log.Debug("challenges changed before the proof committed; proving fresh ones", "epoch", set.Epoch)
+			continue
+		case errors.Is(err, chain.ErrExists):
+			p.markAnswered(set.Epoch)
+			p.log.Debug("the ledger already has this epoch's outcome", "epoch", set.Epoch)
+			return nil
+		case errors.Is(err, chain.ErrProofLate) && !late:
+			// The ledger moved on while the proof waited: this epoch is
+			// over (missing, for this node), the next one is open.
+			late = true
+			p.markAnswered(set.Epoch)
+			p.log.Debug("proof refused as late at an epoch's edge; proving the new epoch", "epoch", set.Epoch, "err", err)
 			continue
 		case errors.As(err, &rej):
 			p.markAnswered(set.Epoch)
@@ -208,6 +237,27 @@ func (p *Prover) Round(ctx context.Context) error {
 		default:
 			return fmt.Errorf("sending the proofs of epoch %d: %w", set.Epoch, err)
 		}
+	}
+}
+
+// recorded reports whether the ledger already holds an outcome of this
+// node for epoch, marking the epoch answered if so. A read failing for
+// another reason than no outcome is logged and answered false: the proof
+// is sent, and the ledger refuses a second one (chain.ErrExists).
+func (p *Prover) recorded(ctx context.Context, epoch uint64) (bool, error) {
+	o, err := p.lc.Outcome(ctx, epoch, p.self)
+	switch {
+	case err == nil:
+		p.markAnswered(epoch)
+		p.log.Debug("epoch already answered", "epoch", epoch, "outcome", o.Outcome)
+		return true, nil
+	case errors.Is(err, chain.ErrNotFound):
+		return false, nil
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	default:
+		p.log.Debug("reading this node's outcome of the epoch; proving anyway", "epoch", epoch, "err", err)
+		return false, nil
 	}
 }
 

@@ -57,6 +57,10 @@ func (l *fakeLedger) Pieces(ctx context.Context, holder chain.Address) ([]chain.
 	return l.held, nil
 }
 
+func (l *fakeLedger) Outcome(ctx context.Context, epoch uint64, holder chain.Address) (chain.EpochOutcome, error) {
+	return chain.EpochOutcome{}, fmt.Errorf("%w: no outcome of epoch %d", chain.ErrNotFound, epoch)
+}
+
 func (l *fakeLedger) BroadcastCommit(ctx context.Context, body chain.Body) (ledger.Result, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
