@@ -34,7 +34,11 @@ import (
 //	5: reputation and lost pieces: judged proofs are audits (nodes'
 //	   rep_alpha/rep_beta, suspension, disqualification), a wrongly
 //	   answered piece is marked lost (lost/ records, pieces_lost), the
-//	   ReportLost rule, and four new params. Version-4 state is refused.
+//	   ReportLost rule, and four new params; containment (a holder
+//	   settled missing is asked the same challenges until it answers:
+//	   contain/ records); earned quota counts only proved bytes (nodes'
+//	   proved_for_others); challenges_per_epoch is a param. Version-4
+//	   state is refused.
 const AppVersion = 5
 
 // Config configures an App.

@@ -12,16 +12,24 @@ import (
 	"github.com/coop-network/coop/proofs"
 )
 
-// ChallengesPerEpoch is c, the number of leaves each holder is challenged
-// to prove per epoch. With 1 KiB leaves a proof is 1,042 + 32·h bytes for a
-// path of h = ⌈log2 leaves⌉ hashes (1,490 bytes for a 16 MiB piece), so 10
-// challenges fit the target of ≤ 16 KiB of proof per holder per epoch for
-// pieces up to 256 MiB. A holder missing a fraction f of its bytes passes one
-// epoch with probability (1−f)^c: 60 % for f = 5 %, 35 % for f = 10 %; over
-// the uptime window of 10 epochs 0.6 % and 0.003 % (docs/proofs.md). It is
-// a constant until the proof transaction exists; it moves to the genesis
-// Params with it.
+// ChallengesPerEpoch is the default c (Params.ChallengesPerEpoch), the
+// number of leaves each holder is challenged to prove per epoch. With 1 KiB
+// leaves a proof is 1,042 + 32·h bytes for a path of h = ⌈log2 leaves⌉
+// hashes (1,490 bytes for a 16 MiB piece), so 10 challenges fit the target
+// of ≤ 16 KiB of proof per holder per epoch for pieces up to 256 MiB. A
+// holder missing a fraction f of its bytes passes one epoch with
+// probability (1−f)^c: 60 % for f = 5 %, 35 % for f = 10 %; over the uptime
+// window of 10 epochs 0.6 % and 0.003 % (docs/proofs.md).
 const ChallengesPerEpoch = 10
+
+// MaxChallengesPerEpoch bounds Params.ChallengesPerEpoch.
+const MaxChallengesPerEpoch = 256
+
+// proofBytesBound is a bound on one encoded proof (1,682 bytes for a 1 GiB
+// piece, the storage layer's largest) with room for the transaction's
+// framing: Params.Validate wants ChallengesPerEpoch of them to fit in
+// MaxTxBytes.
+const proofBytesBound = 2048
 
 // MaxChallengePieces bounds the held pieces the /challenges query reads: it
 // answers ErrInvalid for a holder recorded with more, rather than challenges
@@ -54,7 +62,8 @@ type Challenge struct {
 // ChallengeSet is the answer to the /challenges/<holder> query: the
 // challenges of Holder in epoch Epoch (whose seed is Seed), drawn over the
 // Pieces pieces, Bytes bytes in all, it is recorded to hold at the queried
-// height.
+// height. While the holder is contained (Contained, contain.go) the
+// challenges are the ones it missed, not drawn from Seed.
 type ChallengeSet struct {
 	Epoch      uint64      `cbor:"epoch" json:"epoch"`
 	Seed       Hash        `cbor:"seed" json:"seed"`
@@ -62,6 +71,10 @@ type ChallengeSet struct {
 	Pieces     uint64      `cbor:"pieces" json:"pieces"`
 	Bytes      uint64      `cbor:"bytes" json:"bytes"`
 	Challenges []Challenge `cbor:"challenges" json:"challenges"`
+	// Contained is true when Challenges are the holder's contained
+	// challenges: those of an epoch it missed, asked again until it
+	// answers (contain.go).
+	Contained bool `cbor:"contained,omitempty" json:"contained,omitempty"`
 }
 
 // Challenges returns the c challenges of holder for an epoch with seed seed,
@@ -185,9 +198,10 @@ func (s *challengeStream) uniform(n uint64) uint64 {
 // queryChallenges answers /challenges/<holder>: the current epoch's
 // challenges over every piece the holder is recorded to hold at the state
 // st, read in key order (all of them, not a page; more than
-// challengePiecesLimit is refused). It computes them as the ProveStorage
-// rule does (holderChallenges).
-func queryChallenges(st kvIterReader, holder Address) ([]byte, error) {
+// challengePiecesLimit is refused) — or, while the holder is contained,
+// the challenges it missed (contain.go). It computes them as the
+// ProveStorage rule does (epochChallenges).
+func queryChallenges(st kvIterReader, p Params, holder Address) ([]byte, error) {
 	e, found, err := currentEpoch(st)
 	if err != nil {
 		return nil, err
@@ -195,22 +209,22 @@ func queryChallenges(st kvIterReader, holder Address) ([]byte, error) {
 	if !found {
 		return nil, fmt.Errorf("%w: no epoch yet", ErrNotFound)
 	}
-	held, total, cs, err := holderChallenges(st, e.Seed, holder)
+	held, total, cs, contained, err := epochChallenges(st, p, e.Seed, holder)
 	if err != nil {
 		return nil, err
 	}
-	set := ChallengeSet{Epoch: e.Number, Seed: e.Seed, Holder: holder, Pieces: uint64(len(held)), Bytes: total, Challenges: []Challenge{}}
+	set := ChallengeSet{Epoch: e.Number, Seed: e.Seed, Holder: holder, Pieces: uint64(len(held)), Bytes: total, Challenges: []Challenge{}, Contained: contained}
 	set.Challenges = append(set.Challenges, cs...)
 	return Marshal(&set)
 }
 
 // holderChallenges reads every piece holder is recorded to hold in st (in
 // key order, which is Challenges' canonical order) and returns them, their
-// total bytes and the holder's ChallengesPerEpoch challenges for seed (nil
-// when it holds nothing). A holder with more than challengePiecesLimit
+// total bytes and the holder's c fresh challenges for seed (nil when it
+// holds nothing). A holder with more than challengePiecesLimit
 // pieces is refused with ErrInvalid, never challenged over part of them.
 // st is the committed or working tree or an overlay on either.
-func holderChallenges(st kvReader, seed Hash, holder Address) (held []HeldPiece, total uint64, cs []Challenge, err error) {
+func holderChallenges(st kvReader, seed Hash, holder Address, c int) (held []HeldPiece, total uint64, cs []Challenge, err error) {
 	entries, err := scanPrefix(st, heldPrefix(holder), challengePiecesLimit+1)
 	if err != nil {
 		return nil, 0, nil, err
@@ -230,5 +244,5 @@ func holderChallenges(st kvReader, seed Hash, holder Address) (held []HeldPiece,
 	if !ok {
 		return nil, 0, nil, fmt.Errorf("%w: holder %s's piece sizes sum past 2^64 bytes", ErrOverflow, holder)
 	}
-	return held, total, Challenges(seed, holder, held, ChallengesPerEpoch), nil
+	return held, total, Challenges(seed, holder, held, c), nil
 }

@@ -353,6 +353,9 @@ func TestCollusionNeverBeatsTheBound(t *testing.T) {
 			// Holders here never prove storage: uptime must not withhold
 			// earned quota (the bound is about quota accounting).
 			g.Params.UptimeMinPercent = 0
+			// Nor could they (made-up roots): held bytes count unproved.
+			earnUnproved = true
+			t.Cleanup(func() { earnUnproved = false })
 			a := &attackLedger{testLedger: newTestLedgerGenesis(t, "", g)}
 			var txs [][]byte
 			for _, k := range all {

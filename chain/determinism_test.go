@@ -22,6 +22,23 @@ type workload struct {
 	files  []Hash
 	owners map[Hash]ed25519.PrivateKey
 	height int64 // of the block being generated
+	// app, if set, is read (its committed state) for the txs that answer
+	// the ledger: proofs of storage for a node's current challenges and
+	// reports of pieces it holds.
+	app *App
+}
+
+// query reads path from w.app's committed state into v; false if there is
+// no app or the query fails.
+func (w *workload) query(path string, v any) bool {
+	if w.app == nil {
+		return false
+	}
+	res, err := w.app.Query(context.Background(), &abci.QueryRequest{Path: path})
+	if err != nil || res.Code != 0 {
+		return false
+	}
+	return Unmarshal(res.Value, v) == nil
 }
 
 func newWorkload(seed uint64, accounts int) *workload {
@@ -36,6 +53,10 @@ func (w *workload) genesis() GenesisState {
 	g := testGenesis(w.keys[:len(w.keys)/2]...)
 	g.Params.Allowance = 5000
 	g.Params.EpochLength = 7
+	// The workload's proofs are all wrong (made-up roots), ten failed
+	// audits each: a slow forgetting factor keeps most holders placeable
+	// for a while, and some are still suspended or disqualified.
+	g.Params.RepLambdaPermille = 990
 	return g
 }
 
@@ -55,7 +76,7 @@ func (w *workload) block() [][]byte {
 	for range w.rng.IntN(12) {
 		k := w.keys[w.rng.IntN(len(w.keys))]
 		other := addrOf(w.keys[w.rng.IntN(len(w.keys))])
-		switch w.rng.IntN(7) {
+		switch w.rng.IntN(9) {
 		case 0, 1:
 			txs = append(txs, w.tx(k, &Transfer{To: other, Amount: w.rng.Uint64N(400)}))
 		case 2:
@@ -98,6 +119,35 @@ func (w *workload) block() [][]byte {
 				}
 				txs = append(txs, w.tx(k, &RemoveFile{FileID: id}))
 			}
+		case 7: // a proof of storage: its pieces have made-up roots, so wrong
+			var cs ChallengeSet
+			if !w.query(QueryChallenges+addrOf(k).String(), &cs) {
+				continue
+			}
+			body := &ProveStorage{Epoch: cs.Epoch, Challenges: ChallengesHash(cs.Challenges), Proofs: make([][]byte, len(cs.Challenges))}
+			switch w.rng.IntN(6) {
+			case 0: // stale
+				body.Challenges[0] ^= 1
+			case 1: // late or early
+				body.Epoch += 1 - 2*uint64(w.rng.IntN(2))
+			}
+			for i := range body.Proofs {
+				body.Proofs[i] = []byte{byte(w.rng.Uint32())}
+			}
+			txs = append(txs, w.tx(k, body))
+		case 8: // a report of lost pieces, some held by the signer
+			var held Page[HeldPiece]
+			w.query(QueryPieces+addrOf(k).String(), &held)
+			var refs []PieceRef
+			for _, hp := range held.Items {
+				if w.rng.IntN(3) == 0 {
+					refs = append(refs, PieceRef{File: hp.File, Segment: hp.Piece.Segment, Index: hp.Piece.Index})
+				}
+			}
+			if len(refs) == 0 || w.rng.IntN(4) == 0 {
+				refs = append(refs, PieceRef{File: Hash{byte(w.rng.Uint32())}, Index: uint32(w.rng.IntN(3))})
+			}
+			txs = append(txs, w.tx(k, &ReportLost{Pieces: refs}))
 		case 6:
 			g := make([]byte, w.rng.IntN(200))
 			for i := range g {
@@ -123,13 +173,21 @@ func finalize(t *testing.T, a *App, h int64, txs [][]byte) *abci.FinalizeBlockRe
 }
 
 // TestReplayOnTwoFreshAppsGivesTheSameHashes feeds one history of 80 blocks
+// (transfers, registrations, placements, removals, garbage, wrong proofs of
+// storage, reports of lost pieces: so lost/ and contain/ records, audit
+// scores)
 // to an in-memory app that checked every tx first (as in its mempool) and
 // to an on-disk app that is closed and reopened every 20 blocks; the app hash and every tx result must match at every
 // height, and a reopened app must report the height and hash it committed.
 func TestReplayOnTwoFreshAppsGivesTheSameHashes(t *testing.T) {
 	w := newWorkload(42, 8)
 	g := w.genesis()
+	// Held bytes earn unproved here (the workload's pieces cannot be
+	// proved), so the history has debts too.
+	earnUnproved = true
+	t.Cleanup(func() { earnUnproved = false })
 	mem := newTestLedgerGenesis(t, "", g).app
+	w.app = mem
 	dir := t.TempDir()
 	disk := newTestLedgerGenesis(t, dir, g).app
 	ok, failed := 0, 0
@@ -177,6 +235,39 @@ func TestReplayOnTwoFreshAppsGivesTheSameHashes(t *testing.T) {
 	if ok < 50 || failed < 50 {
 		t.Fatalf("workload too one-sided: %d ok, %d failed", ok, failed)
 	}
+	// The history reached the proof rules' state: lost pieces (reported
+	// and failed), contained holders, audit scores, debts.
+	st := dump(t, mem)
+	count := map[string]int{}
+	for k, v := range st {
+		for _, p := range []string{prefixLost, prefixContain, prefixDebt, prefixProof} {
+			if strings.HasPrefix(k, p) {
+				count[p]++
+			}
+		}
+		if strings.HasPrefix(k, prefixLost) {
+			var lp LostPiece
+			if err := Unmarshal(v, &lp); err != nil {
+				t.Fatal(err)
+			}
+			count[lp.Reason]++
+		}
+		if strings.HasPrefix(k, prefixNode) {
+			var n Node
+			if err := Unmarshal(v, &n); err != nil {
+				t.Fatal(err)
+			}
+			if n.RepBeta > 0 {
+				count["failed audits"]++
+			}
+		}
+	}
+	t.Logf("state at the end: %v", count)
+	for _, c := range []string{prefixContain, prefixProof, LostReported, LostFailedProof, "failed audits"} {
+		if count[c] == 0 {
+			t.Errorf("the history left no %q in state", c)
+		}
+	}
 }
 
 // TestAccountingInvariantsHoldAfterARandomHistory replays a generated
@@ -187,15 +278,18 @@ func TestReplayOnTwoFreshAppsGivesTheSameHashes(t *testing.T) {
 // debts owed to it); the debt records add up to each account's QuotaLent
 // and QuotaOwed, and what an account owes is exactly how far it is over its
 // earning limit (checkQuotaBooks); every file's pieces are indexed under
-// their holders and every index entry belongs to a file; and no tombstone
-// outlives ReceiptTTL.
+// their holders (or recorded lost, not both) and every index entry and
+// lost record belongs to a file, every containment to a node; and no
+// tombstone outlives ReceiptTTL. The history includes proofs of storage
+// (wrong: the pieces have made-up roots) and reports of lost pieces.
 func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 	for _, seed := range []uint64{1, 42, 77} {
 		w := newWorkload(seed, 8)
 		g := w.genesis()
 		g.Params.ReceiptTTL = 6
 		l := newTestLedgerGenesis(t, "", g)
-		placed, removed, debtsSeen := 0, 0, 0
+		w.app = l.app
+		placed, removed, debtsSeen, lost, answered := 0, 0, 0, 0, 0
 		for h := int64(1); h <= 120; h++ {
 			txs := w.block()
 			res := finalize(t, l.app, h, txs)
@@ -207,12 +301,14 @@ func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 						placed++
 					case TypeRemoveFile:
 						removed++
+					case TypeReportLost, TypeProveStorage:
+						answered++
 					}
 				}
 			}
 		}
-		t.Logf("seed %d: %d placed, %d removed, %d debt records seen over the blocks", seed, placed, removed, debtsSeen)
-		if placed < 5 || removed < 3 {
+		t.Logf("seed %d: %d placed, %d removed, %d proofs and reports judged, %d debt records seen over the blocks", seed, placed, removed, answered, debtsSeen)
+		if placed < 5 || removed < 3 || answered < 3 {
 			t.Fatalf("seed %d: history too thin: %d placed, %d removed", seed, placed, removed)
 		}
 		st := dump(t, l.app)
@@ -227,8 +323,13 @@ func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 				files[f.ID] = f
 				quota[f.Owner] += f.Bytes
 				for _, p := range f.Pieces {
-					if _, ok := st[string(heldKey(p.Holder, f.ID, p.Segment, p.Index))]; !ok {
-						t.Fatalf("seed %d: piece %d/%d of %s not indexed under %s", seed, p.Segment, p.Index, f.ID, p.Holder)
+					_, indexed := st[string(heldKey(p.Holder, f.ID, p.Segment, p.Index))]
+					_, isLost := st[string(lostKey(f.ID, p.Segment, p.Index))]
+					if indexed == isLost {
+						t.Fatalf("seed %d: piece %d/%d of %s: indexed under %s %v, lost %v (want exactly one)", seed, p.Segment, p.Index, f.ID, p.Holder, indexed, isLost)
+					}
+					if isLost {
+						lost++
 					}
 				}
 			}
@@ -247,6 +348,18 @@ func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 				used[hp.Piece.Holder] += hp.Piece.Size
 				if f.Owner != hp.Piece.Holder {
 					held[hp.Piece.Holder] += hp.Piece.Size
+				}
+			case strings.HasPrefix(k, prefixLost):
+				var lp LostPiece
+				if err := Unmarshal(v, &lp); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := files[lp.File]; !ok {
+					t.Fatalf("seed %d: lost record %x of a file not on the ledger", seed, k)
+				}
+			case strings.HasPrefix(k, prefixContain):
+				if _, ok := st[string(nodeKey(Address([]byte(k[len(prefixContain):]))))]; !ok {
+					t.Fatalf("seed %d: containment %x of no node", seed, k)
 				}
 			case strings.HasPrefix(k, prefixGone):
 				var at int64
@@ -278,5 +391,9 @@ func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 				}
 			}
 		}
+		if lost == 0 {
+			t.Fatalf("seed %d: no lost piece at the end", seed)
+		}
+		t.Logf("seed %d: %d pieces lost at the end", seed, lost)
 	}
 }

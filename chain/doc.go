@@ -14,8 +14,9 @@
 //     is refused. A removed file id is tombstoned until any receipt of it
 //     has expired.
 //   - Quota: an account may place its allowance plus what its node earns by
-//     holding pieces of other accounts' files (HeldForOthers ×
-//     EarnPercent / 100), while the node is active and up (quota.go).
+//     holding pieces of other accounts' files (the proved part of
+//     HeldForOthers × EarnPercent / 100), while the node is active and up
+//     (quota.go).
 //   - Epochs of EpochLength blocks each have a seed chained from block
 //     hashes (epoch.go); block rules (block.go) run at the start of each
 //     block.
@@ -28,11 +29,16 @@
 //     proved, invalid, or missing when no answer came in the epoch
 //     (settle.go, at the next epoch's first block) — is recorded, and gives
 //     the node's uptime window, which decides whether its earned quota is
-//     usable.
+//     usable. Earned quota counts only the bytes a node has proved
+//     (Node.ProvedForOthers, quota.go). The number of challenges is the
+//     genesis param challenges_per_epoch.
+//   - Judged proofs are audits: the audit score (reputation.go) suspends,
+//     then disqualifies, a node that keeps failing; a wrongly answered
+//     piece is marked lost (lost.go), as are those a holder reports
+//     (ReportLost) and all of a disqualified node's. A holder that misses
+//     an epoch is contained (contain.go): asked the same challenges until
+//     it answers, so skipping an epoch cannot dodge a challenge.
 //
-// Not yet: reputation changes (RepAlpha, RepBeta stay 1), containment,
-// suspension and disqualification, repair of lost pieces, compute jobs,
-// fees. A holder that deletes pieces is caught by its challenges with the
-// probability docs/proofs.md gives, and then loses the use of its earned
-// quota, but keeps its credit; see docs/ledger.md, Quota.
+// Not yet: repair of lost pieces (moving them to new holders), compute
+// jobs, fees, an unbiasable seed; see docs/proofs.md and docs/ledger.md.
 package chain

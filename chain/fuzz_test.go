@@ -3,12 +3,18 @@ package chain
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 )
 
-// fuzzSeeds are valid txs of every type plus near misses.
+// fuzzSeeds are valid txs of every type plus near misses. The checked-in
+// corpus (testdata/fuzz/FuzzDecodeTx, FuzzCheckTx) holds them
+// (TestFuzzCorpusHoldsTheSeeds).
 func fuzzSeeds(t testing.TB) [][]byte {
 	k, other := testKey(0), testKey(1)
 	pid, _ := PeerIDOf(k.Public().(ed25519.PublicKey))
@@ -26,6 +32,8 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		&RemoveFile{FileID: Hash{1}},
 		&ReplacePieces{FileID: Hash{1}, Pieces: []Replacement{{Index: 1, Holder: addrOf(other)}},
 			Receipts: []Receipt{SignReceipt(other, testChainID, Hash{1}, addrOf(k), 10, []ReceiptPiece{{ID: Hash{0, 1, 1}, Root: Hash{0, 1, 2}, Size: 5, Leaves: 1}})}},
+		&ReportLost{Pieces: []PieceRef{{File: Hash{1}, Segment: 0, Index: 1}, {File: Hash{2}, Segment: 3, Index: 0}}},
+		&ProveStorage{Epoch: 2, Challenges: Hash{7}, Proofs: [][]byte{{1, 2, 3}, {}}},
 	}
 	var out [][]byte
 	for i, b := range bodies {
@@ -107,4 +115,42 @@ func FuzzVerifySignature(f *testing.F) {
 			t.Fatalf("verifier says %v, crypto/ed25519 says %v", got, want)
 		}
 	})
+}
+
+// TestFuzzCorpusHoldsTheSeeds checks that every seed of fuzzSeeds is in the
+// checked-in corpora of FuzzDecodeTx and FuzzCheckTx, so a plain go test
+// runs them all (and -fuzz starts from them).
+func TestFuzzCorpusHoldsTheSeeds(t *testing.T) {
+	for _, dir := range []string{"FuzzDecodeTx", "FuzzCheckTx"} {
+		entries, err := os.ReadDir(filepath.Join("testdata", "fuzz", dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]bool{}
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join("testdata", "fuzz", dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			have[string(b)] = true
+		}
+		for i, s := range fuzzSeeds(t) {
+			if enc := corpusEntry(s); !have[enc] {
+				if *update {
+					name := filepath.Join("testdata", "fuzz", dir, fmt.Sprintf("seed%02d", len(entries)))
+					entries = append(entries, nil)
+					if err := os.WriteFile(name, []byte(enc), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				t.Errorf("%s: seed %d is not in the corpus (add it with go test ./chain -run TestFuzzCorpusHoldsTheSeeds -update)", dir, i)
+			}
+		}
+	}
+}
+
+// corpusEntry is a []byte seed in the go test fuzz v1 encoding.
+func corpusEntry(b []byte) string {
+	return "go test fuzz v1\n[]byte(" + strconv.Quote(string(b)) + ")\n"
 }

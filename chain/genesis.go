@@ -85,6 +85,10 @@ func (p *Params) Validate() error {
 		return fmt.Errorf("%w: repair_after_missed must be ≥ 1", ErrGenesis)
 	case p.MaxTxBytes < 1024 || p.MaxTxBytes > 16<<20:
 		return fmt.Errorf("%w: max_tx_bytes %d outside [1 KiB, 16 MiB]", ErrGenesis, p.MaxTxBytes)
+	case p.ChallengesPerEpoch < 1 || p.ChallengesPerEpoch > MaxChallengesPerEpoch:
+		return fmt.Errorf("%w: challenges_per_epoch %d outside [1, %d]", ErrGenesis, p.ChallengesPerEpoch, MaxChallengesPerEpoch)
+	case p.ChallengesPerEpoch*proofBytesBound > p.MaxTxBytes:
+		return fmt.Errorf("%w: challenges_per_epoch %d: a proof transaction of %d proofs (up to %d bytes each) would not fit in max_tx_bytes %d", ErrGenesis, p.ChallengesPerEpoch, p.ChallengesPerEpoch, proofBytesBound, p.MaxTxBytes)
 	}
 	return nil
 }

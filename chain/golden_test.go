@@ -15,7 +15,8 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
 // TestGoldenAppHash runs a fixed block sequence — fixed keys and genesis,
 // node registrations, a placement with receipts, a transfer, a removal, a
 // refused re-placement, a removal that leaves a debt and its repayment,
-// a wrong proof of storage, missing proofs settled at epoch boundaries — through a fresh in-memory app and
+// a wrong proof of storage, missing proofs settled at epoch boundaries
+// (containment), a lost piece reported — through a fresh in-memory app and
 // compares the app hash after each block with testdata/TestGoldenAppHash.golden
 // (hex, line h = height h). Any change to the encoding of state or txs, the
 // key layout or a rule's effects shows here; if it is intended (and
@@ -28,7 +29,12 @@ func TestGoldenAppHash(t *testing.T) {
 	// UptimeMinPercent 0: hank is recorded missing for epoch 0 (he never
 	// proves) and must still spend his earned quota at height 11.
 	g.Params = Params{EpochLength: 3, EarnPercent: 100, ReceiptTTL: 4, UptimeWindow: 10, UptimeMinPercent: 0, Allowance: 1000, MaxTxBytes: 256 << 10,
-		RepLambdaPermille: 990, SuspendBelowPermille: 800, DisqualifyBelowPermille: 600, RepairAfterMissed: 3} // λ = 0.99: henry's 10 wrong answers leave him active
+		RepLambdaPermille: 990, SuspendBelowPermille: 800, DisqualifyBelowPermille: 600, RepairAfterMissed: 3, ChallengesPerEpoch: 10} // λ = 0.99: henry's 10 wrong answers leave him active
+	// The pieces have made-up roots, so hank cannot prove what he holds:
+	// held bytes earn unproved here (the proof condition is
+	// quota_proof_test.go's), and he is recorded missing, so contained.
+	earnUnproved = true
+	t.Cleanup(func() { earnUnproved = false })
 	l := newTestLedgerGenesis(t, "", g)
 
 	pf := &PlaceFile{FileID: Hash{0x60, 0x1d}, Size: 500, K: 2, M: 1, Pieces: []Piece{
@@ -98,6 +104,15 @@ func TestGoldenAppHash(t *testing.T) {
 			}
 			return step{[][]byte{l.sign(hank, &RemoveFile{FileID: Hash{0x60, 0x2d}})}, []Code{0}}
 		},
+		func() step { // 14: alice places one piece on henry
+			one := file(Hash{0x60, 0x3d}, 700, addrOf(henry))
+			signReceipts(one, addrOf(alice), l.height+1)
+			return step{[][]byte{l.sign(alice, one)}, []Code{0}}
+		},
+		func() step { // 15: henry reports it lost
+			return step{[][]byte{l.sign(henry, &ReportLost{Pieces: []PieceRef{{File: Hash{0x60, 0x3d}}}})}, []Code{0}}
+		},
+		func() step { return step{} }, // 16: epoch 5
 	}
 	var got []string
 	for i, s := range steps {

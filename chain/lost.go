@@ -47,7 +47,8 @@ type LostPiece struct {
 
 // markLost takes piece hp off holder n (which must be the node recorded in
 // hp.Piece.Holder and still hold it): deletes its hold/ entry, lowers n's
-// Used and, for a file of another owner, HeldForOthers, counts it in
+// Used and, for a file of another owner, HeldForOthers and
+// ProvedForOthers (uncreditForOthers), counts it in
 // n.PiecesLost, and records the piece in lost/. The caller saves n.
 func markLost(st kvWriter, height int64, n *Node, hp HeldPiece, reason string) error {
 	p := hp.Piece
@@ -67,7 +68,7 @@ func markLost(st kvWriter, height int64, n *Node, hp HeldPiece, reason string) e
 	}
 	n.Used = subSat(n.Used, p.Size)
 	if f.Owner != n.Address {
-		n.HeldForOthers = subSat(n.HeldForOthers, p.Size)
+		uncreditForOthers(n, p.Size)
 	}
 	n.PiecesLost++
 	return setValue(st, lostKey(hp.File, p.Segment, p.Index), &LostPiece{File: hp.File, Piece: p, Reason: reason, Height: height})

@@ -74,7 +74,8 @@ var queryBytesLimit = MaxQueryBytes
 type AccountView struct {
 	Account
 	// QuotaEarned is what the account's node earns by holding pieces for
-	// other accounts (HeldForOthers × EarnPercent / 100; 0 without a node).
+	// other accounts: the bytes of them it has proved, min(HeldForOthers,
+	// ProvedForOthers) × EarnPercent / 100 (0 without a node).
 	QuotaEarned uint64 `cbor:"quota_earned" json:"quota_earned"`
 	// QuotaLimit is the allowance plus QuotaEarned while the node is active
 	// and up, else the allowance.
@@ -165,7 +166,7 @@ func query(st kvIterReader, params Params, info chainInfo, path string, data []b
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
-		return queryChallenges(st, holder)
+		return queryChallenges(st, params, holder)
 	case strings.HasPrefix(path, QueryOutcome):
 		num, addr, ok := strings.Cut(arg(QueryOutcome), "/")
 		if !ok {

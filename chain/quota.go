@@ -3,13 +3,47 @@ package chain
 import "math/bits"
 
 // earnedQuota is what holding earns node n's account: the bytes it holds
-// for other accounts × EarnPercent / 100 (saturating, never overflowing).
-// The pledge earns nothing; a node that holds nothing earns 0.
+// for other accounts and has proved (min(HeldForOthers, ProvedForOthers))
+// × EarnPercent / 100 (saturating, never overflowing). The pledge earns
+// nothing; a node that holds nothing, or has proved nothing since it was
+// given its pieces, earns 0.
+//
+// Pieces count from the node's first proof judged proved after it was
+// given them (which sets ProvedForOthers to HeldForOthers), and only while
+// its uptime over the window is enough (QuotaLimit): so earned quota
+// counts only pieces proved within the uptime window. A holder cannot
+// accept pieces, drop them and spend what they earn before a challenge
+// could find out.
+//
+// Debts (debt.go) are measured against the earning limit of the bytes held,
+// proved or not, as they are whatever the node's status and uptime: proving
+// is a condition for using earned quota, like uptime, not a change of what
+// the node is credited with; so a proof changes no debt and repays none.
 func earnedQuota(params Params, n *Node) uint64 {
 	if n == nil {
 		return 0
 	}
-	return earnedFor(params, n.HeldForOthers)
+	held := n.HeldForOthers
+	if !earnUnproved {
+		held = min(held, n.ProvedForOthers)
+	}
+	return earnedFor(params, held)
+}
+
+// earnUnproved lifts the proof condition of earnedQuota. It is false on
+// every ledger; the tests of the quota and debt bookkeeping, whose pieces
+// have made-up roots and so cannot be proved, set it (quota_proof_test.go
+// tests the condition itself).
+var earnUnproved = false
+
+// uncreditForOthers lowers n's credit for holding pieces of other accounts
+// by size bytes (a piece of another owner went: removed, lost, moved):
+// HeldForOthers, and ProvedForOthers by as much, so a piece given after
+// the last proof is not counted as proved in place of one that went. Both
+// saturate at 0, and ProvedForOthers stays ≤ HeldForOthers.
+func uncreditForOthers(n *Node, size uint64) {
+	n.HeldForOthers = subSat(n.HeldForOthers, size)
+	n.ProvedForOthers = min(subSat(n.ProvedForOthers, size), n.HeldForOthers)
 }
 
 // earnedFor is what holding held bytes for others earns: held ×

@@ -28,6 +28,12 @@ func newAttackLedger(t *testing.T) *attackLedger {
 	// from recording them missing and withholding, for low uptime, the
 	// earned quota these attacks are about.
 	g.Params.EpochLength = 1 << 20
+	// Nor could they: the pieces have made-up roots. Held bytes count
+	// for earned quota unproved here (the proof condition is tested in
+	// quota_proof_test.go); the quota and debt rules are otherwise the
+	// ledger's.
+	earnUnproved = true
+	t.Cleanup(func() { earnUnproved = false })
 	a.testLedger = newTestLedgerGenesis(t, "", g)
 	for i, r := range a.block(
 		a.sign(a.hank, registerBody(t, a.hank, 1_000_000)),

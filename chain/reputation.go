@@ -106,7 +106,8 @@ func recordAudit(p Params, n *Node, passed bool) (disqualified bool) {
 // node's Used and HeldForOthers drop to what its lost pieces leave (0), so
 // its earned quota goes. n's status must already be NodeDisqualified; the
 // caller saves n. The pieces are bounded by MaxChallengePieces (a holder
-// with more is never challenged, so never disqualified by a proof).
+// with more is never challenged, so never disqualified by a proof). Its
+// containment, if any, ends: it holds nothing to be asked about.
 func disqualify(st kvWriter, height int64, n *Node) error {
 	entries, err := scanPrefix(st, heldPrefix(n.Address), math.MaxInt32)
 	if err != nil {
@@ -121,5 +122,5 @@ func disqualify(st kvWriter, height int64, n *Node) error {
 			return err
 		}
 	}
-	return nil
+	return release(st, n.Address)
 }

@@ -47,8 +47,15 @@ func TestHoldingForOthersEarnsQuotaOnlyWhileUp(t *testing.T) {
 	f := newFixture(t)
 	carol := addrOf(f.carol)
 	// Carol pledged 3000 bytes and holds 60 of alice's: the pledge earns
-	// nothing, the 60 bytes held earn 60.
+	// nothing, and the 60 bytes held earn nothing until she proves them
+	// (quota_proof_test.go); here they count as proved (earnUnproved).
 	a := f.account(carol)
+	if a.QuotaEarned != 0 || a.QuotaLimit != 1000 {
+		t.Fatalf("carol holds 60 unproved bytes for alice: %+v", a)
+	}
+	earnUnproved = true
+	t.Cleanup(func() { earnUnproved = false })
+	a = f.account(carol)
 	if a.QuotaEarned != 60 || a.QuotaLimit != 1060 {
 		t.Fatalf("carol holds 60 bytes for alice: %+v", a)
 	}
@@ -62,7 +69,7 @@ func TestHoldingForOthersEarnsQuotaOnlyWhileUp(t *testing.T) {
 	// Uptime 6 of 10 epochs (< 70 %): only the allowance is usable.
 	params := DefaultParams()
 	params.Allowance = 1000
-	n := &Node{Status: NodeActive, HeldForOthers: 2000, Uptime: []bool{true, true, false, true, false, true, false, true, false, true}}
+	n := &Node{Status: NodeActive, HeldForOthers: 2000, ProvedForOthers: 2000, Uptime: []bool{true, true, false, true, false, true, false, true, false, true}}
 	if got := QuotaLimit(params, &a.Account, n); got != 1000 {
 		t.Fatalf("60%% uptime: limit %d, want the allowance 1000", got)
 	}
@@ -184,6 +191,7 @@ func TestADisqualifiedOrDownNodeIsNoHolderAndEarnsNoQuota(t *testing.T) {
 	}
 	setNode(carol, func(n *Node) {
 		n.Uptime = []bool{true, true, false, true, false, true, false, true, false, true}
+		n.ProvedForOthers = n.HeldForOthers // as a proof judged proved writes it
 	})
 	if a := f.account(carol); a.QuotaLimit != 1000 {
 		t.Fatalf("carol 60%% up: quota limit %d, want the allowance 1000", a.QuotaLimit)

@@ -1,5 +1,7 @@
 package chain
 
+import "fmt"
+
 // settleEpoch closes epoch n at the first block of epoch n+1, after
 // beginEpoch (blockRules order) and before the block's transactions. It
 // goes over every registered node, in key order (so it costs one read per
@@ -12,16 +14,25 @@ package chain
 //   - every node with an outcome for epoch n (proved, invalid or missing)
 //     gets one entry appended to Node.Uptime, true only for proved, and
 //     Uptime is trimmed to the last Params.UptimeWindow entries;
-//     MissedInRow counts consecutive missing outcomes.
+//     MissedInRow counts consecutive missing outcomes;
+//   - a node recorded missing is contained (contain.go): the challenges
+//     it did not answer — epoch n's, or the contained ones it was asked
+//     again — are asked again in epoch n+1, and on, until it answers.
 //
 // A node that holds nothing and proved nothing gets no entry: it is not
-// measured, and an empty window counts as up (uptimeOK). Reputation,
-// suspension and repair do not follow from outcomes yet (docs/proofs.md).
+// measured, and an empty window counts as up (uptimeOK). A missing outcome
+// is not an audit: it costs uptime, not audit score (reputation.go).
 func settleEpoch(b *blockCtx) error {
 	if b.newEpoch == nil || b.newEpoch.Number == 0 {
 		return nil
 	}
 	n := b.newEpoch.Number - 1
+	var closed Epoch
+	if found, err := getValue(b.st, epochKey(n), &closed); err != nil {
+		return err
+	} else if !found {
+		return fmt.Errorf("settling epoch %d: no epoch record", n)
+	}
 	var nodes []Node
 	err := b.scanAll([]byte(prefixNode), func(k, v []byte) error {
 		var nd Node
@@ -51,6 +62,10 @@ func settleEpoch(b *blockCtx) error {
 			}
 			o = EpochOutcome{Epoch: n, Holder: nd.Address, Outcome: OutcomeMissing, Height: b.height}
 			if err := setValue(b.st, proofKey(n, nd.Address), &o); err != nil {
+				return err
+			}
+			// It is asked the same leaves again until it answers.
+			if err := contain(b.st, b.params, n, closed.Seed, nd.Address); err != nil {
 				return err
 			}
 		}

@@ -90,6 +90,11 @@ type Params struct {
 	// RepairAfterMissed is how many consecutive missed epochs make a
 	// holder's pieces repairable (moved to new holders by ReplacePieces).
 	RepairAfterMissed uint64 `cbor:"repair_after_missed" json:"repair_after_missed"`
+	// ChallengesPerEpoch is c, the leaves each holder is challenged to
+	// prove per epoch (challenge.go): a holder missing a fraction f of its
+	// bytes passes an epoch with probability (1−f)^c, and its proof
+	// transaction carries c proofs of about 1.5 KB (docs/proofs.md).
+	ChallengesPerEpoch uint64 `cbor:"challenges_per_epoch" json:"challenges_per_epoch"`
 }
 
 // DefaultParams are the parameters `coop init` writes into a new genesis.
@@ -108,6 +113,7 @@ func DefaultParams() Params {
 		SuspendBelowPermille:    800,
 		DisqualifyBelowPermille: 600,
 		RepairAfterMissed:       3,
+		ChallengesPerEpoch:      ChallengesPerEpoch,
 	}
 }
 
@@ -170,6 +176,11 @@ type Node struct {
 	// nothing), so a placement late in an epoch does not count as a missed
 	// proof of that epoch. Omitted while 0.
 	ProveFrom uint64 `cbor:"prove_from,omitempty" json:"prove_from,omitempty"`
+	// ProvedForOthers is the part of HeldForOthers the node has proved:
+	// set to HeldForOthers when a proof of it is judged proved, lowered
+	// with HeldForOthers when pieces go (uncreditForOthers). Earned quota
+	// counts only these bytes (quota.go). Omitted while 0.
+	ProvedForOthers uint64 `cbor:"proved_for_others,omitempty" json:"proved_for_others,omitempty"`
 	// PiecesLost counts the pieces marked lost while credited to the node
 	// (failed proofs, reports, faults, disqualification: lost.go).
 	PiecesLost uint64 `cbor:"pieces_lost,omitempty" json:"pieces_lost,omitempty"`

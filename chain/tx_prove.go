@@ -1,8 +1,6 @@
 package chain
 
 import (
-	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -85,10 +83,13 @@ type EpochOutcome struct {
 // itself); no outcome is recorded yet for the signer and epoch (ErrExists);
 // the signer holds something (ErrInvalid: nothing to prove); Challenges is
 // the hash of the signer's challenges recomputed now from the epoch seed
-// and every piece it holds (ErrStaleChallenges otherwise, not a fault); one
+// and every piece it holds, or its contained challenges (contain.go) (ErrStaleChallenges otherwise, not a fault); one
 // proof per challenge (ErrInvalid: malformed, not judged). Then every
 // proof is judged and the transaction succeeds either way, recording
-// "proved" (ProofsPassed + 1) or "invalid" (ProofsFailed + 1).
+// "proved" (ProofsPassed + 1; everything it holds for others counts as
+// proved for its earned quota: ProvedForOthers = HeldForOthers) or
+// "invalid" (ProofsFailed + 1, the wrongly answered pieces marked lost);
+// either is an audit (reputation.go) and clears the signer's containment.
 func applyProveStorage(x *execCtx, b *ProveStorage) error {
 	node, found, err := x.loadNode(x.signer)
 	if err != nil {
@@ -117,14 +118,16 @@ func applyProveStorage(x *execCtx, b *ProveStorage) error {
 	} else if found {
 		return fmt.Errorf("%w: node %s's epoch %d is already recorded as %s (height %d)", ErrExists, x.signer, e.Number, prev.Outcome, prev.Height)
 	}
-	held, _, cs, err := holderChallenges(x.st, e.Seed, x.signer)
+	held, _, cs, contained, err := epochChallenges(x.st, x.params, e.Seed, x.signer)
 	if err != nil {
 		return err
 	}
 	if len(cs) == 0 {
 		return fmt.Errorf("%w: node %s holds nothing: nothing to prove", ErrInvalid, x.signer)
 	}
-	if want := ChallengesHash(cs); b.Challenges != want {
+	if want := ChallengesHash(cs); b.Challenges != want && contained {
+		return fmt.Errorf("%w: the proof answers challenges %s, node %s is contained and must answer the challenges it missed, %s (read /challenges again)", ErrStaleChallenges, b.Challenges, x.signer, want)
+	} else if b.Challenges != want {
 		return fmt.Errorf("%w: the proof answers challenges %s, node %s's challenges are now %s (its pieces changed: read /challenges again)", ErrStaleChallenges, b.Challenges, x.signer, want)
 	}
 	if len(b.Proofs) != len(cs) {
@@ -147,6 +150,9 @@ func applyProveStorage(x *execCtx, b *ProveStorage) error {
 	}
 	if outcome == OutcomeProved {
 		node.ProofsPassed++
+		// Everything it holds for others now counts for its earned quota
+		// (quota.go).
+		node.ProvedForOthers = node.HeldForOthers
 	} else {
 		node.ProofsFailed++
 	}
@@ -171,6 +177,10 @@ func applyProveStorage(x *execCtx, b *ProveStorage) error {
 	if err := setValue(x.st, nodeKey(x.signer), node); err != nil {
 		return err
 	}
+	// Judged: a contained holder answered (contain.go).
+	if err := release(x.st, x.signer); err != nil {
+		return err
+	}
 	x.outcome = outcome
 	return setValue(x.st, key, &EpochOutcome{Epoch: e.Number, Holder: x.signer, Outcome: outcome, Height: x.height})
 }
@@ -180,15 +190,7 @@ func applyProveStorage(x *execCtx, b *ProveStorage) error {
 // recorded Leaves, and leads to its recorded Root. held is in key order
 // (file, segment, index), where the challenged piece is looked up.
 func proofAnswers(held []HeldPiece, c Challenge, raw []byte) (HeldPiece, bool) {
-	i, found := slices.BinarySearchFunc(held, c, func(hp HeldPiece, c Challenge) int {
-		if d := bytes.Compare(hp.File[:], c.File[:]); d != 0 {
-			return d
-		}
-		if d := cmp.Compare(hp.Piece.Segment, c.Segment); d != 0 {
-			return d
-		}
-		return cmp.Compare(hp.Piece.Index, c.Index)
-	})
+	i, found := slices.BinarySearchFunc(held, c, compareHeldChallenge)
 	if !found {
 		panic("chain: a challenge names a piece its holder does not hold") // challenges are drawn from held
 	}

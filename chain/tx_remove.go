@@ -7,7 +7,8 @@ const TypeRemoveFile = "remove_file"
 
 // RemoveFile deletes a placed file. Only its owner may remove it; each
 // holder's used capacity goes down by the piece sizes, and so do the
-// holders' credits for holding them (HeldForOthers), so their earned quota.
+// holders' credits for holding them (HeldForOthers and ProvedForOthers),
+// so their earned quota.
 // The owner's used quota goes down by the file's bytes, except the part a
 // holder had already spent of the quota the file earned it: that stays
 // charged to the owner as the holder's debt until the holder repays it
@@ -67,7 +68,7 @@ func applyRemoveFile(x *execCtx, b *RemoveFile) error {
 		}
 		n.Used = subSat(n.Used, p.Size)
 		if p.Holder != f.Owner {
-			n.HeldForOthers = subSat(n.HeldForOthers, p.Size)
+			uncreditForOthers(n, p.Size)
 		}
 	}
 	for _, a := range order {

@@ -129,7 +129,7 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		d.say("  node %d holds %s and so earned %s of quota", i, strings.Join(perNode[i], " "), formatBytes(st.QuotaEarned))
+		d.say("  node %d holds %s (earned quota so far %s: pieces earn once their holder proves them)", i, strings.Join(perNode[i], " "), formatBytes(st.QuotaEarned))
 	}
 	// Each epoch the ledger challenges every holder on random leaves; the
 	// holders' provers answer with Merkle proofs.
@@ -246,7 +246,7 @@ func (d *networkDemo) waitProofs(ctx context.Context, clients []*api.Client, hol
 				return err
 			}
 			if st.ProofsPassed+st.ProofsFailed > 0 {
-				d.say("  node %d answered its epoch challenges: %d proofs passed, %d failed; %s", i, st.ProofsPassed, st.ProofsFailed, uptimeText(st.Uptime))
+				d.say("  node %d answered its epoch challenges: %d proofs passed, %d failed; %s; earned quota %s", i, st.ProofsPassed, st.ProofsFailed, uptimeText(st.Uptime), formatBytes(st.QuotaEarned))
 				break
 			}
 			if time.Now().After(deadline) {
