@@ -298,8 +298,8 @@ func TestRepairOfAStoppedHolder(t *testing.T) {
 }
 
 // A holder that deleted its pieces answers its challenges with empty
-// proofs; the ledger records the epoch invalid and the pieces lost, and
-// the owner's repairer moves them to other nodes: the file reads back
+// proofs; the ledger records the epoch invalid, the pieces lost and the
+// holder disqualified, and the owner's repairer moves them to other nodes: the file reads back
 // bit-exact, every piece on a node that has it.
 func TestRepairOfDeletedPieces(t *testing.T) {
 	r := startRepairNetwork(t)
@@ -320,7 +320,8 @@ func TestRepairOfDeletedPieces(t *testing.T) {
 		t.Fatalf("the holder without its pieces in epoch %d: %+v %v", e, o, err)
 	}
 	r.repairedAway(res.FileID, bad.addr)
-	if n := r.node(bad.addr); n.Status != chain.NodeActive || n.PiecesLost == 0 {
+	// It failed every challenge (each an audit): disqualified at once.
+	if n := r.node(bad.addr); n.Status != chain.NodeDisqualified || n.PiecesLost == 0 {
 		t.Fatalf("the holder that lost pieces: %+v", n)
 	}
 	r.readsBack(r.reader(victim), res.Capability, data)
