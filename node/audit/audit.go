@@ -89,6 +89,9 @@ type Options struct {
 type Config struct {
 	// Timeout bounds each leaf request (DefaultTimeout if 0).
 	Timeout time.Duration
+	// Self is the auditing node's own address: its record is reported but
+	// not spot-checked (a node cannot ask itself over the network).
+	Self chain.Address
 	// Logger receives the auditor's lines; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -292,6 +295,10 @@ func (a *Auditor) auditNode(ctx context.Context, rng *rand.Rand, n *chain.Node, 
 	}
 	nr.Pieces = len(held)
 	if len(held) == 0 {
+		return nr
+	}
+	if n.Address == a.cfg.Self {
+		nr.Error = "this is the auditing node: not spot-checked"
 		return nr
 	}
 	pid, err := peer.Decode(n.PeerID)
