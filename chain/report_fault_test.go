@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/coop-network/coop/proofs"
@@ -93,6 +94,12 @@ func TestReportFaultCountsAWrongSignedAnswer(t *testing.T) {
 	want := FaultRecord{Evidence: ev, Holder: hank, File: Hash{0xf1}, Segment: 1, Piece: bad.Piece, Leaf: 2, Reporter: addrOf(reporter), Height: p.height}
 	if rec != want {
 		t.Fatalf("fault record %+v, want %+v", rec, want)
+	}
+	if err := p.query(QueryFault+Hash{1}.String(), &rec); err == nil || !strings.Contains(err.Error(), "fault evidence") {
+		t.Fatalf("/fault/ of unknown evidence: %v", err)
+	}
+	if err := p.query(QueryFault+"zz", &rec); err == nil {
+		t.Fatal("/fault/ of a malformed id answered")
 	}
 
 	// Replay: the same evidence, by anyone, is refused as counted.
