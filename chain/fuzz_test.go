@@ -26,6 +26,11 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		&RemoveFile{FileID: Hash{1}},
 		&ReplacePieces{FileID: Hash{1}, Pieces: []Replacement{{Index: 1, Holder: addrOf(other)}},
 			Receipts: []Receipt{SignReceipt(other, testChainID, Hash{1}, addrOf(k), 10, []ReceiptPiece{{ID: Hash{0, 1, 1}, Root: Hash{0, 1, 2}, Size: 5, Leaves: 1}})}},
+		func() Body {
+			a := LeafAnswer{File: Hash{1}, Segment: 1, Piece: Hash{2}, Leaf: 3, Proof: []byte{1, 2, 3}}
+			a.Sign(other, testChainID)
+			return &ReportFault{Answer: a}
+		}(),
 	}
 	var out [][]byte
 	for i, b := range bodies {
