@@ -307,13 +307,8 @@ func (a *Auditor) auditNode(ctx context.Context, rng *rand.Rand, n *chain.Node, 
 		return nr
 	}
 	var lat []int64
-	for range opts.Leaves {
-		hp := held[rng.IntN(len(held))]
-		if hp.Piece.Leaves == 0 {
-			continue
-		}
-		leaf := rng.Uint64N(hp.Piece.Leaves)
-		c, ev := a.check(ctx, pid, n.Address, hp, leaf)
+	for _, d := range drawLeaves(rng, held, opts.Leaves) {
+		c, ev := a.check(ctx, pid, n.Address, held[d.piece], d.leaf)
 		nr.Checks = append(nr.Checks, c)
 		if c.Result == ResultOK {
 			nr.Passed++
@@ -340,6 +335,47 @@ func (a *Auditor) auditNode(ctx context.Context, rng *rand.Rand, n *chain.Node, 
 		}
 	}
 	return nr
+}
+
+// draw is one leaf to ask for: piece held[piece], leaf leaf.
+type draw struct {
+	piece int
+	leaf  uint64
+}
+
+// drawLeaves picks k distinct leaves of the held pieces, each a random
+// piece and then a random leaf of it: all of them (in random order) when
+// the pieces have at most 2k leaves in all, else by rejection (at most 64k
+// draws, so a holder of a few small pieces among large ones may get fewer
+// than k).
+func drawLeaves(rng *rand.Rand, held []chain.HeldPiece, k int) []draw {
+	var total uint64
+	for _, hp := range held {
+		total += min(hp.Piece.Leaves, uint64(2*k+1)) // enough to compare with 2k, no overflow
+	}
+	var out []draw
+	if total <= uint64(2*k) {
+		for i, hp := range held {
+			for l := range hp.Piece.Leaves {
+				out = append(out, draw{i, l})
+			}
+		}
+		rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+		return out[:min(k, len(out))]
+	}
+	seen := make(map[draw]bool, k)
+	for tries := 0; len(out) < k && tries < 64*k; tries++ {
+		i := rng.IntN(len(held))
+		if held[i].Piece.Leaves == 0 {
+			continue
+		}
+		d := draw{i, rng.Uint64N(held[i].Piece.Leaves)}
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // check asks holder pid for one leaf of hp and judges the answer; a signed

@@ -227,3 +227,32 @@ func TestAuditTargetsAndOptions(t *testing.T) {
 		}
 	}
 }
+
+// drawLeaves never asks for a leaf twice: with few leaves it takes all of
+// them, with many it takes k distinct ones, each a leaf of its piece.
+func TestDrawLeavesAreDistinct(t *testing.T) {
+	rng := newRand()
+	small := []chain.HeldPiece{{Piece: chain.Piece{Leaves: 3}}, {Piece: chain.Piece{Leaves: 1}}, {Piece: chain.Piece{Leaves: 0}}}
+	if got := drawLeaves(rng, small, 10); len(got) != 4 {
+		t.Fatalf("all of 4 leaves: %v", got)
+	}
+	if got := drawLeaves(rng, small, 3); len(got) != 3 {
+		t.Fatalf("3 of 4 leaves: %v", got)
+	}
+	big := []chain.HeldPiece{{Piece: chain.Piece{Leaves: 20}}, {Piece: chain.Piece{Leaves: 1 << 40}}, {Piece: chain.Piece{Leaves: 1}}}
+	for range 100 {
+		for _, held := range [][]chain.HeldPiece{small, big} {
+			got := drawLeaves(rng, held, 8)
+			seen := map[draw]bool{}
+			for _, d := range got {
+				if seen[d] || d.leaf >= held[d.piece].Piece.Leaves {
+					t.Fatalf("draws %v", got)
+				}
+				seen[d] = true
+			}
+			if len(held) == 3 && held[0].Piece.Leaves == 20 && len(got) != 8 {
+				t.Fatalf("%d of 8 draws", len(got))
+			}
+		}
+	}
+}
