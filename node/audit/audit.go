@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/coop-network/coop/chain"
@@ -68,6 +69,10 @@ const DefaultLeaves = 4
 
 // MaxLeaves bounds the leaves one spot check asks a node for.
 const MaxLeaves = 256
+
+// Concurrency is how many nodes one audit spot-checks at a time (each
+// node's leaves are asked one after another).
+const Concurrency = 8
 
 // DefaultTimeout bounds one leaf request.
 const DefaultTimeout = 10 * time.Second
@@ -242,11 +247,18 @@ func (a *Auditor) Audit(ctx context.Context, opts Options) (*Report, error) {
 	}
 	r := &Report{ChainID: a.lc.ChainID(), UptimeWindow: params.UptimeWindow, SuspendBelowPermille: params.SuspendBelowPermille,
 		DisqualifyBelowPermille: params.DisqualifyBelowPermille, Leaves: opts.Leaves}
-	rng := newRand()
+	r.Nodes = make([]NodeReport, len(nodes))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, Concurrency)
 	for i := range nodes {
-		nr := a.auditNode(ctx, rng, &nodes[i], opts)
-		r.Nodes = append(r.Nodes, nr)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r.Nodes[i] = a.auditNode(ctx, newRand(), &nodes[i], opts)
+		}()
 	}
+	wg.Wait()
 	return r, ctx.Err()
 }
 
@@ -321,8 +333,8 @@ func (a *Auditor) auditNode(ctx context.Context, rng *rand.Rand, n *chain.Node, 
 		if ev != nil {
 			nr.Evidence = append(nr.Evidence, *ev)
 		}
-		if ctx.Err() != nil {
-			break
+		if ctx.Err() != nil || c.Result == ResultUnreachable {
+			break // an unreachable node is not asked again in this audit
 		}
 	}
 	if len(lat) > 0 {

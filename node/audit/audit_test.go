@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/coop-network/coop/chain"
@@ -95,9 +96,14 @@ func (h *holderKit) hold(l *fakeLedger, f chain.Hash, size int) {
 	}})
 }
 
-type fakeSubmitter struct{ got []chain.Body }
+type fakeSubmitter struct {
+	mu  sync.Mutex
+	got []chain.Body
+}
 
 func (s *fakeSubmitter) BroadcastCommit(_ context.Context, b chain.Body) (ledger.Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.got = append(s.got, b)
 	if len(s.got) > 1 {
 		return ledger.Result{}, &ledger.RejectedError{Code: chain.CodeNotFound, Log: "not credited", Height: 9}
@@ -107,7 +113,8 @@ func (s *fakeSubmitter) BroadcastCommit(_ context.Context, b chain.Body) (ledger
 
 // Each kind of answer gets its result: honest → ok; signed wrong →
 // wrong, with evidence that verifies; signed by another key → unsigned,
-// no evidence; an error answer → refused; no answer → unreachable. The
+// no evidence; an error answer → refused; no answer → unreachable, and
+// the node is not asked again. The
 // report carries the ledger record (score, counters, uptime percent), the
 // auditor itself is not spot-checked, a node holding nothing gets no
 // checks, and Submit sends one ReportFault per piece of evidence,
@@ -158,6 +165,13 @@ func TestAuditResults(t *testing.T) {
 		case empty.addr:
 			if len(nr.Checks) != 0 || nr.Error != "" || nr.Pieces != 0 {
 				t.Fatalf("empty %+v", nr)
+			}
+			continue
+		}
+		if nr.Address == gone.addr {
+			// Unreachable once: not asked again.
+			if len(nr.Checks) != 1 || nr.Checks[0].Result != ResultUnreachable || nr.Failed != 1 || nr.LatencyMaxMicros != 0 {
+				t.Fatalf("unreachable node %+v", nr)
 			}
 			continue
 		}
