@@ -2,11 +2,13 @@ package chain
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"reflect"
 	"strings"
 	"testing"
 
+	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/coop-network/coop/proofs"
 )
 
@@ -259,4 +261,66 @@ func TestProofsMissedCountsMissingEpochs(t *testing.T) {
 	if n.ProofsMissed != 2 || n.ProofsPassed != 1 || n.ProofsFailed != 1 {
 		t.Fatalf("node %+v: want 2 missed, 1 passed, 1 failed", n)
 	}
+}
+
+// FuzzReportFault signs arbitrary proofs and leaf indices as hank's answers
+// about his piece and checks what CheckTx makes of them: never an internal
+// error, a leaf past the piece refused (7), and otherwise accepted (0)
+// exactly when the answer does not verify against the recorded root, else
+// refused as no fault (24).
+func FuzzReportFault(f *testing.F) {
+	p := newProveLedger(f, 10, 1000)
+	hank := addrOf(p.hank)
+	id := Hash{0xf6}
+	tx := p.placeTx(p.alice, id, hank, 5000)
+	if c := p.check(tx); c.Code != 0 {
+		f.Fatal(c.Log)
+	}
+	p.block(tx)
+	var file File
+	if err := p.query(QueryFile+id.String(), &file); err != nil {
+		f.Fatal(err)
+	}
+	pc := file.Pieces[0]
+	good := p.leafAnswer(p.hank, id, 0, 2, false)
+	bad := p.leafAnswer(p.hank, id, 0, 2, true)
+	f.Add(good.Proof, uint64(2))
+	f.Add(bad.Proof, uint64(2))
+	f.Add(good.Proof, uint64(3))
+	f.Add([]byte("junk"), uint64(0))
+	f.Add([]byte{}, uint64(5))
+	n := 1000
+	f.Fuzz(func(t *testing.T, proof []byte, leaf uint64) {
+		n++
+		a := LeafAnswer{File: id, Segment: 0, Index: pc.Index, Piece: pc.ID, Leaf: leaf, Proof: proof}
+		a.Sign(p.hank, testChainID)
+		reporter := testKey(n)
+		ftx, err := NewTx(testChainID, &ReportFault{Answer: a}, reporter, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.app.CheckTx(context.Background(), &abci.CheckTxRequest{Tx: ftx.Bytes(), Type: abci.CHECK_TX_TYPE_CHECK})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Forget what this check did to the mempool's view: each input is
+		// judged against the same committed state.
+		p.app.mu.Lock()
+		p.app.resetCheck(p.app.committed())
+		p.app.mu.Unlock()
+		var want Code
+		switch {
+		case len(proof) > MaxLeafProofSize:
+			want = CodeInvalid
+		case leaf >= pc.Leaves:
+			want = CodeInvalid
+		case a.Judge(pc) == nil:
+			want = CodeNoFault
+		default:
+			want = CodeOK
+		}
+		if Code(res.Code) != want {
+			t.Fatalf("proof of %d bytes, leaf %d: code %d (%s), want %d", len(proof), leaf, res.Code, res.Log, want)
+		}
+	})
 }
