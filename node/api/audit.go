@@ -12,7 +12,7 @@ import (
 
 // Auditor is a Backend that audits storage nodes (the daemon): POST
 // /v1/audit with audit.Options as JSON answers an audit.Report. A backend
-// that is not one answers 501.
+// that is not one answers 404, as for scrub.
 type Auditor interface {
 	// Audit reports on the node opts.Target names, or every node.
 	Audit(ctx context.Context, opts audit.Options) (*audit.Report, error)
@@ -21,7 +21,7 @@ type Auditor interface {
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	a, ok := s.backend.(Auditor)
 	if !ok {
-		writeError(w, http.StatusNotImplemented, errors.New("this node does not audit"))
+		writeError(w, http.StatusNotFound, errors.New("this node does not audit"))
 		return
 	}
 	var opts audit.Options
