@@ -36,6 +36,7 @@ const (
 	CodeProofLate           Code = 20 // a ProveStorage for another epoch than the current one
 	CodeStaleChallenges     Code = 21 // a ProveStorage answers challenges that are no longer the holder's
 	CodeNotRepairable       Code = 22 // a ReplacePieces names a piece whose holder is live
+	CodeNoFault             Code = 24 // a ReportFault's answer is correct: no fault
 	CodeInternal            Code = 100
 )
 
@@ -63,6 +64,7 @@ var (
 	ErrProofLate           = errors.New("proof not for the current epoch")
 	ErrStaleChallenges     = errors.New("stale challenges")
 	ErrNotRepairable       = errors.New("piece not repairable")
+	ErrNoFault             = errors.New("no fault")
 )
 
 var codeTable = []struct {
@@ -91,6 +93,7 @@ var codeTable = []struct {
 	{ErrProofLate, CodeProofLate},
 	{ErrStaleChallenges, CodeStaleChallenges},
 	{ErrNotRepairable, CodeNotRepairable},
+	{ErrNoFault, CodeNoFault},
 }
 
 // CodeOf maps an error from transaction validation to its result code.

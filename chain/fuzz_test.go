@@ -34,6 +34,11 @@ func fuzzSeeds(t testing.TB) [][]byte {
 			Receipts: []Receipt{SignReceipt(other, testChainID, Hash{1}, addrOf(k), 10, []ReceiptPiece{{ID: Hash{0, 1, 1}, Root: Hash{0, 1, 2}, Size: 5, Leaves: 1}})}},
 		&ReportLost{Pieces: []PieceRef{{File: Hash{1}, Segment: 0, Index: 1}, {File: Hash{2}, Segment: 3, Index: 0}}},
 		&ProveStorage{Epoch: 2, Challenges: Hash{7}, Proofs: [][]byte{{1, 2, 3}, {}}},
+		func() Body {
+			a := LeafAnswer{File: Hash{1}, Segment: 1, Piece: Hash{2}, Leaf: 3, Proof: []byte{1, 2, 3}}
+			a.Sign(other, testChainID)
+			return &ReportFault{Answer: a}
+		}(),
 	}
 	var out [][]byte
 	for i, b := range bodies {

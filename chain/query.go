@@ -31,6 +31,8 @@ const (
 	QueryOutcome = "/outcome/" // /outcome/<epoch>/<holder> → EpochOutcome
 	// Pieces marked lost and not yet repaired, by file (lost.go).
 	QueryLost = "/lost" // /lost → Page[LostPiece]
+	// A fault a ReportFault counted, by evidence id (tx_report_fault.go).
+	QueryFault = "/fault/" // /fault/<evidence id> → FaultRecord
 )
 
 // Page is the answer to a list query (/nodes, /files/, /pieces/): at most
@@ -181,6 +183,12 @@ func query(st kvIterReader, params Params, info chainInfo, path string, data []b
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		return getRaw(st, proofKey(n, holder), fmt.Sprintf("outcome of epoch %d for %s", n, holder))
+	case strings.HasPrefix(path, QueryFault):
+		id, err := ParseHash(arg(QueryFault))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		return getRaw(st, faultKey(id), "fault evidence "+id.String())
 	case path == QueryLost:
 		return listPage[LostPiece](st, []byte(prefixLost), lostSuffixSize, data, storedItem)
 	case path == QueryEpoch:

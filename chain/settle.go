@@ -72,6 +72,7 @@ func settleEpoch(b *blockCtx) error {
 		nd.Uptime = appendUptime(nd.Uptime, o.Outcome == OutcomeProved, b.params.UptimeWindow)
 		if o.Outcome == OutcomeMissing {
 			nd.MissedInRow++
+			nd.ProofsMissed++
 		} else {
 			nd.MissedInRow = 0
 		}

@@ -188,6 +188,11 @@ type Node struct {
 	// other outcome resets it. At Params.RepairAfterMissed its pieces
 	// become repairable.
 	MissedInRow uint64 `cbor:"missed_in_row,omitempty" json:"missed_in_row,omitempty"`
+	// ProofsMissed counts the epochs settled as missed (settle.go).
+	ProofsMissed uint64 `cbor:"proofs_missed,omitempty" json:"proofs_missed,omitempty"`
+	// Faults counts the wrong signed leaf answers a ReportFault counted
+	// against the node (tx_report_fault.go).
+	Faults uint64 `cbor:"faults,omitempty" json:"faults,omitempty"`
 }
 
 // Free is the pledged capacity not yet taken by pieces.

@@ -131,4 +131,5 @@ var rules = map[string]rule{
 	TypeProveStorage:  ruleFor(applyProveStorage),
 	TypeReportLost:    ruleFor(applyReportLost),
 	TypeReplacePieces: ruleFor(applyReplacePieces),
+	TypeReportFault:   ruleFor(applyReportFault),
 }

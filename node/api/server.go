@@ -158,6 +158,7 @@ func (s *Server) routes() http.Handler {
 		rep, err := sb.LastScrub(r.Context())
 		s.reply(w, rep, err)
 	})
+	mux.HandleFunc("POST /v1/audit", s.handleAudit)
 	return s.authenticate(mux)
 }
 

@@ -40,9 +40,14 @@ func (x *Exchange) request(ctx context.Context, p peer.ID, req *Message) (networ
 
 // readResponse reads a Response; a non-OK status becomes a *RemoteError.
 func (x *Exchange) readResponse(ctx context.Context, s network.Stream, br *bufio.Reader, timeout time.Duration) (*Message, error) {
+	return x.readResponseLimit(ctx, s, br, timeout, MaxMessageSize)
+}
+
+// readResponseLimit is readResponse for a response of at most limit bytes.
+func (x *Exchange) readResponseLimit(ctx context.Context, s network.Stream, br *bufio.Reader, timeout time.Duration, limit int) (*Message, error) {
 	p := s.Conn().RemotePeer()
 	_ = s.SetReadDeadline(time.Now().Add(timeout))
-	m, err := readMessage(br, MaxMessageSize)
+	m, err := readMessage(br, limit)
 	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF

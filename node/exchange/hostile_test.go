@@ -78,6 +78,9 @@ func TestHostileStreamsEndOnlyThatStream(t *testing.T) {
 		{"a receipt entry that is not an array", frame(cborOf(t, map[int]any{1: Version, 2: uint8(TypeReceipt), 9: piece, 13: piece, 12: []any{5}})), StatusBadRequest},
 		{"a receipt request with a signature", frame(cborOf(t, with(fullReceiptRequestMap(piece), 15, make([]byte, 64)))), StatusBadRequest},
 		{"a receipt request the store refuses", frame(cborOf(t, fullReceiptRequestMap(piece))), StatusRejected},
+		{"a leaf request without a root", frame(cborOf(t, with(good(TypeLeaf), 13, piece))), StatusBadRequest},
+		{"a leaf request carrying a proof", frame(cborOf(t, with(with(with(good(TypeLeaf), 13, piece), 7, piece), 19, []byte{1}))), StatusBadRequest},
+		{"a leaf request the store refuses", frame(cborOf(t, with(with(good(TypeLeaf), 13, piece), 7, piece))), StatusRejected},
 		{"silence until the header timeout", nil, 0},
 	}
 	for _, tc := range cases {

@@ -36,6 +36,11 @@ const MaxReceiptPieces = 1024
 // request's ids.
 const MaxReceiptMessageSize = 96 << 10
 
+// MaxLeafAnswerSize bounds a leaf answer's CBOR body: the largest proof
+// (proofs.MaxProofSize, 3,090 bytes), the holder's key and signature, and
+// the response's small fields.
+const MaxLeafAnswerSize = 4 << 10
+
 // maxFrameSize is the largest frame body of any type: what a server reads
 // before it knows a request's type.
 const maxFrameSize = MaxReceiptMessageSize
@@ -56,6 +61,7 @@ const (
 	TypeGetRange Type = 2  // fetch leaves [LeafStart, LeafStart+LeafCount) of a piece
 	TypePush     Type = 3  // offer a piece to its holder
 	TypeReceipt  Type = 4  // ask a holder to sign a receipt for pieces it took in a put
+	TypeLeaf     Type = 5  // ask a holder for one leaf of a piece it is credited with, proved and signed (audits)
 	TypeResponse Type = 16 // answer to any request
 )
 
@@ -65,6 +71,15 @@ func (t Type) maxSize() int {
 		return MaxReceiptMessageSize
 	}
 	return MaxMessageSize
+}
+
+// maxSize is the largest frame body of m: its type's, or MaxLeafAnswerSize
+// for a response carrying a leaf proof.
+func (m *Message) maxSize() int {
+	if m.Type == TypeResponse && m.Proof != nil {
+		return MaxLeafAnswerSize
+	}
+	return m.Type.maxSize()
 }
 
 // String names the message type.
@@ -78,6 +93,8 @@ func (t Type) String() string {
 		return "push"
 	case TypeReceipt:
 		return "receipt"
+	case TypeLeaf:
+		return "leaf"
 	case TypeResponse:
 		return "response"
 	}
@@ -141,7 +158,16 @@ type Message struct {
 	Entries []ReceiptEntry `cbor:"12,keyasint,omitempty"` // receipt: 1..MaxReceiptPieces pieces, in PlaceFile order
 	FileID  []byte         `cbor:"13,keyasint,omitempty"` // receipt: 32-byte ledger file id
 	Expires uint64         `cbor:"14,keyasint,omitempty"` // receipt response: last block height the receipt is good for
-	Sig     []byte         `cbor:"15,keyasint,omitempty"` // receipt response: 64-byte ed25519 signature
+	Sig     []byte         `cbor:"15,keyasint,omitempty"` // receipt and leaf response: 64-byte ed25519 signature
+	// Leaf requests name the piece's place in its file (FileID, Segment,
+	// PieceIndex), its id (Piece), its recorded Merkle root (Commitment)
+	// and the leaf; their response carries the proof, the holder's key and
+	// its signature over chain.LeafAnswer's sign bytes.
+	Segment    uint32 `cbor:"16,keyasint,omitempty"` // leaf: the piece's segment
+	PieceIndex uint32 `cbor:"17,keyasint,omitempty"` // leaf: the piece's index in its segment
+	Leaf       uint64 `cbor:"18,keyasint,omitempty"` // leaf: the leaf asked for
+	Proof      []byte `cbor:"19,keyasint,omitempty"` // leaf response: binary proofs.Proof, at most proofs.MaxProofSize bytes
+	Key        []byte `cbor:"20,keyasint,omitempty"` // leaf response: the holder's 32-byte ed25519 key
 }
 
 // ReceiptEntry is one piece of a receipt request: its id and the Merkle root
@@ -169,7 +195,7 @@ func init() {
 		TagsMd:            cbor.TagsForbidden,
 		MaxNestedLevels:   4,
 		MaxArrayElements:  MaxReceiptPieces,
-		MaxMapPairs:       16,
+		MaxMapPairs:       24,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
 	}.DecMode()
@@ -207,8 +233,8 @@ func (m *Message) Validate() error {
 		if m.Type == TypeGet && (m.LeafStart != 0 || m.LeafCount != 0) {
 			return fmt.Errorf("%w: leaf range in a whole-piece get", ErrMalformed)
 		}
-		if m.Size != 0 || m.Commitment != nil || m.Owner != nil || m.File != nil || m.Status != 0 || m.Error != "" || m.hasReceiptFields() {
-			return fmt.Errorf("%w: push, receipt or response fields in a %s", ErrMalformed, m.Type)
+		if m.Size != 0 || m.Commitment != nil || m.Owner != nil || m.File != nil || m.Status != 0 || m.Error != "" || m.hasReceiptFields() || m.hasLeafFields() {
+			return fmt.Errorf("%w: push, receipt, leaf or response fields in a %s", ErrMalformed, m.Type)
 		}
 	case TypePush:
 		for _, f := range []struct {
@@ -223,8 +249,8 @@ func (m *Message) Validate() error {
 		if m.Size == 0 {
 			return fmt.Errorf("%w: push of an empty piece", ErrMalformed)
 		}
-		if m.LeafStart != 0 || m.LeafCount != 0 || m.Status != 0 || m.Error != "" || m.hasReceiptFields() {
-			return fmt.Errorf("%w: range, receipt or response fields in a push", ErrMalformed)
+		if m.LeafStart != 0 || m.LeafCount != 0 || m.Status != 0 || m.Error != "" || m.hasReceiptFields() || m.hasLeafFields() {
+			return fmt.Errorf("%w: range, receipt, leaf or response fields in a push", ErrMalformed)
 		}
 	case TypeReceipt:
 		if err := id("put id", m.File, true); err != nil {
@@ -248,8 +274,21 @@ func (m *Message) Validate() error {
 			}
 		}
 		if m.Piece != nil || m.LeafStart != 0 || m.LeafCount != 0 || m.Size != 0 || m.Commitment != nil || m.Owner != nil ||
-			m.Status != 0 || m.Error != "" || m.Expires != 0 || m.Sig != nil {
+			m.Status != 0 || m.Error != "" || m.Expires != 0 || m.Sig != nil || m.hasLeafFields() {
 			return fmt.Errorf("%w: other fields in a receipt request", ErrMalformed)
+		}
+	case TypeLeaf:
+		for _, f := range []struct {
+			name string
+			b    []byte
+		}{{"piece id", m.Piece}, {"file id", m.FileID}, {"root", m.Commitment}} {
+			if err := id(f.name, f.b, true); err != nil {
+				return err
+			}
+		}
+		if m.LeafStart != 0 || m.LeafCount != 0 || m.Size != 0 || m.Owner != nil || m.File != nil || m.Status != 0 || m.Error != "" ||
+			m.Entries != nil || m.Expires != 0 || m.Sig != nil || m.Proof != nil || m.Key != nil {
+			return fmt.Errorf("%w: other fields in a leaf request", ErrMalformed)
 		}
 	case TypeResponse:
 		if m.Status == 0 || m.Status > StatusInternal {
@@ -259,8 +298,14 @@ func (m *Message) Validate() error {
 			return fmt.Errorf("%w: error text of %d bytes", ErrMalformed, len(m.Error))
 		}
 		if m.Piece != nil || m.Commitment != nil || m.Owner != nil || m.File != nil || m.LeafStart != 0 || m.LeafCount != 0 ||
-			m.Entries != nil || m.FileID != nil {
+			m.Entries != nil || m.FileID != nil || m.Segment != 0 || m.PieceIndex != 0 || m.Leaf != 0 {
 			return fmt.Errorf("%w: request fields in a response", ErrMalformed)
+		}
+		if len(m.Proof) > proofs.MaxProofSize {
+			return fmt.Errorf("%w: leaf proof of %d bytes, at most %d", ErrMalformed, len(m.Proof), proofs.MaxProofSize)
+		}
+		if m.Key != nil && len(m.Key) != ed25519.PublicKeySize {
+			return fmt.Errorf("%w: key of %d bytes", ErrMalformed, len(m.Key))
 		}
 		if m.Sig != nil && len(m.Sig) != ed25519.SignatureSize {
 			return fmt.Errorf("%w: signature of %d bytes", ErrMalformed, len(m.Sig))
@@ -278,21 +323,25 @@ func (m *Message) hasReceiptFields() bool {
 	return m.Entries != nil || m.FileID != nil || m.Expires != 0 || m.Sig != nil
 }
 
+func (m *Message) hasLeafFields() bool {
+	return m.Segment != 0 || m.PieceIndex != 0 || m.Leaf != 0 || m.Proof != nil || m.Key != nil
+}
+
 // Marshal encodes m as a frame body (deterministic CBOR).
 func (m *Message) Marshal() ([]byte, error) {
 	b, err := encMode.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("exchange: encoding %s: %w", m.Type, err)
 	}
-	if len(b) > m.Type.maxSize() {
-		return nil, fmt.Errorf("%w: %s message of %d bytes exceeds %d", ErrTooLarge, m.Type, len(b), m.Type.maxSize())
+	if len(b) > m.maxSize() {
+		return nil, fmt.Errorf("%w: %s message of %d bytes exceeds %d", ErrTooLarge, m.Type, len(b), m.maxSize())
 	}
 	return b, nil
 }
 
 // Unmarshal decodes and validates a frame body: at most
-// MaxReceiptMessageSize bytes for a receipt request, MaxMessageSize for any
-// other type. It never panics and never allocates beyond a small multiple
+// MaxReceiptMessageSize bytes for a receipt request, MaxLeafAnswerSize for
+// a response carrying a leaf proof, MaxMessageSize for any other message. It never panics and never allocates beyond a small multiple
 // of len(b) for any input.
 func Unmarshal(b []byte) (*Message, error) {
 	if len(b) > maxFrameSize {
@@ -305,8 +354,8 @@ func Unmarshal(b []byte) (*Message, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	if len(b) > m.Type.maxSize() {
-		return nil, fmt.Errorf("%w: %s message of %d bytes exceeds %d", ErrMalformed, m.Type, len(b), m.Type.maxSize())
+	if len(b) > m.maxSize() {
+		return nil, fmt.Errorf("%w: %s message of %d bytes exceeds %d", ErrMalformed, m.Type, len(b), m.maxSize())
 	}
 	return &m, nil
 }

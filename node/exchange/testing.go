@@ -17,6 +17,8 @@ type MemStore struct {
 	Accept func(Push) error
 	// Sign, when set, answers receipt requests; unset, they are refused.
 	Sign func(ReceiptRequest) (Receipt, error)
+	// Leaf, when set, answers leaf requests; unset, they are refused.
+	Leaf func(LeafRequest) (LeafAnswer, error)
 
 	mu     sync.Mutex
 	pieces map[PieceID][]byte
@@ -99,4 +101,12 @@ func (m *MemStore) SignReceipt(_ context.Context, r ReceiptRequest) (Receipt, er
 		return m.Sign(r)
 	}
 	return Receipt{}, fmt.Errorf("%w: this store signs no receipts", ErrRejected)
+}
+
+// AnswerLeaf implements LeafAnswerer.
+func (m *MemStore) AnswerLeaf(_ context.Context, r LeafRequest) (LeafAnswer, error) {
+	if m.Leaf != nil {
+		return m.Leaf(r)
+	}
+	return LeafAnswer{}, fmt.Errorf("%w: this store answers no leaf requests", ErrRejected)
 }
