@@ -99,6 +99,14 @@ type App struct {
 	// FinalizeBlock (CometBFT calls Commit with the mempool locked).
 	checkMu sync.Mutex
 	check   checkState
+
+	// treeMu keeps readers of committed versions (Query, CheckTx) apart
+	// from writes to the working tree (FinalizeBlock, Commit): IAVL shares
+	// nodes between the two, and a write clones a shared node by clearing
+	// its child pointers, which a concurrent reader may be following (the
+	// race detector caught it). Readers share it. Order: mu, then treeMu;
+	// checkMu, then treeMu; never treeMu then checkMu.
+	treeMu sync.RWMutex
 }
 
 // checkState is the mempool's view: committed state plus the effects of the
@@ -169,6 +177,8 @@ func (a *App) Close() error {
 	a.checkMu.Lock()
 	a.check = checkState{}
 	a.checkMu.Unlock()
+	a.treeMu.Lock() // wait for queries still reading
+	defer a.treeMu.Unlock()
 	a.tree = nil
 	return a.db.Close()
 }
@@ -267,7 +277,10 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 		return &abci.CheckTxResponse{Code: uint32(CodeInternal), Codespace: Codespace, Log: "ledger not initialised"}, nil
 	}
 	ov := newOverlay(c.st)
-	if _, err := execute(ov, c.chainID, c.params, c.height, &a.sigs, req.Tx); err != nil {
+	a.treeMu.RLock()
+	_, err := execute(ov, c.chainID, c.params, c.height, &a.sigs, req.Tx)
+	a.treeMu.RUnlock()
+	if err != nil {
 		code, space, log, data := resultOf(err)
 		return &abci.CheckTxResponse{Code: code, Codespace: space, Log: log, Data: data}, nil
 	}
@@ -287,6 +300,8 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	if a.tree == nil {
 		return nil, ErrClosed
 	}
+	a.treeMu.Lock()
+	defer a.treeMu.Unlock()
 	bc := &blockCtx{st: &treeWriter{a.tree}, params: a.params, chainID: a.info.ChainID, initialHeight: a.info.InitialHeight, height: req.Height, blockHash: req.Hash}
 	for _, rule := range blockRules {
 		if err := rule(bc); err != nil {
@@ -326,17 +341,21 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	if a.tree == nil {
 		return nil, ErrClosed
 	}
+	a.treeMu.Lock()
 	_, v, err := a.tree.SaveVersion()
+	if err == nil {
+		a.version = v
+		if k := a.cfg.KeepVersions; k > 0 && v > k && v%100 == 0 {
+			if err := a.tree.DeleteVersionsTo(v - k); err != nil {
+				a.log.Warn("pruning ledger versions", "to", v-k, "err", err)
+			}
+		}
+	}
+	a.treeMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("saving ledger state: %w", err)
 	}
-	a.version = v
 	a.resetCheck(a.committed())
-	if k := a.cfg.KeepVersions; k > 0 && v > k && v%100 == 0 {
-		if err := a.tree.DeleteVersionsTo(v - k); err != nil {
-			a.log.Warn("pruning ledger versions", "to", v-k, "err", err)
-		}
-	}
 	return &abci.CommitResponse{}, nil
 }
 
@@ -364,7 +383,9 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 	if err != nil {
 		return &abci.QueryResponse{Code: uint32(CodeNotFound), Codespace: Codespace, Log: fmt.Sprintf("height %d not available: %v", version, err), Height: version}, nil
 	}
+	a.treeMu.RLock()
 	value, qerr := query(st, params, info, req.Path, req.Data)
+	a.treeMu.RUnlock()
 	if qerr != nil {
 		code, space, log, _ := resultOf(qerr)
 		return &abci.QueryResponse{Code: code, Codespace: space, Log: log, Height: version}, nil
