@@ -34,7 +34,11 @@ func newDemoCmd() *cobra.Command {
 			"that losing more than m pieces is reported, proves a random leaf of a piece against its\n" +
 			"commitment; runs an example WASM job as three workers and shows\n" +
 			"that their results agree and that metering stops a job at its fuel limit; then runs\n" +
-			"the multi-node scenario on a fresh devnet; and removes what it wrote.",
+			"the multi-node scenario on a fresh devnet: a put, every holder's first judged proof, a\n" +
+			"holder killed (its epochs missed, its uptime and earned quota gone, its pieces repaired\n" +
+			"elsewhere, then restarted), a holder that deletes its pieces (invalid proofs,\n" +
+			"disqualified, repaired), coop audit --all, and a bit-exact read with two holders\n" +
+			"killed; and removes what it wrote.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/ledger"
 )
@@ -32,16 +33,15 @@ type networkDemo struct {
 	size     int64
 	k, m     int
 	procs    []*exec.Cmd
+	work     string        // the devnet's directory
+	clients  []*api.Client // node i's API, nil while it is down
 }
 
 func (d *networkDemo) say(format string, args ...any) { fmt.Fprintf(d.out, format+"\n", args...) }
 
 func (d *networkDemo) run(ctx context.Context) (err error) {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	work := filepath.Join(d.dir, "network-demo")
+	d.work = work
 	if err := os.MkdirAll(work, 0o700); err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 	}()
 	dc := ledger.DefaultDevnetConfig()
 	dc.Nodes, dc.BasePort, dc.ChainID = d.nodes, d.basePort, "coop-demo"
-	dc.BlockTime = 200 * time.Millisecond
+	// The default 400 ms blocks: 4 s epochs, twice the prover's 2 s poll.
 	if _, err := ledger.InitDevnet(work, dc); err != nil {
 		return err
 	}
@@ -64,21 +64,12 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 	}
 	start := time.Now()
 	for i := range d.nodes {
-		home := ledger.DevnetHome(work, i)
-		logf, err := os.Create(filepath.Join(home, "node.log"))
-		if err != nil {
+		if err := d.startNode(i); err != nil {
 			return err
 		}
-		p := exec.Command(self, "--home", home, "--log-level", "warn", "node", "--pledge", "4GiB")
-		p.Stdout, p.Stderr = logf, logf
-		if err := p.Start(); err != nil {
-			logf.Close()
-			return err
-		}
-		logf.Close()
-		d.procs = append(d.procs, p)
 	}
 	clients := make([]*api.Client, d.nodes)
+	d.clients = clients
 	for i := range clients {
 		if clients[i], err = d.waitNode(ctx, ledger.DevnetHome(work, i), 2*time.Minute); err != nil {
 			return fmt.Errorf("node %d: %w (see %s)", i, err, filepath.Join(ledger.DevnetHome(work, i), "node.log"))
@@ -136,6 +127,58 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 	if err := d.waitProofs(ctx, clients, holders); err != nil {
 		return err
 	}
+
+	// The ledger as the verifier: a holder that goes offline, one that
+	// deletes what it holds.
+	lc, err := d.ledgerView(ctx, 0)
+	if err != nil {
+		return err
+	}
+	defer lc.Close()
+	fileID, err := chain.ParseHash(res.FileID)
+	if err != nil {
+		return err
+	}
+	addrOf := func(i int) chain.Address {
+		for a, j := range accounts {
+			if j == i {
+				addr, _ := chain.ParseAddress(a)
+				return addr
+			}
+		}
+		return chain.Address{}
+	}
+	var others []int // holders other than the owner's node
+	for _, i := range holders {
+		if i != 0 {
+			others = append(others, i)
+		}
+	}
+	if len(others) < 2 {
+		return fmt.Errorf("the file went to nodes %v: the demo needs two holders besides node 0", holders)
+	}
+	if err := d.offlineScene(ctx, lc, fileID, others[0], addrOf(others[0])); err != nil {
+		return err
+	}
+	if err := d.deleterScene(ctx, lc, fileID, others[1], addrOf(others[1])); err != nil {
+		return err
+	}
+	if err := d.auditScene(ctx, accounts); err != nil {
+		return err
+	}
+	rec, err := lc.File(ctx, fileID)
+	if err != nil {
+		return err
+	}
+	holders = holders[:0]
+	seenHolder := map[int]bool{}
+	for _, p := range rec.Pieces {
+		if i, ok := accounts[p.Holder.String()]; ok && !seenHolder[i] {
+			seenHolder[i] = true
+			holders = append(holders, i)
+		}
+	}
+	sort.Ints(holders)
 
 	// Kill two holders, read on a third node that is neither.
 	var killed []int
