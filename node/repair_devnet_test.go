@@ -186,7 +186,7 @@ func TestRepairOnADevnet(t *testing.T) {
 	for _, n := range net.Nodes {
 		n.connectKnown(ctx)
 	}
-	_, res2 := put()
+	data2, res2 := put()
 	holds := false
 	for _, p := range res2.Pieces {
 		holds = holds || p.Holder == gone.String()
@@ -196,4 +196,70 @@ func TestRepairOnADevnet(t *testing.T) {
 	}
 	passed := node(gone).ProofsPassed
 	poll("the restarted node to prove", func() bool { n := node(gone); return n.ProofsPassed > passed && n.MissedInRow == 0 })
+
+	// A holder that deletes the pieces it is credited with (its daemon
+	// keeps running) fails every challenge of its next proof: each is a
+	// failed audit, so it is disqualified; its pieces are marked lost and
+	// repaired, and the file reads back bit-exact.
+	cheat := -1
+	for i, n := range net.Nodes {
+		for _, p := range res2.Pieces {
+			if i > 0 && n.addr.String() == p.Holder && n.addr != gone {
+				cheat = i
+			}
+		}
+	}
+	if cheat < 0 {
+		t.Fatalf("no holder of the second put besides the owner and the restarted node: %+v", res2.Pieces)
+	}
+	liar := net.Nodes[cheat]
+	held, err := lc.Pieces(ctx, liar.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hp := range held {
+		if err := liar.hold.deleteBlock(ctx, blockstore.ID(hp.Piece.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll("the deleting holder to be disqualified", func() bool { return node(liar.addr).Status == chain.NodeDisqualified })
+	if n := node(liar.addr); n.Used != 0 || n.HeldForOthers != 0 || n.PiecesLost < uint64(len(held)) {
+		t.Fatalf("disqualified holder %+v, held %d pieces", n, len(held))
+	}
+	if acct, err := lc.Account(ctx, liar.addr); err != nil || acct.QuotaEarned != 0 || acct.QuotaLimit != dc.Genesis.Params.Allowance {
+		t.Fatalf("disqualified holder's account %+v %v", acct, err)
+	}
+	for _, r := range []*api.PutResult{res, res2} {
+		poll("the disqualified holder's pieces to be repaired", func() bool {
+			f, err := lc.File(ctx, chain.Hash(mustID(t, r.FileID)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range f.Pieces {
+				if p.Holder == liar.addr {
+					return false
+				}
+			}
+			lost, err := lc.Lost(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range lost {
+				if l.File == f.ID {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	dropCache(t, net.Nodes[reader])
+	for _, r := range []struct {
+		res  *api.PutResult
+		data []byte
+	}{{res, data}, {res2, data2}} {
+		got, err := readAll(ctx, net.Nodes[reader], r.res.Capability)
+		if err != nil || !bytes.Equal(got, r.data) {
+			t.Fatalf("reading %s after the disqualified holder's pieces were repaired: %v", r.res.FileID, err)
+		}
+	}
 }
