@@ -55,11 +55,16 @@ func uptimeShort(w []bool) string {
 	if len(w) == 0 {
 		return "-"
 	}
+	return fmt.Sprintf("%d/%d", provedEpochs(w), len(w))
+}
+
+// provedEpochs counts the proved epochs (true entries) of an uptime window.
+func provedEpochs(w []bool) int {
 	up := 0
 	for _, ok := range w {
 		if ok {
 			up++
 		}
 	}
-	return fmt.Sprintf("%d/%d", up, len(w))
+	return up
 }

@@ -53,13 +53,7 @@ func uptimeText(w []bool) string {
 	if len(w) == 0 {
 		return "uptime not measured yet (no epoch with pieces to prove)"
 	}
-	up := 0
-	for _, ok := range w {
-		if ok {
-			up++
-		}
-	}
-	return fmt.Sprintf("proved %d of the last %d epochs", up, len(w))
+	return fmt.Sprintf("proved %d of the last %d epochs", provedEpochs(w), len(w))
 }
 
 // permille prints a permille score as a decimal fraction: 950 → "0.950".
