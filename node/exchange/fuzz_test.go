@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/coop-network/coop/node/capseal"
 	"github.com/coop-network/coop/proofs"
 )
 
@@ -24,6 +25,8 @@ func FuzzReadMessage(f *testing.F) {
 		{Version: Version, Type: TypeResponse, Status: StatusOK, Expires: 1234, Sig: bytes.Repeat([]byte{5}, 64)},
 		{Version: Version, Type: TypeLeaf, Piece: id, FileID: id, Commitment: id, Segment: 2, PieceIndex: 1, Leaf: 9},
 		{Version: Version, Type: TypeResponse, Status: StatusOK, Proof: bytes.Repeat([]byte{3}, 1362), Key: id, Sig: bytes.Repeat([]byte{5}, 64)},
+		{Version: Version, Type: TypeJobKeys, Job: id},
+		{Version: Version, Type: TypeResponse, Status: StatusOK, Sealed: sealedSeeds},
 	} {
 		var buf bytes.Buffer
 		if err := writeMessage(&buf, m); err != nil {
@@ -84,6 +87,55 @@ func FuzzReadLeafAnswer(f *testing.F) {
 		}
 		if len(a.Proof) == 0 || len(a.Proof) > proofs.MaxProofSize || len(a.PubKey) != 32 || len(a.Sig) != 64 {
 			t.Fatalf("accepted a leaf answer with a %d-byte proof, %d-byte key, %d-byte signature", len(a.Proof), len(a.PubKey), len(a.Sig))
+		}
+	})
+}
+
+// sealedSeeds is a well-formed list of sealed job keys (their bytes do not
+// open: the decoder checks only roles, count and sizes).
+var sealedSeeds = []SealedJobKey{
+	{Role: capseal.RoleModule, Sealed: bytes.Repeat([]byte{1}, capseal.SealedSize)},
+	{Role: capseal.RoleInput, Sealed: bytes.Repeat([]byte{2}, capseal.SealedSize)},
+}
+
+// FuzzReadJobKeys feeds arbitrary bytes to what a client reads for a
+// job-keys request's answer (a frame of at most MaxMessageSize, then
+// jobKeysOf): it must never panic, and an accepted answer has 1 to
+// MaxJobKeys keys, one for the module, no role twice, each of
+// capseal.SealedSize bytes.
+func FuzzReadJobKeys(f *testing.F) {
+	for _, m := range []*Message{
+		{Version: Version, Type: TypeResponse, Status: StatusOK, Sealed: sealedSeeds},
+		{Version: Version, Type: TypeResponse, Status: StatusOK, Sealed: sealedSeeds[:1]},
+		{Version: Version, Type: TypeResponse, Status: StatusRejected, Error: "not assigned to this job"},
+	} {
+		var buf bytes.Buffer
+		if err := writeMessage(&buf, m); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := readMessage(bufio.NewReader(bytes.NewReader(b)), MaxMessageSize)
+		if err != nil {
+			return
+		}
+		keys, err := jobKeysOf(m)
+		if err != nil {
+			return
+		}
+		if len(keys) == 0 || len(keys) > MaxJobKeys || keys[0].Role == keys[len(keys)-1].Role && len(keys) > 1 {
+			t.Fatalf("accepted %d keys", len(keys))
+		}
+		module := false
+		for _, k := range keys {
+			module = module || k.Role == capseal.RoleModule
+			if len(k.Sealed) != capseal.SealedSize {
+				t.Fatalf("accepted a sealed key of %d bytes", len(k.Sealed))
+			}
+		}
+		if !module {
+			t.Fatal("accepted an answer without the module's key")
 		}
 	})
 }

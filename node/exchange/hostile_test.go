@@ -81,6 +81,12 @@ func TestHostileStreamsEndOnlyThatStream(t *testing.T) {
 		{"a leaf request without a root", frame(cborOf(t, with(good(TypeLeaf), 13, piece))), StatusBadRequest},
 		{"a leaf request carrying a proof", frame(cborOf(t, with(with(with(good(TypeLeaf), 13, piece), 7, piece), 19, []byte{1}))), StatusBadRequest},
 		{"a leaf request the store refuses", frame(cborOf(t, with(with(good(TypeLeaf), 13, piece), 7, piece))), StatusRejected},
+		{"a job-keys request without a job id", frame(cborOf(t, map[int]any{1: Version, 2: uint8(TypeJobKeys)})), StatusBadRequest},
+		{"a job-keys request with a 31-byte job id", frame(cborOf(t, map[int]any{1: Version, 2: uint8(TypeJobKeys), 21: piece[:31]})), StatusBadRequest},
+		{"a job-keys request naming a piece", frame(cborOf(t, map[int]any{1: Version, 2: uint8(TypeJobKeys), 21: piece, 3: piece})), StatusBadRequest},
+		{"a job-keys request carrying sealed keys", frame(cborOf(t, map[int]any{1: Version, 2: uint8(TypeJobKeys), 21: piece, 22: []any{[]any{1, make([]byte, 113)}}})), StatusBadRequest},
+		{"a job id in a get", frame(cborOf(t, with(good(TypeGet), 21, piece))), StatusBadRequest},
+		{"a job-keys request the store refuses", frame(cborOf(t, map[int]any{1: Version, 2: uint8(TypeJobKeys), 21: piece})), StatusRejected},
 		{"silence until the header timeout", nil, 0},
 	}
 	for _, tc := range cases {

@@ -62,6 +62,7 @@ const (
 	TypePush     Type = 3  // offer a piece to its holder
 	TypeReceipt  Type = 4  // ask a holder to sign a receipt for pieces it took in a put
 	TypeLeaf     Type = 5  // ask a holder for one leaf of a piece it is credited with, proved and signed (audits)
+	TypeJobKeys  Type = 6  // ask a job's submitter for the job's file capabilities, sealed to the asking worker
 	TypeResponse Type = 16 // answer to any request
 )
 
@@ -95,6 +96,8 @@ func (t Type) String() string {
 		return "receipt"
 	case TypeLeaf:
 		return "leaf"
+	case TypeJobKeys:
+		return "job-keys"
 	case TypeResponse:
 		return "response"
 	}
@@ -168,6 +171,10 @@ type Message struct {
 	Leaf       uint64 `cbor:"18,keyasint,omitempty"` // leaf: the leaf asked for
 	Proof      []byte `cbor:"19,keyasint,omitempty"` // leaf response: binary proofs.Proof, at most proofs.MaxProofSize bytes
 	Key        []byte `cbor:"20,keyasint,omitempty"` // leaf response: the holder's 32-byte ed25519 key
+	// Job-keys requests name a job; their response carries its file
+	// capabilities sealed to the requester (capseal).
+	Job    []byte         `cbor:"21,keyasint,omitempty"` // job-keys: 32-byte job id
+	Sealed []SealedJobKey `cbor:"22,keyasint,omitempty"` // job-keys response: 1..MaxJobKeys sealed capabilities
 }
 
 // ReceiptEntry is one piece of a receipt request: its id and the Merkle root
@@ -221,6 +228,12 @@ func (m *Message) Validate() error {
 			return fmt.Errorf("%w: %s has %d bytes, want 32", ErrMalformed, name, len(b))
 		}
 		return nil
+	}
+	if m.Job != nil && m.Type != TypeJobKeys {
+		return fmt.Errorf("%w: a job id in a %s", ErrMalformed, m.Type)
+	}
+	if m.Sealed != nil && m.Type != TypeResponse {
+		return fmt.Errorf("%w: sealed job keys in a %s", ErrMalformed, m.Type)
 	}
 	switch m.Type {
 	case TypeGet, TypeGetRange:
@@ -290,6 +303,14 @@ func (m *Message) Validate() error {
 			m.Entries != nil || m.Expires != 0 || m.Sig != nil || m.Proof != nil || m.Key != nil {
 			return fmt.Errorf("%w: other fields in a leaf request", ErrMalformed)
 		}
+	case TypeJobKeys:
+		if err := id("job id", m.Job, true); err != nil {
+			return err
+		}
+		if m.Piece != nil || m.LeafStart != 0 || m.LeafCount != 0 || m.Size != 0 || m.Commitment != nil || m.Owner != nil || m.File != nil ||
+			m.Status != 0 || m.Error != "" || m.hasReceiptFields() || m.hasLeafFields() {
+			return fmt.Errorf("%w: other fields in a job-keys request", ErrMalformed)
+		}
 	case TypeResponse:
 		if m.Status == 0 || m.Status > StatusInternal {
 			return fmt.Errorf("%w: response status %d", ErrMalformed, m.Status)
@@ -312,6 +333,17 @@ func (m *Message) Validate() error {
 		}
 		if m.Expires > math.MaxInt64 {
 			return fmt.Errorf("%w: expiry height %d", ErrMalformed, m.Expires)
+		}
+		if m.Sealed != nil {
+			if len(m.Sealed) == 0 {
+				return fmt.Errorf("%w: an empty list of job keys", ErrMalformed)
+			}
+			if err := checkSealedKeys(m.Sealed, false); err != nil {
+				return err
+			}
+			if m.Status != StatusOK || m.Size != 0 || m.Proof != nil || m.Key != nil || m.Sig != nil || m.Expires != 0 {
+				return fmt.Errorf("%w: sealed job keys beside other answer fields", ErrMalformed)
+			}
 		}
 	default:
 		return fmt.Errorf("%w: unknown message type %d", ErrMalformed, m.Type)

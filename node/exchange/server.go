@@ -90,6 +90,8 @@ func (x *Exchange) serve(ctx context.Context, s network.Stream) error {
 		return x.serveReceipt(ctx, s, req)
 	case TypeLeaf:
 		return x.serveLeaf(ctx, s, req)
+	case TypeJobKeys:
+		return x.serveJobKeys(ctx, s, req)
 	default:
 		return x.fail(s, StatusBadRequest, fmt.Errorf("%w: unexpected %s message", ErrMalformed, req.Type))
 	}

@@ -19,6 +19,10 @@ type MemStore struct {
 	Sign func(ReceiptRequest) (Receipt, error)
 	// Leaf, when set, answers leaf requests; unset, they are refused.
 	Leaf func(LeafRequest) (LeafAnswer, error)
+	// AuthorizeJob, when set, decides on job-keys requests; unset, they
+	// are refused. JobKeyList answers the authorized ones.
+	AuthorizeJob func(JobKeyRequest) error
+	JobKeyList   func(job [32]byte) ([]JobKey, error)
 
 	mu     sync.Mutex
 	pieces map[PieceID][]byte
@@ -109,4 +113,20 @@ func (m *MemStore) AnswerLeaf(_ context.Context, r LeafRequest) (LeafAnswer, err
 		return m.Leaf(r)
 	}
 	return LeafAnswer{}, fmt.Errorf("%w: this store answers no leaf requests", ErrRejected)
+}
+
+// AuthorizeJobKeys implements JobKeySource.
+func (m *MemStore) AuthorizeJobKeys(_ context.Context, r JobKeyRequest) error {
+	if m.AuthorizeJob != nil {
+		return m.AuthorizeJob(r)
+	}
+	return fmt.Errorf("%w: this store hands out no job keys", ErrRejected)
+}
+
+// JobKeys implements JobKeySource.
+func (m *MemStore) JobKeys(_ context.Context, job [32]byte) ([]JobKey, error) {
+	if m.JobKeyList != nil {
+		return m.JobKeyList(job)
+	}
+	return nil, fmt.Errorf("%w: job %x", ErrNotFound, job[:8])
 }
