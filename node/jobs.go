@@ -1,0 +1,221 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/capseal"
+	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/node/worker"
+	"github.com/coop-network/coop/storage"
+)
+
+// jobBookFile holds, in the node's home, the capabilities of the module
+// and input files of the jobs this node submitted, so it can hand them to
+// the workers the ledger assigns.
+const jobBookFile = "jobs.json"
+
+// jobBook is the local record of submitted jobs' capabilities, written
+// atomically, mode 0600.
+type jobBook struct {
+	path string
+	mu   sync.Mutex
+	m    map[string]jobEntry // by job id (hex)
+}
+
+type jobEntry struct {
+	Module string `json:"module"`          // capability
+	Input  string `json:"input,omitempty"` // capability; empty for an inline input
+}
+
+func openJobBook(home string) (*jobBook, error) {
+	b := &jobBook{path: filepath.Join(home, jobBookFile), m: make(map[string]jobEntry)}
+	raw, err := os.ReadFile(b.path)
+	if os.IsNotExist(err) {
+		return b, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: reading %s: %w", b.path, err)
+	}
+	if err := json.Unmarshal(raw, &b.m); err != nil {
+		return nil, fmt.Errorf("node: %s is corrupt: %w", b.path, err)
+	}
+	return b, nil
+}
+
+// add records the capabilities of a submitted job.
+func (b *jobBook) add(job [32]byte, module storage.Capability, input *storage.Capability) error {
+	e := jobEntry{Module: module.String()}
+	if input != nil {
+		e.Input = input.String()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.m[hex.EncodeToString(job[:])] = e
+	raw, err := json.MarshalIndent(b.m, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := b.path + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return fmt.Errorf("node: writing %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, b.path); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	return nil
+}
+
+// keys returns the job's capabilities as the job-keys exchange hands
+// them out; an error wrapping exchange.ErrNotFound for a job not
+// submitted from this node.
+func (b *jobBook) keys(job [32]byte) ([]exchange.JobKey, error) {
+	b.mu.Lock()
+	e, ok := b.m[hex.EncodeToString(job[:])]
+	b.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: job %x was not submitted from this node", exchange.ErrNotFound, job[:8])
+	}
+	m, err := storage.ParseCapability(e.Module)
+	if err != nil {
+		return nil, fmt.Errorf("node: %s: job %x: %w", jobBookFile, job[:8], err)
+	}
+	out := []exchange.JobKey{{Role: capseal.RoleModule, Cap: m}}
+	if e.Input != "" {
+		in, err := storage.ParseCapability(e.Input)
+		if err != nil {
+			return nil, fmt.Errorf("node: %s: job %x: %w", jobBookFile, job[:8], err)
+		}
+		out = append(out, exchange.JobKey{Role: capseal.RoleInput, Cap: in})
+	}
+	return out, nil
+}
+
+// jobKeyServer serves job-keys requests for the jobs this node submitted:
+// only to a peer whose account the ledger assigns the job (assigned).
+type jobKeyServer struct {
+	book *jobBook
+	// assigned reports whether the ledger assigns job to worker and the
+	// job still runs; an error wrapping chain.ErrNotFound for no such
+	// job.
+	assigned func(ctx context.Context, job [32]byte, worker chain.Address) (bool, error)
+}
+
+var _ exchange.JobKeySource = (*jobKeyServer)(nil)
+
+// AuthorizeJobKeys implements exchange.JobKeySource.
+func (s *jobKeyServer) AuthorizeJobKeys(ctx context.Context, r exchange.JobKeyRequest) error {
+	pub, err := p2p.PublicKeyFromPeerID(r.From)
+	if err != nil {
+		return fmt.Errorf("%w: %w", exchange.ErrRejected, err)
+	}
+	if s.assigned == nil {
+		return fmt.Errorf("%w: this node reads no job assignments", exchange.ErrRejected)
+	}
+	ok, err := s.assigned(ctx, r.Job, chain.AddressOf(pub))
+	if errors.Is(err, chain.ErrNotFound) {
+		return fmt.Errorf("%w: job %x is not on the ledger", exchange.ErrNotFound, r.Job[:8])
+	}
+	if err != nil {
+		return fmt.Errorf("reading the job's assignments: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: the ledger does not assign job %x to %s", exchange.ErrRejected, r.Job[:8], chain.AddressOf(pub))
+	}
+	return nil
+}
+
+// JobKeys implements exchange.JobKeySource.
+func (s *jobKeyServer) JobKeys(_ context.Context, job [32]byte) ([]exchange.JobKey, error) {
+	return s.book.keys(job)
+}
+
+// jobSink is the exchange's sink of a node that hands out job keys: the
+// holder for pieces, receipts and leaves, and the job-key server.
+type jobSink struct {
+	*holder
+	*jobKeyServer
+}
+
+
+// workerKeys fetches a job's capabilities from its submitter's node and
+// opens them with the node's account key (worker.Keys).
+type workerKeys struct {
+	x   *exchange.Exchange
+	key ed25519.PrivateKey
+}
+
+var _ worker.Keys = workerKeys{}
+
+// JobKeys implements worker.Keys.
+func (k workerKeys) JobKeys(ctx context.Context, job worker.Job) (worker.Capabilities, error) {
+	var out worker.Capabilities
+	p, err := p2p.PeerIDFromPublicKey(job.Submitter)
+	if err != nil {
+		return out, fmt.Errorf("the submitter's key: %w", err)
+	}
+	sealed, err := k.x.RequestJobKeys(ctx, p, job.ID)
+	if err != nil {
+		return out, err
+	}
+	keys, err := exchange.OpenJobKeys(k.key, job.ID, sealed)
+	if err != nil {
+		return out, err
+	}
+	for _, jk := range keys {
+		switch jk.Role {
+		case capseal.RoleModule:
+			out.Module = jk.Cap
+		case capseal.RoleInput:
+			out.Input, out.HasInput = jk.Cap, true
+		}
+	}
+	return out, nil
+}
+
+// workerFiles reads and stores a worker's files through the node
+// (worker.Files).
+type workerFiles struct{ n *Node }
+
+var _ worker.Files = workerFiles{}
+
+// ReadFile implements worker.Files.
+func (f workerFiles) ReadFile(ctx context.Context, c storage.Capability, max int64) ([]byte, error) {
+	rc, size, err := f.n.Open(ctx, c.String())
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if size > max {
+		return nil, fmt.Errorf("%w: file of %d bytes, a job takes at most %d", ErrInvalidArgument, size, max)
+	}
+	b, err := io.ReadAll(io.LimitReader(rc, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != size {
+		return nil, fmt.Errorf("node: file %s: read %d bytes, want %d", c.FileID, len(b), size)
+	}
+	return b, nil
+}
+
+// PutFile implements worker.Files.
+func (f workerFiles) PutFile(ctx context.Context, data []byte, name string) (storage.Capability, error) {
+	res, err := f.n.Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{Name: name})
+	if err != nil {
+		return storage.Capability{}, err
+	}
+	return storage.ParseCapability(res.Capability)
+}

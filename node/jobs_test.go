@@ -1,0 +1,105 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/node/worker"
+	"github.com/coop-network/coop/storage"
+)
+
+// keySink is a test sink that hands out job keys.
+type keySink struct {
+	exchange.Sink
+	*jobKeyServer
+}
+
+func randomCapability(t *testing.T) storage.Capability {
+	var c storage.Capability
+	_, _ = rand.Read(c.FileID[:])
+	_, _ = rand.Read(c.Key[:])
+	return c
+}
+
+// A worker the ledger assigns a job fetches its module and input
+// capabilities from the submitter's node over real libp2p hosts (the
+// job book survives reopening); a peer not assigned is refused, and so
+// is a job the submitter's node did not submit or the ledger does not
+// know.
+func TestJobKeysFromSubmitterToAssignedWorker(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sub, subKey := p2p.NewTestHost(t, p2p.TestConfig())
+	home := t.TempDir()
+	book, err := openJobBook(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, unknown := [32]byte{1, 2, 3}, [32]byte{4}
+	module, input := randomCapability(t), randomCapability(t)
+	if err := book.add(job, module, &input); err != nil {
+		t.Fatal(err)
+	}
+	if book, err = openJobBook(home); err != nil {
+		t.Fatal(err)
+	}
+
+	var workerAddr chain.Address
+	srv := &jobKeyServer{book: book, assigned: func(_ context.Context, j [32]byte, w chain.Address) (bool, error) {
+		if j == unknown {
+			return false, chain.ErrNotFound
+		}
+		return j == job && w == workerAddr, nil
+	}}
+	xs, err := exchange.New(sub.Libp2p(), exchange.DefaultConfig(), exchange.NewMemStore(), keySink{exchange.NewMemStore(), srv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer xs.Close()
+
+	client := func() (*exchange.Exchange, ed25519.PrivateKey) {
+		h, key := p2p.NewTestHost(t, p2p.TestConfig())
+		x, _ := exchange.NewTestExchange(t, h.Libp2p(), exchange.DefaultConfig())
+		if err := h.Connect(ctx, sub.AddrInfo()); err != nil {
+			t.Fatal(err)
+		}
+		return x, key
+	}
+	xw, wKey := client()
+	workerAddr = chain.AddressOf(wKey.Public().(ed25519.PublicKey))
+	wj := worker.Job{ID: job, Submitter: subKey.Public().(ed25519.PublicKey)}
+	caps, err := workerKeys{x: xw, key: wKey}.JobKeys(ctx, wj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps.Module != module || !caps.HasInput || caps.Input != input {
+		t.Fatal("the worker got other capabilities than the submitter recorded")
+	}
+
+	xo, oKey := client()
+	if _, err := (workerKeys{x: xo, key: oKey}).JobKeys(ctx, wj); !errors.Is(err, exchange.ErrRejected) {
+		t.Fatalf("a peer not assigned: %v, want ErrRejected", err)
+	}
+	wj.ID = [32]byte{9}
+	workerAddrJob := wj
+	if _, err := (workerKeys{x: xw, key: wKey}).JobKeys(ctx, workerAddrJob); !errors.Is(err, exchange.ErrRejected) {
+		t.Fatalf("a job the worker is not assigned: %v, want ErrRejected", err)
+	}
+	wj.ID = unknown
+	if _, err := (workerKeys{x: xw, key: wKey}).JobKeys(ctx, wj); !errors.Is(err, exchange.ErrNotFound) {
+		t.Fatalf("a job the ledger does not know: %v, want ErrNotFound", err)
+	}
+	// Assigned, but not submitted from this node.
+	srv.assigned = func(context.Context, [32]byte, chain.Address) (bool, error) { return true, nil }
+	wj.ID = [32]byte{7}
+	if _, err := (workerKeys{x: xw, key: wKey}).JobKeys(ctx, wj); !errors.Is(err, exchange.ErrNotFound) {
+		t.Fatalf("a job not submitted here: %v, want ErrNotFound", err)
+	}
+}
