@@ -149,7 +149,6 @@ type jobSink struct {
 	*jobKeyServer
 }
 
-
 // workerKeys fetches a job's capabilities from its submitter's node and
 // opens them with the node's account key (worker.Keys).
 type workerKeys struct {
