@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -21,10 +20,15 @@ import (
 // DefaultInterval is how often a Worker polls its assignments.
 const DefaultInterval = 2 * time.Second
 
-// SaltSize is the size of a commit's salt: the worker's 32-byte account
-// key (binding the commit to it, so another worker cannot copy it) and 32
-// random bytes (so the claim cannot be guessed from the commit).
-const SaltSize = 64
+// SaltSize is the size of a commit's salt: random, so the claim cannot be
+// guessed from the commit (the ledger's commitment binds the worker's
+// address itself, so another worker cannot copy it).
+const SaltSize = 32
+
+// MaxOutput is the output cap of every job run by a worker (stdout beyond
+// it traps with compute.TrapOutputLimit). It is part of the result, so it
+// is the same for every worker: changing it is a protocol change.
+const MaxOutput = 4 << 20
 
 // Assignment is one job the ledger assigns to this node, and where this
 // node stands in it.
@@ -48,32 +52,50 @@ type Job struct {
 	// Submitter is the submitter's account key: its node's peer id, and
 	// the key the output's capability is sealed to.
 	Submitter ed25519.PublicKey
-	// Spec is the job's spec; Spec.ID() need not equal ID (the ledger
-	// names jobs its own way).
-	Spec compute.JobSpec
 	// ModuleFile is the coop file id of the module.
 	ModuleFile [32]byte
-	// InputFile is the coop file id of the input, zero when the input is
-	// inline (Spec.Input).
-	InputFile [32]byte
+	// InputFile is the coop file id of the input, zero when there is none
+	// (InlineInput, possibly empty, is the input then).
+	InputFile   [32]byte
+	InlineInput []byte
+	FuelLimit   uint64
+	MemoryLimit uint64
+	Replicas    uint32
 }
 
-// Claim is what a worker commits to and reveals: its run's result without
-// the output and stderr, which stay off the ledger.
+// Spec is the compute.JobSpec a worker runs job with, given the module
+// and input bytes: every honest worker builds the same one.
+func (j *Job) Spec(module, input []byte) compute.JobSpec {
+	s := compute.JobSpec{
+		Module:      compute.Sum(module),
+		FuelLimit:   j.FuelLimit,
+		MemoryLimit: j.MemoryLimit,
+		MaxOutput:   MaxOutput,
+		Replicas:    uint8(min(max(j.Replicas, 1), compute.MaxReplicas)),
+	}
+	if j.InputFile != ([32]byte{}) {
+		s.InputID = compute.Sum(input)
+	} else {
+		s.Input = j.InlineInput
+	}
+	return s
+}
+
+// Claim is what a worker commits to and reveals: the consensus fields of
+// its run's compute.Result, without the output and stderr bytes, which
+// stay off the ledger (chain.JobResult).
 type Claim struct {
-	// ResultHash is the SHA-256 of the encoded compute.Result, output and
-	// stderr included: what honest workers agree on byte for byte.
-	ResultHash compute.Hash     `json:"result_hash"`
-	OutputHash compute.Hash     `json:"output_hash"`
-	FuelUsed   uint64           `json:"fuel_used"`
+	CostTable  uint32           `json:"cost_table"`
 	Status     compute.Status   `json:"status"`
 	ExitCode   uint32           `json:"exit_code"`
 	Trap       compute.TrapKind `json:"trap,omitempty"`
+	FuelUsed   uint64           `json:"fuel_used"`
+	OutputHash compute.Hash     `json:"output_hash"`
 }
 
 // ClaimOf is the claim of a result.
 func ClaimOf(r *compute.Result) Claim {
-	return Claim{ResultHash: r.Hash(), OutputHash: r.OutputHash, FuelUsed: r.FuelUsed, Status: r.Status, ExitCode: r.ExitCode, Trap: r.Trap}
+	return Claim{CostTable: r.CostTable, Status: r.Status, ExitCode: r.ExitCode, Trap: r.Trap, FuelUsed: r.FuelUsed, OutputHash: r.OutputHash}
 }
 
 // Output is where a worker stored its run's encoded compute.Result.
@@ -357,7 +379,7 @@ func (w *Worker) run(ctx context.Context, job Job) (*Kept, error) {
 	if caps.HasInput != hasInput || hasInput && caps.Input.FileID != job.InputFile {
 		return nil, fmt.Errorf("%w: input file", ErrBadKeys)
 	}
-	cj := &compute.Job{Spec: job.Spec}
+	cj := &compute.Job{}
 	if cj.Module, err = w.d.Files.ReadFile(ctx, caps.Module, w.cfg.MaxModuleBytes); err != nil {
 		return nil, fmt.Errorf("reading the module: %w", err)
 	}
@@ -366,6 +388,7 @@ func (w *Worker) run(ctx context.Context, job Job) (*Kept, error) {
 			return nil, fmt.Errorf("reading the input: %w", err)
 		}
 	}
+	cj.Spec = job.Spec(cj.Module, cj.Input)
 	rep, err := w.d.Runner.Run(ctx, cj)
 	if err != nil {
 		return nil, fmt.Errorf("running: %w", err)
@@ -380,13 +403,12 @@ func (w *Worker) run(ctx context.Context, job Job) (*Kept, error) {
 		return nil, fmt.Errorf("sealing the output to the submitter: %w", err)
 	}
 	salt := make([]byte, SaltSize)
-	copy(salt, w.self)
-	if _, err := io.ReadFull(w.cfg.Rand, salt[32:]); err != nil {
+	if _, err := io.ReadFull(w.cfg.Rand, salt); err != nil {
 		return nil, fmt.Errorf("salt: %w", err)
 	}
 	claim := ClaimOf(rep.Result)
 	w.log.Info("compute job run", "job", fmt.Sprintf("%x", job.ID[:8]), "status", claim.Status, "fuel", claim.FuelUsed,
-		"result", claim.ResultHash.String()[:16], "wall", rep.Wall)
+		"output", claim.OutputHash.String()[:16], "wall", rep.Wall)
 	return &Kept{Job: job.ID, Claim: claim, Salt: salt, Output: Output{File: c.FileID, Sealed: sealed, Size: int64(len(enc))}}, nil
 }
 
@@ -417,9 +439,10 @@ var ErrOutput = errors.New("worker: job output does not match the accepted resul
 
 // OpenOutput is the submitter's side: it opens a worker's sealed output
 // capability with the submitter's key, checks that it names out.File,
-// reads the file with read and checks it hashes to the accepted result
-// hash before decoding it. maxOutput is the job's Spec.MaxOutput.
-func OpenOutput(key ed25519.PrivateKey, job [32]byte, out Output, accepted compute.Hash, maxOutput uint32,
+// reads the file with read, decodes the compute.Result in it and checks
+// that its claim is the accepted one (so its output hashes to the
+// accepted output hash).
+func OpenOutput(key ed25519.PrivateKey, job [32]byte, out Output, accepted Claim,
 	read func(storage.Capability) ([]byte, error)) (*compute.Result, error) {
 	c, err := capseal.Open(key, job, capseal.RoleOutput, out.Sealed)
 	if err != nil {
@@ -432,12 +455,12 @@ func OpenOutput(key ed25519.PrivateKey, job [32]byte, out Output, accepted compu
 	if err != nil {
 		return nil, fmt.Errorf("reading the output file: %w", err)
 	}
-	if sha256.Sum256(b) != accepted {
-		return nil, fmt.Errorf("%w: the file does not hash to result %s", ErrOutput, accepted)
-	}
-	r, err := compute.DecodeResult(b, int(maxOutput))
+	r, err := compute.DecodeResult(b, MaxOutput)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
+	}
+	if got := ClaimOf(r); got != accepted {
+		return nil, fmt.Errorf("%w: the file holds %+v, the accepted result is %+v", ErrOutput, got, accepted)
 	}
 	return r, nil
 }

@@ -267,12 +267,13 @@ func newEnv(t *testing.T) *env {
 	mc, _ := e.files.PutFile(context.Background(), mod, "module")
 	ic, _ := e.files.PutFile(context.Background(), e.input, "input")
 	e.job = Job{
-		ID:        [32]byte{0x10, 0xb},
-		Submitter: sk.Public().(ed25519.PublicKey),
-		Spec: compute.JobSpec{Module: compute.Sum(mod), InputID: compute.Sum(e.input), FuelLimit: 10_000_000,
-			MemoryLimit: 1 << 20, MaxOutput: 1 << 10, Replicas: 3},
-		ModuleFile: mc.FileID,
-		InputFile:  ic.FileID,
+		ID:          [32]byte{0x10, 0xb},
+		Submitter:   sk.Public().(ed25519.PublicKey),
+		FuelLimit:   10_000_000,
+		MemoryLimit: 1 << 20,
+		Replicas:    3,
+		ModuleFile:  mc.FileID,
+		InputFile:   ic.FileID,
 	}
 	e.keys.caps[e.job.ID] = Capabilities{Module: mc, Input: ic, HasInput: true}
 	e.ledger.assign(e.job, 20)
@@ -315,7 +316,7 @@ func TestWorkerCommitsRevealsAndSubmitterReadsOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, self := e.worker(t, realRunner(t), st, 1)
+	w, _ := e.worker(t, realRunner(t), st, 1)
 	round(t, w)
 	if _, ok := e.ledger.commits[e.job.ID]; !ok {
 		t.Fatal("no commit after a round")
@@ -330,12 +331,13 @@ func TestWorkerCommitsRevealsAndSubmitterReadsOutput(t *testing.T) {
 	if !ok {
 		t.Fatal("no reveal once reveals are open")
 	}
-	if !bytes.Equal(rv.salt[:32], self) || len(rv.salt) != SaltSize {
-		t.Fatalf("the salt does not start with the worker's key")
+	if len(rv.salt) != SaltSize || bytes.Equal(rv.salt, make([]byte, SaltSize)) {
+		t.Fatalf("salt %x", rv.salt)
 	}
 	// The claim is what a direct run of the job gives.
 	mod, _ := e.files.ReadFile(context.Background(), e.keys.caps[e.job.ID].Module, 1<<20)
-	rep, err := realRunner(t).Run(context.Background(), &compute.Job{Spec: e.job.Spec, Module: mod, Input: e.input})
+	spec := e.job.Spec(mod, e.input)
+	rep, err := realRunner(t).Run(context.Background(), &compute.Job{Spec: spec, Module: mod, Input: e.input})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +345,7 @@ func TestWorkerCommitsRevealsAndSubmitterReadsOutput(t *testing.T) {
 		t.Fatalf("revealed %+v, a direct run claims %+v", rv.claim, ClaimOf(rep.Result))
 	}
 	read := func(c storage.Capability) ([]byte, error) { return e.files.ReadFile(context.Background(), c, 1<<20) }
-	res, err := OpenOutput(e.submitter, e.job.ID, rv.out, rv.claim.ResultHash, e.job.Spec.MaxOutput, read)
+	res, err := OpenOutput(e.submitter, e.job.ID, rv.out, rv.claim, read)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +353,7 @@ func TestWorkerCommitsRevealsAndSubmitterReadsOutput(t *testing.T) {
 		t.Fatalf("the submitter reads %q", res.Output)
 	}
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	if _, err := OpenOutput(other, e.job.ID, rv.out, rv.claim.ResultHash, e.job.Spec.MaxOutput, read); !errors.Is(err, capseal.ErrOpen) {
+	if _, err := OpenOutput(other, e.job.ID, rv.out, rv.claim, read); !errors.Is(err, capseal.ErrOpen) {
 		t.Fatalf("another account opened the output: %v", err)
 	}
 	if _, err := st.Load(e.job.ID); err != nil {
@@ -369,7 +371,7 @@ func TestWorkerCommitsRevealsAndSubmitterReadsOutput(t *testing.T) {
 func TestFaultyRunnerLies(t *testing.T) {
 	e := newEnv(t)
 	mod, _ := e.files.ReadFile(context.Background(), e.keys.caps[e.job.ID].Module, 1<<20)
-	cj := &compute.Job{Spec: e.job.Spec, Module: mod, Input: e.input}
+	cj := &compute.Job{Spec: e.job.Spec(mod, e.input), Module: mod, Input: e.input}
 	honest, err := realRunner(t).Run(context.Background(), cj)
 	if err != nil {
 		t.Fatal(err)
@@ -379,10 +381,10 @@ func TestFaultyRunnerLies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if lie.Result.Hash() == honest.Result.Hash() {
+		if ClaimOf(lie.Result) == ClaimOf(honest.Result) {
 			t.Fatalf("%s: the lie is the truth", f)
 		}
-		if _, err := compute.DecodeResult(lie.Result.Encode(), int(e.job.Spec.MaxOutput)); err != nil {
+		if _, err := compute.DecodeResult(lie.Result.Encode(), MaxOutput); err != nil {
 			t.Fatalf("%s: the lie is not self-consistent: %v", f, err)
 		}
 		switch f {
@@ -407,11 +409,11 @@ func TestFaultyRunnerLies(t *testing.T) {
 	e.ledger.openReveals(e.job.ID)
 	round(t, w)
 	rv := e.ledger.reveals[e.job.ID]
-	if rv.claim.ResultHash == honest.Result.Hash() {
+	if rv.claim == ClaimOf(honest.Result) {
 		t.Fatal("the liar revealed the honest result")
 	}
 	read := func(c storage.Capability) ([]byte, error) { return e.files.ReadFile(context.Background(), c, 1<<20) }
-	if _, err := OpenOutput(e.submitter, e.job.ID, rv.out, honest.Result.Hash(), e.job.Spec.MaxOutput, read); !errors.Is(err, ErrOutput) {
+	if _, err := OpenOutput(e.submitter, e.job.ID, rv.out, ClaimOf(honest.Result), read); !errors.Is(err, ErrOutput) {
 		t.Fatalf("the liar's output passed as the honest result: %v", err)
 	}
 	for _, s := range []string{"", "none", "output", "fuel"} {
@@ -496,11 +498,9 @@ func TestWorkerCommitsNothingWrong(t *testing.T) {
 			c.HasInput = false
 			e.keys.caps[e.job.ID] = c
 		}, ErrBadKeys},
-		{"module bytes that do not match the spec", func(e *env) {
-			j := e.ledger.jobs[e.job.ID]
-			j.Spec.Module[0] ^= 1
-			e.ledger.jobs[e.job.ID] = j
-		}, compute.ErrMismatch},
+		{"a module file that cannot be read", func(e *env) {
+			delete(e.files.files, e.keys.caps[e.job.ID].Module)
+		}, fs.ErrNotExist},
 		{"a refusing submitter", func(e *env) { delete(e.keys.caps, e.job.ID) }, errRefused},
 		{"past the deadline", func(e *env) { e.ledger.height = 21 }, nil},
 	}
@@ -576,5 +576,28 @@ func TestDirStateRejectsCorruptFiles(t *testing.T) {
 	_ = os.WriteFile(st.path(k.Job), b, 0o600)
 	if _, err := st.Load(k.Job); err == nil {
 		t.Fatal("a file naming another job loaded")
+	}
+}
+
+// A job with an inline input (no input file) runs on it: the worker asks
+// for the module's key only.
+func TestWorkerInlineInput(t *testing.T) {
+	e := newEnv(t)
+	j := e.job
+	j.ID, j.InputFile, j.InlineInput = [32]byte{0x30}, [32]byte{}, []byte("inline")
+	e.ledger.assign(j, 20)
+	e.keys.caps[j.ID] = Capabilities{Module: e.keys.caps[e.job.ID].Module}
+	w, _ := e.worker(t, realRunner(t), nil, 2)
+	round(t, w)
+	e.ledger.openReveals(j.ID)
+	round(t, w)
+	rv, ok := e.ledger.reveals[j.ID]
+	if !ok {
+		t.Fatal("no reveal")
+	}
+	read := func(c storage.Capability) ([]byte, error) { return e.files.ReadFile(context.Background(), c, 1<<20) }
+	res, err := OpenOutput(e.submitter, j.ID, rv.out, rv.claim, read)
+	if err != nil || string(res.Output) != "inline!" {
+		t.Fatalf("output %q, %v", res.Output, err)
 	}
 }
