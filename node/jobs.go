@@ -78,6 +78,14 @@ func (b *jobBook) add(job [32]byte, module storage.Capability, input *storage.Ca
 	return nil
 }
 
+// has reports whether job was submitted from this node.
+func (b *jobBook) has(job [32]byte) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.m[hex.EncodeToString(job[:])]
+	return ok
+}
+
 // keys returns the job's capabilities as the job-keys exchange hands
 // them out; an error wrapping exchange.ErrNotFound for a job not
 // submitted from this node.
@@ -103,14 +111,21 @@ func (b *jobBook) keys(job [32]byte) ([]exchange.JobKey, error) {
 	return out, nil
 }
 
-// jobKeyServer serves job-keys requests for the jobs this node submitted:
-// only to a peer whose account the ledger assigns the job (assigned).
+// jobKeyServer serves job-keys requests: the module and input keys of
+// the jobs this node submitted, to a peer whose account the ledger
+// assigns the job (assigned); the output key of a job this node ran, to
+// the job's submitter (submitter, output).
 type jobKeyServer struct {
 	book *jobBook
 	// assigned reports whether the ledger assigns job to worker and the
 	// job still runs; an error wrapping chain.ErrNotFound for no such
 	// job.
 	assigned func(ctx context.Context, job [32]byte, worker chain.Address) (bool, error)
+	// submitter is the account that submitted job (chain.ErrNotFound:
+	// none); output the output key this node kept for job, sealed to the
+	// submitter. Either may be nil: no output keys are served.
+	submitter func(ctx context.Context, job [32]byte) (chain.Address, error)
+	output    func(job [32]byte) ([]byte, bool)
 }
 
 var _ exchange.JobKeySource = (*jobKeyServer)(nil)
@@ -121,25 +136,52 @@ func (s *jobKeyServer) AuthorizeJobKeys(ctx context.Context, r exchange.JobKeyRe
 	if err != nil {
 		return fmt.Errorf("%w: %w", exchange.ErrRejected, err)
 	}
-	if s.assigned == nil {
-		return fmt.Errorf("%w: this node reads no job assignments", exchange.ErrRejected)
+	from := chain.AddressOf(pub)
+	if s.book.has(r.Job) {
+		if s.assigned == nil {
+			return fmt.Errorf("%w: this node reads no job assignments", exchange.ErrRejected)
+		}
+		ok, err := s.assigned(ctx, r.Job, from)
+		if errors.Is(err, chain.ErrNotFound) {
+			return fmt.Errorf("%w: job %x is not on the ledger", exchange.ErrNotFound, r.Job[:8])
+		}
+		if err != nil {
+			return fmt.Errorf("reading the job's assignments: %w", err)
+		}
+		if !ok {
+			return fmt.Errorf("%w: the ledger does not assign job %x to %s", exchange.ErrRejected, r.Job[:8], from)
+		}
+		return nil
 	}
-	ok, err := s.assigned(ctx, r.Job, chain.AddressOf(pub))
+	if s.output == nil || s.submitter == nil {
+		return fmt.Errorf("%w: job %x was not submitted from this node", exchange.ErrNotFound, r.Job[:8])
+	}
+	if _, ok := s.output(r.Job); !ok {
+		return fmt.Errorf("%w: job %x was neither submitted nor run here", exchange.ErrNotFound, r.Job[:8])
+	}
+	sub, err := s.submitter(ctx, r.Job)
 	if errors.Is(err, chain.ErrNotFound) {
 		return fmt.Errorf("%w: job %x is not on the ledger", exchange.ErrNotFound, r.Job[:8])
 	}
 	if err != nil {
-		return fmt.Errorf("reading the job's assignments: %w", err)
+		return fmt.Errorf("reading the job: %w", err)
 	}
-	if !ok {
-		return fmt.Errorf("%w: the ledger does not assign job %x to %s", exchange.ErrRejected, r.Job[:8], chain.AddressOf(pub))
+	if sub != from {
+		return fmt.Errorf("%w: only the job's submitter gets its output", exchange.ErrRejected)
 	}
 	return nil
 }
 
 // JobKeys implements exchange.JobKeySource.
-func (s *jobKeyServer) JobKeys(_ context.Context, job [32]byte) ([]exchange.JobKey, error) {
-	return s.book.keys(job)
+func (s *jobKeyServer) JobKeys(_ context.Context, r exchange.JobKeyRequest) ([]exchange.JobKey, error) {
+	if s.book.has(r.Job) || s.output == nil {
+		return s.book.keys(r.Job)
+	}
+	sealed, ok := s.output(r.Job)
+	if !ok {
+		return nil, fmt.Errorf("%w: no output of job %x here", exchange.ErrNotFound, r.Job[:8])
+	}
+	return []exchange.JobKey{{Role: capseal.RoleOutput, Sealed: sealed}}, nil
 }
 
 // jobSink is the exchange's sink of a node that hands out job keys: the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/capseal"
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/node/worker"
@@ -42,9 +43,12 @@ func TestJobKeysFromSubmitterToAssignedWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, unknown := [32]byte{1, 2, 3}, [32]byte{4}
+	job, other, unknown := [32]byte{1, 2, 3}, [32]byte{9}, [32]byte{4}
 	module, input := randomCapability(t), randomCapability(t)
 	if err := book.add(job, module, &input); err != nil {
+		t.Fatal(err)
+	}
+	if err := book.add(other, module, nil); err != nil {
 		t.Fatal(err)
 	}
 	if book, err = openJobBook(home); err != nil {
@@ -87,19 +91,43 @@ func TestJobKeysFromSubmitterToAssignedWorker(t *testing.T) {
 	if _, err := (workerKeys{x: xo, key: oKey}).JobKeys(ctx, wj); !errors.Is(err, exchange.ErrRejected) {
 		t.Fatalf("a peer not assigned: %v, want ErrRejected", err)
 	}
-	wj.ID = [32]byte{9}
-	workerAddrJob := wj
-	if _, err := (workerKeys{x: xw, key: wKey}).JobKeys(ctx, workerAddrJob); !errors.Is(err, exchange.ErrRejected) {
+	wj.ID = other
+	if _, err := (workerKeys{x: xw, key: wKey}).JobKeys(ctx, wj); !errors.Is(err, exchange.ErrRejected) {
 		t.Fatalf("a job the worker is not assigned: %v, want ErrRejected", err)
 	}
 	wj.ID = unknown
 	if _, err := (workerKeys{x: xw, key: wKey}).JobKeys(ctx, wj); !errors.Is(err, exchange.ErrNotFound) {
-		t.Fatalf("a job the ledger does not know: %v, want ErrNotFound", err)
-	}
-	// Assigned, but not submitted from this node.
-	srv.assigned = func(context.Context, [32]byte, chain.Address) (bool, error) { return true, nil }
-	wj.ID = [32]byte{7}
-	if _, err := (workerKeys{x: xw, key: wKey}).JobKeys(ctx, wj); !errors.Is(err, exchange.ErrNotFound) {
 		t.Fatalf("a job not submitted here: %v, want ErrNotFound", err)
+	}
+
+	// The other way: this node ran job ran and kept its output's key
+	// sealed to the submitter (here the first client's account), which it
+	// hands to the submitter only.
+	ran := [32]byte{7}
+	outCap := randomCapability(t)
+	kept, err := capseal.Seal(wKey.Public().(ed25519.PublicKey), ran, capseal.RoleOutput, outCap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.output = func(j [32]byte) ([]byte, bool) { return kept, j == ran }
+	srv.submitter = func(_ context.Context, j [32]byte) (chain.Address, error) {
+		if j != ran {
+			return chain.Address{}, chain.ErrNotFound
+		}
+		return workerAddr, nil
+	}
+	sealed, err := xw.RequestJobKeys(ctx, sub.ID(), ran)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := exchange.OpenJobKeys(wKey, ran, sealed)
+	if err != nil || len(keys) != 1 || keys[0].Role != capseal.RoleOutput || keys[0].Cap != outCap {
+		t.Fatalf("the submitter got %d keys: %v", len(keys), err)
+	}
+	if _, err := xo.RequestJobKeys(ctx, sub.ID(), ran); !errors.Is(err, exchange.ErrRejected) {
+		t.Fatalf("another account asked for the output: %v, want ErrRejected", err)
+	}
+	if _, err := xw.RequestJobKeys(ctx, sub.ID(), [32]byte{8}); !errors.Is(err, exchange.ErrNotFound) {
+		t.Fatalf("a job neither submitted nor run here: %v, want ErrNotFound", err)
 	}
 }

@@ -101,12 +101,13 @@ var sealedSeeds = []SealedJobKey{
 // FuzzReadJobKeys feeds arbitrary bytes to what a client reads for a
 // job-keys request's answer (a frame of at most MaxMessageSize, then
 // jobKeysOf): it must never panic, and an accepted answer has 1 to
-// MaxJobKeys keys, one for the module, no role twice, each of
-// capseal.SealedSize bytes.
+// MaxJobKeys keys, one for the module or the output alone, no role twice,
+// each of capseal.SealedSize bytes.
 func FuzzReadJobKeys(f *testing.F) {
 	for _, m := range []*Message{
 		{Version: Version, Type: TypeResponse, Status: StatusOK, Sealed: sealedSeeds},
 		{Version: Version, Type: TypeResponse, Status: StatusOK, Sealed: sealedSeeds[:1]},
+		{Version: Version, Type: TypeResponse, Status: StatusOK, Sealed: []SealedJobKey{{Role: capseal.RoleOutput, Sealed: sealedSeeds[0].Sealed}}},
 		{Version: Version, Type: TypeResponse, Status: StatusRejected, Error: "not assigned to this job"},
 	} {
 		var buf bytes.Buffer
@@ -127,15 +128,16 @@ func FuzzReadJobKeys(f *testing.F) {
 		if len(keys) == 0 || len(keys) > MaxJobKeys || keys[0].Role == keys[len(keys)-1].Role && len(keys) > 1 {
 			t.Fatalf("accepted %d keys", len(keys))
 		}
-		module := false
+		module, output := false, false
 		for _, k := range keys {
 			module = module || k.Role == capseal.RoleModule
+			output = output || k.Role == capseal.RoleOutput
 			if len(k.Sealed) != capseal.SealedSize {
 				t.Fatalf("accepted a sealed key of %d bytes", len(k.Sealed))
 			}
 		}
-		if !module {
-			t.Fatal("accepted an answer without the module's key")
+		if module == output || output && len(keys) != 1 {
+			t.Fatalf("accepted an answer with module %v, output %v, %d keys", module, output, len(keys))
 		}
 	})
 }

@@ -17,17 +17,23 @@ import (
 // has a module and at most one input file.
 const MaxJobKeys = 2
 
-// JobKeyRequest is a worker's request (TypeJobKeys) for the capabilities
-// of job Job's files, sent to the node of the job's submitter.
+// JobKeyRequest asks (TypeJobKeys) for the capabilities of job Job's
+// files: a worker asks the node of the job's submitter for the module's
+// and input's, the submitter asks a worker's node for the output's.
 type JobKeyRequest struct {
 	From peer.ID // the requesting peer (set by the server)
 	Job  [32]byte
 }
 
-// JobKey is one capability of a job: its module's, or its input's.
+// JobKey is one capability of a job: its module's, its input's, or a
+// worker's output's.
 type JobKey struct {
-	Role capseal.Role // capseal.RoleModule or capseal.RoleInput
+	Role capseal.Role
 	Cap  storage.Capability
+	// Sealed, when set, is Cap already sealed to the requester for the
+	// job and Role (capseal.Seal): it is sent as it is (a worker keeps
+	// its output's capability only sealed to the submitter).
+	Sealed []byte
 }
 
 // SealedJobKey is a JobKey as it travels: the capability sealed
@@ -38,28 +44,28 @@ type SealedJobKey struct {
 	Sealed []byte // capseal.SealedSize bytes
 }
 
-// JobKeySource answers job-keys requests: the node of a job's submitter.
-// A Sink that implements it serves them; otherwise they are refused
-// (StatusRejected).
+// JobKeySource answers job-keys requests. A Sink that implements it
+// serves them; otherwise they are refused (StatusRejected).
 type JobKeySource interface {
 	// AuthorizeJobKeys returns nil only if r.From may read job r.Job's
-	// files: the ledger assigns the job to the account r.From is (a
-	// node's peer id is its account key), and the job still runs. Else an
-	// error wrapping ErrRejected (not assigned) or ErrNotFound (no such job
-	// of this node's account).
+	// files (a node's peer id is its account key): the submitter's node
+	// allows the accounts the ledger assigns the job, a worker's node
+	// the job's submitter. Else an error wrapping ErrRejected (not
+	// allowed) or ErrNotFound (no such job here).
 	AuthorizeJobKeys(ctx context.Context, r JobKeyRequest) error
-	// JobKeys returns the capabilities of job's files: the module's, and
-	// the input's unless the input is inline. An error wrapping
-	// ErrNotFound if this node does not know them.
-	JobKeys(ctx context.Context, job [32]byte) ([]JobKey, error)
+	// JobKeys returns the capabilities r.From may have: the module's and
+	// the input's (unless the input is inline), or the output's. An error
+	// wrapping ErrNotFound if this node does not know them.
+	JobKeys(ctx context.Context, r JobKeyRequest) ([]JobKey, error)
 }
 
-// RequestJobKeys asks p, the node of job's submitter, for the job's
-// capabilities, sealed to this node's key (open them with OpenJobKeys). A
-// refusal is a *RemoteError (ErrRejected: not assigned; ErrNotFound: the
-// node does not know the job). An answer without a module capability,
-// with duplicate or unknown roles, or with a sealed capability of the
-// wrong size is ErrMalformed.
+// RequestJobKeys asks p for job's capabilities, sealed to this node's key
+// (open them with OpenJobKeys): the submitter's node for the module and
+// input, a worker's node for its output. A refusal is a *RemoteError
+// (ErrRejected: not allowed; ErrNotFound: the node does not know the
+// job). An answer that is neither a module's key (and an input's) nor an
+// output's, or with a sealed capability of the wrong size, is
+// ErrMalformed.
 func (x *Exchange) RequestJobKeys(ctx context.Context, p peer.ID, job [32]byte) ([]SealedJobKey, error) {
 	m := &Message{Version: Version, Type: TypeJobKeys, Job: job[:]}
 	s, br, stop, err := x.request(ctx, p, m)
@@ -93,15 +99,17 @@ func jobKeysOf(resp *Message) ([]SealedJobKey, error) {
 }
 
 // checkSealedKeys checks a list of sealed job keys: at most MaxJobKeys,
-// roles module or input without repeats, each of capseal.SealedSize
-// bytes, and (when needModule) one for the module.
-func checkSealedKeys(keys []SealedJobKey, needModule bool) error {
+// each of capseal.SealedSize bytes, no role twice, and either the module's
+// (and the input's) or the output's alone. Without complete, a list
+// without the module's or the output's key passes too (Validate: the
+// decoder checks shapes, the client completeness).
+func checkSealedKeys(keys []SealedJobKey, complete bool) error {
 	if len(keys) > MaxJobKeys {
 		return fmt.Errorf("%w: %d job keys, at most %d", ErrMalformed, len(keys), MaxJobKeys)
 	}
 	seen := map[capseal.Role]bool{}
 	for i, k := range keys {
-		if k.Role != capseal.RoleModule && k.Role != capseal.RoleInput {
+		if !k.Role.Valid() {
 			return fmt.Errorf("%w: job key %d has role %s", ErrMalformed, i, k.Role)
 		}
 		if seen[k.Role] {
@@ -112,8 +120,11 @@ func checkSealedKeys(keys []SealedJobKey, needModule bool) error {
 			return fmt.Errorf("%w: sealed %s key of %d bytes, want %d", ErrMalformed, k.Role, len(k.Sealed), capseal.SealedSize)
 		}
 	}
-	if needModule && !seen[capseal.RoleModule] {
-		return fmt.Errorf("%w: a job-keys answer without the module's key", ErrMalformed)
+	if seen[capseal.RoleOutput] && len(keys) > 1 {
+		return fmt.Errorf("%w: an output key beside the job's own keys", ErrMalformed)
+	}
+	if complete && !seen[capseal.RoleModule] && !seen[capseal.RoleOutput] {
+		return fmt.Errorf("%w: a job-keys answer without the module's or the output's key", ErrMalformed)
 	}
 	return nil
 }
@@ -152,15 +163,17 @@ func (x *Exchange) serveJobKeys(ctx context.Context, s network.Stream, req *Mess
 	if err := src.AuthorizeJobKeys(ctx, r); err != nil {
 		return x.fail(s, statusOf(err, StatusRejected), fmt.Errorf("job %x: %w", r.Job[:8], err))
 	}
-	keys, err := src.JobKeys(ctx, r.Job)
+	keys, err := src.JobKeys(ctx, r)
 	if err != nil {
 		return x.fail(s, statusOf(err, StatusInternal), fmt.Errorf("job %x: %w", r.Job[:8], err))
 	}
 	resp := &Message{Version: Version, Type: TypeResponse, Status: StatusOK, Sealed: make([]SealedJobKey, len(keys))}
 	for i, k := range keys {
-		sealed, err := capseal.Seal(pub, r.Job, k.Role, k.Cap)
-		if err != nil {
-			return x.fail(s, StatusInternal, fmt.Errorf("sealing job %x's %s key: %w", r.Job[:8], k.Role, err))
+		sealed := k.Sealed
+		if sealed == nil {
+			if sealed, err = capseal.Seal(pub, r.Job, k.Role, k.Cap); err != nil {
+				return x.fail(s, StatusInternal, fmt.Errorf("sealing job %x's %s key: %w", r.Job[:8], k.Role, err))
+			}
 		}
 		resp.Sealed[i] = SealedJobKey{Role: k.Role, Sealed: sealed}
 	}

@@ -45,9 +45,9 @@ func TestJobKeysRoundTrip(t *testing.T) {
 	module, input := randomCap(t), randomCap(t)
 	var asked JobKeyRequest
 	p.sb.AuthorizeJob = func(r JobKeyRequest) error { asked = r; return nil }
-	p.sb.JobKeyList = func(j [32]byte) ([]JobKey, error) {
-		if j != job {
-			return nil, fmt.Errorf("%w: job %x", ErrNotFound, j[:4])
+	p.sb.JobKeyList = func(r JobKeyRequest) ([]JobKey, error) {
+		if r.Job != job {
+			return nil, fmt.Errorf("%w: job %x", ErrNotFound, r.Job[:4])
 		}
 		return []JobKey{{Role: capseal.RoleModule, Cap: module}, {Role: capseal.RoleInput, Cap: input}}, nil
 	}
@@ -74,10 +74,27 @@ func TestJobKeysRoundTrip(t *testing.T) {
 	}
 
 	// A job with an inline input has only the module's key.
-	p.sb.JobKeyList = func([32]byte) ([]JobKey, error) { return []JobKey{{Role: capseal.RoleModule, Cap: module}}, nil }
+	p.sb.JobKeyList = func(JobKeyRequest) ([]JobKey, error) { return []JobKey{{Role: capseal.RoleModule, Cap: module}}, nil }
 	sealed, err = p.xa.RequestJobKeys(testCtx(t), p.b.ID(), job)
 	if err != nil || len(sealed) != 1 {
 		t.Fatalf("module only: %d keys, %v", len(sealed), err)
+	}
+
+	// A worker's node hands the submitter its output's key, kept sealed
+	// to the submitter: sent as it is, it opens with the submitter's key.
+	output := randomCap(t)
+	pre, err := capseal.Seal(ka.Public().(ed25519.PublicKey), job, capseal.RoleOutput, output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.sb.JobKeyList = func(JobKeyRequest) ([]JobKey, error) { return []JobKey{{Role: capseal.RoleOutput, Sealed: pre}}, nil }
+	sealed, err = p.xa.RequestJobKeys(testCtx(t), p.b.ID(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err = OpenJobKeys(ka, job, sealed)
+	if err != nil || len(keys) != 1 || keys[0].Role != capseal.RoleOutput || keys[0].Cap != output {
+		t.Fatalf("output key: %d keys, %v", len(keys), err)
 	}
 }
 
@@ -94,7 +111,7 @@ func TestJobKeysRefusals(t *testing.T) {
 	}
 	listed := false
 	p.sb.AuthorizeJob = func(r JobKeyRequest) error { return fmt.Errorf("%w: %s is not assigned", ErrRejected, r.From) }
-	p.sb.JobKeyList = func([32]byte) ([]JobKey, error) {
+	p.sb.JobKeyList = func(JobKeyRequest) ([]JobKey, error) {
 		listed = true
 		return []JobKey{{Role: capseal.RoleModule, Cap: randomCap(t)}}, nil
 	}
@@ -110,14 +127,15 @@ func TestJobKeysRefusals(t *testing.T) {
 	}
 	p.sb.AuthorizeJob = func(JobKeyRequest) error { return nil }
 	for name, keys := range map[string][]JobKey{
-		"no key":          nil,
-		"input only":      {{Role: capseal.RoleInput, Cap: randomCap(t)}},
-		"two modules":     {{Role: capseal.RoleModule}, {Role: capseal.RoleModule}},
-		"an output role":  {{Role: capseal.RoleModule}, {Role: capseal.RoleOutput}},
-		"three keys":      {{Role: capseal.RoleModule}, {Role: capseal.RoleInput}, {Role: capseal.RoleInput}},
-		"an unknown role": {{Role: capseal.Role(7)}},
+		"no key":                 nil,
+		"input only":             {{Role: capseal.RoleInput, Cap: randomCap(t)}},
+		"two modules":            {{Role: capseal.RoleModule}, {Role: capseal.RoleModule}},
+		"module and output":      {{Role: capseal.RoleModule}, {Role: capseal.RoleOutput}},
+		"a short pre-sealed key": {{Role: capseal.RoleOutput, Sealed: make([]byte, 10)}},
+		"three keys":             {{Role: capseal.RoleModule}, {Role: capseal.RoleInput}, {Role: capseal.RoleInput}},
+		"an unknown role":        {{Role: capseal.Role(7)}},
 	} {
-		p.sb.JobKeyList = func([32]byte) ([]JobKey, error) { return keys, nil }
+		p.sb.JobKeyList = func(JobKeyRequest) ([]JobKey, error) { return keys, nil }
 		if _, err := p.xa.RequestJobKeys(testCtx(t), p.b.ID(), job); !errors.As(err, &re) || re.Status != StatusInternal {
 			t.Errorf("%s: %v, want an internal error", name, err)
 		}
@@ -132,6 +150,7 @@ func TestJobKeysAnswerChecks(t *testing.T) {
 		"an error status":      {Version: Version, Type: TypeResponse, Status: StatusNotFound},
 		"no keys":              {Version: Version, Type: TypeResponse, Status: StatusOK},
 		"input only":           {Version: Version, Type: TypeResponse, Status: StatusOK, Sealed: []SealedJobKey{{Role: capseal.RoleInput, Sealed: good}}},
+		"output and input":     {Version: Version, Type: TypeResponse, Status: StatusOK, Sealed: []SealedJobKey{{Role: capseal.RoleOutput, Sealed: good}, {Role: capseal.RoleInput, Sealed: good}}},
 		"a short sealed key":   {Version: Version, Type: TypeResponse, Status: StatusOK, Sealed: []SealedJobKey{{Role: capseal.RoleModule, Sealed: good[:50]}}},
 		"a request, no answer": {Version: Version, Type: TypeJobKeys, Job: good[:32]},
 	} {

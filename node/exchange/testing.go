@@ -22,7 +22,7 @@ type MemStore struct {
 	// AuthorizeJob, when set, decides on job-keys requests; unset, they
 	// are refused. JobKeyList answers the authorized ones.
 	AuthorizeJob func(JobKeyRequest) error
-	JobKeyList   func(job [32]byte) ([]JobKey, error)
+	JobKeyList   func(r JobKeyRequest) ([]JobKey, error)
 
 	mu     sync.Mutex
 	pieces map[PieceID][]byte
@@ -124,9 +124,9 @@ func (m *MemStore) AuthorizeJobKeys(_ context.Context, r JobKeyRequest) error {
 }
 
 // JobKeys implements JobKeySource.
-func (m *MemStore) JobKeys(_ context.Context, job [32]byte) ([]JobKey, error) {
+func (m *MemStore) JobKeys(_ context.Context, r JobKeyRequest) ([]JobKey, error) {
 	if m.JobKeyList != nil {
-		return m.JobKeyList(job)
+		return m.JobKeyList(r)
 	}
-	return nil, fmt.Errorf("%w: job %x", ErrNotFound, job[:8])
+	return nil, fmt.Errorf("%w: job %x", ErrNotFound, r.Job[:8])
 }

@@ -13,7 +13,10 @@
 // opens the reveal phase (every assigned worker committed, or the commit
 // deadline passed) it reveals the claim, the salt and the output
 // reference. A restarted worker finds its kept state and reveals what it
-// committed; it never runs a committed job twice.
+// committed; it never runs a committed job twice. The kept record stays
+// after the reveal: its sealed output capability is what the node hands
+// the submitter (the job-keys exchange, role output), since the ledger
+// records the output's file id only. Nothing prunes kept records yet.
 //
 // The worker sees the job's module, input and output in the clear: that
 // is what running it means (docs/threat-model.md). Nothing in the clear

@@ -274,7 +274,7 @@ func (w *Worker) Running() int {
 
 // Round reads the assignments once: it reveals what it committed once the
 // ledger takes reveals, commits again what it kept but the ledger does not
-// hold (a restart between the two), forgets what was revealed, and starts
+// hold (a restart between the two), and starts
 // a run (in the background, at most CPU at once, until ctx ends) of each
 // other assignment still before its commit deadline. Wait waits for them.
 func (w *Worker) Round(ctx context.Context) error {
@@ -290,9 +290,7 @@ func (w *Worker) Round(ctx context.Context) error {
 	for _, a := range as {
 		switch {
 		case a.Revealed:
-			if err := w.d.State.Delete(a.Job); err != nil {
-				errs = append(errs, err)
-			}
+			continue // its kept record stays: the output's key for the submitter
 		case a.Committed:
 			if !a.RevealOpen {
 				continue

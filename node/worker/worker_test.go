@@ -309,7 +309,8 @@ func round(t *testing.T, w *Worker) {
 // reveal while the commit phase is open), reveals a claim that opens its
 // commit once reveals are open, and the submitter — and no one else —
 // reads the output it stored, checked against the claim's result hash.
-// A revealed job's kept state is then forgotten.
+// The kept state stays after the reveal (the output's key for the
+// submitter).
 func TestWorkerCommitsRevealsAndSubmitterReadsOutput(t *testing.T) {
 	e := newEnv(t)
 	st, err := OpenDirState(t.TempDir())
@@ -360,7 +361,7 @@ func TestWorkerCommitsRevealsAndSubmitterReadsOutput(t *testing.T) {
 		t.Fatalf("kept state before the reveal is recorded: %v", err)
 	}
 	round(t, w) // the ledger holds the reveal
-	if _, err := st.Load(e.job.ID); !errors.Is(err, fs.ErrNotExist) {
+	if k, err := st.Load(e.job.ID); err != nil || !bytes.Equal(k.Output.Sealed, rv.out.Sealed) {
 		t.Fatalf("kept state of a revealed job: %v", err)
 	}
 }
