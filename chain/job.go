@@ -101,8 +101,10 @@ type JobParams struct {
 	// module and input, compiling and running a small job).
 	CommitBlocks uint64 `cbor:"commit_blocks" json:"commit_blocks"`
 	// FuelPerBlock lengthens the commit deadline of big jobs by one block
-	// per FuelPerBlock fuel of their limit. Default 250,000,000 (about
-	// what the metered sandbox runs in a few hundred ms).
+	// per FuelPerBlock fuel of their limit. Default 2,000,000,000: the
+	// metered sieve benchmark runs about 18·10^9 fuel/s (docs/compute.md),
+	// so a block of 400 ms per 2·10^9 fuel leaves a slow worker about 4×
+	// the time of that benchmark's machine.
 	FuelPerBlock uint64 `cbor:"fuel_per_block" json:"fuel_per_block"`
 	// RevealBlocks is how long committed workers have to reveal once the
 	// commit phase closed. Default 50 (20 s).
@@ -122,7 +124,7 @@ type JobParams struct {
 	// MinScorePermille: a node whose compute score is below it is not
 	// assigned jobs (ComputeScore). Default 100: a new node scores 500
 	// and falls below after about ten wrong or missed assignments in a
-	// row; an established one (955) after about twenty. A score moves
+	// row; an established one (954) after about 55. A score moves
 	// only when the node is judged, so a node below stays out.
 	MinScorePermille uint64 `cbor:"min_score_permille" json:"min_score_permille"`
 }
@@ -131,7 +133,7 @@ type JobParams struct {
 func DefaultJobParams() JobParams {
 	return JobParams{
 		CommitBlocks:     150,
-		FuelPerBlock:     250_000_000,
+		FuelPerBlock:     2_000_000_000,
 		RevealBlocks:     50,
 		MaxRounds:        3,
 		MaxFuel:          1 << 40,
@@ -348,7 +350,7 @@ type Worker struct {
 // ComputeScore is a worker's compute score in permille: (α + 1) / (α + β
 // + 2), the mean of a Beta(α+1, β+1) estimate with forgetting. A node that
 // never ran a job scores 500; one always paid tends to 1000 − 1000/(1/(1−λ)
-// + 2) (955 with λ = 0.95); each wrong or missed assignment lowers it. It
+// + 2) (954 with λ = 0.95); each wrong or missed assignment lowers it. It
 // weights assignment: a node is drawn with probability proportional to its
 // score, and not at all below JobParams.MinScorePermille.
 func ComputeScore(w *Worker) uint64 {
