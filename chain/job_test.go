@@ -27,6 +27,12 @@ const (
 
 func newJobFixture(t *testing.T, nWorkers int, tweak ...func(*GenesisState)) *jobFixture {
 	t.Helper()
+	return newJobFixtureIn(t, "", nWorkers, tweak...)
+}
+
+// newJobFixtureIn is newJobFixture with the state in dir ("": in memory).
+func newJobFixtureIn(t *testing.T, dir string, nWorkers int, tweak ...func(*GenesisState)) *jobFixture {
+	t.Helper()
 	alice := testKey(0)
 	g := testGenesis(alice)
 	g.Accounts[0].Credits = 1_000_000
@@ -38,7 +44,7 @@ func newJobFixture(t *testing.T, nWorkers int, tweak ...func(*GenesisState)) *jo
 	for _, f := range tweak {
 		f(&g)
 	}
-	f := &jobFixture{testLedger: newTestLedgerGenesis(t, "", g), alice: alice, mallory: testKey(99), module: Hash{0x3d, 1}}
+	f := &jobFixture{testLedger: newTestLedgerGenesis(t, dir, g), alice: alice, mallory: testKey(99), module: Hash{0x3d, 1}}
 	for _, a := range g.Accounts {
 		f.supply += a.Credits
 	}
@@ -728,4 +734,40 @@ func TestJobParamsValidate(t *testing.T) {
 	if r := f.block(tx)[0]; Code(r.Code) != CodeJobsDisabled {
 		t.Fatalf("%d %s", r.Code, r.Log)
 	}
+}
+
+// A job in flight and the credit books survive a restart: the app is
+// closed with a job half committed (as after kill -9, the state is what
+// the last Commit wrote) and reopened from disk; the job completes and
+// pays as if nothing happened.
+func TestJobAndBalancesSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	f := newJobFixtureIn(t, dir, 4)
+	id := f.submit(f.basicJob())
+	ws := openWorkers(f.job(id))
+	f.mustOK(f.block(f.commitTx(ws[0], id, honest()), f.commitTx(ws[1], id, lie())))
+	before := f.job(id)
+	if err := f.app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	app, err := Open(Config{Dir: dir, CacheSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	f.app = app
+	if after := f.job(id); string(mustMarshal(&after)) != string(mustMarshal(&before)) {
+		t.Fatalf("job changed across the restart:\n%+v\n%+v", before, after)
+	}
+	f.checkBooks()
+	f.mustOK(f.block(f.commitTx(ws[2], id, honest())))
+	f.mustOK(f.block(f.revealTx(ws[0], id, honest()), f.revealTx(ws[1], id, lie()), f.revealTx(ws[2], id, honest())))
+	j := f.job(id)
+	if j.Phase != JobAccepted || j.Result != honest() || j.ClosedHeight == 0 {
+		t.Fatalf("after the restart: %+v", j)
+	}
+	if a := f.account(addrOf(ws[2])); a.Credits != 1400 || a.CreditsEarned != 1400 {
+		t.Fatalf("worker after the restart: %+v", a)
+	}
+	f.checkBooks()
 }
