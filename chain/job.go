@@ -87,7 +87,9 @@ const (
 	JobPageSize = 64 << 10
 	// MaxJobMemory is the largest memory limit (4 GiB, wasm32).
 	MaxJobMemory = 1 << 32
-	// DefaultReplicas and DefaultQuorum are what a SubmitJob with 0 gets.
+	// DefaultReplicas is what a SubmitJob with replicas 0 gets; one with
+	// quorum 0 gets a majority, replicas/2 + 1: DefaultQuorum for the
+	// default replicas.
 	DefaultReplicas = 3
 	DefaultQuorum   = 2
 )

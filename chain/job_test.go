@@ -771,3 +771,15 @@ func TestJobAndBalancesSurviveRestart(t *testing.T) {
 	}
 	f.checkBooks()
 }
+
+func TestJobQuorumDefaultsToAMajority(t *testing.T) {
+	f := newJobFixture(t, 5)
+	for r, want := range map[uint32]uint32{1: 1, 2: 2, 4: 3, 5: 3} {
+		b := f.basicJob()
+		b.Replicas = r
+		id := f.submit(b)
+		if j := f.job(id); j.Quorum != want || len(j.Assignments) != int(r) {
+			t.Fatalf("replicas %d: quorum %d, %d assigned; want quorum %d", r, j.Quorum, len(j.Assignments), want)
+		}
+	}
+}

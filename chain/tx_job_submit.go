@@ -20,7 +20,7 @@ const TypeSubmitJob = "submit_job"
 // FuelLimit must be in [1, JobParams.MaxFuel], MemoryLimit a multiple of
 // 64 KiB in [64 KiB, 4 GiB], Price per fuel unit at least
 // JobParams.MinPrice (ErrBadJobLimits). Replicas (default 3) and Quorum
-// (default 2) must satisfy 1 ≤ Quorum ≤ Replicas ≤ MaxJobReplicas and
+// (default a majority of Replicas: 2 of 3) must satisfy 1 ≤ Quorum ≤ Replicas ≤ MaxJobReplicas and
 // 2·Quorum > Replicas, so two disjoint sets of workers can never both
 // reach a quorum (ErrBadQuorum). There must be at least Replicas eligible
 // workers (eligibleWorkers) now (ErrNoWorkers).
@@ -54,7 +54,7 @@ func applySubmitJob(x *execCtx, b *SubmitJob) error {
 		r = DefaultReplicas
 	}
 	if q == 0 {
-		q = min(DefaultQuorum, r)
+		q = r/2 + 1 // a majority: DefaultQuorum for DefaultReplicas
 	}
 	switch {
 	case b.FuelLimit == 0 || b.FuelLimit > jp.MaxFuel:
