@@ -3,12 +3,14 @@ package node
 import (
 	"time"
 
+	"github.com/coop-network/coop/compute"
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/node/prover"
 	"github.com/coop-network/coop/node/repair"
 	"github.com/coop-network/coop/node/scrub"
+	"github.com/coop-network/coop/node/worker"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
 )
@@ -83,6 +85,9 @@ type Config struct {
 	// LedgerTimeout bounds waiting for a transaction to commit, and for the
 	// ledger to become ready at start.
 	LedgerTimeout time.Duration
+	// Compute configures the compute worker, which runs when CPU > 0 and
+	// Compute.Runner.Command is set (jobs/ in Home keeps its runs).
+	Compute ComputeConfig
 }
 
 // DefaultConfig returns the configuration of a node in home.
@@ -106,5 +111,6 @@ func DefaultConfig(home string) Config {
 		HedgeDelay:        3 * time.Second,
 		PushConcurrency:   8,
 		LedgerTimeout:     2 * time.Minute,
+		Compute:           ComputeConfig{Runner: compute.DefaultConfig(), Interval: worker.DefaultInterval},
 	}
 }

@@ -4,14 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sync"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
@@ -20,103 +15,18 @@ import (
 	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/node/worker"
 	"github.com/coop-network/coop/storage"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// jobBookFile holds, in the node's home, the capabilities of the module
-// and input files of the jobs this node submitted, so it can hand them to
-// the workers the ledger assigns.
-const jobBookFile = "jobs.json"
-
-// jobBook is the local record of submitted jobs' capabilities, written
-// atomically, mode 0600.
-type jobBook struct {
-	path string
-	mu   sync.Mutex
-	m    map[string]jobEntry // by job id (hex)
-}
-
-type jobEntry struct {
-	Module string `json:"module"`          // capability
-	Input  string `json:"input,omitempty"` // capability; empty for an inline input
-}
-
-func openJobBook(home string) (*jobBook, error) {
-	b := &jobBook{path: filepath.Join(home, jobBookFile), m: make(map[string]jobEntry)}
-	raw, err := os.ReadFile(b.path)
-	if os.IsNotExist(err) {
-		return b, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("node: reading %s: %w", b.path, err)
-	}
-	if err := json.Unmarshal(raw, &b.m); err != nil {
-		return nil, fmt.Errorf("node: %s is corrupt: %w", b.path, err)
-	}
-	return b, nil
-}
-
-// add records the capabilities of a submitted job.
-func (b *jobBook) add(job [32]byte, module storage.Capability, input *storage.Capability) error {
-	e := jobEntry{Module: module.String()}
-	if input != nil {
-		e.Input = input.String()
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.m[hex.EncodeToString(job[:])] = e
-	raw, err := json.MarshalIndent(b.m, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := b.path + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-		return fmt.Errorf("node: writing %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, b.path); err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	return nil
-}
-
-// has reports whether job was submitted from this node.
-func (b *jobBook) has(job [32]byte) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	_, ok := b.m[hex.EncodeToString(job[:])]
-	return ok
-}
-
-// keys returns the job's capabilities as the job-keys exchange hands
-// them out; an error wrapping exchange.ErrNotFound for a job not
-// submitted from this node.
-func (b *jobBook) keys(job [32]byte) ([]exchange.JobKey, error) {
-	b.mu.Lock()
-	e, ok := b.m[hex.EncodeToString(job[:])]
-	b.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("%w: job %x was not submitted from this node", exchange.ErrNotFound, job[:8])
-	}
-	m, err := storage.ParseCapability(e.Module)
-	if err != nil {
-		return nil, fmt.Errorf("node: %s: job %x: %w", jobBookFile, job[:8], err)
-	}
-	out := []exchange.JobKey{{Role: capseal.RoleModule, Cap: m}}
-	if e.Input != "" {
-		in, err := storage.ParseCapability(e.Input)
-		if err != nil {
-			return nil, fmt.Errorf("node: %s: job %x: %w", jobBookFile, job[:8], err)
-		}
-		out = append(out, exchange.JobKey{Role: capseal.RoleInput, Cap: in})
-	}
-	return out, nil
-}
-
 // jobKeyServer serves job-keys requests: the module and input keys of
-// the jobs this node submitted, to a peer whose account the ledger
-// assigns the job (assigned); the output key of a job this node ran, to
-// the job's submitter (submitter, output).
+// the jobs this node's account submitted (own), to a peer whose account
+// the ledger assigns the job (assigned); the output key of a job this
+// node ran, to the job's submitter (submitter, output).
 type jobKeyServer struct {
-	book *jobBook
+	// own returns the module and input keys of job if this node's account
+	// submitted it (ok), from the ledger's record of the job and of its
+	// files (whose keys are sealed to the account).
+	own func(ctx context.Context, job [32]byte) (keys []exchange.JobKey, ok bool, err error)
 	// assigned reports whether the ledger assigns job to worker and the
 	// job still runs; an error wrapping chain.ErrNotFound for no such
 	// job.
@@ -137,7 +47,11 @@ func (s *jobKeyServer) AuthorizeJobKeys(ctx context.Context, r exchange.JobKeyRe
 		return fmt.Errorf("%w: %w", exchange.ErrRejected, err)
 	}
 	from := chain.AddressOf(pub)
-	if s.book.has(r.Job) {
+	_, mine, err := s.own(ctx, r.Job)
+	if err != nil && !errors.Is(err, chain.ErrNotFound) {
+		return fmt.Errorf("reading the job: %w", err)
+	}
+	if mine {
 		if s.assigned == nil {
 			return fmt.Errorf("%w: this node reads no job assignments", exchange.ErrRejected)
 		}
@@ -173,9 +87,16 @@ func (s *jobKeyServer) AuthorizeJobKeys(ctx context.Context, r exchange.JobKeyRe
 }
 
 // JobKeys implements exchange.JobKeySource.
-func (s *jobKeyServer) JobKeys(_ context.Context, r exchange.JobKeyRequest) ([]exchange.JobKey, error) {
-	if s.book.has(r.Job) || s.output == nil {
-		return s.book.keys(r.Job)
+func (s *jobKeyServer) JobKeys(ctx context.Context, r exchange.JobKeyRequest) ([]exchange.JobKey, error) {
+	keys, mine, err := s.own(ctx, r.Job)
+	if err != nil && !errors.Is(err, chain.ErrNotFound) {
+		return nil, err
+	}
+	if mine {
+		return keys, nil
+	}
+	if s.output == nil {
+		return nil, fmt.Errorf("%w: job %x was not submitted from this node", exchange.ErrNotFound, r.Job[:8])
 	}
 	sealed, ok := s.output(r.Job)
 	if !ok {
@@ -196,6 +117,9 @@ type jobSink struct {
 type workerKeys struct {
 	x   *exchange.Exchange
 	key ed25519.PrivateKey
+	// peer resolves the submitter's peer (nil: p2p.PeerIDFromPublicKey,
+	// with whatever addresses the host knows).
+	peer func(ctx context.Context, pub ed25519.PublicKey) (peer.ID, error)
 }
 
 var _ worker.Keys = workerKeys{}
@@ -203,7 +127,11 @@ var _ worker.Keys = workerKeys{}
 // JobKeys implements worker.Keys.
 func (k workerKeys) JobKeys(ctx context.Context, job worker.Job) (worker.Capabilities, error) {
 	var out worker.Capabilities
-	p, err := p2p.PeerIDFromPublicKey(job.Submitter)
+	resolve := k.peer
+	if resolve == nil {
+		resolve = func(_ context.Context, pub ed25519.PublicKey) (peer.ID, error) { return p2p.PeerIDFromPublicKey(pub) }
+	}
+	p, err := resolve(ctx, job.Submitter)
 	if err != nil {
 		return out, fmt.Errorf("the submitter's key: %w", err)
 	}

@@ -30,33 +30,27 @@ func randomCapability(t *testing.T) storage.Capability {
 }
 
 // A worker the ledger assigns a job fetches its module and input
-// capabilities from the submitter's node over real libp2p hosts (the
-// job book survives reopening); a peer not assigned is refused, and so
-// is a job the submitter's node did not submit or the ledger does not
-// know.
+// capabilities from the submitter's node over real libp2p hosts; a peer
+// not assigned is refused, and so is a job the submitter's node did not
+// submit.
 func TestJobKeysFromSubmitterToAssignedWorker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sub, subKey := p2p.NewTestHost(t, p2p.TestConfig())
-	home := t.TempDir()
-	book, err := openJobBook(home)
-	if err != nil {
-		t.Fatal(err)
-	}
 	job, other, unknown := [32]byte{1, 2, 3}, [32]byte{9}, [32]byte{4}
 	module, input := randomCapability(t), randomCapability(t)
-	if err := book.add(job, module, &input); err != nil {
-		t.Fatal(err)
-	}
-	if err := book.add(other, module, nil); err != nil {
-		t.Fatal(err)
-	}
-	if book, err = openJobBook(home); err != nil {
-		t.Fatal(err)
+	own := func(_ context.Context, j [32]byte) ([]exchange.JobKey, bool, error) {
+		switch j {
+		case job:
+			return []exchange.JobKey{{Role: capseal.RoleModule, Cap: module}, {Role: capseal.RoleInput, Cap: input}}, true, nil
+		case other:
+			return []exchange.JobKey{{Role: capseal.RoleModule, Cap: module}}, true, nil
+		}
+		return nil, false, chain.ErrNotFound
 	}
 
 	var workerAddr chain.Address
-	srv := &jobKeyServer{book: book, assigned: func(_ context.Context, j [32]byte, w chain.Address) (bool, error) {
+	srv := &jobKeyServer{own: own, assigned: func(_ context.Context, j [32]byte, w chain.Address) (bool, error) {
 		if j == unknown {
 			return false, chain.ErrNotFound
 		}

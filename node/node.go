@@ -24,6 +24,7 @@ import (
 	"github.com/coop-network/coop/node/prover"
 	"github.com/coop-network/coop/node/repair"
 	"github.com/coop-network/coop/node/scrub"
+	"github.com/coop-network/coop/node/worker"
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
@@ -93,7 +94,11 @@ type Node struct {
 	fix   *repair.Repairer // nil if Config.RepairInterval is 0
 	keys  *keyring
 	dead  deadPeers
-	log   *slog.Logger
+	// workState keeps the compute worker's runs; work is the worker (nil
+	// when the node offers no CPU).
+	workState *worker.DirState
+	work      *worker.Worker
+	log       *slog.Logger
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -155,11 +160,17 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 			Others: cfg.RepairOthers, OthersWait: repair.DefaultOthersWait, Logger: n.log})
 	}
 	n.hold.provide = func(ctx context.Context, id blockstore.ID) error { return n.host.Provide(ctx, id) }
-	if n.x, err = exchange.New(n.host.Libp2p(), cfg.Exchange, storeSource{n.store}, n.hold); err != nil {
+	if err := n.openWorkState(); err != nil {
+		return nil, err
+	}
+	if n.x, err = exchange.New(n.host.Libp2p(), cfg.Exchange, storeSource{n.store}, jobSink{n.hold, n.newJobKeyServer()}); err != nil {
 		return nil, err
 	}
 	closers = append(closers, n.x.Close)
 	n.px = n.x
+	if n.work, err = n.newWorker(); err != nil {
+		return nil, err
+	}
 	if err := n.register(ctx); err != nil {
 		return nil, err
 	}
@@ -205,6 +216,13 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 		go func() {
 			defer n.wg.Done()
 			n.fix.Loop(loopCtx)
+		}()
+	}
+	if n.work != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.work.Loop(loopCtx)
 		}()
 	}
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "pledge", cfg.Pledge)

@@ -1,0 +1,163 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/compute"
+	"github.com/coop-network/coop/node/worker"
+	"github.com/wasmerio/wasmer-go/wasmer"
+)
+
+// echoWat copies stdin (up to 4 KiB) to stdout and appends "!".
+const echoWat = `(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 4096))
+    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store8 (i32.add (i32.const 64) (i32.load (i32.const 8))) (i32.const 33))
+    (i32.store (i32.const 4) (i32.add (i32.load (i32.const 8)) (i32.const 1)))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12)))))`
+
+// startComputeNetwork starts n memory-ledger nodes: node 0 submits (no
+// CPU), the others are workers running this test binary as their compute
+// child; fault[i] makes worker i lie.
+func startComputeNetwork(t *testing.T, n int, fault map[int]worker.Fault) ([]*Node, *memLedger) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	return startMemNetworkWith(t, n, func(i int, c *Config) {
+		if i == 0 {
+			return
+		}
+		c.CPU = 1
+		c.Compute.Runner.Command = []string{exe}
+		c.Compute.Runner.Env = []string{compute.ChildEnv + "=1"}
+		c.Compute.Runner.CacheDir = cache
+		c.Compute.Runner.Timeout = 2 * time.Minute
+		c.Compute.Interval = 50 * time.Millisecond
+		c.Compute.Fault = fault[i]
+	})
+}
+
+// waitJob polls the ledger until the job is closed.
+func waitJob(t *testing.T, n *Node, id chain.Hash) chain.JobView {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		v, err := n.Job(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.ClosedHeight != 0 {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still %s after 2 minutes: %+v", id, v.Phase, v.Assignments)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A job on real nodes (libp2p hosts, exchange, block store, the real
+// chain.App in memory): three workers, one of them lying about the
+// output. The workers fetch the module and input keys from the submitter's
+// node, run the job in the sandbox, store their outputs, commit and
+// reveal; the honest result is accepted, the two honest workers are paid
+// exactly fuel used × price, the liar is judged wrong and paid nothing,
+// the unused escrow goes back, the sum of balances is unchanged, and the
+// submitter reads the correct output from a worker's output file.
+func TestComputeJobWithALiarOnAMemoryNetwork(t *testing.T) {
+	nodes, l := startComputeNetwork(t, 4, map[int]worker.Fault{3: worker.FaultOutput})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	mod, err := wasmer.Wat2Wasm(echoWat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := func() uint64 {
+		var s uint64
+		for _, nd := range nodes {
+			a, err := nodes[0].lc.Account(ctx, nd.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s += a.Credits + a.CreditsEscrowed
+		}
+		return s
+	}
+	before := total()
+	id, err := nodes[0].SubmitJob(ctx, mod, []byte("hello"), JobOptions{Fuel: 300, Memory: 1 << 16, Replicas: 3, Quorum: 2, Price: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.advance(1) // the next block assigns the workers
+	v := waitJob(t, nodes[0], id)
+	if v.Phase != chain.JobAccepted {
+		t.Fatalf("job %s: %+v", v.Phase, v.Assignments)
+	}
+
+	// The accepted result is the honest one: a local run of the job.
+	spec := (&worker.Job{FuelLimit: 300, MemoryLimit: 1 << 16, Replicas: 3, InputFile: [32]byte{1}}).Spec(mod, []byte("hello"))
+	r, err := compute.NewRunner(nodes[1].cfg.Compute.Runner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Run(ctx, &compute.Job{Spec: spec, Module: mod, Input: []byte("hello")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claimOf(v.Result) != worker.ClaimOf(rep.Result) {
+		t.Fatalf("accepted %+v, a local run gives %+v", v.Result, worker.ClaimOf(rep.Result))
+	}
+	fuel := rep.Result.FuelUsed
+	for _, a := range v.Assignments {
+		switch a.Worker {
+		case nodes[3].addr:
+			if a.Outcome != chain.OutcomeWrong || a.Paid != 0 {
+				t.Errorf("the liar: outcome %q, paid %d", a.Outcome, a.Paid)
+			}
+		case nodes[1].addr, nodes[2].addr:
+			if a.Outcome != chain.OutcomePaid || a.Paid != fuel*1 {
+				t.Errorf("honest worker %s: outcome %q, paid %d, want %d", a.Worker, a.Outcome, a.Paid, fuel)
+			}
+		default:
+			t.Errorf("assigned to %s", a.Worker)
+		}
+	}
+	if len(v.Assignments) != 3 || v.Escrow != 0 || v.Paid != 2*fuel {
+		t.Fatalf("%d assignments, escrow %d, paid %d", len(v.Assignments), v.Escrow, v.Paid)
+	}
+	if after := total(); after != before {
+		t.Fatalf("balances sum to %d, were %d", after, before)
+	}
+	sub, _ := nodes[0].lc.Account(ctx, nodes[0].addr)
+	if sub.CreditsEscrowed != 0 || sub.CreditsSpent != 2*fuel {
+		t.Fatalf("submitter: escrowed %d, spent %d", sub.CreditsEscrowed, sub.CreditsSpent)
+	}
+	liar, err := nodes[0].lc.(jobLedger).Worker(ctx, nodes[3].addr)
+	if err != nil || liar.Wrong != 1 || liar.Paid != 0 {
+		t.Fatalf("the liar's record: %+v, %v", liar, err)
+	}
+
+	// The submitter reads the output; nobody else gets its key.
+	res, err := nodes[0].JobResult(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Output) != "hello!" {
+		t.Fatalf("the submitter reads %q", res.Output)
+	}
+	if _, err := nodes[1].JobResult(ctx, id); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("a worker asked for the result: %v", err)
+	}
+}
