@@ -9,6 +9,7 @@ import (
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/compute"
+	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/worker"
 	"github.com/wasmerio/wasmer-go/wasmer"
 )
@@ -37,6 +38,7 @@ func startComputeNetwork(t *testing.T, n int, fault map[int]worker.Fault) ([]*No
 	cache := t.TempDir()
 	return startMemNetworkWith(t, n, func(i int, c *Config) {
 		if i == 0 {
+			c.API.Listen = "127.0.0.1:0" // the submitter's API, for the API tests
 			return
 		}
 		c.CPU = 1
@@ -159,5 +161,82 @@ func TestComputeJobWithALiarOnAMemoryNetwork(t *testing.T) {
 	}
 	if _, err := nodes[1].JobResult(ctx, id); !errors.Is(err, ErrNotOwner) {
 		t.Fatalf("a worker asked for the result: %v", err)
+	}
+
+	// The same through the local HTTP API (what coop job uses).
+	c, err := api.NewClientFromHome(nodes[0].cfg.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Job(ctx, id.String())
+	if err != nil || st.Phase != chain.JobAccepted || st.ID != id {
+		t.Fatalf("API status: %+v, %v", st, err)
+	}
+	ls, err := c.Jobs(ctx)
+	if err != nil || len(ls) != 1 || ls[0].ID != id {
+		t.Fatalf("API list: %d jobs, %v", len(ls), err)
+	}
+	out, err := c.JobResult(ctx, id.String())
+	if err != nil || string(out.Output) != "hello!" || out.FuelUsed != fuel || out.Status != string(compute.StatusExited) {
+		t.Fatalf("API result: %+v, %v", out, err)
+	}
+	if _, err := c.Job(ctx, chain.Hash{1}.String()); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("API status of an unknown job: %v", err)
+	}
+	if _, err := c.Job(ctx, "nope"); !errors.Is(err, api.ErrInvalid) {
+		t.Fatalf("API status of a malformed id: %v", err)
+	}
+	// Refused submissions escrow nothing: more replicas than workers,
+	// r < q, and an escrow above the submitter's credits.
+	for _, req := range []*api.JobRequest{
+		{Module: mod, Fuel: 10, Replicas: 4, Quorum: 3},
+		{Module: mod, Fuel: 10, Replicas: 1, Quorum: 2},
+		{Module: mod, Fuel: 1000, Replicas: 3, Quorum: 2}, // 3,000 credits: more than the submitter has
+	} {
+		if _, err := c.SubmitJob(ctx, req); !errors.Is(err, api.ErrInvalid) {
+			t.Errorf("submission %+v: %v, want a refusal", req, err)
+		}
+	}
+	if after := total(); after != before {
+		t.Fatalf("balances sum to %d after refusals, were %d", after, before)
+	}
+	if a, _ := nodes[0].lc.Account(ctx, nodes[0].addr); a.CreditsEscrowed != 0 {
+		t.Fatalf("refused submissions escrowed %d", a.CreditsEscrowed)
+	}
+}
+
+// Two colluding liars out of three with quorum 2 (docs/compute.md): they
+// reveal the same wrong result, which is accepted; the honest worker is
+// judged wrong. Replication r with quorum q trusts that fewer than q of
+// the r workers drawn collude.
+func TestComputeJobTwoColludingLiarsWin(t *testing.T) {
+	nodes, l := startComputeNetwork(t, 4, map[int]worker.Fault{2: worker.FaultOutput, 3: worker.FaultOutput})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	mod, err := wasmer.Wat2Wasm(echoWat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := nodes[0].SubmitJob(ctx, mod, []byte("hello"), JobOptions{Fuel: 300, Memory: 1 << 16, Replicas: 3, Quorum: 2, Price: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.advance(1)
+	v := waitJob(t, nodes[0], id)
+	if v.Phase != chain.JobAccepted {
+		t.Fatalf("job %s", v.Phase)
+	}
+	for _, a := range v.Assignments {
+		honest := a.Worker == nodes[1].addr
+		if honest && a.Outcome != chain.OutcomeWrong || !honest && a.Outcome != chain.OutcomePaid {
+			t.Errorf("worker %s (honest %v): %s", a.Worker, honest, a.Outcome)
+		}
+	}
+	res, err := nodes[0].JobResult(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Output) != "hello " { // "hello!" with its last bit flipped
+		t.Fatalf("the accepted output is %q", res.Output)
 	}
 }

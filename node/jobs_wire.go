@@ -47,7 +47,7 @@ type jobLedger interface {
 var _ jobLedger = (*ledger.Client)(nil)
 
 // ErrJobs reports a node whose ledger client reads no jobs.
-var ErrJobs = errors.New("node: this ledger client reads no compute jobs")
+var ErrJobs = kindError("this ledger client reads no compute jobs", api.ErrUnavailable)
 
 func (n *Node) jobLedger() (jobLedger, error) {
 	jl, ok := n.lc.(jobLedger)
@@ -328,7 +328,7 @@ func (n *Node) JobsSubmitted(ctx context.Context) ([]chain.JobView, error) {
 }
 
 // ErrNoResult reports a job without an accepted result (yet).
-var ErrNoResult = errors.New("node: the job has no accepted result")
+var ErrNoResult = kindError("the job has no accepted result", api.ErrNotFound)
 
 // JobResult reads the accepted result of one of the account's jobs: it
 // asks the workers paid for it, in turn, for the key of the output file
@@ -388,4 +388,68 @@ func (n *Node) nodePeer(ctx context.Context, pub ed25519.PublicKey) (peer.ID, er
 		return p, nil
 	}
 	return p2p.PeerIDFromPublicKey(pub)
+}
+
+var _ api.Jobber = (*Node)(nil)
+
+func parseJobID(id string) (chain.Hash, error) {
+	h, err := chain.ParseHash(id)
+	if err != nil {
+		return h, fmt.Errorf("%w: job id: %w", ErrInvalidArgument, err)
+	}
+	return h, nil
+}
+
+// jobErr maps a ledger refusal to the API's error classes.
+func jobErr(err error) error {
+	if errors.Is(err, chain.ErrNotFound) {
+		return fmt.Errorf("%w: %w", kindError("job not found", api.ErrNotFound), err)
+	}
+	return err
+}
+
+// SubmitJobRequest implements api.Jobber.
+func (n *Node) SubmitJobRequest(ctx context.Context, r *api.JobRequest) (*api.JobSubmitted, error) {
+	id, err := n.SubmitJob(ctx, r.Module, r.Input, JobOptions{Fuel: r.Fuel, Memory: r.Memory, Replicas: r.Replicas,
+		Quorum: r.Quorum, Price: r.Price, InlineInput: r.InlineInput})
+	if err != nil {
+		var rej *ledger.RejectedError
+		if errors.As(err, &rej) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+		}
+		return nil, err
+	}
+	return &api.JobSubmitted{Job: id.String()}, nil
+}
+
+// JobStatus implements api.Jobber.
+func (n *Node) JobStatus(ctx context.Context, id string) (*chain.JobView, error) {
+	h, err := parseJobID(id)
+	if err != nil {
+		return nil, err
+	}
+	v, err := n.Job(ctx, h)
+	if err != nil {
+		return nil, jobErr(err)
+	}
+	return &v, nil
+}
+
+// JobList implements api.Jobber.
+func (n *Node) JobList(ctx context.Context) ([]chain.JobView, error) {
+	return n.JobsSubmitted(ctx)
+}
+
+// JobOutput implements api.Jobber.
+func (n *Node) JobOutput(ctx context.Context, id string) (*api.JobOutput, error) {
+	h, err := parseJobID(id)
+	if err != nil {
+		return nil, err
+	}
+	r, err := n.JobResult(ctx, h)
+	if err != nil {
+		return nil, jobErr(err)
+	}
+	return &api.JobOutput{Job: id, Status: string(r.Status), ExitCode: r.ExitCode, Trap: string(r.Trap), FuelUsed: r.FuelUsed,
+		Output: r.Output, Stderr: r.Stderr}, nil
 }

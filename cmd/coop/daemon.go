@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/coop-network/coop/node"
 	"github.com/coop-network/coop/node/ledger"
+	"github.com/coop-network/coop/node/worker"
 )
 
 // addDaemonFlags adds the storage daemon's flags to `coop node`.
@@ -30,6 +33,8 @@ func addDaemonFlags(cmd *cobra.Command) {
 	f.Duration("scrub-interval", 24*time.Hour, "time between background scrubs of the held pieces (0: only on demand, coop scrub)")
 	f.Int("k", 0, "default data pieces per segment for puts (default 4)")
 	f.Int("m", 0, "default parity pieces per segment for puts (default 2)")
+	f.String("compute-fault", "", "make the compute worker lie (output, fuel): for tests and demos of cheating workers only")
+	_ = f.MarkHidden("compute-fault")
 }
 
 // daemonConfig builds the node configuration for home from cfg.
@@ -42,6 +47,17 @@ func daemonConfig(home string) (node.Config, error) {
 	c.Pledge = pledge
 	c.CPU = cfg.GetUint32("cpu")
 	c.UpdatePledge, c.UpdateCPU = cfg.IsSet("pledge"), cfg.IsSet("cpu")
+	if c.CPU > 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return c, err
+		}
+		c.Compute.Runner.Command = []string{exe, "compute", computeChildCmd}
+		c.Compute.Runner.CacheDir = filepath.Join(home, "compute-cache")
+		if c.Compute.Fault, err = worker.ParseFault(cfg.GetString("compute-fault")); err != nil {
+			return c, err
+		}
+	}
 	c.P2P.ListenIP = cfg.GetString("p2p-ip")
 	base := 0
 	if cc, err := ledger.LoadCometConfig(home); err == nil {

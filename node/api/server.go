@@ -159,6 +159,7 @@ func (s *Server) routes() http.Handler {
 		s.reply(w, rep, err)
 	})
 	mux.HandleFunc("POST /v1/audit", s.handleAudit)
+	s.jobRoutes(mux)
 	return s.authenticate(mux)
 }
 
