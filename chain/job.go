@@ -406,6 +406,8 @@ type jobLedger struct {
 	height int64
 	load   func(Address) (*Account, error)
 	save   func(*Account) error
+	// nodes caches computeNodes for the draws of one block rule run.
+	nodes *[]candidate
 }
 
 func txJobLedger(x *execCtx) *jobLedger {
