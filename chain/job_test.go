@@ -783,3 +783,50 @@ func TestJobQuorumDefaultsToAMajority(t *testing.T) {
 		}
 	}
 }
+
+// A worker's bad compute record keeps it from new work: with the minimum
+// score at 400, one missed assignment takes a new worker (500) to 333, and
+// it is drawn no more; the jobs go to the others, and a job that needs it
+// to reach its replicas is refused (ErrNoWorkers). Its storage standing
+// (the node's status and audit score) is untouched.
+func TestJobBadComputeScoreStopsAssignment(t *testing.T) {
+	f := newJobFixture(t, 4, func(g *GenesisState) { g.Params.Jobs.MinScorePermille = 400 })
+	id := f.submit(f.basicJob())
+	ws := openWorkers(f.job(id))
+	f.mustOK(f.block(f.commitTx(ws[0], id, honest()), f.commitTx(ws[1], id, honest())))
+	j := f.job(id)
+	for f.height < j.CommitBy {
+		f.block()
+	}
+	bad := addrOf(ws[2])
+	if w := f.worker(bad); w.Missed != 1 || ComputeScore(&w) != 333 {
+		t.Fatalf("the silent worker: %+v score %d", w, ComputeScore(&w))
+	}
+	if n := f.node(bad); n.Status != NodeActive || AuditScore(&n) != 1000 {
+		t.Fatalf("its storage standing changed: %+v", n)
+	}
+	for range 4 {
+		id := f.submit(f.basicJob())
+		for _, a := range f.job(id).Assignments {
+			if a.Worker == bad {
+				t.Fatal("a worker below the minimum compute score was drawn")
+			}
+		}
+	}
+	b := f.basicJob()
+	b.Replicas, b.Quorum = 4, 3
+	tx, _ := f.submitTx(f.alice, b)
+	if r := f.block(tx)[0]; Code(r.Code) != CodeNoWorkers {
+		t.Fatalf("four replicas with three eligible workers: %d %s", r.Code, r.Log)
+	}
+	f.checkBooks()
+}
+
+func (f *jobFixture) node(a Address) Node {
+	f.t.Helper()
+	var n Node
+	if err := f.query(QueryNode+a.String(), &n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
