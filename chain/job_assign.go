@@ -157,6 +157,19 @@ func jobDeadlines(b *blockCtx) error {
 
 // due acts on a job whose Due height came.
 func (l *jobLedger) due(j *Job, blockHash []byte) error {
+	if j.Phase != JobAccepted && j.ClosedHeight == 0 {
+		// A submitter that removed its module or input file made the job
+		// impossible to run: it fails, refunded, and the workers that could
+		// not fetch the file are not judged missed (else a submitter could
+		// ruin workers' scores for free).
+		gone, err := l.inputsGone(j)
+		if err != nil {
+			return err
+		}
+		if gone {
+			return l.close(j)
+		}
+	}
 	switch j.Phase {
 	case JobPending:
 		return l.assign(j, int(j.Replicas), blockHash)
@@ -260,4 +273,19 @@ func (l *jobLedger) closeCommit(j *Job, blockHash []byte) error {
 		return l.assign(j, int(j.Replicas-committed), blockHash)
 	}
 	return l.close(j)
+}
+
+// inputsGone reports whether j's module or input file is no longer on the
+// ledger.
+func (l *jobLedger) inputsGone(j *Job) (bool, error) {
+	for _, id := range []Hash{j.Module, j.Input} {
+		if id.IsZero() {
+			continue
+		}
+		_, found, err := getRawFound(l.st, fileKey(id))
+		if err != nil || !found {
+			return !found, err
+		}
+	}
+	return false, nil
 }

@@ -857,3 +857,30 @@ func TestJobCostRoundsUpAndIsMonotone(t *testing.T) {
 		}
 	}
 }
+
+// A submitter that removes its module after submitting cannot ruin its
+// workers' scores: at the next deadline the job fails, the escrow comes
+// back, and nobody is judged missed.
+func TestJobWhoseModuleWasRemovedFailsWithoutJudgingWorkers(t *testing.T) {
+	f := newJobFixture(t, 5)
+	id := f.submit(f.basicJob())
+	ws := openWorkers(f.job(id))
+	f.mustOK(f.block(f.commitTx(ws[0], id, honest()), f.sign(f.alice, &RemoveFile{FileID: f.module})))
+	j := f.job(id)
+	for f.height < j.CommitBy {
+		f.block()
+	}
+	j = f.job(id)
+	if j.Phase != JobFailed || j.Escrow != 0 {
+		t.Fatalf("job without its module: %+v", j)
+	}
+	for _, k := range ws {
+		if w := f.worker(addrOf(k)); w.Missed != 0 || w.Wrong != 0 || ComputeScore(&w) != 500 {
+			t.Fatalf("worker judged for a job it could not run: %+v", w)
+		}
+	}
+	if a := f.account(addrOf(f.alice)); a.CreditsEscrowed != 0 || a.CreditsSpent != 0 {
+		t.Fatalf("submitter: %+v", a)
+	}
+	f.checkBooks()
+}
