@@ -9,7 +9,8 @@ import (
 
 // Compute jobs on the ledger (docs/compute.md, "Jobs on the ledger").
 //
-// A job's life: SubmitJob escrows Replicas × FuelLimit × Price credits and
+// A job's life: SubmitJob escrows Replicas × JobCost(FuelLimit, Price)
+// credits and
 // records the job "pending"; the next block's jobDeadlines rule assigns it
 // to Replicas workers drawn from that block's hash ("assigned"). Each
 // worker runs it and commits H(result ‖ salt) with CommitResult
@@ -18,7 +19,8 @@ import (
 // missed and, if fewer than Quorum committed, replaced by new workers (one
 // more round); else the job goes "revealing". Workers open their
 // commitments with RevealResult. Quorum matching reveals accept the result
-// ("accepted"): each matching worker is paid FuelUsed × Price, each worker
+// ("accepted"): each matching worker is paid JobCost(FuelUsed, Price) (Price
+// is in credits per PriceUnitFuel fuel), each worker
 // that revealed another result is judged wrong (no pay, a compute-score
 // failure), each committed worker that does not reveal by the reveal
 // deadline is marked missed (no pay, a failure). A reveal phase that ends
@@ -72,6 +74,27 @@ const (
 	ResultRejected = "rejected"
 )
 
+// PriceUnitFuel is the fuel a job's Price is for: Price credits buy
+// PriceUnitFuel (10^6) fuel. A credit per fuel unit would be far too coarse
+// (the sieve benchmark burns 8·10^8 fuel in 46 ms, docs/compute.md).
+const PriceUnitFuel = 1_000_000
+
+// JobCost is what fuel units of fuel cost at price credits per
+// PriceUnitFuel fuel, rounded up: ⌈fuel × price / PriceUnitFuel⌉. A worker
+// is paid JobCost(agreed fuel used, price); a job escrows Replicas ×
+// JobCost(fuel limit, price). ok is false if it does not fit in 64 bits.
+// It is monotone in fuel, so no pay exceeds a worker's share of the escrow.
+func JobCost(fuel, price uint64) (cost uint64, ok bool) {
+	hi, lo := bits.Mul64(fuel, price)
+	lo, carry := bits.Add64(lo, PriceUnitFuel-1, 0)
+	hi += carry
+	if hi >= PriceUnitFuel {
+		return 0, false
+	}
+	q, _ := bits.Div64(hi, lo, PriceUnitFuel)
+	return q, true
+}
+
 // Limits of job transactions.
 const (
 	// MaxJobReplicas bounds Replicas.
@@ -117,8 +140,9 @@ type JobParams struct {
 	MaxRounds uint64 `cbor:"max_rounds" json:"max_rounds"`
 	// MaxFuel bounds a job's fuel limit. Default 2^40.
 	MaxFuel uint64 `cbor:"max_fuel" json:"max_fuel"`
-	// MinPrice is the least price per fuel unit a job may offer: with 0,
-	// anyone could have workers run jobs for nothing. Default 1.
+	// MinPrice is the least price (credits per PriceUnitFuel fuel) a job
+	// may offer: with 0, anyone could have workers run jobs for nothing.
+	// Default 1.
 	MinPrice uint64 `cbor:"min_price" json:"min_price"`
 	// MaxInlineInput bounds a job's inline input, in bytes: inline input
 	// is on the ledger, in the clear, forever. Default 4096.
@@ -276,8 +300,9 @@ type Job struct {
 	Replicas    uint32 `cbor:"replicas" json:"replicas"`
 	Quorum      uint32 `cbor:"quorum" json:"quorum"`
 	Price       uint64 `cbor:"price" json:"price"`
-	// Escrow is what is still held of the submitter's Replicas ×
-	// FuelLimit × Price; Paid what went to workers.
+	// Price is in credits per PriceUnitFuel fuel. Escrow is what is still
+	// held of the submitter's Replicas × JobCost(FuelLimit, Price); Paid
+	// what went to workers.
 	Escrow          uint64 `cbor:"escrow" json:"escrow"`
 	Paid            uint64 `cbor:"paid" json:"paid"`
 	SubmittedHeight int64  `cbor:"submitted_height" json:"submitted_height"`
@@ -406,6 +431,8 @@ type jobLedger struct {
 	height int64
 	load   func(Address) (*Account, error)
 	save   func(*Account) error
+	// nodes caches computeNodes for the draws of one block rule run.
+	nodes *[]candidate
 }
 
 func txJobLedger(x *execCtx) *jobLedger {
@@ -492,10 +519,10 @@ func (l *jobLedger) judge(j *Job, a *Assignment, outcome string) error {
 	return setValue(l.st, workerKey(a.Worker), w)
 }
 
-// pay moves FuelUsed × Price of j's escrow to a's worker and closes a as
-// paid.
+// pay moves JobCost(FuelUsed, Price) of j's escrow to a's worker and
+// closes a as paid.
 func (l *jobLedger) pay(j *Job, a *Assignment) error {
-	amount, ok := mulUint64(j.Result.FuelUsed, j.Price)
+	amount, ok := JobCost(j.Result.FuelUsed, j.Price)
 	if !ok || amount > j.Escrow {
 		return fmt.Errorf("job %s: pay %d×%d exceeds its escrow %d", j.ID, j.Result.FuelUsed, j.Price, j.Escrow)
 	}

@@ -20,27 +20,31 @@ type candidate struct {
 // score of at least JobParams.MinScorePermille. Each is weighted by its
 // compute score. It reads every node record: O(nodes) per call.
 func eligibleWorkers(st kvReader, p Params, submitter Address, exclude []Address) ([]candidate, error) {
+	all, err := computeNodes(st, p)
+	if err != nil {
+		return nil, err
+	}
+	return filterCandidates(all, submitter, exclude), nil
+}
+
+// computeNodes is every node eligible for some job (all but the submitter
+// and exclude rules of eligibleWorkers), in address order, with its weight.
+func computeNodes(st kvReader, p Params) ([]candidate, error) {
 	entries, err := scanPrefix(st, []byte(prefixNode), math.MaxInt32)
 	if err != nil {
 		return nil, err
 	}
 	var out []candidate
-next:
 	for _, e := range entries {
 		var n Node
 		if err := Unmarshal(e.value, &n); err != nil {
 			return nil, err
 		}
-		if n.Status != NodeActive || n.CPU == 0 || n.Address == submitter {
+		if n.Status != NodeActive || n.CPU == 0 {
 			continue
 		}
 		if p.RepairAfterMissed > 0 && n.MissedInRow >= p.RepairAfterMissed {
 			continue
-		}
-		for _, x := range exclude {
-			if x == n.Address {
-				continue next
-			}
 		}
 		w, err := loadWorker(st, n.Address)
 		if err != nil {
@@ -53,6 +57,24 @@ next:
 		out = append(out, candidate{addr: n.Address, weight: s})
 	}
 	return out, nil
+}
+
+// filterCandidates returns a copy of all without submitter and exclude.
+func filterCandidates(all []candidate, submitter Address, exclude []Address) []candidate {
+	out := make([]candidate, 0, len(all))
+next:
+	for _, c := range all {
+		if c.addr == submitter {
+			continue
+		}
+		for _, x := range exclude {
+			if x == c.addr {
+				continue next
+			}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // drawWorkers picks up to n distinct candidates, each draw with
@@ -135,6 +157,19 @@ func jobDeadlines(b *blockCtx) error {
 
 // due acts on a job whose Due height came.
 func (l *jobLedger) due(j *Job, blockHash []byte) error {
+	if j.Phase != JobAccepted && j.ClosedHeight == 0 {
+		// A submitter that removed its module or input file made the job
+		// impossible to run: it fails, refunded, and the workers that could
+		// not fetch the file are not judged missed (else a submitter could
+		// ruin workers' scores for free).
+		gone, err := l.inputsGone(j)
+		if err != nil {
+			return err
+		}
+		if gone {
+			return l.close(j)
+		}
+	}
 	switch j.Phase {
 	case JobPending:
 		return l.assign(j, int(j.Replicas), blockHash)
@@ -164,10 +199,17 @@ func (l *jobLedger) assign(j *Job, n int, blockHash []byte) error {
 	for _, a := range j.Assignments {
 		exclude = append(exclude, a.Worker)
 	}
-	cands, err := eligibleWorkers(l.st, l.params, j.Submitter, exclude)
-	if err != nil {
-		return err
+	if l.nodes == nil {
+		// Read once per block, at its first draw (jobs are handled in key
+		// order, so that point is the same on every validator): later
+		// draws of the block use those scores.
+		all, err := computeNodes(l.st, l.params)
+		if err != nil {
+			return err
+		}
+		l.nodes = &all
 	}
+	cands := filterCandidates(*l.nodes, j.Submitter, exclude)
 	j.Round++
 	drawn := drawWorkers(cands, n, blockHash, j.ID, j.Round)
 	commitBy := l.height + l.params.Jobs.commitBlocks(j.FuelLimit)
@@ -231,4 +273,19 @@ func (l *jobLedger) closeCommit(j *Job, blockHash []byte) error {
 		return l.assign(j, int(j.Replicas-committed), blockHash)
 	}
 	return l.close(j)
+}
+
+// inputsGone reports whether j's module or input file is no longer on the
+// ledger.
+func (l *jobLedger) inputsGone(j *Job) (bool, error) {
+	for _, id := range []Hash{j.Module, j.Input} {
+		if id.IsZero() {
+			continue
+		}
+		_, found, err := getRawFound(l.st, fileKey(id))
+		if err != nil || !found {
+			return !found, err
+		}
+	}
+	return false, nil
 }

@@ -3,6 +3,7 @@ package chain
 import (
 	"crypto/ed25519"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -76,7 +77,7 @@ func (f *jobFixture) submitTx(k ed25519.PrivateKey, b *SubmitJob) ([]byte, Hash)
 }
 
 func (f *jobFixture) basicJob() *SubmitJob {
-	return &SubmitJob{Module: f.module, InlineInput: []byte("7"), FuelLimit: 1000, MemoryLimit: 1 << 20, Price: 2}
+	return &SubmitJob{Module: f.module, InlineInput: []byte("7"), FuelLimit: 1_000_000_000, MemoryLimit: 1 << 20, Price: 2}
 }
 
 // submit submits b for alice, checks it is accepted, and runs the next
@@ -124,7 +125,7 @@ func openWorkers(j JobView) []ed25519.PrivateKey {
 }
 
 func honest() JobResult {
-	return JobResult{CostTable: 1, Status: ResultExited, FuelUsed: 700, OutputHash: Hash{0xaa}}
+	return JobResult{CostTable: 1, Status: ResultExited, FuelUsed: 700_000_000, OutputHash: Hash{0xaa}}
 }
 
 func lie() JobResult {
@@ -258,7 +259,7 @@ func TestJobHonestQuorumPaysByFuelUsedAndRefundsTheRest(t *testing.T) {
 	for _, k := range ws {
 		acct := f.account(addrOf(k))
 		if acct.Credits != 1400 || acct.CreditsEarned != 1400 {
-			t.Fatalf("worker paid %d earned %d, want 700 fuel × 2", acct.Credits, acct.CreditsEarned)
+			t.Fatalf("worker paid %d earned %d, want 700 Mfuel × 2", acct.Credits, acct.CreditsEarned)
 		}
 		if w := f.worker(addrOf(k)); w.Paid != 1 || w.Assigned != 1 || ComputeScore(&w) <= 500 {
 			t.Fatalf("worker record %+v score %d", w, ComputeScore(&w))
@@ -344,7 +345,7 @@ func TestJobSubmitRejectionsEscrowNothing(t *testing.T) {
 		b    *SubmitJob
 		want Code
 	}{
-		{"not enough credits", f.alice, with(func(b *SubmitJob) { b.Price = 1_000_000 }), CodeInsufficientFunds},
+		{"not enough credits", f.alice, with(func(b *SubmitJob) { b.Price = 1_000 }), CodeInsufficientFunds},
 		{"fresh key", f.mallory, ok(), CodeInsufficientFunds},
 		{"unknown module", f.alice, with(func(b *SubmitJob) { b.Module = Hash{0xee} }), CodeUnknownModule},
 		{"unknown input", f.alice, with(func(b *SubmitJob) { b.InlineInput = nil; b.Input = Hash{0xef} }), CodeUnknownModule},
@@ -360,7 +361,7 @@ func TestJobSubmitRejectionsEscrowNothing(t *testing.T) {
 		{"q not a majority", f.alice, with(func(b *SubmitJob) { b.Replicas, b.Quorum = 4, 2 }), CodeBadQuorum},
 		{"r too large", f.alice, with(func(b *SubmitJob) { b.Replicas, b.Quorum = 17, 9 }), CodeBadQuorum},
 		{"r above workers", f.alice, with(func(b *SubmitJob) { b.Replicas, b.Quorum = 5, 3 }), CodeNoWorkers},
-		{"overflow", f.alice, with(func(b *SubmitJob) { b.FuelLimit, b.Price = 1<<40, 1<<40 }), CodeOverflow},
+		{"overflow", f.alice, with(func(b *SubmitJob) { b.FuelLimit, b.Price = 1<<40, 1<<60 }), CodeOverflow},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -468,7 +469,7 @@ func TestJobCommitRevealRulesAndAttacks(t *testing.T) {
 	bad.Status = "ok"
 	refuse("unknown status", f.sign(ws[0], &RevealResult{Job: id, Result: bad, Salt: saltOf(ws[0])}), CodeInvalid)
 	over := honest()
-	over.FuelUsed = 1001
+	over.FuelUsed = 1_000_000_001
 	refuse("fuel above the limit", f.sign(ws[0], &RevealResult{Job: id, Result: over, Salt: saltOf(ws[0])}), CodeInvalid)
 	refuse("output file unknown", f.sign(ws[0], &RevealResult{Job: id, Result: honest(), Salt: saltOf(ws[0]), OutputFile: Hash{0x77}}), CodeNotFound)
 	f.mustOK(f.block(f.sign(ws[0], &RevealResult{Job: id, Result: honest(), Salt: saltOf(ws[0]), OutputFile: f.module})))
@@ -652,7 +653,7 @@ func TestJobFailsWhenTooFewWorkersRemain(t *testing.T) {
 func TestJobRejectedAndTrappedRunsAreResultsToo(t *testing.T) {
 	f := newJobFixture(t, 5)
 	id := f.submit(f.basicJob())
-	trap := JobResult{CostTable: 1, Status: ResultTrapped, Trap: "out_of_fuel", FuelUsed: 1000, OutputHash: Hash{1}}
+	trap := JobResult{CostTable: 1, Status: ResultTrapped, Trap: "out_of_fuel", FuelUsed: 1_000_000_000, OutputHash: Hash{1}}
 	f.runJob(id, trap, trap, trap)
 	if j := f.job(id); j.Phase != JobAccepted || j.Result != trap || j.Paid != 3*2000 || j.Escrow != 0 {
 		t.Fatalf("out of fuel: %+v", j)
@@ -782,4 +783,104 @@ func TestJobQuorumDefaultsToAMajority(t *testing.T) {
 			t.Fatalf("replicas %d: quorum %d, %d assigned; want quorum %d", r, j.Quorum, len(j.Assignments), want)
 		}
 	}
+}
+
+// A worker's bad compute record keeps it from new work: with the minimum
+// score at 400, one missed assignment takes a new worker (500) to 333, and
+// it is drawn no more; the jobs go to the others, and a job that needs it
+// to reach its replicas is refused (ErrNoWorkers). Its storage standing
+// (the node's status and audit score) is untouched.
+func TestJobBadComputeScoreStopsAssignment(t *testing.T) {
+	f := newJobFixture(t, 4, func(g *GenesisState) { g.Params.Jobs.MinScorePermille = 400 })
+	id := f.submit(f.basicJob())
+	ws := openWorkers(f.job(id))
+	f.mustOK(f.block(f.commitTx(ws[0], id, honest()), f.commitTx(ws[1], id, honest())))
+	j := f.job(id)
+	for f.height < j.CommitBy {
+		f.block()
+	}
+	bad := addrOf(ws[2])
+	if w := f.worker(bad); w.Missed != 1 || ComputeScore(&w) != 333 {
+		t.Fatalf("the silent worker: %+v score %d", w, ComputeScore(&w))
+	}
+	if n := f.node(bad); n.Status != NodeActive || AuditScore(&n) != 1000 {
+		t.Fatalf("its storage standing changed: %+v", n)
+	}
+	for range 4 {
+		id := f.submit(f.basicJob())
+		for _, a := range f.job(id).Assignments {
+			if a.Worker == bad {
+				t.Fatal("a worker below the minimum compute score was drawn")
+			}
+		}
+	}
+	b := f.basicJob()
+	b.Replicas, b.Quorum = 4, 3
+	tx, _ := f.submitTx(f.alice, b)
+	if r := f.block(tx)[0]; Code(r.Code) != CodeNoWorkers {
+		t.Fatalf("four replicas with three eligible workers: %d %s", r.Code, r.Log)
+	}
+	f.checkBooks()
+}
+
+func (f *jobFixture) node(a Address) Node {
+	f.t.Helper()
+	var n Node
+	if err := f.query(QueryNode+a.String(), &n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+func TestJobCostRoundsUpAndIsMonotone(t *testing.T) {
+	for _, c := range []struct{ fuel, price, want uint64 }{
+		{0, 5, 0}, {1, 1, 1}, {PriceUnitFuel, 1, 1}, {PriceUnitFuel + 1, 1, 2},
+		{700_000_000, 2, 1400}, {999_999, 3, 3}, {1 << 40, 1000, 1_099_511_628},
+	} {
+		if got, ok := JobCost(c.fuel, c.price); !ok || got != c.want {
+			t.Errorf("JobCost(%d, %d) = %d %v, want %d", c.fuel, c.price, got, ok, c.want)
+		}
+	}
+	if _, ok := JobCost(1<<62, 1<<62); ok {
+		t.Error("an overflowing cost was accepted")
+	}
+	if got, ok := JobCost(^uint64(0), PriceUnitFuel); !ok || got != ^uint64(0) {
+		t.Errorf("the largest cost that fits: %d %v", got, ok)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 10_000 {
+		f, p := rng.Uint64N(1<<50), rng.Uint64N(1<<20)
+		a, _ := JobCost(f, p)
+		b, _ := JobCost(f+rng.Uint64N(1<<20), p)
+		if b < a {
+			t.Fatalf("JobCost not monotone at fuel %d price %d", f, p)
+		}
+	}
+}
+
+// A submitter that removes its module after submitting cannot ruin its
+// workers' scores: at the next deadline the job fails, the escrow comes
+// back, and nobody is judged missed.
+func TestJobWhoseModuleWasRemovedFailsWithoutJudgingWorkers(t *testing.T) {
+	f := newJobFixture(t, 5)
+	id := f.submit(f.basicJob())
+	ws := openWorkers(f.job(id))
+	f.mustOK(f.block(f.commitTx(ws[0], id, honest()), f.sign(f.alice, &RemoveFile{FileID: f.module})))
+	j := f.job(id)
+	for f.height < j.CommitBy {
+		f.block()
+	}
+	j = f.job(id)
+	if j.Phase != JobFailed || j.Escrow != 0 {
+		t.Fatalf("job without its module: %+v", j)
+	}
+	for _, k := range ws {
+		if w := f.worker(addrOf(k)); w.Missed != 0 || w.Wrong != 0 || ComputeScore(&w) != 500 {
+			t.Fatalf("worker judged for a job it could not run: %+v", w)
+		}
+	}
+	if a := f.account(addrOf(f.alice)); a.CreditsEscrowed != 0 || a.CreditsSpent != 0 {
+		t.Fatalf("submitter: %+v", a)
+	}
+	f.checkBooks()
 }

@@ -18,14 +18,14 @@ const TypeSubmitJob = "submit_job"
 // input file, which is encrypted. A job has one or the other.
 //
 // FuelLimit must be in [1, JobParams.MaxFuel], MemoryLimit a multiple of
-// 64 KiB in [64 KiB, 4 GiB], Price per fuel unit at least
-// JobParams.MinPrice (ErrBadJobLimits). Replicas (default 3) and Quorum
+// 64 KiB in [64 KiB, 4 GiB], Price (credits per PriceUnitFuel fuel) at
+// least JobParams.MinPrice (ErrBadJobLimits). Replicas (default 3) and Quorum
 // (default a majority of Replicas: 2 of 3) must satisfy 1 ≤ Quorum ≤ Replicas ≤ MaxJobReplicas and
 // 2·Quorum > Replicas, so two disjoint sets of workers can never both
 // reach a quorum (ErrBadQuorum). There must be at least Replicas eligible
 // workers (eligibleWorkers) now (ErrNoWorkers).
 //
-// The rule moves Replicas × FuelLimit × Price credits from the signer's
+// The rule moves Replicas × JobCost(FuelLimit, Price) credits from the signer's
 // Credits to its CreditsEscrowed (ErrInsufficientFunds if it has fewer;
 // ErrOverflow if the product overflows) and records the job, id
 // JobID(signer, tx nonce), pending: the next block assigns its workers.
@@ -74,14 +74,14 @@ func applySubmitJob(x *execCtx, b *SubmitJob) error {
 	case 2*q <= r:
 		return fmt.Errorf("%w: quorum %d is not a majority of replicas %d (two groups could both reach it)", ErrBadQuorum, q, r)
 	}
-	perWorker, ok := mulUint64(b.FuelLimit, b.Price)
+	perWorker, ok := JobCost(b.FuelLimit, b.Price)
 	escrow, ok2 := mulUint64(perWorker, uint64(r))
 	if !ok || !ok2 {
-		return fmt.Errorf("%w: escrow %d × %d × %d", ErrOverflow, r, b.FuelLimit, b.Price)
+		return fmt.Errorf("%w: escrow of %d replicas × %d fuel at %d credits per %d fuel", ErrOverflow, r, b.FuelLimit, b.Price, PriceUnitFuel)
 	}
 	acct := x.account
 	if acct.Credits < escrow {
-		return fmt.Errorf("%w: %s has %d credits, the job escrows %d × %d fuel × %d = %d", ErrInsufficientFunds, acct.Address, acct.Credits, r, b.FuelLimit, b.Price, escrow)
+		return fmt.Errorf("%w: %s has %d credits, the job escrows %d replicas × %d fuel at %d credits per %d fuel = %d", ErrInsufficientFunds, acct.Address, acct.Credits, r, b.FuelLimit, b.Price, PriceUnitFuel, escrow)
 	}
 	for _, f := range []struct {
 		id   Hash
