@@ -75,7 +75,7 @@ func waitJob(t *testing.T, n *Node, id chain.Hash) chain.JobView {
 // output. The workers fetch the module and input keys from the submitter's
 // node, run the job in the sandbox, store their outputs, commit and
 // reveal; the honest result is accepted, the two honest workers are paid
-// exactly fuel used × price, the liar is judged wrong and paid nothing,
+// exactly for the fuel used (chain.JobCost), the liar is judged wrong and paid nothing,
 // the unused escrow goes back, the sum of balances is unchanged, and the
 // submitter reads the correct output from a worker's output file.
 func TestComputeJobWithALiarOnAMemoryNetwork(t *testing.T) {
@@ -122,6 +122,7 @@ func TestComputeJobWithALiarOnAMemoryNetwork(t *testing.T) {
 		t.Fatalf("accepted %+v, a local run gives %+v", v.Result, worker.ClaimOf(rep.Result))
 	}
 	fuel := rep.Result.FuelUsed
+	pay, _ := chain.JobCost(fuel, 1)
 	for _, a := range v.Assignments {
 		switch a.Worker {
 		case nodes[3].addr:
@@ -129,21 +130,21 @@ func TestComputeJobWithALiarOnAMemoryNetwork(t *testing.T) {
 				t.Errorf("the liar: outcome %q, paid %d", a.Outcome, a.Paid)
 			}
 		case nodes[1].addr, nodes[2].addr:
-			if a.Outcome != chain.OutcomePaid || a.Paid != fuel*1 {
-				t.Errorf("honest worker %s: outcome %q, paid %d, want %d", a.Worker, a.Outcome, a.Paid, fuel)
+			if a.Outcome != chain.OutcomePaid || a.Paid != pay {
+				t.Errorf("honest worker %s: outcome %q, paid %d, want %d", a.Worker, a.Outcome, a.Paid, pay)
 			}
 		default:
 			t.Errorf("assigned to %s", a.Worker)
 		}
 	}
-	if len(v.Assignments) != 3 || v.Escrow != 0 || v.Paid != 2*fuel {
+	if len(v.Assignments) != 3 || v.Escrow != 0 || v.Paid != 2*pay {
 		t.Fatalf("%d assignments, escrow %d, paid %d", len(v.Assignments), v.Escrow, v.Paid)
 	}
 	if after := total(); after != before {
 		t.Fatalf("balances sum to %d, were %d", after, before)
 	}
 	sub, _ := nodes[0].lc.Account(ctx, nodes[0].addr)
-	if sub.CreditsEscrowed != 0 || sub.CreditsSpent != 2*fuel {
+	if sub.CreditsEscrowed != 0 || sub.CreditsSpent != 2*pay {
 		t.Fatalf("submitter: escrowed %d, spent %d", sub.CreditsEscrowed, sub.CreditsSpent)
 	}
 	liar, err := nodes[0].lc.(jobLedger).Worker(ctx, nodes[3].addr)
@@ -191,7 +192,7 @@ func TestComputeJobWithALiarOnAMemoryNetwork(t *testing.T) {
 	for _, req := range []*api.JobRequest{
 		{Module: mod, Fuel: 10, Replicas: 4, Quorum: 3},
 		{Module: mod, Fuel: 10, Replicas: 1, Quorum: 2},
-		{Module: mod, Fuel: 1000, Replicas: 3, Quorum: 2}, // 3,000 credits: more than the submitter has
+		{Module: mod, Fuel: 1000, Replicas: 3, Quorum: 2, Price: 1_000_000_000}, // 3,000 credits: more than the submitter has
 	} {
 		if _, err := c.SubmitJob(ctx, req); !errors.Is(err, api.ErrInvalid) {
 			t.Errorf("submission %+v: %v, want a refusal", req, err)

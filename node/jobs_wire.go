@@ -255,7 +255,7 @@ type JobOptions struct {
 
 // Default job limits of SubmitJob.
 const (
-	DefaultJobFuel   = 1_000_000_000
+	DefaultJobFuel   = 100_000_000
 	DefaultJobMemory = 64 << 20
 )
 

@@ -41,7 +41,7 @@ func newJobSubmitCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "submit MODULE.wasm",
-		Short: "Submit a job: the module and input become files of the account, the ledger escrows replicas × fuel × price credits",
+		Short: "Submit a job: the module and input become files of the account, the ledger escrows its cost for every replica",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			module, err := os.ReadFile(args[0])
@@ -92,11 +92,11 @@ func newJobSubmitCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&inputPath, "input", "", "the job's input (stdin of the job); - reads it from stdin")
 	f.BoolVar(&inline, "inline", false, "put the input in the transaction (on the ledger, in the clear) instead of an encrypted file")
-	f.Uint64Var(&fuel, "fuel", 0, "fuel limit (0: 10^9)")
+	f.Uint64Var(&fuel, "fuel", 0, "fuel limit (0: 10^8)")
 	f.StringVar(&mem, "mem", "", "memory limit, e.g. 64MiB (a multiple of 64 KiB)")
 	f.Uint32Var(&replicas, "replicas", 3, "workers that run the job")
 	f.Uint32Var(&quorum, "quorum", 2, "matching results that accept it")
-	f.Uint64Var(&price, "price", 1, "credits per unit of fuel")
+	f.Uint64Var(&price, "price", 1, "credits per 10^6 units of fuel")
 	f.BoolVar(&wait, "wait", false, "wait until the job is accepted or failed, printing its progress")
 	return cmd
 }
