@@ -2,10 +2,16 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/compute"
@@ -240,4 +246,153 @@ func TestComputeJobTwoColludingLiarsWin(t *testing.T) {
 	if string(res.Output) != "hello " { // "hello!" with its last bit flipped
 		t.Fatalf("the accepted output is %q", res.Output)
 	}
+}
+
+// A worker killed after it was assigned, before it committed: at the
+// commit deadline (fewer than q = 3 committed) the ledger judges it missed
+// and assigns a replacement,
+// the job completes with the replacement, and the killed worker earns
+// nothing. The workers' loops are driven by hand (their ticker never
+// fires), so which of them acts when is the test's choice.
+func TestComputeJobKilledWorkerIsReplaced(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	// A short commit deadline, and no exclusion of nodes that missed
+	// storage epochs (the deadline passes in a burst of empty blocks their
+	// provers cannot keep up with).
+	nodes, l := startMemNetworkGenesis(t, 5, func(g *chain.GenesisState) {
+		g.Params.Jobs.CommitBlocks = 20
+		g.Params.RepairAfterMissed = 1 << 20
+	}, func(i int, c *Config) {
+		c.Storage.K, c.Storage.M = 1, 1 // two holders of four live nodes: puts work with one node dead
+		if i == 0 {
+			return
+		}
+		c.CPU = 1
+		c.Compute.Runner.Command = []string{exe}
+		c.Compute.Runner.Env = []string{compute.ChildEnv + "=1"}
+		c.Compute.Runner.CacheDir = cache
+		c.Compute.Runner.Timeout = 2 * time.Minute
+		c.Compute.Interval = time.Hour
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	mod, err := wasmer.Wat2Wasm(echoWat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := nodes[0].SubmitJob(ctx, mod, []byte("hello"), JobOptions{Fuel: 300, Memory: 1 << 16, Replicas: 3, Quorum: 3, Price: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.advance(1)
+	byAddr := map[chain.Address]*Node{}
+	for _, nd := range nodes[1:] {
+		byAddr[nd.addr] = nd
+	}
+	v, err := nodes[0].Job(ctx, id)
+	if err != nil || len(v.Assignments) != 3 {
+		t.Fatalf("%d assignments: %v", len(v.Assignments), err)
+	}
+	killed := byAddr[v.Assignments[2].Worker]
+	if err := killed.Close(); err != nil {
+		t.Fatal(err)
+	}
+	round := func(nd *Node) {
+		t.Helper()
+		if err := nd.work.Round(ctx); err != nil {
+			t.Fatalf("worker %s: %v", nd.addr, err)
+		}
+		nd.work.Wait()
+	}
+	for _, a := range v.Assignments[:2] {
+		round(byAddr[a.Worker])
+	}
+	v, _ = nodes[0].Job(ctx, id)
+	if v.Phase != chain.JobCommitting {
+		t.Fatalf("with two of three committed the job is %s", v.Phase)
+	}
+	h, _, _ := nodes[0].lc.Height(ctx)
+	l.advance(int(v.Assignments[2].CommitBy - h)) // past the killed worker's deadline
+	v, _ = nodes[0].Job(ctx, id)
+	if len(v.Assignments) != 4 || v.Assignments[2].Outcome != chain.OutcomeMissed || v.Round != 2 {
+		t.Fatalf("after the deadline: round %d, %+v", v.Round, v.Assignments)
+	}
+	repl := byAddr[v.Assignments[3].Worker]
+	if repl == nil || repl == killed {
+		t.Fatalf("replacement %s", v.Assignments[3].Worker)
+	}
+	round(repl)
+	for _, a := range []chain.Assignment{v.Assignments[0], v.Assignments[1], v.Assignments[3]} {
+		round(byAddr[a.Worker])
+	}
+	v = waitJob(t, nodes[0], id)
+	if v.Phase != chain.JobAccepted {
+		t.Fatalf("job %s", v.Phase)
+	}
+	for i, a := range v.Assignments {
+		if i == 2 {
+			if a.Outcome != chain.OutcomeMissed || a.Paid != 0 {
+				t.Errorf("the killed worker: %s, paid %d", a.Outcome, a.Paid)
+			}
+		} else if a.Outcome != chain.OutcomePaid || a.Paid == 0 {
+			t.Errorf("worker %d: %s, paid %d", i, a.Outcome, a.Paid)
+		}
+	}
+	res, err := nodes[0].JobResult(ctx, id)
+	if err != nil || string(res.Output) != "hello!" {
+		t.Fatalf("result: %v", err)
+	}
+}
+
+// startMemNetworkGenesis is startMemNetworkWith on a ledger whose genesis
+// gen changes first.
+func startMemNetworkGenesis(t *testing.T, n int, gen func(*chain.GenesisState), tweak func(i int, c *Config)) ([]*Node, *memLedger) {
+	t.Helper()
+	keys := make([]ed25519.PrivateKey, n)
+	for i := range keys {
+		_, keys[i], _ = ed25519.GenerateKey(rand.Reader)
+	}
+	cfg := chain.DefaultConfig("")
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	app, err := chain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = app.Close() })
+	g := chain.DefaultGenesisState()
+	for _, k := range keys {
+		g.Accounts = append(g.Accounts, chain.GenesisAccount{Address: chain.AddressOf(k.Public().(ed25519.PublicKey)), Credits: 1000})
+	}
+	gen(&g)
+	st, err := json.Marshal(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.InitChain(context.Background(), &abci.InitChainRequest{ChainId: memChainID, AppStateBytes: st, InitialHeight: 1}); err != nil {
+		t.Fatal(err)
+	}
+	l := &memLedger{t: t, chainID: memChainID, app: app, pageSize: 1000}
+	l.block()
+	nodes := make([]*Node, n)
+	for i := range n {
+		c := TestConfig(t.TempDir())
+		c.API.Listen = ""
+		c.Storage.K, c.Storage.M = 2, 1
+		c.PendingTimeout = time.Second
+		tweak(i, &c)
+		nd, err := start(context.Background(), c, keys[i], l.client(keys[i]), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = nd.Close() })
+		nodes[i] = nd
+	}
+	for _, nd := range nodes {
+		nd.connectKnown(context.Background())
+	}
+	return nodes, l
 }
