@@ -179,6 +179,12 @@ type Config struct {
 	NewTicker func(d time.Duration) (<-chan time.Time, func())
 	// Rand is the salts' randomness; nil means crypto/rand.
 	Rand io.Reader
+	// RetryAfter is how long a job whose run failed (no result: the
+	// submitter's node unreachable, a crashed child…) waits before it is
+	// tried again (10 × Interval when 0); Now is the clock it is measured
+	// with (time.Now when nil).
+	RetryAfter time.Duration
+	Now        func() time.Time
 	// Logger receives the worker's lines; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -204,6 +210,7 @@ type Worker struct {
 
 	mu      sync.Mutex
 	running map[[32]byte]bool
+	retry   map[[32]byte]time.Time // failed runs: not before
 	wg      sync.WaitGroup
 }
 
@@ -237,11 +244,17 @@ func New(self ed25519.PublicKey, d Deps, cfg Config) (*Worker, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 10 * cfg.Interval
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Worker{self: self, d: d, cfg: cfg, log: log, running: make(map[[32]byte]bool)}, nil
+	return &Worker{self: self, d: d, cfg: cfg, log: log, running: make(map[[32]byte]bool), retry: make(map[[32]byte]time.Time)}, nil
 }
 
 // Loop runs a Round at every tick until ctx ends, then waits for the runs
@@ -321,12 +334,13 @@ func (w *Worker) Round(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// start runs a in the background unless it runs already or every CPU slot
-// is taken (a later Round starts it).
+// start runs a in the background unless it runs already, every CPU slot
+// is taken (a later Round starts it) or its last run failed less than
+// RetryAfter ago.
 func (w *Worker) start(ctx context.Context, a Assignment) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.running[a.Job] || len(w.running) >= w.cfg.CPU {
+	if w.running[a.Job] || len(w.running) >= w.cfg.CPU || w.cfg.Now().Before(w.retry[a.Job]) {
 		return
 	}
 	w.running[a.Job] = true
@@ -339,7 +353,10 @@ func (w *Worker) start(ctx context.Context, a Assignment) {
 			w.mu.Unlock()
 		}()
 		if err := w.Work(ctx, a.Job); err != nil && ctx.Err() == nil {
-			w.log.Warn("compute job not committed", "job", fmt.Sprintf("%x", a.Job[:8]), "err", err)
+			w.log.Warn("compute job not committed", "job", fmt.Sprintf("%x", a.Job[:8]), "err", err, "retry", w.cfg.RetryAfter)
+			w.mu.Lock()
+			w.retry[a.Job] = w.cfg.Now().Add(w.cfg.RetryAfter)
+			w.mu.Unlock()
 		}
 	}()
 }

@@ -602,3 +602,33 @@ func TestWorkerInlineInput(t *testing.T) {
 		t.Fatalf("output %q, %v", res.Output, err)
 	}
 }
+
+// A job whose run failed is not tried again before RetryAfter, then is.
+func TestWorkerRetriesAFailedRunLater(t *testing.T) {
+	e := newEnv(t)
+	keys := e.keys.caps[e.job.ID]
+	delete(e.keys.caps, e.job.ID) // the submitter's node refuses, for now
+	e.keys.refusal = errors.New("unreachable")
+	now := time.Unix(1000, 0)
+	st, _ := OpenDirState(t.TempDir())
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	r := &countingRunner{Runner: realRunner(t)}
+	w, err := New(pub, Deps{Ledger: e.ledger, Keys: e.keys, Files: e.files, Runner: r, State: st},
+		Config{RetryAfter: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	round(t, w)
+	e.keys.mu.Lock()
+	e.keys.caps[e.job.ID] = keys // reachable again
+	e.keys.mu.Unlock()
+	round(t, w)
+	if len(e.ledger.commits) != 0 {
+		t.Fatal("retried before RetryAfter")
+	}
+	now = now.Add(time.Minute)
+	round(t, w)
+	if len(e.ledger.commits) != 1 || r.count() != 1 {
+		t.Fatalf("after RetryAfter: %d commits, %d runs", len(e.ledger.commits), r.count())
+	}
+}
