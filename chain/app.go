@@ -39,7 +39,12 @@ import (
 //	   contain/ records); earned quota counts only proved bytes (nodes'
 //	   proved_for_others); challenges_per_epoch is a param. Version-4
 //	   state is refused.
-const AppVersion = 5
+//	6: compute jobs: the SubmitJob, CommitResult and RevealResult
+//	   rules, job/, jobby/, jobdue/, asg/ and worker/ records, the
+//	   jobDeadlines block rule (assignment, deadlines, rounds), accounts'
+//	   credits_escrowed, credits_earned and credits_spent, and params'
+//	   jobs. Version-5 state is refused.
+const AppVersion = 6
 
 // Config configures an App.
 type Config struct {

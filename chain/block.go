@@ -26,6 +26,7 @@ var blockRules = []func(b *blockCtx) error{
 	beginEpoch,
 	settleEpoch, // after beginEpoch: it closes the epoch before b.newEpoch
 	pruneTombstones,
+	jobDeadlines, // job.go: assignments and deadlines of compute jobs
 }
 
 // treeWriter adapts the working IAVL tree to kvWriter, with prefix scans

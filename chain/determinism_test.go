@@ -17,6 +17,7 @@ import (
 // garbage) from a fixed seed, so two apps can be fed the same history.
 type workload struct {
 	rng    *rand.Rand
+	jobRng *rand.Rand
 	keys   []ed25519.PrivateKey
 	nonces map[Address]uint64
 	files  []Hash
@@ -26,6 +27,8 @@ type workload struct {
 	// the ledger: proofs of storage for a node's current challenges and
 	// reports of pieces it holds.
 	app *App
+	// results are what workers committed to, by job and worker.
+	results map[[2]Hash]JobResult
 }
 
 // query reads path from w.app's committed state into v; false if there is
@@ -42,7 +45,7 @@ func (w *workload) query(path string, v any) bool {
 }
 
 func newWorkload(seed uint64, accounts int) *workload {
-	w := &workload{rng: rand.New(rand.NewPCG(seed, 1)), nonces: map[Address]uint64{}, owners: map[Hash]ed25519.PrivateKey{}}
+	w := &workload{rng: rand.New(rand.NewPCG(seed, 1)), jobRng: rand.New(rand.NewPCG(seed, 2)), nonces: map[Address]uint64{}, owners: map[Hash]ed25519.PrivateKey{}, results: map[[2]Hash]JobResult{}}
 	for i := range accounts {
 		w.keys = append(w.keys, testKey(i))
 	}
@@ -57,6 +60,8 @@ func (w *workload) genesis() GenesisState {
 	// audits each: a slow forgetting factor keeps most holders placeable
 	// for a while, and some are still suspended or disqualified.
 	g.Params.RepLambdaPermille = 990
+	g.Params.Jobs.CommitBlocks = 6
+	g.Params.Jobs.RevealBlocks = 4
 	return g
 }
 
@@ -156,6 +161,38 @@ func (w *workload) block() [][]byte {
 			txs = append(txs, g)
 		}
 	}
+	// Jobs come from their own random stream, so the rest of the history
+	// is the one it was before jobs existed.
+	for range w.jobRng.IntN(3) {
+		k := w.keys[w.jobRng.IntN(len(w.keys))]
+		switch w.jobRng.IntN(3) {
+		case 0: // a job on a module file, usually the signer's own
+			if len(w.files) == 0 {
+				continue
+			}
+			m := w.files[w.jobRng.IntN(len(w.files))]
+			if w.jobRng.IntN(4) != 0 {
+				k = w.owners[m]
+			}
+			r := uint32(1 + 2*w.jobRng.IntN(2))
+			txs = append(txs, w.tx(k, &SubmitJob{Module: m, FuelLimit: w.jobRng.Uint64N(100), MemoryLimit: 1 << 16, Replicas: r, Quorum: r/2 + 1, Price: 1 + w.jobRng.Uint64N(3)}))
+		case 1, 2: // a worker commits to or reveals its result of an assignment
+			var page Page[JobView]
+			if !w.query(QueryAssignments+addrOf(k).String(), &page) || len(page.Items) == 0 {
+				continue
+			}
+			j := page.Items[w.jobRng.IntN(len(page.Items))]
+			key := [2]Hash{j.ID, sha256.Sum256([]byte(addrOf(k).String()))}
+			salt := append(key[1][:], 1)
+			if res, ok := w.results[key]; ok {
+				txs = append(txs, w.tx(k, &RevealResult{Job: j.ID, Result: res, Salt: salt}))
+				continue
+			}
+			res := JobResult{CostTable: 1, Status: ResultExited, FuelUsed: min(j.FuelLimit, 5), OutputHash: Hash{byte(w.jobRng.IntN(2))}}
+			w.results[key] = res
+			txs = append(txs, w.tx(k, &CommitResult{Job: j.ID, Commitment: Commitment(j.ID, addrOf(k), ResultHash(j.ID, &res), salt)}))
+		}
+	}
 	return txs
 }
 
@@ -240,7 +277,7 @@ func TestReplayOnTwoFreshAppsGivesTheSameHashes(t *testing.T) {
 	st := dump(t, mem)
 	count := map[string]int{}
 	for k, v := range st {
-		for _, p := range []string{prefixLost, prefixContain, prefixDebt, prefixProof} {
+		for _, p := range []string{prefixLost, prefixContain, prefixDebt, prefixProof, prefixJob, prefixWorker} {
 			if strings.HasPrefix(k, p) {
 				count[p]++
 			}
@@ -263,7 +300,7 @@ func TestReplayOnTwoFreshAppsGivesTheSameHashes(t *testing.T) {
 		}
 	}
 	t.Logf("state at the end: %v", count)
-	for _, c := range []string{prefixContain, prefixProof, LostReported, LostFailedProof, "failed audits"} {
+	for _, c := range []string{prefixContain, prefixProof, LostReported, LostFailedProof, "failed audits", prefixJob, prefixWorker} {
 		if count[c] == 0 {
 			t.Errorf("the history left no %q in state", c)
 		}
@@ -290,10 +327,17 @@ func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 		l := newTestLedgerGenesis(t, "", g)
 		w.app = l.app
 		placed, removed, debtsSeen, lost, answered := 0, 0, 0, 0, 0
+		var supply uint64
+		for _, a := range g.Accounts {
+			supply += a.Credits
+		}
+		jobTxs := 0
 		for h := int64(1); h <= 120; h++ {
 			txs := w.block()
 			res := finalize(t, l.app, h, txs)
-			debtsSeen += len(checkQuotaBooks(t, dump(t, l.app), g.Params, true))
+			st := dump(t, l.app)
+			debtsSeen += len(checkQuotaBooks(t, st, g.Params, true))
+			checkJobBooks(t, st, supply)
 			for i, r := range res.TxResults {
 				if d, err := DecodeTx(txs[i]); err == nil && r.Code == 0 {
 					switch d.Type {
@@ -303,12 +347,14 @@ func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 						removed++
 					case TypeReportLost, TypeProveStorage:
 						answered++
+					case TypeSubmitJob, TypeCommitResult, TypeRevealResult:
+						jobTxs++
 					}
 				}
 			}
 		}
-		t.Logf("seed %d: %d placed, %d removed, %d proofs and reports judged, %d debt records seen over the blocks", seed, placed, removed, answered, debtsSeen)
-		if placed < 5 || removed < 3 || answered < 3 {
+		t.Logf("seed %d: %d placed, %d removed, %d proofs and reports judged, %d job txs, %d debt records seen over the blocks", seed, placed, removed, answered, jobTxs, debtsSeen)
+		if placed < 5 || removed < 3 || answered < 3 || jobTxs < 3 {
 			t.Fatalf("seed %d: history too thin: %d placed, %d removed", seed, placed, removed)
 		}
 		st := dump(t, l.app)

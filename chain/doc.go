@@ -38,7 +38,13 @@
 //     (ReportLost) and all of a disqualified node's. A holder that misses
 //     an epoch is contained (contain.go): asked the same challenges until
 //     it answers, so skipping an epoch cannot dodge a challenge.
+//   - Compute jobs (job.go, job_assign.go, tx_job_*.go; docs/compute.md):
+//     SubmitJob escrows credits, the jobDeadlines block rule draws workers
+//     weighted by their compute score (Worker, ComputeScore), workers
+//     commit (CommitResult, Commitment) and reveal (RevealResult,
+//     JobResult, ResultHash), a quorum of matching reveals accepts the
+//     result and pays fuel used × price; queries /job/, /jobs/,
+//     /assignments/ and /worker/ answer JobView pages and records.
 //
-// Not yet: repair of lost pieces (moving them to new holders), compute
-// jobs, fees, an unbiasable seed; see docs/proofs.md and docs/ledger.md.
+// Not yet: fees, an unbiasable seed; see docs/proofs.md and docs/ledger.md.
 package chain

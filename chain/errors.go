@@ -37,6 +37,15 @@ const (
 	CodeStaleChallenges     Code = 21 // a ProveStorage answers challenges that are no longer the holder's
 	CodeNotRepairable       Code = 22 // a ReplacePieces names a piece whose holder is live
 	CodeNoFault             Code = 24 // a ReportFault's answer is correct: no fault
+	CodeNoWorkers           Code = 30 // a SubmitJob asks for more workers than are eligible
+	CodeUnknownModule       Code = 31 // a SubmitJob names a module or input file the ledger does not have
+	CodeBadQuorum           Code = 32 // replication and quorum out of range (q < 1, r < q, 2q ≤ r, r too large)
+	CodeBadJobLimits        Code = 33 // fuel 0 or too large, bad memory limit, price too low, inline input too large
+	CodeNotAssigned         Code = 34 // the signer has no open assignment in the job
+	CodeWrongPhase          Code = 35 // a commit after the commit phase closed, a reveal before it did, or the job is closed
+	CodeJobLate             Code = 36 // a commit or reveal at or past its deadline height
+	CodeBadReveal           Code = 37 // a reveal that does not open the worker's commitment
+	CodeJobsDisabled        Code = 38 // the genesis has no job parameters
 	CodeInternal            Code = 100
 )
 
@@ -65,6 +74,15 @@ var (
 	ErrStaleChallenges     = errors.New("stale challenges")
 	ErrNotRepairable       = errors.New("piece not repairable")
 	ErrNoFault             = errors.New("no fault")
+	ErrNoWorkers           = errors.New("not enough eligible workers")
+	ErrUnknownModule       = errors.New("unknown module or input file")
+	ErrBadQuorum           = errors.New("bad replication or quorum")
+	ErrBadJobLimits        = errors.New("bad job limits")
+	ErrNotAssigned         = errors.New("not assigned to the job")
+	ErrWrongPhase          = errors.New("wrong job phase")
+	ErrJobLate             = errors.New("past the job deadline")
+	ErrBadReveal           = errors.New("reveal does not open the commitment")
+	ErrJobsDisabled        = errors.New("jobs are disabled on this chain")
 )
 
 var codeTable = []struct {
@@ -94,6 +112,15 @@ var codeTable = []struct {
 	{ErrStaleChallenges, CodeStaleChallenges},
 	{ErrNotRepairable, CodeNotRepairable},
 	{ErrNoFault, CodeNoFault},
+	{ErrNoWorkers, CodeNoWorkers},
+	{ErrUnknownModule, CodeUnknownModule},
+	{ErrBadQuorum, CodeBadQuorum},
+	{ErrBadJobLimits, CodeBadJobLimits},
+	{ErrNotAssigned, CodeNotAssigned},
+	{ErrWrongPhase, CodeWrongPhase},
+	{ErrJobLate, CodeJobLate},
+	{ErrBadReveal, CodeBadReveal},
+	{ErrJobsDisabled, CodeJobsDisabled},
 }
 
 // CodeOf maps an error from transaction validation to its result code.

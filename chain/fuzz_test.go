@@ -39,6 +39,10 @@ func fuzzSeeds(t testing.TB) [][]byte {
 			a.Sign(other, testChainID)
 			return &ReportFault{Answer: a}
 		}(),
+		&SubmitJob{Module: Hash{1}, Input: Hash{2}, FuelLimit: 1000, MemoryLimit: 1 << 16, Replicas: 3, Quorum: 2, Price: 1},
+		&SubmitJob{Module: Hash{1}, InlineInput: []byte("input"), FuelLimit: 1, MemoryLimit: 1 << 20},
+		&CommitResult{Job: Hash{3}, Commitment: Hash{4}},
+		&RevealResult{Job: Hash{3}, Result: JobResult{CostTable: 1, Status: ResultTrapped, Trap: "out_of_fuel", FuelUsed: 1000, OutputHash: Hash{5}}, Salt: make([]byte, MinSaltBytes), OutputFile: Hash{6}},
 	}
 	var out [][]byte
 	for i, b := range bodies {

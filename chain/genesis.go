@@ -90,5 +90,5 @@ func (p *Params) Validate() error {
 	case p.ChallengesPerEpoch*proofBytesBound > p.MaxTxBytes:
 		return fmt.Errorf("%w: challenges_per_epoch %d: a proof transaction of %d proofs (up to %d bytes each) would not fit in max_tx_bytes %d", ErrGenesis, p.ChallengesPerEpoch, p.ChallengesPerEpoch, proofBytesBound, p.MaxTxBytes)
 	}
-	return nil
+	return p.Jobs.validate()
 }

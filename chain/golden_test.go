@@ -2,6 +2,7 @@ package chain
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/hex"
 	"flag"
 	"os"
@@ -16,7 +17,8 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
 // node registrations, a placement with receipts, a transfer, a removal, a
 // refused re-placement, a removal that leaves a debt and its repayment,
 // a wrong proof of storage, missing proofs settled at epoch boundaries
-// (containment), a lost piece reported — through a fresh in-memory app and
+// (containment), a lost piece reported, a compute job submitted, assigned,
+// committed, revealed, accepted and paid — through a fresh in-memory app and
 // compares the app hash after each block with testdata/TestGoldenAppHash.golden
 // (hex, line h = height h). Any change to the encoding of state or txs, the
 // key layout or a rule's effects shows here; if it is intended (and
@@ -29,7 +31,8 @@ func TestGoldenAppHash(t *testing.T) {
 	// UptimeMinPercent 0: hank is recorded missing for epoch 0 (he never
 	// proves) and must still spend his earned quota at height 11.
 	g.Params = Params{EpochLength: 3, EarnPercent: 100, ReceiptTTL: 4, UptimeWindow: 10, UptimeMinPercent: 0, Allowance: 1000, MaxTxBytes: 256 << 10,
-		RepLambdaPermille: 990, SuspendBelowPermille: 800, DisqualifyBelowPermille: 600, RepairAfterMissed: 3, ChallengesPerEpoch: 10} // λ = 0.99: henry's 10 wrong answers leave him active
+		RepLambdaPermille: 990, SuspendBelowPermille: 800, DisqualifyBelowPermille: 600, RepairAfterMissed: 3, ChallengesPerEpoch: 10, // λ = 0.99: henry's 10 wrong answers leave him active
+		Jobs: JobParams{CommitBlocks: 5, FuelPerBlock: 1 << 40, RevealBlocks: 5, MaxRounds: 2, MaxFuel: 1 << 40, MinPrice: 1, MaxInlineInput: 64, MinScorePermille: 100}}
 	// The pieces have made-up roots, so hank cannot prove what he holds:
 	// held bytes earn unproved here (the proof condition is
 	// quota_proof_test.go's), and he is recorded missing, so contained.
@@ -45,6 +48,8 @@ func TestGoldenAppHash(t *testing.T) {
 		txs   [][]byte
 		codes []Code
 	}
+	var job Hash                  // the job of heights 18–21
+	var worker ed25519.PrivateKey // its worker
 	steps := []func() step{
 		func() step { // 1: epoch 0
 			return step{[][]byte{
@@ -113,6 +118,41 @@ func TestGoldenAppHash(t *testing.T) {
 			return step{[][]byte{l.sign(henry, &ReportLost{Pieces: []PieceRef{{File: Hash{0x60, 0x3d}}}})}, []Code{0}}
 		},
 		func() step { return step{} }, // 16: epoch 5
+		func() step { // 17: bob places a module on henry
+			mod := file(Hash{0x60, 0x4d}, 100, addrOf(henry))
+			signReceipts(mod, addrOf(bob), l.height+1)
+			return step{[][]byte{l.sign(bob, mod)}, []Code{0}}
+		},
+		func() step { // 18: bob submits a job on it to one worker
+			job = JobID(addrOf(bob), l.nonces[addrOf(bob)])
+			return step{[][]byte{
+				l.sign(bob, &SubmitJob{Module: Hash{0x60, 0x4d}, InlineInput: []byte("in"), FuelLimit: 3_000_000, MemoryLimit: 1 << 16, Replicas: 1, Price: 2}),
+				l.sign(bob, &SubmitJob{Module: Hash{0x60, 0x4d}, FuelLimit: 0, MemoryLimit: 1 << 16, Price: 2}),
+			}, []Code{0, CodeBadJobLimits}}
+		},
+		func() step { return step{} }, // 19: the job is assigned at the start of the block
+		func() step { // 20: its worker commits, bob may not
+			var v JobView
+			if err := l.query(QueryJob+job.String(), &v); err != nil || len(v.Assignments) != 1 {
+				t.Fatalf("job after height 19: %+v %v", v, err)
+			}
+			worker = testKeyIndex()[v.Assignments[0].Worker]
+			res := JobResult{CostTable: 1, Status: ResultExited, FuelUsed: 2_000_000, OutputHash: Hash{0x0e}}
+			return step{[][]byte{
+				l.sign(worker, &CommitResult{Job: job, Commitment: Commitment(job, addrOf(worker), ResultHash(job, &res), make([]byte, 16))}),
+				l.sign(bob, &CommitResult{Job: job}),
+			}, []Code{0, CodeNotAssigned}}
+		},
+		func() step { // 21: it reveals: accepted, paid 4, 2 refunded
+			res := JobResult{CostTable: 1, Status: ResultExited, FuelUsed: 2_000_000, OutputHash: Hash{0x0e}}
+			return step{[][]byte{l.sign(worker, &RevealResult{Job: job, Result: res, Salt: make([]byte, 16)})}, []Code{0}}
+		},
+		func() step { // 22: the books: the worker earned 4, bob spent 4
+			if w, b := l.account(addrOf(worker)), l.account(addrOf(bob)); w.CreditsEarned != 4 || b.CreditsSpent != 4 || b.CreditsEscrowed != 0 {
+				t.Fatalf("after the job: worker %+v, bob %+v", w, b)
+			}
+			return step{}
+		},
 	}
 	var got []string
 	for i, s := range steps {

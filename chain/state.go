@@ -95,6 +95,8 @@ type Params struct {
 	// bytes passes an epoch with probability (1−f)^c, and its proof
 	// transaction carries c proofs of about 1.5 KB (docs/proofs.md).
 	ChallengesPerEpoch uint64 `cbor:"challenges_per_epoch" json:"challenges_per_epoch"`
+	// Jobs are the compute job parameters (job.go); all zero turns jobs off.
+	Jobs JobParams `cbor:"jobs" json:"jobs"`
 }
 
 // DefaultParams are the parameters `coop init` writes into a new genesis.
@@ -114,6 +116,7 @@ func DefaultParams() Params {
 		DisqualifyBelowPermille: 600,
 		RepairAfterMissed:       3,
 		ChallengesPerEpoch:      ChallengesPerEpoch,
+		Jobs:                    DefaultJobParams(),
 	}
 }
 
@@ -136,6 +139,13 @@ type Account struct {
 	// QuotaOwed is what the account owes for quota it spent that a removal
 	// took back: Σ of the debt records naming it as debtor.
 	QuotaOwed uint64 `cbor:"quota_owed,omitempty" json:"quota_owed"`
+	// CreditsEscrowed is what the account's open jobs hold in escrow (not
+	// part of Credits): Σ Job.Escrow of its jobs not yet closed (job.go).
+	CreditsEscrowed uint64 `cbor:"credits_escrowed,omitempty" json:"credits_escrowed"`
+	// CreditsEarned is every credit the account was paid for accepted
+	// compute work; CreditsSpent every credit its jobs paid to workers.
+	CreditsEarned uint64 `cbor:"credits_earned,omitempty" json:"credits_earned"`
+	CreditsSpent  uint64 `cbor:"credits_spent,omitempty" json:"credits_spent"`
 }
 
 // Node statuses.

@@ -132,4 +132,7 @@ var rules = map[string]rule{
 	TypeReportLost:    ruleFor(applyReportLost),
 	TypeReplacePieces: ruleFor(applyReplacePieces),
 	TypeReportFault:   ruleFor(applyReportFault),
+	TypeSubmitJob:     ruleFor(applySubmitJob),
+	TypeCommitResult:  ruleFor(applyCommitResult),
+	TypeRevealResult:  ruleFor(applyRevealResult),
 }

@@ -68,6 +68,9 @@ func newAccountCmd() *cobra.Command {
 			if acct.QuotaOwed > 0 {
 				fmt.Fprintf(out, "owes     %s of quota to owners whose files it no longer holds\n", formatBytes(acct.QuotaOwed))
 			}
+			if acct.CreditsEscrowed > 0 || acct.CreditsEarned > 0 || acct.CreditsSpent > 0 {
+				fmt.Fprintf(out, "compute  %d credits earned by running jobs, %d spent on jobs, %d in escrow for open jobs\n", acct.CreditsEarned, acct.CreditsSpent, acct.CreditsEscrowed)
+			}
 			if node != nil {
 				fmt.Fprintf(out, "node     %s, pledge %s (%s used, %s held for others), cpu %d, peer %s\n", node.Status, formatBytes(node.Pledge), formatBytes(node.Used), formatBytes(node.HeldForOthers), node.CPU, node.PeerID)
 			} else {
