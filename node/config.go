@@ -51,8 +51,8 @@ type Config struct {
 	// ProveInterval is how often the prover polls the ledger's epoch to
 	// answer this node's storage challenges, once per epoch (node/prover);
 	// 0 disables the prover. It must be shorter than an epoch; the default,
-	// prover.DefaultInterval (2 s), suits a devnet (epochs of 10 blocks of
-	// 0.4 s or more). A ledger without the ProveStorage rule refuses the
+	// prover.DefaultInterval (500 ms), suits a devnet (epochs of 10 blocks
+	// of 0.4 s or more). A ledger without the ProveStorage rule refuses the
 	// proofs, which is logged at debug.
 	ProveInterval time.Duration
 	// ScrubInterval is the time between the starts of two background

@@ -257,6 +257,24 @@ func TestRepairOfAStoppedHolder(t *testing.T) {
 		}
 		r.nextEpoch()
 	}
+	// What a running node tells its user of the stopped one (coop peers).
+	peers, err := r.nodes[r.reader(victim)].Peers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for _, pi := range peers {
+		if pi.Account != gone.String() {
+			continue
+		}
+		seen = true
+		if pi.MissedInRow < p.RepairAfterMissed || pi.EarningUsable || pi.AuditScore != 1000 || pi.Status != chain.NodeActive || len(pi.Uptime) == 0 || pi.Uptime[len(pi.Uptime)-1] {
+			t.Fatalf("peers shows the stopped holder as %+v", pi)
+		}
+	}
+	if !seen {
+		t.Fatalf("peers does not list the stopped holder: %+v", peers)
+	}
 	f := r.repairedAway(res.FileID, gone)
 	after := r.node(gone)
 	if after.Used != 0 || after.HeldForOthers != 0 || after.PiecesLost != before.PiecesLost+uint64(mine) {

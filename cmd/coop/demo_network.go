@@ -55,7 +55,7 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 	}()
 	dc := ledger.DefaultDevnetConfig()
 	dc.Nodes, dc.BasePort, dc.ChainID = d.nodes, d.basePort, "coop-demo"
-	// The default 400 ms blocks: 4 s epochs, twice the prover's 2 s poll.
+	// The default 400 ms blocks: 4 s epochs (the prover polls every 500 ms).
 	if _, err := ledger.InitDevnet(work, dc); err != nil {
 		return err
 	}

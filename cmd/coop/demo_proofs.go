@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -260,13 +261,24 @@ func (d *networkDemo) auditScene(ctx context.Context, accounts map[string]int) e
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSTATUS\tUPTIME\tSCORE\tPROOFS P/F/M\tFAULTS\tLOST\tSTORED\tSPOT CHECK\tLATENCY")
-	for _, n := range rep.Nodes {
+	nodes := slices.Clone(rep.Nodes)
+	num := func(a chain.Address) int {
+		if i, ok := accounts[a.String()]; ok {
+			return i
+		}
+		return len(accounts)
+	}
+	slices.SortStableFunc(nodes, func(a, b audit.NodeReport) int { return num(a.Address) - num(b.Address) })
+	for _, n := range nodes {
 		name := n.Address.String()[:8] + "…"
-		if i, ok := accounts[n.Address.String()]; ok {
+		i, ok := accounts[n.Address.String()]
+		if ok {
 			name = fmt.Sprintf("node %d", i)
 		}
 		check, latency := "-", "-"
 		switch {
+		case ok && i == 0:
+			check = "(itself)"
 		case len(n.Checks) > 0:
 			check = fmt.Sprintf("%d/%d ok", n.Passed, len(n.Checks))
 		case n.Error != "":

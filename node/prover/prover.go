@@ -16,11 +16,13 @@ import (
 )
 
 // DefaultInterval is how often a Prover polls the ledger's epoch. It must
-// be shorter than an epoch or epochs go unanswered: a devnet epoch is 10
+// be well under an epoch or epochs go unanswered: a devnet epoch is 10
 // blocks (chain.DefaultParams EpochLength) of at least 0.4 s (the devnet
-// block time), 4 s or more, so 2 s sees each epoch at one small query per
-// poll.
-const DefaultInterval = 2 * time.Second
+// block time), 4 s or more. A proof sent half an epoch late (2 s, as this
+// was) on a loaded machine could miss its epoch, and three misses in a row
+// make a live holder's pieces repairable; 500 ms answers within an eighth
+// of a devnet epoch, at one small query per poll.
+const DefaultInterval = 500 * time.Millisecond
 
 // Ledger is what a Prover reads from and sends to the ledger, for the
 // node's own account (*ledger.Client).
