@@ -396,3 +396,60 @@ func startMemNetworkGenesis(t *testing.T, n int, gen func(*chain.GenesisState), 
 	}
 	return nodes, l
 }
+
+// Hostile modules on the network end as agreed results: bytes that are not
+// WebAssembly are rejected, an infinite loop runs out of fuel, a module
+// with an unknown import is rejected; each is accepted like any result,
+// no node fails, and the sum of balances stays the same.
+func TestComputeHostileJobsEndAsAgreedResults(t *testing.T) {
+	nodes, l := startComputeNetwork(t, 4, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	loop, err := wasmer.Wat2Wasm(`(module (memory (export "memory") 1) (func (export "_start") (loop br 0)))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil, err := wasmer.Wat2Wasm(`(module (import "env" "evil" (func)) (memory (export "memory") 1) (func (export "_start")))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := func() (s uint64) {
+		for _, nd := range nodes {
+			a, err := nodes[0].lc.Account(ctx, nd.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s += a.Credits + a.CreditsEscrowed
+		}
+		return s
+	}
+	before := total()
+	for _, tc := range []struct {
+		name   string
+		module []byte
+		status string
+		trap   compute.TrapKind
+	}{
+		{"bytes that are not WebAssembly", []byte("\x00asm but not really a module"), chain.ResultRejected, compute.RejectMalformed},
+		{"an infinite loop", loop, chain.ResultTrapped, compute.TrapOutOfFuel},
+		{"an unknown import", evil, chain.ResultRejected, compute.RejectImport},
+	} {
+		id, err := nodes[0].SubmitJob(ctx, tc.module, nil, JobOptions{Fuel: 100_000, Memory: 1 << 16, Replicas: 3, Quorum: 2, Price: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		l.advance(1)
+		v := waitJob(t, nodes[0], id)
+		if v.Phase != chain.JobAccepted || v.Result.Status != tc.status || v.Result.Trap != string(tc.trap) {
+			t.Fatalf("%s: %s with %+v", tc.name, v.Phase, v.Result)
+		}
+		for _, a := range v.Assignments {
+			if a.Outcome != chain.OutcomePaid {
+				t.Errorf("%s: worker %s %s", tc.name, a.Worker, a.Outcome)
+			}
+		}
+	}
+	if after := total(); after != before {
+		t.Fatalf("balances sum to %d, were %d", after, before)
+	}
+}
