@@ -453,3 +453,72 @@ func TestComputeHostileJobsEndAsAgreedResults(t *testing.T) {
 		t.Fatalf("balances sum to %d, were %d", after, before)
 	}
 }
+
+// A worker stopped after its commit and started again from its home
+// reveals what it committed (the kept claim and salt open its commitment)
+// and is paid like the others.
+func TestComputeJobWorkerRestartedBetweenCommitAndReveal(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	nodes, l := startMemNetworkWith(t, 4, func(i int, c *Config) {
+		if i == 0 {
+			return
+		}
+		c.CPU = 1
+		c.Compute.Runner.Command = []string{exe}
+		c.Compute.Runner.Env = []string{compute.ChildEnv + "=1"}
+		c.Compute.Runner.CacheDir = cache
+		c.Compute.Runner.Timeout = 2 * time.Minute
+		c.Compute.Interval = time.Hour // driven by hand
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	mod, err := wasmer.Wat2Wasm(echoWat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := nodes[0].SubmitJob(ctx, mod, []byte("hello"), JobOptions{Fuel: 300, Memory: 1 << 16, Replicas: 3, Quorum: 3, Price: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.advance(1)
+	round := func(nd *Node) {
+		t.Helper()
+		if err := nd.work.Round(ctx); err != nil {
+			t.Fatalf("worker %s: %v", nd.addr, err)
+		}
+		nd.work.Wait()
+	}
+	for _, nd := range nodes[1:] {
+		round(nd) // each commits; the last commit opens the reveals
+	}
+	v, _ := nodes[0].Job(ctx, id)
+	if !v.RevealOpen {
+		t.Fatalf("after three commits the job is %s", v.Phase)
+	}
+	old := nodes[3]
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := start(context.Background(), old.cfg, old.key, l.client(old.key), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = again.Close() })
+	again.connectKnown(ctx)
+	for _, nd := range []*Node{nodes[1], nodes[2], again} {
+		round(nd)
+	}
+	v = waitJob(t, nodes[0], id)
+	if v.Phase != chain.JobAccepted {
+		t.Fatalf("job %s", v.Phase)
+	}
+	for _, a := range v.Assignments {
+		if a.Outcome != chain.OutcomePaid {
+			t.Errorf("worker %s: %s", a.Worker, a.Outcome)
+		}
+	}
+}
