@@ -259,7 +259,7 @@ const (
 	DefaultJobMemory = 64 << 20
 )
 
-// SubmitJob stores module (and input, if not nil) as coop files of the
+// SubmitJob stores module (and input, if not empty) as coop files of the
 // account and submits a job running them; it returns the job id. The
 // node hands the files' keys to the workers the ledger assigns.
 func (n *Node) SubmitJob(ctx context.Context, module, input []byte, o JobOptions) (chain.Hash, error) {
@@ -287,7 +287,7 @@ func (n *Node) SubmitJob(ctx context.Context, module, input []byte, o JobOptions
 	if tx.Module, err = put(module, "job module"); err != nil {
 		return chain.Hash{}, fmt.Errorf("storing the module: %w", err)
 	}
-	if input != nil {
+	if len(input) > 0 { // an empty input is no input
 		if o.InlineInput {
 			tx.InlineInput = input
 		} else if tx.Input, err = put(input, "job input"); err != nil {
