@@ -180,9 +180,13 @@ func (f workerFiles) ReadFile(ctx context.Context, c storage.Capability, max int
 	return b, nil
 }
 
+// OutputCopies is how a worker stores its output file: whole copies on
+// this many holders (outputs are small; this works on small networks).
+const OutputCopies = 2
+
 // PutFile implements worker.Files.
 func (f workerFiles) PutFile(ctx context.Context, data []byte, name string) (storage.Capability, error) {
-	res, err := f.n.Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{Name: name})
+	res, err := f.n.Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{Name: name, Copies: OutputCopies})
 	if err != nil {
 		return storage.Capability{}, err
 	}

@@ -251,6 +251,9 @@ type JobOptions struct {
 	// InlineInput puts the input in the transaction (on the ledger in the
 	// clear) instead of in an encrypted file.
 	InlineInput bool
+	// Put is the redundancy of the module and input files (the node's
+	// defaults when zero).
+	Put api.PutOptions
 }
 
 // Default job limits of SubmitJob.
@@ -276,7 +279,9 @@ func (n *Node) SubmitJob(ctx context.Context, module, input []byte, o JobOptions
 		o.Price = 1
 	}
 	put := func(b []byte, name string) (chain.Hash, error) {
-		res, err := n.Put(ctx, bytes.NewReader(b), int64(len(b)), api.PutOptions{Name: name})
+		po := o.Put
+		po.Name = name
+		res, err := n.Put(ctx, bytes.NewReader(b), int64(len(b)), po)
 		if err != nil {
 			return chain.Hash{}, err
 		}
@@ -411,7 +416,7 @@ func jobErr(err error) error {
 // SubmitJobRequest implements api.Jobber.
 func (n *Node) SubmitJobRequest(ctx context.Context, r *api.JobRequest) (*api.JobSubmitted, error) {
 	id, err := n.SubmitJob(ctx, r.Module, r.Input, JobOptions{Fuel: r.Fuel, Memory: r.Memory, Replicas: r.Replicas,
-		Quorum: r.Quorum, Price: r.Price, InlineInput: r.InlineInput})
+		Quorum: r.Quorum, Price: r.Price, InlineInput: r.InlineInput, Put: api.PutOptions{K: r.K, M: r.M, Copies: r.Copies}})
 	if err != nil {
 		var rej *ledger.RejectedError
 		if errors.As(err, &rej) {

@@ -34,7 +34,9 @@ func newDemoCmd() *cobra.Command {
 			"that losing more than m pieces is reported, proves a random leaf of a piece against its\n" +
 			"commitment; runs an example WASM job as three workers and shows\n" +
 			"that their results agree and that metering stops a job at its fuel limit; then runs\n" +
-			"the multi-node scenario on a fresh devnet: a put, every holder's first judged proof, a\n" +
+			"the multi-node scenario on a fresh devnet: a compute job on three workers, one lying\n" +
+			"(the honest result accepted and paid, the liar judged wrong, the output read back), a\n" +
+			"put, every holder's first judged proof, a\n" +
 			"holder killed (its epochs missed, its uptime and earned quota gone, its pieces repaired\n" +
 			"elsewhere, then restarted), a holder that deletes its pieces (invalid proofs,\n" +
 			"disqualified, repaired), coop audit --all, and a bit-exact read with two holders\n" +
@@ -62,7 +64,8 @@ func newDemoCmd() *cobra.Command {
 				nodes, _ := f.GetInt("nodes")
 				port, _ := f.GetInt("base-port")
 				nsize, _ := f.GetInt64("network-size")
-				d := &networkDemo{out: cmd.OutOrStdout(), dir: dir, nodes: nodes, basePort: port, size: nsize, k: 2, m: 2}
+				jobs, _ := f.GetString("jobs")
+				d := &networkDemo{out: cmd.OutOrStdout(), dir: dir, nodes: nodes, basePort: port, size: nsize, k: 2, m: 2, jobsDir: jobs}
 				return d.run(cmd.Context())
 			}
 			return nil

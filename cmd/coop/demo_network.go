@@ -35,6 +35,7 @@ type networkDemo struct {
 	procs    []*exec.Cmd
 	work     string        // the devnet's directory
 	clients  []*api.Client // node i's API, nil while it is down
+	jobsDir  string        // the built example jobs, for the network job (demo_jobs.go); empty: none
 }
 
 func (d *networkDemo) say(format string, args ...any) { fmt.Fprintf(d.out, format+"\n", args...) }
@@ -76,6 +77,11 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 		}
 	}
 	d.say("network: %d nodes up (CometBFT validator + libp2p + block store each) in %v", d.nodes, time.Since(start).Round(100*time.Millisecond))
+	if d.jobsDir != "" {
+		if err := d.jobScene(ctx); err != nil {
+			return err
+		}
+	}
 
 	src := filepath.Join(work, "file.bin")
 	want, err := generateFile(src, d.size)

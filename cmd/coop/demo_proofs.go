@@ -67,7 +67,7 @@ func (d *networkDemo) startNode(i int) error {
 		return err
 	}
 	defer logf.Close()
-	p := exec.Command(self, "--home", home, "--log-level", "warn", "node", "--pledge", "4GiB")
+	p := exec.Command(self, append([]string{"--home", home, "--log-level", "warn", "node", "--pledge", "4GiB"}, d.nodeArgs(i)...)...)
 	p.Stdout, p.Stderr = logf, logf
 	if err := p.Start(); err != nil {
 		return err

@@ -38,6 +38,7 @@ func newJobSubmitCmd() *cobra.Command {
 		quorum    uint32
 		price     uint64
 		wait      bool
+		k, m, cp  int
 	)
 	cmd := &cobra.Command{
 		Use:   "submit MODULE.wasm",
@@ -48,7 +49,7 @@ func newJobSubmitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := &api.JobRequest{Module: module, InlineInput: inline, Fuel: fuel, Replicas: replicas, Quorum: quorum, Price: price}
+			req := &api.JobRequest{Module: module, InlineInput: inline, Fuel: fuel, Replicas: replicas, Quorum: quorum, Price: price, K: k, M: m, Copies: cp}
 			if inputPath != "" {
 				if inputPath == "-" {
 					req.Input, err = io.ReadAll(cmd.InOrStdin())
@@ -98,6 +99,9 @@ func newJobSubmitCmd() *cobra.Command {
 	f.Uint32Var(&quorum, "quorum", 2, "matching results that accept it")
 	f.Uint64Var(&price, "price", 1, "credits per 10^6 units of fuel")
 	f.BoolVar(&wait, "wait", false, "wait until the job is accepted or failed, printing its progress")
+	f.IntVar(&k, "k", 0, "data pieces per segment of the module and input files (default: the node's)")
+	f.IntVar(&m, "m", 0, "parity pieces per segment of the module and input files")
+	f.IntVar(&cp, "copies", 0, "store the module and input files as this many whole copies instead")
 	return cmd
 }
 

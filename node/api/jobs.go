@@ -27,6 +27,11 @@ type JobRequest struct {
 	Replicas    uint32 `json:"replicas,omitempty"`
 	Quorum      uint32 `json:"quorum,omitempty"`
 	Price       uint64 `json:"price,omitempty"`
+	// K, M and Copies are the redundancy of the module and input files
+	// (as a put's; the node's defaults when zero).
+	K      int `json:"k,omitempty"`
+	M      int `json:"m,omitempty"`
+	Copies int `json:"copies,omitempty"`
 }
 
 // JobSubmitted is a submission's answer: the job id.
