@@ -21,6 +21,7 @@ func instrumentConfig(spec *JobSpec) instrument.Config {
 // none of it is part of the Result.
 type execStats struct {
 	CacheHit   bool          `cbor:"cache_hit"`
+	Preloaded  bool          `cbor:"preloaded"`  // loaded before the job came
 	Prepare    time.Duration `cbor:"prepare_ns"` // instrument+compile or deserialize
 	Execute    time.Duration `cbor:"execute_ns"`
 	Detail     string        `cbor:"detail"` // why a module was rejected
@@ -33,6 +34,21 @@ type execStats struct {
 type engine struct {
 	store *wasmer.Store
 	cache diskCache
+	// preloaded is a compiled module loaded from the cache before the job
+	// came (a warm child), under the cache key preKey.
+	preloaded *wasmer.Module
+	preKey    string
+}
+
+// preload loads the compiled module of module under memory limit mem from
+// the cache, if it is there, for a job that may come.
+func (e *engine) preload(module Hash, mem uint64) {
+	key := cacheKey(module, instrumentConfig(&JobSpec{MemoryLimit: mem}))
+	if b := e.cache.load(key); b != nil {
+		if m, err := wasmer.DeserializeModule(e.store, b); err == nil {
+			e.preloaded, e.preKey = m, key
+		}
+	}
 }
 
 func newEngine(cacheDir string) *engine {
@@ -52,6 +68,12 @@ func (e *engine) compile(spec *JobSpec, jobID Hash, wasm []byte, st *execStats) 
 	defer func() { st.Prepare = time.Since(t0) }()
 	cfg := instrumentConfig(spec)
 	key := cacheKey(spec.Module, cfg)
+	if e.preloaded != nil && key == e.preKey {
+		m := e.preloaded
+		e.preloaded = nil
+		st.CacheHit, st.Preloaded = true, true
+		return m, nil
+	}
 	if b := e.cache.load(key); b != nil {
 		if m, err := wasmer.DeserializeModule(e.store, b); err == nil {
 			st.CacheHit = true

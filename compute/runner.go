@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"sync"
 	"time"
 )
@@ -45,6 +44,13 @@ type Config struct {
 	// MaxModuleBytes and MaxInputBytes bound the job's payloads.
 	MaxModuleBytes int
 	MaxInputBytes  int
+	// WarmChildren is how many child processes wait started for a job
+	// (0: every job starts its own). Each still runs one job only; the
+	// one taken is replaced in the background by a child that has loaded
+	// the same compiled module from the cache, so a job of a module seen
+	// before starts without a process start or a module load. A Runner
+	// with warm children must be closed (Close).
+	WarmChildren int
 }
 
 // DefaultConfig returns the defaults: 30 s, 256 MiB of memory, 10^11 fuel,
@@ -75,6 +81,12 @@ type Report struct {
 	Detail string
 	// CacheHit reports that the compiled module came from the cache.
 	CacheHit bool
+	// Warm reports that the job went to a child of the pool, started
+	// before the job came.
+	Warm bool
+	// Preloaded reports that that child had already loaded the compiled
+	// module from the cache (then Prepare is about zero).
+	Preloaded bool
 	// Prepare is instrumentation plus compilation, or loading from cache.
 	Prepare time.Duration
 	// Execute is instantiation plus running.
@@ -85,7 +97,8 @@ type Report struct {
 
 // Runner runs jobs in child processes. It is safe for concurrent use.
 type Runner struct {
-	cfg Config
+	cfg  Config
+	pool pool
 }
 
 // NewRunner checks cfg and returns a Runner.
@@ -96,10 +109,19 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if cfg.Timeout <= 0 {
 		return nil, errors.New("compute: Config.Timeout must be positive")
 	}
-	return &Runner{cfg: cfg}, nil
+	if cfg.WarmChildren < 0 {
+		return nil, errors.New("compute: Config.WarmChildren is negative")
+	}
+	r := &Runner{cfg: cfg}
+	for range cfg.WarmChildren {
+		r.refill(poolKey{})
+	}
+	return r, nil
 }
 
-// Run executes job in a fresh child process and returns its Report. A
+// Run executes job in a child process that serves no other job (a warm
+// one from the pool when there is one, else a new one) and returns its
+// Report. A
 // Report always carries a Result; every failure to get one is an error
 // (ErrMismatch, ErrOverLimit, ErrTimeout, ErrChildFailed or ctx's error).
 func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
@@ -119,7 +141,7 @@ func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
 	case len(job.Input) > r.cfg.MaxInputBytes:
 		return nil, fmt.Errorf("%w: input %d > %d bytes", ErrOverLimit, len(job.Input), r.cfg.MaxInputBytes)
 	}
-	req := request{Spec: *s, Module: job.Module, CacheDir: r.cfg.CacheDir}
+	req := request{Spec: *s, Module: job.Module}
 	if !s.InputID.IsZero() {
 		req.Input = job.Input
 	}
@@ -128,33 +150,56 @@ func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
 		return nil, fmt.Errorf("compute: encoding the job: %w", err)
 	}
 
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, r.cfg.Command[0], r.cfg.Command[1:]...)
-	cmd.Env = append([]string{"GOMAXPROCS=1", "GOTRACEBACK=single"}, r.cfg.Env...)
-	cmd.Stdin = bytes.NewReader(reqBytes)
+	key := keyOf(s)
+	p := r.take(key)
+	warm := p != nil
+	if !warm {
+		if p, err = r.startProc(hello{CacheDir: r.cfg.CacheDir}, key); err != nil {
+			return nil, fmt.Errorf("%w: starting the child: %v", ErrChildFailed, err)
+		}
+	} else {
+		defer r.refill(key)
+	}
 	// The response holds at most the output, the stderr prefix and framing.
-	stdout := &cappedBuffer{max: int(s.MaxOutput) + MaxStderr + 64<<10, onFull: cancel}
-	stderr := &cappedBuffer{max: 16 << 10, truncate: true}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	setChildAttrs(cmd)
-	cmd.WaitDelay = time.Second
-	start := time.Now()
-	runErr := cmd.Run()
+	p.out.mu.Lock()
+	p.out.max = int(s.MaxOutput) + MaxStderr + 64<<10
+	p.out.mu.Unlock()
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		_, _ = p.stdin.Write(reqBytes) // fails only if the child died
+		_ = p.stdin.Close()
+	}()
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		p.kill()
+		<-p.done
+	}
+	<-wrote
 	wall := time.Since(start)
+	runErr := p.err
+	p.out.mu.Lock()
+	over, bad, out := p.out.over, p.out.bad, p.out.buf.Bytes()
+	p.out.mu.Unlock()
 
 	switch {
-	case stdout.full():
-		return nil, fmt.Errorf("%w: child wrote more than %d bytes", ErrChildFailed, stdout.max)
+	case over:
+		return nil, fmt.Errorf("%w: child wrote more than %d bytes", ErrChildFailed, p.out.max)
+	case bad:
+		return nil, fmt.Errorf("%w: child did not signal readiness", ErrChildFailed)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) && runErr != nil:
 		return nil, fmt.Errorf("%w (%s)", ErrTimeout, r.cfg.Timeout)
 	case ctx.Err() != nil && runErr != nil:
 		return nil, ctx.Err()
 	case runErr != nil:
-		return nil, fmt.Errorf("%w: %v: %s", ErrChildFailed, runErr, lastLine(stderr.bytes()))
+		return nil, fmt.Errorf("%w: %v: %s", ErrChildFailed, runErr, lastLine(p.stderr.bytes()))
 	}
 	var resp response
-	if err := decMode.Unmarshal(stdout.bytes(), &resp); err != nil {
+	if err := decMode.Unmarshal(out, &resp); err != nil {
 		return nil, fmt.Errorf("%w: undecodable response: %v", ErrChildFailed, err)
 	}
 	if resp.Error != "" {
@@ -172,12 +217,14 @@ func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
 		return nil, fmt.Errorf("%w: result for another job", ErrChildFailed)
 	}
 	return &Report{
-		Result:   res,
-		Detail:   resp.Stats.Detail,
-		CacheHit: resp.Stats.CacheHit,
-		Prepare:  resp.Stats.Prepare,
-		Execute:  resp.Stats.Execute,
-		Wall:     wall,
+		Result:    res,
+		Detail:    resp.Stats.Detail,
+		CacheHit:  resp.Stats.CacheHit,
+		Warm:      warm,
+		Preloaded: resp.Stats.Preloaded,
+		Prepare:   resp.Stats.Prepare,
+		Execute:   resp.Stats.Execute,
+		Wall:      wall,
 	}, nil
 }
 
