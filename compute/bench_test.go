@@ -3,6 +3,7 @@ package compute
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -146,57 +147,108 @@ func BenchmarkInstrument(b *testing.B) {
 	}
 }
 
-// BenchmarkStart runs a small job (sha256 of 1 KiB) through the Runner:
-// cold compiles the module every time (no cache), warm loads it from the
-// cache. warm reports x-cold, its time as a fraction of the cold start
-// measured in the same run.
+// spawnTrue is the baseline of start figures: starting and waiting for
+// /bin/true.
+func spawnTrue(b *testing.B) {
+	if err := exec.Command("/bin/true").Run(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkStart runs jobs through the Runner: a small Go job (sha256 of
+// 1 KiB) and a trivial one (proc_exit at once). cold compiles the module
+// every time (no cache); warm starts a child per job that loads the
+// compiled module from the cache; pool hands the job to a warm child that
+// has loaded it already (Config.WarmChildren = 1; between jobs the timer
+// stops until the replacement child is ready, as a node's pool refills
+// between jobs). Each reports x-spawn, its time over starting /bin/true
+// measured in the same run; warm reports x-cold.
 func BenchmarkStart(b *testing.B) {
-	wasm := wasmtest.Job(b, "sha256")
-	job := &Job{Spec: testSpec(wasm, make([]byte, 1024)), Module: wasm}
-	run := func(r *Runner) *Report {
+	sha := wasmtest.Job(b, "sha256")
+	trivial, err := wasmer.Wat2Wasm(`(module ` + watPrelude + `(func (export "_start") (call $proc_exit (i32.const 0))))`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func(r *Runner, job *Job) *Report {
 		rep, err := r.Run(context.Background(), job)
 		if err != nil {
 			b.Fatal(err)
 		}
 		return rep
 	}
-	var coldPerOp time.Duration
-	b.Run("cold", func(b *testing.B) {
-		r := testRunner(b, func(c *Config) { c.CacheDir = "" })
-		t0 := time.Now()
+	// measure runs job on r b.N times (after pre, untimed), then /bin/true
+	// as many times, and reports the figures.
+	measure := func(b *testing.B, r *Runner, job *Job, pre func(), check func(*Report)) time.Duration {
+		var total, prep, exe time.Duration
 		runs := 0
-		var prep time.Duration
 		for b.Loop() {
-			prep += run(r).Prepare
-			runs++
-		}
-		coldPerOp = time.Since(t0) / time.Duration(runs)
-		b.ReportMetric(float64(coldPerOp.Milliseconds()), "ms/job")
-		b.ReportMetric(float64(prep.Milliseconds())/float64(runs), "compile-ms")
-	})
-	b.Run("warm", func(b *testing.B) {
-		r := testRunner(b, func(c *Config) { c.CacheDir = b.TempDir() })
-		if run(r).CacheHit {
-			b.Fatal("fresh cache hit")
-		}
-		t0 := time.Now()
-		runs := 0
-		var prep time.Duration
-		for b.Loop() {
-			rep := run(r)
-			if !rep.CacheHit {
-				b.Fatal("cache miss")
+			if pre != nil {
+				b.StopTimer()
+				pre()
+				b.StartTimer()
 			}
+			t0 := time.Now()
+			rep := run(r, job)
+			total += time.Since(t0)
+			check(rep)
 			prep += rep.Prepare
+			exe += rep.Execute
 			runs++
 		}
-		perOp := time.Since(t0) / time.Duration(runs)
-		b.ReportMetric(float64(perOp.Milliseconds()), "ms/job")
-		b.ReportMetric(float64(prep.Milliseconds())/float64(runs), "load-ms")
-		if coldPerOp > 0 {
-			b.ReportMetric(float64(perOp)/float64(coldPerOp), "x-cold")
+		b.StopTimer()
+		t0 := time.Now()
+		for range runs {
+			spawnTrue(b)
 		}
-	})
+		spawn := time.Since(t0)
+		perOp := total / time.Duration(runs)
+		b.ReportMetric(float64(perOp.Microseconds())/1000, "ms/job")
+		b.ReportMetric(float64(prep.Microseconds())/1000/float64(runs), "prepare-ms")
+		b.ReportMetric(float64(exe.Microseconds())/1000/float64(runs), "execute-ms")
+		b.ReportMetric(float64(spawn.Microseconds())/1000/float64(runs), "spawn-ms")
+		b.ReportMetric(float64(total)/float64(spawn), "x-spawn")
+		return perOp
+	}
+	for _, c := range []struct {
+		name string
+		wasm []byte
+	}{{"sha256", sha}, {"trivial", trivial}} {
+		job := &Job{Spec: testSpec(c.wasm, make([]byte, 1024)), Module: c.wasm}
+		var coldPerOp time.Duration
+		b.Run(c.name+"/cold", func(b *testing.B) {
+			r := testRunner(b, func(c *Config) { c.CacheDir = "" })
+			coldPerOp = measure(b, r, job, nil, func(*Report) {})
+		})
+		b.Run(c.name+"/warm", func(b *testing.B) {
+			r := testRunner(b, func(c *Config) { c.CacheDir = b.TempDir() })
+			if run(r, job).CacheHit {
+				b.Fatal("fresh cache hit")
+			}
+			perOp := measure(b, r, job, nil, func(rep *Report) {
+				if !rep.CacheHit {
+					b.Fatal("cache miss")
+				}
+			})
+			if coldPerOp > 0 {
+				b.ReportMetric(float64(perOp)/float64(coldPerOp), "x-cold")
+			}
+		})
+		b.Run(c.name+"/pool", func(b *testing.B) {
+			r := testRunner(b, func(c *Config) { c.CacheDir = b.TempDir(); c.WarmChildren = 1 })
+			pre := func() {
+				if n, err := r.waitWarm(context.Background()); err != nil || n != 1 {
+					b.Fatalf("warm children: %d, %v", n, err)
+				}
+			}
+			pre()
+			run(r, job) // compiles into the cache
+			measure(b, r, job, pre, func(rep *Report) {
+				if !rep.Warm || !rep.Preloaded {
+					b.Fatalf("not from a warm, preloaded child: %+v", rep)
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkChildOverhead is the cost of running a job in a child process:

@@ -48,10 +48,15 @@ func ServeChild(ctx context.Context, in io.Reader, out io.Writer) error {
 		return fmt.Errorf("compute child: decoding the hello: %w", err)
 	}
 	e := newEngine(h.CacheDir)
+	e.keep = true // the process exits after the job
 	if !h.Module.IsZero() {
 		e.preload(h.Module, h.MemoryLimit)
 	}
-	if _, err := out.Write([]byte{readyByte}); err != nil {
+	ready := byte(readyByte)
+	if e.pre != nil {
+		ready = preloadedByte
+	}
+	if _, err := out.Write([]byte{ready}); err != nil {
 		return err
 	}
 
@@ -70,7 +75,11 @@ func ServeChild(ctx context.Context, in io.Reader, out io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkJob(&req.Spec, req.Module, req.Input); err != nil {
+	// The parent omits the module when this child said it has it ready;
+	// the prepared instance then comes from the cache entry of exactly
+	// this module hash and memory limit.
+	omitted := len(req.Module) == 0 && e.pre != nil && e.pre.key == cacheKey(req.Spec.Module, instrumentConfig(&req.Spec))
+	if err := checkJob(&req.Spec, req.Module, req.Input, omitted); err != nil {
 		resp.Error = err.Error()
 	} else {
 		input := req.Input
@@ -91,12 +100,13 @@ func ServeChild(ctx context.Context, in io.Reader, out io.Writer) error {
 	return err
 }
 
-// checkJob verifies the spec and that module and input match its hashes.
-func checkJob(spec *JobSpec, module, input []byte) error {
+// checkJob verifies the spec and that module (unless omitted) and input
+// match its hashes.
+func checkJob(spec *JobSpec, module, input []byte, omitted bool) error {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
-	if Sum(module) != spec.Module {
+	if !omitted && Sum(module) != spec.Module {
 		return fmt.Errorf("%w: module bytes hash to %s, spec says %s", ErrMismatch, Sum(module), spec.Module)
 	}
 	if !spec.InputID.IsZero() && Sum(input) != spec.InputID {

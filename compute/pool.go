@@ -19,8 +19,13 @@ import (
 // for a job at once gets both messages together; a warm child of the pool
 // gets the hello when started and the request when a job comes.
 
-// readyByte is the child's first byte on stdout.
-const readyByte = 0xA5
+// The child's first byte on stdout: ready, or ready with the module the
+// hello named loaded and instantiated (then the request may omit the
+// module's bytes).
+const (
+	readyByte     = 0xA5
+	preloadedByte = 0xA6
+)
 
 // maxHello bounds the hello message.
 const maxHello = 4096
@@ -49,8 +54,9 @@ type childOutput struct {
 	mu    sync.Mutex
 	buf   bytes.Buffer
 	max   int
+	first byte // the first byte, once seen
 	seen  bool // the first byte arrived
-	bad   bool // the first byte was not readyByte
+	bad   bool // the first byte was neither readyByte nor preloadedByte
 	over  bool // more than max bytes
 	ready chan struct{}
 	kill  func()
@@ -61,8 +67,8 @@ func (c *childOutput) Write(p []byte) (int, error) {
 	defer c.mu.Unlock()
 	n := len(p)
 	if n > 0 && !c.seen {
-		c.seen = true
-		c.bad = p[0] != readyByte
+		c.seen, c.first = true, p[0]
+		c.bad = p[0] != readyByte && p[0] != preloadedByte
 		close(c.ready)
 		p = p[1:]
 		if c.bad {
@@ -80,6 +86,13 @@ func (c *childOutput) Write(p []byte) (int, error) {
 	}
 	c.buf.Write(p)
 	return n, nil
+}
+
+// preloaded reports that the child said it has its module ready.
+func (c *childOutput) preloaded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen && c.first == preloadedByte
 }
 
 // proc is a started child process waiting for, or running, one job.

@@ -125,8 +125,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 // Report always carries a Result; every failure to get one is an error
 // (ErrMismatch, ErrOverLimit, ErrTimeout, ErrChildFailed or ctx's error).
 func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
+	start := time.Now()
 	s := &job.Spec
-	if err := checkJob(s, job.Module, job.Input); err != nil {
+	if err := checkJob(s, job.Module, job.Input, false); err != nil {
 		return nil, err
 	}
 	switch {
@@ -141,27 +142,41 @@ func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
 	case len(job.Input) > r.cfg.MaxInputBytes:
 		return nil, fmt.Errorf("%w: input %d > %d bytes", ErrOverLimit, len(job.Input), r.cfg.MaxInputBytes)
 	}
-	req := request{Spec: *s, Module: job.Module}
-	if !s.InputID.IsZero() {
-		req.Input = job.Input
-	}
-	reqBytes, err := encMode.Marshal(&req)
-	if err != nil {
-		return nil, fmt.Errorf("compute: encoding the job: %w", err)
-	}
-
-	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	key := keyOf(s)
 	p := r.take(key)
 	warm := p != nil
+	var err error
 	if !warm {
 		if p, err = r.startProc(hello{CacheDir: r.cfg.CacheDir}, key); err != nil {
 			return nil, fmt.Errorf("%w: starting the child: %v", ErrChildFailed, err)
 		}
 	} else {
 		defer r.refill(key)
+	}
+	req := request{Spec: *s, Module: job.Module}
+	if !s.InputID.IsZero() {
+		req.Input = job.Input
+	}
+	if warm && p.key == key {
+		// A child that has this module ready (it says so in its ready
+		// byte) does not need its bytes: they would cost more than the
+		// job's start (a Go module is megabytes through a pipe).
+		select {
+		case <-p.out.ready:
+		case <-p.done:
+		case <-ctx.Done():
+		}
+		if p.out.preloaded() {
+			req.Module = nil
+		}
+	}
+	reqBytes, err := encMode.Marshal(&req)
+	if err != nil {
+		p.kill()
+		<-p.done
+		return nil, fmt.Errorf("compute: encoding the job: %w", err)
 	}
 	// The response holds at most the output, the stderr prefix and framing.
 	p.out.mu.Lock()
