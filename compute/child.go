@@ -29,7 +29,8 @@ const maxRequest = 64<<20 + 256<<20 + 2<<20
 // cache, writes the ready byte to out, then reads one job from in, runs it
 // and writes the outcome to out. cmd/coop calls it from its hidden
 // subcommand; tests call it from TestMain. The process should exit after
-// it returns: a job leaves the runtime in no state worth reusing.
+// it returns: a job leaves the runtime in no state worth reusing. If out
+// is an io.Closer, ServeChild closes it after the response.
 func ServeChild(ctx context.Context, in io.Reader, out io.Writer) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(in, hdr[:]); err != nil {
@@ -96,8 +97,15 @@ func ServeChild(ctx context.Context, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("compute child: encoding the result: %w", err)
 	}
-	_, err = out.Write(enc)
-	return err
+	if _, err = out.Write(enc); err != nil {
+		return err
+	}
+	if c, ok := out.(io.Closer); ok {
+		// The parent takes the response at EOF, without waiting for this
+		// process to exit.
+		return c.Close()
+	}
+	return nil
 }
 
 // checkJob verifies the spec and that module (unless omitted) and input

@@ -102,6 +102,7 @@ type proc struct {
 	key    poolKey
 	out    *childOutput
 	stderr *cappedBuffer
+	eof    chan struct{} // closed when its stdout is closed (answered, or dead)
 	done   chan struct{} // closed once the process exited and its pipes are drained
 	err    error         // Wait's error, set before done is closed
 }
@@ -114,11 +115,16 @@ func (r *Runner) startProc(h hello, key poolKey) (*proc, error) {
 	}
 	cmd := exec.Command(r.cfg.Command[0], r.cfg.Command[1:]...)
 	cmd.Env = append([]string{"GOMAXPROCS=1", "GOTRACEBACK=single"}, r.cfg.Env...)
-	p := &proc{cmd: cmd, key: key, done: make(chan struct{})}
+	p := &proc{cmd: cmd, key: key, eof: make(chan struct{}), done: make(chan struct{})}
 	p.out = &childOutput{ready: make(chan struct{}), kill: p.kill}
 	p.stderr = &cappedBuffer{max: 16 << 10, truncate: true}
-	cmd.Stdout, cmd.Stderr = p.out, p.stderr
+	cmd.Stderr = p.stderr
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		p.stdin.Close()
 		return nil, err
 	}
 	setChildAttrs(cmd)
@@ -127,6 +133,9 @@ func (r *Runner) startProc(h hello, key poolKey) (*proc, error) {
 		return nil, err
 	}
 	go func() {
+		// Read to EOF before Wait, which closes the pipe.
+		_, _ = io.Copy(p.out, stdout)
+		close(p.eof)
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
@@ -143,6 +152,18 @@ func (r *Runner) startProc(h hello, key poolKey) (*proc, error) {
 // kill ends the process; safe to call at any time, more than once.
 func (p *proc) kill() { _ = p.cmd.Process.Kill() }
 
+// reap waits in the background for p, which has answered and been
+// killed, to exit, and for the writer of its request (wrote) to end;
+// Close and waitWarm wait for it.
+func (r *Runner) reap(p *proc, wrote <-chan struct{}) {
+	r.pool.reaping.Add(1)
+	go func() {
+		defer r.pool.reaping.Done()
+		<-p.done
+		<-wrote
+	}()
+}
+
 // exited reports whether the process has ended.
 func (p *proc) exited() bool {
 	select {
@@ -157,10 +178,11 @@ func (p *proc) exited() bool {
 // serves exactly one job; the one taken is replaced in the background by
 // a child that preloads the module of the job it replaces.
 type pool struct {
-	mu     sync.Mutex
-	idle   []*proc
-	closed bool
-	wg     sync.WaitGroup // replacements being started
+	mu      sync.Mutex
+	idle    []*proc
+	closed  bool
+	wg      sync.WaitGroup // replacements being started
+	reaping sync.WaitGroup // children that answered, until they have exited
 }
 
 // take returns a warm child for key, preferring one that has loaded it,
@@ -229,6 +251,7 @@ func (r *Runner) refill(key poolKey) {
 // warm (tests and benchmarks: a node's pool refills between jobs).
 func (r *Runner) waitWarm(ctx context.Context) (int, error) {
 	r.pool.wg.Wait()
+	r.pool.reaping.Wait()
 	r.pool.mu.Lock()
 	idle := append([]*proc(nil), r.pool.idle...)
 	r.pool.mu.Unlock()
@@ -245,8 +268,8 @@ func (r *Runner) waitWarm(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Close kills the warm children and waits for them to exit; jobs already
-// running finish normally. Runs after Close start their own child. Close
+// Close kills the warm children and waits for them, and for children
+// that have answered, to exit; jobs already running finish normally. Runs after Close start their own child. Close
 // is idempotent.
 func (r *Runner) Close() error {
 	r.pool.mu.Lock()
@@ -261,5 +284,6 @@ func (r *Runner) Close() error {
 	for _, p := range idle {
 		<-p.done
 	}
+	r.pool.reaping.Wait()
 	return nil
 }

@@ -189,34 +189,39 @@ func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
 		_ = p.stdin.Close()
 	}()
 	select {
-	case <-p.done:
+	case <-p.eof:
 	case <-ctx.Done():
 		p.kill()
-		<-p.done
+		<-p.eof
 	}
-	<-wrote
-	wall := time.Since(start)
-	runErr := p.err
 	p.out.mu.Lock()
 	over, bad, out := p.out.over, p.out.bad, p.out.buf.Bytes()
 	p.out.mu.Unlock()
-
-	switch {
-	case over:
-		return nil, fmt.Errorf("%w: child wrote more than %d bytes", ErrChildFailed, p.out.max)
-	case bad:
-		return nil, fmt.Errorf("%w: child did not signal readiness", ErrChildFailed)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) && runErr != nil:
-		return nil, fmt.Errorf("%w (%s)", ErrTimeout, r.cfg.Timeout)
-	case ctx.Err() != nil && runErr != nil:
-		return nil, ctx.Err()
-	case runErr != nil:
-		return nil, fmt.Errorf("%w: %v: %s", ErrChildFailed, runErr, lastLine(p.stderr.bytes()))
-	}
 	var resp response
-	if err := decMode.Unmarshal(out, &resp); err != nil {
-		return nil, fmt.Errorf("%w: undecodable response: %v", ErrChildFailed, err)
+	if !over && !bad && ctx.Err() == nil && decMode.Unmarshal(out, &resp) == nil &&
+		resp.Error == "" && resp.Result != nil && resp.Stats != nil {
+		// The child answered and closed its stdout: its exit (tearing down
+		// a runtime, milliseconds) is no part of the job. Kill it to be
+		// sure it ends, and reap it in the background.
+		p.kill()
+		r.reap(p, wrote)
+	} else {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			p.kill()
+			<-p.done
+		}
+		<-wrote
+		if err := classifyExit(ctx, r.cfg.Timeout, p, over, bad); err != nil {
+			return nil, err
+		}
+		resp = response{}
+		if err := decMode.Unmarshal(out, &resp); err != nil {
+			return nil, fmt.Errorf("%w: undecodable response: %v", ErrChildFailed, err)
+		}
 	}
+	wall := time.Since(start)
 	if resp.Error != "" {
 		return nil, fmt.Errorf("%w: %s", ErrChildFailed, resp.Error)
 	}
@@ -241,6 +246,24 @@ func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
 		Execute:   resp.Stats.Execute,
 		Wall:      wall,
 	}, nil
+}
+
+// classifyExit is the error of a child that ended without a usable
+// response, or nil if it exited cleanly.
+func classifyExit(ctx context.Context, timeout time.Duration, p *proc, over, bad bool) error {
+	switch {
+	case over:
+		return fmt.Errorf("%w: child wrote more than %d bytes", ErrChildFailed, p.out.max)
+	case bad:
+		return fmt.Errorf("%w: child did not signal readiness", ErrChildFailed)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && p.err != nil:
+		return fmt.Errorf("%w (%s)", ErrTimeout, timeout)
+	case ctx.Err() != nil && p.err != nil:
+		return ctx.Err()
+	case p.err != nil:
+		return fmt.Errorf("%w: %v: %s", ErrChildFailed, p.err, lastLine(p.stderr.bytes()))
+	}
+	return nil
 }
 
 // cappedBuffer collects a child's output up to max bytes. Past that it
