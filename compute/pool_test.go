@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coop-network/coop/compute/internal/wasmtest"
 )
 
 // idlePIDs lists the process ids of r's warm children.
@@ -155,5 +158,57 @@ func TestWarmChildKeepsTheLimits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPreloadedGoJobMatchesFreshChild: a Go job (data segments, memory
+// growth, host calls) gives the same Result — output, fuel, status — from
+// a child that instantiated its module before the job as from a fresh one,
+// with jobs running concurrently on the pool.
+func TestPreloadedGoJobMatchesFreshChild(t *testing.T) {
+	wasm := wasmtest.Job(t, "sha256")
+	fresh := testRunner(t)
+	pooled := testRunner(t, func(c *Config) { c.WarmChildren = 2 })
+	inputs := [][]byte{[]byte("a"), make([]byte, 5000), []byte("the quick brown fox")}
+	want := make([]*Result, len(inputs))
+	for i, in := range inputs {
+		rep, err := fresh.Run(context.Background(), &Job{Spec: testSpec(wasm, in), Module: wasm})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = rep.Result
+	}
+	// Once to get the module into the pool's children.
+	if _, err := pooled.Run(context.Background(), &Job{Spec: testSpec(wasm, nil), Module: wasm}); err != nil {
+		t.Fatal(err)
+	}
+	warmUp(t, pooled, 2)
+	var wg sync.WaitGroup
+	got := make([]*Report, len(inputs))
+	errs := make([]error, len(inputs))
+	for i, in := range inputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = pooled.Run(context.Background(), &Job{Spec: testSpec(wasm, in), Module: wasm})
+		}()
+	}
+	wg.Wait()
+	preloaded := 0
+	for i := range inputs {
+		if errs[i] != nil {
+			t.Fatalf("job %d: %v", i, errs[i])
+		}
+		if got[i].Result.Hash() != want[i].Hash() {
+			t.Errorf("job %d: pooled %s, fresh %s", i, describe(got[i].Result), describe(want[i]))
+		}
+		if got[i].Preloaded {
+			preloaded++
+		}
+	}
+	// The replacement after the first run has the module; the other jobs
+	// ran on the warm child started empty, or on a fresh one.
+	if preloaded < 1 {
+		t.Errorf("%d of %d jobs ran on a preloaded child, want ≥ 1", preloaded, len(inputs))
 	}
 }
