@@ -89,7 +89,8 @@ type Report struct {
 	Preloaded bool
 	// Prepare is instrumentation plus compilation, or loading from cache.
 	Prepare time.Duration
-	// Execute is instantiation plus running.
+	// Execute is instantiation plus running (running only when Preloaded:
+	// the child instantiated the module before the job came).
 	Execute time.Duration
 	// Wall is the whole run seen from the parent, process start included.
 	Wall time.Duration
@@ -121,9 +122,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 
 // Run executes job in a child process that serves no other job (a warm
 // one from the pool when there is one, else a new one) and returns its
-// Report. A
-// Report always carries a Result; every failure to get one is an error
-// (ErrMismatch, ErrOverLimit, ErrTimeout, ErrChildFailed or ctx's error).
+// Report. A Report always carries a Result; every failure to get one is
+// an error (ErrMismatch, ErrOverLimit, ErrTimeout, ErrChildFailed or
+// ctx's error). The wall-clock limit counts from the call.
 func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
 	start := time.Now()
 	s := &job.Spec
