@@ -21,6 +21,7 @@ func instrumentConfig(spec *JobSpec) instrument.Config {
 // none of it is part of the Result.
 type execStats struct {
 	CacheHit   bool          `cbor:"cache_hit"`
+	Preloaded  bool          `cbor:"preloaded"`  // loaded before the job came
 	Prepare    time.Duration `cbor:"prepare_ns"` // instrument+compile or deserialize
 	Execute    time.Duration `cbor:"execute_ns"`
 	Detail     string        `cbor:"detail"` // why a module was rejected
@@ -33,6 +34,52 @@ type execStats struct {
 type engine struct {
 	store *wasmer.Store
 	cache diskCache
+	// pre is a module loaded from the cache and instantiated before the
+	// job came (a warm child), nil if none.
+	pre *prepared
+	// keep leaves instances and modules to the process exit instead of
+	// closing them before the response (the child: a job's last
+	// milliseconds are not spent freeing memory).
+	keep bool
+}
+
+// kept holds what an engine with keep set did not close: reachable until
+// the process exits, so no finalizer frees it (wasmer-go's finalizers run
+// in any order, a module's before its instance's).
+var kept []any
+
+// prepared is an instance created before its job: instantiation runs no
+// guest code (the start function is deferred to an export, called after
+// the fuel is set), so it is the instance the job would get.
+type prepared struct {
+	key  string
+	mod  *wasmer.Module
+	inst *wasmer.Instance
+	h    *host // bound to the imports; filled in when the job comes
+}
+
+// preload loads the compiled module of module under memory limit mem from
+// the cache, if it is there, and instantiates it for a job that may come.
+// Anything unusual (not cached, an import the job would be rejected for, a
+// failed instantiation) leaves nothing prepared: the job then takes the
+// ordinary path, which classifies it.
+func (e *engine) preload(module Hash, mem uint64) {
+	key := cacheKey(module, instrumentConfig(&JobSpec{MemoryLimit: mem}))
+	b := e.cache.load(key)
+	if b == nil {
+		return
+	}
+	m, err := wasmer.DeserializeModule(e.store, b)
+	if err != nil {
+		return
+	}
+	h := &host{}
+	inst, rej := e.instantiate(m, h, Hash{}, &execStats{})
+	if rej != nil || inst == nil {
+		m.Close()
+		return
+	}
+	e.pre = &prepared{key: key, mod: m, inst: inst, h: h}
 }
 
 func newEngine(cacheDir string) *engine {
@@ -86,37 +133,69 @@ func (f wasmerFuel) get() int64 {
 
 func (f wasmerFuel) set(v int64) { _ = f.g.Set(v, wasmer.I64) }
 
-// run executes a job: spec and hashes are checked by the caller.
-func (e *engine) run(spec *JobSpec, wasm, input []byte) (*Result, *execStats, error) {
-	st := &execStats{}
-	jobID := spec.ID()
-	mod, rej := e.compile(spec, jobID, wasm, st)
-	if rej != nil {
-		return rej, st, nil
-	}
-	defer mod.Close()
-	h := newHost(spec, jobID, input)
-	h.mem = func() []byte { return nil }
+// instantiate binds the imports of mod to h and instantiates it, or
+// returns a rejection.
+func (e *engine) instantiate(mod *wasmer.Module, h *host, jobID Hash, st *execStats) (*wasmer.Instance, *Result) {
 	imports := wasmer.NewImportObject()
 	ns := map[string]wasmer.IntoExtern{}
 	for _, it := range mod.Imports() {
 		name := it.Name()
 		sig, ok := wasip1.Signatures[name]
 		if it.Module() != wasip1.Module || !ok {
-			return rejected(jobID, RejectImport, it.Module()+"."+name, st), st, nil
+			return nil, rejected(jobID, RejectImport, it.Module()+"."+name, st)
 		}
 		ns[name] = wasmerHostFunc(e.store, h, name, wasip1.Type(sig))
 	}
 	imports.Register(wasip1.Module, ns)
-
-	t0 := time.Now()
-	defer func() { st.Execute = time.Since(t0) }()
 	inst, err := wasmer.NewInstance(mod, imports)
 	if err != nil {
 		// Instantiation traps (data segment out of bounds) before any fuel.
-		return rejected(jobID, RejectInvalid, err.Error(), st), st, nil
+		return nil, rejected(jobID, RejectInvalid, err.Error(), st)
 	}
-	defer inst.Close()
+	return inst, nil
+}
+
+// run executes a job: spec and hashes are checked by the caller.
+func (e *engine) run(spec *JobSpec, wasm, input []byte) (*Result, *execStats, error) {
+	st := &execStats{}
+	jobID := spec.ID()
+	var (
+		mod  *wasmer.Module
+		inst *wasmer.Instance
+		h    *host
+	)
+	if pre := e.pre; pre != nil && pre.key == cacheKey(spec.Module, instrumentConfig(spec)) {
+		e.pre = nil
+		mod, inst, h = pre.mod, pre.inst, pre.h
+		*h = *newHost(spec, jobID, input)
+		st.CacheHit, st.Preloaded = true, true
+	} else {
+		var rej *Result
+		if mod, rej = e.compile(spec, jobID, wasm, st); rej != nil {
+			return rej, st, nil
+		}
+		h = newHost(spec, jobID, input)
+	}
+	if e.keep {
+		kept = append(kept, mod)
+	} else {
+		defer mod.Close()
+	}
+	h.mem = func() []byte { return nil }
+
+	t0 := time.Now()
+	defer func() { st.Execute = time.Since(t0) }()
+	if inst == nil {
+		var rej *Result
+		if inst, rej = e.instantiate(mod, h, jobID, st); rej != nil {
+			return rej, st, nil
+		}
+	}
+	if e.keep {
+		kept = append(kept, inst)
+	} else {
+		defer inst.Close()
+	}
 	fg, err := inst.Exports.GetGlobal(instrument.FuelExport)
 	if err != nil {
 		return nil, st, fmt.Errorf("compute: instrumented module lacks %s: %w", instrument.FuelExport, err)

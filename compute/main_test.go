@@ -25,6 +25,16 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "hang":
 		select {}
+	case "floodready":
+		// A child that signals readiness, then floods.
+		os.Stdout.Write([]byte{readyByte})
+		junk := make([]byte, 1<<20)
+		for range 256 {
+			if _, err := os.Stdout.Write(junk); err != nil {
+				os.Exit(1)
+			}
+		}
+		os.Exit(0)
 	}
 	ServeChildIfRequested()
 	// One compiled-module cache for the whole test process, so each example
@@ -60,6 +70,7 @@ func testRunner(t testing.TB, mut ...func(*Config)) *Runner {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r.Close() })
 	return r
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"sync"
 	"time"
 )
@@ -45,6 +44,13 @@ type Config struct {
 	// MaxModuleBytes and MaxInputBytes bound the job's payloads.
 	MaxModuleBytes int
 	MaxInputBytes  int
+	// WarmChildren is how many child processes wait started for a job
+	// (0: every job starts its own). Each still runs one job only; the
+	// one taken is replaced in the background by a child that has loaded
+	// the same compiled module from the cache, so a job of a module seen
+	// before starts without a process start or a module load. A Runner
+	// with warm children must be closed (Close).
+	WarmChildren int
 }
 
 // DefaultConfig returns the defaults: 30 s, 256 MiB of memory, 10^11 fuel,
@@ -75,9 +81,16 @@ type Report struct {
 	Detail string
 	// CacheHit reports that the compiled module came from the cache.
 	CacheHit bool
+	// Warm reports that the job went to a child of the pool, started
+	// before the job came.
+	Warm bool
+	// Preloaded reports that that child had already loaded the compiled
+	// module from the cache (then Prepare is about zero).
+	Preloaded bool
 	// Prepare is instrumentation plus compilation, or loading from cache.
 	Prepare time.Duration
-	// Execute is instantiation plus running.
+	// Execute is instantiation plus running (running only when Preloaded:
+	// the child instantiated the module before the job came).
 	Execute time.Duration
 	// Wall is the whole run seen from the parent, process start included.
 	Wall time.Duration
@@ -85,7 +98,8 @@ type Report struct {
 
 // Runner runs jobs in child processes. It is safe for concurrent use.
 type Runner struct {
-	cfg Config
+	cfg  Config
+	pool pool
 }
 
 // NewRunner checks cfg and returns a Runner.
@@ -96,15 +110,25 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if cfg.Timeout <= 0 {
 		return nil, errors.New("compute: Config.Timeout must be positive")
 	}
-	return &Runner{cfg: cfg}, nil
+	if cfg.WarmChildren < 0 {
+		return nil, errors.New("compute: Config.WarmChildren is negative")
+	}
+	r := &Runner{cfg: cfg}
+	for range cfg.WarmChildren {
+		r.refill(poolKey{})
+	}
+	return r, nil
 }
 
-// Run executes job in a fresh child process and returns its Report. A
-// Report always carries a Result; every failure to get one is an error
-// (ErrMismatch, ErrOverLimit, ErrTimeout, ErrChildFailed or ctx's error).
+// Run executes job in a child process that serves no other job (a warm
+// one from the pool when there is one, else a new one) and returns its
+// Report. A Report always carries a Result; every failure to get one is
+// an error (ErrMismatch, ErrOverLimit, ErrTimeout, ErrChildFailed or
+// ctx's error). The wall-clock limit counts from the call.
 func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
+	start := time.Now()
 	s := &job.Spec
-	if err := checkJob(s, job.Module, job.Input); err != nil {
+	if err := checkJob(s, job.Module, job.Input, false); err != nil {
 		return nil, err
 	}
 	switch {
@@ -119,44 +143,86 @@ func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
 	case len(job.Input) > r.cfg.MaxInputBytes:
 		return nil, fmt.Errorf("%w: input %d > %d bytes", ErrOverLimit, len(job.Input), r.cfg.MaxInputBytes)
 	}
-	req := request{Spec: *s, Module: job.Module, CacheDir: r.cfg.CacheDir}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	key := keyOf(s)
+	p := r.take(key)
+	warm := p != nil
+	var err error
+	if !warm {
+		if p, err = r.startProc(hello{CacheDir: r.cfg.CacheDir}, key); err != nil {
+			return nil, fmt.Errorf("%w: starting the child: %v", ErrChildFailed, err)
+		}
+	} else {
+		defer r.refill(key)
+	}
+	req := request{Spec: *s, Module: job.Module}
 	if !s.InputID.IsZero() {
 		req.Input = job.Input
 	}
+	if warm && p.key == key {
+		// A child that has this module ready (it says so in its ready
+		// byte) does not need its bytes: they would cost more than the
+		// job's start (a Go module is megabytes through a pipe).
+		select {
+		case <-p.out.ready:
+		case <-p.done:
+		case <-ctx.Done():
+		}
+		if p.out.preloaded() {
+			req.Module = nil
+		}
+	}
 	reqBytes, err := encMode.Marshal(&req)
 	if err != nil {
+		p.kill()
+		<-p.done
 		return nil, fmt.Errorf("compute: encoding the job: %w", err)
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, r.cfg.Command[0], r.cfg.Command[1:]...)
-	cmd.Env = append([]string{"GOMAXPROCS=1", "GOTRACEBACK=single"}, r.cfg.Env...)
-	cmd.Stdin = bytes.NewReader(reqBytes)
 	// The response holds at most the output, the stderr prefix and framing.
-	stdout := &cappedBuffer{max: int(s.MaxOutput) + MaxStderr + 64<<10, onFull: cancel}
-	stderr := &cappedBuffer{max: 16 << 10, truncate: true}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	setChildAttrs(cmd)
-	cmd.WaitDelay = time.Second
-	start := time.Now()
-	runErr := cmd.Run()
-	wall := time.Since(start)
-
-	switch {
-	case stdout.full():
-		return nil, fmt.Errorf("%w: child wrote more than %d bytes", ErrChildFailed, stdout.max)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) && runErr != nil:
-		return nil, fmt.Errorf("%w (%s)", ErrTimeout, r.cfg.Timeout)
-	case ctx.Err() != nil && runErr != nil:
-		return nil, ctx.Err()
-	case runErr != nil:
-		return nil, fmt.Errorf("%w: %v: %s", ErrChildFailed, runErr, lastLine(stderr.bytes()))
+	p.out.mu.Lock()
+	p.out.max = int(s.MaxOutput) + MaxStderr + 64<<10
+	p.out.mu.Unlock()
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		_, _ = p.stdin.Write(reqBytes) // fails only if the child died
+		_ = p.stdin.Close()
+	}()
+	select {
+	case <-p.eof:
+	case <-ctx.Done():
+		p.kill()
+		<-p.eof
 	}
+	p.out.mu.Lock()
+	over, bad, out := p.out.over, p.out.bad, p.out.buf.Bytes()
+	p.out.mu.Unlock()
 	var resp response
-	if err := decMode.Unmarshal(stdout.bytes(), &resp); err != nil {
-		return nil, fmt.Errorf("%w: undecodable response: %v", ErrChildFailed, err)
+	if !over && !bad && ctx.Err() == nil && decMode.Unmarshal(out, &resp) == nil &&
+		resp.Error == "" && resp.Result != nil && resp.Stats != nil {
+		// The child answered and closed its stdout: its exit (tearing down
+		// a runtime, milliseconds) is no part of the job. Kill it to be
+		// sure it ends, and reap it in the background.
+		p.kill()
+		r.reap(p, wrote)
+	} else {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			p.kill()
+			<-p.done
+		}
+		<-wrote
+		if err := classifyExit(ctx, r.cfg.Timeout, p, over, bad); err != nil {
+			return nil, err
+		}
+		resp = response{}
+		if err := decMode.Unmarshal(out, &resp); err != nil {
+			return nil, fmt.Errorf("%w: undecodable response: %v", ErrChildFailed, err)
+		}
 	}
+	wall := time.Since(start)
 	if resp.Error != "" {
 		return nil, fmt.Errorf("%w: %s", ErrChildFailed, resp.Error)
 	}
@@ -172,13 +238,33 @@ func (r *Runner) Run(ctx context.Context, job *Job) (*Report, error) {
 		return nil, fmt.Errorf("%w: result for another job", ErrChildFailed)
 	}
 	return &Report{
-		Result:   res,
-		Detail:   resp.Stats.Detail,
-		CacheHit: resp.Stats.CacheHit,
-		Prepare:  resp.Stats.Prepare,
-		Execute:  resp.Stats.Execute,
-		Wall:     wall,
+		Result:    res,
+		Detail:    resp.Stats.Detail,
+		CacheHit:  resp.Stats.CacheHit,
+		Warm:      warm,
+		Preloaded: resp.Stats.Preloaded,
+		Prepare:   resp.Stats.Prepare,
+		Execute:   resp.Stats.Execute,
+		Wall:      wall,
 	}, nil
+}
+
+// classifyExit is the error of a child that ended without a usable
+// response, or nil if it exited cleanly.
+func classifyExit(ctx context.Context, timeout time.Duration, p *proc, over, bad bool) error {
+	switch {
+	case over:
+		return fmt.Errorf("%w: child wrote more than %d bytes", ErrChildFailed, p.out.max)
+	case bad:
+		return fmt.Errorf("%w: child did not signal readiness", ErrChildFailed)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && p.err != nil:
+		return fmt.Errorf("%w (%s)", ErrTimeout, timeout)
+	case ctx.Err() != nil && p.err != nil:
+		return ctx.Err()
+	case p.err != nil:
+		return fmt.Errorf("%w: %v: %s", ErrChildFailed, p.err, lastLine(p.stderr.bytes()))
+	}
+	return nil
 }
 
 // cappedBuffer collects a child's output up to max bytes. Past that it
