@@ -142,6 +142,7 @@ func (n *Node) newWorker() (*worker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.runner = r
 	var run worker.Runner = r
 	if c.Fault != worker.FaultNone {
 		run = &worker.FaultyRunner{Runner: r, Fault: c.Fault}

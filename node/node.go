@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/compute"
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/ledger"
@@ -98,6 +99,7 @@ type Node struct {
 	// when the node offers no CPU).
 	workState *worker.DirState
 	work      *worker.Worker
+	runner    *compute.Runner // the worker's, closed with the node
 	log       *slog.Logger
 
 	cancel context.CancelFunc
@@ -239,6 +241,9 @@ func (n *Node) Close() error {
 		}
 		n.cancel()
 		n.wg.Wait()
+		if n.runner != nil {
+			errs = append(errs, n.runner.Close())
+		}
 		errs = append(errs, n.x.Close(), n.host.Close(), n.store.Close())
 	})
 	return errors.Join(errs...)
