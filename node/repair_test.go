@@ -287,8 +287,22 @@ func TestRepairOfAStoppedHolder(t *testing.T) {
 	if acct.QuotaEarned != 0 || acct.QuotaLimit != p.Allowance {
 		t.Fatalf("stopped holder keeps earned quota: %+v", acct)
 	}
-	if st, err := r.nodes[0].Status(context.Background()); err != nil || st.PiecesRepaired != uint64(mine) {
-		t.Fatalf("owner's status after the repair: %+v %v (moved %d pieces)", st, err, mine)
+	// The owner repairs its own files at once, others after an epoch: on a
+	// memory ledger that advances several blocks at a time either may get
+	// there first, so the running nodes' counts add up to the pieces moved.
+	var repaired uint64
+	for i, n := range r.nodes {
+		if r.stopped[i] {
+			continue
+		}
+		st, err := n.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		repaired += st.PiecesRepaired
+	}
+	if repaired != uint64(mine) {
+		t.Fatalf("the running nodes' status counts %d repaired pieces, %d were moved", repaired, mine)
 	}
 	// The new holders keep their pieces' Levels and prove them.
 	moved := map[chain.Address]bool{}
