@@ -116,10 +116,11 @@ func TestComputeJobWithALiarOnAMemoryNetwork(t *testing.T) {
 
 	// The accepted result is the honest one: a local run of the job.
 	spec := (&worker.Job{FuelLimit: 300, MemoryLimit: 1 << 16, Replicas: 3, InputFile: [32]byte{1}}).Spec(mod, []byte("hello"))
-	r, err := compute.NewRunner(nodes[1].cfg.Compute.Runner)
+	r, err := compute.NewRunner(workerRunnerConfig(&nodes[1].cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer r.Close()
 	rep, err := r.Run(ctx, &compute.Job{Spec: spec, Module: mod, Input: []byte("hello")})
 	if err != nil {
 		t.Fatal(err)

@@ -138,7 +138,7 @@ func (n *Node) newWorker() (*worker.Worker, error) {
 	if err != nil {
 		return nil, nil
 	}
-	r, err := compute.NewRunner(c.Runner)
+	r, err := compute.NewRunner(workerRunnerConfig(&n.cfg))
 	if err != nil {
 		return nil, err
 	}
