@@ -351,7 +351,7 @@ func TestComputeJobKilledWorkerIsReplaced(t *testing.T) {
 
 // startMemNetworkGenesis is startMemNetworkWith on a ledger whose genesis
 // gen changes first.
-func startMemNetworkGenesis(t *testing.T, n int, gen func(*chain.GenesisState), tweak func(i int, c *Config)) ([]*Node, *memLedger) {
+func startMemNetworkGenesis(t testing.TB, n int, gen func(*chain.GenesisState), tweak func(i int, c *Config)) ([]*Node, *memLedger) {
 	t.Helper()
 	keys := make([]ed25519.PrivateKey, n)
 	for i := range keys {
