@@ -86,7 +86,9 @@ type Config struct {
 	// ledger to become ready at start.
 	LedgerTimeout time.Duration
 	// Compute configures the compute worker, which runs when CPU > 0 and
-	// Compute.Runner.Command is set (jobs/ in Home keeps its runs).
+	// Compute.Runner.Command is set (jobs/ in Home keeps its runs). Its
+	// runner keeps Compute.Runner.WarmChildren warm child processes:
+	// WarmAuto by default, one per CPU offered, at most MaxWarmChildren.
 	Compute ComputeConfig
 }
 
@@ -111,6 +113,15 @@ func DefaultConfig(home string) Config {
 		HedgeDelay:        3 * time.Second,
 		PushConcurrency:   8,
 		LedgerTimeout:     2 * time.Minute,
-		Compute:           ComputeConfig{Runner: compute.DefaultConfig(), Interval: worker.DefaultInterval},
+		Compute:           ComputeConfig{Runner: defaultRunnerConfig(), Interval: worker.DefaultInterval},
 	}
+}
+
+// defaultRunnerConfig is compute.DefaultConfig with WarmAuto warm children:
+// one per CPU offered, at most MaxWarmChildren (a job of a module run
+// before then starts without a process start or module load).
+func defaultRunnerConfig() compute.Config {
+	rc := compute.DefaultConfig()
+	rc.WarmChildren = WarmAuto
+	return rc
 }

@@ -116,10 +116,11 @@ func TestComputeJobWithALiarOnAMemoryNetwork(t *testing.T) {
 
 	// The accepted result is the honest one: a local run of the job.
 	spec := (&worker.Job{FuelLimit: 300, MemoryLimit: 1 << 16, Replicas: 3, InputFile: [32]byte{1}}).Spec(mod, []byte("hello"))
-	r, err := compute.NewRunner(nodes[1].cfg.Compute.Runner)
+	r, err := compute.NewRunner(workerRunnerConfig(&nodes[1].cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer r.Close()
 	rep, err := r.Run(ctx, &compute.Job{Spec: spec, Module: mod, Input: []byte("hello")})
 	if err != nil {
 		t.Fatal(err)
@@ -350,7 +351,7 @@ func TestComputeJobKilledWorkerIsReplaced(t *testing.T) {
 
 // startMemNetworkGenesis is startMemNetworkWith on a ledger whose genesis
 // gen changes first.
-func startMemNetworkGenesis(t *testing.T, n int, gen func(*chain.GenesisState), tweak func(i int, c *Config)) ([]*Node, *memLedger) {
+func startMemNetworkGenesis(t testing.TB, n int, gen func(*chain.GenesisState), tweak func(i int, c *Config)) ([]*Node, *memLedger) {
 	t.Helper()
 	keys := make([]ed25519.PrivateKey, n)
 	for i := range keys {

@@ -138,7 +138,7 @@ func (n *Node) newWorker() (*worker.Worker, error) {
 	if err != nil {
 		return nil, nil
 	}
-	r, err := compute.NewRunner(c.Runner)
+	r, err := compute.NewRunner(workerRunnerConfig(&n.cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +252,10 @@ type JobOptions struct {
 	// InlineInput puts the input in the transaction (on the ledger in the
 	// clear) instead of in an encrypted file.
 	InlineInput bool
+	// InputFile, when not zero, is the input: an existing coop file of the
+	// account (the ledger refuses a file it does not own). The input bytes
+	// must be empty then.
+	InputFile chain.Hash
 	// Put is the redundancy of the module and input files (the node's
 	// defaults when zero).
 	Put api.PutOptions
@@ -292,6 +296,12 @@ func (n *Node) SubmitJob(ctx context.Context, module, input []byte, o JobOptions
 	var err error
 	if tx.Module, err = put(module, "job module"); err != nil {
 		return chain.Hash{}, fmt.Errorf("storing the module: %w", err)
+	}
+	if !o.InputFile.IsZero() {
+		if len(input) > 0 || o.InlineInput {
+			return chain.Hash{}, fmt.Errorf("%w: an input file id and input bytes: give one of them", ErrInvalidArgument)
+		}
+		tx.Input = o.InputFile
 	}
 	if len(input) > 0 { // an empty input is no input
 		if o.InlineInput {
@@ -416,8 +426,16 @@ func jobErr(err error) error {
 
 // SubmitJobRequest implements api.Jobber.
 func (n *Node) SubmitJobRequest(ctx context.Context, r *api.JobRequest) (*api.JobSubmitted, error) {
-	id, err := n.SubmitJob(ctx, r.Module, r.Input, JobOptions{Fuel: r.Fuel, Memory: r.Memory, Replicas: r.Replicas,
-		Quorum: r.Quorum, Price: r.Price, InlineInput: r.InlineInput, Put: api.PutOptions{K: r.K, M: r.M, Copies: r.Copies}})
+	o := JobOptions{Fuel: r.Fuel, Memory: r.Memory, Replicas: r.Replicas,
+		Quorum: r.Quorum, Price: r.Price, InlineInput: r.InlineInput, Put: api.PutOptions{K: r.K, M: r.M, Copies: r.Copies}}
+	if r.InputID != "" {
+		in, err := chain.ParseHash(r.InputID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: input file id %q: %v", ErrInvalidArgument, r.InputID, err)
+		}
+		o.InputFile = in
+	}
+	id, err := n.SubmitJob(ctx, r.Module, r.Input, o)
 	if err != nil {
 		var rej *ledger.RejectedError
 		if errors.As(err, &rej) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,6 +32,7 @@ input and output of the jobs they run.`,
 func newJobSubmitCmd() *cobra.Command {
 	var (
 		inputPath string
+		inputID   string
 		inline    bool
 		fuel      uint64
 		mem       string
@@ -49,7 +51,13 @@ func newJobSubmitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := &api.JobRequest{Module: module, InlineInput: inline, Fuel: fuel, Replicas: replicas, Quorum: quorum, Price: price, K: k, M: m, Copies: cp}
+			if inputPath != "" && inputID != "" {
+				return errors.New("--input and --input-id: give one of them")
+			}
+			if inline && inputID != "" {
+				return errors.New("--inline puts input bytes on the ledger; --input-id names a file: give one of them")
+			}
+			req := &api.JobRequest{Module: module, InputID: inputID, InlineInput: inline, Fuel: fuel, Replicas: replicas, Quorum: quorum, Price: price, K: k, M: m, Copies: cp}
 			if inputPath != "" {
 				if inputPath == "-" {
 					req.Input, err = io.ReadAll(cmd.InOrStdin())
@@ -92,6 +100,7 @@ func newJobSubmitCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&inputPath, "input", "", "the job's input (stdin of the job); - reads it from stdin")
+	f.StringVar(&inputID, "input-id", "", "the job's input: an existing coop file of the account, by id (coop ls)")
 	f.BoolVar(&inline, "inline", false, "put the input in the transaction (on the ledger, in the clear) instead of an encrypted file")
 	f.Uint64Var(&fuel, "fuel", 0, "fuel limit (0: 10^8)")
 	f.StringVar(&mem, "mem", "", "memory limit, e.g. 64MiB (a multiple of 64 KiB)")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node"
+	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/node/worker"
 )
@@ -108,5 +109,29 @@ func TestJobCommandsAgainstRunningNodes(t *testing.T) {
 	}
 	if _, err := runCLI(t, "--home", home, "job", "status", "nope"); err == nil || !strings.Contains(err.Error(), "job id") {
 		t.Fatalf("job status of a malformed id: %v", err)
+	}
+
+	// --input-id: a job on a file the account stored before.
+	if err := os.WriteFile(inPath, []byte("by id"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = runCLI(t, "--home", home, "put", inPath, "--json"); err != nil {
+		t.Fatalf("put: %v\n%s", err, out)
+	}
+	var put api.PutResult
+	if err := json.Unmarshal([]byte(out), &put); err != nil {
+		t.Fatalf("put --json: %q: %v", out, err)
+	}
+	if out, err = runCLI(t, "--home", home, "job", "submit", modPath, "--input-id", put.FileID, "--fuel", "300", "--mem", "64KiB", "--wait", "--json"); err != nil {
+		t.Fatalf("job submit --input-id: %v\n%s", err, out)
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Phase != chain.JobAccepted || v.Input.String() != put.FileID {
+		t.Fatalf("job submit --input-id: %q: %v", out, err)
+	}
+	if out, err = runCLI(t, "--home", home, "job", "result", v.ID.String(), "-o", outPath); err != nil {
+		t.Fatalf("job result: %v\n%s", err, out)
+	}
+	if got, err := os.ReadFile(outPath); err != nil || string(got) != "by id!" {
+		t.Fatalf("job result of the --input-id job wrote %q (%v)", got, err)
 	}
 }

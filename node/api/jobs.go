@@ -22,11 +22,14 @@ type JobRequest struct {
 	Module      []byte `json:"module"`
 	Input       []byte `json:"input,omitempty"`
 	InlineInput bool   `json:"inline_input,omitempty"`
-	Fuel        uint64 `json:"fuel,omitempty"`
-	Memory      uint64 `json:"memory,omitempty"`
-	Replicas    uint32 `json:"replicas,omitempty"`
-	Quorum      uint32 `json:"quorum,omitempty"`
-	Price       uint64 `json:"price,omitempty"`
+	// InputID, instead of Input, is an existing coop file of the account
+	// (its id) to run the job on.
+	InputID  string `json:"input_id,omitempty"`
+	Fuel     uint64 `json:"fuel,omitempty"`
+	Memory   uint64 `json:"memory,omitempty"`
+	Replicas uint32 `json:"replicas,omitempty"`
+	Quorum   uint32 `json:"quorum,omitempty"`
+	Price    uint64 `json:"price,omitempty"`
 	// K, M and Copies are the redundancy of the module and input files
 	// (as a put's; the node's defaults when zero).
 	K      int `json:"k,omitempty"`
