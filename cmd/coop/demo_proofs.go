@@ -148,8 +148,8 @@ func (d *networkDemo) offlineScene(ctx context.Context, lc *ledger.Client, fileI
 	if err != nil {
 		return err
 	}
-	d.say("  the ledger recorded its epoch as missed %v later: uptime %s, earned quota usable: %v (below %d%% of the last %d epochs it is not)",
-		time.Since(t0).Round(100*time.Millisecond), uptimeShort(nd.Uptime), chain.EarningUsable(params, &nd), params.UptimeMinPercent, params.UptimeWindow)
+	d.say("  the ledger recorded its epoch as missed %v later: uptime %s proved; earned quota counts while at least %d%% of the last %d epochs are (usable now: %v)",
+		time.Since(t0).Round(100*time.Millisecond), uptimeShort(nd.Uptime), params.UptimeMinPercent, params.UptimeWindow, chain.EarningUsable(params, &nd))
 	err = waitFor(ctx, 2*time.Minute, fmt.Sprintf("node %d's earned quota stops counting", victim), func() (bool, error) {
 		nd, err = lc.Node(ctx, addr)
 		return err == nil && !chain.EarningUsable(params, &nd), err
