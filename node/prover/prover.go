@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coop-network/coop/node/ticker"
+
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/proofs"
@@ -96,10 +98,7 @@ func New(self chain.Address, lc Ledger, pieces Pieces, levels Levels, cfg Config
 		cfg.Interval = DefaultInterval
 	}
 	if cfg.NewTicker == nil {
-		cfg.NewTicker = func(d time.Duration) (<-chan time.Time, func()) {
-			t := time.NewTicker(d)
-			return t.C, t.Stop
-		}
+		cfg.NewTicker = ticker.System
 	}
 	log := cfg.Logger
 	if log == nil {

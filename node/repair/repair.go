@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coop-network/coop/node/ticker"
+
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/storage"
@@ -129,10 +131,7 @@ func New(self chain.Address, lc Ledger, net Network, cfg Config) *Repairer {
 		cfg.Interval = DefaultInterval
 	}
 	if cfg.NewTicker == nil {
-		cfg.NewTicker = func(d time.Duration) (<-chan time.Time, func()) {
-			t := time.NewTicker(d)
-			return t.C, t.Stop
-		}
+		cfg.NewTicker = ticker.System
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coop-network/coop/node/ticker"
+
 	"github.com/coop-network/coop/compute"
 	"github.com/coop-network/coop/node/capseal"
 	"github.com/coop-network/coop/storage"
@@ -236,10 +238,7 @@ func New(self ed25519.PublicKey, d Deps, cfg Config) (*Worker, error) {
 		cfg.Interval = DefaultInterval
 	}
 	if cfg.NewTicker == nil {
-		cfg.NewTicker = func(d time.Duration) (<-chan time.Time, func()) {
-			t := time.NewTicker(d)
-			return t.C, t.Stop
-		}
+		cfg.NewTicker = ticker.System
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
