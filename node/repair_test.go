@@ -290,16 +290,26 @@ func TestRepairOfAStoppedHolder(t *testing.T) {
 	// The owner repairs its own files at once, others after an epoch: on a
 	// memory ledger that advances several blocks at a time either may get
 	// there first, so the running nodes' counts add up to the pieces moved.
+	// A repairer counts its pieces once its ReplacePieces call returns,
+	// which can be just after the test sees the ledger moved them: wait
+	// for the count (bounded).
 	var repaired uint64
-	for i, n := range r.nodes {
-		if r.stopped[i] {
-			continue
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		repaired = 0
+		for i, n := range r.nodes {
+			if r.stopped[i] {
+				continue
+			}
+			st, err := n.Status(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			repaired += st.PiecesRepaired
 		}
-		st, err := n.Status(context.Background())
-		if err != nil {
-			t.Fatal(err)
+		if repaired >= uint64(mine) || time.Now().After(deadline) {
+			break
 		}
-		repaired += st.PiecesRepaired
+		time.Sleep(10 * time.Millisecond)
 	}
 	if repaired != uint64(mine) {
 		t.Fatalf("the running nodes' status counts %d repaired pieces, %d were moved", repaired, mine)
