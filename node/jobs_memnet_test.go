@@ -92,17 +92,7 @@ func TestComputeJobWithALiarOnAMemoryNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := func() uint64 {
-		var s uint64
-		for _, nd := range nodes {
-			a, err := nodes[0].lc.Account(ctx, nd.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s += a.Credits + a.CreditsEscrowed
-		}
-		return s
-	}
+	total := func() uint64 { return creditSupply(ctx, t, nodes) }
 	before := total()
 	id, err := nodes[0].SubmitJob(ctx, mod, []byte("hello"), JobOptions{Fuel: 300, Memory: 1 << 16, Replicas: 3, Quorum: 2, Price: 1})
 	if err != nil {
@@ -414,16 +404,7 @@ func TestComputeHostileJobsEndAsAgreedResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := func() (s uint64) {
-		for _, nd := range nodes {
-			a, err := nodes[0].lc.Account(ctx, nd.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s += a.Credits + a.CreditsEscrowed
-		}
-		return s
-	}
+	total := func() uint64 { return creditSupply(ctx, t, nodes) }
 	before := total()
 	for _, tc := range []struct {
 		name   string
@@ -522,4 +503,19 @@ func TestComputeJobWorkerRestartedBetweenCommitAndReveal(t *testing.T) {
 			t.Errorf("worker %s: %s", a.Worker, a.Outcome)
 		}
 	}
+}
+
+// creditSupply is the sum of the nodes' accounts' credits and escrowed
+// credits, as nodes[0] reads them: constant while jobs only move credits.
+func creditSupply(ctx context.Context, t *testing.T, nodes []*Node) uint64 {
+	t.Helper()
+	var s uint64
+	for _, nd := range nodes {
+		a, err := nodes[0].lc.Account(ctx, nd.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s += a.Credits + a.CreditsEscrowed
+	}
+	return s
 }

@@ -46,17 +46,7 @@ func TestComputeJobWorkerThatNeverRevealsIsNotPaid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := func() uint64 {
-		var s uint64
-		for _, nd := range nodes {
-			a, err := nodes[0].lc.Account(ctx, nd.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s += a.Credits + a.CreditsEscrowed
-		}
-		return s
-	}
+	total := func() uint64 { return creditSupply(ctx, t, nodes) }
 	before := total()
 	id, err := nodes[0].SubmitJob(ctx, mod, []byte("hello"), JobOptions{Fuel: 300, Memory: 1 << 16, Replicas: 3, Quorum: 2, Price: 1})
 	if err != nil {
