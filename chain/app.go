@@ -47,7 +47,9 @@ import (
 //	7: a job is assigned at the end of the block that holds its SubmitJob
 //	   (and a new round at the end of the block that voided the last one),
 //	   from that block's hash, by the blockEndRules; it was the next
-//	   block. Version-6 state is refused.
+//	   block; the "unavailable" result (a worker could not get the job's
+//	   files: a quorum of it fails the job and judges nobody). Version-6
+//	   state is refused.
 const AppVersion = 7
 
 // Config configures an App.

@@ -74,6 +74,15 @@ const (
 	ResultExited   = "exited"
 	ResultTrapped  = "trapped"
 	ResultRejected = "rejected"
+	// ResultUnavailable is not a run: the worker could not get the job's
+	// module or input (the submitter's node did not hand over their keys,
+	// or handed over keys that do not open the recorded files). It carries
+	// no fuel, exit code, trap, output or cost table. A quorum of it fails
+	// the job, all refunded, and judges nobody; a worker that reveals it
+	// for a job whose accepted result is a run is void (no pay, no
+	// penalty). So a submitter that withholds its files, from all workers
+	// or some, cannot make honest workers look like failures.
+	ResultUnavailable = "unavailable"
 )
 
 // PriceUnitFuel is the fuel a job's Price is for: Price credits buy
@@ -563,6 +572,11 @@ func (l *jobLedger) pay(j *Job, a *Assignment) error {
 // reveals carry it): pays the workers that revealed it, judges the others
 // that revealed wrong, and closes the job if nothing is left open.
 func (l *jobLedger) accept(j *Job, h Hash) error {
+	for i := range j.Assignments {
+		if a := &j.Assignments[i]; a.open() && a.Revealed && a.ResultHash == h && a.Result.Status == ResultUnavailable {
+			return l.unavailable(j, h, a.Result)
+		}
+	}
 	j.Phase = JobAccepted
 	j.ResultHash = h
 	j.AcceptedHeight = l.height
@@ -594,7 +608,26 @@ func (l *jobLedger) judgeReveal(j *Job, a *Assignment) error {
 		}
 		return l.pay(j, a)
 	}
+	if a.Result.Status == ResultUnavailable {
+		return l.judge(j, a, OutcomeVoid)
+	}
 	return l.judge(j, a, OutcomeWrong)
+}
+
+// unavailable ends j on a quorum of ResultUnavailable (h, r): its workers
+// could not get its files from the submitter. Every reveal is void,
+// whatever it says (a submitter may hand its files to some workers only);
+// the job fails and its escrow goes back.
+func (l *jobLedger) unavailable(j *Job, h Hash, r JobResult) error {
+	j.Result, j.ResultHash = r, h
+	for i := range j.Assignments {
+		if a := &j.Assignments[i]; a.open() && a.Revealed {
+			if err := l.judge(j, a, OutcomeVoid); err != nil {
+				return err
+			}
+		}
+	}
+	return l.close(j)
 }
 
 // closeIfDone closes j when no assignment is open: refunds the escrow left.

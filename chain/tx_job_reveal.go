@@ -18,7 +18,8 @@ const TypeRevealResult = "reveal_result"
 // and Commitment(job, signer, ResultHash(job, Result), Salt) must equal
 // its commitment (ErrBadReveal). The result's fuel must be at most the
 // job's limit and its status one of ResultExited, ResultTrapped,
-// ResultRejected; the salt MinSaltBytes to MaxSaltBytes long (ErrInvalid).
+// ResultRejected, ResultUnavailable (with every other field zero, and no
+// output file); the salt MinSaltBytes to MaxSaltBytes long (ErrInvalid).
 //
 // Then: in an accepted job the reveal is judged at once (paid if it is the
 // accepted result, wrong otherwise). Else, if Quorum open reveals now
@@ -41,8 +42,10 @@ func applyRevealResult(x *execCtx, b *RevealResult) error {
 	switch {
 	case len(b.Salt) < MinSaltBytes || len(b.Salt) > MaxSaltBytes:
 		return fmt.Errorf("%w: salt of %d bytes, want %d to %d", ErrInvalid, len(b.Salt), MinSaltBytes, MaxSaltBytes)
-	case b.Result.Status != ResultExited && b.Result.Status != ResultTrapped && b.Result.Status != ResultRejected:
+	case b.Result.Status != ResultExited && b.Result.Status != ResultTrapped && b.Result.Status != ResultRejected && b.Result.Status != ResultUnavailable:
 		return fmt.Errorf("%w: result status %.64q", ErrInvalid, b.Result.Status)
+	case b.Result.Status == ResultUnavailable && (b.Result != JobResult{Status: ResultUnavailable} || !b.OutputFile.IsZero()):
+		return fmt.Errorf("%w: an %q result carries no cost table, exit code, trap, fuel or output", ErrInvalid, ResultUnavailable)
 	case len(b.Result.Trap) > MaxTrapKindBytes:
 		return fmt.Errorf("%w: trap kind of %d bytes", ErrInvalid, len(b.Result.Trap))
 	}
