@@ -45,6 +45,13 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// isBusy reports whether a goroutine of start holds job.
+func (w *Worker) isBusy(job [32]byte) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.busy[job]
+}
+
 func (l *fakeLedger) hasCommit(job [32]byte) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()

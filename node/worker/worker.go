@@ -329,6 +329,10 @@ func (w *Worker) Running() int {
 // commit phase, its reveal. Jobs such a run holds are left to it. Wait
 // waits for them. Rounds are not to run at once.
 func (w *Worker) Round(ctx context.Context) error {
+	// The jobs held before the assignments are read: one whose goroutine
+	// ends after the read may have committed since, which the read
+	// does not show.
+	busy := w.busyJobs()
 	h, err := w.d.Ledger.Height(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the ledger height: %w", err)
@@ -339,7 +343,7 @@ func (w *Worker) Round(ctx context.Context) error {
 	}
 	var errs []error
 	for _, a := range as {
-		if w.isBusy(a.Job) {
+		if busy[a.Job] {
 			continue // its run's goroutine takes it to its reveal
 		}
 		switch {
@@ -368,11 +372,15 @@ func (w *Worker) Round(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// isBusy reports whether a goroutine of start holds job.
-func (w *Worker) isBusy(job [32]byte) bool {
+// busyJobs are the jobs goroutines of start hold now.
+func (w *Worker) busyJobs() map[[32]byte]bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.busy[job]
+	out := make(map[[32]byte]bool, len(w.busy))
+	for j := range w.busy {
+		out[j] = true
+	}
+	return out
 }
 
 // start runs a in the background unless it runs already, every CPU slot
