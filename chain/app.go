@@ -44,7 +44,11 @@ import (
 //	   jobDeadlines block rule (assignment, deadlines, rounds), accounts'
 //	   credits_escrowed, credits_earned and credits_spent, and params'
 //	   jobs. Version-5 state is refused.
-const AppVersion = 6
+//	7: a job is assigned at the end of the block that holds its SubmitJob
+//	   (and a new round at the end of the block that voided the last one),
+//	   from that block's hash, by the blockEndRules; it was the next
+//	   block. Version-6 state is refused.
+const AppVersion = 7
 
 // Config configures an App.
 type Config struct {
@@ -334,6 +338,11 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 			}
 		}
 		results[i] = res
+	}
+	for _, rule := range blockEndRules {
+		if err := rule(bc); err != nil {
+			return nil, fmt.Errorf("height %d, end of block: %w", req.Height, err)
+		}
 	}
 	return &abci.FinalizeBlockResponse{TxResults: results, AppHash: a.tree.WorkingHash()}, nil
 }

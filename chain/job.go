@@ -11,8 +11,9 @@ import (
 //
 // A job's life: SubmitJob escrows Replicas × JobCost(FuelLimit, Price)
 // credits and
-// records the job "pending"; the next block's jobDeadlines rule assigns it
-// to Replicas workers drawn from that block's hash ("assigned"). Each
+// records the job "pending"; the jobDeadlines rule at the end of the same
+// block assigns it to Replicas workers drawn from that block's hash
+// ("assigned"). Each
 // worker runs it and commits H(result ‖ salt) with CommitResult
 // ("committing"). The commit phase closes when every open assignment has
 // committed, or at the commit deadline: then non-committers are marked
@@ -34,8 +35,9 @@ import (
 
 // Job phases (Job.Phase).
 const (
-	// JobPending: waiting for the next block to assign workers (a new
-	// job, or a new round after a reveal phase without quorum).
+	// JobPending: waiting for the end of the block to assign workers (a
+	// new job, or a new round after a reveal phase without quorum); a
+	// committed job is never seen pending unless no worker could be drawn.
 	JobPending = "pending"
 	// JobAssigned: workers assigned, none of this round has committed.
 	JobAssigned = "assigned"
@@ -687,7 +689,7 @@ func (l *jobLedger) endRevealPhase(j *Job) error {
 	}
 	j.Phase = JobPending
 	j.RevealBy = 0
-	return l.setDue(j, l.height+1)
+	return l.setDue(j, l.height) // the new round is drawn at this block's end
 }
 
 // openReveals starts j's reveal phase.

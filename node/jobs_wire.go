@@ -19,6 +19,7 @@ import (
 	"github.com/coop-network/coop/node/worker"
 	"github.com/coop-network/coop/storage"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
 )
 
 // ComputeConfig configures the node's compute worker (node/worker). The
@@ -267,6 +268,11 @@ type JobOptions struct {
 	// account (the ledger refuses a file it does not own). The input bytes
 	// must be empty then.
 	InputFile chain.Hash
+	// ModuleFile, when not zero, is the module: an existing coop file of
+	// the account (a module stored by an earlier job, or put), so a job
+	// that reuses a module does not store it again. The module bytes must
+	// be empty then.
+	ModuleFile chain.Hash
 	// Put is the redundancy of the module and input files (the node's
 	// defaults when zero).
 	Put api.PutOptions
@@ -282,8 +288,11 @@ const (
 // account and submits a job running them; it returns the job id. The
 // node hands the files' keys to the workers the ledger assigns.
 func (n *Node) SubmitJob(ctx context.Context, module, input []byte, o JobOptions) (chain.Hash, error) {
-	if len(module) == 0 {
+	switch {
+	case len(module) == 0 && o.ModuleFile.IsZero():
 		return chain.Hash{}, fmt.Errorf("%w: an empty module", ErrInvalidArgument)
+	case len(module) > 0 && !o.ModuleFile.IsZero():
+		return chain.Hash{}, fmt.Errorf("%w: a module file id and module bytes: give one of them", ErrInvalidArgument)
 	}
 	if o.Fuel == 0 {
 		o.Fuel = DefaultJobFuel
@@ -294,7 +303,7 @@ func (n *Node) SubmitJob(ctx context.Context, module, input []byte, o JobOptions
 	if o.Price == 0 {
 		o.Price = 1
 	}
-	put := func(b []byte, name string) (chain.Hash, error) {
+	put := func(ctx context.Context, b []byte, name string) (chain.Hash, error) {
 		po := o.Put
 		po.Name = name
 		res, err := n.Put(ctx, bytes.NewReader(b), int64(len(b)), po)
@@ -303,23 +312,42 @@ func (n *Node) SubmitJob(ctx context.Context, module, input []byte, o JobOptions
 		}
 		return chain.ParseHash(res.FileID)
 	}
-	tx := &chain.SubmitJob{FuelLimit: o.Fuel, MemoryLimit: o.Memory, Replicas: o.Replicas, Quorum: o.Quorum, Price: o.Price}
-	var err error
-	if tx.Module, err = put(module, "job module"); err != nil {
-		return chain.Hash{}, fmt.Errorf("storing the module: %w", err)
-	}
+	tx := &chain.SubmitJob{Module: o.ModuleFile, FuelLimit: o.Fuel, MemoryLimit: o.Memory, Replicas: o.Replicas, Quorum: o.Quorum, Price: o.Price}
 	if !o.InputFile.IsZero() {
 		if len(input) > 0 || o.InlineInput {
 			return chain.Hash{}, fmt.Errorf("%w: an input file id and input bytes: give one of them", ErrInvalidArgument)
 		}
 		tx.Input = o.InputFile
 	}
+	// The module's and the input's puts are independent: they run at once,
+	// so their ledger txs share a block instead of taking one each.
+	g, gctx := errgroup.WithContext(ctx)
+	if len(module) > 0 {
+		g.Go(func() error {
+			id, err := put(gctx, module, "job module")
+			if err != nil {
+				return fmt.Errorf("storing the module: %w", err)
+			}
+			tx.Module = id
+			return nil
+		})
+	}
 	if len(input) > 0 { // an empty input is no input
 		if o.InlineInput {
 			tx.InlineInput = input
-		} else if tx.Input, err = put(input, "job input"); err != nil {
-			return chain.Hash{}, fmt.Errorf("storing the input: %w", err)
+		} else {
+			g.Go(func() error {
+				id, err := put(gctx, input, "job input")
+				if err != nil {
+					return fmt.Errorf("storing the input: %w", err)
+				}
+				tx.Input = id
+				return nil
+			})
 		}
+	}
+	if err := g.Wait(); err != nil {
+		return chain.Hash{}, err
 	}
 	res, err := n.lc.BroadcastCommit(ctx, tx)
 	if err != nil {
@@ -445,6 +473,13 @@ func (n *Node) SubmitJobRequest(ctx context.Context, r *api.JobRequest) (*api.Jo
 			return nil, fmt.Errorf("%w: input file id %q: %v", ErrInvalidArgument, r.InputID, err)
 		}
 		o.InputFile = in
+	}
+	if r.ModuleID != "" {
+		m, err := chain.ParseHash(r.ModuleID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: module file id %q: %v", ErrInvalidArgument, r.ModuleID, err)
+		}
+		o.ModuleFile = m
 	}
 	id, err := n.SubmitJob(ctx, r.Module, r.Input, o)
 	if err != nil {
