@@ -28,9 +28,13 @@ type ComputeConfig struct {
 	// Runner configures the sandbox the jobs run in; its Command is the
 	// compute child (`coop compute child`).
 	Runner compute.Config
-	// Interval is how often the worker polls its assignments
-	// (worker.DefaultInterval).
+	// Interval is how often the worker polls its assignments besides each
+	// new block (worker.DefaultInterval).
 	Interval time.Duration
+	// PollOnly keeps the worker from watching new blocks: it reads its
+	// assignments every Interval only (tests that drive its rounds by
+	// hand).
+	PollOnly bool
 	// Fault makes the worker lie (worker.FaultyRunner): for tests and
 	// demos of cheating workers only.
 	Fault worker.Fault
@@ -46,6 +50,9 @@ type jobLedger interface {
 }
 
 var _ jobLedger = (*ledger.Client)(nil)
+
+// The ledger client tells the worker of new blocks.
+var _ worker.Blocks = (*ledger.Client)(nil)
 
 // ErrJobs reports a node whose ledger client reads no jobs.
 var ErrJobs = kindError("this ledger client reads no compute jobs", api.ErrUnavailable)
@@ -149,13 +156,17 @@ func (n *Node) newWorker() (*worker.Worker, error) {
 		run = &worker.FaultyRunner{Runner: r, Fault: c.Fault}
 		n.log.Warn("compute worker runs with a fault injected: it lies", "fault", c.Fault)
 	}
-	return worker.New(n.pub, worker.Deps{
+	d := worker.Deps{
 		Ledger: workerLedger{n: n, jl: jl},
 		Keys:   workerKeys{x: n.x, key: n.key, peer: n.nodePeer},
 		Files:  workerFiles{n: n},
 		Runner: run,
 		State:  n.workState,
-	}, worker.Config{CPU: int(n.cfg.CPU), Interval: c.Interval, Logger: n.log,
+	}
+	if b, ok := n.lc.(worker.Blocks); ok && !c.PollOnly {
+		d.Blocks = b
+	}
+	return worker.New(n.pub, d, worker.Config{CPU: int(n.cfg.CPU), Interval: c.Interval, Logger: n.log,
 		MaxModuleBytes: int64(c.Runner.MaxModuleBytes), MaxInputBytes: int64(c.Runner.MaxInputBytes)})
 }
 

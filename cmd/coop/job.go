@@ -129,11 +129,16 @@ storing it again (one put less).`,
 	return cmd
 }
 
-// waitForJob polls a job until it is accepted or failed, printing a
-// progress line on stderr whenever it changes.
+// jobWaitPoll is how often a job's waiter (`job submit --wait`, the
+// demo) reads it from the local node: a fraction of a block interval, so
+// the wait ends close to the block that accepts the job.
+const jobWaitPoll = 100 * time.Millisecond
+
+// waitForJob polls a job every jobWaitPoll until it is accepted or
+// failed, printing a progress line on stderr whenever it changes.
 func waitForJob(cmd *cobra.Command, c *api.Client, id string) (*chain.JobView, error) {
 	last := ""
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(jobWaitPoll)
 	defer t.Stop()
 	for {
 		v, err := c.Job(cmd.Context(), id)
