@@ -452,9 +452,8 @@ func TestJobsSurviveKill9OfAWorkerAndTheSubmitter(t *testing.T) {
 		}
 		return false
 	}
-	var child int
+	var child, ticks int
 	waitState(ctx, t, fmt.Sprintf("node%d running a job", w), func() bool {
-		var ticks int
 		ticks, child = computeChildCPU(n.procs[w].pid)
 		return ticks >= 50
 	})
@@ -464,7 +463,7 @@ func TestJobsSurviveKill9OfAWorkerAndTheSubmitter(t *testing.T) {
 	n.kill9(w)
 	tKill := time.Now()
 	waitState(ctx, t, "the killed worker's compute child gone", func() bool { return processGone(child) })
-	t.Logf("node%d killed %v after assignment, its compute child running", w, tKill.Sub(tAssigned).Round(time.Millisecond))
+	t.Logf("node%d killed %v after both jobs were seen assigned, its compute child at %d ms of CPU", w, tKill.Sub(tAssigned).Round(time.Millisecond), 10*ticks)
 	supply(observer, "with a worker killed")
 
 	// A goes on without W; B gets a replacement for W.
@@ -506,13 +505,13 @@ func TestJobsSurviveKill9OfAWorkerAndTheSubmitter(t *testing.T) {
 		ticks, _ := computeChildCPU(n.procs[r].pid)
 		return ticks >= 50 || committed(job(idB), repl.Worker)
 	})
-	midB := job(idB).Phase != chain.JobAccepted
+	phaseB := job(idB).Phase
 	n.kill9(0)
 	tRestart = time.Now()
 	n.start(0)
 	clients[0] = n.dial(ctx, 0)
 	n.waitAPI(ctx, 0)
-	t.Logf("node0 killed with B %s (mid-job %v), back in %v", job(idB).Phase, midB, time.Since(tRestart).Round(time.Millisecond))
+	t.Logf("node0 killed with B %s, back in %v", phaseB, time.Since(tRestart).Round(time.Millisecond))
 	supply(clients[0], "after the restarts")
 
 	waitState(ctx, t, "both jobs closed", func() bool {
@@ -540,6 +539,18 @@ func TestJobsSurviveKill9OfAWorkerAndTheSubmitter(t *testing.T) {
 	if vA.Round != 1 || vB.Round != 2 {
 		t.Errorf("rounds: A %d, B %d", vA.Round, vB.Round)
 	}
+	// How much of the commit deadline the honest workers used.
+	var slowest, window int64
+	for _, v := range []chain.JobView{vA, vB} {
+		for _, a := range v.Assignments {
+			if a.CommittedHeight != 0 {
+				slowest = max(slowest, a.CommittedHeight-a.AssignedHeight)
+				window = a.CommitBy - a.AssignedHeight
+			}
+		}
+	}
+	t.Logf("the slowest honest commit came %d blocks after its assignment, of a %d-block deadline; blocks every %v on average",
+		slowest, window, time.Since(tSubmit).Round(time.Millisecond)/time.Duration(max(1, vB.ClosedHeight-vA.SubmittedHeight)))
 	supply(clients[0], "after the jobs")
 	sub, err := clients[0].Account(ctx, n.addrs[0])
 	if err != nil {
