@@ -186,9 +186,9 @@ func (n *procNet) coopCLI(ctx context.Context, args ...string) []byte {
 	return out
 }
 
-// creditSupply is Σ credits + escrowed credits over addrs, every account
+// creditSupplyAtOneHeight is Σ credits + escrowed credits over addrs, every account
 // read at one height (that of the first answer), and that height.
-func creditSupply(ctx context.Context, t *testing.T, c *ledger.Client, addrs []chain.Address) (uint64, int64) {
+func creditSupplyAtOneHeight(ctx context.Context, t *testing.T, c *ledger.Client, addrs []chain.Address) (uint64, int64) {
 	t.Helper()
 	var sum uint64
 	var h int64
@@ -377,7 +377,7 @@ func TestJobsSurviveKill9OfAWorkerAndTheSubmitter(t *testing.T) {
 	total := uint64(nodes) * dc.Credits
 	supply := func(c *ledger.Client, when string) {
 		t.Helper()
-		if s, h := creditSupply(ctx, t, c, n.addrs); s != total {
+		if s, h := creditSupplyAtOneHeight(ctx, t, c, n.addrs); s != total {
 			t.Fatalf("%s: credits + escrow sum to %d at height %d, genesis gave %d", when, s, h, total)
 		}
 	}
