@@ -27,6 +27,13 @@ type Kept struct {
 	Result []byte `json:"result,omitempty"`
 }
 
+// needsOutput reports whether k's output file is still to be stored: a
+// run's claim whose put had not finished (an unavailable claim has no
+// output).
+func (k *Kept) needsOutput() bool {
+	return k.Claim.Status != StatusUnavailable && k.Output.File == [32]byte{}
+}
+
 // State keeps Kept records (*DirState).
 type State interface {
 	// Load returns the record of job, an error wrapping fs.ErrNotExist

@@ -24,6 +24,16 @@ import (
 // one told of none.
 const DefaultInterval = 2 * time.Second
 
+// StatusUnavailable is the claim of a worker that could not get a job's
+// module or input (chain.ResultUnavailable): not a run, and carrying
+// nothing but itself.
+const StatusUnavailable compute.Status = "unavailable"
+
+// DefaultUnavailableAfter is Config.UnavailableAfter's default: two runs
+// RetryAfter apart, each of which asked the submitter's node several
+// times, well within the default commit window.
+const DefaultUnavailableAfter = 2
+
 // SaltSize is the size of a commit's salt: random, so the claim cannot be
 // guessed from the commit (the ledger's commitment binds the worker's
 // address itself, so another worker cannot copy it).
@@ -202,6 +212,11 @@ type Config struct {
 	// with (time.Now when nil).
 	RetryAfter time.Duration
 	Now        func() time.Time
+	// UnavailableAfter is how many runs of a job that could not get its
+	// files (see StatusUnavailable) make the worker commit
+	// StatusUnavailable instead of trying again (DefaultUnavailableAfter
+	// when 0).
+	UnavailableAfter int
 	// Logger receives the worker's lines; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -229,6 +244,7 @@ type Worker struct {
 	running map[[32]byte]bool      // jobs running now: each takes a CPU slot
 	busy    map[[32]byte]bool      // jobs a goroutine of start takes to their reveal (running ones too)
 	retry   map[[32]byte]time.Time // failed runs: not before
+	nofiles map[[32]byte]int       // runs that could not get the job's files, by job
 	wg      sync.WaitGroup
 }
 
@@ -262,6 +278,9 @@ func New(self ed25519.PublicKey, d Deps, cfg Config) (*Worker, error) {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = 10 * cfg.Interval
 	}
+	if cfg.UnavailableAfter <= 0 {
+		cfg.UnavailableAfter = DefaultUnavailableAfter
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -269,7 +288,7 @@ func New(self ed25519.PublicKey, d Deps, cfg Config) (*Worker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Worker{self: self, d: d, cfg: cfg, log: log, running: make(map[[32]byte]bool), busy: make(map[[32]byte]bool), retry: make(map[[32]byte]time.Time)}, nil
+	return &Worker{self: self, d: d, cfg: cfg, log: log, running: make(map[[32]byte]bool), busy: make(map[[32]byte]bool), retry: make(map[[32]byte]time.Time), nofiles: make(map[[32]byte]int)}, nil
 }
 
 // Loop runs a Round at each new block (Deps.Blocks) and at every tick of
@@ -408,12 +427,28 @@ func (w *Worker) start(ctx context.Context, a Assignment) {
 			delete(w.busy, a.Job)
 			w.mu.Unlock()
 		}()
-		if err := w.work(ctx, a.Job, ran); err != nil && ctx.Err() == nil {
-			w.log.Warn("compute job not done", "job", fmt.Sprintf("%x", a.Job[:8]), "err", err, "retry", w.cfg.RetryAfter)
-			w.mu.Lock()
-			w.retry[a.Job] = w.cfg.Now().Add(w.cfg.RetryAfter)
-			w.mu.Unlock()
+		err := w.work(ctx, a.Job, ran)
+		if err == nil || ctx.Err() != nil {
+			return
 		}
+		var nf *noFilesError
+		if errors.As(err, &nf) {
+			w.mu.Lock()
+			w.nofiles[a.Job]++
+			n := w.nofiles[a.Job]
+			w.mu.Unlock()
+			if n >= w.cfg.UnavailableAfter {
+				ran()
+				w.log.Warn("compute job: its files are unavailable; committing that", "job", fmt.Sprintf("%x", a.Job[:8]), "tries", n, "err", err)
+				if err = w.unavailable(ctx, a.Job); err == nil || ctx.Err() != nil {
+					return
+				}
+			}
+		}
+		w.log.Warn("compute job not done", "job", fmt.Sprintf("%x", a.Job[:8]), "err", err, "retry", w.cfg.RetryAfter)
+		w.mu.Lock()
+		w.retry[a.Job] = w.cfg.Now().Add(w.cfg.RetryAfter)
+		w.mu.Unlock()
 	}()
 }
 
@@ -459,7 +494,7 @@ func (w *Worker) finish(ctx context.Context, k *Kept, submitter ed25519.PublicKe
 		putErr error
 		wg     sync.WaitGroup
 	)
-	stored := k.Output.File != [32]byte{}
+	stored := !k.needsOutput()
 	if !stored {
 		wg.Add(1)
 		go func() {
@@ -515,22 +550,22 @@ func (w *Worker) storeOutput(ctx context.Context, k *Kept, submitter ed25519.Pub
 func (w *Worker) run(ctx context.Context, job Job) (*Kept, error) {
 	caps, err := w.d.Keys.JobKeys(ctx, job)
 	if err != nil {
-		return nil, fmt.Errorf("fetching its keys from the submitter: %w", err)
+		return nil, noFiles(ctx, fmt.Errorf("fetching its keys from the submitter: %w", err))
 	}
 	if caps.Module.FileID != job.ModuleFile {
-		return nil, fmt.Errorf("%w: module file %s, the ledger records %x", ErrBadKeys, caps.Module.FileID, job.ModuleFile[:8])
+		return nil, noFiles(ctx, fmt.Errorf("%w: module file %s, the ledger records %x", ErrBadKeys, caps.Module.FileID, job.ModuleFile[:8]))
 	}
 	hasInput := job.InputFile != [32]byte{}
 	if caps.HasInput != hasInput || hasInput && caps.Input.FileID != job.InputFile {
-		return nil, fmt.Errorf("%w: input file", ErrBadKeys)
+		return nil, noFiles(ctx, fmt.Errorf("%w: input file", ErrBadKeys))
 	}
 	cj := &compute.Job{}
 	if cj.Module, err = w.d.Files.ReadFile(ctx, caps.Module, w.cfg.MaxModuleBytes); err != nil {
-		return nil, fmt.Errorf("reading the module: %w", err)
+		return nil, noFiles(ctx, fmt.Errorf("reading the module: %w", err))
 	}
 	if hasInput {
 		if cj.Input, err = w.d.Files.ReadFile(ctx, caps.Input, w.cfg.MaxInputBytes); err != nil {
-			return nil, fmt.Errorf("reading the input: %w", err)
+			return nil, noFiles(ctx, fmt.Errorf("reading the input: %w", err))
 		}
 	}
 	cj.Spec = job.Spec(cj.Module, cj.Input)
@@ -555,13 +590,47 @@ func (w *Worker) commit(ctx context.Context, k *Kept) error {
 	return nil
 }
 
+// noFilesError is a run that could not get its job's module or input:
+// the submitter's node did not hand over their keys (refused, or was not
+// reachable), handed over keys that do not name the recorded files, or
+// the files did not read.
+type noFilesError struct{ err error }
+
+func (e *noFilesError) Error() string { return e.err.Error() }
+func (e *noFilesError) Unwrap() error { return e.err }
+
+// noFiles marks err as a noFilesError unless ctx ended (the node is
+// stopping: not the submitter's doing).
+func noFiles(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	return &noFilesError{err}
+}
+
+// unavailable commits the claim StatusUnavailable for job: its files could
+// not be had UnavailableAfter times. The claim carries nothing else, so
+// every worker the submitter withheld its files from makes the same one;
+// the ledger judges nobody for it (chain.ResultUnavailable).
+func (w *Worker) unavailable(ctx context.Context, id [32]byte) error {
+	salt := make([]byte, SaltSize)
+	if _, err := io.ReadFull(w.cfg.Rand, salt); err != nil {
+		return fmt.Errorf("salt: %w", err)
+	}
+	k := &Kept{Job: id, Claim: Claim{Status: StatusUnavailable}, Salt: salt}
+	if err := w.d.State.Save(k); err != nil {
+		return err
+	}
+	return w.finish(ctx, k, nil)
+}
+
 // committed handles an assignment the ledger holds the commit of, at
 // height h: while the commit phase is open it stores a kept output whose
 // put had not finished; once reveals are taken it reveals.
 func (w *Worker) committed(ctx context.Context, a Assignment, h int64) error {
 	k, err := w.d.State.Load(a.Job)
 	if !a.RevealOpen {
-		if err == nil && k.Output.File == ([32]byte{}) {
+		if err == nil && k.needsOutput() {
 			_, err = w.storeOutput(ctx, k, nil)
 			return err
 		}
@@ -596,7 +665,7 @@ func (w *Worker) revealIfOpen(ctx context.Context, k *Kept) error {
 // reveal reveals k, storing its output file first if its put had not
 // finished.
 func (w *Worker) reveal(ctx context.Context, k *Kept) error {
-	if k.Output.File == ([32]byte{}) {
+	if k.needsOutput() {
 		out, err := w.storeOutput(ctx, k, nil)
 		if err != nil {
 			return err
