@@ -195,6 +195,9 @@ func printJob(cmd *cobra.Command, v *chain.JobView) error {
 	if v.Phase == chain.JobAccepted {
 		fmt.Fprintf(out, "result:   %s, exit %d, fuel %d, output %s\n", v.Result.Status, v.Result.ExitCode, v.Result.FuelUsed, v.Result.OutputHash)
 	}
+	if v.Phase == chain.JobFailed && v.Result.Status == chain.ResultUnavailable {
+		fmt.Fprintln(out, "result:   unavailable: the workers could not get the job's module or input from the submitter's node (offline, or refusing them); all refunded")
+	}
 	for _, a := range v.Assignments {
 		state := a.Outcome
 		if state == "" {
