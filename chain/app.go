@@ -48,7 +48,8 @@ import (
 //	   (and a new round at the end of the block that voided the last one),
 //	   from that block's hash, by the blockEndRules; it was the next
 //	   block; the "unavailable" result (a worker could not get the job's
-//	   files: a quorum of it fails the job and judges nobody). Version-6
+//	   files: a quorum of it fails the job and judges nobody); a reveal's
+//	   optional output_key (kept in the assignment). Version-6
 //	   state is refused.
 const AppVersion = 7
 

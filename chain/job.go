@@ -287,6 +287,9 @@ type Assignment struct {
 	Result     JobResult `cbor:"result" json:"result"`
 	ResultHash Hash      `cbor:"result_hash" json:"result_hash"`
 	OutputFile Hash      `cbor:"output_file" json:"output_file"`
+	// OutputKey is the reveal's sealed output capability (absent when the
+	// worker gave none: the submitter asks the worker's node then).
+	OutputKey []byte `cbor:"output_key,omitempty" json:"output_key,omitempty"`
 	// Outcome is "" while open, then one of the Outcome constants.
 	Outcome string `cbor:"outcome,omitempty" json:"outcome,omitempty"`
 	// Paid is what the worker was paid (OutcomePaid).

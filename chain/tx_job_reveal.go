@@ -30,7 +30,17 @@ type RevealResult struct {
 	Result     JobResult `cbor:"result"`
 	Salt       []byte    `cbor:"salt"`
 	OutputFile Hash      `cbor:"output_file"`
+	// OutputKey, optional, is the output file's capability sealed to the
+	// submitter (node/capseal, role output), so the submitter reads the
+	// output from the ledger's record even when the worker's node is
+	// gone. The ledger only bounds its size (≤ MaxOutputKeyBytes) and
+	// takes it only with an output file.
+	OutputKey []byte `cbor:"output_key,omitempty"`
 }
+
+// MaxOutputKeyBytes bounds RevealResult.OutputKey: room for a sealed
+// 64-byte capability (113 bytes with node/capseal) and a little more.
+const MaxOutputKeyBytes = 160
 
 // TxType implements Body.
 func (*RevealResult) TxType() string { return TypeRevealResult }
@@ -46,6 +56,10 @@ func applyRevealResult(x *execCtx, b *RevealResult) error {
 		return fmt.Errorf("%w: result status %.64q", ErrInvalid, b.Result.Status)
 	case b.Result.Status == ResultUnavailable && (b.Result != JobResult{Status: ResultUnavailable} || !b.OutputFile.IsZero()):
 		return fmt.Errorf("%w: an %q result carries no cost table, exit code, trap, fuel or output", ErrInvalid, ResultUnavailable)
+	case len(b.OutputKey) > MaxOutputKeyBytes:
+		return fmt.Errorf("%w: output key of %d bytes, at most %d", ErrInvalid, len(b.OutputKey), MaxOutputKeyBytes)
+	case len(b.OutputKey) > 0 && b.OutputFile.IsZero():
+		return fmt.Errorf("%w: an output key without an output file", ErrInvalid)
 	case len(b.Result.Trap) > MaxTrapKindBytes:
 		return fmt.Errorf("%w: trap kind of %d bytes", ErrInvalid, len(b.Result.Trap))
 	}
@@ -83,7 +97,7 @@ func applyRevealResult(x *execCtx, b *RevealResult) error {
 			return fmt.Errorf("%w: output file %s", ErrNotFound, b.OutputFile)
 		}
 	}
-	a.Revealed, a.Result, a.ResultHash, a.OutputFile = true, b.Result, rh, b.OutputFile
+	a.Revealed, a.Result, a.ResultHash, a.OutputFile, a.OutputKey = true, b.Result, rh, b.OutputFile, b.OutputKey
 	l := txJobLedger(x)
 	if err := l.afterReveal(j, a); err != nil {
 		return err

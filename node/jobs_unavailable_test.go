@@ -75,3 +75,42 @@ func TestComputeJobWhoseFilesAreWithheldFailsAndJudgesNoWorker(t *testing.T) {
 		t.Fatalf("balances sum to %d, were %d", after, before)
 	}
 }
+
+// The submitter reads an accepted job's output with none of its workers
+// able to hand over the output's key (their kept records gone): the key
+// each put on the ledger with its reveal, sealed to the submitter, opens
+// the output file.
+func TestComputeJobOutputReadsWithoutTheWorkersKeys(t *testing.T) {
+	nodes, _ := startComputeNetwork(t, 4, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	mod, err := wasmer.Wat2Wasm(echoWat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := nodes[0].SubmitJob(ctx, mod, []byte("hello"), JobOptions{Fuel: 300, Memory: 1 << 16, Replicas: 3, Quorum: 2, Price: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := waitJob(t, nodes[0], id)
+	if v.Phase != chain.JobAccepted {
+		t.Fatalf("job %s", v.Phase)
+	}
+	for _, a := range v.Assignments {
+		if a.Revealed && len(a.OutputKey) == 0 {
+			t.Fatalf("worker %s revealed no output key", a.Worker)
+		}
+	}
+	for _, nd := range nodes[1:] {
+		if err := nd.workState.Delete(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := nodes[0].JobResult(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Output) != "hello!" {
+		t.Fatalf("output %q", res.Output)
+	}
+}

@@ -250,7 +250,7 @@ func (l workerLedger) Commit(ctx context.Context, job [32]byte, c worker.Claim, 
 }
 
 func (l workerLedger) Reveal(ctx context.Context, job [32]byte, c worker.Claim, salt []byte, out worker.Output) error {
-	_, err := l.n.lc.BroadcastCommit(ctx, &chain.RevealResult{Job: chain.Hash(job), Result: jobResultOf(c), Salt: salt, OutputFile: out.File})
+	_, err := l.n.lc.BroadcastCommit(ctx, &chain.RevealResult{Job: chain.Hash(job), Result: jobResultOf(c), Salt: salt, OutputFile: out.File, OutputKey: out.Sealed})
 	return err
 }
 
@@ -406,6 +406,15 @@ func (n *Node) JobResult(ctx context.Context, id chain.Hash) (*compute.Result, e
 		if a.ResultHash != v.ResultHash || !a.Revealed || a.OutputFile.IsZero() || a.Outcome == chain.OutcomeWrong {
 			continue
 		}
+		if len(a.OutputKey) > 0 {
+			// The key the worker put on the ledger with its reveal: no
+			// need for its node to be up.
+			r, err := n.openOutput(ctx, id, worker.Output{File: a.OutputFile, Sealed: a.OutputKey}, accepted)
+			if err == nil {
+				return r, nil
+			}
+			errs = append(errs, fmt.Errorf("worker %s's output key on the ledger: %w", a.Worker, err))
+		}
 		r, err := n.outputFrom(ctx, id, a.Worker, a.OutputFile, accepted)
 		if err == nil {
 			return r, nil
@@ -430,7 +439,12 @@ func (n *Node) outputFrom(ctx context.Context, job chain.Hash, w chain.Address, 
 	if len(sealed) != 1 || sealed[0].Role != capseal.RoleOutput {
 		return nil, fmt.Errorf("%w: the worker answered no output key", exchange.ErrMalformed)
 	}
-	out := worker.Output{File: file, Sealed: sealed[0].Sealed}
+	return n.openOutput(ctx, job, worker.Output{File: file, Sealed: sealed[0].Sealed}, accepted)
+}
+
+// openOutput opens a worker's sealed output capability with the account's
+// key and reads the accepted result from its file.
+func (n *Node) openOutput(ctx context.Context, job chain.Hash, out worker.Output, accepted worker.Claim) (*compute.Result, error) {
 	return worker.OpenOutput(n.key, job, out, accepted, func(c storage.Capability) ([]byte, error) {
 		return workerFiles{n: n}.ReadFile(ctx, c, worker.MaxOutput+compute.MaxStderr+1<<20)
 	})
