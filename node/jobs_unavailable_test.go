@@ -10,8 +10,8 @@ import (
 	"github.com/coop-network/coop/chain"
 )
 
-// A submitter whose node goes away right after submitting (so no worker
-// can get the job's module and input keys) gets a failed job and all its
+// A submitter whose node withholds its job's files (it refuses every
+// worker's job-keys request), and then goes away, gets a failed job and all its
 // escrow back, and no worker is judged: each commits and reveals the
 // unavailable claim after its tries, and that quorum fails the job. (A
 // worker judged missed for a submitter's silence was an attack: a fresh
@@ -41,6 +41,7 @@ func TestComputeJobWhoseFilesAreWithheldFailsAndJudgesNoWorker(t *testing.T) {
 		return s
 	}
 	before, sub := supply(), account(nodes[0].addr)
+	nodes[0].withholdJobKeys.Store(true)
 	id, err := nodes[0].SubmitJob(ctx, mod, []byte("hello"), JobOptions{Fuel: 300, Memory: 1 << 16, Replicas: 3, Quorum: 2, Price: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -102,6 +102,9 @@ func (n *Node) newJobKeyServer() *jobKeyServer {
 // account submitted it: the files' keys come from the ledger, sealed to
 // the account (ownCapability).
 func (n *Node) ownJobKeys(ctx context.Context, job [32]byte) ([]exchange.JobKey, bool, error) {
+	if n.withholdJobKeys.Load() {
+		return nil, false, nil
+	}
 	jl, err := n.jobLedger()
 	if err != nil {
 		return nil, false, nil

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -78,6 +79,11 @@ var _ pieceExchange = (*exchange.Exchange)(nil)
 
 // Node is a running coop daemon. Close stops it.
 type Node struct {
+	// withholdJobKeys (tests: fault injection) makes the node refuse the
+	// job-keys requests for the jobs its account submitted, as a
+	// submitter withholding its files would.
+	withholdJobKeys atomic.Bool
+
 	cfg   Config
 	key   ed25519.PrivateKey
 	pub   ed25519.PublicKey
