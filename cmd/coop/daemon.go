@@ -106,13 +106,9 @@ func daemonConfig(home string) (node.Config, error) {
 }
 
 // startDaemon starts the storage daemon (libp2p, exchange, block store,
-// API) beside a running ledger node, as the node's own account. Close the
-// ledger client it returns after the daemon.
-func startDaemon(ctx context.Context, ln *ledger.Node) (*node.Node, *ledger.Client, error) {
-	c, err := daemonConfig(homeDir())
-	if err != nil {
-		return nil, nil, err
-	}
+// API) with config c beside a running ledger node, as the node's own
+// account. Close the ledger client it returns after the daemon.
+func startDaemon(ctx context.Context, ln *ledger.Node, c node.Config) (*node.Node, *ledger.Client, error) {
 	lc, err := ln.Client(ctx)
 	if err != nil {
 		return nil, nil, err
