@@ -79,7 +79,7 @@ func newDevnetInitCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().Int("nodes", d.Nodes, "number of nodes (all validators)")
+	cmd.Flags().Int("nodes", d.Nodes, "number of nodes (all validators); the default fits a put with the default k+m")
 	cmd.Flags().String("dir", "", "directory for the node homes")
 	cmd.Flags().Int("base-port", d.BasePort, "first port; node i uses BASE+10i … BASE+10i+9")
 	cmd.Flags().String("chain-id", d.ChainID, "chain id")
@@ -118,7 +118,7 @@ func newDevnetStartCmd() *cobra.Command {
 			return runDevnet(ctx, cmd, homes)
 		},
 	}
-	cmd.Flags().String("dir", "", "directory written by `coop devnet init`")
+	cmd.Flags().String("dir", "", "directory written by 'coop devnet init'")
 	return cmd
 }
 
