@@ -6,6 +6,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/coop-network/coop/node/api"
 )
 
 func init() { registerCommand(newLsCmd) }
@@ -49,12 +51,14 @@ func newLsCmd() *cobra.Command {
 				if !long && len(id) > 16 {
 					id = id[:16]
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d+%d\t%d\t%s", id, formatBytes(f.Size), f.K, f.M, f.Pieces, f.Name)
+				// Names and errors come from the node: printed escaped, so a
+				// control character in one cannot rewrite the terminal.
+				fmt.Fprintf(tw, "%s\t%s\t%d+%d\t%d\t%s", api.PrintableName(id), formatBytes(f.Size), f.K, f.M, f.Pieces, api.PrintableName(f.Name))
 				if long {
 					if f.Capability != "" {
-						fmt.Fprintf(tw, "\t%s", f.Capability)
+						fmt.Fprintf(tw, "\t%s", api.PrintableName(f.Capability))
 					} else {
-						fmt.Fprintf(tw, "\t(no key: %s)", f.KeyError)
+						fmt.Fprintf(tw, "\t(no key: %s)", api.PrintableName(f.KeyError))
 					}
 				}
 				fmt.Fprintln(tw)
