@@ -201,7 +201,7 @@ func printComputeReport(cmd *cobra.Command, spec *compute.JobSpec, rep *compute.
 		fmt.Fprintf(w, "stderr:      %q\n", res.Stderr)
 	}
 	fmt.Fprintf(w, "fuel used:   %d of %d (cost table v%d)\n", res.FuelUsed, spec.FuelLimit, res.CostTable)
-	fmt.Fprintf(w, "output:      %d bytes, sha256 %s\n", len(res.Output), res.OutputHash)
+	fmt.Fprintf(w, "output:      %s, sha256 %s\n", formatBytes(len(res.Output)), res.OutputHash)
 	fmt.Fprintf(w, "job id:      %s\n", res.Job)
 	fmt.Fprintf(w, "result hash: %s\n", res.Hash())
 	cache := "compiled"

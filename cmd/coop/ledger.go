@@ -51,7 +51,7 @@ func newLedgerCmd() *cobra.Command {
 					fmt.Fprintf(w, "file\t%s\nowner\t%s\nsize\t%s (%s stored, k=%d m=%d)\nplaced at\t%d\n\n", f.ID, f.Owner, formatBytes(f.Size), formatBytes(f.Bytes), f.K, f.M, f.PlacedHeight)
 					fmt.Fprintln(w, "SEG\tIDX\tHOLDER\tPIECE ID\tSIZE\tLEAVES")
 					for _, p := range f.Pieces {
-						fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%d\t%d\n", p.Segment, p.Index, p.Holder, p.ID, p.Size, p.Leaves)
+						fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%d\n", p.Segment, p.Index, p.Holder, p.ID, formatBytes(p.Size), p.Leaves)
 					}
 				}, err
 			}),
@@ -69,7 +69,7 @@ func newLedgerCmd() *cobra.Command {
 				return ps, func(w *tabwriter.Writer) {
 					fmt.Fprintln(w, "FILE ID\tSEG\tIDX\tPIECE ID\tSIZE")
 					for _, p := range ps {
-						fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\n", p.File, p.Piece.Segment, p.Piece.Index, p.Piece.ID, p.Piece.Size)
+						fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\n", p.File, p.Piece.Segment, p.Piece.Index, p.Piece.ID, formatBytes(p.Piece.Size))
 					}
 				}, err
 			}),

@@ -83,7 +83,7 @@ func newNodeRegisterCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().String("pledge", "0", "disk space to offer, e.g. 100GiB, 500MB, 1TiB")
+	cmd.Flags().String("pledge", "0", "disk space to offer, e.g. 100GiB, 500MiB, 1TiB")
 	cmd.Flags().Uint32("cpu", 0, "compute units to offer")
 	cmd.Flags().StringSlice("addr", nil, "libp2p multiaddr peers reach this node at (repeatable)")
 	cmd.Flags().Duration("timeout", 30*time.Second, "how long to wait for the tx to commit")
