@@ -318,4 +318,3 @@ func corruptBlock(store *blockstore.Store, id blockstore.ID) error {
 	_, err = f.WriteAt(b, off)
 	return err
 }
-
