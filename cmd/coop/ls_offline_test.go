@@ -1,0 +1,68 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coop-network/coop/node"
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/ledger"
+)
+
+// TestLsReadsTheLedgerWithoutARunningNode: after the node that put a file
+// stops, `coop ls -l` still lists it, name and capability included, from
+// the home's own ledger state; and while another process holds the home
+// (a node starting), ls does not touch the state.
+func TestLsReadsTheLedgerWithoutARunningNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts CometBFT validators")
+	}
+	net := node.StartTestNetwork(t, 2, nil)
+	homeA := ledger.DevnetHome(net.Ledger.Dir, 0)
+	data := make([]byte, 100_000)
+	_, _ = rand.Read(data)
+	in := filepath.Join(t.TempDir(), "notes.bin")
+	if err := os.WriteFile(in, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "--home", homeA, "put", in, "--copies", "2", "--json")
+	if err != nil {
+		t.Fatalf("put: %v\n%s", err, out)
+	}
+	var res api.PutResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("put --json: %q: %v", out, err)
+	}
+
+	net.Stop(0)
+	net.Stop(1)
+	net.Ledger.StopAll()
+
+	out, err = runCLI(t, "--home", homeA, "ls", "-l")
+	if err != nil {
+		t.Fatalf("ls -l with no node running: %v\n%s", err, out)
+	}
+	for _, want := range []string{res.FileID, "notes.bin", res.Capability, "no node running"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("ls -l with no node running lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = runCLI(t, "--home", homeA, "ls", "--json")
+	var files []api.FileInfo
+	if err != nil || json.Unmarshal([]byte(out), &files) != nil || len(files) != 1 || files[0].FileID != res.FileID || files[0].Size != int64(len(data)) {
+		t.Fatalf("ls --json with no node running: %v\n%s", err, out)
+	}
+
+	lock, err := lockHome(homeA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	if _, err := runCLI(t, "--home", homeA, "ls"); err == nil {
+		t.Fatal("ls read the state of a home another process holds")
+	}
+}
