@@ -113,6 +113,15 @@ func newDevnetStartCmd() *cobra.Command {
 			if len(homes) == 0 {
 				return fmt.Errorf("no node homes in %s (run `coop devnet init --dir %s`)", dir, dir)
 			}
+			// A home in use (a devnet already running) is refused here, at
+			// once, rather than by each node in its log.
+			for _, h := range homes {
+				l, err := lockHome(h)
+				if err != nil {
+					return err
+				}
+				l.Release()
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runDevnet(ctx, cmd, homes)

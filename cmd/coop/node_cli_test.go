@@ -49,3 +49,22 @@ func TestNodeChecksFlagsBeforeStarting(t *testing.T) {
 		t.Fatal("the ledger started (its block database exists)")
 	}
 }
+
+// TestDevnetStartRefusesAHomeInUse: devnet start on a devnet whose node is
+// running says so at once instead of starting nodes that fail one by one.
+func TestDevnetStartRefusesAHomeInUse(t *testing.T) {
+	dir := t.TempDir()
+	base := freePortBlock(t, 20)
+	if out, err := runCLI(t, "devnet", "init", "--nodes", "2", "--dir", dir, "--base-port", fmt.Sprint(base)); err != nil {
+		t.Fatalf("devnet init: %v\n%s", err, out)
+	}
+	lock, err := lockHome(ledger.DevnetHome(dir, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	out, err := runCLI(t, "devnet", "start", "--dir", dir)
+	if err == nil || !strings.Contains(err.Error(), "in use") || strings.Contains(out, "started") {
+		t.Fatalf("devnet start with node1 in use: %v\n%s", err, out)
+	}
+}
