@@ -145,13 +145,28 @@ func ledgerAddressArg(args []string) (chain.Address, error) {
 }
 
 // ledgerRead wraps a read command: connect, fetch, print as a table or --json.
+// With no node running in the home, it reads the home's ledger state
+// itself (as of the last block that node saw), holding the home's lock.
 func ledgerRead(fetch func(context.Context, *ledger.Client, []string) (any, func(*tabwriter.Writer), error)) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		c, err := ledgerClient(ctx)
 		if err != nil {
-			return err
+			lock, lerr := lockHome(homeDir())
+			if lerr != nil {
+				return err // a node holds the home: its error stands
+			}
+			defer lock.Release()
+			lc, closeState, serr := ledger.OpenState(ctx, homeDir())
+			if serr != nil {
+				return fmt.Errorf("%w; no node holds the home, and its ledger state cannot be read: %w", err, serr)
+			}
+			defer closeState()
+			if !jsonOutput() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no node running in %s: read from its ledger state as of the last block it saw\n", homeDir())
+			}
+			c = lc
 		}
 		defer c.Close()
 		v, table, err := fetch(ctx, c, args)
