@@ -24,7 +24,7 @@ func lockHome(home string) (*dirlock.Lock, error) {
 		if le.PID > 0 {
 			who = fmt.Sprintf("process %d", le.PID)
 		}
-		return nil, fmt.Errorf("home %s is in use: %s (a coop node) holds its lock %s; stop it first, or use another --home", home, who, le.Path)
+		return nil, fmt.Errorf("home %s is in use: %s holds its lock %s (a coop node, or a command reading the home's ledger state); stop it first, or use another --home", home, who, le.Path)
 	}
 	return l, err
 }
