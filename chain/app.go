@@ -44,10 +44,17 @@ import (
 //	   jobDeadlines block rule (assignment, deadlines, rounds), accounts'
 //	   credits_escrowed, credits_earned and credits_spent, and params'
 //	   jobs. Version-5 state is refused.
-//	7: an empty file (size 0) is placed with no pieces: PlaceFile takes
+//	7: a job is assigned at the end of the block that holds its SubmitJob
+//	   (and a new round at the end of the block that voided the last one),
+//	   from that block's hash, by the blockEndRules; it was the next
+//	   block; the "unavailable" result (a worker could not get the job's
+//	   files: a quorum of it fails the job and judges nobody); a reveal's
+//	   optional output_key (kept in the assignment). Version-6
+//	   state is refused.
+//	8: an empty file (size 0) is placed with no pieces: PlaceFile takes
 //	   zero pieces when the size is 0 (it needed at least one segment).
-//	   Version-6 state is refused.
-const AppVersion = 7
+//	   Version-7 state is refused.
+const AppVersion = 8
 
 // Config configures an App.
 type Config struct {
@@ -337,6 +344,11 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 			}
 		}
 		results[i] = res
+	}
+	for _, rule := range blockEndRules {
+		if err := rule(bc); err != nil {
+			return nil, fmt.Errorf("height %d, end of block: %w", req.Height, err)
+		}
 	}
 	return &abci.FinalizeBlockResponse{TxResults: results, AppHash: a.tree.WorkingHash()}, nil
 }

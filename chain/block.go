@@ -29,6 +29,16 @@ var blockRules = []func(b *blockCtx) error{
 	jobDeadlines, // job.go: assignments and deadlines of compute jobs
 }
 
+// blockEndRules run at the end of every block, after its transactions, in
+// this order. They act on what the block's transactions asked for this
+// very block: a job submitted in it is assigned from its own hash (the
+// same randomness a rule at the start of the next block would have, known
+// to nobody before the block is decided but its proposer), which takes a
+// block off every job's latency.
+var blockEndRules = []func(b *blockCtx) error{
+	jobDeadlines, // the jobs this block's SubmitJob txs made due now
+}
+
 // treeWriter adapts the working IAVL tree to kvWriter, with prefix scans
 // for block rules.
 type treeWriter struct{ t *iavl.MutableTree }

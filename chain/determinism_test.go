@@ -163,7 +163,7 @@ func (w *workload) block() [][]byte {
 	}
 	// Jobs come from their own random stream, so the rest of the history
 	// is the one it was before jobs existed.
-	for range w.jobRng.IntN(3) {
+	for range 1 + w.jobRng.IntN(3) {
 		k := w.keys[w.jobRng.IntN(len(w.keys))]
 		switch w.jobRng.IntN(3) {
 		case 0: // a job on a module file, usually the signer's own

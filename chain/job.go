@@ -11,8 +11,9 @@ import (
 //
 // A job's life: SubmitJob escrows Replicas × JobCost(FuelLimit, Price)
 // credits and
-// records the job "pending"; the next block's jobDeadlines rule assigns it
-// to Replicas workers drawn from that block's hash ("assigned"). Each
+// records the job "pending"; the jobDeadlines rule at the end of the same
+// block assigns it to Replicas workers drawn from that block's hash
+// ("assigned"). Each
 // worker runs it and commits H(result ‖ salt) with CommitResult
 // ("committing"). The commit phase closes when every open assignment has
 // committed, or at the commit deadline: then non-committers are marked
@@ -34,8 +35,9 @@ import (
 
 // Job phases (Job.Phase).
 const (
-	// JobPending: waiting for the next block to assign workers (a new
-	// job, or a new round after a reveal phase without quorum).
+	// JobPending: waiting for the end of the block to assign workers (a
+	// new job, or a new round after a reveal phase without quorum); a
+	// committed job is never seen pending unless no worker could be drawn.
 	JobPending = "pending"
 	// JobAssigned: workers assigned, none of this round has committed.
 	JobAssigned = "assigned"
@@ -72,6 +74,15 @@ const (
 	ResultExited   = "exited"
 	ResultTrapped  = "trapped"
 	ResultRejected = "rejected"
+	// ResultUnavailable is not a run: the worker could not get the job's
+	// module or input (the submitter's node did not hand over their keys,
+	// or handed over keys that do not open the recorded files). It carries
+	// no fuel, exit code, trap, output or cost table. A quorum of it fails
+	// the job, all refunded, and judges nobody; a worker that reveals it
+	// for a job whose accepted result is a run is void (no pay, no
+	// penalty). So a submitter that withholds its files, from all workers
+	// or some, cannot make honest workers look like failures.
+	ResultUnavailable = "unavailable"
 )
 
 // PriceUnitFuel is the fuel a job's Price is for: Price credits buy
@@ -276,6 +287,9 @@ type Assignment struct {
 	Result     JobResult `cbor:"result" json:"result"`
 	ResultHash Hash      `cbor:"result_hash" json:"result_hash"`
 	OutputFile Hash      `cbor:"output_file" json:"output_file"`
+	// OutputKey is the reveal's sealed output capability (absent when the
+	// worker gave none: the submitter asks the worker's node then).
+	OutputKey []byte `cbor:"output_key,omitempty" json:"output_key,omitempty"`
 	// Outcome is "" while open, then one of the Outcome constants.
 	Outcome string `cbor:"outcome,omitempty" json:"outcome,omitempty"`
 	// Paid is what the worker was paid (OutcomePaid).
@@ -561,6 +575,11 @@ func (l *jobLedger) pay(j *Job, a *Assignment) error {
 // reveals carry it): pays the workers that revealed it, judges the others
 // that revealed wrong, and closes the job if nothing is left open.
 func (l *jobLedger) accept(j *Job, h Hash) error {
+	for i := range j.Assignments {
+		if a := &j.Assignments[i]; a.open() && a.Revealed && a.ResultHash == h && a.Result.Status == ResultUnavailable {
+			return l.unavailable(j, h, a.Result)
+		}
+	}
 	j.Phase = JobAccepted
 	j.ResultHash = h
 	j.AcceptedHeight = l.height
@@ -592,7 +611,26 @@ func (l *jobLedger) judgeReveal(j *Job, a *Assignment) error {
 		}
 		return l.pay(j, a)
 	}
+	if a.Result.Status == ResultUnavailable {
+		return l.judge(j, a, OutcomeVoid)
+	}
 	return l.judge(j, a, OutcomeWrong)
+}
+
+// unavailable ends j on a quorum of ResultUnavailable (h, r): its workers
+// could not get its files from the submitter. Every reveal is void,
+// whatever it says (a submitter may hand its files to some workers only);
+// the job fails and its escrow goes back.
+func (l *jobLedger) unavailable(j *Job, h Hash, r JobResult) error {
+	j.Result, j.ResultHash = r, h
+	for i := range j.Assignments {
+		if a := &j.Assignments[i]; a.open() && a.Revealed {
+			if err := l.judge(j, a, OutcomeVoid); err != nil {
+				return err
+			}
+		}
+	}
+	return l.close(j)
 }
 
 // closeIfDone closes j when no assignment is open: refunds the escrow left.
@@ -687,7 +725,7 @@ func (l *jobLedger) endRevealPhase(j *Job) error {
 	}
 	j.Phase = JobPending
 	j.RevealBy = 0
-	return l.setDue(j, l.height+1)
+	return l.setDue(j, l.height) // the new round is drawn at this block's end
 }
 
 // openReveals starts j's reveal phase.

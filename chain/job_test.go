@@ -80,16 +80,16 @@ func (f *jobFixture) basicJob() *SubmitJob {
 	return &SubmitJob{Module: f.module, InlineInput: []byte("7"), FuelLimit: 1_000_000_000, MemoryLimit: 1 << 20, Price: 2}
 }
 
-// submit submits b for alice, checks it is accepted, and runs the next
-// block, which assigns its workers.
+// submit submits b for alice and checks it is accepted and assigned in
+// the same block (the block's end rule draws its workers).
 func (f *jobFixture) submit(b *SubmitJob) Hash {
 	f.t.Helper()
 	tx, id := f.submitTx(f.alice, b)
 	f.mustOK(f.block(tx))
-	if j := f.job(id); j.Phase != JobPending {
-		f.t.Fatalf("a new job is %s, want pending", j.Phase)
+	if j := f.job(id); j.Phase != JobAssigned || j.Round != 1 || len(j.Assignments) != int(j.Replicas) || j.Assignments[0].AssignedHeight != j.SubmittedHeight {
+		f.t.Fatalf("a new job is %s in round %d with %d assignments at height %d, want assigned in its submission block %d",
+			j.Phase, j.Round, len(j.Assignments), j.Assignments[0].AssignedHeight, j.SubmittedHeight)
 	}
-	f.block()
 	return id
 }
 
@@ -541,14 +541,12 @@ func TestJobLateCommitAndRevealAreRejectedWithJobLate(t *testing.T) {
 		t.Fatalf("a reveal after the deadline: %d %s", r.Code, r.Log)
 	}
 	// One reveal of two committed: no quorum at the deadline. The round
-	// is void, the silent worker missed, and the next block draws a fresh
+	// is void, the silent worker missed, and the same block draws a fresh
 	// round from workers that had no part.
 	j = f.job(id)
-	if j.Phase != JobPending || j.Assignments[0].Outcome != OutcomeVoid || j.Assignments[1].Outcome != OutcomeMissed {
+	if j.Assignments[0].Outcome != OutcomeVoid || j.Assignments[1].Outcome != OutcomeMissed {
 		t.Fatalf("after a reveal phase without quorum: %+v", j)
 	}
-	f.block()
-	j = f.job(id)
 	if j.Round != 2 || j.Phase != JobAssigned || len(openWorkers(j)) != 3 {
 		t.Fatalf("round 2: %+v", j)
 	}
@@ -611,16 +609,13 @@ func TestJobWithoutQuorumFailsAfterMaxRoundsAndRefundsAll(t *testing.T) {
 	other := func(b byte) JobResult { r := honest(); r.OutputHash = Hash{b}; return r }
 	f.runJob(id, other(1), other(2), other(3))
 	j := f.job(id)
-	if j.Phase != JobPending || j.Round != 1 {
-		t.Fatalf("three different results: %+v", j)
-	}
-	for _, a := range j.Assignments {
+	for _, a := range j.Assignments[:3] {
 		if a.Outcome != OutcomeVoid {
 			t.Fatalf("outcome %q", a.Outcome)
 		}
 	}
-	f.block() // draws round 2
-	if j := f.job(id); j.Round != 2 || len(openWorkers(j)) != 3 {
+	// The block that voided round 1 draws round 2.
+	if j.Round != 2 || j.Phase != JobAssigned || len(openWorkers(j)) != 3 {
 		t.Fatalf("round 2: %+v", j)
 	}
 	f.runJob(id, other(4), other(5), other(6))

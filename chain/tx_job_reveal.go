@@ -18,7 +18,8 @@ const TypeRevealResult = "reveal_result"
 // and Commitment(job, signer, ResultHash(job, Result), Salt) must equal
 // its commitment (ErrBadReveal). The result's fuel must be at most the
 // job's limit and its status one of ResultExited, ResultTrapped,
-// ResultRejected; the salt MinSaltBytes to MaxSaltBytes long (ErrInvalid).
+// ResultRejected, ResultUnavailable (with every other field zero, and no
+// output file); the salt MinSaltBytes to MaxSaltBytes long (ErrInvalid).
 //
 // Then: in an accepted job the reveal is judged at once (paid if it is the
 // accepted result, wrong otherwise). Else, if Quorum open reveals now
@@ -29,7 +30,17 @@ type RevealResult struct {
 	Result     JobResult `cbor:"result"`
 	Salt       []byte    `cbor:"salt"`
 	OutputFile Hash      `cbor:"output_file"`
+	// OutputKey, optional, is the output file's capability sealed to the
+	// submitter (node/capseal, role output), so the submitter reads the
+	// output from the ledger's record even when the worker's node is
+	// gone. The ledger only bounds its size (≤ MaxOutputKeyBytes) and
+	// takes it only with an output file.
+	OutputKey []byte `cbor:"output_key,omitempty"`
 }
+
+// MaxOutputKeyBytes bounds RevealResult.OutputKey: room for a sealed
+// 64-byte capability (113 bytes with node/capseal) and a little more.
+const MaxOutputKeyBytes = 160
 
 // TxType implements Body.
 func (*RevealResult) TxType() string { return TypeRevealResult }
@@ -41,8 +52,14 @@ func applyRevealResult(x *execCtx, b *RevealResult) error {
 	switch {
 	case len(b.Salt) < MinSaltBytes || len(b.Salt) > MaxSaltBytes:
 		return fmt.Errorf("%w: salt of %d bytes, want %d to %d", ErrInvalid, len(b.Salt), MinSaltBytes, MaxSaltBytes)
-	case b.Result.Status != ResultExited && b.Result.Status != ResultTrapped && b.Result.Status != ResultRejected:
+	case b.Result.Status != ResultExited && b.Result.Status != ResultTrapped && b.Result.Status != ResultRejected && b.Result.Status != ResultUnavailable:
 		return fmt.Errorf("%w: result status %.64q", ErrInvalid, b.Result.Status)
+	case b.Result.Status == ResultUnavailable && (b.Result != JobResult{Status: ResultUnavailable} || !b.OutputFile.IsZero()):
+		return fmt.Errorf("%w: an %q result carries no cost table, exit code, trap, fuel or output", ErrInvalid, ResultUnavailable)
+	case len(b.OutputKey) > MaxOutputKeyBytes:
+		return fmt.Errorf("%w: output key of %d bytes, at most %d", ErrInvalid, len(b.OutputKey), MaxOutputKeyBytes)
+	case len(b.OutputKey) > 0 && b.OutputFile.IsZero():
+		return fmt.Errorf("%w: an output key without an output file", ErrInvalid)
 	case len(b.Result.Trap) > MaxTrapKindBytes:
 		return fmt.Errorf("%w: trap kind of %d bytes", ErrInvalid, len(b.Result.Trap))
 	}
@@ -80,7 +97,7 @@ func applyRevealResult(x *execCtx, b *RevealResult) error {
 			return fmt.Errorf("%w: output file %s", ErrNotFound, b.OutputFile)
 		}
 	}
-	a.Revealed, a.Result, a.ResultHash, a.OutputFile = true, b.Result, rh, b.OutputFile
+	a.Revealed, a.Result, a.ResultHash, a.OutputFile, a.OutputKey = true, b.Result, rh, b.OutputFile, b.OutputKey
 	l := txJobLedger(x)
 	if err := l.afterReveal(j, a); err != nil {
 		return err

@@ -123,7 +123,7 @@ func applySubmitJob(x *execCtx, b *SubmitJob) error {
 		Escrow: escrow, SubmittedHeight: x.height, Phase: JobPending,
 	}
 	l := txJobLedger(x)
-	if err := l.setDue(j, x.height+1); err != nil {
+	if err := l.setDue(j, x.height); err != nil { // assigned at this block's end
 		return err
 	}
 	if err := setValue(x.st, jobByKey(x.signer, id), true); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
@@ -124,6 +125,14 @@ type workerKeys struct {
 
 var _ worker.Keys = workerKeys{}
 
+// A worker's asks for a job's keys: again after keyRetryFirst, then twice
+// as long each time while the wait is at most keyRetryLast (about 4 s in
+// all: ten 400 ms blocks).
+const (
+	keyRetryFirst = 250 * time.Millisecond
+	keyRetryLast  = 2 * time.Second
+)
+
 // JobKeys implements worker.Keys.
 func (k workerKeys) JobKeys(ctx context.Context, job worker.Job) (worker.Capabilities, error) {
 	var out worker.Capabilities
@@ -135,7 +144,23 @@ func (k workerKeys) JobKeys(ctx context.Context, job worker.Job) (worker.Capabil
 	if err != nil {
 		return out, fmt.Errorf("the submitter's key: %w", err)
 	}
-	sealed, err := k.x.RequestJobKeys(ctx, p, job.ID)
+	// The submitter's node reads the job from its own ledger node, which
+	// may not have committed the block that assigned this worker yet
+	// (assignment is in the submission's block, and this worker saw it
+	// first): a refusal or "not found" is asked again a few times, a block
+	// or so apart, before the run counts as failed.
+	var sealed []exchange.SealedJobKey
+	for delay := keyRetryFirst; ; delay *= 2 {
+		sealed, err = k.x.RequestJobKeys(ctx, p, job.ID)
+		if err == nil || delay > keyRetryLast || !errors.Is(err, exchange.ErrNotFound) && !errors.Is(err, exchange.ErrRejected) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 	if err != nil {
 		return out, err
 	}

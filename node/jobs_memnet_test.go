@@ -268,6 +268,7 @@ func TestComputeJobKilledWorkerIsReplaced(t *testing.T) {
 		c.Compute.Runner.CacheDir = cache
 		c.Compute.Runner.Timeout = 2 * time.Minute
 		c.Compute.Interval = time.Hour
+		c.Compute.PollOnly = true
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -438,7 +439,9 @@ func TestComputeHostileJobsEndAsAgreedResults(t *testing.T) {
 
 // A worker stopped after its commit and started again from its home
 // reveals what it committed (the kept claim and salt open its commitment)
-// and is paid like the others.
+// and is paid like the others. The last worker to commit reveals right
+// after its commit (its commit closed the commit phase); the first one is
+// restarted.
 func TestComputeJobWorkerRestartedBetweenCommitAndReveal(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -455,6 +458,7 @@ func TestComputeJobWorkerRestartedBetweenCommitAndReveal(t *testing.T) {
 		c.Compute.Runner.CacheDir = cache
 		c.Compute.Runner.Timeout = 2 * time.Minute
 		c.Compute.Interval = time.Hour // driven by hand
+		c.Compute.PollOnly = true
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -475,13 +479,25 @@ func TestComputeJobWorkerRestartedBetweenCommitAndReveal(t *testing.T) {
 		nd.work.Wait()
 	}
 	for _, nd := range nodes[1:] {
-		round(nd) // each commits; the last commit opens the reveals
+		round(nd) // each commits; the last commit opens the reveals, and the last worker reveals
 	}
 	v, _ := nodes[0].Job(ctx, id)
 	if !v.RevealOpen {
 		t.Fatalf("after three commits the job is %s", v.Phase)
 	}
-	old := nodes[3]
+	revealed := 0
+	for _, a := range v.Assignments {
+		if a.Revealed {
+			revealed++
+			if a.Worker != nodes[3].addr {
+				t.Fatalf("worker %s revealed before its next round", a.Worker)
+			}
+		}
+	}
+	if revealed != 1 {
+		t.Fatalf("%d reveals after the closing commit, want the closing worker's", revealed)
+	}
+	old := nodes[1]
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +507,7 @@ func TestComputeJobWorkerRestartedBetweenCommitAndReveal(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = again.Close() })
 	again.connectKnown(ctx)
-	for _, nd := range []*Node{nodes[1], nodes[2], again} {
+	for _, nd := range []*Node{again, nodes[2], nodes[3]} {
 		round(nd)
 	}
 	v = waitJob(t, nodes[0], id)

@@ -19,7 +19,8 @@ import (
 // is needed for the quorum, the ledger draws a fresh round instead:
 // chain.TestJobWorkerThatCommitsButNeverRevealsIsReplaced.) The workers'
 // loops are driven by hand (their ticker never fires): the silent one runs
-// one Round, which commits, and is never asked again.
+// one Round, which commits (first: a commit that closes the commit phase
+// is revealed at once), and is never asked again.
 func TestComputeJobWorkerThatNeverRevealsIsNotPaid(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -39,6 +40,7 @@ func TestComputeJobWorkerThatNeverRevealsIsNotPaid(t *testing.T) {
 		c.Compute.Runner.CacheDir = cache
 		c.Compute.Runner.Timeout = 2 * time.Minute
 		c.Compute.Interval = time.Hour
+		c.Compute.PollOnly = true
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -69,15 +71,18 @@ func TestComputeJobWorkerThatNeverRevealsIsNotPaid(t *testing.T) {
 		nd.work.Wait()
 	}
 	silent := byAddr[v.Assignments[2].Worker]
-	for _, a := range v.Assignments {
-		round(byAddr[a.Worker]) // runs and commits
+	for i := len(v.Assignments) - 1; i >= 0; i-- {
+		// Runs and commits: the silent one first, as its commit must not
+		// close the commit phase (the worker whose commit does reveals
+		// right after it).
+		round(byAddr[v.Assignments[i].Worker])
 	}
 	v, _ = nodes[0].Job(ctx, id)
 	if v.Phase != chain.JobRevealing || !v.RevealOpen {
 		t.Fatalf("all three committed, the job is %s", v.Phase)
 	}
 	for _, a := range v.Assignments[:2] {
-		round(byAddr[a.Worker]) // reveals
+		round(byAddr[a.Worker]) // reveals (the closing committer did already)
 	}
 	v, _ = nodes[0].Job(ctx, id)
 	if v.Phase != chain.JobAccepted || v.ClosedHeight != 0 {

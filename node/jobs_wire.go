@@ -19,6 +19,7 @@ import (
 	"github.com/coop-network/coop/node/worker"
 	"github.com/coop-network/coop/storage"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
 )
 
 // ComputeConfig configures the node's compute worker (node/worker). The
@@ -27,9 +28,13 @@ type ComputeConfig struct {
 	// Runner configures the sandbox the jobs run in; its Command is the
 	// compute child (`coop compute child`).
 	Runner compute.Config
-	// Interval is how often the worker polls its assignments
-	// (worker.DefaultInterval).
+	// Interval is how often the worker polls its assignments besides each
+	// new block (worker.DefaultInterval).
 	Interval time.Duration
+	// PollOnly keeps the worker from watching new blocks: it reads its
+	// assignments every Interval only (tests that drive its rounds by
+	// hand).
+	PollOnly bool
 	// Fault makes the worker lie (worker.FaultyRunner): for tests and
 	// demos of cheating workers only.
 	Fault worker.Fault
@@ -45,6 +50,9 @@ type jobLedger interface {
 }
 
 var _ jobLedger = (*ledger.Client)(nil)
+
+// The ledger client tells the worker of new blocks.
+var _ worker.Blocks = (*ledger.Client)(nil)
 
 // ErrJobs reports a node whose ledger client reads no jobs.
 var ErrJobs = kindError("this ledger client reads no compute jobs", api.ErrUnavailable)
@@ -148,13 +156,17 @@ func (n *Node) newWorker() (*worker.Worker, error) {
 		run = &worker.FaultyRunner{Runner: r, Fault: c.Fault}
 		n.log.Warn("compute worker runs with a fault injected: it lies", "fault", c.Fault)
 	}
-	return worker.New(n.pub, worker.Deps{
+	d := worker.Deps{
 		Ledger: workerLedger{n: n, jl: jl},
 		Keys:   workerKeys{x: n.x, key: n.key, peer: n.nodePeer},
 		Files:  workerFiles{n: n},
 		Runner: run,
 		State:  n.workState,
-	}, worker.Config{CPU: int(n.cfg.CPU), Interval: c.Interval, Logger: n.log,
+	}
+	if b, ok := n.lc.(worker.Blocks); ok && !c.PollOnly {
+		d.Blocks = b
+	}
+	return worker.New(n.pub, d, worker.Config{CPU: int(n.cfg.CPU), Interval: c.Interval, Logger: n.log,
 		MaxModuleBytes: int64(c.Runner.MaxModuleBytes), MaxInputBytes: int64(c.Runner.MaxInputBytes)})
 }
 
@@ -238,7 +250,7 @@ func (l workerLedger) Commit(ctx context.Context, job [32]byte, c worker.Claim, 
 }
 
 func (l workerLedger) Reveal(ctx context.Context, job [32]byte, c worker.Claim, salt []byte, out worker.Output) error {
-	_, err := l.n.lc.BroadcastCommit(ctx, &chain.RevealResult{Job: chain.Hash(job), Result: jobResultOf(c), Salt: salt, OutputFile: out.File})
+	_, err := l.n.lc.BroadcastCommit(ctx, &chain.RevealResult{Job: chain.Hash(job), Result: jobResultOf(c), Salt: salt, OutputFile: out.File, OutputKey: out.Sealed})
 	return err
 }
 
@@ -256,6 +268,11 @@ type JobOptions struct {
 	// account (the ledger refuses a file it does not own). The input bytes
 	// must be empty then.
 	InputFile chain.Hash
+	// ModuleFile, when not zero, is the module: an existing coop file of
+	// the account (a module stored by an earlier job, or put), so a job
+	// that reuses a module does not store it again. The module bytes must
+	// be empty then.
+	ModuleFile chain.Hash
 	// Put is the redundancy of the module and input files (the node's
 	// defaults when zero).
 	Put api.PutOptions
@@ -271,8 +288,11 @@ const (
 // account and submits a job running them; it returns the job id. The
 // node hands the files' keys to the workers the ledger assigns.
 func (n *Node) SubmitJob(ctx context.Context, module, input []byte, o JobOptions) (chain.Hash, error) {
-	if len(module) == 0 {
+	switch {
+	case len(module) == 0 && o.ModuleFile.IsZero():
 		return chain.Hash{}, fmt.Errorf("%w: an empty module", ErrInvalidArgument)
+	case len(module) > 0 && !o.ModuleFile.IsZero():
+		return chain.Hash{}, fmt.Errorf("%w: a module file id and module bytes: give one of them", ErrInvalidArgument)
 	}
 	if o.Fuel == 0 {
 		o.Fuel = DefaultJobFuel
@@ -283,7 +303,7 @@ func (n *Node) SubmitJob(ctx context.Context, module, input []byte, o JobOptions
 	if o.Price == 0 {
 		o.Price = 1
 	}
-	put := func(b []byte, name string) (chain.Hash, error) {
+	put := func(ctx context.Context, b []byte, name string) (chain.Hash, error) {
 		po := o.Put
 		po.Name = name
 		res, err := n.Put(ctx, bytes.NewReader(b), int64(len(b)), po)
@@ -292,23 +312,42 @@ func (n *Node) SubmitJob(ctx context.Context, module, input []byte, o JobOptions
 		}
 		return chain.ParseHash(res.FileID)
 	}
-	tx := &chain.SubmitJob{FuelLimit: o.Fuel, MemoryLimit: o.Memory, Replicas: o.Replicas, Quorum: o.Quorum, Price: o.Price}
-	var err error
-	if tx.Module, err = put(module, "job module"); err != nil {
-		return chain.Hash{}, fmt.Errorf("storing the module: %w", err)
-	}
+	tx := &chain.SubmitJob{Module: o.ModuleFile, FuelLimit: o.Fuel, MemoryLimit: o.Memory, Replicas: o.Replicas, Quorum: o.Quorum, Price: o.Price}
 	if !o.InputFile.IsZero() {
 		if len(input) > 0 || o.InlineInput {
 			return chain.Hash{}, fmt.Errorf("%w: an input file id and input bytes: give one of them", ErrInvalidArgument)
 		}
 		tx.Input = o.InputFile
 	}
+	// The module's and the input's puts are independent: they run at once,
+	// so their ledger txs share a block instead of taking one each.
+	g, gctx := errgroup.WithContext(ctx)
+	if len(module) > 0 {
+		g.Go(func() error {
+			id, err := put(gctx, module, "job module")
+			if err != nil {
+				return fmt.Errorf("storing the module: %w", err)
+			}
+			tx.Module = id
+			return nil
+		})
+	}
 	if len(input) > 0 { // an empty input is no input
 		if o.InlineInput {
 			tx.InlineInput = input
-		} else if tx.Input, err = put(input, "job input"); err != nil {
-			return chain.Hash{}, fmt.Errorf("storing the input: %w", err)
+		} else {
+			g.Go(func() error {
+				id, err := put(gctx, input, "job input")
+				if err != nil {
+					return fmt.Errorf("storing the input: %w", err)
+				}
+				tx.Input = id
+				return nil
+			})
 		}
+	}
+	if err := g.Wait(); err != nil {
+		return chain.Hash{}, err
 	}
 	res, err := n.lc.BroadcastCommit(ctx, tx)
 	if err != nil {
@@ -367,6 +406,15 @@ func (n *Node) JobResult(ctx context.Context, id chain.Hash) (*compute.Result, e
 		if a.ResultHash != v.ResultHash || !a.Revealed || a.OutputFile.IsZero() || a.Outcome == chain.OutcomeWrong {
 			continue
 		}
+		if len(a.OutputKey) > 0 {
+			// The key the worker put on the ledger with its reveal: no
+			// need for its node to be up.
+			r, err := n.openOutput(ctx, id, worker.Output{File: a.OutputFile, Sealed: a.OutputKey}, accepted)
+			if err == nil {
+				return r, nil
+			}
+			errs = append(errs, fmt.Errorf("worker %s's output key on the ledger: %w", a.Worker, err))
+		}
 		r, err := n.outputFrom(ctx, id, a.Worker, a.OutputFile, accepted)
 		if err == nil {
 			return r, nil
@@ -391,7 +439,12 @@ func (n *Node) outputFrom(ctx context.Context, job chain.Hash, w chain.Address, 
 	if len(sealed) != 1 || sealed[0].Role != capseal.RoleOutput {
 		return nil, fmt.Errorf("%w: the worker answered no output key", exchange.ErrMalformed)
 	}
-	out := worker.Output{File: file, Sealed: sealed[0].Sealed}
+	return n.openOutput(ctx, job, worker.Output{File: file, Sealed: sealed[0].Sealed}, accepted)
+}
+
+// openOutput opens a worker's sealed output capability with the account's
+// key and reads the accepted result from its file.
+func (n *Node) openOutput(ctx context.Context, job chain.Hash, out worker.Output, accepted worker.Claim) (*compute.Result, error) {
 	return worker.OpenOutput(n.key, job, out, accepted, func(c storage.Capability) ([]byte, error) {
 		return workerFiles{n: n}.ReadFile(ctx, c, worker.MaxOutput+compute.MaxStderr+1<<20)
 	})
@@ -434,6 +487,13 @@ func (n *Node) SubmitJobRequest(ctx context.Context, r *api.JobRequest) (*api.Jo
 			return nil, fmt.Errorf("%w: input file id %q: %v", ErrInvalidArgument, r.InputID, err)
 		}
 		o.InputFile = in
+	}
+	if r.ModuleID != "" {
+		m, err := chain.ParseHash(r.ModuleID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: module file id %q: %v", ErrInvalidArgument, r.ModuleID, err)
+		}
+		o.ModuleFile = m
 	}
 	id, err := n.SubmitJob(ctx, r.Module, r.Input, o)
 	if err != nil {

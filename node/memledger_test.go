@@ -17,6 +17,7 @@ import (
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/ledger"
+	"github.com/coop-network/coop/node/worker"
 )
 
 // memLedger is a ledger in memory for fast tests: a real chain.App (the
@@ -35,6 +36,13 @@ type memLedger struct {
 	pageSize int                // list reads page by this many items
 	failPage int                // > 0: list reads fail when they reach this page (1 = the first)
 	failRead func(string) error // if set, called with each query path; an error fails the read
+
+	// heights are the NewBlocks readers' channels.
+	heights map[chan int64]struct{}
+
+	// send serialises BroadcastCommit: each reads its account's nonce
+	// and commits its block before the next reads it.
+	send sync.Mutex
 }
 
 const memChainID = "coop-mem"
@@ -82,6 +90,13 @@ func (l *memLedger) blockLocked(txs ...[]byte) []*abci.ExecTxResult {
 	}
 	if _, err := l.app.Commit(context.Background(), &abci.CommitRequest{}); err != nil {
 		l.t.Fatalf("commit %d: %v", l.height, err)
+	}
+	for ch := range l.heights {
+		select { // the latest height replaces one not taken yet
+		case <-ch:
+		default:
+		}
+		ch <- l.height
 	}
 	return res.TxResults
 }
@@ -250,6 +265,8 @@ func (c *memClient) Lost(ctx context.Context) ([]chain.LostPiece, error) {
 // BroadcastCommit signs body with the account's next nonce and commits it
 // in a block of its own.
 func (c *memClient) BroadcastCommit(ctx context.Context, body chain.Body) (ledger.Result, error) {
+	c.l.send.Lock()
+	defer c.l.send.Unlock()
 	acct, err := c.Account(ctx, c.addr)
 	if err != nil {
 		return ledger.Result{}, err
@@ -267,6 +284,27 @@ func (c *memClient) BroadcastCommit(ctx context.Context, body chain.Body) (ledge
 	}
 	return r, nil
 }
+
+// NewBlocks tells the height of each new block (the latest, to a slow
+// reader) until ctx ends (worker.Blocks).
+func (c *memClient) NewBlocks(ctx context.Context) (<-chan int64, error) {
+	ch := make(chan int64, 1)
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	if c.l.heights == nil {
+		c.l.heights = map[chan int64]struct{}{}
+	}
+	c.l.heights[ch] = struct{}{}
+	context.AfterFunc(ctx, func() {
+		c.l.mu.Lock()
+		defer c.l.mu.Unlock()
+		delete(c.l.heights, ch)
+		close(ch)
+	})
+	return ch, nil
+}
+
+var _ worker.Blocks = (*memClient)(nil)
 
 // memClock is a clock tests move by hand.
 type memClock struct {

@@ -95,7 +95,7 @@ func (d *networkDemo) jobScene(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(jobWaitPoll):
 		}
 	}
 	if v.Phase != chain.JobAccepted {

@@ -33,6 +33,7 @@ func newJobSubmitCmd() *cobra.Command {
 	var (
 		inputPath string
 		inputID   string
+		moduleID  string
 		inline    bool
 		fuel      uint64
 		mem       string
@@ -43,21 +44,34 @@ func newJobSubmitCmd() *cobra.Command {
 		k, m, cp  int
 	)
 	cmd := &cobra.Command{
-		Use:   "submit MODULE.wasm",
+		Use:   "submit MODULE.wasm | --module-id ID",
 		Short: "Submit a job: the module and input become files of the account, the ledger escrows its cost for every replica",
-		Args:  cobra.ExactArgs(1),
+		Long: `Submit a job: the module and input become files of the account (or name files it
+stored before: --module-id, --input-id), and the ledger escrows its cost for every replica.
+coop job status shows the module's file id: --module-id runs the same module again without
+storing it again (one put less).`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			module, err := os.ReadFile(args[0])
-			if err != nil {
-				return err
+			var module []byte
+			switch {
+			case len(args) == 1 && moduleID != "":
+				return errors.New("a module file and --module-id: give one of them")
+			case len(args) == 0 && moduleID == "":
+				return errors.New("no module: give MODULE.wasm or --module-id ID")
+			case len(args) == 1:
+				var err error
+				if module, err = os.ReadFile(args[0]); err != nil {
+					return err
+				}
 			}
+			var err error
 			if inputPath != "" && inputID != "" {
 				return errors.New("--input and --input-id: give one of them")
 			}
 			if inline && inputID != "" {
 				return errors.New("--inline puts input bytes on the ledger; --input-id names a file: give one of them")
 			}
-			req := &api.JobRequest{Module: module, InputID: inputID, InlineInput: inline, Fuel: fuel, Replicas: replicas, Quorum: quorum, Price: price, K: k, M: m, Copies: cp}
+			req := &api.JobRequest{Module: module, ModuleID: moduleID, InputID: inputID, InlineInput: inline, Fuel: fuel, Replicas: replicas, Quorum: quorum, Price: price, K: k, M: m, Copies: cp}
 			if inputPath != "" {
 				if inputPath == "-" {
 					req.Input, err = io.ReadAll(cmd.InOrStdin())
@@ -101,6 +115,7 @@ func newJobSubmitCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&inputPath, "input", "", "the job's input (stdin of the job); - reads it from stdin")
 	f.StringVar(&inputID, "input-id", "", "the job's input: an existing coop file of the account, by id (coop ls)")
+	f.StringVar(&moduleID, "module-id", "", "the job's module: an existing coop file of the account, by id (coop ls, coop job status)")
 	f.BoolVar(&inline, "inline", false, "put the input in the transaction (on the ledger, in the clear) instead of an encrypted file")
 	f.Uint64Var(&fuel, "fuel", 0, "fuel limit (0: 10^8)")
 	f.StringVar(&mem, "mem", "", "memory limit, e.g. 64MiB (a multiple of 64 KiB)")
@@ -114,11 +129,16 @@ func newJobSubmitCmd() *cobra.Command {
 	return cmd
 }
 
-// waitForJob polls a job until it is accepted or failed, printing a
-// progress line on stderr whenever it changes.
+// jobWaitPoll is how often a job's waiter (`job submit --wait`, the
+// demo) reads it from the local node: a fraction of a block interval, so
+// the wait ends close to the block that accepts the job.
+const jobWaitPoll = 100 * time.Millisecond
+
+// waitForJob polls a job every jobWaitPoll until it is accepted or
+// failed, printing a progress line on stderr whenever it changes.
 func waitForJob(cmd *cobra.Command, c *api.Client, id string) (*chain.JobView, error) {
 	last := ""
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(jobWaitPoll)
 	defer t.Stop()
 	for {
 		v, err := c.Job(cmd.Context(), id)
@@ -168,8 +188,15 @@ func printJob(cmd *cobra.Command, v *chain.JobView) error {
 	fmt.Fprintf(out, "phase:    %s\n", progressLine(v))
 	fmt.Fprintf(out, "limits:   fuel %d, memory %s, %d replicas, quorum %d, price %d\n", v.FuelLimit, formatBytes(v.MemoryLimit), v.Replicas, v.Quorum, v.Price)
 	fmt.Fprintf(out, "credits:  %d escrowed, %d paid\n", v.Escrow, v.Paid)
+	fmt.Fprintf(out, "module:   %s\n", v.Module)
+	if !v.Input.IsZero() {
+		fmt.Fprintf(out, "input:    %s\n", v.Input)
+	}
 	if v.Phase == chain.JobAccepted {
 		fmt.Fprintf(out, "result:   %s, exit %d, fuel %d, output %s\n", v.Result.Status, v.Result.ExitCode, v.Result.FuelUsed, v.Result.OutputHash)
+	}
+	if v.Phase == chain.JobFailed && v.Result.Status == chain.ResultUnavailable {
+		fmt.Fprintln(out, "result:   unavailable: the workers could not get the job's module or input from the submitter's node (offline, or refusing them); all refunded")
 	}
 	for _, a := range v.Assignments {
 		state := a.Outcome

@@ -134,4 +134,39 @@ func TestJobCommandsAgainstRunningNodes(t *testing.T) {
 	if got, err := os.ReadFile(outPath); err != nil || string(got) != "by id!" {
 		t.Fatalf("job result of the --input-id job wrote %q (%v)", got, err)
 	}
+
+	// --module-id: the same module again, not stored again.
+	files := func() int {
+		t.Helper()
+		out, err := runCLI(t, "--home", home, "ls", "--json")
+		if err != nil {
+			t.Fatalf("ls: %v\n%s", err, out)
+		}
+		var fs []json.RawMessage
+		if err := json.Unmarshal([]byte(out), &fs); err != nil {
+			t.Fatalf("ls --json: %q: %v", out, err)
+		}
+		return len(fs)
+	}
+	before := files()
+	module := v.Module.String()
+	if out, err = runCLI(t, "--home", home, "job", "submit", "--module-id", module, "--input-id", put.FileID, "--fuel", "300", "--mem", "64KiB", "--wait", "--json"); err != nil {
+		t.Fatalf("job submit --module-id: %v\n%s", err, out)
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Phase != chain.JobAccepted || v.Module.String() != module {
+		t.Fatalf("job submit --module-id: %q: %v", out, err)
+	}
+	if after := files(); after != before {
+		t.Fatalf("a job on --module-id and --input-id stored %d files", after-before)
+	}
+	for _, bad := range [][]string{
+		{"job", "submit", modPath, "--module-id", module},
+		{"job", "submit"},
+		{"job", "submit", "--module-id", "nope"},
+		{"job", "submit", "--module-id", put.FileID + "x"},
+	} {
+		if out, err := runCLI(t, append([]string{"--home", home}, bad...)...); err == nil {
+			t.Fatalf("%q was taken: %s", bad, out)
+		}
+	}
 }

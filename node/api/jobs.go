@@ -24,7 +24,10 @@ type JobRequest struct {
 	InlineInput bool   `json:"inline_input,omitempty"`
 	// InputID, instead of Input, is an existing coop file of the account
 	// (its id) to run the job on.
-	InputID  string `json:"input_id,omitempty"`
+	InputID string `json:"input_id,omitempty"`
+	// ModuleID, instead of Module, is an existing coop file of the
+	// account (its id) holding the module.
+	ModuleID string `json:"module_id,omitempty"`
 	Fuel     uint64 `json:"fuel,omitempty"`
 	Memory   uint64 `json:"memory,omitempty"`
 	Replicas uint32 `json:"replicas,omitempty"`

@@ -50,6 +50,9 @@ func (c *Client) WaitTx(ctx context.Context, hash chain.Hash) (Result, error) {
 type blockWatch struct {
 	mu      sync.Mutex
 	waiters map[*waiter]struct{}
+	// heights are the NewBlocks channels: each gets every new height
+	// (the latest one, for a slow reader).
+	heights map[chan int64]struct{}
 	running bool // the watch goroutine was started
 	closed  bool
 	cancel  context.CancelFunc // ends the watch goroutine
@@ -64,6 +67,7 @@ type blockWatch struct {
 
 func (b *blockWatch) init() {
 	b.waiters = map[*waiter]struct{}{}
+	b.heights = map[chan int64]struct{}{}
 	b.done = make(chan struct{})
 	b.closing = make(chan struct{})
 }
@@ -112,13 +116,20 @@ func (c *Client) addWaiter(hash chain.Hash) (*waiter, error) {
 		return nil, ErrClosed
 	}
 	b.waiters[w] = struct{}{}
+	c.startWatchLocked()
+	return w, nil
+}
+
+// startWatchLocked starts the block watch if it is not running; the
+// caller holds blocks.mu.
+func (c *Client) startWatchLocked() {
+	b := &c.blocks
 	if !b.running {
 		b.running = true
 		ctx, cancel := context.WithCancel(context.Background())
 		b.cancel = cancel
 		go c.watchBlocks(ctx)
 	}
-	return w, nil
 }
 
 func (c *Client) removeWaiter(w *waiter) {
@@ -141,6 +152,10 @@ func (c *Client) Close() error {
 	}
 	b.closed = true
 	close(b.closing)
+	for ch := range b.heights {
+		delete(b.heights, ch)
+		close(ch)
+	}
 	running, cancel := b.running, b.cancel
 	b.mu.Unlock()
 	if running {
@@ -228,6 +243,9 @@ func (c *Client) dispatch(ctx context.Context, h int64) {
 	b.mu.Lock()
 	last := b.last
 	b.last = h
+	for ch := range b.heights {
+		sendLatest(ch, h)
+	}
 	ws := make([]*waiter, 0, len(b.waiters))
 	for w := range b.waiters {
 		if w.fresh {

@@ -13,11 +13,25 @@ import (
 
 // Kept is what a worker keeps of a job between running it and revealing
 // its result: written before the commit, so a restarted node can reveal.
+// The commit and the output's put go at once, so a record can be
+// committed with its output not stored yet: Result holds the run's
+// encoded compute.Result then, and Output is zero; once the output file
+// is stored the record holds its reference instead.
 type Kept struct {
 	Job    [32]byte `json:"job"`
 	Claim  Claim    `json:"claim"`
 	Salt   []byte   `json:"salt"`
 	Output Output   `json:"output"`
+	// Result is the encoded compute.Result while Output is zero (a
+	// worker restarted before the put finished stores it from here).
+	Result []byte `json:"result,omitempty"`
+}
+
+// needsOutput reports whether k's output file is still to be stored: a
+// run's claim whose put had not finished (an unavailable claim has no
+// output).
+func (k *Kept) needsOutput() bool {
+	return k.Claim.Status != StatusUnavailable && k.Output.File == [32]byte{}
 }
 
 // State keeps Kept records (*DirState).

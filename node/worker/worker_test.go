@@ -85,6 +85,11 @@ type fakeLedger struct {
 	commits    map[[32]byte][32]byte
 	reveals    map[[32]byte]revealed
 	failCommit error
+	// closeOnCommit: a commit closes the commit phase in its block (the
+	// last assigned worker's commit).
+	closeOnCommit bool
+	// committed, if set, is closed at the first commit.
+	committed chan struct{}
 }
 
 type revealed struct {
@@ -154,6 +159,11 @@ func (l *fakeLedger) Commit(_ context.Context, job [32]byte, c Claim, salt []byt
 	}
 	l.commits[job] = commitment(c, salt)
 	a.Committed = true
+	a.RevealOpen = a.RevealOpen || l.closeOnCommit
+	if l.committed != nil {
+		close(l.committed)
+		l.committed = nil
+	}
 	return nil
 }
 
@@ -176,6 +186,8 @@ func (l *fakeLedger) Reveal(_ context.Context, job [32]byte, c Claim, salt []byt
 type memFiles struct {
 	mu    sync.Mutex
 	files map[storage.Capability][]byte
+	// beforePut, if set, runs before each PutFile; its error fails it.
+	beforePut func(ctx context.Context) error
 }
 
 func newMemFiles() *memFiles { return &memFiles{files: map[storage.Capability][]byte{}} }
@@ -193,7 +205,15 @@ func (f *memFiles) ReadFile(_ context.Context, c storage.Capability, max int64) 
 	return bytes.Clone(b), nil
 }
 
-func (f *memFiles) PutFile(_ context.Context, data []byte, _ string) (storage.Capability, error) {
+func (f *memFiles) PutFile(ctx context.Context, data []byte, _ string) (storage.Capability, error) {
+	f.mu.Lock()
+	before := f.beforePut
+	f.mu.Unlock()
+	if before != nil {
+		if err := before(ctx); err != nil {
+			return storage.Capability{}, err
+		}
+	}
 	var c storage.Capability
 	_, _ = rand.Read(c.FileID[:])
 	_, _ = rand.Read(c.Key[:])
