@@ -51,7 +51,10 @@ import (
 //	   files: a quorum of it fails the job and judges nobody); a reveal's
 //	   optional output_key (kept in the assignment). Version-6
 //	   state is refused.
-const AppVersion = 7
+//	8: an empty file (size 0) is placed with no pieces: PlaceFile takes
+//	   zero pieces when the size is 0 (it needed at least one segment).
+//	   Version-7 state is refused.
+const AppVersion = 8
 
 // Config configures an App.
 type Config struct {

@@ -25,7 +25,9 @@ const maxShards = 256
 // shrinks by the sizes of the pieces it holds, and a holder other than the
 // signer is credited with them (Node.HeldForOthers), which earns its
 // account quota (and lets a holder in debt repay, debt.go). A removed file
-// id can be placed again only after Params.ReceiptTTL blocks.
+// id can be placed again only after Params.ReceiptTTL blocks. An empty file
+// (Size 0) has no segments, so no pieces, holders or receipts: it costs no
+// quota and is only its record (and sealed key).
 type PlaceFile struct {
 	FileID Hash    `cbor:"file_id"`
 	Size   uint64  `cbor:"size"`
@@ -58,7 +60,10 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 		return fmt.Errorf("%w: sealed key is %d bytes, at most %d", ErrInvalid, len(b.SealedKey), MaxSealedKeyBytes)
 	}
 	n := b.K + b.M
-	if len(b.Pieces) == 0 || uint64(len(b.Pieces))%uint64(n) != 0 {
+	switch {
+	case len(b.Pieces) == 0 && b.Size != 0:
+		return fmt.Errorf("%w: a file of %d bytes with no pieces (only an empty file has none)", ErrInvalid, b.Size)
+	case uint64(len(b.Pieces))%uint64(n) != 0:
 		return fmt.Errorf("%w: %d pieces is not a whole number of segments of k+m=%d", ErrInvalid, len(b.Pieces), n)
 	}
 	if found, err := getValue(x.st, fileKey(b.FileID), &File{}); err != nil {

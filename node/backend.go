@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -27,35 +28,67 @@ func (n *Node) Files(ctx context.Context) ([]api.FileInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing files on the ledger: %w", err)
 	}
+	return fileInfos(files, n.key, n.keys), nil
+}
+
+// FileLister reads an account's files from the ledger (*ledger.Client).
+type FileLister interface {
+	Files(ctx context.Context, owner chain.Address) ([]chain.File, error)
+}
+
+// ListFiles is Files for a node that is not running: the files of key's
+// account as lc reads them (a home's ledger state, say), with the names
+// and capabilities in home's record of its puts, the other capabilities
+// opened from the sealed keys with key.
+func ListFiles(ctx context.Context, home string, key ed25519.PrivateKey, lc FileLister) ([]api.FileInfo, error) {
+	keys, err := openKeyring(home)
+	if err != nil {
+		return nil, err
+	}
+	files, err := lc.Files(ctx, chain.AddressOf(key.Public().(ed25519.PublicKey)))
+	if err != nil {
+		return nil, fmt.Errorf("listing files on the ledger: %w", err)
+	}
+	return fileInfos(files, key, keys), nil
+}
+
+// fileInfos describes the account's files for the API.
+func fileInfos(files []chain.File, key ed25519.PrivateKey, keys *keyring) []api.FileInfo {
 	out := make([]api.FileInfo, 0, len(files))
 	for i := range files {
 		f := &files[i]
 		fi := api.FileInfo{FileID: f.ID.String(), Size: int64(f.Size), K: int(f.K), M: int(f.M), Pieces: len(f.Pieces), Created: f.PlacedHeight}
-		if e, ok := n.keys.get(fi.FileID); ok {
+		if e, ok := keys.get(fi.FileID); ok {
 			fi.Name = e.Name
 		}
-		if c, err := n.ownCapability(f); err == nil {
+		if c, err := ownCapability(f, key, keys); err == nil {
 			fi.Capability = c.String()
 		} else {
 			fi.KeyError = err.Error()
 		}
 		out = append(out, fi)
 	}
-	return out, nil
+	return out
 }
 
 // ownCapability is the capability of one of the account's files: from the
 // keyring if it was put from this node, else from its sealed key.
 func (n *Node) ownCapability(f *chain.File) (storage.Capability, error) {
-	if f.Owner != n.addr {
-		return storage.Capability{}, fmt.Errorf("%w: file %s belongs to account %s, not this node's %s: reading it needs its capability", ErrNotOwner, f.ID, f.Owner, n.addr)
+	return ownCapability(f, n.key, n.keys)
+}
+
+// ownCapability is the capability of one of key's account's files: from
+// keys if it was put from this home, else from its sealed key.
+func ownCapability(f *chain.File, key ed25519.PrivateKey, keys *keyring) (storage.Capability, error) {
+	if addr := chain.AddressOf(key.Public().(ed25519.PublicKey)); f.Owner != addr {
+		return storage.Capability{}, fmt.Errorf("%w: file %s belongs to account %s, not this node's %s: reading it needs its capability", ErrNotOwner, f.ID, f.Owner, addr)
 	}
-	if e, ok := n.keys.get(f.ID.String()); ok {
+	if e, ok := keys.get(f.ID.String()); ok {
 		if c, err := storage.ParseCapability(e.Capability); err == nil && c.FileID == blockstore.ID(f.ID) {
 			return c, nil
 		}
 	}
-	c, err := openFileKey(n.key, f.ID, f.SealedKey)
+	c, err := openFileKey(key, f.ID, f.SealedKey)
 	if err != nil {
 		return c, fmt.Errorf("file %s: %w", f.ID, err)
 	}

@@ -62,6 +62,11 @@ func (n *Node) Open(ctx context.Context, capability string) (io.ReadCloser, int6
 			return nil, 0, fmt.Errorf("looking up file %s on the ledger: %w", c.FileID, err)
 		}
 	}
+	if file != nil && file.Size == 0 && len(file.Pieces) == 0 {
+		// An empty file has no pieces, so no holders to fetch its manifest
+		// from, and nothing to decrypt: its 0 bytes need no key.
+		return io.NopCloser(bytesReader(nil)), 0, nil
+	}
 	m, err := n.manifest(ctx, c, file)
 	if err != nil {
 		return nil, 0, err
@@ -194,6 +199,9 @@ func (n *Node) manifest(ctx context.Context, c storage.Capability, file *chain.F
 	}
 	if file == nil {
 		return nil, fmt.Errorf("%w: file %s: not on the ledger, and the peers that announced its manifest failed: %w", ErrNotFound, c.FileID, errors.Join(errs...))
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("%w: file %s: manifest unavailable: no holder or provider reachable", ErrUnavailable, c.FileID)
 	}
 	return nil, fmt.Errorf("%w: file %s: manifest unavailable from %d holders: %w", ErrUnavailable, c.FileID, len(peers), errors.Join(errs...))
 }

@@ -73,6 +73,9 @@ func (n *Node) checkQuota(ctx context.Context, need uint64) error {
 // exist. Errors match ErrInvalidArgument, ErrQuotaExceeded, ErrNoHolders,
 // ErrTooManyPieces or ErrUnavailable where one of those is the cause.
 func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOptions) (*api.PutResult, error) {
+	if err := api.CheckName(o.Name); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
 	scfg, err := n.putConfig(o)
 	if err != nil {
 		return nil, err

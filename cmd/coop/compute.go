@@ -57,7 +57,9 @@ func newComputeRunCmd() *cobra.Command {
 		Long: `Run a WASI preview 1 module (GOOS=wasip1 GOARCH=wasm, Rust wasm32-wasip1, C, TinyGo)
 exactly as a worker would: instrumented, metered, in a child process. The job's stdout is
 printed on stdout; the summary (status, fuel used, result hash) on stderr, or everything as
-one JSON object with --json. Arguments after -- are passed to the job (argv[0] is "job").`,
+one JSON object with --json. Arguments after -- are passed to the job (argv[0] is "job").
+
+` + computeExitHelp,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			module, err := os.ReadFile(args[0])
@@ -124,9 +126,15 @@ one JSON object with --json. Arguments after -- are passed to the job (argv[0] i
 			defer stop()
 			rep, err := runner.Run(ctx, job)
 			if err != nil {
+				return computeRunError(err)
+			}
+			if err := printComputeReport(cmd, &spec, rep); err != nil {
 				return err
 			}
-			return printComputeReport(cmd, &spec, rep)
+			if code := computeResultExit(rep.Result); code != 0 {
+				return &exitError{code: code} // the summary says why
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -193,7 +201,7 @@ func printComputeReport(cmd *cobra.Command, spec *compute.JobSpec, rep *compute.
 		fmt.Fprintf(w, "stderr:      %q\n", res.Stderr)
 	}
 	fmt.Fprintf(w, "fuel used:   %d of %d (cost table v%d)\n", res.FuelUsed, spec.FuelLimit, res.CostTable)
-	fmt.Fprintf(w, "output:      %d bytes, sha256 %s\n", len(res.Output), res.OutputHash)
+	fmt.Fprintf(w, "output:      %s, sha256 %s\n", formatBytes(len(res.Output)), res.OutputHash)
 	fmt.Fprintf(w, "job id:      %s\n", res.Job)
 	fmt.Fprintf(w, "result hash: %s\n", res.Hash())
 	cache := "compiled"

@@ -56,14 +56,15 @@ func TestComputeRunCommand(t *testing.T) {
 		ResultHash string `json:"result_hash"`
 		CacheHit   bool   `json:"cache_hit"`
 	}
-	run := func(args ...string) report {
+	// run runs the job and checks coop's exit code (see computeExitHelp).
+	runExit := func(wantCode int, args ...string) report {
 		t.Helper()
 		cmd := exec.Command(coop, append([]string{"--home", home, "compute", "run", "--json"}, args...)...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("coop compute run %v: %v\n%s", args, err, stderr.String())
+		if code := cmd.ProcessState.ExitCode(); code != wantCode {
+			t.Fatalf("coop compute run %v: exit code %d (%v), want %d\n%s", args, code, err, wantCode, stderr.String())
 		}
 		var r report
 		if err := json.Unmarshal(out, &r); err != nil {
@@ -71,6 +72,7 @@ func TestComputeRunCommand(t *testing.T) {
 		}
 		return r
 	}
+	run := func(args ...string) report { t.Helper(); return runExit(0, args...) }
 
 	sum := sha256.Sum256(input)
 	first := run(job, "--input", inPath)
@@ -95,7 +97,7 @@ func TestComputeRunCommand(t *testing.T) {
 		t.Fatalf("runs disagree: %+v vs %+v", first, second)
 	}
 
-	starved := run(job, "--input", inPath, "--fuel", "1000")
+	starved := runExit(exitOutOfFuel, job, "--input", inPath, "--fuel", "1000")
 	if starved.Status != "trapped" || starved.FuelUsed != 1000 {
 		t.Fatalf("with 1000 fuel: %+v, want a trap after exactly 1000", starved)
 	}
@@ -105,7 +107,7 @@ func TestComputeRunCommand(t *testing.T) {
 	if err := os.WriteFile(bogus, []byte("#!/bin/sh\necho hi\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r := run(bogus); r.Status == "exited" || r.Trap == "" {
+	if r := runExit(exitRejected, bogus); r.Status == "exited" || r.Trap == "" {
 		t.Fatalf("a non-WASM file ran: %+v", r)
 	}
 }

@@ -21,14 +21,14 @@ import (
 // addDaemonFlags adds the storage daemon's flags to `coop node`.
 func addDaemonFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.String("pledge", "10GiB", "disk space offered to other nodes, e.g. 100GiB or 500GB (recorded at first registration; given explicitly, it updates the ledger record)")
+	f.String("pledge", "10GiB", "disk space offered to other nodes, e.g. 100GiB or 1TiB (recorded at first registration; given explicitly, it updates the ledger record)")
 	f.Uint32("cpu", 0, "compute units offered (recorded at first registration; given explicitly, it updates the ledger record)")
 	f.String("p2p-ip", "0.0.0.0", "IPv4 address the libp2p host listens on")
 	f.Int("p2p-port", 0, "libp2p TCP and QUIC port (default: the CometBFT p2p port + 2)")
 	f.String("api-listen", "", "local API address (default: 127.0.0.1:<CometBFT p2p port + 3>)")
 	f.Bool("api-allow-remote", false, "allow a non-loopback API address")
 	f.StringSlice("bootstrap", nil, "extra libp2p peers to connect to, as /ip4/…/p2p/<id> (repeatable)")
-	f.String("upload-rate", "0", "cap on bytes per second sent to peers, e.g. 25MB (0: none)")
+	f.String("upload-rate", "0", "cap on bytes per second sent to peers, e.g. 25MiB (0: none)")
 	f.String("scrub-rate", "4MiB", "cap on bytes per second a scrub of the held pieces reads (0: none)")
 	f.Duration("scrub-interval", 24*time.Hour, "time between background scrubs of the held pieces (0: only on demand, coop scrub)")
 	f.Int("k", 0, "default data pieces per segment for puts (default 4)")
@@ -90,7 +90,7 @@ func daemonConfig(home string) (node.Config, error) {
 		return c, err
 	}
 	if srate > 1<<62 {
-		return c, fmt.Errorf("--scrub-rate: %d bytes per second is too large", srate)
+		return c, fmt.Errorf("--scrub-rate: %s per second is too large", formatBytes(srate))
 	}
 	c.ScrubRate = int64(srate)
 	if c.ScrubInterval = cfg.GetDuration("scrub-interval"); c.ScrubInterval < 0 {
@@ -106,13 +106,9 @@ func daemonConfig(home string) (node.Config, error) {
 }
 
 // startDaemon starts the storage daemon (libp2p, exchange, block store,
-// API) beside a running ledger node, as the node's own account. Close the
-// ledger client it returns after the daemon.
-func startDaemon(ctx context.Context, ln *ledger.Node) (*node.Node, *ledger.Client, error) {
-	c, err := daemonConfig(homeDir())
-	if err != nil {
-		return nil, nil, err
-	}
+// API) with config c beside a running ledger node, as the node's own
+// account. Close the ledger client it returns after the daemon.
+func startDaemon(ctx context.Context, ln *ledger.Node, c node.Config) (*node.Node, *ledger.Client, error) {
 	lc, err := ln.Client(ctx)
 	if err != nil {
 		return nil, nil, err

@@ -119,7 +119,7 @@ func runStorageDemo(ctx context.Context, out io.Writer, dir string, size int64, 
 	if err != nil {
 		return err
 	}
-	say("generated %s of random data (sha256 %x…)", human(size), inHash[:6])
+	say("generated %s of random data (sha256 %x…)", formatBytes(size), inHash[:6])
 
 	// 2. Put.
 	in, err := os.Open(input)
@@ -134,8 +134,8 @@ func runStorageDemo(ctx context.Context, out io.Writer, dir string, size int64, 
 	}
 	dt := time.Since(t0)
 	segs := len(res.Manifest.Segments)
-	say("put: %d segment(s) × %d pieces (k=%d, m=%d) of %s each, manifest %d bytes, in %v (%s/s)",
-		segs, cfg.K+cfg.M, cfg.K, cfg.M, human(res.Pieces[0].Size), res.ManifestSize, dt.Round(time.Millisecond), human(int64(float64(size)/dt.Seconds())))
+	say("put: %d segment(s) × %d pieces (k=%d, m=%d) of %s each, manifest %s, in %v (%s/s)",
+		segs, cfg.K+cfg.M, cfg.K, cfg.M, formatBytes(res.Pieces[0].Size), formatBytes(res.ManifestSize), dt.Round(time.Millisecond), formatBytes(int64(float64(size)/dt.Seconds())))
 	say("file id    %s", res.FileID)
 	cs := res.Capability.String()
 	say("capability %s…%s (file id + key, %d characters)", cs[:16], cs[len(cs)-6:], len(cs))
@@ -179,9 +179,9 @@ func runStorageDemo(ctx context.Context, out io.Writer, dir string, size int64, 
 	if !bytes.Equal(h.Sum(nil), inHash) {
 		return errors.New("get returned different bytes")
 	}
-	say("get: rebuilt from the %d good pieces per segment in %v (%s/s), sha256 matches: bit-exact", cfg.K, dt.Round(time.Millisecond), human(int64(float64(size)/dt.Seconds())))
+	say("get: rebuilt from the %d good pieces per segment in %v (%s/s), sha256 matches: bit-exact", cfg.K, dt.Round(time.Millisecond), formatBytes(int64(float64(size)/dt.Seconds())))
 	st := store.Stats()
-	say("store: %d pinned blocks (%s); %d corrupted piece(s) read, detected and removed", st.PinnedBlocks, human(st.PinnedBytes), st.Corrupt)
+	say("store: %d pinned blocks (%s); %d corrupted piece(s) read, detected and removed", st.PinnedBlocks, formatBytes(st.PinnedBytes), st.Corrupt)
 
 	// 5. Repair: regenerate every lost piece from k good ones, without the
 	// file key, as the repairer does for a holder that lost its copy.
@@ -275,8 +275,8 @@ func proveOne(ctx context.Context, store *blockstore.Store, p storage.PieceInfo,
 	if err != nil {
 		return err
 	}
-	say("proof: leaf %d of %d of segment %d piece %d: %d bytes, built in %v, verified in %v",
-		leaf, p.Leaves, p.Segment, p.Index, len(enc), gen.Round(time.Microsecond), time.Since(t0).Round(time.Microsecond))
+	say("proof: leaf %d of %d of segment %d piece %d: %s, built in %v, verified in %v",
+		leaf, p.Leaves, p.Segment, p.Index, formatBytes(len(enc)), gen.Round(time.Microsecond), time.Since(t0).Round(time.Microsecond))
 	return nil
 }
 
@@ -317,18 +317,4 @@ func corruptBlock(store *blockstore.Store, id blockstore.ID) error {
 	b[0] ^= 0xff
 	_, err = f.WriteAt(b, off)
 	return err
-}
-
-// human prints a byte count with a binary unit.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for v := n / unit; v >= unit; v /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

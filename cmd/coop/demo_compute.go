@@ -56,7 +56,7 @@ func runComputeDemo(ctx context.Context, out io.Writer, dir, jobsDir string) err
 	}
 
 	say("")
-	say("compute: prime sieve to 2,000,000 (examples/jobs/primes.wasm, %s), 3 workers", human(int64(len(module))))
+	say("compute: prime sieve to 2,000,000 (examples/jobs/primes.wasm, %s), 3 workers", formatBytes(int64(len(module))))
 	var first compute.Hash
 	for w := 1; w <= 3; w++ {
 		rep, err := runner.Run(ctx, job(10_000_000_000))

@@ -79,7 +79,7 @@ func newDevnetInitCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().Int("nodes", d.Nodes, "number of nodes (all validators)")
+	cmd.Flags().Int("nodes", d.Nodes, "number of nodes (all validators); the default fits a put with the default k+m")
 	cmd.Flags().String("dir", "", "directory for the node homes")
 	cmd.Flags().Int("base-port", d.BasePort, "first port; node i uses BASE+10i … BASE+10i+9")
 	cmd.Flags().String("chain-id", d.ChainID, "chain id")
@@ -113,12 +113,21 @@ func newDevnetStartCmd() *cobra.Command {
 			if len(homes) == 0 {
 				return fmt.Errorf("no node homes in %s (run `coop devnet init --dir %s`)", dir, dir)
 			}
+			// A home in use (a devnet already running) is refused here, at
+			// once, rather than by each node in its log.
+			for _, h := range homes {
+				l, err := lockHome(h)
+				if err != nil {
+					return err
+				}
+				l.Release()
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runDevnet(ctx, cmd, homes)
 		},
 	}
-	cmd.Flags().String("dir", "", "directory written by `coop devnet init`")
+	cmd.Flags().String("dir", "", "directory written by 'coop devnet init'")
 	return cmd
 }
 

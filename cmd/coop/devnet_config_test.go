@@ -2,8 +2,13 @@ package main
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/coop-network/coop/node"
 	"github.com/coop-network/coop/node/ledger"
 )
 
@@ -22,4 +27,44 @@ func TestDevnetHomesListenOnLoopbackOnly(t *testing.T) {
 			t.Errorf("%s: p2p-ip = %q, want 127.0.0.1", home, got)
 		}
 	}
+}
+
+// TestDevnetDefaultFitsTheDefaultPut: a put with the default redundancy
+// (k+m distinct holders) works on a devnet of the default size, so the
+// README's `coop put --k 4 --m 2` works on `coop devnet init`'s network.
+func TestDevnetDefaultFitsTheDefaultPut(t *testing.T) {
+	sc := node.DefaultConfig(t.TempDir()).Storage
+	if n := ledger.DefaultDevnetConfig().Nodes; n < sc.K+sc.M {
+		t.Fatalf("the default devnet has %d nodes; the default put needs k+m = %d+%d", n, sc.K, sc.M)
+	}
+	flag := newDevnetInitCmd().Flags().Lookup("nodes")
+	if flag == nil || flag.DefValue != strconv.Itoa(ledger.DefaultDevnetConfig().Nodes) {
+		t.Fatalf("devnet init --nodes defaults to %v, want the ledger's default", flag)
+	}
+}
+
+// TestDevnetStartHelpNamesTheDirFlag: backquotes in a flag's usage make
+// cobra print the quoted words as the flag's type ("--dir coop devnet
+// init"); the help shows "--dir string".
+func TestDevnetStartHelpNamesTheDirFlag(t *testing.T) {
+	out, err := runCLI(t, "devnet", "start", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "--dir string") {
+		t.Fatalf("devnet start --help:\n%s", out)
+	}
+	// Every flag of every command: no usage that cobra would misread.
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if strings.Contains(f.Usage, "`") {
+				t.Errorf("coop %s --%s: backquotes in the usage %q", c.CommandPath(), f.Name, f.Usage)
+			}
+		})
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(newRootCmd())
 }

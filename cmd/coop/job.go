@@ -256,7 +256,7 @@ func newJobResultCmd() *cobra.Command {
 			if err := os.WriteFile(outPath, r.Output, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d bytes (%s, exit %d, fuel %d)\n", outPath, len(r.Output), r.Status, r.ExitCode, r.FuelUsed)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s (%s, exit %d, fuel %d)\n", outPath, formatBytes(len(r.Output)), r.Status, r.ExitCode, r.FuelUsed)
 			return nil
 		},
 	}

@@ -51,7 +51,7 @@ func newLedgerCmd() *cobra.Command {
 					fmt.Fprintf(w, "file\t%s\nowner\t%s\nsize\t%s (%s stored, k=%d m=%d)\nplaced at\t%d\n\n", f.ID, f.Owner, formatBytes(f.Size), formatBytes(f.Bytes), f.K, f.M, f.PlacedHeight)
 					fmt.Fprintln(w, "SEG\tIDX\tHOLDER\tPIECE ID\tSIZE\tLEAVES")
 					for _, p := range f.Pieces {
-						fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%d\t%d\n", p.Segment, p.Index, p.Holder, p.ID, p.Size, p.Leaves)
+						fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%d\n", p.Segment, p.Index, p.Holder, p.ID, formatBytes(p.Size), p.Leaves)
 					}
 				}, err
 			}),
@@ -69,7 +69,7 @@ func newLedgerCmd() *cobra.Command {
 				return ps, func(w *tabwriter.Writer) {
 					fmt.Fprintln(w, "FILE ID\tSEG\tIDX\tPIECE ID\tSIZE")
 					for _, p := range ps {
-						fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\n", p.File, p.Piece.Segment, p.Piece.Index, p.Piece.ID, p.Piece.Size)
+						fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\n", p.File, p.Piece.Segment, p.Piece.Index, p.Piece.ID, formatBytes(p.Piece.Size))
 					}
 				}, err
 			}),
@@ -145,13 +145,28 @@ func ledgerAddressArg(args []string) (chain.Address, error) {
 }
 
 // ledgerRead wraps a read command: connect, fetch, print as a table or --json.
+// With no node running in the home, it reads the home's ledger state
+// itself (as of the last block that node saw), holding the home's lock.
 func ledgerRead(fetch func(context.Context, *ledger.Client, []string) (any, func(*tabwriter.Writer), error)) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		c, err := ledgerClient(ctx)
 		if err != nil {
-			return err
+			lock, lerr := lockHome(homeDir())
+			if lerr != nil {
+				return err // a node holds the home: its error stands
+			}
+			defer lock.Release()
+			lc, closeState, serr := ledger.OpenState(ctx, homeDir())
+			if serr != nil {
+				return fmt.Errorf("%w; no node holds the home, and its ledger state cannot be read: %w", err, serr)
+			}
+			defer closeState()
+			if !jsonOutput() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no node running in %s: read from its ledger state as of the last block it saw\n", homeDir())
+			}
+			c = lc
 		}
 		defer c.Close()
 		v, table, err := fetch(ctx, c, args)

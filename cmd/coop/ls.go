@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/coop-network/coop/node"
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/ledger"
 )
 
 func init() { registerCommand(newLsCmd) }
@@ -18,16 +24,16 @@ func newLsCmd() *cobra.Command {
 			"running the same account key sees them. -l adds full file ids and capabilities:\n" +
 			"each file's key is sealed on the ledger for the account key, so every device of the\n" +
 			"account can print them (and read the files with `coop get FILE_ID`). Names are only\n" +
-			"known on the node that did the put.",
+			"known on the node that did the put. With no node running in --home, ls reads the\n" +
+			"home's copy of the ledger itself: the files as of the last block that node saw.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := daemonClient()
+			files, offline, err := lsFiles(cmd.Context())
 			if err != nil {
 				return err
 			}
-			files, err := c.Files(cmd.Context())
-			if err != nil {
-				return err
+			if offline && !jsonOutput() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no node running in %s: read from its ledger state as of the last block it saw\n", homeDir())
 			}
 			out := cmd.OutOrStdout()
 			if jsonOutput() {
@@ -49,12 +55,14 @@ func newLsCmd() *cobra.Command {
 				if !long && len(id) > 16 {
 					id = id[:16]
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d+%d\t%d\t%s", id, formatBytes(f.Size), f.K, f.M, f.Pieces, f.Name)
+				// Names and errors come from the node: printed escaped, so a
+				// control character in one cannot rewrite the terminal.
+				fmt.Fprintf(tw, "%s\t%s\t%d+%d\t%d\t%s", api.PrintableName(id), formatBytes(f.Size), f.K, f.M, f.Pieces, api.PrintableName(f.Name))
 				if long {
 					if f.Capability != "" {
-						fmt.Fprintf(tw, "\t%s", f.Capability)
+						fmt.Fprintf(tw, "\t%s", api.PrintableName(f.Capability))
 					} else {
-						fmt.Fprintf(tw, "\t(no key: %s)", f.KeyError)
+						fmt.Fprintf(tw, "\t(no key: %s)", api.PrintableName(f.KeyError))
 					}
 				}
 				fmt.Fprintln(tw)
@@ -64,4 +72,35 @@ func newLsCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolP("long", "l", false, "show full file ids and capabilities")
 	return cmd
+}
+
+// lsFiles lists the account's files through the running node, or, if no
+// node runs in the home (its lock is free), from the home's ledger state
+// (offline is then true). The home stays locked while it is read, so no
+// node starts meanwhile.
+func lsFiles(ctx context.Context) (files []api.FileInfo, offline bool, err error) {
+	c, err := daemonClient()
+	if err == nil {
+		if files, err = c.Files(ctx); err == nil {
+			return files, false, nil
+		}
+	}
+	home := homeDir()
+	lock, lerr := lockHome(home)
+	if lerr != nil {
+		return nil, false, err // a node holds the home: its answer stands
+	}
+	defer lock.Release()
+	key, kerr := ledger.LoadKey(ledger.KeyPath(home))
+	if kerr != nil {
+		return nil, false, errors.Join(err, kerr)
+	}
+	lc, closeState, serr := ledger.OpenState(ctx, home)
+	if serr != nil {
+		return nil, false, fmt.Errorf("no node running in %s, and its ledger state cannot be read: %w", home, serr)
+	}
+	defer closeState()
+	defer lc.Close()
+	files, err = node.ListFiles(ctx, home, key, lc)
+	return files, true, err
 }

@@ -20,10 +20,17 @@ func progress(total int64, what string) io.Writer {
 	if jsonOutput() || !isatty.IsTerminal(os.Stderr.Fd()) {
 		return io.Discard
 	}
+	return newProgressBar(os.Stderr, total, what)
+}
+
+// newProgressBar is a byte progress bar on w, in IEC units like the rest of
+// coop's output.
+func newProgressBar(w io.Writer, total int64, what string) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionUseIECUnits(true),
 		progressbar.OptionShowCount(),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),

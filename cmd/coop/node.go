@@ -20,7 +20,10 @@ func newNodeCmd() *cobra.Command {
 		Use:   "node",
 		Short: "Run the node: CometBFT with the coop ledger, in this process",
 		Long: "node runs the node in --home until SIGINT or SIGTERM, then stops cleanly.\n" +
-			"Create the home first with `coop init` (or `coop devnet init`).",
+			"Create the home first with `coop init` (or `coop devnet init`). The node holds a\n" +
+			"lock on the home (<home>/" + homeLockName + ") while it runs: a second `coop node` on\n" +
+			"the same home is refused at once. The kernel drops the lock when the node exits\n" +
+			"in any way (kill -9 too), so no stale lock is left to remove.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -33,13 +36,24 @@ func newNodeCmd() *cobra.Command {
 	return cmd
 }
 
-// runNode runs the ledger node in the home until ctx ends.
+// runNode runs the ledger node in the home until ctx ends. Its flags are
+// checked and the home locked before anything starts.
 func runNode(ctx context.Context) error {
-	n, err := ledger.Start(ctx, ledger.DefaultConfig(homeDir()))
+	home := homeDir()
+	dc, err := daemonConfig(home)
 	if err != nil {
 		return err
 	}
-	d, lc, err := startDaemon(ctx, n) // storage daemon: libp2p, exchange, block store, API (daemon.go)
+	lock, err := lockHome(home)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	n, err := ledger.Start(ctx, ledger.DefaultConfig(home))
+	if err != nil {
+		return err
+	}
+	d, lc, err := startDaemon(ctx, n, dc) // storage daemon: libp2p, exchange, block store, API (daemon.go)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopped (SIGINT/SIGTERM) while the daemon was starting, e.g.

@@ -21,9 +21,9 @@ func newNodeRegisterCmd() *cobra.Command {
 		Long: "register records on the ledger that this account offers --pledge bytes of disk and\n" +
 			"--cpu compute units, reachable at its libp2p peer id and --addr multiaddrs. The pledge is\n" +
 			"the most other accounts may place on the node; the node earns quota for the bytes it\n" +
-			"actually holds for them (on its signed receipts), not for the pledge. The CPU offer is\n" +
-			"recorded only: jobs on the network are not yet built. If the node is already\n" +
-			"registered, the given values update it.",
+			"actually holds for them (on its signed receipts), not for the pledge. With a CPU offer\n" +
+			"the ledger assigns it jobs (coop job submit), which `coop node --cpu N` runs. If the\n" +
+			"node is already registered, the given values update it.",
 		Example: "  coop node register --pledge 100GiB --cpu 2",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -83,7 +83,7 @@ func newNodeRegisterCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().String("pledge", "0", "disk space to offer, e.g. 100GiB, 500MB, 1TiB")
+	cmd.Flags().String("pledge", "0", "disk space to offer, e.g. 100GiB, 500MiB, 1TiB")
 	cmd.Flags().Uint32("cpu", 0, "compute units to offer")
 	cmd.Flags().StringSlice("addr", nil, "libp2p multiaddr peers reach this node at (repeatable)")
 	cmd.Flags().Duration("timeout", 30*time.Second, "how long to wait for the tx to commit")

@@ -33,6 +33,9 @@ func newPutCmd() *cobra.Command {
 			if opts.Name == "" {
 				opts.Name = filepath.Base(args[0])
 			}
+			if err := api.CheckName(opts.Name); err != nil {
+				return fmt.Errorf("%w; give the file another name with --name", err)
+			}
 			f, err := os.Open(args[0])
 			if err != nil {
 				return err

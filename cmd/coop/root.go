@@ -38,7 +38,7 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "coop",
 		Short:         "A cooperative peer-to-peer storage and compute network",
-		Long:          "coop: donate disk, earn storage quota for the bytes you hold for others.\nFiles are encrypted on your machine, erasure-coded and spread over peers;\na BFT ledger records who holds which piece, on each holder's signed receipt.\nEvery epoch holders prove, on the ledger, that they keep what they are credited for;\nfailing holders lose audit score and quota and are disqualified, and any node repairs\nlost pieces. WASM jobs run locally in the sandbox (coop compute run); jobs on other\npeers and compute credits are not yet built.",
+		Long:          "coop: donate disk, earn storage quota for the bytes you hold for others.\nFiles are encrypted on your machine, erasure-coded and spread over peers;\na BFT ledger records who holds which piece, on each holder's signed receipt.\nEvery epoch holders prove, on the ledger, that they keep what they are credited for;\nfailing holders lose audit score and quota and are disqualified, and any node repairs\nlost pieces. WASM jobs run in a metered sandbox, locally (coop compute run) or on\nthe network for credits (coop job submit).",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

@@ -43,7 +43,7 @@ func newScrubCmd() *cobra.Command {
 				return err
 			}
 			if rate > 1<<62 {
-				return fmt.Errorf("--rate: %d bytes per second is too large", rate)
+				return fmt.Errorf("--rate: %s per second is too large", formatBytes(rate))
 			}
 			var bar io.Writer
 			var shown int64

@@ -193,8 +193,8 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	opts.Name = q.Get("name")
-	if len(opts.Name) > 255 {
-		writeError(w, http.StatusBadRequest, errors.New("name longer than 255 bytes"))
+	if err := CheckName(opts.Name); err != nil {
+		writeError(w, http.StatusBadRequest, err)
 		return
 	}
 	if r.ContentLength > s.cfg.MaxUploadSize {

@@ -202,11 +202,17 @@ type DevnetConfig struct {
 	ExtraAccounts []chain.GenesisAccount
 }
 
-// DefaultDevnetConfig is `coop devnet init`'s default: 4 nodes from port 26600.
+// DefaultDevnetNodes is `coop devnet init`'s node count: the k+m = 4+2
+// distinct holders a put with the default redundancy needs (storage's
+// default config; a cmd/coop test keeps the two in step).
+const DefaultDevnetNodes = 6
+
+// DefaultDevnetConfig is `coop devnet init`'s default: DefaultDevnetNodes
+// nodes from port 26600.
 func DefaultDevnetConfig() DevnetConfig {
 	return DevnetConfig{
 		ChainID:   "coop-devnet",
-		Nodes:     4,
+		Nodes:     DefaultDevnetNodes,
 		BasePort:  26600,
 		BlockTime: 400 * time.Millisecond,
 		Genesis:   chain.DefaultGenesisState(),

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/coop-network/coop/internal/dirlock"
 )
 
 // Area is where a block lives: Pinned or Cache.
@@ -41,7 +43,14 @@ var (
 	ErrCorrupt  = errors.New("blockstore: block content does not match its id")
 	ErrTooLarge = errors.New("blockstore: block too large")
 	ErrClosed   = errors.New("blockstore: store closed")
+	// ErrInUse reports a store directory another process (or another open
+	// Store) has open: two writers on one store would delete each other's
+	// unfinished writes.
+	ErrInUse = errors.New("blockstore: store in use")
 )
+
+// lockName is the lock file in a store's directory, held while it is open.
+const lockName = "LOCK"
 
 // Config sizes a store.
 type Config struct {
@@ -80,9 +89,10 @@ type entry struct {
 
 // Store is a block store rooted at one directory. It is safe for concurrent use.
 type Store struct {
-	dir string
-	cfg Config
-	log *slog.Logger
+	dir  string
+	cfg  Config
+	log  *slog.Logger
+	lock *dirlock.Lock // held from Open to Close
 
 	mu      sync.Mutex
 	closed  bool
@@ -93,12 +103,14 @@ type Store struct {
 
 // Open opens (creating if needed) the store in dir: it removes unfinished
 // writes, rebuilds the block set from the directories, loads cache hit counts
-// from cache.idx if present, and evicts down to the cache budget.
-func Open(dir string, cfg Config) (*Store, error) {
+// from cache.idx if present, and evicts down to the cache budget. It locks
+// dir until Close: a directory another process (or Store) has open fails at
+// once with ErrInUse.
+func Open(dir string, cfg Config) (s *Store, err error) {
 	if cfg.CacheBytes < 0 || cfg.MaxBlockSize <= 0 {
 		return nil, fmt.Errorf("blockstore: invalid config: cache %d bytes, max block %d bytes", cfg.CacheBytes, cfg.MaxBlockSize)
 	}
-	s := &Store{dir: dir, cfg: cfg, log: cfg.Logger, entries: make(map[ID]*entry)}
+	s = &Store{dir: dir, cfg: cfg, log: cfg.Logger, entries: make(map[ID]*entry)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -106,6 +118,17 @@ func Open(dir string, cfg Config) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("blockstore: %w", err)
 	}
+	if s.lock, err = dirlock.Acquire(dir, lockName); err != nil {
+		if errors.Is(err, dirlock.ErrLocked) {
+			return nil, fmt.Errorf("%w: %w", ErrInUse, err)
+		}
+		return nil, fmt.Errorf("blockstore: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.lock.Release()
+		}
+	}()
 	// Unfinished writes are garbage: they were never renamed into place.
 	if err := os.RemoveAll(s.tmpDir()); err != nil {
 		return nil, fmt.Errorf("blockstore: clearing tmp: %w", err)
@@ -125,7 +148,7 @@ func Open(dir string, cfg Config) (*Store, error) {
 	}
 	s.loadIndex()
 	s.mu.Lock()
-	err := s.makeRoomLocked(0)
+	err = s.makeRoomLocked(0)
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -357,7 +380,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.saveIndexLocked()
+	return errors.Join(s.saveIndexLocked(), s.lock.Release())
 }
 
 // Flush persists the cache index now.
