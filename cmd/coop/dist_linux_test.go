@@ -34,6 +34,9 @@ const distTarballEnv = "COOP_DIST_TARBALL"
 // -trimpath and its own cgo flags).
 const distBuildTimeout = 12 * time.Minute
 
+// runTimeout bounds each run of the release's coop (and the job's wall clock).
+const runTimeout = 5 * time.Minute
+
 // qemuMachines maps a GOARCH to its ELF machine, qemu-user binary, the
 // sysroot Debian's cross libc installs and the binfmt_misc magic and mask
 // (as Debian's qemu-user-binfmt registers them).
@@ -98,6 +101,9 @@ func TestDistTarball(t *testing.T) {
 	}
 	sum := sha256.Sum256([]byte("a closet box\n"))
 	hidden := hiddenDirs(t)
+	// One home: the second copy loads the job the first compiled from its
+	// compiled-module cache (under qemu-user compiling takes a minute).
+	home := filepath.Join(dir, "home")
 
 	for _, what := range []string{"tarball", "copied"} {
 		root, ok := copies[what]
@@ -125,8 +131,9 @@ func TestDistTarball(t *testing.T) {
 			if why := h.cannotExec(); why != "" {
 				t.Skipf("coop version ran; not running a job: %s", why)
 			}
-			home := filepath.Join(t.TempDir(), "home")
-			out = h.run(t, coop, "--home", home, "compute", "run", "--json", "--input", input, job)
+			// Compiling the job takes seconds natively, tens of seconds
+			// under qemu-user on a loaded machine: past the 30 s default.
+			out = h.run(t, coop, "--home", home, "compute", "run", "--json", "--timeout", runTimeout.String(), "--input", input, job)
 			var r struct {
 				Status   string `json:"status"`
 				ExitCode uint32 `json:"exit_code"`
@@ -386,7 +393,7 @@ func (h *hider) run(t *testing.T, coop string, args ...string) []byte {
 	argv = append(argv, h.prefix...)
 	argv = append(argv, coop)
 	argv = append(argv, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	// No Go on the PATH either.
