@@ -94,13 +94,19 @@ func TestDistTarball(t *testing.T) {
 		copyTree(t, built, copied)
 		copies["copied"] = copied
 	}
-	job := buildForTest(t, dir, "sha256.wasm", "./examples/jobs/sha256", "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	input := filepath.Join(dir, "input.txt")
-	if err := os.WriteFile(input, []byte("a closet box\n"), 0o644); err != nil {
-		t.Fatal(err)
+	// The job and its input, made once a copy gets to run it.
+	var job, input string
+	jobFiles := func(t *testing.T) {
+		if job != "" {
+			return
+		}
+		job = buildForTest(t, dir, "sha256.wasm", "./examples/jobs/sha256", "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+		input = filepath.Join(dir, "input.txt")
+		if err := os.WriteFile(input, []byte("a closet box\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sum := sha256.Sum256([]byte("a closet box\n"))
-	hidden := hiddenDirs(t)
 	// One home: the second copy loads the job the first compiled from its
 	// compiled-module cache (under qemu-user compiling takes a minute).
 	home := filepath.Join(dir, "home")
@@ -116,7 +122,7 @@ func TestDistTarball(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(root, "lib", "libwasmer.so")); err != nil {
 				t.Fatalf("the release has no lib/libwasmer.so: %v", err)
 			}
-			h := newHider(t, arch, hidden)
+			h := newHider(t, arch)
 
 			out := h.run(t, coop, "version", "--json")
 			var v versionInfo
@@ -131,6 +137,7 @@ func TestDistTarball(t *testing.T) {
 			if why := h.cannotExec(); why != "" {
 				t.Skipf("coop version ran; not running a job: %s", why)
 			}
+			jobFiles(t)
 			// Compiling the job takes seconds natively, tens of seconds
 			// under qemu-user on a loaded machine: past the 30 s default.
 			out = h.run(t, coop, "--home", home, "compute", "run", "--json", "--timeout", runTimeout.String(), "--input", input, job)
@@ -328,7 +335,7 @@ type hider struct {
 	binfmt, noExec string
 }
 
-func newHider(t *testing.T, arch string, hidden []string) *hider {
+func newHider(t *testing.T, arch string) *hider {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("not root: hiding the Go module cache needs a private mount namespace (unshare --mount), which needs root; the ELF checks passed")
@@ -336,7 +343,7 @@ func newHider(t *testing.T, arch string, hidden []string) *hider {
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skipf("no unshare(1) to hide the Go module cache in a private mount namespace (util-linux): %v", err)
 	}
-	h := &hider{hidden: hidden, unshare: []string{"unshare", "--mount", "--propagation", "private"}}
+	h := &hider{hidden: hiddenDirs(t), unshare: []string{"unshare", "--mount", "--propagation", "private"}}
 	if arch == runtime.GOARCH {
 		return h
 	}
