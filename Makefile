@@ -70,11 +70,15 @@ FORCE:
 # ---- dist: a self-contained binary and release tarballs (docs/operations.md) --
 # coop links the libwasmer.so that the wasmer-go module ships (build tag
 # custom_wasmer_runtime, so the module's own RUNPATH into the module cache is
-# not linked) and finds it in lib/ beside itself through an $$ORIGIN RUNPATH.
+# not linked) and finds it in lib/ beside itself through an $ORIGIN RUNPATH.
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # Tarball timestamps: the commit's time, so a rebuild gives the same bytes.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# Evaluated once: files edited during a build must not change the names.
+VERSION    := $(VERSION)
+COMMIT     := $(COMMIT)
+SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
 DIST_DIR   ?= dist
 DIST_ARCHS ?= amd64 arm64
 WASMER_GO  := github.com/wasmerio/wasmer-go
@@ -95,7 +99,7 @@ WASMER_LIB_arm64 := linux-aarch64
 define coop-build
 	@set -e; test -n "$(WASMER_LIB_$(1))" || { echo "dist: no libwasmer for linux/$(1)" >&2; exit 1; }; \
 	pkg=$$($(GO) mod download -json $(WASMER_GO) >/dev/null && $(GO) list -m -f '{{.Dir}}' $(WASMER_GO))/wasmer/packaged; \
-	mkdir -p $(2)/lib; \
+	mkdir -p $(2)lib; \
 	echo "build linux/$(1) → $(2)coop"; \
 	CGO_ENABLED=1 GOOS=linux GOARCH=$(1) CC=$(CC_$(1)) \
 	  CGO_CFLAGS="-O2 -I$$pkg/include" \
@@ -112,6 +116,7 @@ endef
 dist: $(addprefix dist-linux-,$(DIST_ARCHS))
 
 dist-linux-%: FORCE
+	rm -rf $(DIST_DIR)/coop-$(VERSION)-linux-$*
 	$(call coop-build,$*,$(DIST_DIR)/coop-$(VERSION)-linux-$*/)
 	cp README.md docs/operations.md $(DIST_DIR)/coop-$(VERSION)-linux-$*/
 	cd $(DIST_DIR) && name=coop-$(VERSION)-linux-$* && \
