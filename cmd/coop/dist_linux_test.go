@@ -170,6 +170,10 @@ func buildDistTarball(t *testing.T) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "make", "-C", filepath.Join("..", ".."),
 		"dist-linux-"+runtime.GOARCH, "DIST_DIR="+dist, "VERSION=test")
+	// Not the flags of a make this test runs under (`make test`).
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "MAKEFLAGS=") || strings.HasPrefix(kv, "MFLAGS=") || strings.HasPrefix(kv, "MAKELEVEL=")
+	})
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make dist-linux-%s: %v\n%s", runtime.GOARCH, err, out)
