@@ -166,7 +166,7 @@ func (n *Node) newWorker() (*worker.Worker, error) {
 	if b, ok := n.lc.(worker.Blocks); ok && !c.PollOnly {
 		d.Blocks = b
 	}
-	return worker.New(n.pub, d, worker.Config{CPU: int(n.cfg.CPU), Interval: c.Interval, Logger: n.log,
+	return worker.New(n.pub, d, worker.Config{CPU: int(n.cfg.CPU), Interval: c.Interval, Logger: n.log, Metrics: n.metrics,
 		MaxModuleBytes: int64(c.Runner.MaxModuleBytes), MaxInputBytes: int64(c.Runner.MaxInputBytes)})
 }
 

@@ -156,7 +156,7 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 		return nil, err
 	}
 	if cfg.ProveInterval > 0 {
-		n.prove = prover.New(n.addr, n.txLedger(), storePieces{n.store}, n.hold.levels, prover.Config{Interval: cfg.ProveInterval, Logger: n.log})
+		n.prove = prover.New(n.addr, n.txLedger(), storePieces{n.store}, n.hold.levels, prover.Config{Interval: cfg.ProveInterval, Logger: n.log, Metrics: n.metrics})
 	}
 	n.scrub = n.newScrubber()
 	if cfg.RepairInterval > 0 {

@@ -58,6 +58,22 @@ type Metrics struct {
 	// Ledger transactions this node sent that failed (refused by a rule,
 	// or not committed in time), by type.
 	TxsFailed *prometheus.CounterVec
+	// Storage proofs this node sent for an epoch's challenges, by outcome
+	// (error: refused by the ledger or not committed).
+	Proofs *prometheus.CounterVec
+	// Challenges answered in proofs the ledger took.
+	ProofChallenges prometheus.Counter
+	// Challenged leaves this node answered empty in proofs the ledger took:
+	// the piece is missing or unreadable here (data loss the ledger records
+	// as a failed challenge).
+	ProofLeavesUnproved prometheus.Counter
+	// Seconds building one epoch's proof (reading the challenged leaves).
+	ProveSeconds prometheus.Histogram
+	// Compute job runs, by status (exited, trapped, rejected; failed: no
+	// result).
+	JobRuns *prometheus.CounterVec
+	// Seconds of one compute job run, child process start included.
+	JobRunSeconds prometheus.Histogram
 
 	reg *prometheus.Registry
 }
@@ -85,10 +101,25 @@ func New() *Metrics {
 			Help: "Ledger transactions this node sent that committed, by type."}, []string{"type"}),
 		TxsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "txs_failed_total",
 			Help: "Ledger transactions this node sent that failed (refused by a rule, or not committed in time), by type."}, []string{"type"}),
+		Proofs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "proofs_total",
+			Help: "Storage proofs this node sent for an epoch's challenges, by outcome (error: refused by the ledger or not committed)."}, []string{"outcome"}),
+		ProofChallenges: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "proof_challenges_total",
+			Help: "Challenges answered in proofs the ledger took."}),
+		ProofLeavesUnproved: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "proof_leaves_unproved_total",
+			Help: "Challenged leaves this node answered empty in proofs the ledger took: the piece is missing or unreadable here."}),
+		ProveSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "prove_seconds",
+			Help:    "Seconds building one epoch's proof (reading the challenged leaves).",
+			Buckets: []float64{.001, .005, .025, .1, .5, 1, 5, 30}}),
+		JobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "job_runs_total",
+			Help: "Compute job runs, by status (exited, trapped, rejected; failed: no result)."}, []string{"status"}),
+		JobRunSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "job_run_seconds",
+			Help:    "Seconds of one compute job run, child process start included.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
 		reg: prometheus.NewRegistry(),
 	}
 	m.reg.MustRegister(m.PutBytes, m.Puts, m.GetBytes, m.Gets, m.PiecesServed, m.PieceBytesServed,
 		m.FetchSeconds, m.TxsSent, m.TxsFailed,
+		m.Proofs, m.ProofChallenges, m.ProofLeavesUnproved, m.ProveSeconds, m.JobRuns, m.JobRunSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -178,4 +209,31 @@ func (m *Metrics) TxDone(typ string, err error) {
 	} else {
 		m.TxsFailed.WithLabelValues(typ).Inc()
 	}
+}
+
+// Proved counts a storage proof sent (node/prover): challenges answered,
+// empty of them answered empty, build its building time, err the
+// ledger's answer.
+func (m *Metrics) Proved(challenges, empty int, build time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.Proofs.WithLabelValues(OutcomeError).Inc()
+	} else {
+		m.Proofs.WithLabelValues(OutcomeOK).Inc()
+		m.ProofChallenges.Add(float64(challenges))
+		m.ProofLeavesUnproved.Add(float64(empty))
+	}
+	m.ProveSeconds.Observe(build.Seconds())
+}
+
+// JobRun counts a compute job run (node/worker) that ended with status
+// and took wall.
+func (m *Metrics) JobRun(status string, wall time.Duration) {
+	if m == nil {
+		return
+	}
+	m.JobRuns.WithLabelValues(status).Inc()
+	m.JobRunSeconds.Observe(wall.Seconds())
 }
