@@ -237,3 +237,78 @@ func TestMetricsCountFailedPutsAndClosedGets(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsOnADevnet: on real CometBFT validators, a put and a get made
+// over the HTTP API move the byte counters by the file size, the
+// PlaceFile tx is counted, the ledger height gauge reads the chain, and
+// the holders' proofs of the next epochs are counted with their
+// challenges.
+func TestMetricsOnADevnet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three CometBFT validators")
+	}
+	net := StartTestNetwork(t, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a, b := net.Nodes[0], net.Nodes[1]
+	data := make([]byte, 1<<20+777)
+	_, _ = rand.Read(data)
+	res, err := apiClient(t, a).Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{K: 2, M: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := apiClient(t, b).Open(ctx, res.Capability)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if _, err := got.ReadFrom(rc); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatal("read back differs")
+	}
+	size := float64(len(data))
+	ma, mb := scrape(t, a), scrape(t, b)
+	if v := metricValue(ma, "coop_put_bytes_total", nil); v != size {
+		t.Errorf("node 0: coop_put_bytes_total = %v, want %v", v, size)
+	}
+	if v := metricValue(ma, "coop_txs_sent_total", map[string]string{"type": chain.TypePlaceFile}); v != 1 {
+		t.Errorf("node 0: coop_txs_sent_total{type=place_file} = %v, want 1", v)
+	}
+	if v := metricValue(mb, "coop_get_bytes_total", nil); v != size {
+		t.Errorf("node 1: coop_get_bytes_total = %v, want %v", v, size)
+	}
+	if v := metricValue(mb, "coop_gets_total", map[string]string{"outcome": "ok"}); v != 1 {
+		t.Errorf("node 1: coop_gets_total{outcome=ok} = %v, want 1", v)
+	}
+	if h := metricValue(mb, "coop_ledger_height", nil); h < 2 || h > float64(net.Ledger.Height(1))+1 {
+		t.Errorf("node 1: coop_ledger_height = %v, the chain is at %d", h, net.Ledger.Height(1))
+	}
+	// Every holder proves its pieces in the epochs after the placement.
+	deadline := time.Now().Add(90 * time.Second)
+	for _, p := range res.Pieces {
+		var holder *Node
+		for _, n := range net.Nodes {
+			if n.addr.String() == p.Holder {
+				holder = n
+			}
+		}
+		for {
+			m := scrape(t, holder)
+			ok := metricValue(m, "coop_proofs_total", map[string]string{"outcome": "ok"})
+			ch := metricValue(m, "coop_proof_challenges_total", nil)
+			if ok >= 1 && ch >= 1 && metricValue(m, "coop_prove_seconds", nil) >= ok {
+				if v := metricValue(m, "coop_proof_leaves_unproved_total", nil); v != 0 {
+					t.Errorf("holder %s answered %v leaves empty", p.Holder[:8], v)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("holder %s: %v proofs taken, %v challenges, after 90 s", p.Holder[:8], ok, ch)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
