@@ -16,7 +16,7 @@ var _ api.Auditor = (*Node)(nil)
 // evidence of wrong signed answers goes on the ledger from this node's
 // account (node/audit).
 func (n *Node) Audit(ctx context.Context, opts audit.Options) (*audit.Report, error) {
-	r, err := audit.New(n.lc, n.x, n.lc, audit.Config{Self: n.addr, Logger: n.log}).Audit(ctx, opts)
+	r, err := audit.New(n.lc, n.x, n.txLedger(), audit.Config{Self: n.addr, Logger: n.log}).Audit(ctx, opts)
 	switch {
 	case errors.Is(err, audit.ErrUnknownNode):
 		return nil, fmt.Errorf("%w: %w", api.ErrNotFound, err)

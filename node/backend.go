@@ -115,7 +115,7 @@ func (n *Node) Remove(ctx context.Context, fileID string) error {
 	case f.Owner != n.addr:
 		return fmt.Errorf("%w: file %s belongs to account %s", ErrNotOwner, id, f.Owner)
 	}
-	if _, err := n.lc.BroadcastCommit(ctx, &chain.RemoveFile{FileID: chain.Hash(id)}); err != nil {
+	if _, err := n.broadcast(ctx, &chain.RemoveFile{FileID: chain.Hash(id)}); err != nil {
 		switch {
 		case errors.Is(err, chain.ErrNotFound):
 			err = fmt.Errorf("%w: %w", ErrNotFound, err)

@@ -28,12 +28,12 @@ const dhtFallbackTimeout = 3 * time.Second
 // maxManifestBlock bounds a fetched encrypted manifest.
 var maxManifestBlock = int64(manifest.EncryptedSize(manifest.MaxEncodedSize))
 
-// Open reads the file a capability names (or, given a 64-hex-digit file id,
+// open reads the file a capability names (or, given a 64-hex-digit file id,
 // one of the account's own files, its key opened from the ledger's sealed
 // key): the manifest from the local store or the file's holders, then the
 // pieces (see netSource). Errors before the first byte are returned here;
 // later ones cut the stream short with the error.
-func (n *Node) Open(ctx context.Context, capability string) (io.ReadCloser, int64, error) {
+func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int64, error) {
 	var c storage.Capability
 	var file *chain.File
 	if len(capability) == 2*len(chain.Hash{}) && !strings.HasPrefix(capability, storage.CapabilityPrefix) {

@@ -535,3 +535,11 @@ func (h *holder) isPending(id blockstore.ID) bool {
 	_, ok := h.pieces[id]
 	return ok
 }
+
+// creditedCount is how many pieces and manifests the ledger credited to
+// this node at the last complete reconcile.
+func (h *holder) creditedCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.credited)
+}

@@ -169,7 +169,7 @@ func (n *Node) newWorker() (*worker.Worker, error) {
 	if b, ok := n.lc.(worker.Blocks); ok && !c.PollOnly {
 		d.Blocks = b
 	}
-	return worker.New(n.pub, d, worker.Config{CPU: int(n.cfg.CPU), Interval: c.Interval, Logger: n.log,
+	return worker.New(n.pub, d, worker.Config{CPU: int(n.cfg.CPU), Interval: c.Interval, Logger: n.log, Metrics: n.metrics,
 		MaxModuleBytes: int64(c.Runner.MaxModuleBytes), MaxInputBytes: int64(c.Runner.MaxInputBytes)})
 }
 
@@ -248,12 +248,12 @@ func claimOf(r chain.JobResult) worker.Claim {
 func (l workerLedger) Commit(ctx context.Context, job [32]byte, c worker.Claim, salt []byte) error {
 	jr := jobResultOf(c)
 	id := chain.Hash(job)
-	_, err := l.n.lc.BroadcastCommit(ctx, &chain.CommitResult{Job: id, Commitment: chain.Commitment(id, l.n.addr, chain.ResultHash(id, &jr), salt)})
+	_, err := l.n.broadcast(ctx, &chain.CommitResult{Job: id, Commitment: chain.Commitment(id, l.n.addr, chain.ResultHash(id, &jr), salt)})
 	return err
 }
 
 func (l workerLedger) Reveal(ctx context.Context, job [32]byte, c worker.Claim, salt []byte, out worker.Output) error {
-	_, err := l.n.lc.BroadcastCommit(ctx, &chain.RevealResult{Job: chain.Hash(job), Result: jobResultOf(c), Salt: salt, OutputFile: out.File, OutputKey: out.Sealed})
+	_, err := l.n.broadcast(ctx, &chain.RevealResult{Job: chain.Hash(job), Result: jobResultOf(c), Salt: salt, OutputFile: out.File, OutputKey: out.Sealed})
 	return err
 }
 
@@ -352,7 +352,7 @@ func (n *Node) SubmitJob(ctx context.Context, module, input []byte, o JobOptions
 	if err := g.Wait(); err != nil {
 		return chain.Hash{}, err
 	}
-	res, err := n.lc.BroadcastCommit(ctx, tx)
+	res, err := n.broadcast(ctx, tx)
 	if err != nil {
 		return chain.Hash{}, err
 	}

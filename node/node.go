@@ -22,6 +22,7 @@ import (
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/ledger"
+	"github.com/coop-network/coop/node/metrics"
 	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/node/prover"
 	"github.com/coop-network/coop/node/repair"
@@ -92,7 +93,7 @@ type Node struct {
 	lcc   *ledger.Client
 	host  *p2p.Host
 	x     *exchange.Exchange
-	px    pieceExchange // x, as put and get use it
+	px    pieceExchange // x, as put and get use it (fetches timed)
 	store *blockstore.Store
 	api   *api.Server
 	hold  *holder
@@ -106,6 +107,7 @@ type Node struct {
 	workState *worker.DirState
 	work      *worker.Worker
 	runner    *compute.Runner // the worker's, closed with the node
+	metrics   *metrics.Metrics
 	log       *slog.Logger
 
 	cancel context.CancelFunc
@@ -134,7 +136,7 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 		return nil, err
 	}
 	pub := key.Public().(ed25519.PublicKey)
-	n = &Node{cfg: cfg, key: key, pub: pub, addr: chain.AddressOf(pub), lc: lc, lcc: lcc}
+	n = &Node{cfg: cfg, key: key, pub: pub, addr: chain.AddressOf(pub), lc: lc, lcc: lcc, metrics: metrics.New()}
 	n.log = slog.Default().With("node", n.addr.String()[:8])
 	var closers []func() error
 	defer func() {
@@ -160,22 +162,23 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 		return nil, err
 	}
 	if cfg.ProveInterval > 0 {
-		n.prove = prover.New(n.addr, lc, storePieces{n.store}, n.hold.levels, prover.Config{Interval: cfg.ProveInterval, Logger: n.log})
+		n.prove = prover.New(n.addr, n.txLedger(), storePieces{n.store}, n.hold.levels, prover.Config{Interval: cfg.ProveInterval, Logger: n.log, Metrics: n.metrics})
 	}
 	n.scrub = n.newScrubber()
 	if cfg.RepairInterval > 0 {
-		n.fix = repair.New(n.addr, lc, repairNet{n}, repair.Config{Interval: cfg.RepairInterval, Margin: cfg.RepairMargin,
+		n.fix = repair.New(n.addr, n.txLedger(), repairNet{n}, repair.Config{Interval: cfg.RepairInterval, Margin: cfg.RepairMargin,
 			Others: cfg.RepairOthers, OthersWait: repair.DefaultOthersWait, Logger: n.log})
 	}
 	n.hold.provide = func(ctx context.Context, id blockstore.ID) error { return n.host.Provide(ctx, id) }
 	if err := n.openWorkState(); err != nil {
 		return nil, err
 	}
-	if n.x, err = exchange.New(n.host.Libp2p(), cfg.Exchange, storeSource{n.store}, jobSink{n.hold, n.newJobKeyServer()}); err != nil {
+	if n.x, err = exchange.New(n.host.Libp2p(), cfg.Exchange, meteredSource{storeSource{n.store}, n.metrics}, jobSink{n.hold, n.newJobKeyServer()}); err != nil {
 		return nil, err
 	}
 	closers = append(closers, n.x.Close)
-	n.px = n.x
+	n.px = meteredExchange{n.x, n.metrics}
+	n.metrics.Watch(metricSources{n})
 	if n.work, err = n.newWorker(); err != nil {
 		return nil, err
 	}
@@ -314,7 +317,7 @@ func (n *Node) registerOnce(ctx context.Context) error {
 	}
 	rec, err := n.lc.Node(ctx, n.addr)
 	if errors.Is(err, chain.ErrNotFound) {
-		_, err = n.lc.BroadcastCommit(ctx, &chain.RegisterNode{PeerID: n.host.ID().String(), Addrs: addrs, Pledge: n.cfg.Pledge, CPU: n.cfg.CPU})
+		_, err = n.broadcast(ctx, &chain.RegisterNode{PeerID: n.host.ID().String(), Addrs: addrs, Pledge: n.cfg.Pledge, CPU: n.cfg.CPU})
 		return err
 	}
 	if err != nil {
@@ -333,7 +336,7 @@ func (n *Node) registerOnce(ctx context.Context) error {
 		cpu := n.cfg.CPU
 		up.CPU = &cpu
 	}
-	_, err = n.lc.BroadcastCommit(ctx, up)
+	_, err = n.broadcast(ctx, up)
 	return err
 }
 

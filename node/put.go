@@ -66,13 +66,13 @@ func (n *Node) checkQuota(ctx context.Context, need uint64) error {
 	return nil
 }
 
-// Put stores a file on the network: encrypt and code it into the local
+// put stores a file on the network: encrypt and code it into the local
 // cache, check quota, choose holders, push every piece and the manifest,
 // collect every holder's receipt, then record the placement on the ledger.
 // Nothing is pushed when the account is over quota or too few holders
 // exist. Errors match ErrInvalidArgument, ErrQuotaExceeded, ErrNoHolders,
 // ErrTooManyPieces or ErrUnavailable where one of those is the cause.
-func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOptions) (*api.PutResult, error) {
+func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOptions) (*api.PutResult, error) {
 	if err := api.CheckName(o.Name); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
@@ -206,7 +206,7 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	}
 	lctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
 	defer cancel()
-	if _, err := n.lc.BroadcastCommit(lctx, tx); err != nil {
+	if _, err := n.broadcast(lctx, tx); err != nil {
 		if errors.Is(err, chain.ErrQuotaExceeded) {
 			err = fmt.Errorf("%w: %w", ErrQuotaExceeded, err)
 		}

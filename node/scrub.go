@@ -20,7 +20,7 @@ const scrubStateFile = "scrub.json"
 
 // newScrubber makes the node's scrubber of its held pieces.
 func (n *Node) newScrubber() *scrub.Scrubber {
-	return scrub.New(n.addr, n.lc, scrubStore{n.hold}, scrub.Config{
+	return scrub.New(n.addr, n.txLedger(), scrubStore{n.hold}, scrub.Config{
 		Interval:  n.cfg.ScrubInterval,
 		Rate:      n.cfg.ScrubRate,
 		StateFile: filepath.Join(n.cfg.Home, scrubStateFile),

@@ -26,6 +26,7 @@ func newInitCmd() *cobra.Command {
 			hc.Moniker = cfg.GetString("moniker")
 			hc.P2PListen = cfg.GetString("p2p-listen")
 			hc.RPCListen = cfg.GetString("rpc-listen")
+			hc.PrometheusListen = cfg.GetString("cometbft-metrics-listen")
 			hc.Genesis.Params.EpochLength = cfg.GetUint64("epoch-length")
 			allowance, err := parseBytes("--allowance", cfg.GetString("allowance"))
 			if err != nil {
@@ -49,6 +50,7 @@ func newInitCmd() *cobra.Command {
 	cmd.Flags().String("moniker", d.Moniker, "node name shown to CometBFT peers")
 	cmd.Flags().String("p2p-listen", d.P2PListen, "CometBFT p2p listen address")
 	cmd.Flags().String("rpc-listen", d.RPCListen, "CometBFT RPC listen address (the CLI talks to it)")
+	cmd.Flags().String("cometbft-metrics-listen", d.PrometheusListen, "host:port CometBFT serves its Prometheus metrics on (empty: none); the node's own coop_ metrics are at /metrics on its API")
 	cmd.Flags().Uint64("epoch-length", d.Genesis.Params.EpochLength, "blocks per epoch (genesis)")
 	cmd.Flags().String("allowance", "1GiB", "storage quota every account gets without pledging (genesis)")
 	return cmd

@@ -160,7 +160,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/audit", s.handleAudit)
 	s.jobRoutes(mux)
-	return s.authenticate(mux)
+	return s.withMetrics(s.authenticate(mux))
 }
 
 // authenticate answers 401 unless the request carries the bearer token.

@@ -37,6 +37,11 @@ type HomeConfig struct {
 	// P2PListen and RPCListen are CometBFT's listen addresses.
 	P2PListen string
 	RPCListen string
+	// PrometheusListen is the host:port CometBFT serves its own Prometheus
+	// metrics on (instrumentation.prometheus_listen_addr, namespace
+	// cometbft); empty turns them off. One process serves them for one
+	// ledger node only (see Start).
+	PrometheusListen string
 	// PersistentPeers is CometBFT's id@host:port list.
 	PersistentPeers string
 	// BlockTime is the pause after each commit (timeout_commit); the other
@@ -49,6 +54,10 @@ type HomeConfig struct {
 	Credits uint64
 }
 
+// DefaultPrometheusListen is where a home from DefaultHomeConfig serves
+// CometBFT's metrics: CometBFT's default port, on loopback.
+const DefaultPrometheusListen = "127.0.0.1:26660"
+
 // DefaultHomeConfig is what `coop init` writes: a one-validator chain that
 // listens on loopback and makes a block about every half second.
 func DefaultHomeConfig() HomeConfig {
@@ -60,6 +69,9 @@ func DefaultHomeConfig() HomeConfig {
 		BlockTime: 400 * time.Millisecond,
 		Genesis:   chain.DefaultGenesisState(),
 		Credits:   1_000_000,
+
+		// 26658 and 26659 are the daemon's libp2p and API ports (P2P+2, +3).
+		PrometheusListen: DefaultPrometheusListen,
 	}
 }
 
@@ -102,7 +114,10 @@ func cometConfig(home string, hc HomeConfig) *cmtcfg.Config {
 	c.Mempool.CacheSize = 100_000
 	c.Mempool.MaxTxsBytes = 256 << 20
 	c.RPC.TimeoutBroadcastTxCommit = 30 * time.Second
-	c.Instrumentation.Prometheus = false
+	c.Instrumentation.Prometheus = hc.PrometheusListen != ""
+	if c.Instrumentation.Prometheus {
+		c.Instrumentation.PrometheusListenAddr = hc.PrometheusListen
+	}
 	// goleveldb, like the ledger state (one storage engine per home).
 	c.DBBackend = "goleveldb"
 	return c
@@ -200,6 +215,12 @@ type DevnetConfig struct {
 	Credits uint64
 	// ExtraAccounts are funded in genesis too (benchmarks, tests).
 	ExtraAccounts []chain.GenesisAccount
+	// MetricsPorts, if set, are the ports node i's CometBFT serves its
+	// Prometheus metrics on (127.0.0.1). Unset, a node whose ports come
+	// from BasePort serves them on BasePort+10i+4 (after the daemon's
+	// libp2p and API ports, +2 and +3); a node whose ports P2PPorts gives
+	// serves none; 0 turns them off.
+	MetricsPorts []int
 }
 
 // DefaultDevnetNodes is `coop devnet init`'s node count: the k+m = 4+2
@@ -242,11 +263,23 @@ func InitDevnet(dir string, dc DevnetConfig) ([]chain.Address, error) {
 		}
 		return dc.BasePort + 10*i + 1
 	}
+	metricsPort := func(i int) int {
+		switch {
+		case i < len(dc.MetricsPorts):
+			return dc.MetricsPorts[i]
+		case i < len(dc.P2PPorts):
+			return 0
+		}
+		return dc.BasePort + 10*i + 4
+	}
 	for i := range dc.Nodes {
 		for _, p := range []int{p2pPort(i), rpcPort(i)} {
 			if p < 1 || p > 65535 {
 				return nil, fmt.Errorf("devnet of %d nodes from port %d: node %d would listen on port %d", dc.Nodes, dc.BasePort, i, p)
 			}
+		}
+		if p := metricsPort(i); p < 0 || p > 65535 {
+			return nil, fmt.Errorf("devnet: node %d's CometBFT metrics port %d is not a port", i, p)
 		}
 		if i >= len(dc.P2PPorts) && dc.BasePort+10*i+9 > 65535 {
 			return nil, fmt.Errorf("devnet of %d nodes from port %d: node %d's ports pass 65535", dc.Nodes, dc.BasePort, i)
@@ -290,6 +323,9 @@ func InitDevnet(dir string, dc DevnetConfig) ([]chain.Address, error) {
 			RPCListen:       fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort(i)),
 			PersistentPeers: strings.Join(peers, ","),
 			BlockTime:       dc.BlockTime,
+		}
+		if p := metricsPort(i); p > 0 {
+			hc.PrometheusListen = fmt.Sprintf("127.0.0.1:%d", p)
 		}
 		c, err := writeNodeFiles(DevnetHome(dir, i), k, hc)
 		if err != nil {

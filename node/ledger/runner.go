@@ -82,6 +82,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.Instrumentation.Prometheus && !claimCometMetrics() {
+		log.Warn("another ledger node in this process serves CometBFT's metrics; none for this one",
+			"home", cfg.Home, "listen", c.Instrumentation.PrometheusListenAddr)
+		c.Instrumentation.Prometheus = false
+	}
 	dbs := &dbTracker{}
 	comet, err := cmtnode.NewNode(ctx, c, pv,
 		&p2p.NodeKey{PrivKey: cmted25519.PrivKey(key)},

@@ -75,6 +75,18 @@ type Config struct {
 	NewTicker func(d time.Duration) (<-chan time.Time, func())
 	// Logger receives the prover's lines; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics, if not nil, is told of each proof sent (node/metrics).
+	Metrics Metrics
+}
+
+// Metrics is what the prover reports to monitoring, from the goroutine
+// running Round.
+type Metrics interface {
+	// Proved is told of each proof sent: its challenges, how many of them
+	// it answered empty (a leaf that could not be proved), how long
+	// building it took, and the ledger's answer (nil: committed; a proof
+	// refused as stale and sent again is told twice).
+	Proved(challenges, empty int, build time.Duration, err error)
 }
 
 // Prover answers the challenges of the holder Self, once per epoch.
@@ -206,11 +218,16 @@ func (p *Prover) Round(ctx context.Context) error {
 		} else if done {
 			return nil
 		}
+		t0 := time.Now()
 		tx, err := p.prove(ctx, set)
 		if err != nil {
 			return err
 		}
+		build := time.Since(t0)
 		_, err = p.lc.BroadcastCommit(ctx, tx)
+		if p.cfg.Metrics != nil {
+			p.cfg.Metrics.Proved(len(set.Challenges), emptyProofs(tx), build, err)
+		}
 		var rej *ledger.RejectedError
 		switch {
 		case err == nil:
@@ -260,6 +277,17 @@ func (p *Prover) recorded(ctx context.Context, epoch uint64) (bool, error) {
 		p.log.Debug("reading this node's outcome of the epoch; proving anyway", "epoch", epoch, "err", err)
 		return false, nil
 	}
+}
+
+// emptyProofs counts the challenges tx answers empty.
+func emptyProofs(tx *chain.ProveStorage) int {
+	n := 0
+	for _, b := range tx.Proofs {
+		if len(b) == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // prove builds the ProveStorage answering set.

@@ -219,7 +219,21 @@ type Config struct {
 	UnavailableAfter int
 	// Logger receives the worker's lines; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics, if not nil, is told of each run (node/metrics).
+	Metrics Metrics
 }
+
+// Metrics is what the worker reports to monitoring, from a run's
+// goroutine.
+type Metrics interface {
+	// JobRun is told of each run of a job: the claim's compute.Status, or
+	// RunFailed when the run gave no result, and its wall time.
+	JobRun(status string, wall time.Duration)
+}
+
+// RunFailed is the JobRun status of a run that gave no result (the
+// runner failed, or the node is stopping).
+const RunFailed = "failed"
 
 // Errors of a job's run that are not results: nothing is committed.
 var (
@@ -569,8 +583,12 @@ func (w *Worker) run(ctx context.Context, job Job) (*Kept, error) {
 		}
 	}
 	cj.Spec = job.Spec(cj.Module, cj.Input)
+	t0 := time.Now()
 	rep, err := w.d.Runner.Run(ctx, cj)
 	if err != nil {
+		if w.cfg.Metrics != nil {
+			w.cfg.Metrics.JobRun(RunFailed, time.Since(t0))
+		}
 		return nil, fmt.Errorf("running: %w", err)
 	}
 	salt := make([]byte, SaltSize)
@@ -578,6 +596,9 @@ func (w *Worker) run(ctx context.Context, job Job) (*Kept, error) {
 		return nil, fmt.Errorf("salt: %w", err)
 	}
 	claim := ClaimOf(rep.Result)
+	if w.cfg.Metrics != nil {
+		w.cfg.Metrics.JobRun(string(claim.Status), rep.Wall)
+	}
 	w.log.Info("compute job run", "job", fmt.Sprintf("%x", job.ID[:8]), "status", claim.Status, "fuel", claim.FuelUsed,
 		"output", claim.OutputHash.String()[:16], "wall", rep.Wall)
 	return &Kept{Job: job.ID, Claim: claim, Salt: salt, Result: rep.Result.Encode()}, nil
