@@ -13,6 +13,7 @@ import (
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
 )
@@ -122,6 +123,8 @@ func (n *Node) Remove(ctx context.Context, fileID string) error {
 			err = fmt.Errorf("%w: %w", ErrNotFound, err)
 		case errors.Is(err, chain.ErrUnauthorized):
 			err = fmt.Errorf("%w: %w", ErrNotOwner, err)
+		case errors.Is(err, ledger.ErrStalled):
+			err = fmt.Errorf("%w: %w; the removal may still commit if the ledger makes blocks again soon", ErrUnavailable, err)
 		}
 		return fmt.Errorf("removing file %s: %w", id, err)
 	}

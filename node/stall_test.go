@@ -19,7 +19,8 @@ import (
 // then places its pieces on the two running nodes (the stopped one does
 // not answer), gets their receipts, and fails at the ledger step once no
 // block came for the stall bound, with a clear error; `coop status` says
-// the ledger is stalled; and the ledger records no file.
+// the ledger is stalled; the ledger records no file; and an rm fails the
+// same way.
 func TestPutFailsWithinTheStallBoundWhenTheLedgerHalts(t *testing.T) {
 	const bound = 2 * time.Second
 	net := StartTestNetwork(t, 3, func(_ int, c *Config) {
@@ -34,10 +35,15 @@ func TestPutFailsWithinTheStallBoundWhenTheLedgerHalts(t *testing.T) {
 		t.Fatalf("status of a running ledger: %+v, %v", st, err)
 	}
 
-	net.Stop(2)
-	net.Ledger.StopNode(2)
 	data := make([]byte, 64<<10)
 	_, _ = rand.Read(data)
+	kept, err := a.Put(ctx, bytes.NewReader(data[:1000]), 1000, api.PutOptions{})
+	if err != nil {
+		t.Fatalf("put while the ledger runs: %v", err)
+	}
+
+	net.Stop(2)
+	net.Ledger.StopNode(2)
 	t0 := time.Now()
 	_, err = a.Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{})
 	took := time.Since(t0)
@@ -54,7 +60,12 @@ func TestPutFailsWithinTheStallBoundWhenTheLedgerHalts(t *testing.T) {
 		t.Fatalf("status of a halted ledger: %+v, %v; want stalled", st, err)
 	}
 	files, err := a.Files(ctx)
-	if err != nil || len(files) != 0 {
-		t.Fatalf("files after the failed put: %v, %v; want none", files, err)
+	if err != nil || len(files) != 1 || files[0].FileID != kept.FileID {
+		t.Fatalf("files after the failed put: %+v, %v; want only the one put before", files, err)
+	}
+	t0 = time.Now()
+	err = a.Remove(ctx, kept.FileID)
+	if !errors.Is(err, ledger.ErrStalled) || !errors.Is(err, api.ErrUnavailable) || time.Since(t0) > 30*time.Second {
+		t.Fatalf("rm on a halted ledger: got %v after %v", err, time.Since(t0))
 	}
 }

@@ -67,11 +67,17 @@ func (h *Host) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
 	select {
 	case r := <-ping.Ping(pctx, h.host, p):
 		if r.Error != nil {
-			return 0, fmt.Errorf("ping %s: %w", p.ShortString(), r.Error)
+			return 0, fmt.Errorf("ping %s: %w", shortPeer(p), r.Error)
 		}
 		h.seen.mark(p, time.Now())
 		return r.RTT, nil
 	case <-ctx.Done():
-		return 0, fmt.Errorf("ping %s: %w", p.ShortString(), ctx.Err())
+		return 0, fmt.Errorf("ping %s: no answer: %w", shortPeer(p), ctx.Err())
 	}
+}
+
+// shortPeer is the end of a peer id, for messages.
+func shortPeer(p peer.ID) string {
+	s := p.String()
+	return "peer …" + s[max(0, len(s)-8):]
 }
