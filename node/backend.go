@@ -9,9 +9,11 @@ import (
 	"io"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
 )
@@ -121,6 +123,8 @@ func (n *Node) Remove(ctx context.Context, fileID string) error {
 			err = fmt.Errorf("%w: %w", ErrNotFound, err)
 		case errors.Is(err, chain.ErrUnauthorized):
 			err = fmt.Errorf("%w: %w", ErrNotOwner, err)
+		case errors.Is(err, ledger.ErrStalled):
+			err = fmt.Errorf("%w: %w; the removal may still commit if the ledger makes blocks again soon", ErrUnavailable, err)
 		}
 		return fmt.Errorf("removing file %s: %w", id, err)
 	}
@@ -170,6 +174,7 @@ func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 		return nil, fmt.Errorf("reading the ledger's params: %w", err)
 	}
 	out := make([]api.PeerInfo, 0, len(nodes))
+	var ids []peer.ID // of out, pinged below
 	for i := range nodes {
 		rec := &nodes[i]
 		if rec.Address == n.addr {
@@ -180,11 +185,14 @@ func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 		pi.AuditScore, pi.Uptime, pi.MissedInRow = chain.AuditScore(rec), rec.Uptime, rec.MissedInRow
 		pi.ProofsPassed, pi.ProofsFailed, pi.PiecesLost = rec.ProofsPassed, rec.ProofsFailed, rec.PiecesLost
 		pi.QuotaEarned, pi.EarningUsable = chain.EarnedQuota(params, rec), chain.EarningUsable(params, rec)
-		if id, err := n.peerOf(rec); err == nil {
+		id, err := n.peerOf(rec)
+		if err == nil {
 			pi.Connected = n.host.Libp2p().Network().Connectedness(id) == network.Connected
 		}
+		ids = append(ids, id) // "" for a bad peer id: not pinged
 		out = append(out, pi)
 	}
+	n.livePeers(ctx, out, ids)
 	return out, nil
 }
 
@@ -204,9 +212,7 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 		st.ProofsPassed, st.ProofsFailed, st.Uptime = rec.ProofsPassed, rec.ProofsFailed, rec.Uptime
 		st.NodeStatus, st.AuditScore, st.PiecesLost = rec.Status, chain.AuditScore(&rec), rec.PiecesLost
 	}
-	if h, _, err := n.lc.Height(ctx); err == nil {
-		st.ChainHeight = h
-	}
+	n.ledgerTip(ctx, st)
 	if held, err := n.lc.Pieces(ctx, n.addr); err == nil {
 		st.PiecesHeld = len(held)
 	}

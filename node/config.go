@@ -85,6 +85,12 @@ type Config struct {
 	// LedgerTimeout bounds waiting for a transaction to commit, and for the
 	// ledger to become ready at start.
 	LedgerTimeout time.Duration
+	// LedgerStallTimeout, if not 0, sets the ledger client's StallTimeout
+	// at Start: a tx wait (a put's placement, a removal, registration)
+	// fails after this long without a new block, well before
+	// LedgerTimeout. 0 keeps the client's (ledger.DefaultStallTimeout,
+	// 30 s, unless the caller set it).
+	LedgerStallTimeout time.Duration
 	// Compute configures the compute worker, which runs when CPU > 0 and
 	// Compute.Runner.Command is set (jobs/ in Home keeps its runs). Its
 	// runner keeps Compute.Runner.WarmChildren warm child processes:

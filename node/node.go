@@ -137,6 +137,9 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 	}
 	pub := key.Public().(ed25519.PublicKey)
 	n = &Node{cfg: cfg, key: key, pub: pub, addr: chain.AddressOf(pub), lc: lc, lcc: lcc, metrics: metrics.New()}
+	if lcc != nil && cfg.LedgerStallTimeout > 0 {
+		lcc.StallTimeout = cfg.LedgerStallTimeout // before any wait uses it
+	}
 	n.log = slog.Default().With("node", n.addr.String()[:8])
 	var closers []func() error
 	defer func() {

@@ -31,7 +31,8 @@ type candidate struct {
 }
 
 // candidates lists active nodes that could hold pieces, with their peers
-// added to the peerstore.
+// added to the peerstore, leaving out those that do not answer now
+// (answering).
 func (n *Node) candidates(ctx context.Context, fileID [32]byte) ([]*candidate, error) {
 	nodes, err := n.lc.Nodes(ctx)
 	if err != nil {
@@ -61,7 +62,7 @@ func (n *Node) candidates(ctx context.Context, fileID [32]byte) ([]*candidate, e
 		c.tie = sha256.Sum256(append(fileID[:], rec.Address[:]...))
 		out = append(out, c)
 	}
-	return out, nil
+	return n.answering(ctx, out), nil
 }
 
 // better orders candidates for the next piece: other nodes before this one

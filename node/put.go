@@ -13,6 +13,7 @@ import (
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage"
@@ -209,6 +210,12 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	if _, err := n.broadcast(lctx, tx); err != nil {
 		if errors.Is(err, chain.ErrQuotaExceeded) {
 			err = fmt.Errorf("%w: %w", ErrQuotaExceeded, err)
+		}
+		if errors.Is(err, ledger.ErrStalled) {
+			// Nothing is recorded; the tx may still commit whole if the
+			// ledger comes back before the receipts expire (the holders
+			// keep receipted pieces until then), or never.
+			err = fmt.Errorf("%w: %w; nothing is recorded now, but the placement may still commit, whole, if the ledger makes blocks again soon (coop ls lists the file then)", ErrUnavailable, err)
 		}
 		return nil, fmt.Errorf("recording the placement on the ledger: %w", err)
 	}

@@ -31,6 +31,7 @@ func addDaemonFlags(cmd *cobra.Command) {
 	f.String("upload-rate", "0", "cap on bytes per second sent to peers, e.g. 25MiB (0: none)")
 	f.String("scrub-rate", "4MiB", "cap on bytes per second a scrub of the held pieces reads (0: none)")
 	f.Duration("scrub-interval", 24*time.Hour, "time between background scrubs of the held pieces (0: only on demand, coop scrub)")
+	f.Duration("ledger-stall-timeout", ledger.DefaultStallTimeout, "a transaction (put, rm, …) fails after this long without a new ledger block; coop status says stalled past it")
 	f.Int("k", 0, "default data pieces per segment for puts (default 4)")
 	f.Int("m", 0, "default parity pieces per segment for puts (default 2)")
 	f.String("compute-fault", "", "make the compute worker lie (output, fuel): for tests and demos of cheating workers only")
@@ -95,6 +96,9 @@ func daemonConfig(home string) (node.Config, error) {
 	c.ScrubRate = int64(srate)
 	if c.ScrubInterval = cfg.GetDuration("scrub-interval"); c.ScrubInterval < 0 {
 		return c, fmt.Errorf("--scrub-interval: %v is negative", c.ScrubInterval)
+	}
+	if c.LedgerStallTimeout = cfg.GetDuration("ledger-stall-timeout"); c.LedgerStallTimeout < 0 {
+		return c, fmt.Errorf("--ledger-stall-timeout: %v is negative", c.LedgerStallTimeout)
 	}
 	if k := cfg.GetInt("k"); k > 0 {
 		c.Storage.K = k

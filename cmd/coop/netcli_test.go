@@ -85,11 +85,27 @@ func TestNetworkCommandsAgainstRunningNodes(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &sr); err != nil || sr.Pieces != sr.TotalPieces || sr.OK != sr.Pieces || sr.Corrupt+sr.Missing+sr.Reported != 0 {
 		t.Fatalf("scrub of sound pieces: %+v (%v)", sr, err)
 	}
-	if out, err = runCLI(t, "--home", homeA, "status"); err != nil || !strings.Contains(out, "quota:") || !strings.Contains(out, "pledge:") || !strings.Contains(out, "scrub:        last") {
+	if out, err = runCLI(t, "--home", homeA, "status"); err != nil || !strings.Contains(out, "quota:") || !strings.Contains(out, "pledge:") || !strings.Contains(out, "scrub:        last") ||
+		!strings.Contains(out, ", last block ") || strings.Contains(out, "STALLED") {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
 	if out, err = runCLI(t, "--home", homeA, "peers"); err != nil || strings.Count(out, "active") != 2 {
 		t.Fatalf("peers: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "ANSWERS") || !strings.Contains(out, "SEEN") {
+		t.Fatalf("peers without liveness columns:\n%s", out)
+	}
+	if out, err = runCLI(t, "--home", homeA, "peers", "--json"); err != nil {
+		t.Fatalf("peers --json: %v\n%s", err, out)
+	}
+	var peers []api.PeerInfo
+	if err := json.Unmarshal([]byte(out), &peers); err != nil || len(peers) != 2 {
+		t.Fatalf("peers --json: %v\n%s", err, out)
+	}
+	for _, p := range peers {
+		if !p.Answers || p.LastSeen == nil || p.PingError != "" {
+			t.Fatalf("a running peer not answering now: %+v", p)
+		}
 	}
 	if out, err = runCLI(t, "--home", homeA, "rm", res.FileID); err != nil || !strings.Contains(out, "removed") {
 		t.Fatalf("rm: %v\n%s", err, out)

@@ -39,6 +39,7 @@ func TestNodeChecksFlagsBeforeStarting(t *testing.T) {
 		{"--pledge", "10XB"},
 		{"--upload-rate", "fast"},
 		{"--scrub-interval", "-1h"},
+		{"--ledger-stall-timeout", "-5s"},
 	} {
 		_, err := runCLI(t, append([]string{"--home", home, "node"}, args...)...)
 		if err == nil || !strings.Contains(err.Error(), args[0]) {

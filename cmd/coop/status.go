@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,8 +15,12 @@ func init() { registerCommand(newStatusCmd) }
 func newStatusCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
-		Short: "Show this node's pledge, quota, pieces held and cache use",
-		Args:  cobra.NoArgs,
+		Short: "Show this node's ledger height, pledge, quota, pieces held and cache use",
+		Long: `Show this node's state. The chain height line gives the time of the
+ledger's latest block and says STALLED when no block came for longer than
+the stall bound (30 s by default): then transactions (put, rm, register)
+fail after that bound, and a quorum of validators is likely down.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := daemonClient()
 			if err != nil {
@@ -31,7 +36,7 @@ func newStatusCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "account:      %s\n", st.Account)
 			fmt.Fprintf(out, "peer:         %s (%d connected)\n", st.PeerID, st.Peers)
-			fmt.Fprintf(out, "chain height: %d\n", st.ChainHeight)
+			fmt.Fprintf(out, "chain height: %s\n", ledgerText(st, time.Now()))
 			fmt.Fprintf(out, "pledge:       %s (%s used), cpu %d\n", formatBytes(st.PledgedBytes), formatBytes(st.PledgeUsed), st.CPUUnits)
 			fmt.Fprintf(out, "quota:        %s used of %s (earned %s)\n", formatBytes(st.QuotaUsed), formatBytes(st.QuotaLimit), formatBytes(st.QuotaEarned))
 			fmt.Fprintf(out, "held:         %d pieces credited, %s pinned\n", st.PiecesHeld, formatBytes(st.BytesHeld))
@@ -66,4 +71,18 @@ func scrubText(r *api.ScrubReport) string {
 	}
 	return fmt.Sprintf("last %s: %d of %d pieces checked, %d ok, %d corrupt, %d missing, %d reported lost",
 		r.Started.Local().Format("2006-01-02 15:04"), r.Pieces, r.TotalPieces, r.OK, r.Corrupt, r.Missing, r.Reported)
+}
+
+// ledgerText is the chain height line of `coop status`: the height, the
+// age of the latest block, and STALLED past the stall bound.
+func ledgerText(st *api.Status, now time.Time) string {
+	if st.LastBlockTime == nil {
+		return fmt.Sprintf("%d", st.ChainHeight)
+	}
+	age := max(now.Sub(*st.LastBlockTime), 0)
+	s := fmt.Sprintf("%d, last block %s (%s)", st.ChainHeight, agoText(age), st.LastBlockTime.Local().Format("15:04:05"))
+	if st.LedgerStalled {
+		s += fmt.Sprintf(": STALLED, no block for over %v: is a quorum of validators up? (transactions fail meanwhile)", time.Duration(st.StallAfterSeconds*float64(time.Second)))
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 )
 
 // PutOptions selects the redundancy of a stored file: K data and M parity
@@ -74,6 +75,15 @@ type PeerInfo struct {
 	// whether it counts now (active, uptime at least the minimum).
 	QuotaEarned   uint64 `json:"quota_earned"`
 	EarningUsable bool   `json:"earning_usable"`
+	// LastSeen is when this node was last in contact with the peer (now
+	// while connected; else when a connection to it opened or closed or it
+	// answered a ping), nil if never since the daemon started. Answers
+	// says whether it answered a ping just now (PingMillis its round trip;
+	// PingError why not). Connected is the connectedness before that ping.
+	LastSeen   *time.Time `json:"last_seen,omitempty"`
+	Answers    bool       `json:"answers"`
+	PingMillis float64    `json:"ping_ms,omitempty"`
+	PingError  string     `json:"ping_error,omitempty"`
 }
 
 // Status is the node's own state.
@@ -111,6 +121,12 @@ type Status struct {
 	// PiecesRepaired counts the pieces this daemon's repairer moved to new
 	// holders since it started (node/repair).
 	PiecesRepaired uint64 `json:"pieces_repaired"`
+	// LastBlockTime is the time of the ledger's latest block (nil when
+	// unknown); LedgerStalled says no block came for longer than
+	// StallAfterSeconds, the bound past which a tx wait fails.
+	LastBlockTime     *time.Time `json:"last_block_time,omitempty"`
+	LedgerStalled     bool       `json:"ledger_stalled"`
+	StallAfterSeconds float64    `json:"stall_after_seconds,omitempty"`
 }
 
 // Backend is what the API serves: the daemon. Its errors say what kind of

@@ -46,6 +46,11 @@ type Client struct {
 	// index besides the block events, and checks that the mempool did not
 	// drop it. Set it before the client is used.
 	PollInterval time.Duration
+	// StallTimeout bounds a wait for a tx (BroadcastCommit, WaitTx) while
+	// the ledger makes no blocks: after this long without a block it fails
+	// with a *StalledError (ErrStalled). 0 means DefaultStallTimeout. Set it
+	// before the client is used.
+	StallTimeout time.Duration
 	// Logger receives the client's debug lines (subscription trouble); nil
 	// means slog.Default().
 	Logger *slog.Logger

@@ -59,6 +59,10 @@ type blockWatch struct {
 	done    chan struct{}      // closed when the watch goroutine ended
 	closing chan struct{}      // closed by Close
 	last    int64              // the last height dispatched; 0: none since (re)subscribing
+	// seenHeight and seenAt are the highest block the watch saw and when
+	// (zero: none yet), for the stall check.
+	seenHeight int64
+	seenAt     time.Time
 
 	// startedRPC: the watch started the HTTP client's websocket, so Close
 	// stops it. Written by the watch goroutine, read after done.
@@ -243,6 +247,7 @@ func (c *Client) dispatch(ctx context.Context, h int64) {
 	b.mu.Lock()
 	last := b.last
 	b.last = h
+	b.noteBlock(h, time.Now())
 	for ch := range b.heights {
 		sendLatest(ch, h)
 	}
@@ -339,11 +344,23 @@ func (c *Client) waitTx(ctx context.Context, r Result, watch bool) (Result, erro
 	}
 	poll := time.NewTicker(every)
 	defer poll.Stop()
+	stall := time.NewTimer(c.stallTimeout())
+	defer stall.Stop()
 	suspect := false
 	for {
 		select {
 		case <-ctx.Done():
 			return r, fmt.Errorf("waiting for tx %s: %w", r.Hash, ctx.Err())
+		case <-stall.C:
+			next, err := c.stallCheck(ctx)
+			if err != nil {
+				// A last look: the tx may have committed just before.
+				if done, res, lerr := c.lookupTx(ctx, r); done {
+					return res, lerr
+				}
+				return r, fmt.Errorf("waiting for tx %s: %w", r.Hash, err)
+			}
+			stall.Reset(next)
 		case <-c.blocks.closing:
 			return r, fmt.Errorf("waiting for tx %s: %w", r.Hash, ErrClosed)
 		case f := <-w.found:

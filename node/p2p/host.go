@@ -35,6 +35,8 @@ type Host struct {
 	cfg  Config
 	log  *slog.Logger
 
+	seen seenBook // last contact per peer (liveness.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -99,6 +101,7 @@ func New(ctx context.Context, key ed25519.PrivateKey, cfg Config) (*Host, error)
 		return nil, fmt.Errorf("p2p: starting DHT: %w", err)
 	}
 	hh := &Host{host: h, dht: d, cfg: cfg, log: slog.Default().With("peer", h.ID().ShortString())}
+	hh.watchContact()
 	if len(bootstrap) > 0 {
 		if err := hh.Bootstrap(ctx, bootstrap); err != nil {
 			hh.log.Warn("bootstrap incomplete", "err", err)
