@@ -25,15 +25,17 @@ import (
 	"github.com/coop-network/coop/node/ledger"
 )
 
-// loopWat runs 5·10^8 iterations of an LCG (16 fuel each, about two
-// seconds on an idle core) and writes the final state's 8 bytes.
+// loopWat runs 3·10^9 iterations of an LCG (16 fuel each, about four
+// seconds on an idle core: long enough that a worker, which commits the
+// moment its run ends, is caught running it) and writes the final state's
+// 8 bytes.
 const loopWat = `(module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (func (export "_start") (local $i i64) (local $x i64)
     (local.set $x (i64.const 1))
     (block $done (loop $l
-      (br_if $done (i64.eq (local.get $i) (i64.const 500000000)))
+      (br_if $done (i64.eq (local.get $i) (i64.const 3000000000)))
       (local.set $x (i64.add (i64.mul (local.get $x) (i64.const 6364136223846793005)) (local.get $i)))
       (local.set $i (i64.add (local.get $i) (i64.const 1)))
       (br $l)))
@@ -304,7 +306,7 @@ func TestJobsSurviveKill9OfAWorkerAndTheSubmitter(t *testing.T) {
 	if err := os.WriteFile(modPath, wasm, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	const fuel = 10_000_000_000
+	const fuel = 60_000_000_000
 
 	// The expected result: a local run.
 	n := &procNet{t: t, coop: coop}
