@@ -88,14 +88,17 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 		return nil, err
 	}
 	// On a network with fewer nodes than k+m, store at the largest
-	// redundancy it can give (fitRedundancy) unless the put is strict.
+	// redundancy it can give (fitRedundancy) unless the put is strict. An
+	// empty file has no piece to place and keeps what it asked.
 	cands, err := n.candidates(ctx, putID)
 	if err != nil {
 		return nil, err
 	}
 	askedK, askedM := scfg.K, scfg.M
 	var note string
-	scfg.K, scfg.M, note = degrade(scfg.K, scfg.M, cands, o)
+	if size != 0 {
+		scfg.K, scfg.M, note = degrade(scfg.K, scfg.M, cands, o)
+	}
 	if note != "" {
 		n.log.Warn("storing below the asked redundancy", "asked_k", askedK, "asked_m", askedM, "k", scfg.K, "m", scfg.M, "nodes", len(cands))
 	}

@@ -25,7 +25,8 @@ func newPutCmd() *cobra.Command {
 			"from any node, so keep it secret. Needs a running `coop node` in --home.\n\n" +
 			"On a network with fewer answering nodes than k+m, put stores the file at the largest\n" +
 			"redundancy the network gives (the same k with fewer parity pieces, else whole copies on\n" +
-			"the nodes there are, else this node's store alone) and says so in one line on stderr.\n" +
+			"the nodes there are, else this node's store alone) and says so in one line on stderr\n" +
+			"(with --json, in the result's degraded, asked_k and asked_m fields).\n" +
 			"It is not raised when nodes join (not yet built): put it again then. --strict refuses\n" +
 			"instead.",
 		Example: "  coop put photo.jpg\n  coop put --k 4 --m 2 backup.tar\n  coop put --copies 3 notes.txt",
@@ -66,14 +67,14 @@ func newPutCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if res.Degraded != "" {
-				// One line, on stderr so scripts reading stdout see the
-				// same output; --json carries it too (degraded, asked_k).
-				fmt.Fprintln(cmd.ErrOrStderr(), res.Degraded)
-			}
 			out := cmd.OutOrStdout()
 			if jsonOutput() {
+				// The result carries it: degraded, asked_k, asked_m.
 				return json.NewEncoder(out).Encode(res)
+			}
+			if res.Degraded != "" {
+				// One line, on stderr: stdout stays what a full put prints.
+				fmt.Fprintln(cmd.ErrOrStderr(), res.Degraded)
 			}
 			holders := map[string]bool{}
 			for _, p := range res.Pieces {
