@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func TestPutDegradesOnASmallNetwork(t *testing.T) {
 	}
 
 	// The node's default 4+2 on 3 nodes: 3 whole copies.
-	res, err := put(api.PutOptions{})
+	res, err := put(api.PutOptions{Name: "d"})
 	if err != nil {
 		t.Fatalf("default put on 3 nodes: %v", err)
 	}
@@ -89,12 +90,25 @@ func TestPutDegradesOnASmallNetwork(t *testing.T) {
 	}
 
 	// What fits is not degraded.
-	res, err = put(api.PutOptions{K: 2, M: 1})
+	res, err = put(api.PutOptions{K: 2, M: 1, Name: "fits"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Degraded != "" || res.AskedK != 0 || res.K != 2 || res.M != 1 {
 		t.Errorf("put 2+1 on 3 nodes: k=%d m=%d asked k=%d note %q; want as asked, no note", res.K, res.M, res.AskedK, res.Degraded)
+	}
+
+	// The node's file list keeps what was asked.
+	files, err := nodes[0].Files(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := map[string]string{}
+	for _, f := range files {
+		asked[f.Name] = fmt.Sprintf("%d+%d of %d+%d", f.K, f.M, f.AskedK, f.AskedM)
+	}
+	if asked["d"] != "1+2 of 4+2" || asked["x"] != "2+1 of 2+2" || asked["fits"] != "2+1 of 0+0" {
+		t.Errorf("file list: %v, want d 1+2 of 4+2, x 2+1 of 2+2, fits 2+1 of 0+0", asked)
 	}
 
 	// Strict refuses.

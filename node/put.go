@@ -246,7 +246,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			keep[p.ID] = true
 		}
 	}
-	if err := n.keys.set(out.FileID, &keyEntry{Capability: out.Capability, Name: o.Name}); err != nil {
+	if err := n.keys.set(out.FileID, &keyEntry{Capability: out.Capability, Name: o.Name, AskedK: out.AskedK, AskedM: out.AskedM}); err != nil {
 		n.log.Warn("saving the capability", "err", err)
 	}
 	return out, nil

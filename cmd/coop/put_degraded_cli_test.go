@@ -44,6 +44,9 @@ func TestPutOnASmallNetworkSaysItDegraded(t *testing.T) {
 	if res.K != 1 || res.M != 1 || res.Copies != 2 || res.AskedK != 2 || res.AskedM != 2 || !strings.HasPrefix(res.Degraded, "stored as 2 whole copies") {
 		t.Errorf("put --json: %+v", res)
 	}
+	if out, err := runCLI(t, "--home", home, "ls"); err != nil || strings.Count(out, "1+1 (asked 2+2)") != 2 {
+		t.Errorf("ls: %v, want both files as 1+1 (asked 2+2):\n%s", err, out)
+	}
 	if out, err := runCLI(t, "--home", home, "put", in, "--strict", "--name", "c"); err == nil || !strings.Contains(err.Error(), "not enough holders") {
 		t.Errorf("put --strict on 2 nodes: %v, want not enough holders\n%s", err, out)
 	}

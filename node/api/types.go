@@ -55,6 +55,11 @@ type FileInfo struct {
 	M       int    `json:"m"`
 	Pieces  int    `json:"pieces"`
 	Created int64  `json:"created_height,omitempty"`
+	// AskedK and AskedM are the redundancy the put asked, when the network
+	// was too small and K and M are lower (PutResult.Degraded); known only
+	// to the node the file was put from.
+	AskedK int `json:"asked_k,omitempty"`
+	AskedM int `json:"asked_m,omitempty"`
 	// Capability is present when the node has the file key: put from this
 	// node, or opened from the ledger's sealed key with the account key.
 	Capability string `json:"capability,omitempty"`
