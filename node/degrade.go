@@ -36,12 +36,14 @@ func degradedNote(askedK, askedM, k, m, nodes int, selfOnly bool) string {
 	switch {
 	case selfOnly:
 		used = "in this node's store only (1 copy)"
+	case nodes == 1:
+		used = "as 1 copy on 1 node"
 	case k == 1:
 		used = fmt.Sprintf("as %d whole copies on %d nodes", m+1, nodes)
 	default:
 		used = fmt.Sprintf("at k=%d m=%d on %d nodes", k, m, nodes)
 	}
-	return fmt.Sprintf("stored %s (asked k=%d m=%d, which needs %d nodes; %d answer): it will not be raised when nodes join (not yet built; put it again then)",
+	return fmt.Sprintf("stored %s (asked k=%d m=%d, which needs %d nodes; the network has %d): it will not be raised when nodes join (not yet built; put it again then)",
 		used, askedK, askedM, askedK+askedM, nodes)
 }
 

@@ -32,7 +32,7 @@ func TestPutOnASmallNetworkSaysItDegraded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("put: %v\n%s", err, out)
 	}
-	line := "stored as 2 whole copies on 2 nodes (asked k=2 m=2, which needs 4 nodes; 2 answer): it will not be raised when nodes join"
+	line := "stored as 2 whole copies on 2 nodes (asked k=2 m=2, which needs 4 nodes; the network has 2): it will not be raised when nodes join"
 	if strings.Count(out, line) != 1 {
 		t.Errorf("put output lacks the one degraded line %q:\n%s", line, out)
 	}
