@@ -22,6 +22,11 @@ type keyring struct {
 type keyEntry struct {
 	Capability string `json:"capability"`
 	Name       string `json:"name,omitempty"`
+	// AskedK and AskedM are the redundancy the put asked when the network
+	// was too small for it (the ledger records what was used); 0 if it got
+	// what it asked. Nothing raises the file yet: `coop ls` shows them.
+	AskedK int `json:"asked_k,omitempty"`
+	AskedM int `json:"asked_m,omitempty"`
 }
 
 func openKeyring(home string) (*keyring, error) {

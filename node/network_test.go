@@ -596,7 +596,9 @@ func TestHolderRefusesOwnersOverQuota(t *testing.T) {
 	if _, ok := b.store.Has(blockstore.ID(push.Piece)); ok {
 		t.Fatal("the holder kept a piece over its owner's quota")
 	}
-	_, err = a.Put(ctx, bytes.NewReader(data[:600<<10]), 600<<10, api.PutOptions{Copies: 2})
+	// Strict: with A unpledged, B is the only holder, and a put that may
+	// degrade would store one copy, within quota.
+	_, err = a.Put(ctx, bytes.NewReader(data[:600<<10]), 600<<10, api.PutOptions{Copies: 2, Strict: true})
 	if !errors.Is(err, ErrQuotaExceeded) {
 		t.Fatalf("put of 2 × 600 KiB on a 1 MiB quota: %v, want ErrQuotaExceeded", err)
 	}

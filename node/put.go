@@ -81,6 +81,27 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	if err != nil {
 		return nil, err
 	}
+	// The put id groups this put's pushes at the holders (the file id is
+	// known only once the whole file is encoded).
+	var putID [32]byte
+	if _, err := rand.Read(putID[:]); err != nil {
+		return nil, err
+	}
+	// On a network with fewer nodes than k+m, store at the largest
+	// redundancy it can give (fitRedundancy) unless the put is strict. An
+	// empty file has no piece to place and keeps what it asked.
+	cands, err := n.candidates(ctx, putID)
+	if err != nil {
+		return nil, err
+	}
+	askedK, askedM := scfg.K, scfg.M
+	var note string
+	if size != 0 {
+		scfg.K, scfg.M, note = degrade(scfg.K, scfg.M, cands, o)
+	}
+	if note != "" {
+		n.log.Warn("storing below the asked redundancy", "asked_k", askedK, "asked_m", askedM, "k", scfg.K, "m", scfg.M, "nodes", len(cands))
+	}
 	if size >= 0 {
 		// Fail before reading the body when the size is known.
 		if err := n.checkQuota(ctx, PieceBytes(size, scfg)); err != nil {
@@ -102,24 +123,15 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			}
 		}
 	}()
-	// The put id groups this put's pushes at the holders (the file id is
-	// known only once the whole file is encoded).
-	var putID [32]byte
-	if _, err := rand.Read(putID[:]); err != nil {
-		return nil, err
-	}
 	width := scfg.K + scfg.M
 	var (
-		cands, holders []*candidate
-		early          *earlyPusher
+		holders []*candidate
+		early   *earlyPusher
 	)
 	if size >= 0 {
 		// Size known: place now, and push each piece as soon as it is
 		// written, while the rest of the file is still being coded.
 		planned := plannedPieces(size, scfg)
-		if cands, err = n.candidates(ctx, putID); err != nil {
-			return nil, err
-		}
 		if holders, err = place(cands, planned, width); err != nil {
 			return nil, err
 		}
@@ -202,6 +214,12 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	}
 	tPushed := time.Now()
 	out := &api.PutResult{Capability: res.Capability.String(), FileID: res.FileID.String(), Size: int64(res.Manifest.Size), K: scfg.K, M: scfg.M}
+	if scfg.K == 1 {
+		out.Copies = scfg.M + 1
+	}
+	if note != "" {
+		out.AskedK, out.AskedM, out.Degraded = askedK, askedM, note
+	}
 	for i, p := range res.Pieces {
 		out.Pieces = append(out.Pieces, api.Placement{Segment: p.Segment, Index: p.Index, Piece: p.ID.String(), Holder: holders[i].rec.Address.String()})
 	}
@@ -228,7 +246,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			keep[p.ID] = true
 		}
 	}
-	if err := n.keys.set(out.FileID, &keyEntry{Capability: out.Capability, Name: o.Name}); err != nil {
+	if err := n.keys.set(out.FileID, &keyEntry{Capability: out.Capability, Name: o.Name, AskedK: out.AskedK, AskedM: out.AskedM}); err != nil {
 		n.log.Warn("saving the capability", "err", err)
 	}
 	return out, nil

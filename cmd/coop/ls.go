@@ -57,7 +57,12 @@ func newLsCmd() *cobra.Command {
 				}
 				// Names and errors come from the node: printed escaped, so a
 				// control character in one cannot rewrite the terminal.
-				fmt.Fprintf(tw, "%s\t%s\t%d+%d\t%d\t%s", api.PrintableName(id), formatBytes(f.Size), f.K, f.M, f.Pieces, api.PrintableName(f.Name))
+				km := fmt.Sprintf("%d+%d", f.K, f.M)
+				if f.AskedK > 0 {
+					// Stored below the asked redundancy on a small network.
+					km += fmt.Sprintf(" (asked %d+%d)", f.AskedK, f.AskedM)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s", api.PrintableName(id), formatBytes(f.Size), km, f.Pieces, api.PrintableName(f.Name))
 				if long {
 					if f.Capability != "" {
 						fmt.Fprintf(tw, "\t%s", api.PrintableName(f.Capability))

@@ -22,11 +22,17 @@ func newPutCmd() *cobra.Command {
 		Long: "put encrypts FILE on this machine, erasure-codes it into k data and m parity pieces\n" +
 			"per segment (or --copies whole copies) and spreads the pieces over other nodes.\n" +
 			"It prints the file id and the capability: the capability alone reads the file back\n" +
-			"from any node, so keep it secret. Needs a running `coop node` in --home.",
+			"from any node, so keep it secret. Needs a running `coop node` in --home.\n\n" +
+			"On a network with fewer answering nodes than k+m, put stores the file at the largest\n" +
+			"redundancy the network gives (the same k with fewer parity pieces, else whole copies on\n" +
+			"the nodes there are, else this node's store alone) and says so in one line on stderr\n" +
+			"(with --json, in the result's degraded, asked_k and asked_m fields).\n" +
+			"It is not raised when nodes join (not yet built): put it again then. --strict refuses\n" +
+			"instead.",
 		Example: "  coop put photo.jpg\n  coop put --k 4 --m 2 backup.tar\n  coop put --copies 3 notes.txt",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := api.PutOptions{K: cfg.GetInt("k"), M: cfg.GetInt("m"), Copies: cfg.GetInt("copies"), Name: cfg.GetString("name")}
+			opts := api.PutOptions{K: cfg.GetInt("k"), M: cfg.GetInt("m"), Copies: cfg.GetInt("copies"), Name: cfg.GetString("name"), Strict: cfg.GetBool("strict")}
 			if opts.Copies > 0 && (cmd.Flags().Changed("k") || cmd.Flags().Changed("m")) {
 				return fmt.Errorf("give either --copies or --k/--m, not both")
 			}
@@ -63,7 +69,12 @@ func newPutCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if jsonOutput() {
+				// The result carries it: degraded, asked_k, asked_m.
 				return json.NewEncoder(out).Encode(res)
+			}
+			if res.Degraded != "" {
+				// One line, on stderr: stdout stays what a full put prints.
+				fmt.Fprintln(cmd.ErrOrStderr(), res.Degraded)
 			}
 			holders := map[string]bool{}
 			for _, p := range res.Pieces {
@@ -80,6 +91,7 @@ func newPutCmd() *cobra.Command {
 	f.Int("k", 0, "data pieces per segment (default: the node's, 4)")
 	f.Int("m", 0, "parity pieces per segment (default: the node's, 2)")
 	f.Int("copies", 0, "store whole copies instead of erasure-coded pieces")
+	f.Bool("strict", false, "fail rather than store below the asked redundancy on a small network")
 	f.String("name", "", "name recorded in this node's file list (default: the file's base name)")
 	return cmd
 }

@@ -144,6 +144,9 @@ func (c *Client) Put(ctx context.Context, r io.Reader, size int64, opts PutOptio
 	if opts.Name != "" {
 		q.Set("name", opts.Name)
 	}
+	if opts.Strict {
+		q.Set("strict", "1")
+	}
 	resp, err := c.do(ctx, http.MethodPost, "/v1/put?"+q.Encode(), r, size, "application/octet-stream")
 	if err != nil {
 		return nil, err

@@ -9,7 +9,7 @@
 //
 // Routes (all JSON unless noted):
 //
-//	POST   /v1/put?k=&m=&copies=&name=   body: the file bytes → PutResult
+//	POST   /v1/put?k=&m=&copies=&name=&strict=   body: the file bytes → PutResult
 //	POST   /v1/get        {"capability"}  → the file bytes (application/octet-stream);
 //	                                        "capability" may also be the file id of one
 //	                                        of the account's own files

@@ -197,6 +197,14 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	switch v := q.Get("strict"); v {
+	case "", "0", "false":
+	case "1", "true":
+		opts.Strict = true
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("parameter strict=%q is not 0, 1, true or false", v))
+		return
+	}
 	if r.ContentLength > s.cfg.MaxUploadSize {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("file of %d bytes exceeds the node's upload limit of %d", r.ContentLength, s.cfg.MaxUploadSize))
 		return

@@ -14,6 +14,9 @@ type PutOptions struct {
 	M      int    `json:"m,omitempty"`
 	Copies int    `json:"copies,omitempty"`
 	Name   string `json:"name,omitempty"`
+	// Strict refuses the put when the network has too few nodes for the
+	// asked redundancy, instead of storing it lower (PutResult.Degraded).
+	Strict bool `json:"strict,omitempty"`
 }
 
 // PutResult is what a put returns: the read capability and the file id.
@@ -24,6 +27,15 @@ type PutResult struct {
 	K          int         `json:"k"`
 	M          int         `json:"m"`
 	Pieces     []Placement `json:"pieces,omitempty"`
+	// Copies is the number of whole copies when K is 1 (M+1), else 0.
+	Copies int `json:"copies,omitempty"`
+	// AskedK and AskedM are the redundancy the put asked for, set only
+	// when the network had too few nodes for it and K and M are lower.
+	AskedK int `json:"asked_k,omitempty"`
+	AskedM int `json:"asked_m,omitempty"`
+	// Degraded is one line saying what was stored below the asked
+	// redundancy and why; empty when the put got what it asked.
+	Degraded string `json:"degraded,omitempty"`
 }
 
 // Placement is where one piece went.
@@ -43,6 +55,11 @@ type FileInfo struct {
 	M       int    `json:"m"`
 	Pieces  int    `json:"pieces"`
 	Created int64  `json:"created_height,omitempty"`
+	// AskedK and AskedM are the redundancy the put asked, when the network
+	// was too small and K and M are lower (PutResult.Degraded); known only
+	// to the node the file was put from.
+	AskedK int `json:"asked_k,omitempty"`
+	AskedM int `json:"asked_m,omitempty"`
 	// Capability is present when the node has the file key: put from this
 	// node, or opened from the ledger's sealed key with the account key.
 	Capability string `json:"capability,omitempty"`

@@ -1,0 +1,63 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/coop-network/coop/node/api"
+)
+
+// fitRedundancy is the redundancy a put asked as k data and m parity pieces
+// per segment gets on a network of nodes distinct usable holders (this
+// node included if it pledged): the asked k and m if k+m ≤ nodes; else the
+// same k with fewer parity pieces, m' = nodes−k, if that leaves at least
+// one; else nodes whole copies (k=1, m=nodes−1), which is the local store
+// alone when this node is the only one. A put that asked no parity (m = 0)
+// keeps none: k shrinks to nodes. ok is false only with no node at all.
+func fitRedundancy(k, m, nodes int) (k2, m2 int, ok bool) {
+	switch {
+	case nodes <= 0:
+		return k, m, false
+	case k+m <= nodes:
+		return k, m, true
+	case m == 0:
+		return nodes, 0, true
+	case nodes-k >= 1:
+		return k, nodes - k, true
+	default:
+		return 1, nodes - 1, true
+	}
+}
+
+// degradedNote is the one line a put reports when it stored the file below
+// the asked redundancy: what was used, what was asked and why, and that
+// the file is not raised later (not yet built).
+func degradedNote(askedK, askedM, k, m, nodes int, selfOnly bool) string {
+	var used string
+	switch {
+	case selfOnly:
+		used = "in this node's store only (1 copy)"
+	case nodes == 1:
+		used = "as 1 copy on 1 node"
+	case k == 1:
+		used = fmt.Sprintf("as %d whole copies on %d nodes", m+1, nodes)
+	default:
+		used = fmt.Sprintf("at k=%d m=%d on %d nodes", k, m, nodes)
+	}
+	return fmt.Sprintf("stored %s (asked k=%d m=%d, which needs %d nodes; the network has %d): it will not be raised when nodes join (not yet built; put it again then)",
+		used, askedK, askedM, askedK+askedM, nodes)
+}
+
+// degrade lowers a put's redundancy to what cands can hold, unless the put
+// is strict. It returns the k and m to use and the note for the result
+// ("" if nothing was lowered).
+func degrade(k, m int, cands []*candidate, o api.PutOptions) (int, int, string) {
+	if o.Strict || len(cands) >= k+m {
+		return k, m, ""
+	}
+	k2, m2, ok := fitRedundancy(k, m, len(cands))
+	if !ok {
+		return k, m, ""
+	}
+	selfOnly := len(cands) == 1 && cands[0].self
+	return k2, m2, degradedNote(k, m, k2, m2, len(cands), selfOnly)
+}
