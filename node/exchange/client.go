@@ -29,10 +29,21 @@ func (x *Exchange) request(ctx context.Context, p peer.ID, req *Message) (networ
 	stopCtx := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	stopClose := context.AfterFunc(x.ctx, func() { _ = s.Reset() })
 	stop := func() { stopCtx(); stopClose() }
-	_ = s.SetWriteDeadline(time.Now().Add(x.cfg.HeaderTimeout))
-	if err := writeMessage(s, req); err != nil {
+	body, err := req.Marshal()
+	if err != nil {
 		stop()
 		_ = s.Reset()
+		return nil, nil, nil, fmt.Errorf("exchange: encoding %s for %s: %w", req.Type, shortID(p), err)
+	}
+	_ = s.SetWriteDeadline(time.Now().Add(x.cfg.HeaderTimeout))
+	if err := writeFrame(s, body); err != nil {
+		stop()
+		_ = s.Reset()
+		if ctx.Err() == nil {
+			// The stream opened but the request did not go out: the
+			// connection was reset under it (the peer just went away).
+			return nil, nil, nil, &UnreachableError{Peer: p, Err: fmt.Errorf("sending %s: %w", req.Type, err)}
+		}
 		return nil, nil, nil, fmt.Errorf("exchange: sending %s to %s: %w", req.Type, shortID(p), ctxErr(ctx, err))
 	}
 	return s, bufio.NewReaderSize(s, 4096), stop, nil

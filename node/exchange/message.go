@@ -398,9 +398,14 @@ func writeMessage(w io.Writer, m *Message) error {
 	if err != nil {
 		return err
 	}
+	return writeFrame(w, body)
+}
+
+// writeFrame writes an encoded message as one length-prefixed frame.
+func writeFrame(w io.Writer, body []byte) error {
 	frame := make([]byte, 0, binary.MaxVarintLen64+len(body))
 	frame = binary.AppendUvarint(frame, uint64(len(body)))
-	_, err = w.Write(append(frame, body...))
+	_, err := w.Write(append(frame, body...))
 	return err
 }
 
