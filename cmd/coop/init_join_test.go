@@ -1,0 +1,63 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestInitJoinCLI: `coop init --join GENESIS --peer ADDR` makes a home with
+// the network's genesis and the peer printed by `coop node peer-address`;
+// a missing --peer, a genesis flag or a bad peer is refused before anything
+// is written.
+func TestInitJoinCLI(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "net")
+	if _, err := runCLI(t, "--home", src, "init", "--p2p-listen", "tcp://127.0.0.1:36656"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "--home", src, "node", "peer-address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := strings.TrimSpace(out)
+	if !strings.HasSuffix(peer, "@127.0.0.1:36656") {
+		t.Fatalf("peer-address %q, want NODEID@127.0.0.1:36656", peer)
+	}
+	genesis := filepath.Join(src, "chain", "config", "genesis.json")
+	home := filepath.Join(dir, "joiner")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--join", genesis}, "--peer"},
+		{[]string{"--peer", peer}, "--join"},
+		{[]string{"--join", genesis, "--peer", peer, "--chain-id", "x"}, "--chain-id"},
+		{[]string{"--join", genesis, "--peer", "127.0.0.1:36656"}, "NODEID@HOST:PORT"},
+		{[]string{"--join", filepath.Join(dir, "none.json"), "--peer", peer}, "none.json"},
+	} {
+		_, err := runCLI(t, append([]string{"--home", home, "init"}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("init %v: %v, want an error naming %s", c.args, err, c.want)
+		}
+		if _, err := os.Stat(home); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("init %v failed but wrote %s", c.args, home)
+		}
+	}
+	out, err = runCLI(t, "--home", home, "init", "--join", genesis, "--peer", peer, "--p2p-listen", "tcp://127.0.0.1:36666", "--rpc-listen", "tcp://127.0.0.1:36667")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "not a validator") || !strings.Contains(out, "coop-local") {
+		t.Fatalf("init --join printed %q", out)
+	}
+	b, err := os.ReadFile(filepath.Join(home, "chain", "config", "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `persistent_peers = "`+peer+`"`) {
+		t.Fatal("the joined home's config.toml does not name the peer")
+	}
+}
