@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -59,5 +60,29 @@ func TestInitJoinCLI(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `persistent_peers = "`+peer+`"`) {
 		t.Fatal("the joined home's config.toml does not name the peer")
+	}
+}
+
+// TestDevnetInitPrintsPeerAddresses: `coop devnet init --json` gives each
+// node's peer address, the one the other nodes dial it at.
+func TestDevnetInitPrintsPeerAddresses(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runCLI(t, "devnet", "init", "--nodes", "2", "--dir", dir, "--base-port", "41000", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []struct{ Home, Peer string }
+	if err := json.Unmarshal([]byte(out), &nodes); err != nil || len(nodes) != 2 {
+		t.Fatalf("devnet init --json: %q: %v", out, err)
+	}
+	if !strings.HasSuffix(nodes[0].Peer, "@127.0.0.1:41000") {
+		t.Fatalf("node0 peer %q, want …@127.0.0.1:41000", nodes[0].Peer)
+	}
+	b, err := os.ReadFile(filepath.Join(nodes[1].Home, "chain", "config", "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `persistent_peers = "`+nodes[0].Peer+`"`) {
+		t.Fatalf("node1 does not dial node0 at %s", nodes[0].Peer)
 	}
 }
