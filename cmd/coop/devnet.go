@@ -65,10 +65,12 @@ func newDevnetInitCmd() *cobra.Command {
 					Home    string `json:"home"`
 					Address string `json:"address"`
 					RPC     string `json:"rpc"`
+					Peer    string `json:"peer"`
 				}
 				var infos []nodeInfo
 				for i, a := range addrs {
-					infos = append(infos, nodeInfo{ledger.DevnetHome(dir, i), a.String(), fmt.Sprintf("tcp://127.0.0.1:%d", dc.BasePort+10*i+1)})
+					peer, _ := ledger.PeerAddress(ledger.DevnetHome(dir, i))
+					infos = append(infos, nodeInfo{ledger.DevnetHome(dir, i), a.String(), fmt.Sprintf("tcp://127.0.0.1:%d", dc.BasePort+10*i+1), peer})
 				}
 				return json.NewEncoder(out).Encode(infos)
 			}

@@ -18,9 +18,18 @@ func newInitCmd() *cobra.Command {
 		Long: "init creates the home directory (--home): the account key (account.key; one ed25519\n" +
 			"key is the account, the libp2p identity and the validator key) and a CometBFT home in\n" +
 			"chain/ with local timeouts and a genesis in which this node is the only validator.\n" +
-			"Start it with `coop node`.",
+			"Start it with `coop node`.\n\n" +
+			"With --join GENESIS_FILE --peer NODEID@HOST:PORT[,...] it instead makes a full node\n" +
+			"of an existing network: the genesis file is copied from the network (any node's\n" +
+			"<home>/chain/config/genesis.json), the peers are CometBFT peer addresses of its nodes\n" +
+			"(`coop node peer-address` on their machines). The new node has a fresh key, is not a\n" +
+			"validator, and once `coop node` runs it registers, holds pieces and can put. Both\n" +
+			"are checked before anything is written. See docs/operations.md.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("join") || cmd.Flags().Changed("peer") {
+				return runInitJoin(cmd)
+			}
 			hc := ledger.DefaultHomeConfig()
 			hc.ChainID = cfg.GetString("chain-id")
 			hc.Moniker = cfg.GetString("moniker")
@@ -42,6 +51,9 @@ func newInitCmd() *cobra.Command {
 				return json.NewEncoder(out).Encode(map[string]string{"home": homeDir(), "address": addr.String(), "chain_id": hc.ChainID})
 			}
 			fmt.Fprintf(out, "initialised %s\naddress  %s\nchain id %s\nstart it with: coop --home %s node\n", homeDir(), addr, hc.ChainID, homeDir())
+			if pa, err := ledger.PeerAddress(homeDir()); err == nil {
+				fmt.Fprintf(out, "peer     %s (others join with --peer)\n", pa)
+			}
 			return nil
 		},
 	}
@@ -53,5 +65,7 @@ func newInitCmd() *cobra.Command {
 	cmd.Flags().String("cometbft-metrics-listen", d.PrometheusListen, "host:port CometBFT serves its Prometheus metrics on (empty: none); the node's own coop_ metrics are at /metrics on its API")
 	cmd.Flags().Uint64("epoch-length", d.Genesis.Params.EpochLength, "blocks per epoch (genesis)")
 	cmd.Flags().String("allowance", "1GiB", "storage quota every account gets without pledging (genesis)")
+	cmd.Flags().String("join", "", "genesis file of an existing network to join as a full node (with --peer)")
+	cmd.Flags().String("peer", "", "with --join: CometBFT peer address(es) of the network, NODEID@HOST:PORT[,...]")
 	return cmd
 }

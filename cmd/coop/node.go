@@ -32,6 +32,7 @@ func newNodeCmd() *cobra.Command {
 		},
 	}
 	cmd.AddCommand(newNodeRegisterCmd())
+	cmd.AddCommand(newNodePeerAddressCmd())
 	addDaemonFlags(cmd)
 	return cmd
 }
