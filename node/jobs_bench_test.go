@@ -149,11 +149,7 @@ func benchJobNetwork(b *testing.B, exe, cache string, mod []byte, r, q uint32, b
 		if i == 0 {
 			return
 		}
-		c.CPU = 1
-		c.Compute.Runner.Command = []string{exe}
-		c.Compute.Runner.Env = []string{compute.ChildEnv + "=1"}
-		c.Compute.Runner.CacheDir = cache
-		c.Compute.Runner.Timeout = 2 * time.Minute
+		offerCPU(b, c, cache)
 		c.Compute.Interval = time.Hour
 		c.Compute.PollOnly = true // the benchmark's own workers run the rounds
 	})

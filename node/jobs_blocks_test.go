@@ -2,14 +2,12 @@ package node
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/wasmerio/wasmer-go/wasmer"
 
 	"github.com/coop-network/coop/chain"
-	"github.com/coop-network/coop/compute"
 )
 
 // Workers whose polling ticker never fires in the test (an hour) take a
@@ -18,20 +16,12 @@ import (
 // last commit's worker reveals right after it, and the others reveal at
 // the next block.
 func TestComputeJobWorkersWakeOnNewBlocks(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cache := t.TempDir()
 	nodes, l := startMemNetworkWith(t, 4, func(i int, c *Config) {
 		if i == 0 {
 			return
 		}
-		c.CPU = 1
-		c.Compute.Runner.Command = []string{exe}
-		c.Compute.Runner.Env = []string{compute.ChildEnv + "=1"}
-		c.Compute.Runner.CacheDir = cache
-		c.Compute.Runner.Timeout = 2 * time.Minute
+		offerCPU(t, c, cache)
 		c.Compute.Interval = time.Hour
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -102,11 +102,7 @@ func BenchmarkJobOnDevnet(b *testing.B) {
 		if i == 0 {
 			return
 		}
-		c.CPU = 1
-		c.Compute.Runner.Command = []string{exe}
-		c.Compute.Runner.Env = []string{compute.ChildEnv + "=1"}
-		c.Compute.Runner.CacheDir = b.TempDir() // each worker compiles for itself, once
-		c.Compute.Runner.Timeout = 2 * time.Minute
+		offerCPU(b, c, b.TempDir()) // each worker compiles for itself, once
 	})
 	sub := net.Nodes[0]
 	ctx := context.Background()

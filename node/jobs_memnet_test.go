@@ -37,21 +37,13 @@ const echoWat = `(module
 // child; fault[i] makes worker i lie.
 func startComputeNetwork(t *testing.T, n int, fault map[int]worker.Fault) ([]*Node, *memLedger) {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cache := t.TempDir()
 	return startMemNetworkWith(t, n, func(i int, c *Config) {
 		if i == 0 {
 			c.API.Listen = "127.0.0.1:0" // the submitter's API, for the API tests
 			return
 		}
-		c.CPU = 1
-		c.Compute.Runner.Command = []string{exe}
-		c.Compute.Runner.Env = []string{compute.ChildEnv + "=1"}
-		c.Compute.Runner.CacheDir = cache
-		c.Compute.Runner.Timeout = 2 * time.Minute
+		offerCPU(t, c, cache)
 		c.Compute.Interval = 50 * time.Millisecond
 		c.Compute.Fault = fault[i]
 	})
@@ -246,10 +238,6 @@ func TestComputeJobTwoColludingLiarsWin(t *testing.T) {
 // nothing. The workers' loops are driven by hand (their ticker never
 // fires), so which of them acts when is the test's choice.
 func TestComputeJobKilledWorkerIsReplaced(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cache := t.TempDir()
 	// A short commit deadline, and no exclusion of nodes that missed
 	// storage epochs (the deadline passes in a burst of empty blocks their
@@ -262,11 +250,7 @@ func TestComputeJobKilledWorkerIsReplaced(t *testing.T) {
 		if i == 0 {
 			return
 		}
-		c.CPU = 1
-		c.Compute.Runner.Command = []string{exe}
-		c.Compute.Runner.Env = []string{compute.ChildEnv + "=1"}
-		c.Compute.Runner.CacheDir = cache
-		c.Compute.Runner.Timeout = 2 * time.Minute
+		offerCPU(t, c, cache)
 		c.Compute.Interval = time.Hour
 		c.Compute.PollOnly = true
 	})
@@ -443,20 +427,12 @@ func TestComputeHostileJobsEndAsAgreedResults(t *testing.T) {
 // after its commit (its commit closed the commit phase); the first one is
 // restarted.
 func TestComputeJobWorkerRestartedBetweenCommitAndReveal(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cache := t.TempDir()
 	nodes, l := startMemNetworkWith(t, 4, func(i int, c *Config) {
 		if i == 0 {
 			return
 		}
-		c.CPU = 1
-		c.Compute.Runner.Command = []string{exe}
-		c.Compute.Runner.Env = []string{compute.ChildEnv + "=1"}
-		c.Compute.Runner.CacheDir = cache
-		c.Compute.Runner.Timeout = 2 * time.Minute
+		offerCPU(t, c, cache)
 		c.Compute.Interval = time.Hour // driven by hand
 		c.Compute.PollOnly = true
 	})
@@ -534,4 +510,20 @@ func creditSupply(ctx context.Context, t *testing.T, nodes []*Node) uint64 {
 		s += a.Credits + a.CreditsEscrowed
 	}
 	return s
+}
+
+// offerCPU makes c a worker's config: one CPU, the test binary as its
+// compute child (TestMain serves compute.ChildEnv), compiled modules in
+// cache, a wall-clock limit for cold compiles on a loaded machine.
+func offerCPU(t testing.TB, c *Config, cache string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.CPU = 1
+	c.Compute.Runner.Command = []string{exe}
+	c.Compute.Runner.Env = []string{compute.ChildEnv + "=1"}
+	c.Compute.Runner.CacheDir = cache
+	c.Compute.Runner.Timeout = 2 * time.Minute
 }

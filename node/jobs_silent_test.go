@@ -2,12 +2,10 @@ package node
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/coop-network/coop/chain"
-	"github.com/coop-network/coop/compute"
 	"github.com/wasmerio/wasmer-go/wasmer"
 )
 
@@ -22,10 +20,6 @@ import (
 // one Round, which commits (first: a commit that closes the commit phase
 // is revealed at once), and is never asked again.
 func TestComputeJobWorkerThatNeverRevealsIsNotPaid(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cache := t.TempDir()
 	nodes, l := startMemNetworkGenesis(t, 4, func(g *chain.GenesisState) {
 		g.Params.Jobs.RevealBlocks = 10
@@ -34,11 +28,7 @@ func TestComputeJobWorkerThatNeverRevealsIsNotPaid(t *testing.T) {
 		if i == 0 {
 			return
 		}
-		c.CPU = 1
-		c.Compute.Runner.Command = []string{exe}
-		c.Compute.Runner.Env = []string{compute.ChildEnv + "=1"}
-		c.Compute.Runner.CacheDir = cache
-		c.Compute.Runner.Timeout = 2 * time.Minute
+		offerCPU(t, c, cache)
 		c.Compute.Interval = time.Hour
 		c.Compute.PollOnly = true
 	})
