@@ -441,8 +441,12 @@ func (w *Worker) start(ctx context.Context, a Assignment) {
 			delete(w.busy, a.Job)
 			w.mu.Unlock()
 		}()
-		err := w.work(ctx, a.Job, ran)
-		if err == nil || ctx.Err() != nil {
+		err := w.work(ctx, a.Job, ran) // calls ran once the run ended
+		if err == nil {
+			w.forget(a.Job)
+			return
+		}
+		if ctx.Err() != nil {
 			return
 		}
 		var nf *noFilesError
@@ -452,9 +456,12 @@ func (w *Worker) start(ctx context.Context, a Assignment) {
 			n := w.nofiles[a.Job]
 			w.mu.Unlock()
 			if n >= w.cfg.UnavailableAfter {
-				ran()
 				w.log.Warn("compute job: its files are unavailable; committing that", "job", fmt.Sprintf("%x", a.Job[:8]), "tries", n, "err", err)
-				if err = w.unavailable(ctx, a.Job); err == nil || ctx.Err() != nil {
+				if err = w.unavailable(ctx, a.Job); err == nil {
+					w.forget(a.Job)
+					return
+				}
+				if ctx.Err() != nil {
 					return
 				}
 			}
@@ -464,6 +471,16 @@ func (w *Worker) start(ctx context.Context, a Assignment) {
 		w.retry[a.Job] = w.cfg.Now().Add(w.cfg.RetryAfter)
 		w.mu.Unlock()
 	}()
+}
+
+// forget drops the retry bookkeeping of a job whose claim was committed
+// (a later round reveals it from the kept record), so a long-running
+// worker does not keep an entry for every job it ever failed once.
+func (w *Worker) forget(job [32]byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.retry, job)
+	delete(w.nofiles, job)
 }
 
 // Work runs job now and commits its claim: it reads the job's record,
