@@ -105,7 +105,7 @@ func newValidatorRequestCmd() *cobra.Command {
 			return castVote(cmd, nil, power)
 		},
 	}
-	cmd.Flags().Uint64("power", 10, "voting power to ask for (genesis validators of `coop init` and `coop devnet init` have 10)")
+	cmd.Flags().Uint64("power", 10, "voting power to ask for (the genesis validators of coop init and coop devnet init have 10)")
 	cmd.Flags().Duration("timeout", 30*time.Second, "how long to wait for the tx to commit")
 	return cmd
 }
