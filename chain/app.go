@@ -54,7 +54,10 @@ import (
 //	8: an empty file (size 0) is placed with no pieces: PlaceFile takes
 //	   zero pieces when the size is 0 (it needed at least one segment).
 //	   Version-7 state is refused.
-const AppVersion = 8
+//	9: raising: PlaceFile's asked_m (a file stored below the asked parity
+//	   records it: File's asked_m) and the RaisePieces rule, by which the
+//	   owner adds parity pieces up to it. Version-8 state is refused.
+const AppVersion = 9
 
 // Config configures an App.
 type Config struct {
