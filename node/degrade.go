@@ -46,8 +46,10 @@ func degradedNote(askedK, askedM, k, m, nodes int, selfOnly, raises bool) string
 	}
 	var later string
 	switch {
-	case askedM <= m:
+	case askedM == 0:
 		later = "no parity was asked, so there is nothing to raise"
+	case askedM <= m:
+		later = fmt.Sprintf("it survives %d losses as asked, in more room, and stays so", askedM)
 	case !raises:
 		later = "it will not be raised when nodes join (this node's repairer is off; put it again then)"
 	case k == 1:
