@@ -63,6 +63,31 @@ func (r *Repairer) raiseStep(f *chain.File, v *view, answering map[chain.Address
 	return step
 }
 
+// quotaAllows reports whether the owner's quota covers adding step parity
+// pieces to every segment of f (the ledger refuses the raise otherwise, so
+// nothing is computed or pushed); it logs once per file when it does not.
+func (r *Repairer) quotaAllows(ctx context.Context, f *chain.File, step int) (bool, error) {
+	width := int(f.K + f.M)
+	var need uint64
+	for s := 0; s < len(f.Pieces)/width; s++ {
+		need += uint64(step) * f.Pieces[s*width].Size
+	}
+	a, err := r.lc.Account(ctx, r.self)
+	if err != nil {
+		return false, fmt.Errorf("reading the account's quota: %w", err)
+	}
+	if a.QuotaUsed <= a.QuotaLimit && need <= a.QuotaLimit-a.QuotaUsed {
+		delete(r.short, f.ID)
+		return true, nil
+	}
+	if !r.short[f.ID] {
+		r.short[f.ID] = true
+		r.log.Warn("not raising a file: the quota left does not cover its added pieces", "file", f.ID, "m", f.M, "asked_m", f.AskedM,
+			"needs", need, "quota_used", a.QuotaUsed, "quota_limit", a.QuotaLimit)
+	}
+	return false, nil
+}
+
 // raise adds step parity pieces to every segment of f and records them
 // with one RaisePieces.
 func (r *Repairer) raise(ctx context.Context, f *chain.File, step int, v *view) error {

@@ -142,6 +142,27 @@ func TestRaiseAsFarAsNodesAllow(t *testing.T) {
 	}
 }
 
+// A raise the owner's quota cannot cover is not attempted: nothing is
+// computed, pushed or sent.
+func TestRaiseWaitsForQuota(t *testing.T) {
+	l, n, f := setupLow(t, self)
+	a := chain.Address{0x4a}
+	l.nodes = append(l.nodes, activeNode(a))
+	n.answer[a], n.joiners = true, []chain.Address{a}
+	l.quota = f.Pieces[0].Size // one added piece's worth; two segments need more
+	r := newTestRepairer(l, n, Config{Margin: MarginAll})
+	if err := r.Round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.sent) != 0 || len(n.added) != 0 {
+		t.Fatalf("raised over quota: sent %d, placed %d", len(l.sent), len(n.added))
+	}
+	l.quota = 0
+	if err := r.Round(context.Background()); err != nil || len(l.sent) != 1 {
+		t.Fatalf("with the quota: sent %d, %v", len(l.sent), err)
+	}
+}
+
 // onlySource serves from a store only the pieces whose index is in ok.
 type onlySource struct {
 	s  *blockstore.Store

@@ -48,6 +48,8 @@ type Ledger interface {
 	Pieces(ctx context.Context, holder chain.Address) ([]chain.HeldPiece, error)
 	// Lost lists the pieces recorded lost (/lost).
 	Lost(ctx context.Context) ([]chain.LostPiece, error)
+	// Account reads an account (its quota).
+	Account(ctx context.Context, a chain.Address) (chain.AccountView, error)
 	// BroadcastCommit signs body with the node's key and waits for it to
 	// commit; a refusal is a *ledger.RejectedError.
 	BroadcastCommit(ctx context.Context, body chain.Body) (ledger.Result, error)
@@ -124,6 +126,7 @@ type Repairer struct {
 	seen   map[segKey]uint64     // segment → epoch this node first saw it needing repair
 	failed map[chain.Hash]uint64 // file → epoch its last repair failed (tried again the next epoch)
 	warned map[segKey]bool       // segments reported unrecoverable
+	short  map[chain.Hash]bool   // files reported too large for the quota left to raise
 
 	mu         sync.Mutex
 	repaired   uint64 // pieces moved by this node's ReplacePieces
@@ -149,7 +152,7 @@ func New(self chain.Address, lc Ledger, net Network, cfg Config) *Repairer {
 		log = slog.Default()
 	}
 	return &Repairer{self: self, lc: lc, net: net, cfg: cfg, log: log,
-		seen: map[segKey]uint64{}, failed: map[chain.Hash]uint64{}, warned: map[segKey]bool{}}
+		seen: map[segKey]uint64{}, failed: map[chain.Hash]uint64{}, warned: map[segKey]bool{}, short: map[chain.Hash]bool{}}
 }
 
 // Repaired is the number of pieces this node's repairs moved so far.
@@ -268,6 +271,11 @@ func (r *Repairer) Round(ctx context.Context) error {
 		}
 		step := r.raiseStep(f, v, answering)
 		if step == 0 {
+			continue
+		}
+		if ok, err := r.quotaAllows(ctx, f, step); err != nil {
+			return err
+		} else if !ok {
 			continue
 		}
 		if err := r.raise(ctx, f, step, v); err != nil {

@@ -22,6 +22,7 @@ type fakeLedger struct {
 	files  map[chain.Hash]chain.File
 	lost   []chain.LostPiece
 	sent   []chain.Body
+	quota  uint64 // the account's quota limit (0: plenty)
 }
 
 func (l *fakeLedger) Height(context.Context) (int64, []byte, error) { return 1, nil, nil }
@@ -58,6 +59,12 @@ func (l *fakeLedger) Pieces(_ context.Context, holder chain.Address) ([]chain.He
 	return out, nil
 }
 func (l *fakeLedger) Lost(context.Context) ([]chain.LostPiece, error) { return l.lost, nil }
+func (l *fakeLedger) Account(context.Context, chain.Address) (chain.AccountView, error) {
+	if l.quota == 0 {
+		return chain.AccountView{QuotaLimit: 1 << 40, Exists: true}, nil
+	}
+	return chain.AccountView{QuotaLimit: l.quota, Exists: true}, nil
+}
 func (l *fakeLedger) BroadcastCommit(_ context.Context, b chain.Body) (ledger.Result, error) {
 	l.sent = append(l.sent, b)
 	return ledger.Result{}, nil
