@@ -290,3 +290,25 @@ func TestPlaceAskedMRefusals(t *testing.T) {
 		r.refuse(t, "asked m", r.alice, r.receipted(r.alice, pf), CodeInvalid)
 	}
 }
+
+// A raised piece is a piece like the others: its holder can report it
+// lost, and a ReplacePieces moves it (the slots follow the file's new m).
+func TestRaisedPieceIsRepaired(t *testing.T) {
+	r := newRaiseLedger(t, 1<<30)
+	carol, ivan := addrOf(r.carol), addrOf(r.ivan)
+	r.run(t, [][]byte{r.sign(r.alice, r.raise([]ed25519.PrivateKey{r.carol}, []ed25519.PrivateKey{r.ivan}))}, 0)
+	r.run(t, [][]byte{r.sign(r.carol, &ReportLost{Pieces: []PieceRef{{File: r.file, Segment: 0, Index: 2}}})}, 0)
+	if n := r.node(carol); n.Used != 0 || n.PiecesLost != 1 {
+		t.Fatalf("carol after reporting her raised piece lost: %+v", n)
+	}
+	p := r.segs[0]
+	rc := SignReceipt(r.ivan, testChainID, r.file, addrOf(r.alice), r.height+receiptTestLife, []ReceiptPiece{{ID: p.ID, Root: p.Root, Size: p.Size, Leaves: p.Leaves}})
+	r.run(t, [][]byte{r.sign(r.mallory, &ReplacePieces{FileID: r.file, Pieces: []Replacement{{Segment: 0, Index: 2, Holder: ivan}}, Receipts: []Receipt{rc}})}, 0)
+	f := r.fileRec()
+	if f.Pieces[2].Holder != ivan || f.Pieces[2].Index != 2 || f.Pieces[5].Holder != ivan || f.Pieces[5].Segment != 1 {
+		t.Fatalf("after the repair: %+v", f.Pieces)
+	}
+	if n := r.node(ivan); n.Used != 4000 {
+		t.Fatalf("ivan uses %d, want 4000 (one copy of each segment)", n.Used)
+	}
+}
