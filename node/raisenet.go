@@ -106,8 +106,10 @@ func (r repairNet) PlaceAdded(ctx context.Context, f *chain.File, pieces []stora
 	if err != nil {
 		return nil, nil, err
 	}
-	for c, err := range failed {
-		return nil, nil, fmt.Errorf("receipt of new holder %s: %w", c.rec.Address, err)
+	for _, c := range chosen { // the first refusal, in piece order
+		if err, ok := failed[c]; ok {
+			return nil, nil, fmt.Errorf("receipt of new holder %s: %w", c.rec.Address, err)
+		}
 	}
 	return out, receipts, nil
 }
