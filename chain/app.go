@@ -58,7 +58,10 @@ import (
 //	   InitChain's validators) and changes by the ValidatorVote rule:
 //	   votes of more than 2/3 of the power, with the candidate's consent
 //	   (validators.go). Version-8 state is refused.
-const AppVersion = 9
+//	10: raising: PlaceFile's asked_m (a file stored below the asked parity
+//	   records it: File's asked_m) and the RaisePieces rule, by which the
+//	   owner adds parity pieces up to it. Version-9 state is refused.
+const AppVersion = 10
 
 // Config configures an App.
 type Config struct {

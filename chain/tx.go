@@ -131,6 +131,7 @@ var rules = map[string]rule{
 	TypeProveStorage:  ruleFor(applyProveStorage),
 	TypeReportLost:    ruleFor(applyReportLost),
 	TypeReplacePieces: ruleFor(applyReplacePieces),
+	TypeRaisePieces:   ruleFor(applyRaisePieces),
 	TypeReportFault:   ruleFor(applyReportFault),
 	TypeSubmitJob:     ruleFor(applySubmitJob),
 	TypeCommitResult:  ruleFor(applyCommitResult),

@@ -62,7 +62,12 @@ func fileInfos(files []chain.File, key ed25519.PrivateKey, keys *keyring) []api.
 		fi := api.FileInfo{FileID: f.ID.String(), Size: int64(f.Size), K: int(f.K), M: int(f.M), Pieces: len(f.Pieces), Created: f.PlacedHeight}
 		if e, ok := keys.get(fi.FileID); ok {
 			fi.Name = e.Name
-			fi.AskedK, fi.AskedM = e.AskedK, e.AskedM
+			if e.AskedK != fi.K || e.AskedM != fi.M { // else raised to what was asked
+				fi.AskedK, fi.AskedM = e.AskedK, e.AskedM
+			}
+		}
+		if f.Raising() {
+			fi.RaiseTo = int(f.AskedM)
 		}
 		if c, err := ownCapability(f, key, keys); err == nil {
 			fi.Capability = c.String()

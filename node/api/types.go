@@ -60,6 +60,10 @@ type FileInfo struct {
 	// to the node the file was put from.
 	AskedK int `json:"asked_k,omitempty"`
 	AskedM int `json:"asked_m,omitempty"`
+	// RaiseTo, when not 0, is the parity pieces per segment the ledger
+	// records as asked for a file stored with fewer (M < RaiseTo): the
+	// owner's repairer raises it as nodes join.
+	RaiseTo int `json:"raise_to_m,omitempty"`
 	// Capability is present when the node has the file key: put from this
 	// node, or opened from the ledger's sealed key with the account key.
 	Capability string `json:"capability,omitempty"`
