@@ -8,9 +8,16 @@
 //
 // Addresses (the testbed's own, reachable only inside it):
 //
-//	10.201.0.0/24   the "internet": the bridge; public host i is 10.201.0.(10+i),
-//	                NAT router j's WAN side 10.201.0.(100+j)
+//	11.201.0.0/24   the "internet": the bridge; public host i is 11.201.0.(10+i),
+//	                NAT router j's WAN side 11.201.0.(100+j)
 //	10.202.j.0/24   NAT router j's LAN: the router 10.202.j.1, its host 10.202.j.2
+//
+// The internet side uses public-looking addresses because go-libp2p treats
+// private ones as unroutable: it hole-punches only between public addresses
+// (and its AutoNAT and relays prefer them). They are never routed outside
+// the testbed: only processes inside its namespaces may use them. Never
+// dial them from the machine's own namespace, whose default route leads
+// off the machine.
 //
 // Public hosts have no route to any 10.202.x.x network, so a NAT'd host is
 // reachable only through connections it opened (or a relay), as behind a
@@ -170,7 +177,7 @@ func (tb *Testbed) build(ctx context.Context) error {
 		})
 	}
 	for i := range tb.cfg.Public {
-		h := &Host{Name: fmt.Sprintf("h%d", i), NS: fmt.Sprintf("%s-h%d", p, i), Addr: fmt.Sprintf("10.201.0.%d", 10+i)}
+		h := &Host{Name: fmt.Sprintf("h%d", i), NS: fmt.Sprintf("%s-h%d", p, i), Addr: fmt.Sprintf("11.201.0.%d", 10+i)}
 		h.PublicAddr = h.Addr
 		if err := tb.addNS(ctx, h.NS); err != nil {
 			return err
@@ -186,7 +193,7 @@ func (tb *Testbed) build(ctx context.Context) error {
 	for j := range tb.cfg.NATed {
 		r := fmt.Sprintf("%s-r%d", p, j)
 		h := &Host{Name: fmt.Sprintf("n%d", j), NS: fmt.Sprintf("%s-n%d", p, j), NATed: true, Router: r,
-			Addr: fmt.Sprintf("10.202.%d.2", j), PublicAddr: fmt.Sprintf("10.201.0.%d", 100+j)}
+			Addr: fmt.Sprintf("10.202.%d.2", j), PublicAddr: fmt.Sprintf("11.201.0.%d", 100+j)}
 		if err := tb.addNS(ctx, r); err != nil {
 			return err
 		}

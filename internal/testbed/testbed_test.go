@@ -148,7 +148,7 @@ func TestTestbedHostsNATAndCleanup(t *testing.T) {
 		t.Fatalf("namespaces %v: want the 5 of this testbed and not the stale one", names)
 	}
 	h0, h1, n0 := tb.Host("h0"), tb.Host("h1"), tb.Host("n0")
-	if h0 == nil || h1 == nil || n0 == nil || !n0.NATed || n0.PublicAddr != "10.201.0.100" {
+	if h0 == nil || h1 == nil || n0 == nil || !n0.NATed || n0.PublicAddr != "11.201.0.100" {
 		t.Fatalf("hosts %+v", tb.Hosts)
 	}
 
