@@ -46,6 +46,8 @@ function ago(iso) {
   return `${Math.round(s / 86400)} days ago`;
 }
 
+function count(n) { return Number(n).toLocaleString("en"); }
+
 function permille(p) { return `${(p / 10).toFixed(1)} %`; }
 
 // ApiError is a non-2xx answer: its status and the node's message.
@@ -96,7 +98,8 @@ function renderStatus(st, acct) {
   $("account").textContent = st.account;
   const status = st.node_status || "not registered";
   $("node-status").replaceChildren(el("span", { class: `pill ${status === "active" ? "ok" : "bad"}` }, status));
-  $("addrs").replaceChildren(...(st.addrs || []).map((a) => el("li", {}, el("code", { class: "wrap" }, a))));
+  // The addresses without their /p2p/<peer id> tail (the peer id is above).
+  $("addrs").replaceChildren(...(st.addrs || []).map((a) => el("li", {}, el("code", { class: "wrap" }, a.replace(/\/p2p\/[^/]+$/, "")))));
 
   const health = $("health");
   health.hidden = false;
@@ -111,7 +114,8 @@ function renderStatus(st, acct) {
   }
   const ledger = [`block ${st.chain_height}`, `epoch ${st.epoch}`];
   if (st.last_block_time) ledger.push(`last block ${ago(st.last_block_time)}`);
-  $("ledger").replaceChildren(ledger.join(" · "), st.ledger_stalled ? el("span", { class: "pill bad" }, "stalled") : null);
+  $("ledger").replaceChildren(ledger.join(" · "));
+  if (st.ledger_stalled) $("ledger").append(" ", el("span", { class: "pill bad" }, "stalled"));
 
   $("held").textContent = `${st.pieces_held} (${bytes(st.bytes_held)} on disk)`;
   $("proofs").textContent = `${st.proofs_passed} passed, ${st.proofs_failed} failed`;
@@ -123,7 +127,7 @@ function renderStatus(st, acct) {
     : "not yet";
 
   if (acct) {
-    $("credits").textContent = `${acct.credits} credits` + (acct.credits_escrowed ? ` (${acct.credits_escrowed} held for running jobs)` : "");
+    $("credits").textContent = `${count(acct.credits)} credits` + (acct.credits_escrowed ? ` (${count(acct.credits_escrowed)} held for running jobs)` : "");
     renderQuota(acct.quota);
   } else {
     $("credits").textContent = "?";
@@ -213,12 +217,13 @@ function renderFiles(files, health) {
     return el("tr", { class: "file", "data-file-id": f.file_id },
       el("td", { class: "file-name", title: f.file_id }, name),
       el("td", { class: "num" }, bytes(f.size)),
-      el("td", {}, safety, degraded ? el("div", { class: "muted small" }, `asked for any ${f.asked_k} of ${f.asked_k + f.asked_m}; raised when more nodes join`) : null),
+      el("td", {}, safety, degraded ? el("div", { class: "muted small" }, `asked for any ${f.asked_k} of ${f.asked_k + f.asked_m} pieces; the network had too few nodes`) : null),
       el("td", {}, renderHealth(f, byID.get(f.file_id))),
       actions);
   });
   $("files").replaceChildren(...rows);
   show("files-table", rows.length > 0);
+  show("files-note", rows.length > 0);
   show("files-empty", rows.length === 0);
 }
 
@@ -247,7 +252,7 @@ function renderJobs(jobs) {
     el("td", { title: j.id }, el("code", {}, short(j.id))),
     el("td", {}, j.phase),
     el("td", { class: "num" }, `${j.quorum} of ${j.replicas}`),
-    el("td", { class: "num" }, `${j.paid} credits`),
+    el("td", { class: "num" }, `${count(j.paid)} credits`),
     el("td", { class: "num" }, j.submitted_height)));
   $("jobs").replaceChildren(...rows);
   show("jobs-table", rows.length > 0);
@@ -333,8 +338,8 @@ async function upload(files) {
   let failed = false;
   for (const f of files) {
     const r = await uploadOne(f);
-    if (r.ok) msgs.push(`Stored ${r.name}.${r.degraded ? ` ${r.degraded}` : ""}`);
-    else { failed = true; msgs.push(`${r.name} was not stored: ${r.error}`); }
+    if (r.ok) msgs.push(`Stored “${r.name}”.${r.degraded ? ` Note: ${r.degraded}.` : ""}`);
+    else { failed = true; msgs.push(`“${r.name}” was not stored: ${r.error}`); }
     await refresh();
   }
   show("upload", false);
