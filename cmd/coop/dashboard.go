@@ -22,9 +22,9 @@ of each are online, the storage you may use and why, credits, this node's
 proofs and audit score, the other nodes and your compute jobs.
 
 The dashboard is served by the node on its API address (the address in
-<home>/api.addr, 127.0.0.1:4102 by default). The link works once, within
-5 minutes; opening it sets a session cookie in that browser for 12 hours.
-Run this command again for a new link.
+<home>/api.addr: 127.0.0.1:26659 for a home from coop init). The link
+works once, within 5 minutes; opening it sets a session cookie in that
+browser for 12 hours. Run this command again for a new link.
 
 The link is printed only. With --open, coop also tries to open it with
 xdg-open (the desktop's default browser); if that fails, open the printed

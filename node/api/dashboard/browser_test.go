@@ -192,6 +192,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		if !strings.Contains(text, "coop dashboard") || strings.Contains(text, st.PeerID) || strings.Contains(text, stored) {
 			t.Fatalf("page without a login shows:\n%s", text)
 		}
+		saveScreenshot(t, bctx, "dashboard-login.png")
 		// A login link works once.
 		code, err := c.LoginCode(ctx)
 		if err != nil {

@@ -117,7 +117,8 @@ function renderStatus(st, acct) {
   $("ledger").replaceChildren(ledger.join(" · "));
   if (st.ledger_stalled) $("ledger").append(" ", el("span", { class: "pill bad" }, "stalled"));
 
-  $("held").textContent = `${st.pieces_held} (${bytes(st.bytes_held)} on disk)`;
+  $("held").textContent = `${st.pieces_held} pieces, ${bytes(st.bytes_held)} on disk` +
+    (acct && acct.quota.has_node ? `; ${bytes(acct.quota.held_for_others)} of other people's files` : "");
   $("proofs").textContent = `${st.proofs_passed} passed, ${st.proofs_failed} failed`;
   $("score").textContent = `${permille(st.audit_score)}${st.pieces_lost ? ` · ${st.pieces_lost} pieces lost` : ""}`;
   $("uptime").replaceChildren(dots(st.uptime));
