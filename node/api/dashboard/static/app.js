@@ -46,6 +46,8 @@ function ago(iso) {
   return `${Math.round(s / 86400)} days ago`;
 }
 
+function plural(n, word) { return `${count(n)} ${word}${n === 1 ? "" : "s"}`; }
+
 function count(n) { return Number(n).toLocaleString("en"); }
 
 function permille(p) { return `${(p / 10).toFixed(1)} %`; }
@@ -80,7 +82,7 @@ function dots(window) {
   if (!window || window.length === 0) return "not measured yet";
   for (const ok of window) box.append(el("span", { class: ok ? "dot ok" : "dot bad", title: ok ? "proved" : "missed" }));
   const up = window.filter(Boolean).length;
-  box.append(el("span", { class: "muted" }, ` ${up} of ${window.length} proved`));
+  box.append(el("span", { class: "muted" }, `\u00a0${up} of ${window.length} proved`));
   return box;
 }
 
@@ -117,7 +119,7 @@ function renderStatus(st, acct) {
   $("ledger").replaceChildren(ledger.join(" · "));
   if (st.ledger_stalled) $("ledger").append(" ", el("span", { class: "pill bad" }, "stalled"));
 
-  $("held").textContent = `${st.pieces_held} pieces, ${bytes(st.bytes_held)} on disk` +
+  $("held").textContent = `${plural(st.pieces_held, "piece")}, ${bytes(st.bytes_held)} on disk` +
     (acct && acct.quota.has_node ? `; ${bytes(acct.quota.held_for_others)} of other people's files` : "");
   $("proofs").textContent = `${st.proofs_passed} passed, ${st.proofs_failed} failed`;
   $("score").textContent = `${permille(st.audit_score)}${st.pieces_lost ? ` · ${st.pieces_lost} pieces lost` : ""}`;
