@@ -230,6 +230,31 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		waitFor(t, bctx, `document.querySelectorAll("#peers tr.peer").length === 1`, "the other node in the peers list")
 		saveScreenshot(t, bctx, "dashboard.png")
+
+		// "Copy share link" copies the file's capability (the clipboard
+		// is stubbed: a headless browser has none to read back).
+		files, err := c.Files(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(files, func(f api.FileInfo) bool { return f.Name == stored })
+		if i < 0 || files[i].Capability == "" {
+			t.Fatalf("no capability for %q: %+v", stored, files)
+		}
+		copied, err := chromedp.Run(bctx, chromedp.Evaluate[string](`(async () => {
+			let copied = "";
+			Object.defineProperty(navigator, "clipboard", { value: { writeText: async (t) => { copied = t; } } });
+			const row = Array.from(document.querySelectorAll("#files tr.file")).find(r => r.querySelector(".file-name").textContent === `+"`"+stored+"`"+`);
+			row.querySelector("button.share").click();
+			await new Promise(r => setTimeout(r, 0));
+			return copied;
+		})()`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if copied != files[i].Capability {
+			t.Fatalf("Copy share link copied %q, want the capability %q", copied, files[i].Capability)
+		}
 	})
 
 	t.Run("UploadThroughPage", func(t *testing.T) {
@@ -316,5 +341,21 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatalf("page shows %d segments of the 1.5 MiB file, want 2", segs)
 		}
 		saveScreenshot(t, bctx, "dashboard-upload.png")
+
+		// Remove it through the page (its confirmation accepted).
+		if err := chromedp.Do(bctx, chromedp.Evaluate[chromedp.Void](`(() => {
+			window.confirm = () => true;
+			Array.from(document.querySelectorAll("#files tr.file")).find(r => r.querySelector(".file-name").textContent === `+"`"+name+"`"+`).querySelector("button.danger").click();
+		})()`)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, bctx, `!Array.from(document.querySelectorAll("#files .file-name")).some(e => e.textContent === `+"`"+name+"`"+`)`, "the removed file to leave the list")
+		files, err = c.Files(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(files, func(f api.FileInfo) bool { return f.Name == name }) {
+			t.Fatalf("%q still on the ledger after its removal through the page", name)
+		}
 	})
 }
