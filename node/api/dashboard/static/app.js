@@ -207,6 +207,8 @@ async function copyText(text, button) {
 
 function renderFiles(files, health) {
   const byID = new Map((health || []).map((h) => [h.file_id, h]));
+  const label = (f) => f.name || f.file_id;
+  files.sort((a, b) => label(a).localeCompare(label(b)));
   const rows = files.map((f) => {
     const name = f.name || short(f.file_id);
     const dl = el("a", { class: "button", href: `/v1/files/${encodeURIComponent(f.file_id)}/content?name=${encodeURIComponent(f.name || f.file_id)}`, download: f.name || f.file_id }, "Download");
