@@ -43,6 +43,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		&SubmitJob{Module: Hash{1}, InlineInput: []byte("input"), FuelLimit: 1, MemoryLimit: 1 << 20},
 		&CommitResult{Job: Hash{3}, Commitment: Hash{4}},
 		&RevealResult{Job: Hash{3}, Result: JobResult{CostTable: 1, Status: ResultTrapped, Trap: "out_of_fuel", FuelUsed: 1000, OutputHash: Hash{5}}, Salt: make([]byte, MinSaltBytes), OutputFile: Hash{6}},
+		&ValidatorVote{PubKey: other.Public().(ed25519.PublicKey), Power: 10, SetVersion: 1},
 	}
 	var out [][]byte
 	for i, b := range bodies {

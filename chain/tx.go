@@ -135,4 +135,5 @@ var rules = map[string]rule{
 	TypeSubmitJob:     ruleFor(applySubmitJob),
 	TypeCommitResult:  ruleFor(applyCommitResult),
 	TypeRevealResult:  ruleFor(applyRevealResult),
+	TypeValidatorVote: ruleFor(applyValidatorVote),
 }
