@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -270,5 +271,46 @@ func TestSessionCookieIsPerPort(t *testing.T) {
 	c := login(t, a, ta)
 	if resp, _ := request(t, http.MethodGet, b.URL()+"/v1/status", withCookie(c), ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("node A's session on node B: %d", resp.StatusCode)
+	}
+}
+
+// brokenOpen is a backend whose files fail after their first bytes.
+type brokenOpen struct{ *memBackend }
+
+func (brokenOpen) Open(context.Context, string) (io.ReadCloser, int64, error) {
+	return io.NopCloser(io.MultiReader(strings.NewReader("abc"), iotestErrReader{})), 10, nil
+}
+
+type iotestErrReader struct{}
+
+func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("holder went away") }
+
+// A download that fails after its first byte breaks the connection, so the
+// browser reports a failed download instead of saving a short file.
+func TestDownloadFailingMidwayIsCutOff(t *testing.T) {
+	home := t.TempDir()
+	tok, err := EnsureToken(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(testConfig(), home, tok, brokenOpen{&memBackend{files: map[string][]byte{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	req, err := http.NewRequest(http.MethodGet, s.URL()+"/v1/files/x/content", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	// The connection breaks before the answer (the first bytes are still
+	// buffered) or during its body; either way the download fails.
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if b, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatalf("HTTP %d: read %q and no error from a download cut short", resp.StatusCode, b)
 	}
 }
