@@ -219,6 +219,9 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 		st.NodeStatus, st.AuditScore, st.PiecesLost = rec.Status, chain.AuditScore(&rec), rec.PiecesLost
 	}
 	n.ledgerTip(ctx, st)
+	if e, err := n.lc.Epoch(ctx); err == nil {
+		st.Epoch = e.Number
+	}
 	if held, err := n.lc.Pieces(ctx, n.addr); err == nil {
 		st.PiecesHeld = len(held)
 	}

@@ -148,6 +148,8 @@ type Status struct {
 	LastBlockTime     *time.Time `json:"last_block_time,omitempty"`
 	LedgerStalled     bool       `json:"ledger_stalled"`
 	StallAfterSeconds float64    `json:"stall_after_seconds,omitempty"`
+	// Epoch is the ledger's current epoch number (0 before the first).
+	Epoch uint64 `json:"epoch"`
 }
 
 // Backend is what the API serves: the daemon. Its errors say what kind of
