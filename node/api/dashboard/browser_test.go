@@ -107,10 +107,20 @@ func loggedIn(t *testing.T, ctx context.Context, c *api.Client) context.Context 
 }
 
 // waitFor polls a JavaScript predicate in the page until it holds.
+// A poll that started in the document a navigation then replaced fails
+// with "Cannot find context with specified id": it is polled again in the
+// new one (a few times at most).
 func waitFor(t *testing.T, bctx context.Context, predicate, what string) {
 	t.Helper()
-	if err := chromedp.Do(bctx, chromedp.Poll[chromedp.Void](predicate,
-		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(time.Minute))); err != nil {
+	var err error
+	for range 5 {
+		err = chromedp.Do(bctx, chromedp.Poll[chromedp.Void](predicate,
+			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(time.Minute)))
+		if err == nil || !strings.Contains(err.Error(), "Cannot find context with specified id") {
+			break
+		}
+	}
+	if err != nil {
 		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
