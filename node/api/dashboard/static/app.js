@@ -222,7 +222,8 @@ function renderFiles(files, health) {
     return el("tr", { class: "file", "data-file-id": f.file_id },
       el("td", { class: "file-name", title: f.file_id }, name),
       el("td", { class: "num" }, bytes(f.size)),
-      el("td", {}, safety, degraded ? el("div", { class: "muted small" }, `asked for any ${f.asked_k} of ${f.asked_k + f.asked_m} pieces; the network had too few nodes`) : null),
+      el("td", {}, safety, degraded ? el("div", { class: "muted small" }, `asked for any ${f.asked_k} of ${f.asked_k + f.asked_m} pieces; the network had too few nodes` +
+        (f.raise_to_m ? `: adding pieces as nodes join (up to ${f.k + f.raise_to_m})` : "")) : null),
       el("td", {}, renderHealth(f, byID.get(f.file_id))),
       actions);
   });
