@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
@@ -194,6 +195,13 @@ func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 		id, err := n.peerOf(rec)
 		if err == nil {
 			pi.Connected = n.host.Libp2p().Network().Connectedness(id) == network.Connected
+			for _, c := range n.host.Libp2p().Network().ConnsToPeer(id) {
+				kind := "direct"
+				if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err == nil {
+					kind = "relayed"
+				}
+				pi.Conns = append(pi.Conns, kind+" "+c.RemoteMultiaddr().String())
+			}
 		}
 		ids = append(ids, id) // "" for a bad peer id: not pinged
 		out = append(out, pi)

@@ -74,10 +74,14 @@ type FileInfo struct {
 
 // PeerInfo is one peer the node knows.
 type PeerInfo struct {
-	PeerID     string   `json:"peer_id"`
-	Account    string   `json:"account,omitempty"`
-	Addrs      []string `json:"addrs,omitempty"`
-	Connected  bool     `json:"connected"`
+	PeerID    string   `json:"peer_id"`
+	Account   string   `json:"account,omitempty"`
+	Addrs     []string `json:"addrs,omitempty"`
+	Connected bool     `json:"connected"`
+	// Conns are the open connections to the peer, each "direct ADDR" or
+	// "relayed ADDR" (through a Circuit Relay v2 relay, ADDR ending in
+	// /p2p-circuit).
+	Conns      []string `json:"conns,omitempty"`
 	Pledged    uint64   `json:"pledged_bytes,omitempty"`
 	Used       uint64   `json:"used_bytes,omitempty"`
 	Reputation float64  `json:"reputation,omitempty"`
