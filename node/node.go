@@ -239,6 +239,11 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 			n.work.Loop(loopCtx)
 		}()
 	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchAddrs(loopCtx)
+	}()
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "pledge", cfg.Pledge)
 	return n, nil
 }
@@ -309,12 +314,7 @@ func (n *Node) register(ctx context.Context) error {
 }
 
 func (n *Node) registerOnce(ctx context.Context) error {
-	addrs := make([]string, 0, len(n.host.Addrs()))
-	for _, a := range n.host.Addrs() {
-		if len(addrs) < 16 {
-			addrs = append(addrs, a.String())
-		}
-	}
+	addrs := n.ledgerAddrs()
 	if h, _, err := n.lc.Height(ctx); err != nil || h < 1 {
 		return fmt.Errorf("ledger has committed no block yet (height %d): %v", h, err)
 	}

@@ -28,6 +28,8 @@ type CoopNet struct {
 	Dir string
 	// PeerIDs are the hosts' libp2p peer ids, by host name.
 	PeerIDs map[string]string
+	// Account is each host's account address, for tests to fill in.
+	Account map[string]string
 	procs   map[string]*exec.Cmd
 }
 
@@ -35,7 +37,7 @@ type CoopNet struct {
 // returning once each is registered on the ledger and active. On failure it
 // stops what it started.
 func StartCoop(ctx context.Context, tb *Testbed, coop, dir string) (*CoopNet, error) {
-	cn := &CoopNet{TB: tb, Coop: coop, Dir: dir, PeerIDs: map[string]string{}, procs: map[string]*exec.Cmd{}}
+	cn := &CoopNet{TB: tb, Coop: coop, Dir: dir, PeerIDs: map[string]string{}, Account: map[string]string{}, procs: map[string]*exec.Cmd{}}
 	if err := cn.start(ctx); err != nil {
 		cn.Stop()
 		return nil, err

@@ -91,6 +91,7 @@ func TestCoopOnTestbed(t *testing.T) {
 			t.Fatal(err)
 		}
 		hostOf[acct.Address] = h.Name
+		cn.Account[h.Name] = acct.Address
 	}
 
 	data := make([]byte, 3<<20+12345)
@@ -157,6 +158,70 @@ func TestCoopOnTestbed(t *testing.T) {
 	}
 	get("n0")
 	report(t, "%s cut off (link down): get on n0 still bit-exact", cut)
+
+	// The NAT'd host holds pieces too: it records its relay address on the
+	// ledger, and a put of five copies on the five live hosts gives it one,
+	// pushed over a connection punched through its NAT.
+	var relayAddr string
+	err = cn.poll(ctx, "n0's relay address on the ledger", func() error {
+		var nodes []struct {
+			Address string   `json:"address"`
+			Addrs   []string `json:"addrs"`
+		}
+		if err := cn.RunJSON(ctx, "h0", &nodes, "ledger", "nodes"); err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.Address != cn.Account["n0"] {
+				continue
+			}
+			for _, a := range n.Addrs {
+				if strings.Contains(a, "/p2p-circuit") {
+					relayAddr = a
+					return nil
+				}
+			}
+			return fmt.Errorf("addresses %v", n.Addrs)
+		}
+		return fmt.Errorf("n0 (%s) not among the nodes", cn.Account["n0"])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(t, "n0 is reachable at %s", relayAddr)
+	live := 0
+	var putter string
+	for _, h := range tb.Hosts {
+		if h.Name != cut {
+			live++
+			if putter == "" && !h.NATed && h.Name != "h0" {
+				putter = h.Name
+			}
+		}
+	}
+	var copies struct {
+		Pieces []struct {
+			Holder string `json:"holder"`
+		} `json:"pieces"`
+	}
+	if err := cn.RunJSON(ctx, putter, &copies, "put", src, "--copies", fmt.Sprint(live)); err != nil {
+		t.Fatal(err)
+	}
+	onNAT := false
+	for _, p := range copies.Pieces {
+		onNAT = onNAT || hostOf[p.Holder] == "n0"
+	}
+	if !onNAT {
+		t.Fatalf("%d copies from %s, none on n0: %+v", live, putter, copies.Pieces)
+	}
+	var st struct {
+		PiecesHeld int `json:"pieces_held"`
+	}
+	if err := cn.RunJSON(ctx, "n0", &st, "status"); err != nil || st.PiecesHeld == 0 {
+		t.Fatalf("n0 holds %d pieces (%v)", st.PiecesHeld, err)
+	}
+	report(t, "n0 (behind NAT) holds a copy of %s's put", putter)
+	connections(t, ctx, cn, putter, hostOf)
 	if full {
 		parallelFetch(t, ctx, cn, dir, cut)
 	}
