@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -86,9 +87,21 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// Get fetches a whole piece from p into w and verifies it against id. On
-// ErrHashMismatch w has received bytes that are not the piece: discard them.
-// It returns the piece size.
+// PieceVerifier is a destination for Get that hashes what it is given
+// itself (storage.Spool does): Get then leaves the hashing to it, so the
+// bytes are hashed once, and asks it at the end whether they match.
+type PieceVerifier interface {
+	io.Writer
+	// VerifyPiece reports whether the bytes written hash to id.
+	VerifyPiece(id [32]byte) error
+}
+
+// copyBufs recycles Get's copy buffers.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// Get fetches a whole piece from p into w and verifies it against id (with
+// w's own hash if w is a PieceVerifier). On ErrHashMismatch w has received
+// bytes that are not the piece: discard them. It returns the piece size.
 func (x *Exchange) Get(ctx context.Context, p peer.ID, id PieceID, w io.Writer) (int64, error) {
 	s, br, stop, err := x.request(ctx, p, &Message{Version: Version, Type: TypeGet, Piece: id[:]})
 	if err != nil {
@@ -105,8 +118,24 @@ func (x *Exchange) Get(ctx context.Context, p peer.ID, id PieceID, w io.Writer) 
 		return 0, fmt.Errorf("%w: peer %s offers piece %s of %d bytes, limit %d", ErrTooLarge, shortID(p), id, resp.Size, x.cfg.MaxPieceSize)
 	}
 	size := int64(resp.Size)
-	vr := newVerifyingReader(&idleReader{s: s, r: br, idle: x.cfg.IdleTimeout}, id, size)
-	n, err := io.CopyBuffer(w, vr, make([]byte, 256<<10))
+	in := &idleReader{s: s, r: br, idle: x.cfg.IdleTimeout}
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	if pv, ok := w.(PieceVerifier); ok {
+		n, err := io.CopyBuffer(pv, io.LimitReader(in, size), *buf)
+		if err == nil && n < size {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return n, fmt.Errorf("exchange: receiving piece %s from %s: %w", id, shortID(p), ctxErr(ctx, err))
+		}
+		if err := pv.VerifyPiece(id); err != nil {
+			return n, fmt.Errorf("piece %s from %s: %w: %w", id, shortID(p), ErrHashMismatch, err)
+		}
+		return n, nil
+	}
+	vr := newVerifyingReader(in, id, size)
+	n, err := io.CopyBuffer(w, vr, *buf)
 	if err != nil {
 		if errors.Is(err, ErrHashMismatch) {
 			return n, fmt.Errorf("piece %s from %s: %w", id, shortID(p), err)
