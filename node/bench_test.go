@@ -275,6 +275,10 @@ func benchNetwork(b *testing.B, size int64) {
 	b.Run("get", func(b *testing.B) {
 		b.SetBytes(size)
 		best, peak := 0.0, 0.0
+		stats := make(chan *storage.GetStats, 1)
+		testHookGetStats = func(st *storage.GetStats) { stats <- st }
+		defer func() { testHookGetStats = nil }()
+		var bestStats *storage.GetStats
 		for b.Loop() {
 			b.StopTimer()
 			dropCacheB(b, reader)
@@ -291,7 +295,10 @@ func benchNetwork(b *testing.B, size int64) {
 			if err != nil || n != size {
 				b.Fatalf("get: %d bytes, %v", n, err)
 			}
-			best = max(best, float64(size)/time.Since(start).Seconds())
+			st := <-stats
+			if rate := float64(size) / time.Since(start).Seconds(); rate > best {
+				best, bestStats = rate, st
+			}
 			if rss {
 				peak = max(peak, float64(statusKiB(b, "VmHWM")-idle)/1024)
 			}
@@ -299,6 +306,13 @@ func benchNetwork(b *testing.B, size int64) {
 		b.ReportMetric(best/localGet, "x-local")
 		b.ReportMetric(best/raw, "x-raw")
 		b.ReportMetric(peak, "peak-RSS-MiB-above-idle")
+		for _, m := range []struct {
+			name string
+			d    time.Duration
+		}{{"wait", bestStats.Wait}, {"read", bestStats.Read}, {"reconstruct", bestStats.Reconstruct}, {"decrypt", bestStats.Decrypt}, {"write", bestStats.Write}} {
+			b.ReportMetric(float64(m.d.Milliseconds()), m.name+"-ms")
+		}
+		b.ReportMetric(float64(bestStats.Fetched-bestStats.Pieces), "extra-fetches")
 	})
 }
 
