@@ -73,7 +73,7 @@ func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int6
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	src := &netSource{n: n, file: file, fileID: c.FileID}
-	pr, pw := io.Pipe()
+	pr, pw := newBufPipe(getPipeBuffer)
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -104,7 +104,7 @@ func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int6
 		}
 		done <- nil
 	}
-	return &getReader{PipeReader: pr, cancel: cancel, done: done}, int64(m.Size), nil
+	return &getReader{bufPipe: pr, cancel: cancel, done: done}, int64(m.Size), nil
 }
 
 // testHookGetStats, when set by benchmarks, receives each get's stage
@@ -137,15 +137,112 @@ func (f *firstWriter) Write(b []byte) (int, error) {
 
 // getReader is the read side of an Open; Close stops the fetch and waits.
 type getReader struct {
-	*io.PipeReader
+	*bufPipe
 	cancel context.CancelFunc
 	done   chan error
 }
 
 func (g *getReader) Close() error {
 	g.cancel()
-	_ = g.PipeReader.Close()
+	_ = g.bufPipe.Close()
 	<-g.done
+	return nil
+}
+
+// getPipeBuffer is the plaintext a get holds between decryption and its
+// reader, so that decoding goes on while the reader (the API's HTTP
+// response) sends what was decoded before.
+const getPipeBuffer = 4 << 20
+
+// bufPipe is an in-memory pipe with a bounded buffer: Write blocks only
+// while the buffer is full, Read only while it is empty. Unlike io.Pipe,
+// the writer need not wait for the reader to take each write.
+type bufPipe struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	buf    []byte // ring of cap bytes
+	start  int    // first unread byte
+	n      int    // unread bytes
+	werr   error  // set by CloseWithError: Read returns it once the buffer is drained
+	closed bool   // the reader closed: writes fail
+}
+
+// newBufPipe returns the two ends (one value) of a pipe buffering size bytes.
+func newBufPipe(size int) (*bufPipe, *bufPipe) {
+	p := &bufPipe{buf: make([]byte, size)}
+	p.cond.L = &p.mu
+	return p, p
+}
+
+// Write copies b into the buffer, waiting for room as needed.
+func (p *bufPipe) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	done := 0
+	for done < len(b) {
+		for p.n == len(p.buf) && !p.closed {
+			p.cond.Wait()
+		}
+		if p.closed {
+			return done, io.ErrClosedPipe
+		}
+		if p.werr != nil {
+			return done, errors.New("write after CloseWithError")
+		}
+		end := (p.start + p.n) % len(p.buf)
+		room := len(p.buf) - p.n
+		if end+room > len(p.buf) {
+			room = len(p.buf) - end // up to the end of the ring first
+		}
+		c := copy(p.buf[end:end+room], b[done:])
+		p.n += c
+		done += c
+		p.cond.Broadcast()
+	}
+	return done, nil
+}
+
+// Read takes buffered bytes, waiting for some; at the end it returns the
+// writer's error, or io.EOF.
+func (p *bufPipe) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.n == 0 && p.werr == nil && !p.closed {
+		p.cond.Wait()
+	}
+	if p.closed {
+		return 0, io.ErrClosedPipe
+	}
+	if p.n == 0 {
+		return 0, p.werr
+	}
+	c := copy(b, p.buf[p.start:min(p.start+p.n, len(p.buf))])
+	p.start = (p.start + c) % len(p.buf)
+	p.n -= c
+	p.cond.Broadcast()
+	return c, nil
+}
+
+// CloseWithError ends the writing side: once the buffer is drained, Read
+// returns err (io.EOF if nil).
+func (p *bufPipe) CloseWithError(err error) {
+	if err == nil {
+		err = io.EOF
+	}
+	p.mu.Lock()
+	if p.werr == nil {
+		p.werr = err
+	}
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// Close ends the reading side: Read and Write fail from now on.
+func (p *bufPipe) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
 	return nil
 }
 
