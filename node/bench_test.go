@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
 )
@@ -88,10 +91,21 @@ func rawCeiling(b *testing.B, n *Node, p peer.ID, size int64) float64 {
 	return float64(size) / time.Since(start).Seconds()
 }
 
+// benchConfig is a benchmark node's config: default storage (64 MiB
+// segments, k=4 m=2) and get schedule, unless $COOP_BENCH_GET_WINDOW or
+// $COOP_BENCH_GET_SPARES set the get window or spares (to compare
+// schedules).
 func benchConfig(i int, c *Config) {
 	c.Storage = storage.DefaultConfig() // 64 MiB segments
 	c.Pledge = 16 << 30
 	c.Blocks.CacheBytes = 2 << 30
+	c.HedgeDelay = DefaultConfig(c.Home).HedgeDelay
+	if v, err := strconv.Atoi(os.Getenv("COOP_BENCH_GET_WINDOW")); err == nil {
+		c.GetWindow = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("COOP_BENCH_GET_SPARES")); err == nil {
+		c.GetSpares = v
+	}
 }
 
 // benchSizes are the file sizes BenchmarkNetwork puts and gets: 256 MiB,
@@ -140,6 +154,37 @@ func resetPeakRSS(b *testing.B) (int64, bool) {
 	return statusKiB(b, "VmRSS"), true
 }
 
+// profile writes a CPU profile of one sub-benchmark to
+// $COOP_BENCH_CPUPROFILE_DIR/<name>.cpu if that is set (-cpuprofile covers
+// the whole run, network start-up and baselines included); call the
+// returned function to stop it.
+func profile(b *testing.B, name string) func() {
+	dir := os.Getenv("COOP_BENCH_CPUPROFILE_DIR")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, name+".cpu"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// cpuTime is the CPU time (user and system) this process has used so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // putTimes catches the stage timings a node logs for each put ("file
 // placed": encode, push_and_receipts, ledger).
 type putTimes struct {
@@ -182,7 +227,7 @@ func (h *putTimes) get() map[string]time.Duration {
 // storage.GetFromStore on a block store in dir (the same disk the nodes
 // use) and returns the best put and get rates of rounds each, in bytes per
 // second.
-func localPipeline(b *testing.B, dir string, size int64, seed byte, rounds int) (put, get float64) {
+func localPipeline(b *testing.B, dir string, size int64, seed byte, rounds int) (put, get float64, getCPU time.Duration) {
 	b.Helper()
 	ctx := context.Background()
 	for r := range rounds {
@@ -197,14 +242,18 @@ func localPipeline(b *testing.B, dir string, size int64, seed byte, rounds int) 
 		}
 		put = max(put, float64(size)/time.Since(start).Seconds())
 		start = time.Now()
+		cpu := cpuTime(b)
 		if err := storage.GetFromStore(ctx, s, res.Capability, io.Discard); err != nil {
 			b.Fatal(err)
 		}
 		get = max(get, float64(size)/time.Since(start).Seconds())
+		if cpu = cpuTime(b) - cpu; getCPU == 0 || cpu < getCPU {
+			getCPU = cpu
+		}
 		_ = s.Close()
 		_ = os.RemoveAll(filepath.Join(dir, fmt.Sprintf("local-%d", r)))
 	}
-	return put, get
+	return put, get, getCPU
 }
 
 // BenchmarkNetwork puts and gets a file (256 MiB unless $COOP_BENCH_NET_MIB
@@ -229,7 +278,9 @@ func benchNetwork(b *testing.B, size int64) {
 	prev := slog.Default()
 	slog.SetDefault(slog.New(logs))
 	defer slog.SetDefault(prev)
-	net := StartTestNetwork(b, 6, benchConfig)
+	dc := ledger.TestNetConfig(b, 6)
+	dc.Genesis.Params.Allowance = 1 << 40 // every round's put stays on the ledger
+	net := StartTestNetworkWith(b, dc, benchConfig)
 	a, reader := net.Nodes[0], net.Nodes[1]
 	for _, n := range net.Nodes {
 		serveRaw(n)
@@ -238,7 +289,7 @@ func benchNetwork(b *testing.B, size int64) {
 	for range 2 {
 		raw = max(raw, rawCeiling(b, reader, net.Nodes[2].host.ID(), size))
 	}
-	localPut, localGet := localPipeline(b, b.TempDir(), size, 7, 2)
+	localPut, localGet, localGetCPU := localPipeline(b, b.TempDir(), size, 7, 2)
 	b.Logf("same run: raw stream %.0f MB/s, local put %.0f MB/s, local get %.0f MB/s", raw/1e6, localPut/1e6, localGet/1e6)
 	putClient, err := api.NewClientFromHome(a.cfg.Home)
 	if err != nil {
@@ -255,6 +306,7 @@ func benchNetwork(b *testing.B, size int64) {
 		b.SetBytes(size)
 		best := 0.0
 		var stages map[string]time.Duration
+		defer profile(b, "put")()
 		for i := 0; b.Loop(); i++ {
 			start := time.Now()
 			res, err := putClient.Put(ctx, io.LimitReader(newData(byte(i)), size), size, opts)
@@ -279,13 +331,15 @@ func benchNetwork(b *testing.B, size int64) {
 		testHookGetStats = func(st *storage.GetStats) { stats <- st }
 		defer func() { testHookGetStats = nil }()
 		var bestStats *storage.GetStats
+		var leastCPU time.Duration
+		defer profile(b, "get")()
 		for b.Loop() {
 			b.StopTimer()
 			dropCacheB(b, reader)
 			runtime.GC()
 			idle, rss := resetPeakRSS(b)
 			b.StartTimer()
-			start := time.Now()
+			start, cpu := time.Now(), cpuTime(b)
 			rc, _, err := getClient.Open(ctx, capability)
 			if err != nil {
 				b.Fatal(err)
@@ -296,6 +350,9 @@ func benchNetwork(b *testing.B, size int64) {
 				b.Fatalf("get: %d bytes, %v", n, err)
 			}
 			st := <-stats
+			if cpu = cpuTime(b) - cpu; leastCPU == 0 || cpu < leastCPU {
+				leastCPU = cpu
+			}
 			if rate := float64(size) / time.Since(start).Seconds(); rate > best {
 				best, bestStats = rate, st
 			}
@@ -306,6 +363,10 @@ func benchNetwork(b *testing.B, size int64) {
 		b.ReportMetric(best/localGet, "x-local")
 		b.ReportMetric(best/raw, "x-raw")
 		b.ReportMetric(peak, "peak-RSS-MiB-above-idle")
+		// CPU time of the whole process (senders, receiver, API) per get
+		// against the local get's: on a machine shared with other jobs this
+		// ratio holds steadier than the wall-clock one.
+		b.ReportMetric(localGetCPU.Seconds()/leastCPU.Seconds(), "cpu-x-local")
 		for _, m := range []struct {
 			name string
 			d    time.Duration
