@@ -122,10 +122,7 @@ func (x *Exchange) Get(ctx context.Context, p peer.ID, id PieceID, w io.Writer) 
 	buf := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(buf)
 	if pv, ok := w.(PieceVerifier); ok {
-		n, err := io.CopyBuffer(pv, io.LimitReader(in, size), *buf)
-		if err == nil && n < size {
-			err = io.ErrUnexpectedEOF
-		}
+		n, err := copyFull(pv, io.LimitReader(in, size), size, *buf)
 		if err != nil {
 			return n, fmt.Errorf("exchange: receiving piece %s from %s: %w", id, shortID(p), ctxErr(ctx, err))
 		}
@@ -135,7 +132,7 @@ func (x *Exchange) Get(ctx context.Context, p peer.ID, id PieceID, w io.Writer) 
 		return n, nil
 	}
 	vr := newVerifyingReader(in, id, size)
-	n, err := io.CopyBuffer(w, vr, *buf)
+	n, err := copyFull(w, vr, size, *buf)
 	if err != nil {
 		if errors.Is(err, ErrHashMismatch) {
 			return n, fmt.Errorf("piece %s from %s: %w", id, shortID(p), err)
@@ -143,6 +140,39 @@ func (x *Exchange) Get(ctx context.Context, p peer.ID, id PieceID, w io.Writer) 
 		return n, fmt.Errorf("exchange: receiving piece %s from %s: %w", id, shortID(p), ctxErr(ctx, err))
 	}
 	return n, nil
+}
+
+// copyFull copies exactly n bytes from r to w in writes that fill buf (a
+// stream yields a few KiB per read; writing each to a file costs a system
+// call and page-cache work per read). At the end it reads r once more, so
+// that a verifying reader reports its verdict (r must end after n bytes:
+// limit a stream).
+func copyFull(w io.Writer, r io.Reader, n int64, buf []byte) (int64, error) {
+	var done int64
+	for done < n {
+		b := buf[:min(int64(len(buf)), n-done)]
+		k, err := io.ReadFull(r, b)
+		if k > 0 {
+			m, werr := w.Write(b[:k])
+			done += int64(m)
+			if werr != nil {
+				return done, werr
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return done, err
+		}
+	}
+	if _, err := r.Read(buf[:1]); err != io.EOF {
+		if err == nil {
+			err = errors.New("more bytes than announced")
+		}
+		return done, err
+	}
+	return done, nil
 }
 
 // GetBytes fetches and verifies a whole piece into memory. Memory grows with
