@@ -54,7 +54,14 @@ import (
 //	8: an empty file (size 0) is placed with no pieces: PlaceFile takes
 //	   zero pieces when the size is 0 (it needed at least one segment).
 //	   Version-7 state is refused.
-const AppVersion = 8
+//	9: the validator set is on the ledger (val/, valvote/ records from
+//	   InitChain's validators) and changes by the ValidatorVote rule:
+//	   votes of more than 2/3 of the power, with the candidate's consent
+//	   (validators.go). Version-8 state is refused.
+//	10: raising: PlaceFile's asked_m (a file stored below the asked parity
+//	   records it: File's asked_m) and the RaisePieces rule, by which the
+//	   owner adds parity pieces up to it. Version-9 state is refused.
+const AppVersion = 10
 
 // Config configures an App.
 type Config struct {
@@ -261,6 +268,9 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 	if err := setValue(gen, []byte(keyParams), &a.params); err != nil {
 		return nil, err
 	}
+	if err := genesisValidators(gen, req.Validators); err != nil {
+		return nil, err
+	}
 	for _, ga := range g.Accounts {
 		acct := Account{Address: ga.Address, Credits: ga.Credits}
 		if err := setValue(gen, accountKey(ga.Address), &acct); err != nil {
@@ -350,7 +360,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 			return nil, fmt.Errorf("height %d, end of block: %w", req.Height, err)
 		}
 	}
-	return &abci.FinalizeBlockResponse{TxResults: results, AppHash: a.tree.WorkingHash()}, nil
+	return &abci.FinalizeBlockResponse{TxResults: results, ValidatorUpdates: bc.validatorUpdates, AppHash: a.tree.WorkingHash()}, nil
 }
 
 // Commit persists the working tree as version = height and resets the

@@ -2,6 +2,7 @@ package chain
 
 import (
 	corestore "cosmossdk.io/core/store"
+	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cosmos/iavl"
 )
 
@@ -17,6 +18,9 @@ type blockCtx struct {
 	// newEpoch is set by beginEpoch when this block starts an epoch, so the
 	// rules after it (challenges, uptime) can act on epoch boundaries.
 	newEpoch *Epoch
+	// validatorUpdates are the validator set changes this block applied,
+	// for CometBFT (validators.go).
+	validatorUpdates []abci.ValidatorUpdate
 }
 
 // blockRules run at the start of every block, before its transactions, in
@@ -36,7 +40,8 @@ var blockRules = []func(b *blockCtx) error{
 // to nobody before the block is decided but its proposer), which takes a
 // block off every job's latency.
 var blockEndRules = []func(b *blockCtx) error{
-	jobDeadlines, // the jobs this block's SubmitJob txs made due now
+	jobDeadlines,     // the jobs this block's SubmitJob txs made due now
+	validatorUpdates, // validators.go: the set changes the block's votes applied
 }
 
 // treeWriter adapts the working IAVL tree to kvWriter, with prefix scans

@@ -43,6 +43,13 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		&SubmitJob{Module: Hash{1}, InlineInput: []byte("input"), FuelLimit: 1, MemoryLimit: 1 << 20},
 		&CommitResult{Job: Hash{3}, Commitment: Hash{4}},
 		&RevealResult{Job: Hash{3}, Result: JobResult{CostTable: 1, Status: ResultTrapped, Trap: "out_of_fuel", FuelUsed: 1000, OutputHash: Hash{5}}, Salt: make([]byte, MinSaltBytes), OutputFile: Hash{6}},
+		&ValidatorVote{PubKey: other.Public().(ed25519.PublicKey), Power: 10, SetVersion: 1},
+		func() Body {
+			p := piece(0, 2, addrOf(other), 5)
+			return &RaisePieces{FileID: Hash{1}, M: 2, Pieces: []Piece{p},
+				Receipts: []Receipt{SignReceipt(other, testChainID, Hash{1}, addrOf(k), 10, receiptPieces([]Piece{p}, addrOf(other)))}}
+		}(),
+		&PlaceFile{FileID: Hash{2}, Size: 5, K: 1, M: 0, AskedM: 2, Pieces: []Piece{piece(0, 0, addrOf(k), 5)}},
 	}
 	var out [][]byte
 	for i, b := range bodies {

@@ -18,7 +18,8 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
 // refused re-placement, a removal that leaves a debt and its repayment,
 // a wrong proof of storage, missing proofs settled at epoch boundaries
 // (containment), a lost piece reported, a compute job submitted, assigned,
-// committed, revealed, accepted and paid — through a fresh in-memory app and
+// committed, revealed, accepted and paid, a file placed below its asked
+// redundancy and raised — through a fresh in-memory app and
 // compares the app hash after each block with testdata/TestGoldenAppHash.golden
 // (hex, line h = height h). Any change to the encoding of state or txs, the
 // key layout or a rule's effects shows here; if it is intended (and
@@ -152,6 +153,19 @@ func TestGoldenAppHash(t *testing.T) {
 				t.Fatalf("after the job: worker %+v, bob %+v", w, b)
 			}
 			return step{}
+		},
+		func() step { // 23: bob joins; alice places a file at k=2 m=1 asking m=2
+			low := &PlaceFile{FileID: Hash{0x60, 0x5d}, Size: 100, K: 2, M: 1, AskedM: 2, Pieces: []Piece{
+				piece(0, 0, addrOf(hank), 50), piece(0, 1, addrOf(henry), 50), piece(0, 2, addrOf(alice), 50),
+			}}
+			signReceipts(low, addrOf(alice), l.height+2)
+			return step{[][]byte{l.sign(bob, registerBody(t, bob, 10_000)), l.sign(alice, low)}, []Code{0, 0}}
+		},
+		func() step { // 24: bob may not raise it; alice raises it onto bob
+			p := piece(0, 3, addrOf(bob), 50)
+			rc := SignReceipt(bob, testChainID, Hash{0x60, 0x5d}, addrOf(alice), l.height+2, receiptPieces([]Piece{p}, addrOf(bob)))
+			raise := &RaisePieces{FileID: Hash{0x60, 0x5d}, M: 2, Pieces: []Piece{p}, Receipts: []Receipt{rc}}
+			return step{[][]byte{l.sign(bob, raise), l.sign(alice, raise)}, []Code{CodeUnauthorized, 0}}
 		},
 	}
 	var got []string

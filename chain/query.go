@@ -208,6 +208,8 @@ func query(st kvIterReader, params Params, info chainInfo, path string, data []b
 		return getRaw(st, epochKey(n), fmt.Sprintf("epoch %d", n))
 	case path == QueryParams:
 		return Marshal(&params)
+	case path == QueryValidators:
+		return queryValidators(st)
 	case path == QueryChain:
 		return Marshal(&ChainInfo{ChainID: info.ChainID, InitialHeight: info.InitialHeight})
 	case isJobQuery(path):

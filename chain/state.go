@@ -240,7 +240,16 @@ type File struct {
 	// had none; omitted from the encoding then, so older records keep
 	// their bytes).
 	SealedKey []byte `cbor:"sealed_key,omitempty" json:"sealed_key,omitempty"`
+	// AskedM is the parity pieces per segment the owner asked when the
+	// network had too few nodes to store them (PlaceFile.AskedM; 0, and
+	// omitted, when the file was placed as asked): RaisePieces raises M
+	// towards it as nodes join.
+	AskedM uint32 `cbor:"asked_m,omitempty" json:"asked_m,omitempty"`
 }
+
+// Raising reports whether the file is stored below the parity its owner
+// asked (M < AskedM), so RaisePieces may add pieces to it.
+func (f *File) Raising() bool { return f.AskedM > f.M }
 
 // HeldPiece is an entry of a holder's piece index.
 type HeldPiece struct {

@@ -131,8 +131,10 @@ var rules = map[string]rule{
 	TypeProveStorage:  ruleFor(applyProveStorage),
 	TypeReportLost:    ruleFor(applyReportLost),
 	TypeReplacePieces: ruleFor(applyReplacePieces),
+	TypeRaisePieces:   ruleFor(applyRaisePieces),
 	TypeReportFault:   ruleFor(applyReportFault),
 	TypeSubmitJob:     ruleFor(applySubmitJob),
 	TypeCommitResult:  ruleFor(applyCommitResult),
 	TypeRevealResult:  ruleFor(applyRevealResult),
+	TypeValidatorVote: ruleFor(applyValidatorVote),
 }

@@ -39,6 +39,13 @@ type PlaceFile struct {
 	// owner's files; the ledger only bounds its size (≤ MaxSealedKeyBytes).
 	// Absent, the file is readable only with its capability.
 	SealedKey []byte `cbor:"sealed_key,omitempty"`
+	// AskedM, optional, is the number of parity pieces per segment the
+	// owner asked when fewer were stored because the network had too
+	// few nodes: M < AskedM, K+AskedM ≤ 256 (0: placed as asked). The
+	// file records it (File.AskedM) and RaisePieces may then raise M up to
+	// it. A file stored as copies (K = 1) is raised with copies: AskedM
+	// is the losses it should survive.
+	AskedM uint32 `cbor:"asked_m,omitempty"`
 	// Receipts holds one receipt per distinct holder, in the order holders
 	// first appear in Pieces: each holder's signature over its pieces of
 	// this file (receipt.go). A piece without its holder's receipt is
@@ -58,6 +65,9 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 	}
 	if len(b.SealedKey) > MaxSealedKeyBytes {
 		return fmt.Errorf("%w: sealed key is %d bytes, at most %d", ErrInvalid, len(b.SealedKey), MaxSealedKeyBytes)
+	}
+	if b.AskedM != 0 && (b.AskedM <= b.M || uint64(b.K)+uint64(b.AskedM) > maxShards) {
+		return fmt.Errorf("%w: asked m=%d with k=%d m=%d, need m < asked m and k + asked m ≤ %d", ErrInvalid, b.AskedM, b.K, b.M, maxShards)
 	}
 	n := b.K + b.M
 	switch {
@@ -164,7 +174,7 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 		return err
 	}
 
-	f := &File{ID: b.FileID, Owner: owner.Address, Size: b.Size, K: b.K, M: b.M, Bytes: total, PlacedHeight: x.height, Pieces: b.Pieces, SealedKey: b.SealedKey}
+	f := &File{ID: b.FileID, Owner: owner.Address, Size: b.Size, K: b.K, M: b.M, Bytes: total, PlacedHeight: x.height, Pieces: b.Pieces, SealedKey: b.SealedKey, AskedM: b.AskedM}
 	if err := setValue(x.st, fileKey(f.ID), f); err != nil {
 		return err
 	}

@@ -251,7 +251,7 @@ func applyReplacePieces(x *execCtx, b *ReplacePieces) error {
 			return err
 		}
 	}
-	if err := checkReplaceReceipts(x, b, &f, holders, pieces); err != nil {
+	if err := checkReplaceReceipts(x, b.Receipts, &f, holders, pieces); err != nil {
 		return err
 	}
 	if err := setValue(x.st, fileKey(f.ID), &f); err != nil {
@@ -269,19 +269,20 @@ func applyReplacePieces(x *execCtx, b *ReplacePieces) error {
 	return nil
 }
 
-// checkReplaceReceipts applies the receipt rule of ReplacePieces: one
+// checkReplaceReceipts applies the receipt rule of ReplacePieces (and
+// RaisePieces) to receipts: one
 // receipt per new holder, in order of first appearance, each usable at this
 // height (height ≤ Expires ≤ height + ReceiptTTL) and signed by the holder
 // over its pieces of this tx for this chain, file and the file's owner.
 // Unlike PlaceFile's, the signed message depends on the state (the owner
 // and the pieces come from the file record), so the verification is not
 // cached.
-func checkReplaceReceipts(x *execCtx, b *ReplacePieces, f *File, holders []Address, pieces map[Address][]ReceiptPiece) error {
-	if len(b.Receipts) != len(holders) {
-		return fmt.Errorf("%w: %d receipts for %d distinct new holders, want one per holder in order of first appearance", ErrBadReceipt, len(b.Receipts), len(holders))
+func checkReplaceReceipts(x *execCtx, receipts []Receipt, f *File, holders []Address, pieces map[Address][]ReceiptPiece) error {
+	if len(receipts) != len(holders) {
+		return fmt.Errorf("%w: %d receipts for %d distinct new holders, want one per holder in order of first appearance", ErrBadReceipt, len(receipts), len(holders))
 	}
-	for i := range b.Receipts {
-		r := &b.Receipts[i]
+	for i := range receipts {
+		r := &receipts[i]
 		if r.Expires < x.height {
 			return fmt.Errorf("%w: receipt %d (holder %s) expired at height %d, this is height %d", ErrReceiptExpired, i, holders[i], r.Expires, x.height)
 		}
@@ -289,8 +290,8 @@ func checkReplaceReceipts(x *execCtx, b *ReplacePieces, f *File, holders []Addre
 			return fmt.Errorf("%w: receipt %d (holder %s) expires at height %d, more than receipt_ttl = %d blocks after this height %d", ErrReceiptExpired, i, holders[i], r.Expires, x.params.ReceiptTTL, x.height)
 		}
 	}
-	for i := range b.Receipts {
-		if err := b.Receipts[i].Verify(x.chainID, f.ID, f.Owner, holders[i], pieces[holders[i]]); err != nil {
+	for i := range receipts {
+		if err := receipts[i].Verify(x.chainID, f.ID, f.Owner, holders[i], pieces[holders[i]]); err != nil {
 			return fmt.Errorf("receipt %d: %w", i, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
@@ -62,7 +63,12 @@ func fileInfos(files []chain.File, key ed25519.PrivateKey, keys *keyring) []api.
 		fi := api.FileInfo{FileID: f.ID.String(), Size: int64(f.Size), K: int(f.K), M: int(f.M), Pieces: len(f.Pieces), Created: f.PlacedHeight}
 		if e, ok := keys.get(fi.FileID); ok {
 			fi.Name = e.Name
-			fi.AskedK, fi.AskedM = e.AskedK, e.AskedM
+			if e.AskedK != fi.K || e.AskedM != fi.M { // else raised to what was asked
+				fi.AskedK, fi.AskedM = e.AskedK, e.AskedM
+			}
+		}
+		if f.Raising() {
+			fi.RaiseTo = int(f.AskedM)
 		}
 		if c, err := ownCapability(f, key, keys); err == nil {
 			fi.Capability = c.String()
@@ -189,6 +195,13 @@ func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 		id, err := n.peerOf(rec)
 		if err == nil {
 			pi.Connected = n.host.Libp2p().Network().Connectedness(id) == network.Connected
+			for _, c := range n.host.Libp2p().Network().ConnsToPeer(id) {
+				kind := "direct"
+				if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err == nil {
+					kind = "relayed"
+				}
+				pi.Conns = append(pi.Conns, kind+" "+c.RemoteMultiaddr().String())
+			}
 		}
 		ids = append(ids, id) // "" for a bad peer id: not pinged
 		out = append(out, pi)
@@ -214,6 +227,9 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 		st.NodeStatus, st.AuditScore, st.PiecesLost = rec.Status, chain.AuditScore(&rec), rec.PiecesLost
 	}
 	n.ledgerTip(ctx, st)
+	if e, err := n.lc.Epoch(ctx); err == nil {
+		st.Epoch = e.Number
+	}
 	if held, err := n.lc.Pieces(ctx, n.addr); err == nil {
 		st.PiecesHeld = len(held)
 	}

@@ -29,9 +29,10 @@ func fitRedundancy(k, m, nodes int) (k2, m2 int, ok bool) {
 }
 
 // degradedNote is the one line a put reports when it stored the file below
-// the asked redundancy: what was used, what was asked and why, and that
-// the file is not raised later (not yet built).
-func degradedNote(askedK, askedM, k, m, nodes int, selfOnly bool) string {
+// the asked redundancy: what was used, what was asked and why, and whether
+// the file is raised to the asked parity as nodes join (raises: this
+// node's repairer runs; it raises the node's own files, node/repair).
+func degradedNote(askedK, askedM, k, m, nodes int, selfOnly, raises bool) string {
 	var used string
 	switch {
 	case selfOnly:
@@ -43,21 +44,40 @@ func degradedNote(askedK, askedM, k, m, nodes int, selfOnly bool) string {
 	default:
 		used = fmt.Sprintf("at k=%d m=%d on %d nodes", k, m, nodes)
 	}
-	return fmt.Sprintf("stored %s (asked k=%d m=%d, which needs %d nodes; the network has %d): it will not be raised when nodes join (not yet built; put it again then)",
-		used, askedK, askedM, askedK+askedM, nodes)
+	var later string
+	switch {
+	case askedM == 0:
+		later = "no parity was asked, so there is nothing to raise"
+	case askedM <= m:
+		later = fmt.Sprintf("it survives %d losses as asked, in more room, and stays so", askedM)
+	case !raises:
+		later = "it will not be raised when nodes join (this node's repairer is off; put it again then)"
+	case k == 1:
+		later = fmt.Sprintf("it will be raised to %d copies as nodes join (surviving %d losses, as k=%d m=%d would, in more room)", askedM+1, askedM, askedK, askedM)
+	default:
+		later = fmt.Sprintf("it will be raised to k=%d m=%d as nodes join", k, askedM)
+	}
+	return fmt.Sprintf("stored %s (asked k=%d m=%d, which needs %d nodes; the network has %d): %s",
+		used, askedK, askedM, askedK+askedM, nodes, later)
 }
 
 // degrade lowers a put's redundancy to what cands can hold, unless the put
-// is strict. It returns the k and m to use and the note for the result
-// ("" if nothing was lowered).
-func degrade(k, m int, cands []*candidate, o api.PutOptions) (int, int, string) {
+// is strict. It returns the k and m to use, the parity to record as asked
+// on the ledger (chain.PlaceFile.AskedM: 0 unless the file is stored with
+// fewer parity pieces than asked, so can be raised) and the note for the
+// result ("" if nothing was lowered). raises says whether this node's
+// repairer will raise the file as nodes join.
+func degrade(k, m int, cands []*candidate, o api.PutOptions, raises bool) (k2, m2, askedM int, note string) {
 	if o.Strict || len(cands) >= k+m {
-		return k, m, ""
+		return k, m, 0, ""
 	}
 	k2, m2, ok := fitRedundancy(k, m, len(cands))
 	if !ok {
-		return k, m, ""
+		return k, m, 0, ""
+	}
+	if m > m2 {
+		askedM = m
 	}
 	selfOnly := len(cands) == 1 && cands[0].self
-	return k2, m2, degradedNote(k, m, k2, m2, len(cands), selfOnly)
+	return k2, m2, askedM, degradedNote(k, m, k2, m2, len(cands), selfOnly, raises)
 }

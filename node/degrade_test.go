@@ -36,6 +36,26 @@ func TestFitRedundancy(t *testing.T) {
 	}
 }
 
+// The note says what was stored, what was asked, and what happens as
+// nodes join.
+func TestDegradedNote(t *testing.T) {
+	for _, c := range []struct {
+		askedK, askedM, k, m, nodes int
+		selfOnly, raises            bool
+		want                        string
+	}{
+		{2, 2, 2, 1, 3, false, true, "stored at k=2 m=1 on 3 nodes (asked k=2 m=2, which needs 4 nodes; the network has 3): it will be raised to k=2 m=2 as nodes join"},
+		{4, 2, 1, 2, 3, false, true, "stored as 3 whole copies on 3 nodes (asked k=4 m=2, which needs 6 nodes; the network has 3): it survives 2 losses as asked, in more room, and stays so"},
+		{4, 2, 1, 0, 1, true, true, "stored in this node's store only (1 copy) (asked k=4 m=2, which needs 6 nodes; the network has 1): it will be raised to 3 copies as nodes join (surviving 2 losses, as k=4 m=2 would, in more room)"},
+		{2, 2, 1, 1, 2, false, false, "stored as 2 whole copies on 2 nodes (asked k=2 m=2, which needs 4 nodes; the network has 2): it will not be raised when nodes join (this node's repairer is off; put it again then)"},
+		{4, 0, 3, 0, 3, false, true, "stored at k=3 m=0 on 3 nodes (asked k=4 m=0, which needs 4 nodes; the network has 3): no parity was asked, so there is nothing to raise"},
+	} {
+		if got := degradedNote(c.askedK, c.askedM, c.k, c.m, c.nodes, c.selfOnly, c.raises); got != c.want {
+			t.Errorf("degradedNote(%+v)\n got %q\nwant %q", c, got, c.want)
+		}
+	}
+}
+
 // putHolders is the set of distinct holders of a put's pieces.
 func putHolders(res *api.PutResult) map[string]bool {
 	h := map[string]bool{}
@@ -66,7 +86,7 @@ func TestPutDegradesOnASmallNetwork(t *testing.T) {
 	if res.K != 1 || res.M != 2 || res.Copies != 3 || res.AskedK != 4 || res.AskedM != 2 {
 		t.Errorf("default put: k=%d m=%d copies=%d asked k=%d m=%d; want 3 copies, asked 4+2", res.K, res.M, res.Copies, res.AskedK, res.AskedM)
 	}
-	if !strings.Contains(res.Degraded, "3 whole copies on 3 nodes") || !strings.Contains(res.Degraded, "not be raised") {
+	if !strings.Contains(res.Degraded, "3 whole copies on 3 nodes") || !strings.Contains(res.Degraded, "survives 2 losses as asked") {
 		t.Errorf("degraded note %q", res.Degraded)
 	}
 	if h := putHolders(res); len(h) != 3 {

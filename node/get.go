@@ -71,6 +71,7 @@ func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int6
 	if err != nil {
 		return nil, 0, err
 	}
+	m = widenManifest(m, file) // a raised file has more pieces than its manifest names
 	ctx, cancel := context.WithCancel(ctx)
 	src := &netSource{n: n, file: file, fileID: c.FileID}
 	pr, pw := newBufPipe(getPipeBuffer)

@@ -96,8 +96,9 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	}
 	askedK, askedM := scfg.K, scfg.M
 	var note string
+	var raiseTo int // the parity the ledger records as asked (PlaceFile.AskedM)
 	if size != 0 {
-		scfg.K, scfg.M, note = degrade(scfg.K, scfg.M, cands, o)
+		scfg.K, scfg.M, raiseTo, note = degrade(scfg.K, scfg.M, cands, o, n.fix != nil)
 	}
 	if note != "" {
 		n.log.Warn("storing below the asked redundancy", "asked_k", askedK, "asked_m", askedM, "k", scfg.K, "m", scfg.M, "nodes", len(cands))
@@ -185,7 +186,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	if err != nil {
 		return nil, fmt.Errorf("sealing the file key: %w", err)
 	}
-	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M), SealedKey: sealed}
+	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M), SealedKey: sealed, AskedM: uint32(raiseTo)}
 	// Each holder signs a receipt for its pieces; one that refuses is
 	// replaced like a holder whose push failed, and the new holder is
 	// pushed to and asked in turn.

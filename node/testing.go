@@ -52,9 +52,17 @@ func StartTestNetwork(t testing.TB, n int, mod func(i int, c *Config)) *TestNetw
 // dc (genesis parameters, node count), e.g. from ledger.TestNetConfig.
 func StartTestNetworkWith(t testing.TB, dc ledger.DevnetConfig, mod func(i int, c *Config)) *TestNetwork {
 	t.Helper()
-	n := dc.Nodes
+	return StartTestNetworkPartly(t, dc, dc.Nodes, mod)
+}
+
+// StartTestNetworkPartly is StartTestNetworkWith starting the daemons of
+// the first daemons nodes only: the others' validators run, but they are
+// no coop nodes until Restart starts their daemons (they join then).
+func StartTestNetworkPartly(t testing.TB, dc ledger.DevnetConfig, daemons int, mod func(i int, c *Config)) *TestNetwork {
+	t.Helper()
 	tn := ledger.StartTestNet(t, dc)
-	net := &TestNetwork{Ledger: tn, Nodes: make([]*Node, n), Configs: make([]Config, n), t: t}
+	n := daemons
+	net := &TestNetwork{Ledger: tn, Nodes: make([]*Node, dc.Nodes), Configs: make([]Config, dc.Nodes), t: t}
 	t.Cleanup(func() {
 		for i := range net.Nodes {
 			net.Stop(i)
@@ -66,12 +74,15 @@ func StartTestNetworkWith(t testing.TB, dc ledger.DevnetConfig, mod func(i int, 
 		err error
 	}
 	ch := make(chan started, n)
-	for i := range n {
+	for i := range dc.Nodes {
 		cfg := TestConfig(ledger.DevnetHome(tn.Dir, i))
 		if mod != nil {
 			mod(i, &cfg)
 		}
 		net.Configs[i] = cfg
+		if i >= n {
+			continue
+		}
 		key, client := tn.Key(i), tn.Client(i)
 		go func() {
 			nd, err := Start(context.Background(), cfg, key, client)
@@ -90,7 +101,7 @@ func StartTestNetworkWith(t testing.TB, dc ledger.DevnetConfig, mod func(i int, 
 		t.Fatal(firstErr)
 	}
 	// Nodes that registered early did not see the later ones: connect all.
-	for _, a := range net.Nodes {
+	for _, a := range net.Nodes[:n] {
 		a.connectKnown(context.Background())
 	}
 	return net

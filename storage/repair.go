@@ -36,13 +36,8 @@ func Layout(fileID blockstore.ID, m *manifest.Manifest, si int) SegmentLayout {
 }
 
 func (l SegmentLayout) validate(want []int) error {
-	if l.K < 1 || l.M < 0 || l.K+l.M > manifest.MaxShards || len(l.Pieces) != l.K+l.M {
-		return fmt.Errorf("storage: rebuild: bad layout: k=%d m=%d with %d pieces", l.K, l.M, len(l.Pieces))
-	}
-	for _, p := range l.Pieces {
-		if p.Size != l.Pieces[0].Size || p.Size <= 0 {
-			return fmt.Errorf("storage: rebuild: pieces of one segment must share one positive size")
-		}
+	if err := l.check(); err != nil {
+		return err
 	}
 	if len(want) == 0 || len(want) > l.M+l.K-1 {
 		return fmt.Errorf("storage: rebuild: %d pieces asked for, between 1 and %d possible", len(want), l.K+l.M-1)
@@ -52,6 +47,19 @@ func (l SegmentLayout) validate(want []int) error {
 	for i, w := range s {
 		if w < 0 || w >= len(l.Pieces) || (i > 0 && s[i-1] == w) {
 			return fmt.Errorf("storage: rebuild: bad piece indices %v", want)
+		}
+	}
+	return nil
+}
+
+// check validates the layout itself.
+func (l SegmentLayout) check() error {
+	if l.K < 1 || l.M < 0 || l.K+l.M > manifest.MaxShards || len(l.Pieces) != l.K+l.M {
+		return fmt.Errorf("storage: rebuild: bad layout: k=%d m=%d with %d pieces", l.K, l.M, len(l.Pieces))
+	}
+	for _, p := range l.Pieces {
+		if p.Size != l.Pieces[0].Size || p.Size <= 0 {
+			return fmt.Errorf("storage: rebuild: pieces of one segment must share one positive size")
 		}
 	}
 	return nil
@@ -79,21 +87,61 @@ func Rebuild(ctx context.Context, l SegmentLayout, src PieceSource, sink BlockSi
 	if len(good) < l.K {
 		return nil, &SegmentError{Index: l.Pieces[0].Segment, Have: len(good), Need: l.K, Errs: errs}
 	}
+	outs, err := regenerate(ctx, l.K, l.M, l.Pieces[0].Size, good, want, sink)
+	if err != nil {
+		return nil, err
+	}
+	abort := func() {
+		for _, o := range outs {
+			o.w.Abort()
+		}
+	}
+	for _, o := range outs {
+		var id blockstore.ID
+		o.h.Sum(id[:0])
+		if want := l.Pieces[o.idx].ID; id != want {
+			abort()
+			return nil, fmt.Errorf("storage: rebuild: piece %d: %w: rebuilt bytes hash to %s, want %s (wrong layout?)", o.idx, ErrPieceMismatch, id, want)
+		}
+	}
+	var res []PieceInfo
+	for i, o := range outs {
+		id, err := o.w.Commit()
+		if err != nil {
+			for _, rest := range outs[i+1:] {
+				rest.w.Abort()
+			}
+			return res, fmt.Errorf("storage: rebuild: committing piece %d: %w", o.idx, err)
+		}
+		ref := l.Pieces[o.idx]
+		ref.ID = id
+		res = append(res, PieceInfo{PieceRef: ref, Root: o.merkle.Root(), Leaves: o.merkle.Leaves()})
+	}
+	return res, nil
+}
+
+// regenerated is one piece regenerate wrote: its block (not committed),
+// its SHA-256 and its Merkle commitment.
+type regenerated struct {
+	idx    int
+	w      BlockWriter
+	h      hash.Hash
+	merkle *proofs.Builder
+}
+
+// regenerate computes the pieces at indices want of a segment coded with k
+// data and m parity pieces of size bytes each, from the good pieces (at
+// least k), writing each into a new block of sink that it leaves
+// uncommitted. On error nothing is left open.
+func regenerate(ctx context.Context, k, m int, size int64, good []goodPiece, want []int, sink BlockSink) ([]*regenerated, error) {
 	var rs reedsolomon.Encoder
-	if l.K > 1 {
+	if k > 1 {
 		var err error
-		if rs, err = reedsolomon.New(l.K, l.M); err != nil {
+		if rs, err = reedsolomon.New(k, m); err != nil {
 			return nil, fmt.Errorf("storage: reed-solomon: %w", err)
 		}
 	}
-
-	type out struct {
-		idx    int
-		w      BlockWriter
-		h      hash.Hash
-		merkle *proofs.Builder
-	}
-	outs := make([]*out, 0, len(want))
+	outs := make([]*regenerated, 0, len(want))
 	abort := func() {
 		for _, o := range outs {
 			o.w.Abort()
@@ -105,11 +153,10 @@ func Rebuild(ctx context.Context, l SegmentLayout, src PieceSource, sink BlockSi
 			abort()
 			return nil, fmt.Errorf("storage: rebuild: creating piece %d: %w", idx, err)
 		}
-		outs = append(outs, &out{idx: idx, w: w, h: sha256.New(), merkle: proofs.NewBuilder()})
+		outs = append(outs, &regenerated{idx: idx, w: w, h: sha256.New(), merkle: proofs.NewBuilder()})
 	}
 
-	n := l.K + l.M
-	size := l.Pieces[0].Size
+	n := k + m
 	bufs := make([][]byte, n)
 	for i := range bufs {
 		bufs[i] = make([]byte, rebuildChunk)
@@ -154,27 +201,5 @@ func Rebuild(ctx context.Context, l SegmentLayout, src PieceSource, sink BlockSi
 			o.merkle.Write(b)
 		}
 	}
-
-	for _, o := range outs {
-		var id blockstore.ID
-		o.h.Sum(id[:0])
-		if want := l.Pieces[o.idx].ID; id != want {
-			abort()
-			return nil, fmt.Errorf("storage: rebuild: piece %d: %w: rebuilt bytes hash to %s, want %s (wrong layout?)", o.idx, ErrPieceMismatch, id, want)
-		}
-	}
-	var res []PieceInfo
-	for i, o := range outs {
-		id, err := o.w.Commit()
-		if err != nil {
-			for _, rest := range outs[i+1:] {
-				rest.w.Abort()
-			}
-			return res, fmt.Errorf("storage: rebuild: committing piece %d: %w", o.idx, err)
-		}
-		ref := l.Pieces[o.idx]
-		ref.ID = id
-		res = append(res, PieceInfo{PieceRef: ref, Root: o.merkle.Root(), Leaves: o.merkle.Leaves()})
-	}
-	return res, nil
+	return outs, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coop-network/coop/node"
 	"github.com/coop-network/coop/node/ledger"
+	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/node/worker"
 )
 
@@ -28,6 +29,9 @@ func addDaemonFlags(cmd *cobra.Command) {
 	f.String("api-listen", "", "local API address (default: 127.0.0.1:<CometBFT p2p port + 3>)")
 	f.Bool("api-allow-remote", false, "allow a non-loopback API address")
 	f.StringSlice("bootstrap", nil, "extra libp2p peers to connect to, as /ip4/…/p2p/<id> (repeatable)")
+	f.String("reachability", "auto", "whether peers can dial this node: auto (AutoNAT asks peers to dial back), public, or private (behind a NAT: hold relay slots and hole-punch)")
+	f.StringSlice("relay", nil, "Circuit Relay v2 peers to hold a slot with while not reachable, as /ip4/…/p2p/<id> (repeatable; default: the bootstrap peers)")
+	f.Bool("relay-service", true, "relay for peers behind NATs while this node is reachable (limits: 64 slots, 8 circuits a peer, 1 MiB and 2 min a relayed connection)")
 	f.String("upload-rate", "0", "cap on bytes per second sent to peers, e.g. 25MiB (0: none)")
 	f.String("scrub-rate", "4MiB", "cap on bytes per second a scrub of the held pieces reads (0: none)")
 	f.Duration("scrub-interval", 24*time.Hour, "time between background scrubs of the held pieces (0: only on demand, coop scrub)")
@@ -72,6 +76,17 @@ func daemonConfig(home string) (node.Config, error) {
 	}
 	c.P2P.TCPPort, c.P2P.QUICPort = port, port
 	c.P2P.Bootstrap = cfg.GetStringSlice("bootstrap")
+	switch r := cfg.GetString("reachability"); r {
+	case p2p.ReachabilityAuto, p2p.ReachabilityPublic, p2p.ReachabilityPrivate:
+		c.P2P.Reachability = r
+	default:
+		return c, fmt.Errorf("--reachability %q: want auto, public or private", r)
+	}
+	c.P2P.Relays = cfg.GetStringSlice("relay")
+	if _, err := p2p.ParseAddrInfos(c.P2P.Relays); err != nil {
+		return c, fmt.Errorf("--relay: %w", err)
+	}
+	c.P2P.RelayService = cfg.GetBool("relay-service")
 	c.API.Listen = cfg.GetString("api-listen")
 	if c.API.Listen == "" {
 		apiPort := 0

@@ -48,7 +48,11 @@ func newLedgerCmd() *cobra.Command {
 				}
 				f, err := c.File(ctx, id)
 				return f, func(w *tabwriter.Writer) {
-					fmt.Fprintf(w, "file\t%s\nowner\t%s\nsize\t%s (%s stored, k=%d m=%d)\nplaced at\t%d\n\n", f.ID, f.Owner, formatBytes(f.Size), formatBytes(f.Bytes), f.K, f.M, f.PlacedHeight)
+					raising := ""
+					if f.Raising() {
+						raising = fmt.Sprintf(", raising to m=%d", f.AskedM)
+					}
+					fmt.Fprintf(w, "file\t%s\nowner\t%s\nsize\t%s (%s stored, k=%d m=%d%s)\nplaced at\t%d\n\n", f.ID, f.Owner, formatBytes(f.Size), formatBytes(f.Bytes), f.K, f.M, raising, f.PlacedHeight)
 					fmt.Fprintln(w, "SEG\tIDX\tHOLDER\tPIECE ID\tSIZE\tLEAVES")
 					for _, p := range f.Pieces {
 						fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%d\n", p.Segment, p.Index, p.Holder, p.ID, formatBytes(p.Size), p.Leaves)

@@ -58,9 +58,15 @@ func newLsCmd() *cobra.Command {
 				// Names and errors come from the node: printed escaped, so a
 				// control character in one cannot rewrite the terminal.
 				km := fmt.Sprintf("%d+%d", f.K, f.M)
-				if f.AskedK > 0 {
-					// Stored below the asked redundancy on a small network.
+				switch {
+				case f.AskedK > 0 && f.RaiseTo > 0:
+					// Stored below the asked redundancy on a small network,
+					// raised as nodes join.
+					km += fmt.Sprintf(" (asked %d+%d, raising to %d+%d)", f.AskedK, f.AskedM, f.K, f.RaiseTo)
+				case f.AskedK > 0:
 					km += fmt.Sprintf(" (asked %d+%d)", f.AskedK, f.AskedM)
+				case f.RaiseTo > 0:
+					km += fmt.Sprintf(" (raising to %d+%d)", f.K, f.RaiseTo)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s", api.PrintableName(id), formatBytes(f.Size), km, f.Pieces, api.PrintableName(f.Name))
 				if long {

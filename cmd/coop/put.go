@@ -27,8 +27,9 @@ func newPutCmd() *cobra.Command {
 			"redundancy the network gives (the same k with fewer parity pieces, else whole copies on\n" +
 			"the nodes there are, else this node's store alone) and says so in one line on stderr\n" +
 			"(with --json, in the result's degraded, asked_k and asked_m fields).\n" +
-			"It is not raised when nodes join (not yet built): put it again then. --strict refuses\n" +
-			"instead.",
+			"The ledger records the asked parity, and the node's repairer raises the file to it as\n" +
+			"nodes join, adding parity pieces (copies stay copies: a file stored as copies gains\n" +
+			"copies until it survives as many losses as asked). --strict refuses instead.",
 		Example: "  coop put photo.jpg\n  coop put --k 4 --m 2 backup.tar\n  coop put --copies 3 notes.txt",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

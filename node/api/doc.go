@@ -2,10 +2,14 @@
 // to a running daemon, and a small Go client for it.
 //
 // The server binds to 127.0.0.1 by default and refuses non-loopback
-// addresses unless told otherwise. Every request carries
+// addresses unless told otherwise. Every /v1 request carries
 // "Authorization: Bearer <token>", the token the daemon keeps in
-// <home>/api.token (mode 0600); anything else is 401. JSON bodies are
-// limited to MaxJSONBody bytes; uploads to Config.MaxUploadSize.
+// <home>/api.token (mode 0600), or the web dashboard's session cookie
+// (session.go: a one-time login code minted with the token, then a cookie,
+// with CSRF checks on state-changing requests); anything else is 401. The
+// dashboard's page and assets (package dashboard), the login routes and
+// GET /metrics need no credentials. JSON bodies are limited to MaxJSONBody
+// bytes; uploads to Config.MaxUploadSize.
 //
 // Routes (all JSON unless noted):
 //
@@ -18,6 +22,14 @@
 //	DELETE /v1/files/{id}                 → {}
 //	GET    /v1/peers                      → []PeerInfo
 //	GET    /v1/status                     → Status
+//	GET    /v1/files/{id}/content?name=   → the file bytes, as a download
+//	GET    /v1/health                     → []FileHealth (the account's files)
+//	GET    /v1/files/{id}/health          → FileHealth
+//	GET    /v1/account                    → AccountInfo (credits, quota and why)
+//	POST   /v1/login-code                 → LoginCode (bearer token only)
+//	GET    /login?code=                   → session cookie, redirect to /
+//	POST   /logout                        → {}
+//	GET    /                              → the dashboard (text/html)
 //
 // Errors are {"error": "…"} with the status StatusOf gives the Backend's
 // error: a backend says what kind of failure it had by wrapping ErrInvalid

@@ -10,18 +10,3 @@ type MetricsBackend interface {
 	// MetricsHandler serves the metrics in the Prometheus text format.
 	MetricsHandler() http.Handler
 }
-
-// withMetrics serves GET /metrics from a MetricsBackend without the API
-// token (Prometheus scrapes a local port without credentials, and the
-// counts carry no secrets; the API listens on loopback unless AllowRemote
-// says otherwise) and passes every other request to authed.
-func (s *Server) withMetrics(authed http.Handler) http.Handler {
-	mb, ok := s.backend.(MetricsBackend)
-	if !ok {
-		return authed
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET "+MetricsPath, mb.MetricsHandler())
-	mux.Handle("/", authed)
-	return mux
-}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +54,11 @@ type Server struct {
 	done    chan struct{}
 	home    string
 	once    sync.Once
+	// sessions are the dashboard's login codes and sessions; cookie the
+	// session cookie's name, with the API's port in it since browsers
+	// send a host's cookies to each of its ports.
+	sessions *sessions
+	cookie   string
 }
 
 // Start binds the API as cfg says and serves b in a goroutine until Close.
@@ -75,7 +79,11 @@ func Start(cfg Config, home, token string, b Backend) (*Server, error) {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	s := &Server{cfg: cfg, token: []byte(token), backend: b, ln: ln, home: home,
-		log: slog.Default().With("component", "api"), done: make(chan struct{})}
+		log: slog.Default().With("component", "api"), done: make(chan struct{}),
+		sessions: &sessions{now: time.Now}, cookie: "coop_session"}
+	if _, port, err := net.SplitHostPort(ln.Addr().String()); err == nil {
+		s.cookie += "_" + port
+	}
 	s.srv = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -160,20 +168,8 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/audit", s.handleAudit)
 	s.jobRoutes(mux)
-	return s.withMetrics(s.authenticate(mux))
-}
-
-// authenticate answers 401 unless the request carries the bearer token.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), s.token) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="coop"`)
-			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API token"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	s.dashboardRoutes(mux)
+	return s.public(s.authenticate(mux))
 }
 
 func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {

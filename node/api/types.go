@@ -60,6 +60,10 @@ type FileInfo struct {
 	// to the node the file was put from.
 	AskedK int `json:"asked_k,omitempty"`
 	AskedM int `json:"asked_m,omitempty"`
+	// RaiseTo, when not 0, is the parity pieces per segment the ledger
+	// records as asked for a file stored with fewer (M < RaiseTo): the
+	// owner's repairer raises it as nodes join.
+	RaiseTo int `json:"raise_to_m,omitempty"`
 	// Capability is present when the node has the file key: put from this
 	// node, or opened from the ledger's sealed key with the account key.
 	Capability string `json:"capability,omitempty"`
@@ -70,10 +74,14 @@ type FileInfo struct {
 
 // PeerInfo is one peer the node knows.
 type PeerInfo struct {
-	PeerID     string   `json:"peer_id"`
-	Account    string   `json:"account,omitempty"`
-	Addrs      []string `json:"addrs,omitempty"`
-	Connected  bool     `json:"connected"`
+	PeerID    string   `json:"peer_id"`
+	Account   string   `json:"account,omitempty"`
+	Addrs     []string `json:"addrs,omitempty"`
+	Connected bool     `json:"connected"`
+	// Conns are the open connections to the peer, each "direct ADDR" or
+	// "relayed ADDR" (through a Circuit Relay v2 relay, ADDR ending in
+	// /p2p-circuit).
+	Conns      []string `json:"conns,omitempty"`
 	Pledged    uint64   `json:"pledged_bytes,omitempty"`
 	Used       uint64   `json:"used_bytes,omitempty"`
 	Reputation float64  `json:"reputation,omitempty"`
@@ -144,6 +152,8 @@ type Status struct {
 	LastBlockTime     *time.Time `json:"last_block_time,omitempty"`
 	LedgerStalled     bool       `json:"ledger_stalled"`
 	StallAfterSeconds float64    `json:"stall_after_seconds,omitempty"`
+	// Epoch is the ledger's current epoch number (0 before the first).
+	Epoch uint64 `json:"epoch"`
 }
 
 // Backend is what the API serves: the daemon. Its errors say what kind of

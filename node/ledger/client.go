@@ -296,3 +296,10 @@ func (c *Client) Height(ctx context.Context) (int64, []byte, error) {
 	}
 	return st.SyncInfo.LatestBlockHeight, st.SyncInfo.LatestAppHash, nil
 }
+
+// Validators returns the validator set as the ledger has it, with the votes
+// cast for changes not yet applied.
+func (c *Client) Validators(ctx context.Context) (chain.ValidatorSet, error) {
+	var v chain.ValidatorSet
+	return v, c.Query(ctx, chain.QueryValidators, &v)
+}

@@ -32,7 +32,42 @@ type Config struct {
 	DHTPrefix string
 	// DialTimeout bounds each connection attempt during bootstrap.
 	DialTimeout time.Duration
+
+	// Reachability is whether others can dial this node: "auto" (AutoNAT
+	// finds out by asking peers to dial back), "public" or "private" (a
+	// node that knows it is behind a NAT).
+	Reachability string
+	// NATService answers other peers' AutoNAT dial-back requests (rate
+	// limited by go-libp2p).
+	NATService bool
+	// RelayService offers Circuit Relay v2 to peers behind NATs, within the
+	// Relay* limits; go-libp2p runs it only while this node is reachable
+	// (public).
+	RelayService bool
+	// RelayMaxReservations bounds the peers holding a slot on this relay;
+	// RelayMaxCircuits the relayed connections per peer; RelayConnBytes and
+	// RelayConnDuration each relayed connection (per direction; after them
+	// it is reset). A relayed connection serves to set up a direct one (hole
+	// punching) and small messages, not bulk transfers.
+	RelayMaxReservations int
+	RelayMaxCircuits     int
+	RelayConnBytes       int64
+	RelayConnDuration    time.Duration
+	// Relays are the relays a node that is not reachable reserves a slot
+	// with, as multiaddrs ending in /p2p/<peer id>; empty: its Bootstrap
+	// peers.
+	Relays []string
+	// HolePunching turns on DCUtR: a relayed connection is upgraded to a
+	// direct one by dialing from both sides at once.
+	HolePunching bool
 }
+
+// Reachability values.
+const (
+	ReachabilityAuto    = "auto"
+	ReachabilityPublic  = "public"
+	ReachabilityPrivate = "private"
+)
 
 // DefaultConfig returns the configuration of a node reachable on all
 // interfaces at the default ports.
@@ -47,5 +82,14 @@ func DefaultConfig() Config {
 		PreferTCP:   true,
 		DHTPrefix:   "/coop",
 		DialTimeout: 10 * time.Second,
+
+		Reachability:         ReachabilityAuto,
+		NATService:           true,
+		RelayService:         true,
+		RelayMaxReservations: 64,
+		RelayMaxCircuits:     8,
+		RelayConnBytes:       1 << 20,
+		RelayConnDuration:    2 * time.Minute,
+		HolePunching:         true,
 	}
 }

@@ -37,6 +37,10 @@ type Host struct {
 
 	seen seenBook // last contact per peer (liveness.go)
 
+	relayed    *relayBook // relay reservations (nat.go)
+	stopRelays context.CancelFunc
+	relaysDone chan struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -74,10 +78,26 @@ func New(ctx context.Context, key ed25519.PrivateKey, cfg Config) (*Host, error)
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.ConnectionManager(cm),
-		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent("coop"),
 	}
+	nat, err := natOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, nat...)
+	relays := bootstrap
+	if len(cfg.Relays) > 0 {
+		if relays, err = ParseAddrInfos(cfg.Relays); err != nil {
+			return nil, fmt.Errorf("%w: relays: %w", ErrConfig, err)
+		}
+	}
+	// The host advertises its relay addresses (identify, the ledger's
+	// node record) beside its own.
+	book := &relayBook{}
+	opts = append(opts, libp2p.AddrsFactory(func(addrs []ma.Multiaddr) []ma.Multiaddr {
+		return append(addrs, book.all()...)
+	}))
 	if !cfg.DisableQUIC {
 		listen = append(listen, fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", cfg.ListenIP, cfg.QUICPort))
 		opts = append(opts, libp2p.Transport(quic.NewTransport))
@@ -100,8 +120,17 @@ func New(ctx context.Context, key ed25519.PrivateKey, cfg Config) (*Host, error)
 		_ = h.Close()
 		return nil, fmt.Errorf("p2p: starting DHT: %w", err)
 	}
-	hh := &Host{host: h, dht: d, cfg: cfg, log: slog.Default().With("peer", h.ID().ShortString())}
+	hh := &Host{host: h, dht: d, cfg: cfg, log: slog.Default().With("peer", h.ID().ShortString()), relayed: book}
 	hh.watchContact()
+	if len(relays) > 0 && cfg.Reachability != ReachabilityPublic {
+		rctx, cancel := context.WithCancel(context.Background())
+		hh.stopRelays = cancel
+		hh.relaysDone = make(chan struct{})
+		go func() {
+			defer close(hh.relaysDone)
+			hh.reserveRelays(rctx, relays)
+		}()
+	}
 	if len(bootstrap) > 0 {
 		if err := hh.Bootstrap(ctx, bootstrap); err != nil {
 			hh.log.Warn("bootstrap incomplete", "err", err)
@@ -209,6 +238,10 @@ func (h *Host) RoutingTableSize() int { return h.dht.RoutingTable().Size() }
 // Close stops the DHT and the host. It is safe to call more than once.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		if h.stopRelays != nil {
+			h.stopRelays()
+			<-h.relaysDone
+		}
 		h.closeErr = errors.Join(h.dht.Close(), h.host.Close())
 	})
 	return h.closeErr

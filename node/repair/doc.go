@@ -1,4 +1,5 @@
-// Package repair moves the pieces of failed holders to new ones.
+// Package repair moves the pieces of failed holders to new ones, and raises
+// the node's own files stored below their asked redundancy as nodes join.
 //
 // Reed–Solomon is deterministic: a piece rebuilt from any K others of its
 // segment is bit for bit the lost one, with the id, size and Merkle root the
@@ -22,4 +23,13 @@
 // SHA-256(file ‖ segment ‖ address), and one more of them may repair with
 // each epoch that passes, so a handful of nodes, not all, rebuild a segment
 // an owner left broken.
+//
+// Raising (raise.go): a put on a network with fewer nodes than its k+m
+// stores fewer parity pieces and records the asked parity on the ledger
+// (chain.File.AskedM). After its repairs, each round raises the node's own
+// such files as far as the answering nodes not yet in their segments allow:
+// parity piece i of a segment is the same bytes for every m > i (the coding
+// matrix keeps its rows), so storage.AddParity computes the new pieces from
+// any K, the existing pieces stay, and one chain.RaisePieces (owner only)
+// records them with their new holders' receipts.
 package repair

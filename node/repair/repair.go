@@ -48,6 +48,8 @@ type Ledger interface {
 	Pieces(ctx context.Context, holder chain.Address) ([]chain.HeldPiece, error)
 	// Lost lists the pieces recorded lost (/lost).
 	Lost(ctx context.Context) ([]chain.LostPiece, error)
+	// Account reads an account (its quota).
+	Account(ctx context.Context, a chain.Address) (chain.AccountView, error)
 	// BroadcastCommit signs body with the node's key and waits for it to
 	// commit; a refusal is a *ledger.RejectedError.
 	BroadcastCommit(ctx context.Context, body chain.Body) (ledger.Result, error)
@@ -69,9 +71,19 @@ type Network interface {
 	// the order of pieces, and one receipt per distinct new holder in
 	// order of first appearance, as chain.ReplacePieces wants them.
 	Place(ctx context.Context, f *chain.File, pieces []storage.PieceInfo, avoid map[uint32]map[chain.Address]bool) ([]chain.Replacement, []chain.Receipt, error)
-	// Release drops the local copies of rebuilt pieces, but keeps those
-	// replacements (nil when the repair was not recorded) give to this
-	// node.
+	// Answering lists the nodes a placement would use now: active, with
+	// room, and answering (this node included if it has room).
+	Answering(ctx context.Context) (map[chain.Address]bool, error)
+	// PlaceAdded gives each parity piece added to f (raise.go; f is this
+	// node's own file) a new holder that is not in avoid[segment], pushes
+	// it there and collects the holders' receipts: the pieces as
+	// chain.RaisePieces lists them (in the order given: segment by
+	// segment, by index), and one receipt per distinct new holder in order
+	// of first appearance.
+	PlaceAdded(ctx context.Context, f *chain.File, pieces []storage.PieceInfo, avoid map[uint32]map[chain.Address]bool) ([]chain.Piece, []chain.Receipt, error)
+	// Release drops the local copies of rebuilt (or added) pieces, but
+	// keeps those replacements (nil when the repair was not recorded)
+	// give to this node.
 	Release(ctx context.Context, f *chain.File, pieces []storage.PieceInfo, replaced []chain.Replacement)
 }
 
@@ -114,9 +126,11 @@ type Repairer struct {
 	seen   map[segKey]uint64     // segment → epoch this node first saw it needing repair
 	failed map[chain.Hash]uint64 // file → epoch its last repair failed (tried again the next epoch)
 	warned map[segKey]bool       // segments reported unrecoverable
+	short  map[chain.Hash]bool   // files reported too large for the quota left to raise
 
 	mu         sync.Mutex
 	repaired   uint64 // pieces moved by this node's ReplacePieces
+	raised     uint64 // pieces added by this node's RaisePieces
 	lastHeight int64  // the height the last complete round started at
 }
 
@@ -138,7 +152,7 @@ func New(self chain.Address, lc Ledger, net Network, cfg Config) *Repairer {
 		log = slog.Default()
 	}
 	return &Repairer{self: self, lc: lc, net: net, cfg: cfg, log: log,
-		seen: map[segKey]uint64{}, failed: map[chain.Hash]uint64{}, warned: map[segKey]bool{}}
+		seen: map[segKey]uint64{}, failed: map[chain.Hash]uint64{}, warned: map[segKey]bool{}, short: map[chain.Hash]bool{}}
 }
 
 // Repaired is the number of pieces this node's repairs moved so far.
@@ -198,7 +212,8 @@ type view struct {
 
 // Round reads the ledger once and repairs every watched segment that needs
 // it: the node's own files, and (Config.Others) the other files with a
-// repairable piece whose turn it is. A failed file is logged and tried
+// repairable piece whose turn it is. Then it raises the node's own files
+// stored below their asked parity as far as the nodes allow (raise.go). A failed file is logged and tried
 // again from the next epoch; Round returns an error only when the ledger
 // could not be read.
 func (r *Repairer) Round(ctx context.Context) error {
@@ -233,6 +248,42 @@ func (r *Repairer) Round(ctx context.Context) error {
 			}
 			r.failed[f.ID] = v.epoch
 			r.log.Warn("repair failed; trying again next epoch", "file", f.ID, "err", err)
+			continue
+		}
+		delete(r.failed, f.ID)
+	}
+	var answering map[chain.Address]bool // read once per round, when a file could be raised
+	for i := range files {
+		f := &files[i]
+		if f.Owner != r.self || !f.Raising() {
+			continue
+		}
+		if e, ok := r.failed[f.ID]; ok && v.epoch <= e {
+			continue
+		}
+		if r.raiseStep(f, v, nil) == 0 {
+			continue
+		}
+		if answering == nil {
+			if answering, err = r.net.Answering(ctx); err != nil {
+				return fmt.Errorf("listing the nodes that answer: %w", err)
+			}
+		}
+		step := r.raiseStep(f, v, answering)
+		if step == 0 {
+			continue
+		}
+		if ok, err := r.quotaAllows(ctx, f, step); err != nil {
+			return err
+		} else if !ok {
+			continue
+		}
+		if err := r.raise(ctx, f, step, v); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.failed[f.ID] = v.epoch
+			r.log.Warn("raising a file failed; trying again next epoch", "file", f.ID, "err", err)
 			continue
 		}
 		delete(r.failed, f.ID)

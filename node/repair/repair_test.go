@@ -22,6 +22,7 @@ type fakeLedger struct {
 	files  map[chain.Hash]chain.File
 	lost   []chain.LostPiece
 	sent   []chain.Body
+	quota  uint64 // the account's quota limit (0: plenty)
 }
 
 func (l *fakeLedger) Height(context.Context) (int64, []byte, error) { return 1, nil, nil }
@@ -58,6 +59,12 @@ func (l *fakeLedger) Pieces(_ context.Context, holder chain.Address) ([]chain.He
 	return out, nil
 }
 func (l *fakeLedger) Lost(context.Context) ([]chain.LostPiece, error) { return l.lost, nil }
+func (l *fakeLedger) Account(context.Context, chain.Address) (chain.AccountView, error) {
+	if l.quota == 0 {
+		return chain.AccountView{QuotaLimit: 1 << 40, Exists: true}, nil
+	}
+	return chain.AccountView{QuotaLimit: l.quota, Exists: true}, nil
+}
 func (l *fakeLedger) BroadcastCommit(_ context.Context, b chain.Body) (ledger.Result, error) {
 	l.sent = append(l.sent, b)
 	return ledger.Result{}, nil
@@ -69,6 +76,11 @@ type fakeNet struct {
 	store    *blockstore.Store
 	placed   [][]storage.PieceInfo
 	released int
+	// answer is what Answering returns; PlaceAdded gives each added piece
+	// to the first of joiners not in its segment.
+	answer  map[chain.Address]bool
+	joiners []chain.Address
+	added   [][]storage.PieceInfo
 }
 
 func (n *fakeNet) Source(context.Context, *chain.File) storage.PieceSource {
@@ -85,6 +97,35 @@ func (n *fakeNet) Place(_ context.Context, f *chain.File, pieces []storage.Piece
 		reps = append(reps, chain.Replacement{Segment: uint32(p.Segment), Index: uint32(p.Index), Holder: fresh})
 	}
 	return reps, []chain.Receipt{{}}, nil
+}
+func (n *fakeNet) Answering(context.Context) (map[chain.Address]bool, error) {
+	return n.answer, nil
+}
+func (n *fakeNet) PlaceAdded(_ context.Context, f *chain.File, pieces []storage.PieceInfo, avoid map[uint32]map[chain.Address]bool) ([]chain.Piece, []chain.Receipt, error) {
+	n.added = append(n.added, pieces)
+	var out []chain.Piece
+	seen := map[chain.Address]bool{}
+	var receipts []chain.Receipt
+	for _, p := range pieces {
+		seg := uint32(p.Segment)
+		var pick *chain.Address
+		for _, a := range n.joiners {
+			if !avoid[seg][a] {
+				pick = &a
+				break
+			}
+		}
+		if pick == nil {
+			return nil, nil, errors.New("no joiner left")
+		}
+		avoid[seg][*pick] = true
+		if !seen[*pick] {
+			seen[*pick] = true
+			receipts = append(receipts, chain.Receipt{})
+		}
+		out = append(out, chain.Piece{Segment: seg, Index: uint32(p.Index), Holder: *pick, ID: chain.Hash(p.ID), Size: uint64(p.Size), Root: chain.Hash(p.Root), Leaves: p.Leaves})
+	}
+	return out, receipts, nil
 }
 func (n *fakeNet) Release(context.Context, *chain.File, []storage.PieceInfo, []chain.Replacement) {
 	n.released++
