@@ -17,7 +17,7 @@ TEST_TIMEOUT ?= 25m
 FUZZTIME  ?= 15s
 DEMO_DIR  ?= $(CURDIR)/.demo
 
-.PHONY: all build test bench fuzz demo lint clean jobs dist dist-check testbed
+.PHONY: all build test bench bench-net fuzz demo lint clean jobs dist dist-check testbed
 
 all: build
 
@@ -39,6 +39,14 @@ test: lint jobs
 # measured in the same run; see docs/benchmarks.md).
 bench: jobs
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# bench-net: only the network put/get on a 6-node loopback devnet (k=4 m=2),
+# best of two rounds per figure, as ratios against the local pipeline (x-local)
+# and one raw libp2p stream (x-raw) measured in the same run, with the stages of
+# each. Sizes in MiB: make bench-net BENCH_NET_MIB=256,1024
+BENCH_NET_MIB ?= 256
+bench-net: jobs
+	COOP_BENCH_NET_MIB=$(BENCH_NET_MIB) $(GO) test -run '^$$' -bench 'BenchmarkNetwork$$' -benchtime 2x -timeout 60m ./node/
 
 # fuzz: each checked-in fuzz target for $(FUZZTIME).
 fuzz:

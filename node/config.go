@@ -77,9 +77,16 @@ type Config struct {
 	// are always repaired. Default true: the repairer may place the pieces
 	// it rebuilds on itself, and holding them earns it quota.
 	RepairOthers bool
-	// HedgeDelay is how long a fetch waits on one holder before asking the
-	// next one as well.
+	// HedgeDelay is how long a get waits on a segment still short of K
+	// pieces before asking for one more piece of it (another holder).
 	HedgeDelay time.Duration
+	// GetWindow is how many segments a get fetches ahead of the one it is
+	// decoding (each segment in flight spools up to its size beside the
+	// block store, never in memory).
+	GetWindow int
+	// GetSpares is how many pieces beyond K a get asks for at the start of
+	// each segment; the first K to arrive win and the rest are cancelled.
+	GetSpares int
 	// PushConcurrency bounds parallel pushes of one put.
 	PushConcurrency int
 	// LedgerTimeout bounds waiting for a transaction to commit, and for the
@@ -117,6 +124,7 @@ func DefaultConfig(home string) Config {
 		RepairMargin:      repair.MarginAll,
 		RepairOthers:      true,
 		HedgeDelay:        3 * time.Second,
+		GetWindow:         storage.DefaultGetWindow,
 		PushConcurrency:   8,
 		LedgerTimeout:     2 * time.Minute,
 		Compute:           ComputeConfig{Runner: defaultRunnerConfig(), Interval: worker.DefaultInterval},

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,17 +73,23 @@ func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int6
 	}
 	m = widenManifest(m, file) // a raised file has more pieces than its manifest names
 	ctx, cancel := context.WithCancel(ctx)
-	pctx, pcancel := context.WithCancel(ctx)
-	src := &netSource{n: n, file: file, fileID: c.FileID, m: m, k: int(m.K), ctx: pctx}
-	pr, pw := io.Pipe()
+	src := &netSource{n: n, file: file, fileID: c.FileID}
+	pr, pw := newBufPipe(getPipeBuffer)
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
 		fw := &firstWriter{w: pw, started: started}
-		err := storage.Get(ctx, c, m, src, fw)
-		pcancel()
-		src.wait()
+		var st storage.GetStats
+		t0 := time.Now()
+		err := storage.Get(ctx, c, m, src, fw, n.getOptions(&st)...)
 		pw.CloseWithError(err)
+		n.log.Debug("get done", "file", c.FileID, "bytes", m.Size, "took", time.Since(t0).Round(time.Millisecond),
+			"wait", st.Wait.Round(time.Millisecond), "read", st.Read.Round(time.Millisecond), "reconstruct", st.Reconstruct.Round(time.Millisecond),
+			"decrypt", st.Decrypt.Round(time.Millisecond), "write", st.Write.Round(time.Millisecond),
+			"pieces", st.Pieces, "fetched", st.Fetched, "lost", st.Lost, "err", err)
+		if testHookGetStats != nil {
+			testHookGetStats(&st)
+		}
 		done <- err
 	}()
 	select {
@@ -99,7 +105,23 @@ func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int6
 		}
 		done <- nil
 	}
-	return &getReader{PipeReader: pr, cancel: cancel, done: done}, int64(m.Size), nil
+	return &getReader{bufPipe: pr, cancel: cancel, done: done}, int64(m.Size), nil
+}
+
+// testHookGetStats, when set by benchmarks, receives each get's stage
+// timings once it ends.
+var testHookGetStats func(*storage.GetStats)
+
+// getOptions is how this node's gets fetch: a window of segments ahead of
+// the one decoding, spares per segment, and a hedge after HedgeDelay.
+func (n *Node) getOptions(st *storage.GetStats) []storage.Option {
+	return []storage.Option{
+		storage.WithWindow(n.cfg.GetWindow),
+		storage.WithSpares(n.cfg.GetSpares),
+		storage.WithHedge(n.cfg.HedgeDelay),
+		storage.WithTempDir(n.cfg.Home),
+		storage.WithGetStats(st),
+	}
 }
 
 // firstWriter signals its first write.
@@ -116,15 +138,112 @@ func (f *firstWriter) Write(b []byte) (int, error) {
 
 // getReader is the read side of an Open; Close stops the fetch and waits.
 type getReader struct {
-	*io.PipeReader
+	*bufPipe
 	cancel context.CancelFunc
 	done   chan error
 }
 
 func (g *getReader) Close() error {
 	g.cancel()
-	_ = g.PipeReader.Close()
+	_ = g.bufPipe.Close()
 	<-g.done
+	return nil
+}
+
+// getPipeBuffer is the plaintext a get holds between decryption and its
+// reader, so that decoding goes on while the reader (the API's HTTP
+// response) sends what was decoded before.
+const getPipeBuffer = 4 << 20
+
+// bufPipe is an in-memory pipe with a bounded buffer: Write blocks only
+// while the buffer is full, Read only while it is empty. Unlike io.Pipe,
+// the writer need not wait for the reader to take each write.
+type bufPipe struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	buf    []byte // ring of cap bytes
+	start  int    // first unread byte
+	n      int    // unread bytes
+	werr   error  // set by CloseWithError: Read returns it once the buffer is drained
+	closed bool   // the reader closed: writes fail
+}
+
+// newBufPipe returns the two ends (one value) of a pipe buffering size bytes.
+func newBufPipe(size int) (*bufPipe, *bufPipe) {
+	p := &bufPipe{buf: make([]byte, size)}
+	p.cond.L = &p.mu
+	return p, p
+}
+
+// Write copies b into the buffer, waiting for room as needed.
+func (p *bufPipe) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	done := 0
+	for done < len(b) {
+		for p.n == len(p.buf) && !p.closed {
+			p.cond.Wait()
+		}
+		if p.closed {
+			return done, io.ErrClosedPipe
+		}
+		if p.werr != nil {
+			return done, errors.New("write after CloseWithError")
+		}
+		end := (p.start + p.n) % len(p.buf)
+		room := len(p.buf) - p.n
+		if end+room > len(p.buf) {
+			room = len(p.buf) - end // up to the end of the ring first
+		}
+		c := copy(p.buf[end:end+room], b[done:])
+		p.n += c
+		done += c
+		p.cond.Broadcast()
+	}
+	return done, nil
+}
+
+// Read takes buffered bytes, waiting for some; at the end it returns the
+// writer's error, or io.EOF.
+func (p *bufPipe) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.n == 0 && p.werr == nil && !p.closed {
+		p.cond.Wait()
+	}
+	if p.closed {
+		return 0, io.ErrClosedPipe
+	}
+	if p.n == 0 {
+		return 0, p.werr
+	}
+	c := copy(b, p.buf[p.start:min(p.start+p.n, len(p.buf))])
+	p.start = (p.start + c) % len(p.buf)
+	p.n -= c
+	p.cond.Broadcast()
+	return c, nil
+}
+
+// CloseWithError ends the writing side: once the buffer is drained, Read
+// returns err (io.EOF if nil).
+func (p *bufPipe) CloseWithError(err error) {
+	if err == nil {
+		err = io.EOF
+	}
+	p.mu.Lock()
+	if p.werr == nil {
+		p.werr = err
+	}
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// Close ends the reading side: Read and Write fail from now on.
+func (p *bufPipe) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
 	return nil
 }
 
@@ -216,115 +335,57 @@ func (n *Node) holderPeer(ctx context.Context, a chain.Address) (peer.ID, error)
 	return n.peerOf(&rec)
 }
 
-// netSource fetches pieces for storage.Get: local store, then the holders
-// the ledger records (for K = 1 every copy of the segment), then DHT
-// providers; a holder slower than HedgeDelay gets company from the next
-// candidate. Fetched pieces land in the cache area.
-//
-// While the storage layer rebuilds segment s it asks for the pieces of s;
-// each such request also starts fetching the same piece of segment s+1 in
-// the background (prefetch), so the network works while segments decode.
+// netSource fetches pieces for storage.Get: from the local store, else from
+// the holders the ledger records (the holder of that very piece first; for
+// K = 1 every holder of a copy), then DHT providers, one holder after the
+// other until one delivers. A fetched piece streams into a storage.Spool
+// (an unlinked temporary file beside the block store, hashed as it
+// arrives), which storage.Get checks against the piece id before decoding;
+// nothing fetched for a get enters the cache. storage.Get does the rest:
+// it asks for the K data pieces of several segments at once, races spares
+// and slow pieces (hedging) and cancels the losers.
 type netSource struct {
 	n      *Node
 	file   *chain.File
 	fileID blockstore.ID
-	m      *manifest.Manifest
-	k      int
-	ctx    context.Context // the whole get's; prefetches end with it
 
-	mu       sync.Mutex
-	dhtMiss  bool // a provider lookup found no one new: the DHT knows no more than the ledger
-	peers    map[chain.Address]peer.ID
-	inflight map[blockstore.ID]chan struct{}
-	taken    map[int]map[int]bool // segment → piece indices asked for or claimed as spares
-	wg       sync.WaitGroup
+	mu      sync.Mutex
+	dhtMiss bool // a provider lookup found no one new: the DHT knows no more than the ledger
+	peers   map[chain.Address]peer.ID
 }
 
 func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.ReadCloser, error) {
-	s.prefetch(ref.Segment+1, ref.Index)
-	s.mu.Lock()
-	ch := s.inflight[ref.ID]
-	s.mu.Unlock()
-	if ch != nil {
-		// A prefetch of this piece is under way; if it is slow, fetch
-		// (and hedge) here as well rather than wait for it.
-		t := time.NewTimer(s.n.cfg.HedgeDelay)
-		select {
-		case <-ch:
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		}
-		t.Stop()
-	}
 	if r, err := s.n.store.Open(ctx, ref.ID); err == nil {
 		return r, nil
 	}
-	s.take(ref.Segment, ref.Index)
-	if s.uncacheable(ref) {
-		return s.fetchUncached(ctx, ref)
-	}
-	return s.fetchNet(ctx, ref, true)
-}
-
-// uncacheable reports whether a piece is larger than this node's whole
-// cache budget (a small --cache, or a file put with large segments), so it
-// cannot be fetched into the cache.
-func (s *netSource) uncacheable(ref storage.PieceRef) bool {
-	return ref.Size > s.n.store.Stats().CacheBudget
-}
-
-// fetchUncached fetches a piece too large for the cache into an unlinked
-// temporary file beside the block store, trying its holders one after the
-// other (ledger first, then DHT providers). The exchange verifies the bytes
-// against the piece id; the file disappears when the reader is closed. No
-// prefetch, hedging or spares: this is the rare path.
-func (s *netSource) fetchUncached(ctx context.Context, ref storage.PieceRef) (io.ReadCloser, error) {
 	cands := s.ledgerCandidates(ctx, ref)
 	tried := map[peer.ID]bool{}
 	var errs []error
-	try := func(p peer.ID) (io.ReadCloser, error) {
-		tried[p] = true
-		if err := s.n.dead.check(p); err != nil {
-			return nil, err
-		}
-		f, err := os.CreateTemp(s.n.cfg.Home, ".get-*.piece")
-		if err != nil {
-			return nil, err
-		}
-		_ = os.Remove(f.Name()) // unlinked: nothing is left behind, whatever happens
-		if _, err := s.n.px.Get(ctx, p, exchange.PieceID(ref.ID), f); err != nil {
-			f.Close()
-			var ne net.Error
-			if ctx.Err() == nil && (errors.Is(err, exchange.ErrUnreachable) || errors.As(err, &ne) && ne.Timeout()) {
-				s.n.dead.mark(p)
-			}
-			return nil, err
-		}
-		s.n.dead.clear(p)
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			f.Close()
-			return nil, err
-		}
-		return f, nil
-	}
 	for round := 0; round < 2; round++ {
 		for _, p := range cands {
 			if tried[p] {
 				continue
 			}
-			rc, err := try(p)
+			tried[p] = true
+			sp, err := s.fetchFrom(ctx, p, ref)
 			if err == nil {
-				return rc, nil
+				return sp, nil
 			}
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			errs = append(errs, err)
 		}
-		if round == 0 && !s.dhtUseless() {
-			cands = s.dhtCandidates(ctx, ref)
+		if round > 0 || s.dhtUseless() {
+			break
+		}
+		cands = s.dhtCandidates(ctx, ref)
+		fresh := false
+		for _, p := range cands {
+			fresh = fresh || !tried[p]
+		}
+		if !fresh {
+			s.dhtMissed()
 		}
 	}
 	if len(errs) == 0 {
@@ -333,210 +394,25 @@ func (s *netSource) fetchUncached(ctx context.Context, ref storage.PieceRef) (io
 	return nil, errors.Join(errs...)
 }
 
-// errOvertaken fails a slow piece once a spare piece of its segment is in
-// the cache, so the storage layer moves on to the spare.
-var errOvertaken = errors.New("slow; a spare piece of the segment arrived first")
-
-// take marks a piece index of a segment as asked for (not a spare).
-func (s *netSource) take(seg, idx int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.taken == nil {
-		s.taken = make(map[int]map[int]bool)
+// fetchFrom fetches a piece from p into a new spool, verified.
+func (s *netSource) fetchFrom(ctx context.Context, p peer.ID, ref storage.PieceRef) (*storage.Spool, error) {
+	if err := s.n.dead.check(p); err != nil {
+		return nil, err
 	}
-	if s.taken[seg] == nil {
-		s.taken[seg] = make(map[int]bool)
-	}
-	s.taken[seg][idx] = true
-}
-
-// claimSpare picks the lowest piece index of segment seg at or above K that
-// nobody asked for yet (storage asks for the lowest indices first, so the
-// spare is the one it will ask for next).
-func (s *netSource) claimSpare(seg int) (int, bool) {
-	if s.m == nil || seg >= len(s.m.Segments) {
-		return 0, false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.taken == nil {
-		s.taken = make(map[int]map[int]bool)
-	}
-	if s.taken[seg] == nil {
-		s.taken[seg] = make(map[int]bool)
-	}
-	for j := s.k; j < len(s.m.Segments[seg].Pieces); j++ {
-		if !s.taken[seg][j] {
-			s.taken[seg][j] = true
-			return j, true
-		}
-	}
-	return 0, false
-}
-
-// prefetch starts fetching data piece idx of segment seg into the cache, once.
-func (s *netSource) prefetch(seg, idx int) {
-	if idx >= s.k {
-		return
-	}
-	s.background(seg, idx)
-}
-
-// background starts fetching piece idx of segment seg into the cache, once,
-// and returns its piece id and a channel closed when that fetch ends.
-func (s *netSource) background(seg, idx int) (blockstore.ID, <-chan struct{}) {
-	if s.m == nil || seg >= len(s.m.Segments) || idx >= len(s.m.Segments[seg].Pieces) {
-		return blockstore.ID{}, nil
-	}
-	p := s.m.Segments[seg].Pieces[idx]
-	ref := storage.PieceRef{FileID: s.fileID, Segment: seg, Index: idx, ID: p.ID, Size: int64(p.Size)}
-	if s.uncacheable(ref) {
-		return blockstore.ID{}, nil // no prefetch or spare into a cache it does not fit
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.inflight == nil {
-		s.inflight = make(map[blockstore.ID]chan struct{})
-	}
-	if ch, ok := s.inflight[ref.ID]; ok {
-		return ref.ID, ch
-	}
-	ch := make(chan struct{})
-	s.inflight[ref.ID] = ch
-	if _, ok := s.n.store.Has(ref.ID); ok {
-		close(ch)
-		return ref.ID, ch
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer close(ch)
-		if rc, err := s.fetchNet(s.ctx, ref, false); err == nil {
-			rc.Close()
-		}
-	}()
-	return ref.ID, ch
-}
-
-// wait waits for prefetches still running (they end with the get's context).
-func (s *netSource) wait() { s.wg.Wait() }
-
-// fetchNet fetches a piece from the network into the cache and opens it.
-// With spare set, a piece that is still slow after HedgeDelay with no
-// other holder to ask gets a spare: the next unused piece of its segment
-// is fetched in the background, and if it arrives first this piece fails
-// with errOvertaken, so the storage layer rebuilds from the spare instead.
-func (s *netSource) fetchNet(ctx context.Context, ref storage.PieceRef, spare bool) (io.ReadCloser, error) {
-	cands := s.ledgerCandidates(ctx, ref)
-	dhtDone := false
-	var errs []error
-	var (
-		wg      sync.WaitGroup
-		results = make(chan error, 16)
-		running int
-	)
-	fctx, cancel := context.WithCancel(ctx)
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	tried := map[peer.ID]bool{}
-	start := func(p peer.ID) {
-		tried[p] = true
-		if err := s.n.dead.check(p); err != nil {
-			results <- err
-			running++
-			return
-		}
-		running++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results <- s.fetchInto(fctx, p, ref)
-		}()
-	}
-	next := func() bool {
-		for len(cands) > 0 && tried[cands[0]] {
-			cands = cands[1:]
-		}
-		if len(cands) == 0 && !dhtDone && !s.dhtUseless() {
-			dhtDone = true
-			for _, p := range s.dhtCandidates(fctx, ref) {
-				if !tried[p] {
-					cands = append(cands, p)
-				}
-			}
-			if len(cands) == 0 {
-				s.dhtMissed()
-			}
-		}
-		if len(cands) == 0 {
-			return false
-		}
-		start(cands[0])
-		cands = cands[1:]
-		return true
-	}
-	if !next() {
-		return nil, fmt.Errorf("no holder known for piece %s", ref.ID)
-	}
-	hedge := time.NewTimer(s.n.cfg.HedgeDelay)
-	defer hedge.Stop()
-	var (
-		spareID   blockstore.ID
-		spareDone <-chan struct{}
-		spareIdx  = -1
-	)
-	for running > 0 {
-		select {
-		case err := <-results:
-			running--
-			if err == nil {
-				return s.n.store.Open(ctx, ref.ID)
-			}
-			errs = append(errs, err)
-			if running == 0 && ctx.Err() == nil {
-				next()
-			}
-		case <-hedge.C:
-			if !next() && spare && spareIdx < 0 {
-				if j, ok := s.claimSpare(ref.Segment); ok {
-					spareIdx = j
-					spareID, spareDone = s.background(ref.Segment, j)
-				}
-			}
-			hedge.Reset(s.n.cfg.HedgeDelay)
-		case <-spareDone:
-			spareDone = nil
-			if _, ok := s.n.store.Has(spareID); ok {
-				return nil, fmt.Errorf("%w (piece %d of segment %d overtaken by piece %d)", errOvertaken, ref.Index, ref.Segment, spareIdx)
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return nil, errors.Join(errs...)
-}
-
-// fetchInto fetches a piece from p into the cache area, verified.
-func (s *netSource) fetchInto(ctx context.Context, p peer.ID, ref storage.PieceRef) error {
-	w, err := s.n.store.Create(ctx, blockstore.Cache)
+	sp, err := storage.NewSpool(s.n.cfg.Home, ref.Size)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := s.n.px.Get(ctx, p, exchange.PieceID(ref.ID), w); err != nil {
-		w.Abort()
+	if _, err := s.n.px.Get(ctx, p, exchange.PieceID(ref.ID), sp); err != nil {
+		sp.Close()
 		var ne net.Error
 		if ctx.Err() == nil && (errors.Is(err, exchange.ErrUnreachable) || errors.As(err, &ne) && ne.Timeout()) {
 			s.n.dead.mark(p)
 		}
-		return err
+		return nil, err
 	}
 	s.n.dead.clear(p)
-	if err := w.CommitAs(ref.ID); err != nil {
-		return err
-	}
-	return nil
+	return sp, nil
 }
 
 func (s *netSource) ledgerCandidates(ctx context.Context, ref storage.PieceRef) []peer.ID {
@@ -548,7 +424,16 @@ func (s *netSource) ledgerCandidates(ctx context.Context, ref storage.PieceRef) 
 		if int(p.Segment) != ref.Segment || blockstore.ID(p.ID) != ref.ID || p.Holder == s.n.addr {
 			continue
 		}
-		if id, err := s.peer(ctx, p.Holder); err == nil {
+		id, err := s.peer(ctx, p.Holder)
+		if err != nil || slices.Contains(out, id) {
+			continue
+		}
+		if int(p.Index) == ref.Index {
+			// The holder of this very piece first: the copies of a K = 1
+			// segment share an id, and a hedge asking for copy i means
+			// "someone other than the holder of copy 0".
+			out = slices.Insert(out, 0, id)
+		} else {
 			out = append(out, id)
 		}
 	}

@@ -234,6 +234,13 @@ func TestFiveNodeNetwork(t *testing.T) {
 		if !bytes.Equal(got, data) {
 			t.Fatal("read with m holders stopped differs")
 		}
+		// Fetched pieces went through spools, not the cache: at most the
+		// manifest was cached.
+		for _, id := range a.store.List(blockstore.Cache) {
+			if id != mustID(t, res.FileID) {
+				t.Fatalf("a get left block %s in the cache", id)
+			}
+		}
 	})
 
 	t.Run("m+1 holders stopped fails naming what is missing", func(t *testing.T) {

@@ -25,7 +25,7 @@ var _ repair.Network = repairNet{}
 
 // Source implements repair.Network.
 func (r repairNet) Source(ctx context.Context, f *chain.File) storage.PieceSource {
-	return &netSource{n: r.n, file: f, fileID: blockstore.ID(f.ID), k: int(f.K), ctx: ctx}
+	return &netSource{n: r.n, file: f, fileID: blockstore.ID(f.ID)}
 }
 
 // Sink implements repair.Network: rebuilt pieces are pinned until Release,

@@ -50,6 +50,7 @@ type options struct {
 	progress func(done int64)
 	key      *[KeySize]byte
 	tempDir  string
+	get      getOptions // Get's fetch schedule (see get.go)
 }
 
 // WithProgress calls f with the plaintext bytes processed so far, from the

@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/klauspost/reedsolomon"
 	"github.com/minio/sio"
@@ -94,17 +97,95 @@ func Pieces(fileID blockstore.ID, m *manifest.Manifest) []PieceInfo {
 	return out
 }
 
+// DefaultGetWindow is how many segments Get fetches ahead of the one it is
+// decoding unless WithWindow says otherwise.
+const DefaultGetWindow = 2
+
+// getOptions is Get's fetch schedule.
+type getOptions struct {
+	window    int           // segments fetched ahead of the one being decoded
+	windowSet bool          // window given (0 is a valid window)
+	spares    int           // pieces fetched beyond K at the start of each segment
+	hedge     time.Duration // a segment still short of K pieces this long after its start gets one more fetch; 0: never
+	stats     *GetStats
+}
+
+// WithWindow makes Get fetch up to n segments ahead of the one it is
+// decoding (default DefaultGetWindow; 0 fetches one segment at a time).
+// Each segment in flight holds its pieces until it is decoded, so memory or
+// spool space grows with n, not with the file.
+func WithWindow(n int) Option {
+	return func(o *options) { o.get.window, o.get.windowSet = max(n, 0), true }
+}
+
+// WithSpares makes Get start n more piece fetches than it needs for every
+// segment (parity after data, as far as the segment has pieces); the first
+// K good pieces to arrive win and the rest are cancelled. Default 0.
+func WithSpares(n int) Option { return func(o *options) { o.get.spares = max(n, 0) } }
+
+// WithHedge makes Get start one more piece fetch for a segment that is
+// still short of K good pieces d after its fetch began, and again every d
+// (default: never; a failed fetch is always replaced at once).
+func WithHedge(d time.Duration) Option { return func(o *options) { o.get.hedge = d } }
+
+// WithGetStats makes Get add its stage timings and counts to st. st must
+// not be read until Get returns.
+func WithGetStats(st *GetStats) Option { return func(o *options) { o.get.stats = st } }
+
+// GetStats are where a Get's time went. The decoding goroutine's stages
+// (Wait, Read, Reconstruct, Decrypt, Write) add up to the Get's duration
+// less its set-up; fetches run beside them.
+type GetStats struct {
+	Segments int
+	// Pieces counts the pieces decoded; Fetched the piece fetches started
+	// (more than Pieces when spares, hedges or failures started more).
+	Pieces, Fetched int
+	// Lost counts fetches that failed or were cancelled after K pieces
+	// of their segment won.
+	Lost int
+	// Wait is the decoder's time waiting for a segment's pieces: the fetch
+	// time not hidden behind decoding.
+	Wait time.Duration
+	// Read is reading the pieces' stripes; Reconstruct is Reed-Solomon
+	// rebuilding missing data pieces.
+	Read, Reconstruct time.Duration
+	// Decrypt is DARE decryption; Write is the writes of plaintext to the
+	// Get's writer (the reader's back-pressure).
+	Decrypt, Write time.Duration
+
+	mu sync.Mutex
+}
+
+func (st *GetStats) add(f func(*GetStats)) {
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	f(st)
+	st.mu.Unlock()
+}
+
 // Get writes the file of capability c, described by manifest m (from
 // OpenManifest or LoadManifest), to w. Each segment is rebuilt from the
-// first K pieces (data pieces first) that src returns with matching ids.
-// Everything written to w is authenticated plaintext; on error, w holds a
+// first K pieces that src returns with matching ids: the K data pieces are
+// asked for first (and WithSpares more), a failed piece is replaced by the
+// next of the segment at once, and the first K good pieces to arrive win;
+// the others are cancelled. Segments are fetched up to the window ahead of
+// the one being decoded (WithWindow), so fetching overlaps decryption.
+// Every piece is checked against its id before it is decoded, and
+// everything written to w is authenticated plaintext; on error, w holds a
 // prefix of the file.
 func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSource, w io.Writer, opts ...Option) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
 	o := collect(opts)
-	g := &getter{ctx: ctx, c: c, m: m, src: src, o: o, k: int(m.K), n: int(m.K + m.M), unit: int(m.StripeUnit)}
+	if !o.get.windowSet {
+		o.get.window = DefaultGetWindow
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g := &getter{ctx: ctx, c: c, m: m, src: src, o: o, k: int(m.K), n: int(m.K + m.M), unit: int(m.StripeUnit), st: o.get.stats}
 	if g.k > 1 && m.M > 0 {
 		rs, err := reedsolomon.New(g.k, int(m.M))
 		if err != nil {
@@ -113,12 +194,68 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 		g.rs = rs
 	}
 	out := &progressWriter{w: w, progress: o.progress}
-	for i := range m.Segments {
-		if err := g.segment(i, out); err != nil {
+	segs := make([]*segmentFetch, len(m.Segments))
+	for i := range segs {
+		segs[i] = &segmentFetch{done: make(chan struct{})}
+	}
+	defer func() {
+		cancel()
+		g.wg.Wait()
+		for _, sf := range segs {
+			closeAll(sf.good)
+		}
+	}()
+	// slots bounds the segments fetched or waiting to be decoded: the one
+	// being decoded and the window ahead of it.
+	slots := make(chan struct{}, o.get.window+1)
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		for i, sf := range segs {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			g.wg.Add(1)
+			go func() {
+				defer g.wg.Done()
+				defer close(sf.done)
+				sf.good, sf.errs = g.race(i)
+			}()
+		}
+	}()
+	for i, sf := range segs {
+		t := time.Now()
+		select {
+		case <-sf.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		g.st.add(func(st *GetStats) { st.Wait += time.Since(t) })
+		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if len(sf.good) < g.k {
+			return &SegmentError{Index: i, Have: len(sf.good), Need: g.k, Errs: sf.errs}
+		}
+		err := g.decode(i, sf.good, out)
+		closeAll(sf.good)
+		sf.good = nil
+		if err != nil {
+			return err
+		}
+		g.st.add(func(st *GetStats) { st.Segments++; st.Pieces += g.k })
+		<-slots
 	}
 	return nil
+}
+
+// segmentFetch is one segment's race for K good pieces.
+type segmentFetch struct {
+	done chan struct{} // closed when good and errs are set
+	good []goodPiece
+	errs []error
 }
 
 type getter struct {
@@ -131,6 +268,104 @@ type getter struct {
 	rs         reedsolomon.Encoder
 	bufs       [][]byte // one stripe unit per piece
 	joined     []byte   // one stripe of data
+	st         *GetStats
+	wg         sync.WaitGroup // fetching goroutines
+}
+
+// race fetches pieces of segment si until K are good or none is left: K
+// (plus the spares) at once in index order, a replacement for each that
+// fails, one more per hedge interval; the first K good ones win and the
+// fetches still running are cancelled (their pieces, should they arrive,
+// closed).
+func (g *getter) race(si int) (good []goodPiece, errs []error) {
+	seg := g.m.Segments[si]
+	refs := make([]PieceRef, len(seg.Pieces))
+	for i, p := range seg.Pieces {
+		refs[i] = PieceRef{FileID: g.c.FileID, Segment: si, Index: i, ID: p.ID, Size: int64(p.Size)}
+	}
+	ctx, cancel := context.WithCancel(g.ctx)
+	defer cancel()
+	type result struct {
+		p   goodPiece
+		err error
+	}
+	results := make(chan result, len(refs))
+	next, running := 0, 0
+	start := func() bool {
+		if next >= len(refs) {
+			return false
+		}
+		idx := next
+		next++
+		running++
+		g.st.add(func(st *GetStats) { st.Fetched++ })
+		go func() {
+			ref := refs[idx]
+			r, rc, err := fetchVerified(ctx, g.src, ref, g.o.tempDir)
+			if err != nil {
+				if ctx.Err() == nil {
+					if rep, ok := g.src.(BadPieceReporter); ok {
+						rep.BadPiece(ctx, ref, err)
+					}
+				}
+				results <- result{err: fmt.Errorf("piece %d: %w", idx, err)}
+				return
+			}
+			results <- result{p: goodPiece{idx: idx, r: r, rc: rc}}
+		}()
+		return true
+	}
+	for range g.k + g.o.get.spares {
+		start()
+	}
+	var hedge <-chan time.Time
+	if g.o.get.hedge > 0 {
+		t := time.NewTicker(g.o.get.hedge)
+		defer t.Stop()
+		hedge = t.C
+	}
+	for len(good) < g.k && running > 0 {
+		select {
+		case r := <-results:
+			running--
+			if r.err != nil {
+				if ctx.Err() == nil {
+					errs = append(errs, r.err)
+				}
+				start()
+				continue
+			}
+			good = append(good, r.p)
+		case <-hedge:
+			start()
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	cancel()
+	if running > 0 {
+		g.st.add(func(st *GetStats) { st.Lost += running })
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			for range running {
+				if r := <-results; r.err == nil {
+					r.p.rc.Close()
+				}
+			}
+		}()
+	}
+	if g.ctx.Err() != nil {
+		closeAll(good)
+		return nil, errs
+	}
+	g.st.add(func(st *GetStats) { st.Lost += len(errs) })
+	// Decode in index order: data pieces first, as a full set needs no
+	// reconstruction.
+	slices.SortFunc(good, func(a, b goodPiece) int { return a.idx - b.idx })
+	return good, errs
 }
 
 // sizedReaderAt is a piece readable in place.
@@ -144,24 +379,6 @@ type goodPiece struct {
 	idx int
 	r   io.ReaderAt
 	rc  io.Closer
-}
-
-// segment rebuilds segment si into out.
-func (g *getter) segment(si int, out io.Writer) error {
-	seg := g.m.Segments[si]
-	refs := make([]PieceRef, g.n)
-	for i, p := range seg.Pieces {
-		refs[i] = PieceRef{FileID: g.c.FileID, Segment: si, Index: i, ID: p.ID, Size: int64(p.Size)}
-	}
-	good, errs := gather(g.ctx, g.src, refs, nil, g.k, g.o.tempDir)
-	defer closeAll(good)
-	if err := g.ctx.Err(); err != nil {
-		return err
-	}
-	if len(good) < g.k {
-		return &SegmentError{Index: si, Have: len(good), Need: g.k, Errs: errs}
-	}
-	return g.decode(si, good, out)
 }
 
 // gather fetches and checks pieces of refs, in index order and as many at
@@ -220,6 +437,16 @@ func fetchVerified(ctx context.Context, src PieceSource, ref PieceRef, tempDir s
 	if err != nil {
 		return nil, nil, err
 	}
+	if sp, ok := rc.(*Spool); ok {
+		// Hashed as it was written: seal it and compare, without reading
+		// the bytes again.
+		sum, size := sp.seal()
+		if size != ref.Size || sum != ref.ID {
+			sp.Close()
+			return nil, nil, fmt.Errorf("%w: %d bytes hashing to %s, want %d bytes hashing to %s", ErrPieceMismatch, size, blockstore.ID(sum), ref.Size, ref.ID)
+		}
+		return sp, sp, nil
+	}
 	var (
 		ra   io.ReaderAt
 		size int64
@@ -266,7 +493,19 @@ func fetchVerified(ctx context.Context, src PieceSource, ref PieceRef, tempDir s
 // decode reads the stripes of the good pieces, rebuilds missing data shards
 // and decrypts the segment into out.
 func (g *getter) decode(si int, good []goodPiece, out io.Writer) error {
-	dec, err := sio.DecryptWriter(nopCloser{out}, dareConfig(segmentKey(g.c.Key, si)))
+	var read, rebuild, decrypt time.Duration
+	tw := &timedWriter{w: out}
+	if g.st != nil {
+		defer func() {
+			g.st.add(func(st *GetStats) {
+				st.Read += read
+				st.Reconstruct += rebuild
+				st.Decrypt += decrypt - tw.d
+				st.Write += tw.d
+			})
+		}()
+	}
+	dec, err := sio.DecryptWriter(nopCloser{tw}, dareConfig(segmentKey(g.c.Key, si)))
 	if err != nil {
 		return fmt.Errorf("storage: segment %d: %w", si, err)
 	}
@@ -293,6 +532,7 @@ func (g *getter) decode(si int, good []goodPiece, out io.Writer) error {
 		for i := range shards {
 			shards[i] = bufs[i][:0]
 		}
+		t0 := time.Now()
 		for _, p := range good {
 			b := bufs[p.idx][:c]
 			if _, err := p.r.ReadAt(b, off); err != nil {
@@ -300,6 +540,8 @@ func (g *getter) decode(si int, good []goodPiece, out io.Writer) error {
 			}
 			shards[p.idx] = b
 		}
+		t1 := time.Now()
+		read += t1.Sub(t0)
 		if g.k == 1 {
 			joined = append(joined[:0], shards[good[0].idx]...)
 		} else {
@@ -318,17 +560,35 @@ func (g *getter) decode(si int, good []goodPiece, out io.Writer) error {
 				joined = append(joined, shards[i][:c]...)
 			}
 		}
+		t2 := time.Now()
+		rebuild += t2.Sub(t1)
 		// The stripe holds k×c bytes of which the tail of the last is padding.
 		stripeStart := off / int64(g.unit) * int64(g.k*g.unit)
 		valid := min(int64(len(joined)), enc-stripeStart)
 		if _, err := dec.Write(joined[:valid]); err != nil {
 			return g.decryptErr(si, err)
 		}
+		decrypt += time.Since(t2)
 	}
+	t := time.Now()
 	if err := dec.Close(); err != nil {
 		return g.decryptErr(si, err)
 	}
+	decrypt += time.Since(t)
 	return nil
+}
+
+// timedWriter adds up the time spent in its writer's Write.
+type timedWriter struct {
+	w io.Writer
+	d time.Duration
+}
+
+func (t *timedWriter) Write(p []byte) (int, error) {
+	start := time.Now()
+	n, err := t.w.Write(p)
+	t.d += time.Since(start)
+	return n, err
 }
 
 func (g *getter) decryptErr(si int, err error) error {
@@ -359,6 +619,106 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Spool is one attempt at receiving a piece: its bytes go to an unlinked
+// temporary file and through SHA-256 as they are written, so Get checks the
+// piece against its id without reading it back. A PieceSource fetching
+// from the network returns a Spool holding the whole piece from
+// FetchPiece; Get then seals it (later writes fail) and compares the hash
+// the Spool computed, and the size, with the piece's. Spool also has the
+// exchange's VerifyPiece, so the exchange leaves hashing to it. Close
+// releases the file; it never had a name after NewSpool, so nothing is
+// left behind on a crash either.
+type Spool struct {
+	mu     sync.Mutex
+	f      *os.File
+	h      hash.Hash
+	n      int64
+	limit  int64
+	sealed bool
+	off    int64 // Read's position
+}
+
+// NewSpool starts a spool in dir (os.TempDir() if empty) that takes at
+// most limit bytes.
+func NewSpool(dir string, limit int64) (*Spool, error) {
+	f, err := os.CreateTemp(dir, ".coop-piece-*")
+	if err != nil {
+		return nil, fmt.Errorf("storage: spool: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("storage: spool: %w", err)
+	}
+	return &Spool{f: f, h: sha256.New(), limit: limit}, nil
+}
+
+// errSpoolSealed is a write to a spool Get has already checked.
+var errSpoolSealed = errors.New("storage: write to a sealed spool")
+
+// Write appends p, hashing it.
+func (s *Spool) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sealed {
+		return 0, errSpoolSealed
+	}
+	if int64(len(p)) > s.limit-s.n {
+		return 0, fmt.Errorf("%w: more than %d bytes", ErrPieceMismatch, s.limit)
+	}
+	n, err := s.f.Write(p)
+	s.h.Write(p[:n])
+	s.n += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("storage: spool: %w", err)
+	}
+	return n, nil
+}
+
+// VerifyPiece reports whether the bytes written so far hash to id (an
+// error wrapping ErrPieceMismatch if not).
+func (s *Spool) VerifyPiece(id [32]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var sum [32]byte
+	s.h.Sum(sum[:0])
+	if sum != id {
+		return fmt.Errorf("%w: %d bytes hashing to %s, want %s", ErrPieceMismatch, s.n, blockstore.ID(sum), blockstore.ID(id))
+	}
+	return nil
+}
+
+// seal ends writing and returns the hash and size of what was written.
+func (s *Spool) seal() (sum [32]byte, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sealed = true
+	s.h.Sum(sum[:0])
+	return sum, s.n
+}
+
+// Size is the bytes written.
+func (s *Spool) Size() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// ReadAt reads the spooled bytes.
+func (s *Spool) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
+
+// Read reads the spooled bytes from the start, as an io.Reader.
+func (s *Spool) Read(p []byte) (int, error) {
+	n, err := s.f.ReadAt(p, s.off)
+	s.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Close releases the spool.
+func (s *Spool) Close() error { return s.f.Close() }
 
 // GetFromStore reads the file of capability c entirely from one block store
 // (manifest and pieces) into w.

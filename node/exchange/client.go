@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -86,9 +87,21 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// Get fetches a whole piece from p into w and verifies it against id. On
-// ErrHashMismatch w has received bytes that are not the piece: discard them.
-// It returns the piece size.
+// PieceVerifier is a destination for Get that hashes what it is given
+// itself (storage.Spool does): Get then leaves the hashing to it, so the
+// bytes are hashed once, and asks it at the end whether they match.
+type PieceVerifier interface {
+	io.Writer
+	// VerifyPiece reports whether the bytes written hash to id.
+	VerifyPiece(id [32]byte) error
+}
+
+// copyBufs recycles Get's copy buffers.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// Get fetches a whole piece from p into w and verifies it against id (with
+// w's own hash if w is a PieceVerifier). On ErrHashMismatch w has received
+// bytes that are not the piece: discard them. It returns the piece size.
 func (x *Exchange) Get(ctx context.Context, p peer.ID, id PieceID, w io.Writer) (int64, error) {
 	s, br, stop, err := x.request(ctx, p, &Message{Version: Version, Type: TypeGet, Piece: id[:]})
 	if err != nil {
@@ -105,8 +118,21 @@ func (x *Exchange) Get(ctx context.Context, p peer.ID, id PieceID, w io.Writer) 
 		return 0, fmt.Errorf("%w: peer %s offers piece %s of %d bytes, limit %d", ErrTooLarge, shortID(p), id, resp.Size, x.cfg.MaxPieceSize)
 	}
 	size := int64(resp.Size)
-	vr := newVerifyingReader(&idleReader{s: s, r: br, idle: x.cfg.IdleTimeout}, id, size)
-	n, err := io.CopyBuffer(w, vr, make([]byte, 256<<10))
+	in := &idleReader{s: s, r: br, idle: x.cfg.IdleTimeout}
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	if pv, ok := w.(PieceVerifier); ok {
+		n, err := copyFull(pv, io.LimitReader(in, size), size, *buf)
+		if err != nil {
+			return n, fmt.Errorf("exchange: receiving piece %s from %s: %w", id, shortID(p), ctxErr(ctx, err))
+		}
+		if err := pv.VerifyPiece(id); err != nil {
+			return n, fmt.Errorf("piece %s from %s: %w: %w", id, shortID(p), ErrHashMismatch, err)
+		}
+		return n, nil
+	}
+	vr := newVerifyingReader(in, id, size)
+	n, err := copyFull(w, vr, size, *buf)
 	if err != nil {
 		if errors.Is(err, ErrHashMismatch) {
 			return n, fmt.Errorf("piece %s from %s: %w", id, shortID(p), err)
@@ -114,6 +140,39 @@ func (x *Exchange) Get(ctx context.Context, p peer.ID, id PieceID, w io.Writer) 
 		return n, fmt.Errorf("exchange: receiving piece %s from %s: %w", id, shortID(p), ctxErr(ctx, err))
 	}
 	return n, nil
+}
+
+// copyFull copies exactly n bytes from r to w in writes that fill buf (a
+// stream yields a few KiB per read; writing each to a file costs a system
+// call and page-cache work per read). At the end it reads r once more, so
+// that a verifying reader reports its verdict (r must end after n bytes:
+// limit a stream).
+func copyFull(w io.Writer, r io.Reader, n int64, buf []byte) (int64, error) {
+	var done int64
+	for done < n {
+		b := buf[:min(int64(len(buf)), n-done)]
+		k, err := io.ReadFull(r, b)
+		if k > 0 {
+			m, werr := w.Write(b[:k])
+			done += int64(m)
+			if werr != nil {
+				return done, werr
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return done, err
+		}
+	}
+	if _, err := r.Read(buf[:1]); err != io.EOF {
+		if err == nil {
+			err = errors.New("more bytes than announced")
+		}
+		return done, err
+	}
+	return done, nil
 }
 
 // GetBytes fetches and verifies a whole piece into memory. Memory grows with

@@ -305,3 +305,37 @@ func TestStoppedPeerIsUnreachable(t *testing.T) {
 		t.Fatalf("error text spans lines: %q", err)
 	}
 }
+
+// hashingWriter is a PieceVerifier: it hashes what it is given, and counts
+// the VerifyPiece calls (Get must leave the check to it).
+type hashingWriter struct {
+	bytes.Buffer
+	checks int
+}
+
+func (h *hashingWriter) VerifyPiece(id [32]byte) error {
+	h.checks++
+	if sha256.Sum256(h.Bytes()) != id {
+		return errors.New("bytes do not hash to the id")
+	}
+	return nil
+}
+
+func TestGetIntoAPieceVerifierLeavesTheCheckToIt(t *testing.T) {
+	p := newPair(t, DefaultConfig())
+	id, data := randomPiece(t, 3<<20+5)
+	p.sb.Add(id, data)
+	var w hashingWriter
+	n, err := p.xa.Get(testCtx(t), p.b.ID(), id, &w)
+	if err != nil || n != int64(len(data)) || !bytes.Equal(w.Bytes(), data) || w.checks != 1 {
+		t.Fatalf("n %d, err %v, equal %v, checks %d", n, err, bytes.Equal(w.Bytes(), data), w.checks)
+	}
+	bad := bytes.Clone(data)
+	bad[len(bad)/3] ^= 1
+	badID, _ := randomPiece(t, 1)
+	p.sb.Add(badID, bad)
+	w = hashingWriter{}
+	if _, err := p.xa.Get(testCtx(t), p.b.ID(), badID, &w); !errors.Is(err, ErrHashMismatch) || w.checks != 1 {
+		t.Fatalf("corrupt piece into a verifier: %v (checks %d), want ErrHashMismatch", err, w.checks)
+	}
+}

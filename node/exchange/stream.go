@@ -27,8 +27,8 @@ func (r *idleReader) Read(p []byte) (int, error) {
 	return r.r.Read(p)
 }
 
-// pacedWriter writes to a stream through the node's upload token bucket,
-// pushing the write deadline forward before each chunk.
+// pacedWriter writes to a stream through the node's upload token bucket (a
+// chunk at a time), pushing the write deadline forward before each write.
 type pacedWriter struct {
 	ctx  context.Context
 	s    network.Stream
@@ -39,7 +39,10 @@ type pacedWriter struct {
 func (w *pacedWriter) Write(p []byte) (int, error) {
 	done := 0
 	for done < len(p) {
-		n := min(len(p)-done, chunkSize)
+		n := len(p) - done
+		if w.lim != nil {
+			n = min(n, chunkSize) // the token bucket's unit
+		}
 		if w.lim != nil {
 			if err := w.lim.WaitN(w.ctx, n); err != nil {
 				return done, err
@@ -55,10 +58,13 @@ func (w *pacedWriter) Write(p []byte) (int, error) {
 	return done, nil
 }
 
-// copyN copies exactly n bytes from r to w with a chunk-sized buffer.
+// copyN copies exactly n bytes from r to w through a pooled 256 KiB buffer
+// (fewer reads of the block file and larger stream writes; a paced writer
+// still sends chunk by chunk).
 func copyN(w io.Writer, r io.Reader, n int64) (int64, error) {
-	buf := make([]byte, chunkSize)
-	written, err := io.CopyBuffer(w, io.LimitReader(r, n), buf)
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	written, err := io.CopyBuffer(w, io.LimitReader(r, n), *buf)
 	if err == nil && written < n {
 		err = io.ErrUnexpectedEOF
 	}
