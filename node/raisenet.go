@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"slices"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/storage"
@@ -42,64 +41,17 @@ func (r repairNet) PlaceAdded(ctx context.Context, f *chain.File, pieces []stora
 	if _, err := rand.Read(putID[:]); err != nil {
 		return nil, nil, err
 	}
-	params, err := n.lc.Params(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the ledger parameters: %w", err)
-	}
-	all, err := n.candidates(ctx, [32]byte(f.ID))
+	cands, err := r.placeable(ctx, f)
 	if err != nil {
 		return nil, nil, err
 	}
-	var cands []*candidate
-	for _, c := range all {
-		if c.rec.MissedInRow < params.RepairAfterMissed || c.rec.Used == 0 {
-			cands = append(cands, c)
-		}
+	chosen, err := r.pushNew(ctx, f, cands, better, pieces, avoid, putID, "added")
+	if err != nil {
+		return nil, nil, err
 	}
-	gotManifest := map[*candidate]bool{}
 	out := make([]chain.Piece, len(pieces))
-	chosen := make([]*candidate, len(pieces))
 	for i, p := range pieces {
-		seg := uint32(p.Segment)
-		tried := map[*candidate]bool{}
-		for {
-			slices.SortStableFunc(cands, better)
-			var pick *candidate
-			for _, c := range cands {
-				if tried[c] || avoid[seg][c.rec.Address] || c.free < uint64(p.Size) || c.pieces >= maxPiecesPerHolder {
-					continue
-				}
-				pick = c
-				break
-			}
-			if pick == nil {
-				return nil, nil, fmt.Errorf("%w: no node left to take added piece %d/%d of file %s (%d bytes)", ErrNoHolders, p.Segment, p.Index, f.ID, p.Size)
-			}
-			tried[pick] = true
-			if err := n.pushPiece(ctx, pick, p.ID, p.Size, p.Root, putID); err != nil {
-				if ctx.Err() != nil {
-					return nil, nil, ctx.Err()
-				}
-				n.log.Warn("push of an added piece failed; trying another holder", "piece", p.ID, "holder", pick.rec.Address, "err", err)
-				continue
-			}
-			if !pick.self && !gotManifest[pick] {
-				gotManifest[pick] = true
-				if err := r.pushManifest(ctx, f, pick); err != nil {
-					n.log.Warn("pushing a raised file's manifest", "file", f.ID, "holder", pick.rec.Address, "err", err)
-				}
-			}
-			pick.free -= uint64(p.Size)
-			pick.assigned += uint64(p.Size)
-			pick.pieces++
-			if avoid[seg] == nil {
-				avoid[seg] = map[chain.Address]bool{}
-			}
-			avoid[seg][pick.rec.Address] = true
-			chosen[i] = pick
-			out[i] = chain.Piece{Segment: seg, Index: uint32(p.Index), Holder: pick.rec.Address, ID: chain.Hash(p.ID), Size: uint64(p.Size), Root: chain.Hash(p.Root), Leaves: p.Leaves}
-			break
-		}
+		out[i] = chain.Piece{Segment: uint32(p.Segment), Index: uint32(p.Index), Holder: chosen[i].rec.Address, ID: chain.Hash(p.ID), Size: uint64(p.Size), Root: chain.Hash(p.Root), Leaves: p.Leaves}
 	}
 	tx := &chain.PlaceFile{FileID: f.ID, Pieces: out} // receipts() reads the file id and the pieces
 	receipts, failed, err := n.receipts(ctx, tx, chosen, putID)

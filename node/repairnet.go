@@ -42,19 +42,9 @@ func (r repairNet) Sink() storage.BlockSink { return storage.StoreSink(r.n.store
 // which is tried again later.
 func (r repairNet) Place(ctx context.Context, f *chain.File, pieces []storage.PieceInfo, avoid map[uint32]map[chain.Address]bool) ([]chain.Replacement, []chain.Receipt, error) {
 	n := r.n
-	params, err := n.lc.Params(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the ledger parameters: %w", err)
-	}
-	all, err := n.candidates(ctx, [32]byte(f.ID))
+	cands, err := r.placeable(ctx, f)
 	if err != nil {
 		return nil, nil, err
-	}
-	var cands []*candidate
-	for _, c := range all {
-		if c.rec.MissedInRow < params.RepairAfterMissed || c.rec.Used == 0 {
-			cands = append(cands, c)
-		}
 	}
 	own := f.Owner == n.addr
 	order := func(a, b *candidate) int {
@@ -66,50 +56,13 @@ func (r repairNet) Place(ctx context.Context, f *chain.File, pieces []storage.Pi
 		}
 		return better(a, b)
 	}
-	gotManifest := map[*candidate]bool{}
+	chosen, err := r.pushNew(ctx, f, cands, order, pieces, avoid, [32]byte(f.ID), "repaired")
+	if err != nil {
+		return nil, nil, err
+	}
 	reps := make([]chain.Replacement, len(pieces))
-	chosen := make([]*candidate, len(pieces))
 	for i, p := range pieces {
-		seg := uint32(p.Segment)
-		tried := map[*candidate]bool{}
-		for {
-			slices.SortStableFunc(cands, order)
-			var pick *candidate
-			for _, c := range cands {
-				if tried[c] || avoid[seg][c.rec.Address] || c.free < uint64(p.Size) || c.pieces >= maxPiecesPerHolder {
-					continue
-				}
-				pick = c
-				break
-			}
-			if pick == nil {
-				return nil, nil, fmt.Errorf("%w: no node left to take piece %d/%d of file %s (%d bytes)", ErrNoHolders, p.Segment, p.Index, f.ID, p.Size)
-			}
-			tried[pick] = true
-			if err := n.pushPiece(ctx, pick, p.ID, p.Size, p.Root, [32]byte(f.ID)); err != nil {
-				if ctx.Err() != nil {
-					return nil, nil, ctx.Err()
-				}
-				n.log.Warn("repair push failed; trying another holder", "piece", p.ID, "holder", pick.rec.Address, "err", err)
-				continue
-			}
-			if !pick.self && !gotManifest[pick] {
-				gotManifest[pick] = true
-				if err := r.pushManifest(ctx, f, pick); err != nil {
-					n.log.Warn("pushing a repaired file's manifest", "file", f.ID, "holder", pick.rec.Address, "err", err)
-				}
-			}
-			pick.free -= uint64(p.Size)
-			pick.assigned += uint64(p.Size)
-			pick.pieces++
-			if avoid[seg] == nil {
-				avoid[seg] = map[chain.Address]bool{}
-			}
-			avoid[seg][pick.rec.Address] = true
-			chosen[i] = pick
-			reps[i] = chain.Replacement{Segment: seg, Index: uint32(p.Index), Holder: pick.rec.Address}
-			break
-		}
+		reps[i] = chain.Replacement{Segment: uint32(p.Segment), Index: uint32(p.Index), Holder: chosen[i].rec.Address}
 	}
 	var holders []*candidate
 	byHolder := map[*candidate][]chain.ReceiptPiece{}
@@ -240,4 +193,78 @@ func (r repairNet) Release(ctx context.Context, f *chain.File, pieces []storage.
 			}
 		}
 	}
+}
+
+// placeable lists the nodes that may take new pieces of f: candidates
+// (active, with room, answering) that are not missing epochs while holding
+// pieces (the ledger's rule for new holders).
+func (r repairNet) placeable(ctx context.Context, f *chain.File) ([]*candidate, error) {
+	params, err := r.n.lc.Params(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledger parameters: %w", err)
+	}
+	all, err := r.n.candidates(ctx, [32]byte(f.ID))
+	if err != nil {
+		return nil, err
+	}
+	var cands []*candidate
+	for _, c := range all {
+		if c.rec.MissedInRow < params.RepairAfterMissed || c.rec.Used == 0 {
+			cands = append(cands, c)
+		}
+	}
+	return cands, nil
+}
+
+// pushNew gives each of pieces a holder: the first of cands, in order,
+// that has not been tried for it, is not in its segment (avoid, which it
+// extends), has room and takes the push (as put putID); a holder whose push
+// fails is replaced by the next. Each new holder also gets f's manifest, so
+// readers find it with the file's holders. what names the pieces in logs
+// and errors ("repaired", "added").
+func (r repairNet) pushNew(ctx context.Context, f *chain.File, cands []*candidate, order func(a, b *candidate) int, pieces []storage.PieceInfo, avoid map[uint32]map[chain.Address]bool, putID [32]byte, what string) ([]*candidate, error) {
+	n := r.n
+	gotManifest := map[*candidate]bool{}
+	chosen := make([]*candidate, len(pieces))
+	for i, p := range pieces {
+		seg := uint32(p.Segment)
+		tried := map[*candidate]bool{}
+		for chosen[i] == nil {
+			slices.SortStableFunc(cands, order)
+			var pick *candidate
+			for _, c := range cands {
+				if tried[c] || avoid[seg][c.rec.Address] || c.free < uint64(p.Size) || c.pieces >= maxPiecesPerHolder {
+					continue
+				}
+				pick = c
+				break
+			}
+			if pick == nil {
+				return nil, fmt.Errorf("%w: no node left to take %s piece %d/%d of file %s (%d bytes)", ErrNoHolders, what, p.Segment, p.Index, f.ID, p.Size)
+			}
+			tried[pick] = true
+			if err := n.pushPiece(ctx, pick, p.ID, p.Size, p.Root, putID); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				n.log.Warn("push of a "+what+" piece failed; trying another holder", "piece", p.ID, "holder", pick.rec.Address, "err", err)
+				continue
+			}
+			if !pick.self && !gotManifest[pick] {
+				gotManifest[pick] = true
+				if err := r.pushManifest(ctx, f, pick); err != nil {
+					n.log.Warn("pushing the manifest of a file with "+what+" pieces", "file", f.ID, "holder", pick.rec.Address, "err", err)
+				}
+			}
+			pick.free -= uint64(p.Size)
+			pick.assigned += uint64(p.Size)
+			pick.pieces++
+			if avoid[seg] == nil {
+				avoid[seg] = map[chain.Address]bool{}
+			}
+			avoid[seg][pick.rec.Address] = true
+			chosen[i] = pick
+		}
+	}
+	return chosen, nil
 }
