@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cosmos/iavl"
@@ -68,11 +70,25 @@ type Config struct {
 	KeepVersions int64
 	// Logger receives the app's log lines; nil means slog.Default().
 	Logger *slog.Logger
+
+	// SnapshotInterval: the app snapshots its state for state sync every
+	// this many heights (snapshot.go); 0 takes none.
+	SnapshotInterval int64
+	// SnapshotKeep is how many of the most recent snapshots are kept (at
+	// least 1).
+	SnapshotKeep int
+	// SnapshotDir holds the snapshots; empty means Dir/snapshots, or memory
+	// when Dir is empty.
+	SnapshotDir string
+	// OnSnapshot, if set, is called after each snapshot is stored (tests,
+	// measurements).
+	OnSnapshot func(SnapshotInfo)
 }
 
 // DefaultConfig returns the configuration a node uses, storing state in dir.
 func DefaultConfig(dir string) Config {
-	return Config{Dir: dir, CacheSize: 100_000, KeepVersions: 1000}
+	return Config{Dir: dir, CacheSize: 100_000, KeepVersions: 1000,
+		SnapshotInterval: DefaultSnapshotInterval, SnapshotKeep: DefaultSnapshotKeep}
 }
 
 // chainInfo is stored once at InitChain.
@@ -122,6 +138,15 @@ type App struct {
 	// race detector caught it). Readers share it. Order: mu, then treeMu;
 	// checkMu, then treeMu; never treeMu then checkMu.
 	treeMu sync.RWMutex
+
+	// State sync (snapshot.go): the snapshots kept, the height of the one
+	// being taken (0: none), the restore in progress (under mu).
+	snaps        *snapshotStore
+	snapshotting atomic.Int64
+	snapWG       sync.WaitGroup
+	snapCtx      context.Context
+	snapCancel   context.CancelFunc
+	restore      *restore
 }
 
 // checkState is the mempool's view: committed state plus the effects of the
@@ -146,6 +171,12 @@ func Open(cfg Config) (*App, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	snapDir := cfg.SnapshotDir
+	if snapDir == "" && cfg.Dir != "" {
+		snapDir = filepath.Join(cfg.Dir, "snapshots")
+	}
+	a.snaps = newSnapshotStore(snapDir)
+	a.snapCtx, a.snapCancel = context.WithCancel(context.Background())
 	if cfg.Dir == "" {
 		a.db = iavldb.NewMemDB()
 	} else {
@@ -185,10 +216,15 @@ func Open(cfg Config) (*App, error) {
 // Close releases the state database.
 func (a *App) Close() error {
 	a.mu.Lock()
+	a.snapCancel() // under mu: no Commit starts a snapshot after this
+	a.mu.Unlock()
+	a.snapWG.Wait() // a snapshot being taken reads the database
+	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.tree == nil {
 		return nil
 	}
+	a.abortRestore()
 	a.checkMu.Lock()
 	a.check = checkState{}
 	a.checkMu.Unlock()
@@ -366,10 +402,15 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	if err == nil {
 		a.version = v
 		if k := a.cfg.KeepVersions; k > 0 && v > k && v%100 == 0 {
-			if err := a.tree.DeleteVersionsTo(v - k); err != nil {
-				a.log.Warn("pruning ledger versions", "to", v-k, "err", err)
+			to := v - k
+			if s := a.snapshotting.Load(); s > 0 {
+				to = min(to, s-1) // a snapshot is reading version s
+			}
+			if err := a.tree.DeleteVersionsTo(to); err != nil {
+				a.log.Warn("pruning ledger versions", "to", to, "err", err)
 			}
 		}
+		a.maybeSnapshot(v)
 	}
 	a.treeMu.Unlock()
 	if err != nil {
