@@ -83,12 +83,16 @@ type Config struct {
 	// OnSnapshot, if set, is called after each snapshot is stored (tests,
 	// measurements).
 	OnSnapshot func(SnapshotInfo)
+	// MinRetainBlocks is how many of the latest blocks CometBFT keeps; older
+	// ones are pruned (prune.go). 0 keeps every block.
+	MinRetainBlocks int64
 }
 
 // DefaultConfig returns the configuration a node uses, storing state in dir.
 func DefaultConfig(dir string) Config {
-	return Config{Dir: dir, CacheSize: 100_000, KeepVersions: 1000,
-		SnapshotInterval: DefaultSnapshotInterval, SnapshotKeep: DefaultSnapshotKeep}
+	return Config{Dir: dir, CacheSize: 100_000, KeepVersions: DefaultKeepVersions,
+		SnapshotInterval: DefaultSnapshotInterval, SnapshotKeep: DefaultSnapshotKeep,
+		MinRetainBlocks: DefaultMinRetainBlocks}
 }
 
 // chainInfo is stored once at InitChain.
@@ -147,6 +151,8 @@ type App struct {
 	snapCtx      context.Context
 	snapCancel   context.CancelFunc
 	restore      *restore
+	// floor is the height a state sync restored (prune.go), 0 if none.
+	floor int64
 }
 
 // checkState is the mempool's view: committed state plus the effects of the
@@ -193,6 +199,10 @@ func Open(cfg Config) (*App, error) {
 		return nil, fmt.Errorf("loading ledger state: %w", err)
 	}
 	a.version = v
+	if err := a.loadFloor(); err != nil {
+		a.db.Close()
+		return nil, err
+	}
 	if v > 0 {
 		if _, err := getValue(a.tree, []byte(keyChainInfo), &a.info); err != nil {
 			a.db.Close()
@@ -417,7 +427,7 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 		return nil, fmt.Errorf("saving ledger state: %w", err)
 	}
 	a.resetCheck(a.committed())
-	return &abci.CommitResponse{}, nil
+	return &abci.CommitResponse{RetainHeight: a.retainHeight(a.version)}, nil
 }
 
 // Query answers abci_query; see query.go for the paths.

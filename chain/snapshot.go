@@ -260,6 +260,9 @@ func (a *App) ApplySnapshotChunk(_ context.Context, req *abci.ApplySnapshotChunk
 	if err == nil {
 		err = a.loadCommitted(r.height)
 	}
+	if err == nil {
+		err = a.saveFloor(r.height)
+	}
 	if err != nil {
 		a.log.Warn("ledger snapshot restore failed", "height", r.height, "err", err)
 		r.imp.Close()
@@ -341,7 +344,7 @@ func (a *App) wipeState() error {
 	}
 	b.Close()
 	a.tree = iavl.NewMutableTree(a.db, a.cfg.CacheSize, false, iavl.NewNopLogger(), iavl.AsyncPruningOption(false))
-	a.version = 0
+	a.version, a.floor = 0, 0
 	a.info, a.params = chainInfo{}, Params{}
 	a.resetCheck(emptyState{})
 	return nil
