@@ -454,6 +454,12 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 	if err != nil {
 		return &abci.QueryResponse{Code: uint32(CodeNotFound), Codespace: Codespace, Log: fmt.Sprintf("height %d not available: %v", version, err), Height: version}, nil
 	}
+	if req.Prove {
+		a.treeMu.RLock()
+		res := queryProved(st.(*iavl.ImmutableTree), version, req) // query_proof.go
+		a.treeMu.RUnlock()
+		return res, nil
+	}
 	a.treeMu.RLock()
 	value, qerr := query(st, params, info, req.Path, req.Data)
 	a.treeMu.RUnlock()
