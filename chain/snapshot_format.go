@@ -2,6 +2,7 @@ package chain
 
 import (
 	"bufio"
+	"bytes"
 	"compress/zlib"
 	"encoding/binary"
 	"errors"
@@ -161,9 +162,14 @@ func readBytes(br *bufio.Reader, limit uint64) ([]byte, error) {
 	if n > limit {
 		return nil, fmt.Errorf("%d bytes, at most %d", n, limit)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(br, b); err != nil {
-		return nil, err
+	// Grow with the bytes that come, not the length claimed: a short
+	// hostile stream cannot make it allocate the bound.
+	var b bytes.Buffer
+	if _, err := io.CopyN(&b, br, int64(n)); err != nil {
+		return nil, fmt.Errorf("%d bytes claimed: %w", n, err)
 	}
-	return b, nil
+	if n == 0 {
+		return []byte{}, nil
+	}
+	return b.Bytes(), nil
 }
