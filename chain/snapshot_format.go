@@ -105,6 +105,7 @@ func readExport(r io.Reader, imp iavl.NodeImporter) error {
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
 		return fmt.Errorf("snapshot stream: no format-%d header (%v)", SnapshotFormat, err)
 	}
+	var lastKey []byte
 	for i := 0; ; i++ {
 		tag, err := br.ReadByte()
 		if err != nil {
@@ -133,6 +134,18 @@ func readExport(r io.Reader, imp iavl.NodeImporter) error {
 		}
 		n := &iavl.ExportNode{Key: key, Version: ver, Height: int8(h)}
 		if h == 0 {
+			// A leaf key is delta-encoded against the last leaf key: the
+			// length of the prefix it shares, then the rest. iavl's
+			// decoder allocates that length before checking it (a hostile
+			// length is gigabytes), so check it here.
+			shared, m := binary.Uvarint(key)
+			if m <= 0 || shared > uint64(len(lastKey)) {
+				return fmt.Errorf("snapshot stream: node %d: leaf key shares %d bytes with a %d-byte previous key", i, shared, len(lastKey))
+			}
+			lastKey = append(lastKey[:shared:shared], key[m:]...)
+			if len(lastKey) > maxSnapshotKey {
+				return fmt.Errorf("snapshot stream: node %d: key of %d bytes", i, len(lastKey))
+			}
 			if n.Value, err = readBytes(br, maxSnapshotValue); err != nil {
 				return fmt.Errorf("snapshot stream: node %d value: %w", i, err)
 			}
