@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -59,7 +60,18 @@ type snapshotStore struct {
 	mem map[int64]*storedSnapshot
 }
 
+// newSnapshotStore opens the store in dir, removing snapshots a crash left
+// half written.
 func newSnapshotStore(dir string) *snapshotStore {
+	if dir != "" {
+		if ents, err := os.ReadDir(dir); err == nil {
+			for _, e := range ents {
+				if strings.HasSuffix(e.Name(), ".tmp") {
+					_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+				}
+			}
+		}
+	}
 	return &snapshotStore{dir: dir, mem: make(map[int64]*storedSnapshot)}
 }
 
