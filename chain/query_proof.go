@@ -156,3 +156,23 @@ func VerifyQuery(path string, data []byte, res *abci.QueryResponse, appHash []by
 	}
 	return nil, fmt.Errorf("%w: %s: answer code %d: %s", ErrUnverified, path, res.Code, res.Log)
 }
+
+// AccountViewOf is the /account/ answer made from the records it reads:
+// the account's stored record (found false: never seen), its node's (nil:
+// none) and the params, all of one height. A verifying client builds the
+// view from proved records with it.
+func AccountViewOf(params Params, a Address, acct *Account, found bool, n *Node) AccountView {
+	v := AccountView{Exists: found}
+	if found {
+		v.Account = *acct
+	} else {
+		v.Account.Address = a
+	}
+	if n != nil {
+		v.QuotaEarned = earnedQuota(params, n)
+		v.QuotaLimit = QuotaLimit(params, &v.Account, n)
+	} else {
+		v.QuotaLimit = QuotaLimit(params, &v.Account, nil)
+	}
+	return v
+}

@@ -24,9 +24,9 @@ func newLedgerCmd() *cobra.Command {
 		Long: "ledger reads the ledger from this home's node, or from --rpc ADDR.\n\n" +
 			"With --verify nothing the answering node says is trusted: each record comes with an\n" +
 			"ics23 proof against the app hash of a header signed by the validators of this home's\n" +
-			"genesis (chain/config/genesis.json), and is refused if it does not verify. node, file,\n" +
-			"epoch N and params verify; lists (nodes, files, pieces) and the current epoch cannot\n" +
-			"be verified yet.",
+			"genesis (chain/config/genesis.json), and is refused if it does not verify. account,\n" +
+			"node, file, epoch N and params verify; lists (nodes, files, pieces) and the current\n" +
+			"epoch cannot be verified yet.",
 	}
 	cmd.PersistentFlags().Bool("verify", false, "check every answer against a header signed by the genesis validators")
 	cmd.PersistentFlags().String("rpc", "", "CometBFT RPC address to read from (default: this home's node)")
@@ -44,6 +44,22 @@ func newLedgerCmd() *cobra.Command {
 				return n, func(w *tabwriter.Writer) {
 					fmt.Fprintf(w, "address\t%s\nstatus\t%s\npledge\t%s\nused\t%s\ncpu\t%d\njoined\t%d\npeer id\t%s\naddrs\t%s\n",
 						n.Address, n.Status, formatBytes(n.Pledge), formatBytes(n.Used), n.CPU, n.JoinedHeight, n.PeerID, strings.Join(n.Addrs, ","))
+				}, err
+			}),
+		},
+		&cobra.Command{
+			Use:   "account [address]",
+			Short: "Show an account's credits and quota (default: this home's account)",
+			Args:  cobra.MaximumNArgs(1),
+			RunE: ledgerRead(func(ctx context.Context, c *ledger.Client, args []string) (any, func(*tabwriter.Writer), error) {
+				a, err := ledgerAddressArg(args)
+				if err != nil {
+					return nil, nil, err
+				}
+				v, err := c.Account(ctx, a)
+				return v, func(w *tabwriter.Writer) {
+					fmt.Fprintf(w, "address\t%s\ncredits\t%d\nnonce\t%d\nquota used\t%s\nquota limit\t%s\n",
+						v.Address, v.Credits, v.Nonce, formatBytes(v.QuotaUsed), formatBytes(v.QuotaLimit))
 				}, err
 			}),
 		},

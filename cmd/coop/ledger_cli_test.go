@@ -195,6 +195,11 @@ func TestLedgerVerifyCLI(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &n) != nil || n.Pledge != 3<<30 {
 		t.Fatalf("ledger --verify node: %v %s", err, out)
 	}
+	var acct chain.AccountView
+	out, err = runCLI(t, "--home", home, "ledger", "--verify", "account", "--json")
+	if err != nil || json.Unmarshal([]byte(out), &acct) != nil || acct.Address != tn.Addrs[0] || acct.Credits == 0 {
+		t.Fatalf("ledger --verify account: %v %s", err, out)
+	}
 	if _, err := runCLI(t, "--home", home, "ledger", "--verify", "nodes"); err == nil || !strings.Contains(err.Error(), "cannot be verified") {
 		t.Fatalf("ledger --verify nodes: %v, want cannot be verified", err)
 	}

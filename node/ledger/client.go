@@ -233,6 +233,10 @@ func (c *Client) query(ctx context.Context, path string, data []byte, height int
 
 // Account returns an account with its current quota limit.
 func (c *Client) Account(ctx context.Context, a chain.Address) (chain.AccountView, error) {
+	if c.verifier != nil {
+		v, _, err := c.verifier.Account(ctx, a)
+		return v, err
+	}
 	var v chain.AccountView
 	return v, c.Query(ctx, chain.QueryAccount+a.String(), &v)
 }

@@ -107,9 +107,10 @@ func (v *Verifier) header(ctx context.Context, h int64) (*types.SignedHeader, er
 }
 
 // Verify makes c check every answer it reads: its record queries (Node,
-// File, EpochN, Params, Query of a provable path) go through a Verifier
-// over c's RPC trusting genesis; the other queries (lists, computed views
-// such as Account) fail with ErrNotVerifiable.
+// File, EpochN, Params, Query of a provable path) and Account (made from
+// proved records) go through a Verifier over c's RPC trusting genesis; the
+// other queries (lists, the current epoch, challenges) fail with
+// ErrNotVerifiable.
 func (c *Client) Verify(genesis *types.GenesisDoc) error {
 	if genesis.ChainID != c.chainID {
 		return fmt.Errorf("genesis of chain %q, the node serves %q", genesis.ChainID, c.chainID)
@@ -125,3 +126,34 @@ func (c *Client) Verify(genesis *types.GenesisDoc) error {
 // ErrNotVerifiable is returned by a verifying client (Client.Verify) for a
 // query whose answer has no proof yet (lists and computed views).
 var ErrNotVerifiable = errors.New("answer cannot be verified yet")
+
+// Account reads an account's view from proved records of one height: its
+// stored record, its node's and the params (chain.AccountViewOf).
+func (v *Verifier) Account(ctx context.Context, a chain.Address) (chain.AccountView, int64, error) {
+	raw, h, err := v.Get(ctx, chain.QueryStore, chain.AccountKey(a), 0)
+	if err != nil {
+		return chain.AccountView{}, 0, err
+	}
+	var acct chain.Account
+	if raw != nil {
+		if err := chain.Unmarshal(raw, &acct); err != nil {
+			return chain.AccountView{}, 0, fmt.Errorf("%w: account %s: %v", ErrQuery, a, err)
+		}
+	}
+	var params chain.Params
+	if _, err := v.Query(ctx, chain.QueryParams, nil, h, &params); err != nil {
+		return chain.AccountView{}, 0, err
+	}
+	var node *chain.Node
+	nraw, _, err := v.Get(ctx, chain.QueryNode+a.String(), nil, h)
+	if err != nil {
+		return chain.AccountView{}, 0, err
+	}
+	if nraw != nil {
+		node = new(chain.Node)
+		if err := chain.Unmarshal(nraw, node); err != nil {
+			return chain.AccountView{}, 0, fmt.Errorf("%w: node %s: %v", ErrQuery, a, err)
+		}
+	}
+	return chain.AccountViewOf(params, a, &acct, raw != nil, node), h, nil
+}

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
 	cmtbytes "github.com/cometbft/cometbft/libs/bytes"
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	ctypes "github.com/cometbft/cometbft/rpc/core/types"
+	"github.com/cometbft/cometbft/types"
 
 	"github.com/coop-network/coop/chain"
 )
@@ -101,4 +103,42 @@ func TestVerifiedQuery(t *testing.T) {
 	if _, err := vc.Params(ctx); err != nil {
 		t.Fatalf("verified params: %v", err)
 	}
+	// The account view made from proved records is the node's own view.
+	for _, a := range []chain.Address{payee, tn.Addrs[0], AddressOf(testAccountKey(779))} {
+		got, h, err := NewVerifierMust(t, c, doc).Account(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want chain.AccountView
+		if _, err := c.query(ctx, chain.QueryAccount+a.String(), nil, h, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("verified account %+v, the node's view %+v", got, want)
+		}
+	}
+	if _, err := vc.Account(ctx, payee); err != nil {
+		t.Fatalf("verifying client's account: %v", err)
+	}
+	if _, _, err := NewVerifierMust(t, &lyingRPC{Client: c.RPC(), value: true}, doc).Account(ctx, payee); !errors.Is(err, chain.ErrUnverified) {
+		t.Fatalf("account through a lying node: %v", err)
+	}
+}
+
+// NewVerifierMust is NewVerifier over rpc (a client's, or a client) or
+// fails the test.
+func NewVerifierMust(t *testing.T, rpc any, doc *types.GenesisDoc) *Verifier {
+	t.Helper()
+	var r rpcclient.Client
+	switch x := rpc.(type) {
+	case *Client:
+		r = x.RPC()
+	case rpcclient.Client:
+		r = x
+	}
+	v, err := NewVerifier(r, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
