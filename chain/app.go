@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cosmos/iavl"
@@ -75,11 +77,29 @@ type Config struct {
 	KeepVersions int64
 	// Logger receives the app's log lines; nil means slog.Default().
 	Logger *slog.Logger
+
+	// SnapshotInterval: the app snapshots its state for state sync every
+	// this many heights (snapshot.go); 0 takes none.
+	SnapshotInterval int64
+	// SnapshotKeep is how many of the most recent snapshots are kept (at
+	// least 1).
+	SnapshotKeep int
+	// SnapshotDir holds the snapshots; empty means Dir/snapshots, or memory
+	// when Dir is empty.
+	SnapshotDir string
+	// OnSnapshot, if set, is called after each snapshot is stored (tests,
+	// measurements).
+	OnSnapshot func(SnapshotInfo)
+	// MinRetainBlocks is how many of the latest blocks CometBFT keeps; older
+	// ones are pruned (prune.go). 0 keeps every block.
+	MinRetainBlocks int64
 }
 
 // DefaultConfig returns the configuration a node uses, storing state in dir.
 func DefaultConfig(dir string) Config {
-	return Config{Dir: dir, CacheSize: 100_000, KeepVersions: 1000}
+	return Config{Dir: dir, CacheSize: 100_000, KeepVersions: DefaultKeepVersions,
+		SnapshotInterval: DefaultSnapshotInterval, SnapshotKeep: DefaultSnapshotKeep,
+		MinRetainBlocks: DefaultMinRetainBlocks}
 }
 
 // chainInfo is stored once at InitChain.
@@ -129,6 +149,17 @@ type App struct {
 	// race detector caught it). Readers share it. Order: mu, then treeMu;
 	// checkMu, then treeMu; never treeMu then checkMu.
 	treeMu sync.RWMutex
+
+	// State sync (snapshot.go): the snapshots kept, the height of the one
+	// being taken (0: none), the restore in progress (under mu).
+	snaps        *snapshotStore
+	snapshotting atomic.Int64
+	snapWG       sync.WaitGroup
+	snapCtx      context.Context
+	snapCancel   context.CancelFunc
+	restore      *restore
+	// floor is the height a state sync restored (prune.go), 0 if none.
+	floor int64
 }
 
 // checkState is the mempool's view: committed state plus the effects of the
@@ -153,6 +184,12 @@ func Open(cfg Config) (*App, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	snapDir := cfg.SnapshotDir
+	if snapDir == "" && cfg.Dir != "" {
+		snapDir = filepath.Join(cfg.Dir, "snapshots")
+	}
+	a.snaps = newSnapshotStore(snapDir)
+	a.snapCtx, a.snapCancel = context.WithCancel(context.Background())
 	if cfg.Dir == "" {
 		a.db = iavldb.NewMemDB()
 	} else {
@@ -169,6 +206,10 @@ func Open(cfg Config) (*App, error) {
 		return nil, fmt.Errorf("loading ledger state: %w", err)
 	}
 	a.version = v
+	if err := a.loadFloor(); err != nil {
+		a.db.Close()
+		return nil, err
+	}
 	if v > 0 {
 		if _, err := getValue(a.tree, []byte(keyChainInfo), &a.info); err != nil {
 			a.db.Close()
@@ -192,10 +233,15 @@ func Open(cfg Config) (*App, error) {
 // Close releases the state database.
 func (a *App) Close() error {
 	a.mu.Lock()
+	a.snapCancel() // under mu: no Commit starts a snapshot after this
+	a.mu.Unlock()
+	a.snapWG.Wait() // a snapshot being taken reads the database
+	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.tree == nil {
 		return nil
 	}
+	a.abortRestore()
 	a.checkMu.Lock()
 	a.check = checkState{}
 	a.checkMu.Unlock()
@@ -376,17 +422,22 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	if err == nil {
 		a.version = v
 		if k := a.cfg.KeepVersions; k > 0 && v > k && v%100 == 0 {
-			if err := a.tree.DeleteVersionsTo(v - k); err != nil {
-				a.log.Warn("pruning ledger versions", "to", v-k, "err", err)
+			to := v - k
+			if s := a.snapshotting.Load(); s > 0 {
+				to = min(to, s-1) // a snapshot is reading version s
+			}
+			if err := a.tree.DeleteVersionsTo(to); err != nil {
+				a.log.Warn("pruning ledger versions", "to", to, "err", err)
 			}
 		}
+		a.maybeSnapshot(v)
 	}
 	a.treeMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("saving ledger state: %w", err)
 	}
 	a.resetCheck(a.committed())
-	return &abci.CommitResponse{}, nil
+	return &abci.CommitResponse{RetainHeight: a.retainHeight(a.version)}, nil
 }
 
 // Query answers abci_query; see query.go for the paths.
@@ -412,6 +463,12 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 	}
 	if err != nil {
 		return &abci.QueryResponse{Code: uint32(CodeNotFound), Codespace: Codespace, Log: fmt.Sprintf("height %d not available: %v", version, err), Height: version}, nil
+	}
+	if req.Prove {
+		a.treeMu.RLock()
+		res := queryProved(st.(*iavl.ImmutableTree), version, req) // query_proof.go
+		a.treeMu.RUnlock()
+		return res, nil
 	}
 	a.treeMu.RLock()
 	value, qerr := query(st, params, info, req.Path, req.Data)

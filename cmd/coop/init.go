@@ -24,10 +24,14 @@ func newInitCmd() *cobra.Command {
 			"<home>/chain/config/genesis.json), the peers are CometBFT peer addresses of its nodes\n" +
 			"(`coop node peer-address` on their machines). The new node has a fresh key, is not a\n" +
 			"validator, and once `coop node` runs it registers, holds pieces and can put. Both\n" +
-			"are checked before anything is written. See docs/operations.md.",
+			"are checked before anything is written. With --state-sync RPC,RPC[,...] (CometBFT RPC\n" +
+			"addresses of two or more nodes of the network) the node starts from a snapshot of the\n" +
+			"ledger state instead of replaying every block: init checks the latest header of the\n" +
+			"first against the genesis validators and the second, and trusts it. See\n" +
+			"docs/operations.md.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cmd.Flags().Changed("join") || cmd.Flags().Changed("peer") {
+			if cmd.Flags().Changed("join") || cmd.Flags().Changed("peer") || cmd.Flags().Changed("state-sync") {
 				return runInitJoin(cmd)
 			}
 			hc := ledger.DefaultHomeConfig()
@@ -67,5 +71,6 @@ func newInitCmd() *cobra.Command {
 	cmd.Flags().String("allowance", "1GiB", "storage quota every account gets without pledging (genesis)")
 	cmd.Flags().String("join", "", "genesis file of an existing network to join as a full node (with --peer)")
 	cmd.Flags().String("peer", "", "with --join: CometBFT peer address(es) of the network, NODEID@HOST:PORT[,...]")
+	cmd.Flags().String("state-sync", "", "with --join: join by state sync through these CometBFT RPC addresses (host:port) of at least two nodes of the network")
 	return cmd
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/coop-network/coop/node/ledger"
 )
 
 // TestInitJoinCLI: `coop init --join GENESIS --peer ADDR` makes a home with
@@ -84,5 +87,65 @@ func TestDevnetInitPrintsPeerAddresses(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `persistent_peers = "`+nodes[0].Peer+`"`) {
 		t.Fatalf("node1 does not dial node0 at %s", nodes[0].Peer)
+	}
+}
+
+// TestInitJoinStateSyncCLI: `coop init --join … --state-sync RPC,RPC`
+// writes a CometBFT config that state syncs through those servers from a
+// header of the running network; one server, or --state-sync without
+// --join, is refused before anything is written.
+func TestInitJoinStateSyncCLI(t *testing.T) {
+	net := ledger.StartTestNet(t, ledger.TestNetConfig(t, 2))
+	v0 := ledger.DevnetHome(net.Dir, 0)
+	genesis := filepath.Join(ledger.ChainDir(v0), "config", "genesis.json")
+	peer, err := ledger.PeerAddress(v0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpc0 := strings.TrimPrefix(net.Nodes[0].RPCAddress(), "tcp://")
+	rpc1 := net.Nodes[1].RPCAddress()
+	home := filepath.Join(t.TempDir(), "joiner")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--state-sync", rpc0 + "," + rpc1}, "--join"},
+		{[]string{"--join", genesis, "--peer", peer, "--state-sync", rpc0}, "at least two"},
+	} {
+		_, err := runCLI(t, append([]string{"--home", home, "init"}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("init %v: %v, want an error naming %s", c.args, err, c.want)
+		}
+		if _, err := os.Stat(home); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("init %v failed but wrote %s", c.args, home)
+		}
+	}
+	ports := ledger.FreePorts(t, 2)
+	out, err := runCLI(t, "--home", home, "init", "--join", genesis, "--peer", peer, "--state-sync", rpc0+","+rpc1,
+		"--p2p-listen", fmt.Sprintf("tcp://127.0.0.1:%d", ports[0]), "--rpc-listen", fmt.Sprintf("tcp://127.0.0.1:%d", ports[1]), "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		StateSync struct {
+			TrustHeight int64  `json:"trust_height"`
+			TrustHash   string `json:"trust_hash"`
+		} `json:"state_sync"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.StateSync.TrustHeight < 1 || len(res.StateSync.TrustHash) != 64 {
+		t.Fatalf("init --state-sync printed %q (%v)", out, err)
+	}
+	c, err := ledger.LoadCometConfig(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.StateSync.Enable || len(c.StateSync.RPCServers) != 2 || c.StateSync.TrustHeight != res.StateSync.TrustHeight || c.StateSync.TrustHash != res.StateSync.TrustHash {
+		t.Fatalf("state sync config %+v, init printed %+v", c.StateSync, res.StateSync)
+	}
+	// The trusted header is the network's.
+	h := res.StateSync.TrustHeight
+	cm := net.Nodes[1].Comet().BlockStore().LoadBlockMeta(h)
+	if cm == nil || fmt.Sprintf("%x", []byte(cm.BlockID.Hash)) != res.StateSync.TrustHash {
+		t.Fatalf("trusted header %d %s is not node 1's (%v)", h, res.StateSync.TrustHash, cm)
 	}
 }

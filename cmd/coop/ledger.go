@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,8 +21,60 @@ func newLedgerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ledger",
 		Short: "Read the ledger: nodes, files, pieces, the current epoch",
+		Long: "ledger reads the ledger from this home's node, or from --rpc ADDR.\n\n" +
+			"With --verify nothing the answering node says is trusted: each record comes with an\n" +
+			"ics23 proof against the app hash of a header signed by the validators of this home's\n" +
+			"genesis (chain/config/genesis.json), and is refused if it does not verify. account,\n" +
+			"node, file, epoch N and params verify; lists (nodes, files, pieces) and the current\n" +
+			"epoch cannot be verified yet.",
 	}
+	cmd.PersistentFlags().Bool("verify", false, "check every answer against a header signed by the genesis validators")
+	cmd.PersistentFlags().String("rpc", "", "CometBFT RPC address to read from (default: this home's node)")
 	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "node <address>",
+			Short: "Show a registered node",
+			Args:  cobra.ExactArgs(1),
+			RunE: ledgerRead(func(ctx context.Context, c *ledger.Client, args []string) (any, func(*tabwriter.Writer), error) {
+				a, err := chain.ParseAddress(args[0])
+				if err != nil {
+					return nil, nil, err
+				}
+				n, err := c.Node(ctx, a)
+				return n, func(w *tabwriter.Writer) {
+					fmt.Fprintf(w, "address\t%s\nstatus\t%s\npledge\t%s\nused\t%s\ncpu\t%d\njoined\t%d\npeer id\t%s\naddrs\t%s\n",
+						n.Address, n.Status, formatBytes(n.Pledge), formatBytes(n.Used), n.CPU, n.JoinedHeight, n.PeerID, strings.Join(n.Addrs, ","))
+				}, err
+			}),
+		},
+		&cobra.Command{
+			Use:   "account [address]",
+			Short: "Show an account's credits and quota (default: this home's account)",
+			Args:  cobra.MaximumNArgs(1),
+			RunE: ledgerRead(func(ctx context.Context, c *ledger.Client, args []string) (any, func(*tabwriter.Writer), error) {
+				a, err := ledgerAddressArg(args)
+				if err != nil {
+					return nil, nil, err
+				}
+				v, err := c.Account(ctx, a)
+				return v, func(w *tabwriter.Writer) {
+					fmt.Fprintf(w, "address\t%s\ncredits\t%d\nnonce\t%d\nquota used\t%s\nquota limit\t%s\n",
+						v.Address, v.Credits, v.Nonce, formatBytes(v.QuotaUsed), formatBytes(v.QuotaLimit))
+				}, err
+			}),
+		},
+		&cobra.Command{
+			Use:   "params",
+			Short: "Show the ledger's parameters",
+			Args:  cobra.NoArgs,
+			RunE: ledgerRead(func(ctx context.Context, c *ledger.Client, _ []string) (any, func(*tabwriter.Writer), error) {
+				p, err := c.Params(ctx)
+				return p, func(w *tabwriter.Writer) {
+					b, _ := json.MarshalIndent(p, "", "  ")
+					fmt.Fprintln(w, string(b))
+				}, err
+			}),
+		},
 		&cobra.Command{
 			Use:   "nodes",
 			Short: "List registered nodes",
@@ -155,6 +208,10 @@ func ledgerRead(fetch func(context.Context, *ledger.Client, []string) (any, func
 	return func(cmd *cobra.Command, args []string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
+		verify, _ := cmd.Flags().GetBool("verify")
+		if rpc, _ := cmd.Flags().GetString("rpc"); rpc != "" || verify {
+			return ledgerReadVerified(ctx, cmd, rpc, verify, fetch, args)
+		}
 		c, err := ledgerClient(ctx)
 		if err != nil {
 			lock, lerr := lockHome(homeDir())
@@ -173,15 +230,48 @@ func ledgerRead(fetch func(context.Context, *ledger.Client, []string) (any, func
 			c = lc
 		}
 		defer c.Close()
-		v, table, err := fetch(ctx, c, args)
+		return ledgerPrint(ctx, cmd, c, fetch, args)
+	}
+}
+
+// ledgerPrint fetches with c and prints the answer as a table or --json.
+func ledgerPrint(ctx context.Context, cmd *cobra.Command, c *ledger.Client, fetch func(context.Context, *ledger.Client, []string) (any, func(*tabwriter.Writer), error), args []string) error {
+	v, table, err := fetch(ctx, c, args)
+	if err != nil {
+		return err
+	}
+	if jsonOutput() {
+		return json.NewEncoder(cmd.OutOrStdout()).Encode(v)
+	}
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	table(w)
+	return w.Flush()
+}
+
+// ledgerReadVerified reads from rpc (default: the home's node), with
+// verify checking each answer against the home's genesis; it never falls
+// back to reading the home's state.
+func ledgerReadVerified(ctx context.Context, cmd *cobra.Command, rpc string, verify bool, fetch func(context.Context, *ledger.Client, []string) (any, func(*tabwriter.Writer), error), args []string) error {
+	if rpc == "" {
+		a, err := ledger.RPCAddress(homeDir())
 		if err != nil {
 			return err
 		}
-		if jsonOutput() {
-			return json.NewEncoder(cmd.OutOrStdout()).Encode(v)
-		}
-		w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-		table(w)
-		return w.Flush()
+		rpc = a
 	}
+	c, err := ledger.Dial(ctx, rpc, nil)
+	if err != nil {
+		return fmt.Errorf("%w (is a node serving CometBFT RPC at %s?)", err, rpc)
+	}
+	defer c.Close()
+	if verify {
+		doc, err := ledger.ReadGenesis(filepath.Join(ledger.ChainDir(homeDir()), "config", "genesis.json"))
+		if err != nil {
+			return fmt.Errorf("--verify trusts this home's genesis: %w", err)
+		}
+		if err := c.Verify(doc); err != nil {
+			return fmt.Errorf("--verify: %w", err)
+		}
+	}
+	return ledgerPrint(ctx, cmd, c, fetch, args)
 }

@@ -1,8 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -125,5 +133,81 @@ func TestLedgerCommandsTalkToARunningNode(t *testing.T) {
 	}
 	if out, err := runCLI(t, "--home", home, "ledger", "files"); err != nil || !strings.Contains(out, id.String()) {
 		t.Fatalf("ledger files: %v %s", err, out)
+	}
+}
+
+// lyingProxy serves CometBFT RPC on 127.0.0.1 by forwarding to target, but
+// flips the last byte of every abci_query answer's value.
+func lyingProxy(t *testing.T, target string) string {
+	t.Helper()
+	u, err := url.Parse(strings.Replace(target, "tcp://", "http://", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ModifyResponse = func(res *http.Response) error {
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return err
+		}
+		var m map[string]any
+		if json.Unmarshal(body, &m) == nil {
+			if r, ok := m["result"].(map[string]any); ok {
+				if q, ok := r["response"].(map[string]any); ok {
+					if s, ok := q["value"].(string); ok && s != "" {
+						b, _ := base64.StdEncoding.DecodeString(s)
+						b[len(b)-1] ^= 1
+						q["value"] = base64.StdEncoding.EncodeToString(b)
+						body, _ = json.Marshal(m)
+					}
+				}
+			}
+		}
+		res.Body = io.NopCloser(bytes.NewReader(body))
+		res.ContentLength = int64(len(body))
+		res.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		return nil
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestLedgerVerifyCLI: `coop ledger --verify` reads params and a node
+// record with proofs checked against the home's genesis validators, says
+// lists cannot be verified yet, and refuses the answers of a node (an RPC
+// proxy on 127.0.0.1) that changes values; without --verify the proxy's lie
+// passes unnoticed.
+func TestLedgerVerifyCLI(t *testing.T) {
+	tn := ledger.StartTestNet(t, ledger.TestNetConfig(t, 1))
+	home := ledger.DevnetHome(tn.Dir, 0)
+	if out, err := runCLI(t, "--home", home, "node", "register", "--pledge", "3GiB"); err != nil {
+		t.Fatalf("node register: %v\n%s", err, out)
+	}
+	var p chain.Params
+	out, err := runCLI(t, "--home", home, "ledger", "--verify", "params", "--json")
+	if err != nil || json.Unmarshal([]byte(out), &p) != nil || p.EpochLength != 5 {
+		t.Fatalf("ledger --verify params: %v %s", err, out)
+	}
+	var n chain.Node
+	out, err = runCLI(t, "--home", home, "ledger", "--verify", "node", tn.Addrs[0].String(), "--json")
+	if err != nil || json.Unmarshal([]byte(out), &n) != nil || n.Pledge != 3<<30 {
+		t.Fatalf("ledger --verify node: %v %s", err, out)
+	}
+	var acct chain.AccountView
+	out, err = runCLI(t, "--home", home, "ledger", "--verify", "account", "--json")
+	if err != nil || json.Unmarshal([]byte(out), &acct) != nil || acct.Address != tn.Addrs[0] || acct.Credits == 0 {
+		t.Fatalf("ledger --verify account: %v %s", err, out)
+	}
+	if _, err := runCLI(t, "--home", home, "ledger", "--verify", "nodes"); err == nil || !strings.Contains(err.Error(), "cannot be verified") {
+		t.Fatalf("ledger --verify nodes: %v, want cannot be verified", err)
+	}
+	liar := lyingProxy(t, tn.Nodes[0].RPCAddress())
+	if _, err := runCLI(t, "--home", home, "ledger", "--verify", "--rpc", liar, "node", tn.Addrs[0].String()); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("ledger --verify through a lying node: %v, want does not verify", err)
+	}
+	if _, err := runCLI(t, "--home", home, "ledger", "--rpc", liar, "params", "--json"); err != nil && strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("unverified read checked a proof: %v", err)
 	}
 }

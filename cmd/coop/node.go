@@ -34,6 +34,7 @@ func newNodeCmd() *cobra.Command {
 	cmd.AddCommand(newNodeRegisterCmd())
 	cmd.AddCommand(newNodePeerAddressCmd())
 	addDaemonFlags(cmd)
+	addLedgerAppFlags(cmd) // node_ledger_flags.go
 	return cmd
 }
 
@@ -45,12 +46,16 @@ func runNode(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	lcfg, err := ledgerNodeConfig(home)
+	if err != nil {
+		return err
+	}
 	lock, err := lockHome(home)
 	if err != nil {
 		return err
 	}
 	defer lock.Release()
-	n, err := ledger.Start(ctx, ledger.DefaultConfig(home))
+	n, err := ledger.Start(ctx, lcfg)
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,9 @@ type Client struct {
 	nonce      uint64
 	nonceKnown bool
 
+	// verifier, if set (Verify), checks every answer query reads.
+	verifier *Verifier
+
 	// ownsRPC: Dial made rpc, so Close stops it.
 	ownsRPC bool
 	blocks  blockWatch
@@ -205,6 +208,12 @@ func (c *Client) Query(ctx context.Context, path string, v any) error {
 // answer wraps ErrQuery and the chain sentinel of its code; one outside the
 // coop codespace wraps ErrForeignResult instead.
 func (c *Client) query(ctx context.Context, path string, data []byte, height int64, v any) (int64, error) {
+	if c.verifier != nil {
+		if _, err := chain.StoreKey(path, data); err != nil {
+			return 0, fmt.Errorf("%w: %s: %w: %v", ErrQuery, path, ErrNotVerifiable, err)
+		}
+		return c.verifier.Query(ctx, path, data, height, v)
+	}
 	res, err := c.rpc.ABCIQueryWithOptions(ctx, path, data, rpcclient.ABCIQueryOptions{Height: height})
 	if err != nil {
 		return 0, fmt.Errorf("%w: %s: %v", ErrQuery, path, err)
@@ -224,6 +233,10 @@ func (c *Client) query(ctx context.Context, path string, data []byte, height int
 
 // Account returns an account with its current quota limit.
 func (c *Client) Account(ctx context.Context, a chain.Address) (chain.AccountView, error) {
+	if c.verifier != nil {
+		v, _, err := c.verifier.Account(ctx, a)
+		return v, err
+	}
 	var v chain.AccountView
 	return v, c.Query(ctx, chain.QueryAccount+a.String(), &v)
 }

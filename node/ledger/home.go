@@ -52,6 +52,10 @@ type HomeConfig struct {
 	Genesis chain.GenesisState
 	// Credits given to the home's own account in a new genesis.
 	Credits uint64
+	// StateSync, if set, makes the node of a new home (InitJoin) start from
+	// a snapshot of the ledger state that peers offer, instead of replaying
+	// every block from genesis (statesync.go).
+	StateSync *StateSyncConfig
 }
 
 // DefaultPrometheusListen is where a home from DefaultHomeConfig serves
@@ -120,6 +124,19 @@ func cometConfig(home string, hc HomeConfig) *cmtcfg.Config {
 	}
 	// goleveldb, like the ledger state (one storage engine per home).
 	c.DBBackend = "goleveldb"
+	if ss := hc.StateSync; ss != nil {
+		c.StateSync.Enable = true
+		c.StateSync.RPCServers = ss.RPCServers
+		c.StateSync.TrustHeight = ss.TrustHeight
+		c.StateSync.TrustHash = ss.TrustHash
+		if ss.TrustPeriod > 0 {
+			c.StateSync.TrustPeriod = ss.TrustPeriod
+		}
+		c.StateSync.DiscoveryTime = DefaultStateSyncDiscovery
+		if ss.DiscoveryTime > 0 {
+			c.StateSync.DiscoveryTime = ss.DiscoveryTime
+		}
+	}
 	return c
 }
 

@@ -72,7 +72,8 @@ func ParsePeers(list string) (string, error) {
 // node (not a validator): the account key (kept if present), a CometBFT
 // config whose persistent peers are peers, and a copy of the network's
 // genesis file. The genesis and the peers are checked before anything is
-// written. hc's ChainID, Genesis and Credits are not used (the genesis
+// written. With hc.StateSync the node starts from a snapshot peers offer
+// (StateSyncTrust makes one) instead of replaying the chain. hc's ChainID, Genesis and Credits are not used (the genesis
 // decides them).
 func InitJoin(home, genesisFile, peers string, hc HomeConfig) (chain.Address, error) {
 	doc, err := ReadGenesis(genesisFile)
@@ -81,6 +82,11 @@ func InitJoin(home, genesisFile, peers string, hc HomeConfig) (chain.Address, er
 	}
 	if hc.PersistentPeers, err = ParsePeers(peers); err != nil {
 		return chain.Address{}, err
+	}
+	if hc.StateSync != nil {
+		if err := hc.StateSync.check(); err != nil {
+			return chain.Address{}, err
+		}
 	}
 	if _, err := os.Stat(filepath.Join(ChainDir(home), "config", "genesis.json")); err == nil {
 		return chain.Address{}, fmt.Errorf("%w: %s", ErrHomeExists, home)

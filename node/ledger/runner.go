@@ -19,6 +19,7 @@ import (
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/proxy"
 	rpclocal "github.com/cometbft/cometbft/rpc/client/local"
+	"github.com/cometbft/cometbft/types"
 
 	"github.com/coop-network/coop/chain"
 )
@@ -77,6 +78,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if appCfg.Logger == nil {
 		appCfg.Logger = log
+	}
+	if appCfg.MinRetainBlocks > 0 {
+		// Blocks stay while evidence from them can still be submitted.
+		doc, err := types.GenesisDocFromFile(c.GenesisFile())
+		if err != nil {
+			return nil, fmt.Errorf("genesis: %w", err)
+		}
+		appCfg.MinRetainBlocks = max(appCfg.MinRetainBlocks, doc.ConsensusParams.Evidence.MaxAgeNumBlocks)
 	}
 	app, err := chain.Open(appCfg)
 	if err != nil {

@@ -23,7 +23,10 @@ type TestNet struct {
 	Config DevnetConfig
 	Nodes  []*Node // nil entries are stopped nodes
 	Addrs  []chain.Address
-	t      testing.TB
+	// AppConfig, if set, adjusts the ledger app's config of node i before
+	// it starts (snapshot interval, pruning).
+	AppConfig func(i int, c *chain.Config)
+	t         testing.TB
 }
 
 // TestNetConfig returns a devnet config with n nodes on free loopback ports,
@@ -68,7 +71,11 @@ func InitTestNet(t testing.TB, dc DevnetConfig) *TestNet {
 // StartNode (re)starts node i.
 func (tn *TestNet) StartNode(i int) {
 	tn.t.Helper()
-	n, err := Start(context.Background(), testNodeConfig(DevnetHome(tn.Dir, i)))
+	cfg := testNodeConfig(DevnetHome(tn.Dir, i))
+	if tn.AppConfig != nil {
+		tn.AppConfig(i, &cfg.App)
+	}
+	n, err := Start(context.Background(), cfg)
 	if err != nil {
 		tn.t.Fatalf("starting node %d: %v", i, err)
 	}
