@@ -98,11 +98,11 @@ func StateSyncTrust(ctx context.Context, genesis *types.GenesisDoc, servers []st
 		return ss, fmt.Errorf("state sync rpc server %s: %w", servers[0], err)
 	}
 	h := st.SyncInfo.LatestBlockHeight
-	sh, err := verifiedHeader(ctx, clients[0], genesis.ChainID, vals, h)
+	sh, err := newTrustChain(genesis.ChainID, vals, clients[0], clients[1]).header(ctx, h)
 	if err != nil {
 		return ss, fmt.Errorf("state sync rpc server %s: %w", servers[0], err)
 	}
-	other, err := verifiedHeader(ctx, clients[1], genesis.ChainID, vals, h)
+	other, err := newTrustChain(genesis.ChainID, vals, clients[1], clients[0]).header(ctx, h)
 	if err != nil {
 		return ss, fmt.Errorf("state sync rpc server %s: %w", servers[1], err)
 	}
@@ -130,8 +130,9 @@ func genesisValidators(doc *types.GenesisDoc) (*types.ValidatorSet, error) {
 // verifiedHeader fetches the signed header at height from c and checks it
 // against vals: its chain id and height, that vals is its validator set,
 // and that more than 2/3 of vals' power signed it. This is the light
-// client's check for a chain whose validator set never changes (the coop
-// ledger returns no validator updates).
+// client's whole check while the validator set is the genesis one; a
+// header of another set fails with errOtherValidators, and trustChain then
+// follows the set's changes with CometBFT's light client.
 func verifiedHeader(ctx context.Context, c rpcclient.SignClient, chainID string, vals *types.ValidatorSet, height int64) (*types.SignedHeader, error) {
 	res, err := c.Commit(ctx, &height)
 	if err != nil {
@@ -148,7 +149,7 @@ func verifiedHeader(ctx context.Context, c rpcclient.SignClient, chainID string,
 		return nil, fmt.Errorf("asked for header %d, got %d", height, sh.Height)
 	}
 	if !bytes.Equal(sh.ValidatorsHash, vals.Hash()) {
-		return nil, fmt.Errorf("header %d has validators %X, not the genesis validators %X", height, sh.ValidatorsHash, vals.Hash())
+		return nil, fmt.Errorf("%w: header %d has validators %X, not the genesis validators %X", errOtherValidators, height, sh.ValidatorsHash, vals.Hash())
 	}
 	if err := vals.VerifyCommitLight(chainID, sh.Commit.BlockID, height, sh.Commit); err != nil {
 		return nil, fmt.Errorf("header %d is not signed by the validators: %w", height, err)

@@ -124,6 +124,21 @@ func TestFullNodeBecomesValidator(t *testing.T) {
 		return in && h > res.Height+2 && signed(h-1)
 	})
 
+	// A verified read now needs headers signed by the new set: the
+	// Verifier follows the change from block 1 with the light client.
+	doc, err := ReadGenesis(filepath.Join(ChainDir(v0), "config", "genesis.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewVerifier(tn.Nodes[1].rpcLocal(), doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, vh, err := v.Account(ctx, AddressOf(jn.Key()))
+	if err != nil || !acct.Exists || vh <= res.Height+2 {
+		t.Fatalf("verified account of the new validator after the set changed: %+v at %d, %v", acct, vh, err)
+	}
+
 	// With validator 2 stopped, 30 of 40 is online: blocks go on.
 	tn.StopNode(2)
 	h0 := tn.Height(0)

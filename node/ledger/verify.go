@@ -16,12 +16,13 @@ import (
 // genesis and not the node that answers: a record of height H is proved by
 // an ics23 proof against the app hash in header H+1 (chain.VerifyQuery),
 // and that header must be signed by more than 2/3 of the genesis
-// validators (the ledger never changes its validator set, so this is the
-// whole of the light client's check).
+// validators while the validator set is the genesis one, else verified by
+// CometBFT's light client from block 1 through the set's changes
+// (trustChain).
 type Verifier struct {
 	rpc     rpcclient.Client
 	chainID string
-	vals    *types.ValidatorSet
+	trust   *trustChain
 }
 
 // NewVerifier checks answers from rpc against genesis.
@@ -30,7 +31,7 @@ func NewVerifier(rpc rpcclient.Client, genesis *types.GenesisDoc) (*Verifier, er
 	if err != nil {
 		return nil, err
 	}
-	return &Verifier{rpc: rpc, chainID: genesis.ChainID, vals: vals}, nil
+	return &Verifier{rpc: rpc, chainID: genesis.ChainID, trust: newTrustChain(genesis.ChainID, vals, rpc, nil)}, nil
 }
 
 // headerPoll paces the wait for the header after a query's height (the
@@ -92,7 +93,7 @@ func (v *Verifier) header(ctx context.Context, h int64) (*types.SignedHeader, er
 			return nil, fmt.Errorf("%w: status: %v", ErrQuery, err)
 		}
 		if st.SyncInfo.LatestBlockHeight >= h {
-			sh, err := verifiedHeader(ctx, v.rpc, v.chainID, v.vals, h)
+			sh, err := v.trust.header(ctx, h)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %w", chain.ErrUnverified, err)
 			}
