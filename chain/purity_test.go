@@ -20,6 +20,7 @@ func TestStateTransitionsUseNoClockRandomnessFloatsOrMapOrder(t *testing.T) {
 		"flush":     "collects the keys and sorts them before writing",
 		"keysUnder": "collects the keys under a prefix and sorts them",
 		"len":       "sums sizes for a test (verifiedCache); not state",
+		"list":      "collects the stored snapshots and sorts them by height; not state",
 	}
 	forbiddenImports := map[string]bool{"time": true, "math/rand": true, "math/rand/v2": true, "crypto/rand": true}
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cosmos/iavl"
@@ -27,7 +26,6 @@ type SnapshotInfo struct {
 	Height int64
 	Chunks int
 	Bytes  int64
-	Took   time.Duration
 }
 
 // maybeSnapshot starts a snapshot of version v in the background if v is
@@ -51,7 +49,7 @@ func (a *App) maybeSnapshot(v int64) {
 			}
 			return
 		}
-		a.log.Info("ledger snapshot", "height", v, "chunks", info.Chunks, "bytes", info.Bytes, "took", info.Took)
+		a.log.Info("ledger snapshot", "height", v, "chunks", info.Chunks, "bytes", info.Bytes)
 		if err := a.snaps.prune(max(a.cfg.SnapshotKeep, 1)); err != nil {
 			a.log.Warn("pruning ledger snapshots", "err", err)
 		}
@@ -66,7 +64,6 @@ func (a *App) maybeSnapshot(v int64) {
 // working tree that FinalizeBlock changes meanwhile; Commit does not prune
 // v while it runs (a.snapshotting).
 func (a *App) takeSnapshot(v int64, appHash []byte) (SnapshotInfo, error) {
-	start := time.Now()
 	view := iavl.NewMutableTree(a.db, 10_000, true, iavl.NewNopLogger())
 	imm, err := view.GetImmutable(v)
 	if err != nil {
@@ -90,7 +87,7 @@ func (a *App) takeSnapshot(v int64, appHash []byte) (SnapshotInfo, error) {
 		w.abort()
 		return SnapshotInfo{}, err
 	}
-	return SnapshotInfo{Height: v, Chunks: len(w.sn.Metadata.ChunkHashes), Bytes: size, Took: time.Since(start)}, nil
+	return SnapshotInfo{Height: v, Chunks: len(w.sn.Metadata.ChunkHashes), Bytes: size}, nil
 }
 
 // cancelExporter stops an export when ctx ends (Close).

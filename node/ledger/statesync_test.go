@@ -122,7 +122,7 @@ func TestStateSyncJoin(t *testing.T) {
 	for last.Height < blocks {
 		select {
 		case last = <-snaps:
-			t.Logf("snapshot at %d: %d chunks, %d bytes, %v", last.Height, last.Chunks, last.Bytes, last.Took)
+			t.Logf("snapshot at %d: %d chunks, %d bytes", last.Height, last.Chunks, last.Bytes)
 		case <-ctx.Done():
 			t.Fatalf("no snapshot at height ≥ %d (chain at %d)", blocks, tn.Height(0))
 		}
