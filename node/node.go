@@ -182,6 +182,9 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 	closers = append(closers, n.x.Close)
 	n.px = meteredExchange{n.x, n.metrics}
 	n.metrics.Watch(metricSources{n})
+	if n.fix != nil {
+		n.metrics.WatchRepair(n.fix.Repaired, n.fix.Raised)
+	}
 	if n.work, err = n.newWorker(); err != nil {
 		return nil, err
 	}

@@ -106,6 +106,11 @@ func TestRaiseOnADevnet(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// The owner's /metrics counts the pieces it added: one per segment.
+	if v := metricValue(scrape(t, owner), "coop_pieces_raised_total", nil); v != 3 {
+		t.Fatalf("coop_pieces_raised_total = %v, want 3 (one added piece per segment)", v)
+	}
+
 	// Two of the original holders go: two pieces per segment are left, the
 	// owner's and the added one.
 	net.Stop(1)

@@ -75,3 +75,22 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(pinned), "pinned")
 	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(cache), "cache")
 }
+
+// WatchRepair registers the repair loop's counters, read at scrape time:
+// coop_pieces_repaired_total (lost pieces this node rebuilt and moved to
+// new holders) and coop_pieces_raised_total (parity pieces it added to its
+// own files stored below the asked redundancy). Call it once, with the
+// node's repairer.
+func (m *Metrics) WatchRepair(repaired, raised func() uint64) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: "pieces_repaired_total",
+			Help: "Lost pieces this node rebuilt and moved to new holders (ReplacePieces it sent that committed)."},
+			func() float64 { return float64(repaired()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: "pieces_raised_total",
+			Help: "Parity pieces this node added to its own files stored below the asked redundancy (RaisePieces it sent that committed)."},
+			func() float64 { return float64(raised()) }),
+	)
+}

@@ -114,3 +114,25 @@ coop_store_bytes{area="pinned"} 100
 		t.Fatalf("handler: %d\n%s", rec.Code, rec.Body.String())
 	}
 }
+
+// TestRepairCountersReadAtScrape: the repair counters read the repairer's
+// totals when scraped.
+func TestRepairCountersReadAtScrape(t *testing.T) {
+	m := New()
+	repaired, raised := uint64(3), uint64(0)
+	m.WatchRepair(func() uint64 { return repaired }, func() uint64 { return raised })
+	raised = 5
+	want := `
+# HELP coop_pieces_raised_total Parity pieces this node added to its own files stored below the asked redundancy (RaisePieces it sent that committed).
+# TYPE coop_pieces_raised_total counter
+coop_pieces_raised_total 5
+# HELP coop_pieces_repaired_total Lost pieces this node rebuilt and moved to new holders (ReplacePieces it sent that committed).
+# TYPE coop_pieces_repaired_total counter
+coop_pieces_repaired_total 3
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "coop_pieces_raised_total", "coop_pieces_repaired_total"); err != nil {
+		t.Fatal(err)
+	}
+	var nilM *Metrics
+	nilM.WatchRepair(nil, nil)
+}
