@@ -69,8 +69,9 @@ func rpcURL(s string) string {
 
 // StateSyncTrust returns a state sync config over servers (at least two)
 // with a header to trust: the latest committed header of the first server,
-// checked to be signed by more than 2/3 of the genesis validators (the
-// ledger never changes its validator set) and to be the header the second
+// checked against the genesis (signed by more than 2/3 of the genesis
+// validators, or, once validator_vote changed the set, verified by the
+// light client from block 1, trustChain) and to be the header the second
 // server has at that height. A node made with it trusts what the genesis
 // trusts, not the servers.
 func StateSyncTrust(ctx context.Context, genesis *types.GenesisDoc, servers []string) (StateSyncConfig, error) {
