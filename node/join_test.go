@@ -134,6 +134,22 @@ func TestJoinedFullNodeStoresAndPuts(t *testing.T) {
 	if held == 0 {
 		t.Fatalf("validator 0's put placed no piece on the joined node: %+v", res.Pieces)
 	}
+	// The joined node is a full node: its ledger may be a block behind the
+	// validator that committed the put.
+	fid, err := chain.ParseHash(res.FileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := lc.File(ctx, fid); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the joined node's ledger never saw validator 0's file")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	got, err = getAll(ctx, apiClient(t, j), res.Capability)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("joined node read validator 0's file: %d bytes, %v", len(got), err)
