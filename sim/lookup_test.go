@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"math"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -39,10 +40,12 @@ func TestLookupSmallNetwork(t *testing.T) {
 }
 
 // TestSeedFixesNetworkAndKeys checks that one seed gives the same node
-// identities and lookup keys, and another seed different ones.
+// identities and lookup keys, and another seed different ones, and that Run
+// leaves no goroutines behind.
 func TestSeedFixesNetworkAndKeys(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
+	before := runtime.NumGoroutine()
 	run := func(seed uint64) *Result {
 		res, err := Run(ctx, Options{Nodes: 8, Seed: seed, Lookups: 5})
 		if err != nil {
@@ -59,6 +62,10 @@ func TestSeedFixesNetworkAndKeys(t *testing.T) {
 	}
 	if a.Lookups[0].Key == c.Lookups[0].Key {
 		t.Fatal("seeds 7 and 8 gave the same first key")
+	}
+	if err := waitFor(ctx, time.Minute, func() bool { return runtime.NumGoroutine() <= before }); err != nil {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after three closed networks, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 	}
 }
 
