@@ -99,8 +99,10 @@ type Lookup struct {
 	Hops int
 	// Contacted is how many distinct peers the lookup sent a query to.
 	Contacted int
-	// Errors is how many of those queries failed.
-	Errors int
+	// Errors is how many of those queries (or dials) failed, and
+	// FirstError the first failure's message.
+	Errors     int
+	FirstError string
 	// Exact reports whether the lookup returned exactly the true k closest
 	// peers to the key (brute force over XOR distance, the origin excluded).
 	Exact bool
@@ -200,6 +202,7 @@ type Trace struct {
 	parent  map[peer.ID]peer.ID
 	queried map[peer.ID]bool
 	errors  int
+	first   string
 }
 
 func newTrace() *Trace {
@@ -229,6 +232,9 @@ func (t *Trace) add(ev *routing.QueryEvent) {
 			}
 		}
 	case routing.QueryError:
+		if t.errors == 0 {
+			t.first = ev.Extra
+		}
 		t.errors++
 	}
 }
@@ -472,7 +478,7 @@ func (n *Network) Lookup(ctx context.Context, origin int, key string, timeout ti
 	wg.Wait()
 
 	truth := n.Closest(key, self, BucketSize)
-	l := Lookup{Origin: self, Key: key, Hops: tr.Depth(truth[0]), Contacted: len(tr.queried), Errors: tr.errors, Err: err}
+	l := Lookup{Origin: self, Key: key, Hops: tr.Depth(truth[0]), Contacted: len(tr.queried), Errors: tr.errors, FirstError: tr.first, Err: err}
 	gotSet := map[peer.ID]bool{}
 	for _, p := range got {
 		gotSet[p] = true

@@ -65,13 +65,17 @@ func run() error {
 			}
 			s := res.Summarize()
 			var errs int
+			var firstErr string
 			for _, l := range res.Lookups {
 				errs += l.Errors
+				if firstErr == "" {
+					firstErr = l.FirstError
+				}
 			}
 			rows = append(rows, row{Run: r + 1, Summary: s})
 			slog.Info("lookup experiment", "nodes", n, "run", r+1, "mean_hops", s.MeanHops, "p95_hops", s.P95Hops,
 				"max_hops", s.MaxHops, "mean_contacted", s.MeanContacted, "p95_contacted", s.P95Contacted,
-				"exact", s.Exact, "lookups", s.Lookups, "query_errors", errs,
+				"exact", s.Exact, "lookups", s.Lookups, "query_errors", errs, "first_query_error", firstErr,
 				"setup", time.Duration(s.SetupSecs*float64(time.Second)).Round(time.Millisecond),
 				"measure", time.Duration(s.MeasureSecs*float64(time.Second)).Round(time.Millisecond))
 		}
