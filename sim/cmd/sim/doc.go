@@ -100,6 +100,14 @@ true 20 closest peers. p95 is the nearest-rank 95th percentile.
 {{end}}
 ![lookup hops and peers contacted against log2 N](scale-lookup.png)
 
+Reading the figures: Kademlia promises O(log N) hops; the table gives the
+constant. Each refreshed routing table holds up to 20 peers per bucket, so a
+node knows many peers near any key and the closest one is usually named by
+the first or second answer, and a lookup queries about k peers plus the
+follow-up queries to the final k closest. These are hops in a stable network
+with complete, fresh routing tables and no latency: a lower bound for a real
+network, where stale entries and timeouts add rounds.
+
 ## What the seed fixes and what still varies
 
 One seed fixes the node identities, the join order and bootstrap peers, the
