@@ -98,6 +98,9 @@ true 20 closest peers. p95 is the nearest-rank 95th percentile.
 |--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|
 {{range .Rows}}| {{.Nodes}} | {{f1 .Log2N}} | {{.Run}} | {{f2 .MeanHops}} | {{.P95Hops}} | {{.MaxHops}} | {{f1 .MeanContacted}} | {{.P95Contacted}} | {{.Exact}}/{{.Lookups}} | {{f1 .MeanRoutingTable}} | {{f1 .SetupSecs}} | {{f1 .MeasureSecs}} |
 {{end}}
+"build s" (join and refresh) and "lookups s" are wall-clock times and depend
+on the machine's load.
+
 ![lookup hops and peers contacted against log2 N](scale-lookup.png)
 
 Reading the figures: Kademlia promises O(log N) hops; the table gives the
