@@ -90,7 +90,10 @@ Equivalently: the depth of the peer that first returned the closest peer,
 counting the origin's own routing-table peers as depth 1. **Peers contacted**
 = distinct peers the lookup sent a query to (including kad-dht's follow-up
 queries to the final k closest). **Exact** = the lookup returned exactly the
-true 20 closest peers. p95 is the nearest-rank 95th percentile.
+true 20 closest peers. p95 is the nearest-rank 95th percentile. ` + "`make sim`" + `
+also logs the failed queries kad-dht reports (query_errors); on mocknet these
+are dials still in flight when a lookup ends and kad-dht cancels them
+("identify failed to complete: context canceled"), not lost peers.
 
 ## Lookup figures (seed {{.Seed}})
 
