@@ -91,9 +91,9 @@ counting the origin's own routing-table peers as depth 1. **Peers contacted**
 = distinct peers the lookup sent a query to (including kad-dht's follow-up
 queries to the final k closest). **Exact** = the lookup returned exactly the
 true 20 closest peers. p95 is the nearest-rank 95th percentile. ` + "`make sim`" + `
-also logs the failed queries kad-dht reports (query_errors); on mocknet these
-are dials still in flight when a lookup ends and kad-dht cancels them
-("identify failed to complete: context canceled"), not lost peers.
+also logs the failed queries kad-dht reports (query_errors) and the first one's message;
+on mocknet those seen were dials still in flight when a lookup ended and
+kad-dht cancelled them ("identify failed to complete: context canceled").
 
 ## Lookup figures (seed {{.Seed}})
 
