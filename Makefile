@@ -17,7 +17,7 @@ TEST_TIMEOUT ?= 25m
 FUZZTIME  ?= 15s
 DEMO_DIR  ?= $(CURDIR)/.demo
 
-.PHONY: all build test bench bench-net fuzz demo lint clean jobs dist dist-check testbed
+.PHONY: all build test bench bench-net fuzz demo lint clean jobs dist dist-check testbed sim
 
 all: build
 
@@ -69,6 +69,14 @@ lint:
 # in `make test`.
 testbed:
 	COOP_TESTBED_FULL=1 $(GO) test -count=1 -v -timeout 30m -run '^TestCoopOnTestbed$$' ./internal/testbed
+
+# sim: the scale simulation (package sim): Kademlia lookups on the real
+# kad-dht over mocknet at N = 100, 300, 1000, two runs each with one seed;
+# writes docs/scale.md and docs/scale-lookup.png. make sim SIM_SEED=n
+SIM_SEED  ?= 1
+SIM_NODES ?= 100,300,1000
+sim:
+	$(GO) run ./sim/cmd/sim -seed $(SIM_SEED) -nodes $(SIM_NODES)
 
 # demo: see README.md.
 demo: build
