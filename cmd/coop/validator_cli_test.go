@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/ledger"
@@ -28,6 +29,21 @@ func TestValidatorCommands(t *testing.T) {
 		}
 		return vs
 	}
+	// until waits for node 0's ledger (which may be a block behind the node
+	// that committed a vote) to show what cond wants.
+	until := func(what string, cond func(chain.ValidatorSet) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); ; {
+			vs := list()
+			if cond(vs) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node 0 never saw %s: %+v", what, vs)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	if vs := list(); len(vs.Validators) != 2 || vs.TotalPower != 20 {
 		t.Fatalf("devnet set: %+v", vs)
 	}
@@ -35,9 +51,7 @@ func TestValidatorCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "no longer a validator") {
 		t.Fatalf("leave: %v\n%s", err, out)
 	}
-	if vs := list(); len(vs.Validators) != 1 || vs.Version != 1 {
-		t.Fatalf("after leave: %+v", vs)
-	}
+	until("node 1 leave", func(vs chain.ValidatorSet) bool { return len(vs.Validators) == 1 && vs.Version == 1 })
 	// Node 0 cannot approve a node that has not asked.
 	a1 := tn.Addrs[1].String()
 	if out, err := runCLI(t, "--home", h0, "validator", "approve", a1); err == nil || !strings.Contains(err.Error(), "has not asked") {
@@ -47,6 +61,7 @@ func TestValidatorCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "vote recorded") {
 		t.Fatalf("request: %v\n%s", err, out)
 	}
+	until("node 1's request", func(vs chain.ValidatorSet) bool { return len(vs.Votes) == 1 })
 	out, err = runCLI(t, "--home", h0, "validator", "list")
 	if err != nil || !strings.Contains(out, a1+" → power 7, by the candidate itself") {
 		t.Fatalf("list after request: %v\n%s", err, out)
