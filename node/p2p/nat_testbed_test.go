@@ -24,6 +24,7 @@ import (
 // answers one line per command on stdin:
 //
 //	addrs            its addresses, space-separated
+//	protocols        the protocols it serves, space-separated
 //	connect MADDR    dial MADDR (ending in /p2p/<id>): "ok" or "error: …"
 //	conns PEER       its connections to PEER: "direct ADDR" or "relayed ADDR", space-separated
 //
@@ -55,6 +56,12 @@ func helperHost(cfgJSON string) int {
 	for in.Scan() {
 		cmd, arg, _ := strings.Cut(in.Text(), " ")
 		switch cmd {
+		case "protocols":
+			var s []string
+			for _, p := range h.Libp2p().Mux().Protocols() {
+				s = append(s, string(p))
+			}
+			fmt.Println(strings.Join(s, " "))
 		case "addrs":
 			var s []string
 			for _, a := range h.Libp2p().Addrs() {
@@ -201,6 +208,12 @@ func TestNATTraversalOnTestbed(t *testing.T) {
 	// It gets a relay address through h0.
 	if !poll(ctx, func() bool { return strings.Contains(natted.do("addrs"), "/p2p-circuit") }) {
 		t.Fatalf("the NAT'd host got no relay address: %s", natted.do("addrs"))
+	}
+	// Its hole-punching service starts once it knows an address others see
+	// (identify's observed address through its NAT): only then does an
+	// inbound relayed connection start DCUtR.
+	if !poll(ctx, func() bool { return strings.Contains(natted.do("protocols"), "/libp2p/dcutr") }) {
+		t.Fatalf("the NAT'd host's hole punching never started: %s", natted.do("protocols"))
 	}
 	circuit := relayAddr + "/p2p-circuit/p2p/" + natted.id
 	if got := public.do("connect " + circuit); got != "ok" {
