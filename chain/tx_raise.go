@@ -122,22 +122,9 @@ func applyRaisePieces(x *execCtx, b *RaisePieces) error {
 		if x.params.RepairAfterMissed > 0 && n.MissedInRow >= x.params.RepairAfterMissed && n.Used > 0 {
 			return fmt.Errorf("%w: holder %s missed its last %d epochs", ErrHolderUnavailable, p.Holder, n.MissedInRow)
 		}
-		used, ok := addUint64(n.Used, p.Size)
-		if !ok || used > n.Pledge {
-			return fmt.Errorf("%w: holder %s has %d bytes free, piece %d/%d needs %d", ErrNoCapacity, p.Holder, n.Free(), p.Segment, p.Index, p.Size)
+		if err := x.takeNewPiece(n, p.Holder, p.Segment, p.Index, p.Size, &epoch); err != nil {
+			return err
 		}
-		if n.Used == 0 {
-			if epoch == nil {
-				e, _, err := currentEpoch(x.st)
-				if err != nil {
-					return err
-				}
-				epoch = &e
-			}
-			n.ProveFrom = epoch.Number + 1
-			n.MissedInRow = 0
-		}
-		n.Used = used
 		if p.Holder != f.Owner {
 			n.HeldForOthers += p.Size // ≤ Used
 		}

@@ -219,23 +219,9 @@ func applyReplacePieces(x *execCtx, b *ReplacePieces) error {
 			}
 			return fmt.Errorf("%w: holder %s already holds piece %d/%d of segment %d", ErrDuplicateHolder, r.Holder, q.Segment, q.Index, q.Segment)
 		}
-		used, ok := addUint64(n.Used, p.Size)
-		if !ok || used > n.Pledge {
-			return fmt.Errorf("%w: holder %s has %d bytes free, piece %d/%d needs %d", ErrNoCapacity, r.Holder, n.Free(), r.Segment, r.Index, p.Size)
+		if err := x.takeNewPiece(n, r.Holder, r.Segment, r.Index, p.Size, &epoch); err != nil {
+			return err
 		}
-		if n.Used == 0 {
-			// Its first piece: it owes proofs from the next epoch on.
-			if epoch == nil {
-				e, _, err := currentEpoch(x.st)
-				if err != nil {
-					return err
-				}
-				epoch = &e
-			}
-			n.ProveFrom = epoch.Number + 1
-			n.MissedInRow = 0 // as in PlaceFile: it is back
-		}
-		n.Used = used
 		if r.Holder != f.Owner {
 			n.HeldForOthers += p.Size // ≤ Used
 		}
@@ -295,5 +281,29 @@ func checkReplaceReceipts(x *execCtx, receipts []Receipt, f *File, holders []Add
 			return fmt.Errorf("receipt %d: %w", i, err)
 		}
 	}
+	return nil
+}
+
+// takeNewPiece credits node n (holder) with a new piece segment/index of
+// size bytes, as ReplacePieces and RaisePieces do: ErrNoCapacity past its
+// pledge; its first piece makes it owe proofs from the next epoch on
+// (*epoch, the current epoch, is read once per tx and kept there).
+func (x *execCtx) takeNewPiece(n *Node, holder Address, segment, index uint32, size uint64, epoch **Epoch) error {
+	used, ok := addUint64(n.Used, size)
+	if !ok || used > n.Pledge {
+		return fmt.Errorf("%w: holder %s has %d bytes free, piece %d/%d needs %d", ErrNoCapacity, holder, n.Free(), segment, index, size)
+	}
+	if n.Used == 0 {
+		if *epoch == nil {
+			e, _, err := currentEpoch(x.st)
+			if err != nil {
+				return err
+			}
+			*epoch = &e
+		}
+		n.ProveFrom = (*epoch).Number + 1
+		n.MissedInRow = 0 // as in PlaceFile: it is back
+	}
+	n.Used = used
 	return nil
 }
