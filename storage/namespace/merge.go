@@ -1,0 +1,377 @@
+package namespace
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Kinds of Conflict.
+const (
+	// ConflictBothModified: both sides changed a file that was in the base
+	// to different contents; the loser's version is at CopyPath.
+	ConflictBothModified = "both-modified"
+	// ConflictBothAdded: both sides put different files at a path the base
+	// did not have as a file; the loser's is at CopyPath.
+	ConflictBothAdded = "both-added"
+	// ConflictModifiedDeleted: one side removed what the other changed; the
+	// changed file (or the directory, still holding what was changed or
+	// added in it) stays at Path, and CopyPath is "".
+	ConflictModifiedDeleted = "modified-deleted"
+	// ConflictDirFile: one side has a directory where the other has a file;
+	// the directory stays at Path and the file (whichever side's) is at
+	// CopyPath.
+	ConflictDirFile = "dir-file"
+)
+
+// Conflict is a path where Merge had to keep both sides' changes, or keep
+// a change the other side removed.
+type Conflict struct {
+	Path     string // the path both sides changed
+	CopyPath string // where the file that lost the path now is; "" if none moved
+	Kind     string // one of the Conflict* kinds
+}
+
+// maxLabel bounds the caller's label in conflict copy names.
+const maxLabel = 64
+
+// Merge merges two trees changed from a common base, after the winner
+// committed first and the loser's compare-and-swap failed. A nil tree is
+// an empty one. The result is a new tree (the inputs are not changed): the
+// winner, with the loser's changes relative to base applied, path by path:
+//
+//   - a path only the loser added, changed or removed gets the loser's
+//     change; identical changes on both sides are not conflicts;
+//   - a file both changed to different contents keeps the winner's at the
+//     path and the loser's as a conflict copy beside it (both-modified, or
+//     both-added when the base had no file there); the same contents (file
+//     id and key) with different metadata keep the winner's;
+//   - a file changed on one side and removed on the other is kept, changed
+//     (modified-deleted; a directory the loser removed stays if the winner
+//     put or kept something changed in it, and a directory the winner
+//     removed is made again for what the loser put under it);
+//   - a file where the other side has a directory: the directory stays at
+//     the path and the file becomes a conflict copy (dir-file);
+//   - directories made on both sides merge; a directory's Redundancy and
+//     MTime take the loser's change if the winner did not change them.
+//
+// A rename is a removal and an addition, so a rename on one side and an
+// edit of the same file on the other ends with both names present: the
+// renamed (old) contents at the new name and the edited ones at the old
+// name. Nothing either side wrote is lost: every file id present on either
+// side and not at the same path in the base is in the result.
+//
+// A conflict copy is named from the path's last component, keeping its
+// extension: "report.pdf" becomes "report (conflict LABEL 1a2b3c4d).pdf",
+// LABEL being conflictLabel (e.g. the losing device's name; '/' and
+// control characters become '-', at most 64 bytes) and 1a2b3c4d the first
+// bytes of the copied file's id in hex; if that name is taken, " 2", " 3",
+// … is added before the ')'. Merge is deterministic: the same inputs give
+// the same tree and conflicts (in the order found). The result may break a
+// limit (MaxEntries) that both inputs kept, which Encode reports.
+func Merge(base, winner, loser *Tree, conflictLabel string) (*Tree, []Conflict) {
+	if base == nil {
+		base = New()
+	}
+	if winner == nil {
+		winner = New()
+	}
+	if loser == nil {
+		loser = New()
+	}
+	m := &merger{
+		b:     flatten(base),
+		w:     flatten(winner),
+		l:     flatten(loser),
+		r:     winner.Clone(),
+		label: cleanLabel(conflictLabel),
+		taken: make(map[string]bool),
+	}
+	for _, f := range []*flat{m.b, m.w, m.l} {
+		for _, p := range f.order {
+			m.taken[p] = true
+		}
+	}
+	m.removeFiles()
+	m.removeDirs()
+	m.add()
+	m.attrs()
+	return m.r, m.conflicts
+}
+
+// flat is a tree by path, with the paths in Walk order.
+type flat struct {
+	at    map[string]*Entry
+	order []string
+}
+
+func flatten(t *Tree) *flat {
+	f := &flat{at: make(map[string]*Entry)}
+	t.Walk(func(p string, e *Entry) error {
+		f.at[p] = e
+		f.order = append(f.order, p)
+		return nil
+	})
+	return f
+}
+
+// file returns the file at p, or nil.
+func (f *flat) file(p string) *File {
+	if e := f.at[p]; e != nil && !e.Dir {
+		return &e.File
+	}
+	return nil
+}
+
+// dir returns the directory at p, or nil.
+func (f *flat) dir(p string) *Entry {
+	if e := f.at[p]; e != nil && e.Dir {
+		return e
+	}
+	return nil
+}
+
+type merger struct {
+	b, w, l   *flat
+	r         *Tree
+	label     string
+	taken     map[string]bool
+	conflicts []Conflict
+}
+
+func (m *merger) conflict(p, copyPath, kind string) {
+	m.conflicts = append(m.conflicts, Conflict{Path: p, CopyPath: copyPath, Kind: kind})
+}
+
+// sameContent reports whether two files are the same stored file.
+func sameContent(a, b *File) bool { return a.FileID == b.FileID && a.Key == b.Key }
+
+// removeFiles removes from the result the base's files the loser removed
+// (or replaced by a directory) and the winner left as they were.
+func (m *merger) removeFiles() {
+	for _, p := range m.b.order {
+		bf := m.b.file(p)
+		if bf == nil || m.l.file(p) != nil {
+			continue
+		}
+		wf := m.w.file(p)
+		switch {
+		case wf == nil:
+		case *wf == *bf:
+			m.remove(p)
+		case m.l.at[p] == nil:
+			m.conflict(p, "", ConflictModifiedDeleted)
+		}
+	}
+}
+
+// removeDirs removes, deepest first, the base's directories the loser
+// removed (or replaced by a file) once nothing is left in them.
+func (m *merger) removeDirs() {
+	for i := len(m.b.order) - 1; i > 0; i-- {
+		p := m.b.order[i]
+		if m.b.dir(p) == nil || m.l.dir(p) != nil || m.w.dir(p) == nil {
+			continue
+		}
+		e, _ := m.r.find(p)
+		switch {
+		case e == nil || !e.Dir:
+		case len(e.Children) == 0:
+			m.remove(p)
+		case m.l.at[p] == nil && !m.reportedWithin(p):
+			m.conflict(p, "", ConflictModifiedDeleted)
+		}
+	}
+}
+
+// reportedWithin reports whether a conflict was found at p or below it.
+func (m *merger) reportedWithin(p string) bool {
+	for _, c := range m.conflicts {
+		if within(c.Path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// add applies the loser's additions and changes, parents first.
+func (m *merger) add() {
+	for _, p := range m.l.order[1:] {
+		le, be := m.l.at[p], m.b.at[p]
+		if be != nil && le.Dir == be.Dir && (le.Dir || le.File == be.File) {
+			continue // unchanged from the base (directory attributes: see attrs)
+		}
+		if le.Dir {
+			m.ensureDir(p)
+			continue
+		}
+		lf, bf := &le.File, m.b.file(p)
+		re, _ := m.r.find(p)
+		switch {
+		case re == nil:
+			m.put(p, *lf)
+			if bf != nil && m.w.at[p] == nil {
+				m.conflict(p, "", ConflictModifiedDeleted)
+			}
+		case re.Dir:
+			cp := m.put(m.copyPath(p, lf), *lf)
+			m.conflict(p, cp, ConflictDirFile)
+		case bf != nil && re.File == *bf:
+			re.File, re.MTime = *lf, lf.MTime
+		case sameContent(&re.File, lf):
+		default:
+			kind := ConflictBothModified
+			if bf == nil {
+				kind = ConflictBothAdded
+			}
+			cp := m.put(m.copyPath(p, lf), *lf)
+			m.conflict(p, cp, kind)
+		}
+	}
+}
+
+// attrs applies the loser's changes to directories' Redundancy and MTime
+// where the winner did not change them (or the directory is not the
+// winner's).
+func (m *merger) attrs() {
+	for _, p := range m.l.order {
+		ld := m.l.dir(p)
+		if ld == nil {
+			continue
+		}
+		rd, _ := m.r.find(p)
+		if rd == nil || !rd.Dir {
+			continue
+		}
+		wd := m.w.dir(p)
+		if wd == nil {
+			rd.Redundancy, rd.MTime = ld.Redundancy, ld.MTime
+			continue
+		}
+		var base Entry
+		if bd := m.b.dir(p); bd != nil {
+			base = *bd
+		}
+		if ld.Redundancy != base.Redundancy && wd.Redundancy == base.Redundancy {
+			rd.Redundancy = ld.Redundancy
+		}
+		if ld.MTime != base.MTime && wd.MTime == base.MTime {
+			rd.MTime = ld.MTime
+		}
+	}
+}
+
+// remove removes the entry at p from the result.
+func (m *merger) remove(p string) {
+	d, err := m.r.dirOf(p, false)
+	if err != nil {
+		return
+	}
+	_, name := parentOf(p)
+	if i, ok := d.child(name); ok {
+		d.Children = slices.Delete(d.Children, i, i+1)
+	}
+}
+
+// ensureDir makes the directory p and those above it in the result; a
+// file in the way is moved to a conflict copy (dir-file).
+func (m *merger) ensureDir(p string) *Entry {
+	d, at := m.r.Root, "/"
+	for _, name := range split(p) {
+		at = join(at, name)
+		i, ok := d.child(name)
+		if ok && !d.Children[i].Dir {
+			f := d.Children[i]
+			cp := m.copyPath(at, &f.File)
+			d.Children = slices.Delete(d.Children, i, i+1)
+			_, f.Name = parentOf(cp)
+			j, _ := d.child(f.Name)
+			d.Children = slices.Insert(d.Children, j, f)
+			m.conflict(at, cp, ConflictDirFile)
+			i, ok = d.child(name)
+		}
+		if !ok {
+			d.Children = slices.Insert(d.Children, i, &Entry{Name: name, Dir: true})
+		}
+		d = d.Children[i]
+	}
+	return d
+}
+
+// put puts f at p in the result, making directories above it, and
+// returns p.
+func (m *merger) put(p string, f File) string {
+	dir, name := parentOf(p)
+	d := m.ensureDir(dir)
+	i, ok := d.child(name)
+	e := &Entry{Name: name, File: f, MTime: f.MTime}
+	if ok {
+		d.Children[i] = e
+	} else {
+		d.Children = slices.Insert(d.Children, i, e)
+	}
+	return p
+}
+
+// copyPath returns a free path for a conflict copy of f, beside p.
+func (m *merger) copyPath(p string, f *File) string {
+	dir, name := parentOf(p)
+	stem, ext := splitExt(name)
+	for n := 1; ; n++ {
+		tag := fmt.Sprintf(" (conflict %s %x)", m.label, f.FileID[:4])
+		if n > 1 {
+			tag = fmt.Sprintf(" (conflict %s %x %d)", m.label, f.FileID[:4], n)
+		}
+		s := stem
+		if over := len(s) + len(tag) + len(ext) - MaxNameLen; over > 0 {
+			s = truncate(s, len(s)-over)
+		}
+		cp := join(dir, s+tag+ext)
+		if !m.taken[cp] {
+			m.taken[cp] = true
+			return cp
+		}
+	}
+}
+
+// splitExt splits name before its extension: "a.tar.gz" → "a.tar", ".gz";
+// a leading dot (".profile") is no extension, nor is a long or empty tail.
+func splitExt(name string) (stem, ext string) {
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 || i == len(name)-1 || len(name)-i > 16 {
+		return name, ""
+	}
+	return name[:i], name[i:]
+}
+
+// truncate cuts s to at most n bytes at a rune boundary.
+func truncate(s string, n int) string {
+	if n >= len(s) {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// cleanLabel makes the caller's label fit a name: valid UTF-8, no '/' or
+// control characters, at most maxLabel bytes, "merge" if empty.
+func cleanLabel(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '/' || unicode.IsControl(r) {
+			return '-'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "-"))
+	s = strings.TrimSpace(truncate(s, maxLabel))
+	if s == "" {
+		return "merge"
+	}
+	return s
+}
