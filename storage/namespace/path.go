@@ -15,8 +15,17 @@ import (
 // MaxNameLen bytes, not valid UTF-8 or holds a control character (NUL
 // included), and more than MaxDepth components.
 func CleanPath(p string) (string, error) {
+	c, err := cleanPath(p)
+	if err != nil {
+		return "", fmt.Errorf("%w %q: %v", ErrBadPath, p, err)
+	}
+	return c, nil
+}
+
+// cleanPath is CleanPath with an error that does not repeat the path.
+func cleanPath(p string) (string, error) {
 	if !strings.HasPrefix(p, "/") {
-		return "", fmt.Errorf("%w %q: not absolute (must start with /)", ErrBadPath, p)
+		return "", fmt.Errorf("not absolute (must start with /)")
 	}
 	if p == "/" {
 		return p, nil
@@ -26,10 +35,10 @@ func CleanPath(p string) (string, error) {
 	for name := range strings.SplitSeq(q[1:], "/") {
 		depth++
 		if depth > MaxDepth {
-			return "", fmt.Errorf("%w %q: more than %d components", ErrBadPath, p, MaxDepth)
+			return "", fmt.Errorf("more than %d components", MaxDepth)
 		}
 		if err := checkName(name); err != nil {
-			return "", fmt.Errorf("%w %q: %v", ErrBadPath, p, err)
+			return "", err
 		}
 	}
 	return q, nil

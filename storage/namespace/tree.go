@@ -124,9 +124,9 @@ func (t *Tree) dirOf(p string, parents bool) (*Entry, error) {
 
 // clean runs CleanPath for op.
 func clean(op, p string) (string, error) {
-	c, err := CleanPath(p)
+	c, err := cleanPath(p)
 	if err != nil {
-		return "", pathErr(op, p, err)
+		return "", pathErr(op, p, fmt.Errorf("%w: %v", ErrBadPath, err))
 	}
 	return c, nil
 }
