@@ -33,9 +33,12 @@ type wireEntry struct {
 	Children   []*wireEntry `cbor:"5,keyasint,omitempty"`
 }
 
+// wireFile holds the id and key as slices: the CBOR library encodes a
+// []byte with one copy but a [32]byte element by element. fromWire checks
+// their length.
 type wireFile struct {
-	FileID     [32]byte    `cbor:"1,keyasint"`
-	Key        [32]byte    `cbor:"2,keyasint"`
+	FileID     []byte      `cbor:"1,keyasint"`
+	Key        []byte      `cbor:"2,keyasint"`
 	Size       uint64      `cbor:"3,keyasint,omitempty"`
 	MTime      int64       `cbor:"4,keyasint,omitempty"`
 	Mode       uint32      `cbor:"5,keyasint,omitempty"`
@@ -121,7 +124,11 @@ func Decode(b []byte) (*Tree, error) {
 	if w.Root == nil {
 		return nil, fmt.Errorf("%w: no root", ErrFormat)
 	}
-	t := &Tree{Root: fromWire(w.Root)}
+	root, err := fromWire(w.Root, new([]string))
+	if err != nil {
+		return nil, err
+	}
+	t := &Tree{Root: root}
 	if err := check(t.Root); err != nil {
 		return nil, err
 	}
@@ -135,8 +142,8 @@ func Decode(b []byte) (*Tree, error) {
 func toWire(e *Entry) *wireEntry {
 	w := &wireEntry{Name: e.Name}
 	if !e.Dir {
-		f := e.File
-		w.File = &wireFile{FileID: f.FileID, Key: f.Key, Size: f.Size, MTime: f.MTime, Mode: f.Mode}
+		f := &e.File
+		w.File = &wireFile{FileID: f.FileID[:], Key: f.Key[:], Size: f.Size, MTime: f.MTime, Mode: f.Mode}
 		if !f.Redundancy.IsZero() {
 			r := f.Redundancy
 			w.File.Redundancy = &r
@@ -160,7 +167,9 @@ func toWire(e *Entry) *wireEntry {
 // fromWire converts a decoded entry as it is; check then refuses what a
 // tree may not hold (a file with entries or a default redundancy), and
 // re-encoding refuses what the conversion drops (zero values written out).
-func fromWire(w *wireEntry) *Entry {
+// Only a file id or key of the wrong length is refused here, naming the
+// entry's path.
+func fromWire(w *wireEntry, path *[]string) (*Entry, error) {
 	e := &Entry{Name: w.Name, MTime: w.MTime}
 	if w.Redundancy != nil {
 		e.Redundancy = *w.Redundancy
@@ -171,21 +180,31 @@ func fromWire(w *wireEntry) *Entry {
 			if c == nil { // CBOR null: refused by check as a bad name
 				c = &wireEntry{}
 			}
-			e.Children[i] = fromWire(c)
+			*path = append(*path, c.Name)
+			var err error
+			e.Children[i], err = fromWire(c, path)
+			*path = (*path)[:len(*path)-1]
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	if f := w.File; f != nil {
-		e.File = File{FileID: f.FileID, Key: f.Key, Size: f.Size, MTime: f.MTime, Mode: f.Mode}
+		if len(f.FileID) != 32 || len(f.Key) != 32 {
+			return nil, fmt.Errorf("%w: at /%s: file id of %d bytes and key of %d, want 32 each",
+				ErrFormat, strings.Join(*path, "/"), len(f.FileID), len(f.Key))
+		}
+		e.File = File{FileID: [32]byte(f.FileID), Key: [32]byte(f.Key), Size: f.Size, MTime: f.MTime, Mode: f.Mode}
 		if f.Redundancy != nil {
 			e.File.Redundancy = *f.Redundancy
 		}
 		if e.MTime == 0 {
 			e.MTime = f.MTime
 		}
-		return e
+		return e, nil
 	}
 	e.Dir = true
-	return e
+	return e, nil
 }
 
 // countMaps returns the number of CBOR maps in b, reading only item heads,

@@ -91,7 +91,7 @@ func TestDecodeRejects(t *testing.T) {
 	}
 	dir := func(name string, kids ...*wireEntry) *wireEntry { return &wireEntry{Name: name, Children: kids} }
 	file := func(name string) *wireEntry {
-		return &wireEntry{Name: name, File: &wireFile{Mode: 0o644, Size: 1}}
+		return &wireEntry{Name: name, File: &wireFile{FileID: make([]byte, 32), Key: make([]byte, 32), Mode: 0o644, Size: 1}}
 	}
 	tree := func(root *wireEntry) []byte { return raw(wireTree{Version: Version, Root: root}) }
 	type extraKey struct {
@@ -123,6 +123,7 @@ func TestDecodeRejects(t *testing.T) {
 		Version uint64     `cbor:"1,keyasint"`
 	}
 	unsortedMap, _ := nonCanonical.Marshal(reordered{Root: dir(""), Version: Version})
+	zero32 := make([]byte, 32)
 	cases := []struct {
 		name string
 		b    []byte
@@ -143,12 +144,15 @@ func TestDecodeRejects(t *testing.T) {
 		{"empty name", tree(dir("", file(""))), "empty component"},
 		{"null entry", tree(dir("", nil)), "empty component"},
 		{"too deep", tree(deep), "deeper than 64"},
-		{"bad mode", tree(dir("", &wireEntry{Name: "f", File: &wireFile{Mode: 0o1644}})), "at /f: namespace: invalid argument: mode"},
+		{"bad mode", tree(dir("", &wireEntry{Name: "f", File: &wireFile{FileID: zero32, Key: zero32, Mode: 0o1644}})), "at /f: namespace: invalid argument: mode"},
+		{"short file id", tree(dir("", dir("d", &wireEntry{Name: "f", File: &wireFile{FileID: zero32[:31], Key: zero32}}))), "at /d/f: file id of 31 bytes"},
+		{"long key", tree(dir("", &wireEntry{Name: "f", File: &wireFile{FileID: zero32, Key: make([]byte, 33)}})), "key of 33"},
+		{"no file id", tree(dir("", &wireEntry{Name: "f", File: &wireFile{Key: zero32}})), "file id of 0 bytes"},
 		{"bad redundancy", tree(&wireEntry{Redundancy: &Redundancy{K: 1, Copies: 2}}), "both copies"},
-		{"file with entries", tree(dir("", &wireEntry{Name: "f", File: &wireFile{}, Children: []*wireEntry{file("x")}})), "at /f: a file with directory fields"},
-		{"file with dir redundancy", tree(dir("", &wireEntry{Name: "f", File: &wireFile{}, Redundancy: &Redundancy{K: 1}})), "a file with directory fields"},
-		{"file with dir mtime", tree(dir("", &wireEntry{Name: "f", File: &wireFile{MTime: 1}, MTime: 2})), "mtime 2 differs"},
-		{"file mtime twice", tree(dir("", &wireEntry{Name: "f", File: &wireFile{MTime: 1}, MTime: 1})), "canonical"},
+		{"file with entries", tree(dir("", &wireEntry{Name: "f", File: &wireFile{FileID: zero32, Key: zero32}, Children: []*wireEntry{file("x")}})), "at /f: a file with directory fields"},
+		{"file with dir redundancy", tree(dir("", &wireEntry{Name: "f", File: &wireFile{FileID: zero32, Key: zero32}, Redundancy: &Redundancy{K: 1}})), "a file with directory fields"},
+		{"file with dir mtime", tree(dir("", &wireEntry{Name: "f", File: &wireFile{FileID: zero32, Key: zero32, MTime: 1}, MTime: 2})), "mtime 2 differs"},
+		{"file mtime twice", tree(dir("", &wireEntry{Name: "f", File: &wireFile{FileID: zero32, Key: zero32, MTime: 1}, MTime: 1})), "canonical"},
 		{"zero redundancy written", raw(wireTree{Version: Version, Root: &wireEntry{Children: []*wireEntry{{Name: "a"}}, Redundancy: &Redundancy{}}}), "canonical"},
 		{"zero redundancy field", raw(struct {
 			V uint64         `cbor:"1,keyasint"`
@@ -163,7 +167,7 @@ func TestDecodeRejects(t *testing.T) {
 			R *withEmptyKids `cbor:"2,keyasint"`
 		}{Version, &withEmptyKids{}}), "canonical"},
 		{"unsorted keys", unsortedMap, "canonical"},
-		{"long int", append([]byte{0xa2, 0x18, 0x01, 0x01, 0x02, 0xa1, 0x01, 0x60}), "canonical"},
+		{"long int", []byte{0xa2, 0x18, 0x01, 0x01, 0x02, 0xa1, 0x01, 0x60}, "canonical"},
 		{"indefinite", []byte{0xbf, 0x01, 0x01, 0xff}, "indefinite"},
 		{"tag", []byte{0xc1, 0xa0}, "tag"},
 		{"huge array head", []byte{0xa2, 0x01, 0x01, 0x02, 0xa1, 0x05, 0x9a, 0xff, 0xff, 0xff, 0xff}, "longer than the input"},
