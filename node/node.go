@@ -27,6 +27,7 @@ import (
 	"github.com/coop-network/coop/node/prover"
 	"github.com/coop-network/coop/node/repair"
 	"github.com/coop-network/coop/node/scrub"
+	"github.com/coop-network/coop/node/tree"
 	"github.com/coop-network/coop/node/worker"
 	"github.com/coop-network/coop/storage/blockstore"
 )
@@ -101,7 +102,9 @@ type Node struct {
 	scrub *scrub.Scrubber
 	fix   *repair.Repairer // nil if Config.RepairInterval is 0
 	keys  *keyring
-	dead  deadPeers
+	// ns keeps the account's namespace (nil: the node keeps none).
+	ns   *tree.Service
+	dead deadPeers
 	// workState keeps the compute worker's runs; work is the worker (nil
 	// when the node offers no CPU).
 	workState *worker.DirState
