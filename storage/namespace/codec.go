@@ -110,8 +110,9 @@ func Decode(b []byte) (*Tree, error) {
 	}
 	if n, err := countMaps(b); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
-	} else if n > 3*MaxEntries+2 {
-		// An entry is at most 3 maps (itself, a file, a redundancy).
+	} else if n > 3*MaxEntries+3 {
+		// The tree map, the root and its redundancy, and at most 3 maps
+		// per entry (itself, a file, the file's redundancy).
 		return nil, fmt.Errorf("%w: more than %d entries", ErrFormat, MaxEntries)
 	}
 	var w wireTree

@@ -87,12 +87,7 @@ func Merge(base, winner, loser *Tree, conflictLabel string) (*Tree, []Conflict) 
 		l:     flatten(loser),
 		r:     winner.Clone(),
 		label: cleanLabel(conflictLabel),
-		taken: make(map[string]bool),
-	}
-	for _, f := range []*flat{m.b, m.w, m.l} {
-		for _, p := range f.order {
-			m.taken[p] = true
-		}
+		made:  make(map[string]bool),
 	}
 	m.removeFiles()
 	m.removeDirs()
@@ -108,13 +103,23 @@ type flat struct {
 }
 
 func flatten(t *Tree) *flat {
-	f := &flat{at: make(map[string]*Entry)}
+	n := count(t.Root)
+	f := &flat{at: make(map[string]*Entry, n), order: make([]string, 0, n)}
 	t.Walk(func(p string, e *Entry) error {
 		f.at[p] = e
 		f.order = append(f.order, p)
 		return nil
 	})
 	return f
+}
+
+// count returns the number of entries from e down, e included.
+func count(e *Entry) int {
+	n := 1
+	for _, c := range e.Children {
+		n += count(c)
+	}
+	return n
 }
 
 // file returns the file at p, or nil.
@@ -137,7 +142,7 @@ type merger struct {
 	b, w, l   *flat
 	r         *Tree
 	label     string
-	taken     map[string]bool
+	made      map[string]bool // conflict copies made so far
 	conflicts []Conflict
 }
 
@@ -329,8 +334,8 @@ func (m *merger) copyPath(p string, f *File) string {
 			s = truncate(s, len(s)-over)
 		}
 		cp := join(dir, s+tag+ext)
-		if !m.taken[cp] {
-			m.taken[cp] = true
+		if !m.made[cp] && m.b.at[cp] == nil && m.w.at[cp] == nil && m.l.at[cp] == nil {
+			m.made[cp] = true
 			return cp
 		}
 	}

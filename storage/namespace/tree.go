@@ -63,7 +63,7 @@ type Entry struct {
 	Dir        bool       // a directory (else a file)
 	File       File       // the file, when !Dir
 	Redundancy Redundancy // a directory's default for what is put under it
-	MTime      int64      // Unix nanoseconds; for a file it equals File.MTime
+	MTime      int64      // Unix nanoseconds; for a file it must equal File.MTime (PutFile, SetMTime and Decode keep them equal; Encode refuses a tree where they differ)
 	Children   []*Entry   // a directory's entries, sorted by Name (bytewise), names unique
 }
 
