@@ -253,10 +253,14 @@ func TestConflictNames(t *testing.T) {
 // randomOps applies n random operations to tr, writing files with ids from
 // *next, on a small set of names so that both sides touch the same paths.
 func randomOps(tr *Tree, rng *rand.Rand, n int, next *uint64) {
-	names := []string{"a", "b", "c.txt", "c (conflict dev 00000000).txt"}
+	randomOpsOn(tr, rng, n, next, []string{"a", "b", "c.txt", "c (conflict dev 00000000).txt"}, 3)
+}
+
+// randomOpsOn is randomOps on the given names, in paths up to depth deep.
+func randomOpsOn(tr *Tree, rng *rand.Rand, n int, next *uint64, names []string, depth int) {
 	randPath := func() string {
 		p := ""
-		for d := 1 + rng.IntN(3); d > 0; d-- {
+		for d := 1 + rng.IntN(depth); d > 0; d-- {
 			p += "/" + names[rng.IntN(len(names))]
 		}
 		return p
@@ -313,6 +317,9 @@ func checkMerge(t *testing.T, what string, base, w, l *Tree) {
 	if !bytes.Equal(encoded(t, r2), rb) || !slices.Equal(cs, cs2) {
 		t.Fatalf("%s: Merge is not deterministic", what)
 	}
+	if rr, rcs := mergeRef(base, w, l, "dev"); !bytes.Equal(encoded(t, rr), rb) || !slices.Equal(cs, rcs) {
+		t.Fatalf("%s: Merge differs from the path-map reference\nmerged %v %+v\nreference %v %+v", what, paths(r), cs, paths(rr), rcs)
+	}
 	if !bytes.Equal(encoded(t, base), bb) || !bytes.Equal(encoded(t, w), wb) || !bytes.Equal(encoded(t, l), lb) {
 		t.Fatalf("%s: Merge changed an input", what)
 	}
@@ -363,6 +370,22 @@ func TestMergeProperties(t *testing.T) {
 		randomOps(w, rng, 1+rng.IntN(8), &next)
 		randomOps(l, rng, 1+rng.IntN(8), &next)
 		checkMerge(t, fmt.Sprintf("seed %d", seed), base, w, l)
+	}
+}
+
+// TestMergeWideTrees runs the merge properties on larger trees (more
+// names, deeper, more edits), where most subtrees are unchanged.
+func TestMergeWideTrees(t *testing.T) {
+	names := []string{"a", "b", "c", "d.txt", "e.pdf", "f", "g h", "ü"}
+	for seed := range uint64(60) {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		var next uint64
+		base := New()
+		randomOpsOn(base, rng, 400, &next, names, 4)
+		w, l := base.Clone(), base.Clone()
+		randomOpsOn(w, rng, rng.IntN(40), &next, names, 4)
+		randomOpsOn(l, rng, rng.IntN(40), &next, names, 4)
+		checkMerge(t, fmt.Sprintf("wide seed %d (%d entries)", seed, count(base.Root)), base, w, l)
 	}
 }
 
