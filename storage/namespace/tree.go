@@ -68,7 +68,9 @@ type Entry struct {
 }
 
 // Tree is one account's directory tree. The zero Tree is not usable: call
-// New or Decode. A Tree is not safe for concurrent use.
+// New or Decode. A Tree is not safe for concurrent use. The operations
+// keep every rule of the format but one: they do not count entries, so
+// Encode refuses a tree grown beyond MaxEntries.
 type Tree struct {
 	Root *Entry // a directory named ""
 }
