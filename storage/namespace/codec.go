@@ -9,11 +9,11 @@ import (
 )
 
 // The encoded tree is deterministic CBOR (RFC 8949 core deterministic
-// encoding), maps with small integer keys:
+// encoding), maps with small integer keys (text keys in a redundancy):
 //
 //	tree  = {1: version, 2: entry}                        ; the root entry
 //	entry = {1: name, ? 2: file, ? 3: mtime, ? 4: redundancy, ? 5: [+ entry]}
-//	file  = {1: file id (32-byte bstr), 2: key (32-byte bstr), 3: size, 4: mode, ? 5: redundancy}
+//	file  = {1: file id (32-byte bstr), 2: key (32-byte bstr), ? 3: size, ? 4: mtime, ? 5: mode, ? 6: redundancy}
 //	redundancy = {? "k": uint, ? "m": uint, ? "copies": uint}   ; at least one
 //
 // An entry with a file (key 2) is a file; one without is a directory. A
@@ -110,8 +110,9 @@ func Decode(b []byte) (*Tree, error) {
 	}
 	if n, err := countMaps(b); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
-	} else if n > 3*MaxEntries+2 {
-		// An entry is at most 3 maps (itself, a file, a redundancy).
+	} else if n > 3*MaxEntries+3 {
+		// The tree map, the root and its redundancy, and at most 3 maps
+		// per entry (itself, a file, the file's redundancy).
 		return nil, fmt.Errorf("%w: more than %d entries", ErrFormat, MaxEntries)
 	}
 	var w wireTree

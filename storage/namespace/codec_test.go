@@ -231,6 +231,15 @@ func TestCountMaps(t *testing.T) {
 	if err != nil || n != 15 {
 		t.Fatalf("countMaps = %d, %v", n, err)
 	}
+	// 3·2^20+2 empty maps in the root's children, plus the tree and the
+	// root: one more than MaxEntries entries could need. Refused by the
+	// count, before the decoder allocates them.
+	n = 3*MaxEntries + 2
+	b := []byte{0xa2, 0x01, 0x01, 0x02, 0xa1, 0x05, 0x9a, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	b = append(b, bytes.Repeat([]byte{0xa0}, n)...)
+	if _, err := Decode(b); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "more than 1048576 entries") {
+		t.Fatalf("many maps: %v", err)
+	}
 	// A claimed map of 2^32 pairs in 6 bytes is refused before any work.
 	if _, err := countMaps([]byte{0xba, 0xff, 0xff, 0xff, 0xff, 0x00}); err == nil {
 		t.Fatal("accepted a huge map head")

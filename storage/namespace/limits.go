@@ -24,6 +24,7 @@ const (
 	// DefaultMode is the permission bits PutFile stores for a File whose
 	// Mode is 0.
 	DefaultMode = 0o644
-	// MaxSealed is the most bytes Seal returns; Open refuses longer input.
+	// MaxSealed bounds a sealed root pointer (Seal returns 101 bytes), for
+	// whoever stores or checks one, such as the ledger.
 	MaxSealed = 256
 )

@@ -82,17 +82,15 @@ func Merge(base, winner, loser *Tree, conflictLabel string) (*Tree, []Conflict) 
 		loser = New()
 	}
 	m := &merger{
-		b:     flatten(base),
-		w:     flatten(winner),
-		l:     flatten(loser),
-		r:     winner.Clone(),
-		label: cleanLabel(conflictLabel),
-		taken: make(map[string]bool),
+		base:   base,
+		winner: winner,
+		loser:  loser,
+		r:      winner.Clone(),
+		label:  cleanLabel(conflictLabel),
+		made:   make(map[string]bool),
 	}
-	for _, f := range []*flat{m.b, m.w, m.l} {
-		for _, p := range f.order {
-			m.taken[p] = true
-		}
+	if !equalTree(base.Root, loser.Root) {
+		m.collect("/", base.Root, winner.Root, loser.Root)
 	}
 	m.removeFiles()
 	m.removeDirs()
@@ -101,44 +99,99 @@ func Merge(base, winner, loser *Tree, conflictLabel string) (*Tree, []Conflict) 
 	return m.r, m.conflicts
 }
 
-// flat is a tree by path, with the paths in Walk order.
-type flat struct {
-	at    map[string]*Entry
-	order []string
+// at is one path the loser may have changed: the entries the base, the
+// winner and the loser have there (nil where they have none).
+type at struct {
+	p       string
+	b, w, l *Entry
 }
 
-func flatten(t *Tree) *flat {
-	f := &flat{at: make(map[string]*Entry)}
-	t.Walk(func(p string, e *Entry) error {
-		f.at[p] = e
-		f.order = append(f.order, p)
+type merger struct {
+	base, winner, loser *Tree
+	changed             []at // where the loser's tree differs from the base, in Walk order
+	r                   *Tree
+	label               string
+	made                map[string]bool // conflict copies made so far
+	conflicts           []Conflict
+}
+
+// collect lists p and, below it, every path where the base's and the
+// loser's subtrees differ (an equal subtree holds no change of the loser's,
+// so it is skipped whole), with the winner's entry at each.
+func (m *merger) collect(p string, b, w, l *Entry) {
+	m.changed = append(m.changed, at{p, b, w, l})
+	bk, wk, lk := dirChildren(b), dirChildren(w), dirChildren(l)
+	for i, j := 0, 0; i < len(bk) || j < len(lk); {
+		var bc, lc *Entry
+		switch {
+		case j == len(lk) || i < len(bk) && bk[i].Name < lk[j].Name:
+			bc, i = bk[i], i+1
+		case i == len(bk) || lk[j].Name < bk[i].Name:
+			lc, j = lk[j], j+1
+		default:
+			bc, lc, i, j = bk[i], lk[j], i+1, j+1
+		}
+		if equalTree(bc, lc) {
+			continue
+		}
+		name := cmpName(bc, lc)
+		var wc *Entry
+		if wk != nil {
+			if k, ok := w.child(name); ok {
+				wc = wk[k]
+			}
+		}
+		m.collect(join(p, name), bc, wc, lc)
+	}
+}
+
+// dirChildren returns e's entries if e is a directory.
+func dirChildren(e *Entry) []*Entry {
+	if e == nil || !e.Dir {
 		return nil
-	})
-	return f
+	}
+	return e.Children
 }
 
-// file returns the file at p, or nil.
-func (f *flat) file(p string) *File {
-	if e := f.at[p]; e != nil && !e.Dir {
+// cmpName returns the name of whichever of a, b is not nil.
+func cmpName(a, b *Entry) string {
+	if a != nil {
+		return a.Name
+	}
+	return b.Name
+}
+
+// equalTree reports whether two subtrees are the same, every field.
+func equalTree(a, b *Entry) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.Name != b.Name || a.Dir != b.Dir || a.File != b.File || a.Redundancy != b.Redundancy ||
+		a.MTime != b.MTime || len(a.Children) != len(b.Children) {
+		return false
+	}
+	for i := range a.Children {
+		if !equalTree(a.Children[i], b.Children[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// file returns e's file, or nil if e is not a file.
+func file(e *Entry) *File {
+	if e != nil && !e.Dir {
 		return &e.File
 	}
 	return nil
 }
 
-// dir returns the directory at p, or nil.
-func (f *flat) dir(p string) *Entry {
-	if e := f.at[p]; e != nil && e.Dir {
+// dir returns e if it is a directory, else nil.
+func dir(e *Entry) *Entry {
+	if e != nil && e.Dir {
 		return e
 	}
 	return nil
-}
-
-type merger struct {
-	b, w, l   *flat
-	r         *Tree
-	label     string
-	taken     map[string]bool
-	conflicts []Conflict
 }
 
 func (m *merger) conflict(p, copyPath, kind string) {
@@ -151,18 +204,18 @@ func sameContent(a, b *File) bool { return a.FileID == b.FileID && a.Key == b.Ke
 // removeFiles removes from the result the base's files the loser removed
 // (or replaced by a directory) and the winner left as they were.
 func (m *merger) removeFiles() {
-	for _, p := range m.b.order {
-		bf := m.b.file(p)
-		if bf == nil || m.l.file(p) != nil {
+	for _, c := range m.changed {
+		bf := file(c.b)
+		if bf == nil || file(c.l) != nil {
 			continue
 		}
-		wf := m.w.file(p)
+		wf := file(c.w)
 		switch {
 		case wf == nil:
 		case *wf == *bf:
-			m.remove(p)
-		case m.l.at[p] == nil:
-			m.conflict(p, "", ConflictModifiedDeleted)
+			m.remove(c.p)
+		case c.l == nil:
+			m.conflict(c.p, "", ConflictModifiedDeleted)
 		}
 	}
 }
@@ -170,18 +223,18 @@ func (m *merger) removeFiles() {
 // removeDirs removes, deepest first, the base's directories the loser
 // removed (or replaced by a file) once nothing is left in them.
 func (m *merger) removeDirs() {
-	for i := len(m.b.order) - 1; i > 0; i-- {
-		p := m.b.order[i]
-		if m.b.dir(p) == nil || m.l.dir(p) != nil || m.w.dir(p) == nil {
+	for i := len(m.changed) - 1; i >= 0; i-- {
+		c := m.changed[i]
+		if c.p == "/" || dir(c.b) == nil || dir(c.l) != nil || dir(c.w) == nil {
 			continue
 		}
-		e, _ := m.r.find(p)
+		e, _ := m.r.find(c.p)
 		switch {
 		case e == nil || !e.Dir:
 		case len(e.Children) == 0:
-			m.remove(p)
-		case m.l.at[p] == nil && !m.reportedWithin(p):
-			m.conflict(p, "", ConflictModifiedDeleted)
+			m.remove(c.p)
+		case c.l == nil && !m.reportedWithin(c.p):
+			m.conflict(c.p, "", ConflictModifiedDeleted)
 		}
 	}
 }
@@ -198,8 +251,11 @@ func (m *merger) reportedWithin(p string) bool {
 
 // add applies the loser's additions and changes, parents first.
 func (m *merger) add() {
-	for _, p := range m.l.order[1:] {
-		le, be := m.l.at[p], m.b.at[p]
+	for _, c := range m.changed {
+		p, le, be := c.p, c.l, c.b
+		if le == nil || p == "/" {
+			continue
+		}
 		if be != nil && le.Dir == be.Dir && (le.Dir || le.File == be.File) {
 			continue // unchanged from the base (directory attributes: see attrs)
 		}
@@ -207,12 +263,12 @@ func (m *merger) add() {
 			m.ensureDir(p)
 			continue
 		}
-		lf, bf := &le.File, m.b.file(p)
+		lf, bf := &le.File, file(be)
 		re, _ := m.r.find(p)
 		switch {
 		case re == nil:
 			m.put(p, *lf)
-			if bf != nil && m.w.at[p] == nil {
+			if bf != nil && c.w == nil {
 				m.conflict(p, "", ConflictModifiedDeleted)
 			}
 		case re.Dir:
@@ -236,22 +292,22 @@ func (m *merger) add() {
 // where the winner did not change them (or the directory is not the
 // winner's).
 func (m *merger) attrs() {
-	for _, p := range m.l.order {
-		ld := m.l.dir(p)
+	for _, c := range m.changed {
+		ld := dir(c.l)
 		if ld == nil {
 			continue
 		}
-		rd, _ := m.r.find(p)
+		rd, _ := m.r.find(c.p)
 		if rd == nil || !rd.Dir {
 			continue
 		}
-		wd := m.w.dir(p)
+		wd := dir(c.w)
 		if wd == nil {
 			rd.Redundancy, rd.MTime = ld.Redundancy, ld.MTime
 			continue
 		}
 		var base Entry
-		if bd := m.b.dir(p); bd != nil {
+		if bd := dir(c.b); bd != nil {
 			base = *bd
 		}
 		if ld.Redundancy != base.Redundancy && wd.Redundancy == base.Redundancy {
@@ -261,6 +317,12 @@ func (m *merger) attrs() {
 			rd.MTime = ld.MTime
 		}
 	}
+}
+
+// has reports whether the tree has an entry at clean path p.
+func (t *Tree) has(p string) bool {
+	_, err := t.find(p)
+	return err == nil
 }
 
 // remove removes the entry at p from the result.
@@ -329,8 +391,8 @@ func (m *merger) copyPath(p string, f *File) string {
 			s = truncate(s, len(s)-over)
 		}
 		cp := join(dir, s+tag+ext)
-		if !m.taken[cp] {
-			m.taken[cp] = true
+		if !m.made[cp] && !m.base.has(cp) && !m.winner.has(cp) && !m.loser.has(cp) {
+			m.made[cp] = true
 			return cp
 		}
 	}

@@ -2,6 +2,7 @@ package namespace
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -252,17 +253,21 @@ func TestConflictNames(t *testing.T) {
 // randomOps applies n random operations to tr, writing files with ids from
 // *next, on a small set of names so that both sides touch the same paths.
 func randomOps(tr *Tree, rng *rand.Rand, n int, next *uint64) {
-	names := []string{"a", "b", "c.txt"}
+	randomOpsOn(tr, rng, n, next, []string{"a", "b", "c.txt", "c (conflict dev 00000000).txt"}, 3)
+}
+
+// randomOpsOn is randomOps on the given names, in paths up to depth deep.
+func randomOpsOn(tr *Tree, rng *rand.Rand, n int, next *uint64, names []string, depth int) {
 	randPath := func() string {
 		p := ""
-		for d := 1 + rng.IntN(3); d > 0; d-- {
+		for d := 1 + rng.IntN(depth); d > 0; d-- {
 			p += "/" + names[rng.IntN(len(names))]
 		}
 		return p
 	}
 	for range n {
 		p := randPath()
-		switch rng.IntN(10) {
+		switch rng.IntN(11) {
 		case 0, 1, 2, 3:
 			*next++
 			tr.PutFile(p, fileN(*next), true)
@@ -274,6 +279,8 @@ func randomOps(tr *Tree, rng *rand.Rand, n int, next *uint64) {
 			tr.Remove(p, true)
 		case 9:
 			tr.SetRedundancy(p, Redundancy{K: uint32(rng.IntN(3)), M: uint32(rng.IntN(3))})
+		case 10:
+			tr.SetMTime(p, int64(rng.IntN(3)))
 		}
 	}
 }
@@ -294,6 +301,61 @@ func written(base, tr *Tree) map[[32]byte]string {
 	return out
 }
 
+// checkMerge checks the merge properties on one base and two sides.
+func checkMerge(t *testing.T, what string, base, w, l *Tree) {
+	t.Helper()
+	bb, wb, lb := encoded(t, base), encoded(t, w), encoded(t, l)
+	r, cs := Merge(base, w, l, "dev")
+	rb, err := Encode(r)
+	if err != nil {
+		t.Fatalf("%s: merged tree does not encode: %v", what, err)
+	}
+	if _, err := Decode(rb); err != nil {
+		t.Fatalf("%s: merged tree does not decode: %v", what, err)
+	}
+	r2, cs2 := Merge(base, w, l, "dev")
+	if !bytes.Equal(encoded(t, r2), rb) || !slices.Equal(cs, cs2) {
+		t.Fatalf("%s: Merge is not deterministic", what)
+	}
+	if rr, rcs := mergeRef(base, w, l, "dev"); !bytes.Equal(encoded(t, rr), rb) || !slices.Equal(cs, rcs) {
+		t.Fatalf("%s: Merge differs from the path-map reference\nmerged %v %+v\nreference %v %+v", what, paths(r), cs, paths(rr), rcs)
+	}
+	if !bytes.Equal(encoded(t, base), bb) || !bytes.Equal(encoded(t, w), wb) || !bytes.Equal(encoded(t, l), lb) {
+		t.Fatalf("%s: Merge changed an input", what)
+	}
+	have := r.Files()
+	for side, tr := range map[string]*Tree{"winner": w, "loser": l} {
+		for id, p := range written(base, tr) {
+			if _, ok := have[id]; !ok {
+				t.Fatalf("%s: the %s's file at %s is lost\nbase %v\nwinner %v\nloser %v\nmerged %v",
+					what, side, p, paths(base), paths(w), paths(l), paths(r))
+			}
+		}
+	}
+	for _, c := range cs {
+		if _, err := r.Lookup(c.Path); err != nil {
+			t.Fatalf("%s: conflict %+v: path not in the result", what, c)
+		}
+		if c.CopyPath != "" {
+			if e, err := r.Lookup(c.CopyPath); err != nil || e.Dir {
+				t.Fatalf("%s: conflict %+v: no copy in the result", what, c)
+			}
+		}
+	}
+	if r, cs := Merge(base, w, base, "dev"); !bytes.Equal(encoded(t, r), wb) || len(cs) > 0 {
+		t.Fatalf("%s: loser = base did not give the winner (conflicts %+v)", what, cs)
+	}
+	if r, cs := Merge(base, base, l, "dev"); !bytes.Equal(encoded(t, r), lb) || len(cs) > 0 {
+		t.Fatalf("%s: winner = base did not give the loser (conflicts %+v)\nbase %v\nloser %v\nmerged %v", what, cs, paths(base), paths(l), paths(r))
+	}
+	if r, cs := Merge(base, w, w.Clone(), "dev"); !bytes.Equal(encoded(t, r), wb) || len(cs) > 0 {
+		t.Fatalf("%s: identical sides did not give that side (conflicts %+v)", what, cs)
+	}
+}
+
+// TestMergeProperties checks, for random edits on two devices from one
+// base, that nothing written is lost, the one-sided merges give the other
+// side, and Merge is deterministic and leaves its inputs alone.
 func TestMergeProperties(t *testing.T) {
 	iterations := 3000
 	if testing.Short() {
@@ -307,49 +369,41 @@ func TestMergeProperties(t *testing.T) {
 		w, l := base.Clone(), base.Clone()
 		randomOps(w, rng, 1+rng.IntN(8), &next)
 		randomOps(l, rng, 1+rng.IntN(8), &next)
-		bb, wb, lb := encoded(t, base), encoded(t, w), encoded(t, l)
-
-		r, cs := Merge(base, w, l, "dev")
-		rb := encoded(t, r)
-		if _, err := Decode(rb); err != nil {
-			t.Fatalf("seed %d: merged tree does not decode: %v", seed, err)
-		}
-		r2, cs2 := Merge(base, w, l, "dev")
-		if !bytes.Equal(encoded(t, r2), rb) || !slices.Equal(cs, cs2) {
-			t.Fatalf("seed %d: Merge is not deterministic", seed)
-		}
-		if !bytes.Equal(encoded(t, base), bb) || !bytes.Equal(encoded(t, w), wb) || !bytes.Equal(encoded(t, l), lb) {
-			t.Fatalf("seed %d: Merge changed an input", seed)
-		}
-		have := r.Files()
-		for side, tr := range map[string]*Tree{"winner": w, "loser": l} {
-			for id, p := range written(base, tr) {
-				if _, ok := have[id]; !ok {
-					t.Fatalf("seed %d: the %s's file at %s is lost\nbase %v\nwinner %v\nloser %v\nmerged %v",
-						seed, side, p, paths(base), paths(w), paths(l), paths(r))
-				}
-			}
-		}
-		for _, c := range cs {
-			if _, err := r.Lookup(c.Path); err != nil {
-				t.Fatalf("seed %d: conflict %+v: path not in the result", seed, c)
-			}
-			if c.CopyPath != "" {
-				if e, err := r.Lookup(c.CopyPath); err != nil || e.Dir {
-					t.Fatalf("seed %d: conflict %+v: no copy in the result", seed, c)
-				}
-			}
-		}
-		if r, cs := Merge(base, w, base, "dev"); !bytes.Equal(encoded(t, r), wb) || len(cs) > 0 {
-			t.Fatalf("seed %d: loser = base did not give the winner (conflicts %+v)", seed, cs)
-		}
-		if r, cs := Merge(base, base, l, "dev"); !bytes.Equal(encoded(t, r), lb) || len(cs) > 0 {
-			t.Fatalf("seed %d: winner = base did not give the loser (conflicts %+v)\nbase %v\nloser %v\nmerged %v", seed, cs, paths(base), paths(l), paths(r))
-		}
-		if r, cs := Merge(base, w, w.Clone(), "dev"); !bytes.Equal(encoded(t, r), wb) || len(cs) > 0 {
-			t.Fatalf("seed %d: identical sides did not give that side (conflicts %+v)", seed, cs)
-		}
+		checkMerge(t, fmt.Sprintf("seed %d", seed), base, w, l)
 	}
+}
+
+// TestMergeWideTrees runs the merge properties on larger trees (more
+// names, deeper, more edits), where most subtrees are unchanged.
+func TestMergeWideTrees(t *testing.T) {
+	names := []string{"a", "b", "c", "d.txt", "e.pdf", "f", "g h", "ü"}
+	for seed := range uint64(60) {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		var next uint64
+		base := New()
+		randomOpsOn(base, rng, 400, &next, names, 4)
+		w, l := base.Clone(), base.Clone()
+		randomOpsOn(w, rng, rng.IntN(40), &next, names, 4)
+		randomOpsOn(l, rng, rng.IntN(40), &next, names, 4)
+		checkMerge(t, fmt.Sprintf("wide seed %d (%d entries)", seed, count(base.Root)), base, w, l)
+	}
+}
+
+// FuzzMerge runs the merge properties on edits drawn from the fuzzer's
+// seeds and lengths.
+func FuzzMerge(f *testing.F) {
+	f.Add(uint64(1), uint64(2), uint8(12), uint8(5), uint8(5))
+	f.Add(uint64(7), uint64(7), uint8(30), uint8(20), uint8(1))
+	f.Fuzz(func(t *testing.T, s1, s2 uint64, nb, nw, nl uint8) {
+		rng := rand.New(rand.NewPCG(s1, s2))
+		var next uint64
+		base := New()
+		randomOps(base, rng, int(nb%40), &next)
+		w, l := base.Clone(), base.Clone()
+		randomOps(w, rng, int(nw%20), &next)
+		randomOps(l, rng, int(nl%20), &next)
+		checkMerge(t, "fuzz", base, w, l)
+	})
 }
 
 func TestMergeNilIsEmpty(t *testing.T) {

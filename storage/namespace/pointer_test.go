@@ -96,8 +96,10 @@ func FuzzOpen(f *testing.F) {
 			}
 			return
 		}
-		// Only the one sealed input opens (forgery would need the key).
-		if !bytes.Equal(b, s) || string(ad) != "ad" || got != p {
+		// Only a sealed pointer opens (forgery would need the key). The
+		// seed is sealed anew, with another nonce, in each fuzz worker, so
+		// compare what opened rather than the bytes.
+		if string(ad) != "ad" || got != p {
 			t.Fatalf("opened forged input %x", b)
 		}
 	})

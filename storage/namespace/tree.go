@@ -63,12 +63,14 @@ type Entry struct {
 	Dir        bool       // a directory (else a file)
 	File       File       // the file, when !Dir
 	Redundancy Redundancy // a directory's default for what is put under it
-	MTime      int64      // Unix nanoseconds; for a file it equals File.MTime
+	MTime      int64      // Unix nanoseconds; for a file it must equal File.MTime (PutFile, SetMTime and Decode keep them equal; Encode refuses a tree where they differ)
 	Children   []*Entry   // a directory's entries, sorted by Name (bytewise), names unique
 }
 
 // Tree is one account's directory tree. The zero Tree is not usable: call
-// New or Decode. A Tree is not safe for concurrent use.
+// New or Decode. A Tree is not safe for concurrent use. The operations
+// keep every rule of the format but one: they do not count entries, so
+// Encode refuses a tree grown beyond MaxEntries.
 type Tree struct {
 	Root *Entry // a directory named ""
 }
