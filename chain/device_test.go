@@ -221,3 +221,28 @@ func TestNewTxForOwnAccountIsPlain(t *testing.T) {
 		t.Fatalf("a bad address: %+v", res)
 	}
 }
+
+// TestDeviceSubmitsAJobForItsAccount: a device's SubmitJob escrows the
+// account's credits and records the account as submitter, under the id
+// JobID(device, device nonce); the account's module file counts as the
+// submitter's own.
+func TestDeviceSubmitsAJobForItsAccount(t *testing.T) {
+	f := newJobFixture(t, 3)
+	laptop := testKey(20)
+	f.mustOK(f.block(f.sign(f.alice, addDevice(f.alice, laptop, ""))))
+	before := f.account(addrOf(f.alice))
+	id := JobID(addrOf(laptop), f.nonces[addrOf(laptop)])
+	f.mustOK(f.block(f.signFor(laptop, addrOf(f.alice), f.basicJob())))
+	j := f.job(id)
+	if j.Submitter != addrOf(f.alice) || j.Phase != JobAssigned {
+		t.Fatalf("job %+v, want alice's, assigned", j.Job)
+	}
+	after := f.account(addrOf(f.alice))
+	if after.CreditsEscrowed != j.Escrow || after.Credits != before.Credits-j.Escrow || after.Nonce != before.Nonce {
+		t.Fatalf("alice before %+v after %+v, want %d escrowed and her nonce unmoved", before, after, j.Escrow)
+	}
+	if dev := f.account(addrOf(laptop)); dev.Credits != 0 || dev.CreditsEscrowed != 0 {
+		t.Fatalf("the laptop paid: %+v", dev)
+	}
+	f.checkBooks()
+}
