@@ -38,7 +38,8 @@ func wantLog(t *testing.T, r *abci.ExecTxResult, code Code, msg string) {
 
 // TestDeviceActsForItsAccount: a device places, raises nothing, removes
 // and sets the root of its account: the file is the account's, its quota
-// is charged, the receipts bind the account as owner, and only the
+// is charged, the receipts bind the device that pushed and signs (not
+// the account: a receipt for the account is refused), and only the
 // device's nonce moves. The tx event names both.
 func TestDeviceActsForItsAccount(t *testing.T) {
 	alice, laptop, carol := testKey(0), testKey(20), testKey(2)
@@ -57,7 +58,9 @@ func TestDeviceActsForItsAccount(t *testing.T) {
 	}
 
 	pf := &PlaceFile{FileID: Hash{0xde}, Size: 100, K: 1, M: 0, Pieces: []Piece{piece(0, 0, addrOf(carol), 100)}}
-	signReceipts(pf, addrOf(alice), l.height+5) // the holder receipts the account
+	signReceipts(pf, addrOf(alice), l.height+5) // receipts naming the account, not the device that pushed
+	wantLog(t, l.block(l.signFor(laptop, addrOf(alice), pf))[0], CodeBadReceipt, "does not verify")
+	signReceipts(pf, addrOf(laptop), l.height+5) // the holder receipts the device that pushed
 	res := l.block(l.signFor(laptop, addrOf(alice), pf))
 	wantCodes(t, res, 0)
 	attrs := map[string]string{}
@@ -72,14 +75,10 @@ func TestDeviceActsForItsAccount(t *testing.T) {
 		t.Fatalf("file %+v %v, want alice's", f, err)
 	}
 	a, dev := l.account(addrOf(alice)), l.account(addrOf(laptop))
-	if a.QuotaUsed != 100 || a.Nonce != 1 || dev.Nonce != 1 || dev.QuotaUsed != 0 {
-		t.Fatalf("alice %+v laptop %+v: want alice charged 100 with nonce 1, the laptop's nonce 1", a, dev)
+	// The refused and the accepted tx both used a laptop nonce.
+	if a.QuotaUsed != 100 || a.Nonce != 1 || dev.Nonce != 2 || dev.QuotaUsed != 0 {
+		t.Fatalf("alice %+v laptop %+v: want alice charged 100 with nonce 1, the laptop's nonce 2", a, dev)
 	}
-
-	// A receipt for the device as owner does not verify for the account.
-	other := &PlaceFile{FileID: Hash{0xdf}, Size: 100, K: 1, M: 0, Pieces: []Piece{piece(0, 0, addrOf(carol), 100)}}
-	signReceipts(other, addrOf(laptop), l.height+5)
-	wantLog(t, l.block(l.signFor(laptop, addrOf(alice), other))[0], CodeBadReceipt, "does not verify")
 
 	wantCodes(t, l.block(
 		l.signFor(laptop, addrOf(alice), &SetRoot{Version: 1, Root: []byte("sealed")}),

@@ -119,7 +119,10 @@ func checkReceipts(x *execCtx, b *PlaceFile, holders []Address) error {
 		pieces[i] = append(pieces[i], ReceiptPiece{ID: p.ID, Root: p.Root, Size: p.Size, Leaves: p.Leaves})
 	}
 	for i := range b.Receipts {
-		if err := b.Receipts[i].Verify(x.chainID, b.FileID, x.signer, holders[i], pieces[i]); err != nil {
+		// The receipt names the key that pushed the pieces and signs the
+		// PlaceFile: the account's own, or its device's (x.device) when a
+		// device places a file for its account.
+		if err := b.Receipts[i].Verify(x.chainID, b.FileID, x.device, holders[i], pieces[i]); err != nil {
 			return fmt.Errorf("receipt %d: %w", i, err)
 		}
 	}

@@ -154,6 +154,10 @@ func deviceAllowed(r rule) rule {
 	return r
 }
 
+// DeviceAllowed reports whether a device may sign transactions of type
+// txType for its account (Tx.Account).
+func DeviceAllowed(txType string) bool { return rules[txType].device }
+
 // ruleFor builds a rule from a typed apply function.
 func ruleFor[B any, PB interface {
 	*B

@@ -19,6 +19,9 @@ const (
 	MaxDevices = 32
 	// MaxDeviceLabelBytes bounds AddDevice.Label.
 	MaxDeviceLabelBytes = 64
+	// MaxDeviceKeysBytes bounds AddDevice.Keys: room for two 32-byte keys
+	// sealed to the device (node/capseal, 113 bytes), not for payloads.
+	MaxDeviceKeysBytes = 160
 )
 
 // State of devices:
@@ -56,6 +59,8 @@ type Device struct {
 	Label string `cbor:"label" json:"label"`
 	// AddedHeight is the height of the AddDevice.
 	AddedHeight int64 `cbor:"added_height" json:"added_height"`
+	// Keys is AddDevice.Keys: the account's keys sealed to the device.
+	Keys []byte `cbor:"keys,omitempty" json:"keys,omitempty"`
 }
 
 // AddDevice makes the key Device a device of the signer's account. Only the
@@ -75,6 +80,11 @@ type AddDevice struct {
 	Device    []byte `cbor:"device"`
 	Label     string `cbor:"label"`
 	DeviceSig []byte `cbor:"device_sig"`
+	// Keys, optional, are the account's keys sealed to the device (the
+	// node seals the keys that open its files and namespace, so the device
+	// reads them without the account key); the ledger only bounds their
+	// size (≤ MaxDeviceKeysBytes) and keeps them on the device's record.
+	Keys []byte `cbor:"keys,omitempty"`
 }
 
 // TxType implements Body.
@@ -146,6 +156,9 @@ func applyAddDevice(x *execCtx, b *AddDevice) error {
 	if err := checkLabel(b.Label); err != nil {
 		return err
 	}
+	if len(b.Keys) > MaxDeviceKeysBytes {
+		return fmt.Errorf("%w: sealed device keys are %d bytes, at most %d", ErrInvalid, len(b.Keys), MaxDeviceKeysBytes)
+	}
 	dev := AddressOf(b.Device)
 	if dev == x.signer {
 		return fmt.Errorf("%w: the account's own key is not one of its devices", ErrInvalid)
@@ -183,7 +196,7 @@ func applyAddDevice(x *execCtx, b *AddDevice) error {
 	if !verifySignature(b.Device, DeviceConsentBytes(x.chainID, x.signer, b.Device), b.DeviceSig) {
 		return fmt.Errorf("%w: device %s's consent does not verify for account %s on this chain", ErrUnauthorized, dev, x.signer)
 	}
-	d := &Device{Account: x.signer, Address: dev, PubKey: b.Device, Label: b.Label, AddedHeight: x.height}
+	d := &Device{Account: x.signer, Address: dev, PubKey: b.Device, Label: b.Label, AddedHeight: x.height, Keys: b.Keys}
 	if err := setValue(x.st, deviceOfKey(dev), d); err != nil {
 		return err
 	}

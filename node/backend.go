@@ -27,11 +27,11 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 // account key, so any device of the account can read them. A sealed key
 // that does not open leaves the capability empty and says why in KeyError.
 func (n *Node) Files(ctx context.Context) ([]api.FileInfo, error) {
-	files, err := n.lc.Files(ctx, n.acct.Address)
+	files, err := n.lc.Files(ctx, n.account().Address)
 	if err != nil {
 		return nil, fmt.Errorf("listing files on the ledger: %w", err)
 	}
-	return fileInfos(files, n.acct, n.keys), nil
+	return fileInfos(files, n.account(), n.keys), nil
 }
 
 // FileLister reads an account's files from the ledger (*ledger.Client).
@@ -87,7 +87,7 @@ func fileInfos(files []chain.File, ak AccountKeys, keys *keyring) []api.FileInfo
 // ownCapability is the capability of one of the account's files: from the
 // keyring if it was put from this node, else from its sealed key.
 func (n *Node) ownCapability(f *chain.File) (storage.Capability, error) {
-	return ownCapability(f, n.acct, n.keys)
+	return ownCapability(f, n.account(), n.keys)
 }
 
 // ownCapability is the capability of one of ak's account's files: from
@@ -125,7 +125,7 @@ func (n *Node) Remove(ctx context.Context, fileID string) error {
 		return fmt.Errorf("%w: file %s is not on the ledger", ErrNotFound, id)
 	case err != nil:
 		return fmt.Errorf("reading file %s from the ledger: %w", id, err)
-	case f.Owner != n.acct.Address:
+	case f.Owner != n.account().Address:
 		return fmt.Errorf("%w: file %s belongs to account %s", ErrNotOwner, id, f.Owner)
 	}
 	if _, err := n.broadcast(ctx, &chain.RemoveFile{FileID: chain.Hash(id)}); err != nil {

@@ -125,6 +125,14 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 	}
 	if !repair {
 		owner := chain.AddressOf(ed25519.PublicKey(p.Owner))
+		if al, ok := h.lc.(accountLedger); ok {
+			// A device puts for its account, charged to the account.
+			if d, err := al.DeviceAccount(ctx, owner); err == nil {
+				owner = d.Account
+			} else if !errors.Is(err, chain.ErrNotFound) {
+				return fmt.Errorf("looking up owner %s: %w", owner, err)
+			}
+		}
 		acct, err := h.lc.Account(ctx, owner)
 		if err != nil {
 			return fmt.Errorf("looking up owner %s: %w", owner, err)

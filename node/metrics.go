@@ -83,8 +83,24 @@ func (g *meteredGet) Close() error {
 
 // broadcast is n.lc.BroadcastCommit, counted in coop_txs_sent_total or
 // coop_txs_failed_total by the body's type.
+//
+// On a device, the transactions a device sends for its account (files,
+// namespace, jobs: chain.DeviceAllowed) name the account (Tx.Account).
 func (n *Node) broadcast(ctx context.Context, body chain.Body) (ledger.Result, error) {
+	if ak := n.account(); ak.Device && chain.DeviceAllowed(body.TxType()) {
+		if fl, ok := n.lc.(forLedger); ok {
+			res, err := fl.BroadcastCommitFor(ctx, ak.Address, body)
+			n.metrics.TxDone(body.TxType(), err)
+			return res, err
+		}
+	}
 	return n.txLedger().BroadcastCommit(ctx, body)
+}
+
+// forLedger sends transactions for another account, as its device
+// (*ledger.Client).
+type forLedger interface {
+	BroadcastCommitFor(ctx context.Context, account chain.Address, body chain.Body) (ledger.Result, error)
 }
 
 // txLedger is n.lc with its transactions counted, for the components

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/coop-network/coop/node/api"
@@ -43,13 +44,14 @@ func nsErr(err error) error {
 
 // treeAt is the tree of version (0: the current one) and its version.
 func (n *Node) treeAt(ctx context.Context, version uint64) (*namespace.Tree, uint64, error) {
-	if n.ns == nil {
+	ns := n.namespace()
+	if ns == nil {
 		return nil, 0, fmt.Errorf("%w: this node keeps no namespace", api.ErrNotFound)
 	}
 	if version == 0 {
-		return n.ns.Current(ctx)
+		return ns.Current(ctx)
 	}
-	t, err := n.ns.At(ctx, version)
+	t, err := ns.At(ctx, version)
 	if errors.Is(err, tree.ErrNoVersion) {
 		err = fmt.Errorf("%w: %w", api.ErrNotFound, err)
 	}
@@ -119,10 +121,16 @@ func (n *Node) List(ctx context.Context, p string, version uint64) (*api.Listing
 // update runs change through the namespace service and describes the
 // result for the API.
 func (n *Node) update(ctx context.Context, change func(*namespace.Tree) error) (*api.Change, error) {
-	if n.ns == nil {
+	return n.updateFrom(ctx, tree.Latest, change)
+}
+
+// updateFrom is update of a change made on version from (tree.UpdateFrom).
+func (n *Node) updateFrom(ctx context.Context, from uint64, change func(*namespace.Tree) error) (*api.Change, error) {
+	ns := n.namespace()
+	if ns == nil {
 		return nil, fmt.Errorf("%w: this node keeps no namespace", api.ErrNotFound)
 	}
-	res, err := n.ns.Update(ctx, change)
+	res, err := ns.UpdateFrom(ctx, from, change)
 	if err != nil {
 		return nil, nsErr(err)
 	}
@@ -145,7 +153,7 @@ func (n *Node) PutPath(ctx context.Context, r io.Reader, size int64, p string, o
 	if p == "/" {
 		return nil, fmt.Errorf("%w: cannot put a file at /", api.ErrIsDir)
 	}
-	cur, _, err := n.treeAt(ctx, 0)
+	cur, from, err := n.treeAt(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -173,11 +181,11 @@ func (n *Node) PutPath(ctx context.Context, r io.Reader, size int64, p string, o
 		mtime = time.Now()
 	}
 	f := namespace.File{FileID: c.FileID, Key: c.Key, Size: uint64(res.Size), MTime: mtime.UnixNano(), Mode: 0o644,
-		Redundancy: namespace.Redundancy{K: uint32(res.K), M: uint32(res.M), Copies: uint32(res.Copies)}}
-	if res.K == 1 {
-		f.Redundancy = namespace.Redundancy{Copies: uint32(res.Copies)}
-	}
-	out, err := n.update(ctx, func(t *namespace.Tree) error {
+		Redundancy: askedRedundancy(res)}
+	// The change is made on the tree this put started from: another
+	// device's edit of p meanwhile is kept, and this one becomes a conflict
+	// copy.
+	out, err := n.updateFrom(ctx, from, func(t *namespace.Tree) error {
 		_, err := t.PutFile(p, f, opts.Parents)
 		return err
 	})
@@ -198,9 +206,33 @@ func (n *Node) Mkdir(ctx context.Context, p string, parents bool) (*api.Change, 
 	return n.update(ctx, func(t *namespace.Tree) error { return t.Mkdir(p, parents) })
 }
 
-// Move renames from to to.
-func (n *Node) Move(ctx context.Context, from, to string) (*api.Change, error) {
-	return n.update(ctx, func(t *namespace.Tree) error { return t.Move(from, to) })
+// Move renames from to to in one namespace change. With replace, a file
+// at to is replaced and an empty directory at to by a directory, as
+// rename(2) does (a file over a directory, a directory over a file or over
+// a non-empty directory are errors); without, anything at to is.
+func (n *Node) Move(ctx context.Context, from, to string, replace bool) (*api.Change, error) {
+	return n.update(ctx, func(t *namespace.Tree) error {
+		if replace {
+			src, err := t.Lookup(from)
+			if err != nil {
+				return err
+			}
+			if dst, err := t.Lookup(to); err == nil {
+				switch {
+				case src == dst:
+					return nil
+				case !src.Dir && dst.Dir:
+					return fmt.Errorf("%w: %s", namespace.ErrIsDir, to)
+				case src.Dir && !dst.Dir:
+					return fmt.Errorf("%w: %s", namespace.ErrNotDir, to)
+				}
+				if err := t.Remove(to, false); err != nil {
+					return err
+				}
+			}
+		}
+		return t.Move(from, to)
+	})
 }
 
 // RemovePath removes p from the namespace. The file's pieces stay while a
@@ -221,32 +253,50 @@ func (n *Node) SetRedundancy(ctx context.Context, p string, r api.Redundancy) (*
 	if err != nil {
 		return nil, nsErr(err)
 	}
-	out, err := n.update(ctx, func(t *namespace.Tree) error { return t.SetRedundancy(cp, want) })
-	if err != nil {
-		return nil, err
+	if err := want.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	}
 	cur, _, err := n.treeAt(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
+	target, err := cur.Lookup(cp)
+	if err != nil {
+		return nil, nsErr(err)
+	}
 	type job struct {
 		path string
 		f    namespace.File
+		r    namespace.Redundancy
 	}
 	var jobs []job
-	err = cur.Walk(func(q string, e *namespace.Entry) error {
-		if !e.Dir && (q == cp || len(q) > len(cp) && q[:len(cp)] == cp && (cp == "/" || q[len(cp)] == '/')) {
-			if eff := cur.Redundancy(q); e.File.Redundancy != eff {
-				jobs = append(jobs, job{q, e.File})
-			}
+	out := &api.Change{}
+	if !target.Dir {
+		// A file keeps the redundancy it was stored with: store it again.
+		if target.File.Redundancy != want {
+			jobs = append(jobs, job{cp, target.File, want})
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	} else {
+		if out, err = n.update(ctx, func(t *namespace.Tree) error { return t.SetRedundancy(cp, want) }); err != nil {
+			return nil, err
+		}
+		if cur, _, err = n.treeAt(ctx, 0); err != nil {
+			return nil, err
+		}
+		err = cur.Walk(func(q string, e *namespace.Entry) error {
+			if !e.Dir && (cp == "/" || strings.HasPrefix(q, cp+"/")) {
+				if eff := cur.Redundancy(q); !eff.IsZero() && e.File.Redundancy != eff {
+					jobs = append(jobs, job{q, e.File, eff})
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	for _, j := range jobs {
-		eff := cur.Redundancy(j.path)
+		eff := j.r
 		c := storage.Capability{FileID: blockstore.ID(j.f.FileID), Key: j.f.Key}
 		rc, size, err := n.open(ctx, c.String())
 		if err != nil {
@@ -263,10 +313,7 @@ func (n *Node) SetRedundancy(ctx context.Context, p string, r api.Redundancy) (*
 		}
 		nf := j.f
 		nf.FileID, nf.Key = nc.FileID, nc.Key
-		nf.Redundancy = namespace.Redundancy{K: uint32(res.K), M: uint32(res.M)}
-		if res.K == 1 {
-			nf.Redundancy = namespace.Redundancy{Copies: uint32(res.Copies)}
-		}
+		nf.Redundancy = askedRedundancy(res)
 		ch, err := n.update(ctx, func(t *namespace.Tree) error {
 			e, err := t.Lookup(j.path)
 			if err != nil || e.Dir || e.File.FileID != j.f.FileID {
@@ -290,15 +337,30 @@ func (n *Node) SetRedundancy(ctx context.Context, p string, r api.Redundancy) (*
 	return out, nil
 }
 
+// askedRedundancy is the redundancy a put asked for (what the namespace
+// records: a file stored lower on a small network is raised to it by the
+// repairer as nodes join).
+func askedRedundancy(res *api.PutResult) namespace.Redundancy {
+	k, m := res.K, res.M
+	if res.AskedK > 0 {
+		k, m = res.AskedK, res.AskedM
+	}
+	if k == 1 {
+		return namespace.Redundancy{Copies: uint32(m + 1)}
+	}
+	return namespace.Redundancy{K: uint32(k), M: uint32(m)}
+}
+
 // errChangedMeanwhile: a path changed while its file was stored again.
 var errChangedMeanwhile = errors.New("the path changed meanwhile")
 
 // Log is the kept namespace versions, newest first.
 func (n *Node) Log(ctx context.Context) ([]api.Version, error) {
-	if n.ns == nil {
+	ns := n.namespace()
+	if ns == nil {
 		return nil, fmt.Errorf("%w: this node keeps no namespace", api.ErrNotFound)
 	}
-	roots, err := n.ns.Log(ctx)
+	roots, err := ns.Log(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -103,11 +103,13 @@ type Node struct {
 	fix   *repair.Repairer // nil if Config.RepairInterval is 0
 	keys  *keyring
 	// acct is the account the node acts for: its own key's, or the one
-	// its key is a device of (AccountFile).
-	acct AccountKeys
-	// ns keeps the account's namespace (nil: the node keeps none).
-	ns   *tree.Service
-	dead deadPeers
+	// its key is a device of (AccountFile); ns keeps that account's
+	// namespace (nil: the node keeps none). A node becomes a device while
+	// it runs (device.go): acctMu guards both.
+	acctMu sync.RWMutex
+	acct   AccountKeys
+	ns     *tree.Service
+	dead   deadPeers
 	// workState keeps the compute worker's runs; work is the worker (nil
 	// when the node offers no CPU).
 	workState *worker.DirState
@@ -162,9 +164,11 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 	if n.keys, err = openKeyring(cfg.Home); err != nil {
 		return nil, err
 	}
-	if n.acct, err = LoadAccountKeys(cfg.Home, key); err != nil {
+	ak, err := LoadAccountKeys(cfg.Home, key)
+	if err != nil {
 		return nil, err
 	}
+	n.setAccount(ak)
 	if n.host, err = p2p.New(ctx, key, cfg.P2P); err != nil {
 		return nil, err
 	}
@@ -255,6 +259,11 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 	go func() {
 		defer n.wg.Done()
 		n.watchAddrs(loopCtx)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchAccount(loopCtx, min(cfg.ReconcileInterval, 2*time.Second))
 	}()
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "pledge", cfg.Pledge)
 	return n, nil

@@ -179,7 +179,7 @@ func newMvCmd() *cobra.Command {
 			if strings.HasSuffix(to, "/") {
 				to += path.Base(args[0])
 			}
-			ch, err := c.Move(cmd.Context(), args[0], to)
+			ch, err := c.Move(cmd.Context(), args[0], to, false)
 			if err != nil {
 				return err
 			}

@@ -86,8 +86,10 @@ type NamespaceBackend interface {
 	PutPath(ctx context.Context, r io.Reader, size int64, path string, opts PathPutOptions) (*Change, error)
 	// Mkdir makes a directory (and its parents if parents).
 	Mkdir(ctx context.Context, path string, parents bool) (*Change, error)
-	// Move renames from to to; it never replaces what is at to.
-	Move(ctx context.Context, from, to string) (*Change, error)
+	// Move renames from to to. With replace, a file at to is replaced
+	// (and an empty directory by a directory), as rename(2) does;
+	// without, anything at to is an error.
+	Move(ctx context.Context, from, to string, replace bool) (*Change, error)
 	// RemovePath removes path (a directory only if empty or recursive).
 	RemovePath(ctx context.Context, path string, recursive bool) (*Change, error)
 	// SetRedundancy sets path's redundancy and stores what is under it
@@ -113,6 +115,7 @@ type pathRequest struct {
 	To        string `json:"to,omitempty"`
 	Parents   bool   `json:"parents,omitempty"`
 	Recursive bool   `json:"recursive,omitempty"`
+	Replace   bool   `json:"replace,omitempty"`
 	Version   uint64 `json:"version,omitempty"`
 	Redundancy
 }
@@ -172,7 +175,7 @@ func (s *Server) namespaceRoutes(mux *http.ServeMux) {
 		return nb.Mkdir(ctx, q.Path, q.Parents)
 	}))
 	mux.HandleFunc("POST /v1/ns/move", body(func(nb NamespaceBackend, ctx context.Context, q pathRequest) (*Change, error) {
-		return nb.Move(ctx, q.Path, q.To)
+		return nb.Move(ctx, q.Path, q.To, q.Replace)
 	}))
 	mux.HandleFunc("POST /v1/ns/remove", body(func(nb NamespaceBackend, ctx context.Context, q pathRequest) (*Change, error) {
 		return nb.RemovePath(ctx, q.Path, q.Recursive)
@@ -268,9 +271,10 @@ func (c *Client) Mkdir(ctx context.Context, path string, parents bool) (*Change,
 	return c.change(ctx, "mkdir", pathRequest{Path: path, Parents: parents})
 }
 
-// Move renames from to to.
-func (c *Client) Move(ctx context.Context, from, to string) (*Change, error) {
-	return c.change(ctx, "move", pathRequest{Path: from, To: to})
+// Move renames from to to; with replace, what is at to is replaced as
+// rename(2) would.
+func (c *Client) Move(ctx context.Context, from, to string, replace bool) (*Change, error) {
+	return c.change(ctx, "move", pathRequest{Path: from, To: to, Replace: replace})
 }
 
 // RemovePath removes path (a non-empty directory only if recursive).

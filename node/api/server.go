@@ -170,6 +170,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/audit", s.handleAudit)
 	s.jobRoutes(mux)
 	s.namespaceRoutes(mux)
+	s.deviceRoutes(mux)
 	s.dashboardRoutes(mux)
 	return s.public(s.authenticate(mux))
 }

@@ -195,8 +195,23 @@ func (s *Service) load(ctx context.Context, r Root) (cached, error) {
 
 // At is the tree of a kept version (a copy the caller may change).
 func (s *Service) At(ctx context.Context, version uint64) (*namespace.Tree, error) {
+	t, err := s.at(ctx, version)
+	if err != nil {
+		return nil, err
+	}
+	return t.Clone(), nil
+}
+
+// at is At without the copy.
+func (s *Service) at(ctx context.Context, version uint64) (*namespace.Tree, error) {
 	if version == 0 {
 		return namespace.New(), nil
+	}
+	s.cacheMu.Lock()
+	c, ok := s.cache[version]
+	s.cacheMu.Unlock()
+	if ok {
+		return c.tree, nil
 	}
 	roots, err := s.led.Roots(ctx)
 	if err != nil {
@@ -208,7 +223,7 @@ func (s *Service) At(ctx context.Context, version uint64) (*namespace.Tree, erro
 			if err != nil {
 				return nil, err
 			}
-			return c.tree.Clone(), nil
+			return c.tree, nil
 		}
 	}
 	return nil, fmt.Errorf("%w: version %d (the ledger keeps %d versions)", ErrNoVersion, version, len(roots))
@@ -240,17 +255,43 @@ type Result struct {
 // once, on the tree this device read. An error from change aborts the
 // update and is returned as is.
 func (s *Service) Update(ctx context.Context, change func(*namespace.Tree) error) (Result, error) {
+	return s.UpdateFrom(ctx, Latest, change)
+}
+
+// Latest, as UpdateFrom's from, is the current version.
+const Latest = ^uint64(0)
+
+// UpdateFrom is Update of a change made on the tree of version from (0:
+// the empty tree before the first root; Latest: the current one): a change prepared while the tree moved on (a file
+// uploaded for a path, then put there) is merged into what other devices
+// committed meanwhile, so an edit of a path another device changed
+// since from is kept as a conflict copy rather than replacing that
+// device's version.
+func (s *Service) UpdateFrom(ctx context.Context, from uint64, change func(*namespace.Tree) error) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	base, version, err := s.current(ctx)
+	cur, curVersion, err := s.current(ctx)
 	if err != nil {
 		return Result{}, err
+	}
+	base, version := cur, curVersion
+	if from < curVersion {
+		if base, err = s.at(ctx, from); err != nil {
+			return Result{}, err
+		}
+		version = from
 	}
 	mine := base.Clone()
 	if err := change(mine); err != nil {
 		return Result{}, err
 	}
 	var conflicts []namespace.Conflict
+	if version < curVersion {
+		// Others committed since from: merge into the current tree first.
+		merged, cs := namespace.Merge(base, cur, mine, s.cfg.Label)
+		conflicts = append(conflicts, cs...)
+		base, version, mine = cur, curVersion, merged
+	}
 	for attempt := 1; ; attempt++ {
 		same, err := equal(mine, base)
 		if err != nil {

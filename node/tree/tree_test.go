@@ -268,3 +268,38 @@ func TestOldTreesReleased(t *testing.T) {
 		t.Fatalf("released %d, stored %d; want 2 released and the 3 kept trees stored", blobs.released, len(blobs.blobs))
 	}
 }
+
+// TestUpdateFromAnOlderVersion: a change prepared on version 1 (a file
+// uploaded for a path) while another device put the same path keeps that
+// device's file at the path and this one as a conflict copy, also for the
+// very first version (from the empty tree).
+func TestUpdateFromAnOlderVersion(t *testing.T) {
+	ctx := context.Background()
+	cfg, led, blobs := account(t)
+	a, b := New(cfg, led, blobs), New(cfg, led, blobs)
+	put := func(s *Service, from uint64, id byte) Result {
+		t.Helper()
+		res, err := s.UpdateFrom(ctx, from, func(tr *namespace.Tree) error {
+			_, err := tr.PutFile("/x", file(id), false)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	put(a, 0, 1) // version 1
+	res := put(b, 0, 2)
+	if res.Version != 2 || len(res.Conflicts) != 1 || res.Attempts != 1 {
+		t.Fatalf("put from the empty tree after another device's: %+v", res)
+	}
+	put(a, Latest, 3) // a plain overwrite: version 3
+	res = put(b, 2, 4)
+	if len(res.Conflicts) != 1 {
+		t.Fatalf("put from version 2 after version 3 overwrote /x: %+v", res)
+	}
+	tr, _, _ := a.Current(ctx)
+	if e, err := tr.Lookup("/x"); err != nil || e.File.FileID[0] != 3 {
+		t.Fatalf("/x is %+v, %v; want the later device's file 3", e, err)
+	}
+}
