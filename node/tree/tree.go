@@ -78,8 +78,9 @@ type Blobs interface {
 	PutBlob(ctx context.Context, data []byte) (namespace.Pointer, error)
 	// GetBlob reads back a file PutBlob stored (verified, whole).
 	GetBlob(ctx context.Context, p namespace.Pointer) ([]byte, error)
-	// ReleaseBlob removes a file PutBlob stored once no kept root refers
-	// to it (an old tree).
+	// ReleaseBlob removes a stored file once no kept root refers to it: an
+	// old tree, or an old version of a file of the tree (only p.FileID is
+	// set then). A file already gone is no error.
 	ReleaseBlob(ctx context.Context, p namespace.Pointer) error
 }
 
@@ -353,28 +354,65 @@ func (s *Service) commit(ctx context.Context, t *namespace.Tree, version uint64)
 	return nil
 }
 
-// releaseDropped releases the trees of kept roots that committing version
-// pushed out of the ledger's history, and forgets them.
+// releaseDropped releases what committing version pushed out of the
+// ledger's kept roots: the files the dropped versions name that no kept
+// version names (old versions of files, files removed since), then the
+// dropped versions' trees themselves. A file another device already
+// released is no error (ReleaseBlob ignores a file that is gone).
 func (s *Service) releaseDropped(ctx context.Context, before []Root, version uint64) {
 	after, err := s.led.Roots(ctx)
 	if err != nil || len(after) == 0 {
 		return
 	}
 	oldest := after[len(after)-1].Version
+	var dropped []cached
 	for _, r := range before {
 		if r.Version >= oldest {
 			continue
 		}
-		p, err := namespace.Open(s.cfg.Key, s.associated(r.Version), r.Sealed)
+		c, err := s.load(ctx, r)
 		if err != nil {
+			s.log.Warn("could not read a dropped namespace version; its files stay", "version", r.Version, "err", err)
 			continue
 		}
-		if err := s.blobs.ReleaseBlob(ctx, p); err != nil {
-			s.log.Warn("could not release an old tree", "version", r.Version, "err", err)
-		}
+		dropped = append(dropped, c)
 		s.cacheMu.Lock()
 		delete(s.cache, r.Version)
 		s.cacheMu.Unlock()
+	}
+	if len(dropped) == 0 {
+		return
+	}
+	gone := map[[32]byte]string{}
+	for _, c := range dropped {
+		for id, p := range c.tree.Files() {
+			gone[id] = p
+		}
+	}
+	for _, r := range after {
+		c, err := s.load(ctx, r)
+		if err != nil {
+			// Cannot tell what the kept versions name: release no file.
+			s.log.Warn("could not read a kept namespace version; old files stay", "version", r.Version, "err", err)
+			gone = nil
+			break
+		}
+		for id := range c.tree.Files() {
+			delete(gone, id)
+		}
+	}
+	for id, p := range gone {
+		if err := s.blobs.ReleaseBlob(ctx, namespace.Pointer{FileID: id}); err != nil {
+			s.log.Warn("could not release an old file version", "path", p, "err", err)
+		}
+	}
+	for _, c := range dropped {
+		if err := s.blobs.ReleaseBlob(ctx, c.ptr); err != nil {
+			s.log.Warn("could not release an old tree", "err", err)
+		}
+	}
+	if len(gone) > 0 {
+		s.log.Info("released old file versions no kept namespace version names", "files", len(gone))
 	}
 }
 

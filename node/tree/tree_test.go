@@ -65,6 +65,7 @@ type memBlobs struct {
 	mu       sync.Mutex
 	blobs    map[[32]byte][]byte
 	released int
+	files    map[byte]bool // file ids (by first byte) released
 }
 
 func (b *memBlobs) PutBlob(_ context.Context, data []byte) (namespace.Pointer, error) {
@@ -92,7 +93,12 @@ func (b *memBlobs) ReleaseBlob(_ context.Context, p namespace.Pointer) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, ok := b.blobs[p.FileID]; !ok {
-		return errors.New("releasing an unknown blob")
+		// A file of the tree (not a blob): record its release.
+		if b.files == nil {
+			b.files = map[byte]bool{}
+		}
+		b.files[p.FileID[0]] = true
+		return nil
 	}
 	delete(b.blobs, p.FileID)
 	b.released++
@@ -266,6 +272,28 @@ func TestOldTreesReleased(t *testing.T) {
 	}
 	if blobs.released != 2 || len(blobs.blobs) != 3 {
 		t.Fatalf("released %d, stored %d; want 2 released and the 3 kept trees stored", blobs.released, len(blobs.blobs))
+	}
+	// Files: 1 is replaced by 2 (version 6), then removed (version 7); 3 stays.
+	for i, change := range []func(*namespace.Tree) error{
+		func(tr *namespace.Tree) error { _, err := tr.PutFile("/f", file(1), false); return err },
+		func(tr *namespace.Tree) error { _, err := tr.PutFile("/g", file(3), false); return err },
+		func(tr *namespace.Tree) error { _, err := tr.PutFile("/f", file(2), false); return err },
+		func(tr *namespace.Tree) error { return tr.Remove("/f", false) },
+	} {
+		if _, err := a.Update(ctx, change); err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+	}
+	if len(blobs.files) != 0 {
+		t.Fatalf("released files %v while kept versions name them", blobs.files)
+	}
+	for i := range 3 {
+		if _, err := a.Update(ctx, func(tr *namespace.Tree) error { return tr.Mkdir(fmt.Sprintf("/e%d", i), false) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !blobs.files[1] || !blobs.files[2] || blobs.files[3] {
+		t.Fatalf("released files %v; want 1 and 2 (no kept version names them), not 3", blobs.files)
 	}
 }
 
