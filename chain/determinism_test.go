@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -18,11 +19,13 @@ import (
 type workload struct {
 	rng    *rand.Rand
 	jobRng *rand.Rand
-	keys   []ed25519.PrivateKey
-	nonces map[Address]uint64
-	files  []Hash
-	owners map[Hash]ed25519.PrivateKey
-	height int64 // of the block being generated
+	// acctRng draws devices, roots, names and shares (AppVersion 11).
+	acctRng *rand.Rand
+	keys    []ed25519.PrivateKey
+	nonces  map[Address]uint64
+	files   []Hash
+	owners  map[Hash]ed25519.PrivateKey
+	height  int64 // of the block being generated
 	// app, if set, is read (its committed state) for the txs that answer
 	// the ledger: proofs of storage for a node's current challenges and
 	// reports of pieces it holds.
@@ -45,7 +48,7 @@ func (w *workload) query(path string, v any) bool {
 }
 
 func newWorkload(seed uint64, accounts int) *workload {
-	w := &workload{rng: rand.New(rand.NewPCG(seed, 1)), jobRng: rand.New(rand.NewPCG(seed, 2)), nonces: map[Address]uint64{}, owners: map[Hash]ed25519.PrivateKey{}, results: map[[2]Hash]JobResult{}}
+	w := &workload{rng: rand.New(rand.NewPCG(seed, 1)), jobRng: rand.New(rand.NewPCG(seed, 2)), acctRng: rand.New(rand.NewPCG(seed, 3)), nonces: map[Address]uint64{}, owners: map[Hash]ed25519.PrivateKey{}, results: map[[2]Hash]JobResult{}}
 	for i := range accounts {
 		w.keys = append(w.keys, testKey(i))
 	}
@@ -68,6 +71,17 @@ func (w *workload) genesis() GenesisState {
 func (w *workload) tx(k ed25519.PrivateKey, b Body) []byte {
 	a := addrOf(k)
 	tx, err := NewTx(testChainID, b, k, w.nonces[a])
+	if err != nil {
+		panic(err)
+	}
+	w.nonces[a]++
+	return tx.Bytes()
+}
+
+// txFor is tx signed by k for account (Tx.Account).
+func (w *workload) txFor(k ed25519.PrivateKey, account Address, b Body) []byte {
+	a := addrOf(k)
+	tx, err := NewTxFor(testChainID, b, k, account, w.nonces[a])
 	if err != nil {
 		panic(err)
 	}
@@ -193,6 +207,78 @@ func (w *workload) block() [][]byte {
 			txs = append(txs, w.tx(k, &CommitResult{Job: j.ID, Commitment: Commitment(j.ID, addrOf(k), ResultHash(j.ID, &res), salt)}))
 		}
 	}
+	return append(txs, w.acctTxs()...)
+}
+
+// acctTxs draws, from their own stream, transactions of accounts across
+// devices: devices added and removed, roots set (some stale), names, shares
+// created, updated and removed, files placed and removed by devices; a key usually acts
+// for the account it is a device of, sometimes for a stranger's (refused).
+func (w *workload) acctTxs() [][]byte {
+	var txs [][]byte
+	r := w.acctRng
+	for range 1 + r.IntN(4) {
+		k := w.keys[r.IntN(len(w.keys))]
+		other := w.keys[r.IntN(len(w.keys))]
+		acct := addrOf(k)
+		var d Device
+		if w.query(QueryDevice+acct.String(), &d) && r.IntN(4) != 0 {
+			acct = d.Account
+		} else if r.IntN(5) == 0 {
+			acct = addrOf(other)
+		}
+		switch r.IntN(8) {
+		case 0:
+			txs = append(txs, w.tx(k, addDevice(k, other, "d")))
+		case 1:
+			txs = append(txs, w.tx(k, &RemoveDevice{Device: addrOf(other)}))
+		case 2:
+			var cur NamespaceRoot
+			w.query(QueryRoot+acct.String(), &cur)
+			v := cur.Version + 1 - uint64(r.IntN(2)) // sometimes stale
+			txs = append(txs, w.txFor(k, acct, &SetRoot{Version: v, Root: []byte{byte(r.Uint32()), 1}}))
+		case 3:
+			if r.IntN(3) == 0 {
+				txs = append(txs, w.tx(k, &ReleaseName{}))
+			} else {
+				txs = append(txs, w.tx(k, &RegisterName{Name: fmt.Sprintf("name-%d", r.IntN(5))}))
+			}
+		case 4:
+			key := []byte{byte(r.Uint32()), byte(r.Uint32())}
+			txs = append(txs, w.txFor(k, acct, &SetShare{ShareID: ShareIDOf(acct, key), Recipient: addrOf(other), Key: key,
+				Write: r.IntN(2) == 0, Version: 1, Pointer: []byte("p1")}))
+		case 5:
+			var page Page[Share]
+			if !w.query(QuerySharesTo+acct.String(), &page) || len(page.Items) == 0 {
+				w.query(QuerySharesBy+acct.String(), &page)
+			}
+			if len(page.Items) == 0 {
+				continue
+			}
+			s := page.Items[r.IntN(len(page.Items))]
+			if r.IntN(3) == 0 {
+				txs = append(txs, w.txFor(k, acct, &Unshare{ShareID: s.ID}))
+			} else {
+				txs = append(txs, w.txFor(k, acct, &SetShare{ShareID: s.ID, Version: s.Version + 1 - uint64(r.IntN(2)), Pointer: []byte{byte(r.Uint32())}}))
+			}
+		case 6:
+			var id Hash
+			binary.BigEndian.PutUint64(id[:], r.Uint64())
+			id[31] = 0xde
+			pf := &PlaceFile{FileID: id, Size: 100, K: 1, M: 1, Pieces: []Piece{
+				piece(0, 0, addrOf(w.keys[r.IntN(len(w.keys))]), 1+r.Uint64N(900)),
+				piece(0, 1, addrOf(w.keys[r.IntN(len(w.keys))]), 1+r.Uint64N(900)),
+			}}
+			signReceipts(pf, acct, w.height+int64(r.IntN(5)))
+			txs = append(txs, w.txFor(k, acct, pf))
+		case 7: // a device removes one of its account's files
+			var page Page[File]
+			if !w.query(QueryFiles+acct.String(), &page) || len(page.Items) == 0 {
+				continue
+			}
+			txs = append(txs, w.txFor(k, acct, &RemoveFile{FileID: page.Items[r.IntN(len(page.Items))].ID}))
+		}
+	}
 	return txs
 }
 
@@ -277,7 +363,7 @@ func TestReplayOnTwoFreshAppsGivesTheSameHashes(t *testing.T) {
 	st := dump(t, mem)
 	count := map[string]int{}
 	for k, v := range st {
-		for _, p := range []string{prefixLost, prefixContain, prefixDebt, prefixProof, prefixJob, prefixWorker} {
+		for _, p := range []string{prefixLost, prefixContain, prefixDebt, prefixProof, prefixJob, prefixWorker, prefixDeviceOf, prefixRoots, prefixName, prefixShare} {
 			if strings.HasPrefix(k, p) {
 				count[p]++
 			}
@@ -300,7 +386,7 @@ func TestReplayOnTwoFreshAppsGivesTheSameHashes(t *testing.T) {
 		}
 	}
 	t.Logf("state at the end: %v", count)
-	for _, c := range []string{prefixContain, prefixProof, LostReported, LostFailedProof, "failed audits", prefixJob, prefixWorker} {
+	for _, c := range []string{prefixContain, prefixProof, LostReported, LostFailedProof, "failed audits", prefixJob, prefixWorker, prefixDeviceOf, prefixRoots, prefixName, prefixShare} {
 		if count[c] == 0 {
 			t.Errorf("the history left no %q in state", c)
 		}
@@ -331,7 +417,7 @@ func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 		for _, a := range g.Accounts {
 			supply += a.Credits
 		}
-		jobTxs := 0
+		jobTxs, deviceTxs := 0, 0
 		for h := int64(1); h <= 120; h++ {
 			txs := w.block()
 			res := finalize(t, l.app, h, txs)
@@ -340,6 +426,9 @@ func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 			checkJobBooks(t, st, supply)
 			for i, r := range res.TxResults {
 				if d, err := DecodeTx(txs[i]); err == nil && r.Code == 0 {
+					if len(d.Account) > 0 {
+						deviceTxs++
+					}
 					switch d.Type {
 					case TypePlaceFile:
 						placed++
@@ -353,8 +442,8 @@ func TestAccountingInvariantsHoldAfterARandomHistory(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("seed %d: %d placed, %d removed, %d proofs and reports judged, %d job txs, %d debt records seen over the blocks", seed, placed, removed, answered, jobTxs, debtsSeen)
-		if placed < 5 || removed < 3 || answered < 3 || jobTxs < 3 {
+		t.Logf("seed %d: %d placed, %d removed, %d proofs and reports judged, %d job txs, %d txs by devices for their accounts, %d debt records seen over the blocks", seed, placed, removed, answered, jobTxs, deviceTxs, debtsSeen)
+		if placed < 5 || removed < 3 || answered < 3 || jobTxs < 3 || deviceTxs < 3 {
 			t.Fatalf("seed %d: history too thin: %d placed, %d removed", seed, placed, removed)
 		}
 		st := dump(t, l.app)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -94,5 +95,38 @@ func TestDeviceClientActsForItsAccount(t *testing.T) {
 	// The account's nonce moved only for its own txs; the device's for its.
 	if a, err := acct.Account(ctx, A); err != nil || a.Nonce != 2 {
 		t.Fatalf("account nonce: %+v %v", a, err)
+	}
+
+	// A verifying client proves the records (device, root, names, share)
+	// against the genesis; the lists are not verifiable yet.
+	doc, err := ReadGenesis(filepath.Join(ChainDir(DevnetHome(tn.Dir, 0)), "config", "genesis.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err := NewClient(ctx, tn.Nodes[0].rpcLocal(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	if err := vc.Verify(doc); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := vc.DeviceAccount(ctx, D); err != nil || d.Account != A {
+		t.Fatalf("verified DeviceAccount: %+v %v", d, err)
+	}
+	if r, err := vc.Root(ctx, A); err != nil || r.Version != 1 {
+		t.Fatalf("verified Root: %+v %v", r, err)
+	}
+	if n, err := vc.NameOwner(ctx, "ann"); err != nil || n.Account != A {
+		t.Fatalf("verified NameOwner: %+v %v", n, err)
+	}
+	if _, err := vc.AccountName(ctx, D); !errors.Is(err, chain.ErrNotFound) {
+		t.Fatalf("verified AccountName of a nameless key: %v, want proved absent", err)
+	}
+	if s, err := vc.Share(ctx, sh.ShareID); err != nil || s.Owner != A {
+		t.Fatalf("verified Share: %+v %v", s, err)
+	}
+	if _, err := vc.Roots(ctx, A); !errors.Is(err, ErrNotVerifiable) {
+		t.Fatalf("verified Roots: %v, want ErrNotVerifiable", err)
 	}
 }
