@@ -32,8 +32,14 @@ var maxManifestBlock = int64(manifest.EncryptedSize(manifest.MaxEncodedSize))
 // one of the account's own files, its key opened from the ledger's sealed
 // key): the manifest from the local store or the file's holders, then the
 // pieces (see netSource). Errors before the first byte are returned here;
-// later ones cut the stream short with the error.
-func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int64, error) {
+// later ones cut the stream short with the error. It reads the bytes
+// [off, off+count) (count < 0: to the end; cut at the end), fetching only
+// the segments that hold them, and returns the whole file's size; off past
+// the end is ErrRange.
+func (n *Node) open(ctx context.Context, capability string, off, count int64) (io.ReadCloser, int64, error) {
+	if off < 0 {
+		return nil, 0, fmt.Errorf("%w: negative offset %d", ErrRange, off)
+	}
 	var c storage.Capability
 	var file *chain.File
 	if len(capability) == 2*len(chain.Hash{}) && !strings.HasPrefix(capability, storage.CapabilityPrefix) {
@@ -65,11 +71,20 @@ func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int6
 	if file != nil && file.Size == 0 && len(file.Pieces) == 0 {
 		// An empty file has no pieces, so no holders to fetch its manifest
 		// from, and nothing to decrypt: its 0 bytes need no key.
+		if off > 0 {
+			return nil, 0, fmt.Errorf("%w: offset %d of an empty file", ErrRange, off)
+		}
 		return io.NopCloser(bytesReader(nil)), 0, nil
 	}
 	m, err := n.manifest(ctx, c, file)
 	if err != nil {
 		return nil, 0, err
+	}
+	if off > int64(m.Size) {
+		return nil, 0, fmt.Errorf("%w: offset %d of a %d-byte file", ErrRange, off, m.Size)
+	}
+	if count < 0 {
+		count = int64(m.Size) - off
 	}
 	m = widenManifest(m, file) // a raised file has more pieces than its manifest names
 	ctx, cancel := context.WithCancel(ctx)
@@ -81,7 +96,7 @@ func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int6
 		fw := &firstWriter{w: pw, started: started}
 		var st storage.GetStats
 		t0 := time.Now()
-		err := storage.Get(ctx, c, m, src, fw, n.getOptions(&st)...)
+		err := storage.Get(ctx, c, m, src, fw, append(n.getOptions(&st), storage.WithRange(off, count))...)
 		pw.CloseWithError(err)
 		n.log.Debug("get done", "file", c.FileID, "bytes", m.Size, "took", time.Since(t0).Round(time.Millisecond),
 			"wait", st.Wait.Round(time.Millisecond), "read", st.Read.Round(time.Millisecond), "reconstruct", st.Reconstruct.Round(time.Millisecond),

@@ -22,6 +22,9 @@ var (
 	// ErrUnavailable: the network cannot serve the request now (too few
 	// holders or pieces reachable); retrying later may work.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrRange: a get's byte range starts past the end of the file (or is
+	// not one range of the form bytes=a-b or bytes=a-).
+	ErrRange = errors.New("range not satisfiable")
 )
 
 // StatusOf is the HTTP status the API answers a Backend error with.
@@ -40,6 +43,8 @@ func StatusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrRange):
+		return http.StatusRequestedRangeNotSatisfiable
 	}
 	return http.StatusInternalServerError
 }
