@@ -1,0 +1,101 @@
+package mount
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// writeTree makes a small tree of files of assorted sizes under root.
+func writeTree(t *testing.T, root string) {
+	t.Helper()
+	sizes := []int{0, 1, 4095, 4096, 1 << 20, 1<<20 + 1, 3<<20 + 333}
+	for i, n := range sizes {
+		sub := filepath.Join(root, fmt.Sprintf("d%d", i%3), fmt.Sprintf("e%d", i%2))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%d.bin", i)), randomData(n, byte(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(root, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCpAndDiffOfATree: cp -r into the mount, diff -r against the source,
+// then the other way, and rm -r.
+func TestCpAndDiffOfATree(t *testing.T) {
+	for _, tool := range []string{"cp", "diff", "rm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	b := newMemBackend()
+	dir, _ := mountTest(t, b, "")
+	src := t.TempDir()
+	writeTree(t, filepath.Join(src, "tree"))
+	run := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	run("cp", "-r", filepath.Join(src, "tree"), dir)
+	run("diff", "-r", filepath.Join(src, "tree"), filepath.Join(dir, "tree"))
+	back := t.TempDir()
+	run("cp", "-r", filepath.Join(dir, "tree"), back)
+	run("diff", "-r", filepath.Join(src, "tree"), filepath.Join(back, "tree"))
+	if got, ok := b.get("/tree/d0/e0/f6.bin"); !ok || !bytes.Equal(got, randomData(3<<20+333, 6)) {
+		t.Fatal("the backend lacks a copied file")
+	}
+	run("rm", "-r", filepath.Join(dir, "tree"))
+	if l, err := b.List(t.Context(), "/"); err != nil || len(l) != 0 {
+		t.Fatalf("after rm -r the root lists %v, %v", l, err)
+	}
+}
+
+// TestConcurrentReadersAndWriters: many files written and read at once
+// through the mount.
+func TestConcurrentReadersAndWriters(t *testing.T) {
+	b := newMemBackend()
+	shared := randomData(4<<20, 9)
+	b.put("/shared", shared)
+	dir, _ := mountTest(t, b, "")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 8 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			data := randomData(200<<10+i, byte(i))
+			p := filepath.Join(dir, fmt.Sprintf("w%d", i))
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				errs <- err
+				return
+			}
+			if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, data) {
+				errs <- fmt.Errorf("w%d read back: %d bytes, %v", i, len(got), err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if got, err := os.ReadFile(filepath.Join(dir, "shared")); err != nil || !bytes.Equal(got, shared) {
+				errs <- fmt.Errorf("shared: %d bytes, %v", len(got), err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := b.readBytes.Load(); n != int64(len(shared)) {
+		t.Errorf("8 concurrent readers fetched %d bytes of a %d-byte file, want each block once", n, len(shared))
+	}
+}
