@@ -21,9 +21,11 @@ import (
 // block index, within a size bound; the least recently used go first.
 // Content never changes under a file id, so a cached block is always good.
 type blockCache struct {
-	dir string
-	max int64
-	log *slog.Logger
+	dir  string
+	max  int64
+	log  *slog.Logger
+	life context.Context // fetches end with the mount
+	wg   sync.WaitGroup  // fetches and their cache writes
 
 	mu    sync.Mutex
 	lru   *list.List // of *cacheEntry, most recent at the front
@@ -32,6 +34,46 @@ type blockCache struct {
 
 	flight sync.Mutex
 	calls  map[blockKey]*blockCall // fetches in progress
+
+	hotMu sync.Mutex
+	hot   []hotBlock // the last few blocks used, in memory, newest last
+}
+
+// hotBlocks is how many blocks the cache keeps in memory: the kernel reads
+// a block in several requests, and they should not each open its file.
+const hotBlocks = 4
+
+type hotBlock struct {
+	key  blockKey
+	data []byte
+}
+
+// fromHot copies from an in-memory block, or reports false.
+func (c *blockCache) fromHot(k blockKey, want int, p []byte, lo int) bool {
+	c.hotMu.Lock()
+	defer c.hotMu.Unlock()
+	for _, h := range c.hot {
+		if h.key == k && len(h.data) == want {
+			copy(p, h.data[lo:])
+			return true
+		}
+	}
+	return false
+}
+
+func (c *blockCache) toHot(k blockKey, data []byte) {
+	c.hotMu.Lock()
+	defer c.hotMu.Unlock()
+	for i, h := range c.hot {
+		if h.key == k {
+			c.hot = append(c.hot[:i], c.hot[i+1:]...)
+			break
+		}
+	}
+	if len(c.hot) == hotBlocks {
+		c.hot = c.hot[1:]
+	}
+	c.hot = append(c.hot, hotBlock{k, data})
 }
 
 type blockKey struct {
@@ -63,7 +105,7 @@ func openBlockCache(dir string, max int64, log *slog.Logger) (*blockCache, error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("mount: cache: %w", err)
 	}
-	c := &blockCache{dir: dir, max: max, log: log, lru: list.New(), index: map[blockKey]*list.Element{}, calls: map[blockKey]*blockCall{}}
+	c := &blockCache{dir: dir, max: max, log: log, life: context.Background(), lru: list.New(), index: map[blockKey]*list.Element{}, calls: map[blockKey]*blockCall{}}
 	type found struct {
 		key  blockKey
 		size int64
@@ -103,8 +145,13 @@ func openBlockCache(dir string, max int64, log *slog.Logger) (*blockCache, error
 	return c, nil
 }
 
-// read returns the cached block, or ok = false.
-func (c *blockCache) read(k blockKey, want int) ([]byte, bool) {
+// read copies bytes [lo, lo+len(p)) of a cached block of want bytes into
+// p, or reports ok = false. A block read from disk is kept in memory for
+// the next few reads.
+func (c *blockCache) read(k blockKey, want int, p []byte, lo int) bool {
+	if c.fromHot(k, want, p, lo) {
+		return true
+	}
 	c.mu.Lock()
 	e, ok := c.index[k]
 	if ok {
@@ -112,14 +159,28 @@ func (c *blockCache) read(k blockKey, want int) ([]byte, bool) {
 	}
 	c.mu.Unlock()
 	if !ok {
-		return nil, false
+		return false
 	}
-	b, err := os.ReadFile(filepath.Join(c.dir, k.name()))
-	if err != nil || len(b) != want {
+	f, err := os.Open(filepath.Join(c.dir, k.name()))
+	if err == nil {
+		var st os.FileInfo
+		if st, err = f.Stat(); err == nil && st.Size() != int64(want) {
+			err = fmt.Errorf("cached block of %d bytes, want %d", st.Size(), want)
+		}
+		if err == nil {
+			b := make([]byte, want)
+			if _, err = f.ReadAt(b, 0); err == nil {
+				copy(p, b[lo:])
+				c.toHot(k, b)
+			}
+		}
+		f.Close()
+	}
+	if err != nil {
 		c.drop(k)
-		return nil, false
+		return false
 	}
-	return b, true
+	return true
 }
 
 // put stores a block (written to a temporary file, then renamed).
@@ -161,6 +222,14 @@ func (c *blockCache) put(k blockKey, b []byte) {
 }
 
 func (c *blockCache) drop(k blockKey) {
+	c.hotMu.Lock()
+	for i, h := range c.hot {
+		if h.key == k {
+			c.hot = append(c.hot[:i], c.hot[i+1:]...)
+			break
+		}
+	}
+	c.hotMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.index[k]; ok {
@@ -181,11 +250,12 @@ func (c *blockCache) evictLocked() {
 	}
 }
 
-// get returns block k (want bytes), from the cache or through fetch; one
-// fetch per block at a time, shared by concurrent readers.
-func (c *blockCache) get(ctx context.Context, k blockKey, want int, fetch func(context.Context, []byte) error) ([]byte, error) {
-	if b, ok := c.read(k, want); ok {
-		return b, nil
+// get copies bytes [lo, lo+len(p)) of block k (want bytes) into p, from
+// the cache or through fetch; one fetch per block at a time, shared by
+// concurrent readers.
+func (c *blockCache) get(ctx context.Context, k blockKey, want int, p []byte, lo int, fetch func(context.Context, []byte) error) error {
+	if c.read(k, want, p, lo) {
+		return nil
 	}
 	c.flight.Lock()
 	call, running := c.calls[k]
@@ -195,26 +265,35 @@ func (c *blockCache) get(ctx context.Context, k blockKey, want int, fetch func(c
 	}
 	c.flight.Unlock()
 	if !running {
-		// The fetch outlives a reader that gives up, for the others.
+		// The fetch outlives a reader that gives up, for the others,
+		// but not the mount. Readers go on while the block is written
+		// to disk.
+		c.wg.Add(1)
 		go func() {
-			defer func() {
-				c.flight.Lock()
-				delete(c.calls, k)
-				c.flight.Unlock()
-				close(call.done)
-			}()
+			defer c.wg.Done()
 			b := make([]byte, want)
-			if call.err = fetch(context.WithoutCancel(ctx), b); call.err == nil {
+			if call.err = fetch(c.life, b); call.err == nil {
 				call.data = b
+				c.toHot(k, b)
+			}
+			c.flight.Lock()
+			delete(c.calls, k)
+			c.flight.Unlock()
+			close(call.done)
+			if call.err == nil {
 				c.put(k, b)
 			}
 		}()
 	}
 	select {
 	case <-call.done:
-		return call.data, call.err
+		if call.err != nil {
+			return call.err
+		}
+		copy(p, call.data[lo:])
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 

@@ -137,7 +137,9 @@ func (f *fsys) readAt(ctx context.Context, path string, info Info, p []byte, off
 	for blk := off / bs; blk*bs < end; blk++ {
 		start := blk * bs
 		want := int(min(bs, size-start))
-		data, err := f.blocks.get(ctx, blockKey{info.FileID, blk}, want, func(ctx context.Context, b []byte) error {
+		lo := max(off, start) - start
+		hi := min(end, start+int64(want)) - start
+		err := f.blocks.get(ctx, blockKey{info.FileID, blk}, want, p[n:n+int(hi-lo)], int(lo), func(ctx context.Context, b []byte) error {
 			got, err := f.b.ReadAt(ctx, path, info.FileID, b, start)
 			if got == len(b) {
 				return nil
@@ -150,9 +152,7 @@ func (f *fsys) readAt(ctx context.Context, path string, info Info, p []byte, off
 		if err != nil {
 			return n, err
 		}
-		lo := max(off, start) - start
-		hi := min(end, start+int64(want)) - start
-		n += copy(p[n:], data[lo:hi])
+		n += int(hi - lo)
 	}
 	return n, nil
 }

@@ -69,15 +69,17 @@ func Mount(ctx context.Context, dir string, b Backend, opts Options) (*Mounted, 
 	f.keepCrashedSpools()
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
 	f.life = life
+	f.blocks.life = life
 	root := &dirNode{node: node{f: f, info: Info{Path: "/", Dir: true}}}
 	timeout := opts.Timeout
 	fo := &gofs.Options{
 		MountOptions: fuse.MountOptions{
-			FsName:      "coop",
-			Name:        "coop",
-			DirectMount: true, // as root, mount(2) itself; else fusermount3
-			MaxWrite:    1 << 20,
-			Debug:       opts.Debug,
+			FsName:       "coop",
+			Name:         "coop",
+			DirectMount:  true, // as root, mount(2) itself; else fusermount3
+			MaxWrite:     1 << 20,
+			MaxReadAhead: 1 << 20,
+			Debug:        opts.Debug,
 		},
 		EntryTimeout:    &timeout,
 		AttrTimeout:     &timeout,
@@ -95,6 +97,7 @@ func Mount(ctx context.Context, dir string, b Backend, opts Options) (*Mounted, 
 	go func() {
 		server.Wait()
 		stop()
+		f.blocks.wg.Wait()
 		m.log.Info("unmounted", "dir", abs)
 		close(m.done)
 	}()
