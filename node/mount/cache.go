@@ -276,13 +276,14 @@ func (c *blockCache) get(ctx context.Context, k blockKey, want int, p []byte, lo
 				call.data = b
 				c.toHot(k, b)
 			}
-			c.flight.Lock()
-			delete(c.calls, k)
-			c.flight.Unlock()
 			close(call.done)
 			if call.err == nil {
 				c.put(k, b)
 			}
+			// Until it is on disk, readers take the block from the call.
+			c.flight.Lock()
+			delete(c.calls, k)
+			c.flight.Unlock()
 		}()
 	}
 	select {

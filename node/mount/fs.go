@@ -525,14 +525,16 @@ func (fn *fileNode) markRemoved() {
 	fn.mu.Unlock()
 }
 
-// current is the file's attributes as this mount sees them: the newest
-// open writer's size while one is open.
+// current is the file's attributes as this mount sees them: the size of
+// the newest writer whose descriptor is still open, if any.
 func (fn *fileNode) current() Info {
 	fn.mu.Lock()
 	info := fn.info
 	var w *writeHandle
-	if len(fn.writers) > 0 {
-		w = fn.writers[len(fn.writers)-1]
+	for _, h := range fn.writers {
+		if !h.flushed.Load() {
+			w = h
+		}
 	}
 	fn.mu.Unlock()
 	if w != nil {
@@ -665,7 +667,8 @@ type writeHandle struct {
 	needFill bool // the spool does not hold base yet
 	dirty    bool
 	released bool
-	flushed  atomic.Bool // closed once: no longer an open descriptor's
+	flushed  atomic.Bool  // closed once: no longer an open descriptor's
+	sz       atomic.Int64 // the file's size as written, read without mu (an upload holds mu)
 }
 
 var (
@@ -685,6 +688,9 @@ func (fn *fileNode) openWriter(ctx context.Context, truncate bool) (*writeHandle
 	}
 	fn.mu.Lock()
 	h := &writeHandle{fn: fn, spool: sp, dirty: truncate, base: fn.info, needFill: !truncate && !fn.local}
+	if h.needFill {
+		h.sz.Store(int64(fn.info.Size))
+	}
 	fn.writers = append(fn.writers, h)
 	fn.mu.Unlock()
 	return h, nil
@@ -711,11 +717,7 @@ func (h *writeHandle) fillLocked(ctx context.Context) error {
 	return nil
 }
 
-func (h *writeHandle) size() (int64, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.sizeLocked()
-}
+func (h *writeHandle) size() (int64, error) { return h.sz.Load(), nil }
 
 func (h *writeHandle) sizeLocked() (int64, error) {
 	if h.needFill {
@@ -754,6 +756,9 @@ func (h *writeHandle) Write(ctx context.Context, data []byte, off int64) (uint32
 	}
 	n, err := h.spool.WriteAt(data, off)
 	h.dirty = true
+	if end := off + int64(n); end > h.sz.Load() {
+		h.sz.Store(end)
+	}
 	if err != nil {
 		h.fn.f.log.Warn("mount: spool write failed", "err", err)
 		return uint32(n), syscall.EIO
@@ -775,6 +780,7 @@ func (h *writeHandle) truncate(ctx context.Context, size int64) syscall.Errno {
 	if err := h.spool.Truncate(size); err != nil {
 		return syscall.EIO
 	}
+	h.sz.Store(size)
 	h.dirty = true
 	return 0
 }

@@ -99,3 +99,50 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 		t.Errorf("8 concurrent readers fetched %d bytes of a %d-byte file, want each block once", n, len(shared))
 	}
 }
+
+// TestFsyncSendsOnceAndReadsSeeTheHandlesWrites: a read-write handle
+// reads what it wrote; fsync sends the file, and close after it sends
+// nothing more.
+func TestFsyncSendsOnceAndReadsSeeTheHandlesWrites(t *testing.T) {
+	b := newMemBackend()
+	b.put("/f", []byte("0123456789"))
+	dir, _ := mountTest(t, b, "")
+	f, err := os.OpenFile(filepath.Join(dir, "f"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("AB"), 3); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 10)
+	if _, err := f.ReadAt(p, 0); err != nil || string(p) != "012AB56789" {
+		t.Fatalf("read through the writing handle: %q, %v", p, err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "f")); err != nil || st.Size() != 10 {
+		t.Fatalf("stat while writing: %v, %v", st, err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.get("/f"); string(got) != "012AB56789" || b.writeCalls.Load() != 1 {
+		t.Fatalf("after fsync the backend has %q after %d writes", got, b.writeCalls.Load())
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.writeCalls.Load(); n != 1 {
+		t.Fatalf("close after fsync sent the file again (%d writes)", n)
+	}
+	// Opened for writing and closed unchanged: nothing sent.
+	f2, err := os.OpenFile(filepath.Join(dir, "f"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.writeCalls.Load(); n != 1 {
+		t.Fatalf("an unchanged writer sent the file (%d writes)", n)
+	}
+}
