@@ -50,16 +50,18 @@ func TestRangedGetOverTheAPIFetchesOnlyItsSegments(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Close() })
 	c := api.NewClient(srv.URL(), tok)
 
+	// segsPieces is what a get decoded.
+	type segsPieces struct{ Segments, Pieces int }
 	var mu sync.Mutex
-	var stats []storage.GetStats
+	var stats []segsPieces
 	testHookGetStats = func(st *storage.GetStats) {
 		mu.Lock()
-		stats = append(stats, storage.GetStats{Segments: st.Segments, Pieces: st.Pieces})
+		stats = append(stats, segsPieces{st.Segments, st.Pieces})
 		mu.Unlock()
 	}
 	t.Cleanup(func() { testHookGetStats = nil })
 	// lastStats waits for the get that just ended to report.
-	lastStats := func() storage.GetStats {
+	lastStats := func() segsPieces {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -52,6 +54,9 @@ func Mount(ctx context.Context, dir string, b Backend, opts Options) (*Mounted, 
 		return nil, fmt.Errorf("mount: mount point: %w", err)
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("mount: mount point %s is not a directory", abs)
+	}
+	if isMountPoint(abs) {
+		return nil, fmt.Errorf("mount: %s is already a mount point (another `coop mount`?); unmount it first: fusermount3 -u %s", abs, abs)
 	}
 	f := &fsys{b: safeBackend{b}, o: opts, log: opts.Log, inos: map[string]uint64{}, nextIno: rootIno}
 	if f.blocks, err = openBlockCache(filepath.Join(opts.CacheDir, "blocks"), opts.CacheBytes, opts.Log); err != nil {
@@ -160,6 +165,41 @@ func Recover(dir string) (bool, error) {
 		return false, fmt.Errorf("mount: %s is a stale mount (%v) and could not be unmounted: run `fusermount3 -u -z %s`", dir, err, dir)
 	}
 	return true, nil
+}
+
+// isMountPoint reports whether dir is a mount point of this process's
+// mount namespace (field 5 of /proc/self/mountinfo, octal escapes undone).
+func isMountPoint(dir string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && unescapeMountinfo(f[4]) == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeMountinfo undoes mountinfo's \ooo escapes (space, tab, newline,
+// backslash).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // lazyUnmount detaches the mount at dir.

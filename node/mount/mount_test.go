@@ -424,3 +424,14 @@ func TestErrno(t *testing.T) {
 		}
 	}
 }
+
+func TestMountingTwiceAtOneDirectoryFails(t *testing.T) {
+	dir, _ := mountTest(t, newMemBackend(), "")
+	_, err := Mount(context.Background(), dir, newMemBackend(), Options{CacheDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "already a mount point") {
+		t.Fatalf("second mount: %v", err)
+	}
+	if got := unescapeMountinfo(`/tmp/a\040b\134c`); got != `/tmp/a b\c` {
+		t.Fatalf("unescape: %q", got)
+	}
+}
