@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -422,6 +424,16 @@ func TestErrno(t *testing.T) {
 		if got := Errno(c.err); got != c.want {
 			t.Errorf("Errno(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+	// A daemon that is not running: the dial error counts as offline.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if _, err := net.Dial("tcp", addr); err == nil || !offline(fmt.Errorf("api: no node answers: %w", err)) {
+		t.Fatalf("a refused connection (%v) is not offline", err)
 	}
 }
 
