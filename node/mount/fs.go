@@ -620,6 +620,18 @@ func (fn *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 		}
 		return h, 0, 0
 	}
+	fn.mu.Lock()
+	var open *writeHandle
+	for _, h := range fn.writers {
+		if !h.flushed.Load() {
+			open = h
+		}
+	}
+	fn.mu.Unlock()
+	if open != nil {
+		// Written here and not closed yet: read what the writer has.
+		return &spoolReader{w: open}, fuse.FOPEN_DIRECT_IO, 0
+	}
 	info := fn.current()
 	path, _ := fn.path()
 	fn.mu.Lock()
@@ -651,6 +663,29 @@ func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	n, err := h.fn.f.readAt(ctx, h.path, h.info, dest, off)
 	if err != nil {
 		h.fn.f.log.Warn("mount: read failed", "path", h.path, "off", off, "err", err)
+		return nil, Errno(err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+// spoolReader reads a file through a writer still open on it; once the
+// writer is gone, the version it sent.
+type spoolReader struct{ w *writeHandle }
+
+var _ gofs.FileReader = (*spoolReader)(nil)
+
+// Read reads the writer's spool, or the sent version after its release.
+func (r *spoolReader) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	r.w.mu.Lock()
+	released := r.w.released
+	r.w.mu.Unlock()
+	if !released {
+		return r.w.Read(ctx, dest, off)
+	}
+	fn := r.w.fn
+	path, _ := fn.path()
+	n, err := fn.f.readAt(ctx, path, fn.getInfo(), dest, off)
+	if err != nil {
 		return nil, Errno(err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
@@ -734,6 +769,9 @@ func (h *writeHandle) sizeLocked() (int64, error) {
 func (h *writeHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.released {
+		return nil, syscall.EBADF
+	}
 	if err := h.fillLocked(ctx); err != nil {
 		return nil, Errno(err)
 	}

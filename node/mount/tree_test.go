@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // writeTree makes a small tree of files of assorted sizes under root.
@@ -144,5 +145,87 @@ func TestFsyncSendsOnceAndReadsSeeTheHandlesWrites(t *testing.T) {
 	}
 	if n := b.writeCalls.Load(); n != 1 {
 		t.Fatalf("an unchanged writer sent the file (%d writes)", n)
+	}
+}
+
+// TestOpenFilesKeepTheirVersionAndWritesFollowRenames covers what happens
+// to open files: a reader keeps reading the version it opened while
+// another device replaces the file; a file being written is readable by
+// another descriptor before its close; renamed before its close, it is
+// sent under its new name; removed before its close, it is not sent.
+func TestOpenFilesKeepTheirVersionAndWritesFollowRenames(t *testing.T) {
+	b := newMemBackend()
+	old := randomData(3<<20, 4)
+	b.put("/f", old)
+	dir, _ := mountTest(t, b, "")
+	r, err := os.Open(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b.put("/f", randomData(3<<20, 5)) // another device
+	got := make([]byte, len(old))
+	if _, err := r.ReadAt(got, 0); err != nil || !bytes.Equal(got, old) {
+		t.Fatalf("the open reader lost its version: %v", err)
+	}
+
+	w, err := os.Create(filepath.Join(dir, "draft"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteString("draft text"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "draft")); err != nil || string(got) != "draft text" {
+		t.Fatalf("reading a file being written: %q, %v", got, err)
+	}
+	if err := os.Rename(filepath.Join(dir, "draft"), filepath.Join(dir, "final")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := b.get("/final"); !ok || string(got) != "draft text" {
+		t.Fatalf("the renamed write reached the backend as %q, %v", got, ok)
+	}
+	if _, ok := b.get("/draft"); ok {
+		t.Fatal("the write was sent under its first name")
+	}
+
+	w, err = os.Create(filepath.Join(dir, "scratch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString("gone")
+	if err := os.Remove(filepath.Join(dir, "scratch")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.get("/scratch"); ok {
+		t.Fatal("a file removed before its close was sent")
+	}
+
+	// ftruncate through the handle, chmod and touch accepted.
+	w, err = os.OpenFile(filepath.Join(dir, "final"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Truncate(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.get("/final"); string(got) != "draft" {
+		t.Fatalf("after ftruncate the backend has %q", got)
+	}
+	if err := os.Chmod(filepath.Join(dir, "final"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := os.Chtimes(filepath.Join(dir, "final"), now, now); err != nil {
+		t.Fatal(err)
 	}
 }
