@@ -88,7 +88,7 @@ func (n *Node) open(ctx context.Context, capability string, off, count int64) (i
 	}
 	m = widenManifest(m, file) // a raised file has more pieces than its manifest names
 	ctx, cancel := context.WithCancel(ctx)
-	src := &netSource{n: n, file: file, fileID: c.FileID}
+	src := &netSource{n: n, file: file, fileID: c.FileID, keep: off > 0 || count < int64(m.Size)}
 	pr, pw := newBufPipe(getPipeBuffer)
 	started := make(chan struct{})
 	done := make(chan error, 1)
@@ -363,6 +363,10 @@ type netSource struct {
 	n      *Node
 	file   *chain.File
 	fileID blockstore.ID
+	// keep puts the pieces fetched from the network in the cache area:
+	// a ranged get (the mount's block reads) fetches whole pieces of a
+	// segment, and the next range of that segment then reads them here.
+	keep bool
 
 	mu      sync.Mutex
 	dhtMiss bool // a provider lookup found no one new: the DHT knows no more than the ledger
@@ -384,6 +388,11 @@ func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.Re
 			tried[p] = true
 			sp, err := s.fetchFrom(ctx, p, ref)
 			if err == nil {
+				if s.keep {
+					if err := s.n.store.PutExpect(ctx, blockstore.Cache, ref.ID, io.NewSectionReader(sp, 0, sp.Size())); err != nil {
+						s.n.log.Debug("keeping a fetched piece failed", "piece", ref.ID, "err", err)
+					}
+				}
 				return sp, nil
 			}
 			if ctx.Err() != nil {

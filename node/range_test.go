@@ -13,6 +13,7 @@ import (
 
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/storage"
+	"github.com/coop-network/coop/storage/blockstore"
 )
 
 var _ api.RangeOpener = (*Node)(nil)
@@ -109,6 +110,20 @@ func TestRangedGetOverTheAPIFetchesOnlyItsSegments(t *testing.T) {
 		if st := lastStats(); st.Segments != tc.segments || st.Pieces != 2*tc.segments {
 			t.Fatalf("range %d+%d decoded %d segments from %d pieces, want %d from %d", tc.off, tc.n, st.Segments, st.Pieces, tc.segments, 2*tc.segments)
 		}
+	}
+
+	// A ranged get keeps the pieces it fetched: segment 0's data pieces
+	// are in the reader's cache area now.
+	kept := 0
+	for _, p := range res.Pieces {
+		if p.Segment == 0 {
+			if a, ok := nodes[reader].store.Has(mustID(t, p.Piece)); ok && a == blockstore.Cache {
+				kept++
+			}
+		}
+	}
+	if kept < 2 {
+		t.Fatalf("%d pieces of segment 0 kept after ranged gets, want the 2 data pieces", kept)
 	}
 
 	// The raw answer: 206 with Content-Range and the file's size.
