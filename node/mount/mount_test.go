@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -446,4 +447,28 @@ func TestMountingTwiceAtOneDirectoryFails(t *testing.T) {
 	if got := unescapeMountinfo(`/tmp/a\040b\134c`); got != `/tmp/a b\c` {
 		t.Fatalf("unescape: %q", got)
 	}
+}
+
+// TestUnmountLeavesNoGoroutines: after a mount is used and unmounted, the
+// goroutines go back to what they were.
+func TestUnmountLeavesNoGoroutines(t *testing.T) {
+	requireFUSE(t)
+	before := runtime.NumGoroutine()
+	b := newMemBackend()
+	b.put("/f", randomData(3<<20, 7))
+	dir := t.TempDir()
+	m, err := Mount(context.Background(), dir, b, Options{CacheDir: t.TempDir(), Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.ReadFile(filepath.Join(dir, "f")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "g"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the mount's goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
