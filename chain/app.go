@@ -63,7 +63,17 @@ import (
 //	10: raising: PlaceFile's asked_m (a file stored below the asked parity
 //	   records it: File's asked_m) and the RaisePieces rule, by which the
 //	   owner adds parity pieces up to it. Version-9 state is refused.
-const AppVersion = 10
+//	11: accounts across devices: the envelope's optional account (a
+//	   device signs for its account: PlaceFile, RemoveFile, RaisePieces,
+//	   SubmitJob, SetRoot, SetShare, Unshare), the AddDevice and
+//	   RemoveDevice rules (devof/, devs/, devleft/ records), namespace
+//	   roots by compare-and-swap (SetRoot; root/, roots/ records; params'
+//	   kept_roots), the username registry (RegisterName, ReleaseName;
+//	   name/, nameof/, namegone/ records; params' name_cooldown), shares
+//	   (SetShare, Unshare; share/, sharesby/, sharesto/, sharecount/
+//	   records), codes 39 (stale version) and 40 (not a device). A job's
+//	   id is JobID(signing key, its nonce). Version-10 state is refused.
+const AppVersion = 11
 
 // Config configures an App.
 type Config struct {
@@ -395,6 +405,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 				{Key: "type", Value: auth.tx.Type, Index: true},
 				{Key: "signer", Value: auth.tx.Signer().String(), Index: true},
 			}}}
+			if acting := auth.tx.Acting(); acting != auth.tx.Signer() {
+				res.Events[0].Attributes = append(res.Events[0].Attributes, abci.EventAttribute{Key: "account", Value: acting.String(), Index: true})
+			}
 			if err == nil && auth.outcome != "" {
 				res.Events[0].Attributes = append(res.Events[0].Attributes, abci.EventAttribute{Key: "outcome", Value: auth.outcome, Index: true})
 			}

@@ -46,6 +46,8 @@ const (
 	CodeJobLate             Code = 36 // a commit or reveal at or past its deadline height
 	CodeBadReveal           Code = 37 // a reveal that does not open the worker's commitment
 	CodeJobsDisabled        Code = 38 // the genesis has no job parameters
+	CodeStaleVersion        Code = 39 // a SetRoot or SetShare whose version is not the current one + 1
+	CodeNotDevice           Code = 40 // the signer is not an active device of the account it names
 	CodeInternal            Code = 100
 )
 
@@ -83,7 +85,16 @@ var (
 	ErrJobLate             = errors.New("past the job deadline")
 	ErrBadReveal           = errors.New("reveal does not open the commitment")
 	ErrJobsDisabled        = errors.New("jobs are disabled on this chain")
+	// ErrStaleVersion is a compare-and-swap that lost: the version a
+	// SetRoot or SetShare names is not the current one + 1 (VersionError).
+	ErrStaleVersion = errors.New("stale version")
+	// ErrNotDevice is a tx naming an account (Tx.Account) whose signer is
+	// not one of that account's devices (any more).
+	ErrNotDevice = errors.New("signer is not a device of the account")
 )
+
+// ErrStaleRoot is ErrStaleVersion, as a SetRoot meets it.
+var ErrStaleRoot = ErrStaleVersion
 
 var codeTable = []struct {
 	err  error
@@ -121,6 +132,8 @@ var codeTable = []struct {
 	{ErrJobLate, CodeJobLate},
 	{ErrBadReveal, CodeBadReveal},
 	{ErrJobsDisabled, CodeJobsDisabled},
+	{ErrStaleVersion, CodeStaleVersion},
+	{ErrNotDevice, CodeNotDevice},
 }
 
 // CodeOf maps an error from transaction validation to its result code.
@@ -185,8 +198,35 @@ func (e *NonceError) Error() string {
 // Unwrap returns ErrBadNonce.
 func (e *NonceError) Unwrap() error { return ErrBadNonce }
 
+// VersionError is the rejection of a SetRoot or SetShare whose version is
+// not the record's current version + 1: another device (or the other side
+// of a share) wrote first. errors.Is(err, ErrStaleVersion) holds for it,
+// and the ABCI result's Data is VersionData(Current), so a client reads
+// the current version without parsing the log, re-reads the record and
+// merges.
+type VersionError struct {
+	// What is the record: "root of <account>" or "share <id>".
+	What string
+	// Current is the record's version now (0: none yet).
+	Current uint64
+	// Got is the version the rejected tx named.
+	Got uint64
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("%v: %s is at version %d, the tx sets version %d (want %d: re-read and retry)", ErrStaleVersion, e.What, e.Current, e.Got, e.Current+1)
+}
+
+// Unwrap returns ErrStaleVersion.
+func (e *VersionError) Unwrap() error { return ErrStaleVersion }
+
+// VersionData is the Data of a CodeStaleVersion result: the record's
+// current version as 8 big-endian bytes (ParseNonceData reads it too).
+func VersionData(current uint64) []byte { return binary.BigEndian.AppendUint64(nil, current) }
+
 // resultOf is the ABCI outcome of err: code, codespace (empty on success),
-// log and data (the expected nonce of a CodeBadNonce result).
+// log and data (the expected nonce of a CodeBadNonce result, the current
+// version of a CodeStaleVersion one).
 func resultOf(err error) (code uint32, codespace, log string, data []byte) {
 	if err == nil {
 		return uint32(CodeOK), "", "", nil
@@ -194,6 +234,10 @@ func resultOf(err error) (code uint32, codespace, log string, data []byte) {
 	var ne *NonceError
 	if errors.As(err, &ne) {
 		data = NonceData(ne.Expected)
+	}
+	var ve *VersionError
+	if errors.As(err, &ve) {
+		data = VersionData(ve.Current)
 	}
 	return uint32(CodeOf(err)), Codespace, err.Error(), data
 }

@@ -12,14 +12,21 @@ import (
 
 // execCtx is what a transaction rule sees: the state (an overlay that is
 // discarded if the rule fails), the chain's parameters, the block height and
-// the signer's account.
+// the acting account: the signer's own, or, for a device signing for its
+// account (Tx.Account), that account.
 type execCtx struct {
 	st      kvWriter
 	chainID string
 	params  Params
 	height  int64
+	// signer is the acting account's address: the party the rule acts as
+	// (file owner, quota, shares, …).
 	signer  Address
-	account *Account // the signer's account, saved after the rule succeeds
+	account *Account // the acting account, saved after the rule succeeds
+	// device is the key that signed: signer itself, or a device of it.
+	device Address
+	// nonce is the tx's nonce (the device key's, already consumed).
+	nonce uint64
 	// memo is the verified-tx cache entry of this tx, where a rule notes
 	// checks that depend only on the tx bytes (receipt signatures).
 	memo *verifiedTx
@@ -210,6 +217,9 @@ func verify(chainID string, raw []byte) (*verifiedTx, error) {
 	if err != nil {
 		return nil, err
 	}
+	if acting := tx.Acting(); acting != tx.Signer() && !r.device {
+		return nil, fmt.Errorf("%w: a %s tx may not name another account (%s): only its own key signs it", ErrUnauthorized, tx.Type, acting)
+	}
 	if !verifySignature(tx.PubKey, tx.SignBytes(), tx.Sig) {
 		return nil, fmt.Errorf("%w: signature does not verify for signer %s", ErrBadSignature, tx.Signer())
 	}
@@ -241,7 +251,17 @@ func execute(st kvWriter, chainID string, p Params, height int64, cache *verifie
 	}
 	ov := newOverlay(st)
 	acct := *auth.account
-	x := &execCtx{st: ov, chainID: chainID, params: p, height: height, signer: acct.Address, account: &acct, memo: auth.memo}
+	if acting := auth.tx.Acting(); acting != acct.Address {
+		// A device signing for its account: verify checked that the rule
+		// allows it; here, that the signer is the account's device now.
+		a, err := deviceActing(ov, acct.Address, acting)
+		if err != nil {
+			return auth, err
+		}
+		acct = *a
+	}
+	x := &execCtx{st: ov, chainID: chainID, params: p, height: height, signer: acct.Address, account: &acct,
+		device: auth.account.Address, nonce: auth.tx.Nonce, memo: auth.memo}
 	if err := auth.rule.apply(x, auth.body); err != nil {
 		return auth, err
 	}

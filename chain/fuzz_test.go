@@ -50,6 +50,14 @@ func fuzzSeeds(t testing.TB) [][]byte {
 				Receipts: []Receipt{SignReceipt(other, testChainID, Hash{1}, addrOf(k), 10, receiptPieces([]Piece{p}, addrOf(other)))}}
 		}(),
 		&PlaceFile{FileID: Hash{2}, Size: 5, K: 1, M: 0, AskedM: 2, Pieces: []Piece{piece(0, 0, addrOf(k), 5)}},
+		addDevice(k, other, "phone"),
+		&RemoveDevice{Device: addrOf(other)},
+		&SetRoot{Version: 1, Root: []byte("sealed root")},
+		&RegisterName{Name: "ann"},
+		&ReleaseName{},
+		newShare(addrOf(k), addrOf(other), []byte("sealed key"), true),
+		&SetShare{ShareID: Hash{9}, Version: 2, Pointer: []byte("p")},
+		&Unshare{ShareID: Hash{9}},
 	}
 	var out [][]byte
 	for i, b := range bodies {
@@ -60,7 +68,12 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		out = append(out, tx.Bytes())
 	}
 	out = append(out, []byte{}, []byte{0xa0}, []byte{0xbf, 0xff}, out[0][:20])
-	return out
+	// A device acting for its account (Tx.Account).
+	tx, err := NewTxFor(testChainID, &SetRoot{Version: 2, Root: []byte("from a device")}, other, addrOf(k), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, tx.Bytes())
 }
 
 func FuzzDecodeTx(f *testing.F) {

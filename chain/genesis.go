@@ -87,6 +87,10 @@ func (p *Params) Validate() error {
 		return fmt.Errorf("%w: max_tx_bytes %d outside [1 KiB, 16 MiB]", ErrGenesis, p.MaxTxBytes)
 	case p.ChallengesPerEpoch < 1 || p.ChallengesPerEpoch > MaxChallengesPerEpoch:
 		return fmt.Errorf("%w: challenges_per_epoch %d outside [1, %d]", ErrGenesis, p.ChallengesPerEpoch, MaxChallengesPerEpoch)
+	case p.KeptRoots < 1 || p.KeptRoots > MaxKeptRoots:
+		return fmt.Errorf("%w: kept_roots %d outside [1, %d]", ErrGenesis, p.KeptRoots, MaxKeptRoots)
+	case p.NameCooldown > MaxReceiptTTL:
+		return fmt.Errorf("%w: name_cooldown %d above %d", ErrGenesis, p.NameCooldown, uint64(MaxReceiptTTL))
 	case p.ChallengesPerEpoch*proofBytesBound > p.MaxTxBytes:
 		return fmt.Errorf("%w: challenges_per_epoch %d: a proof transaction of %d proofs (up to %d bytes each) would not fit in max_tx_bytes %d", ErrGenesis, p.ChallengesPerEpoch, p.ChallengesPerEpoch, proofBytesBound, p.MaxTxBytes)
 	}

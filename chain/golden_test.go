@@ -19,7 +19,9 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
 // a wrong proof of storage, missing proofs settled at epoch boundaries
 // (containment), a lost piece reported, a compute job submitted, assigned,
 // committed, revealed, accepted and paid, a file placed below its asked
-// redundancy and raised — through a fresh in-memory app and
+// redundancy and raised, a device acting for its account (a root set and
+// pruned by compare-and-swap, a share), a name registered and released, a
+// device removed — through a fresh in-memory app and
 // compares the app hash after each block with testdata/TestGoldenAppHash.golden
 // (hex, line h = height h). Any change to the encoding of state or txs, the
 // key layout or a rule's effects shows here; if it is intended (and
@@ -33,7 +35,8 @@ func TestGoldenAppHash(t *testing.T) {
 	// proves) and must still spend his earned quota at height 11.
 	g.Params = Params{EpochLength: 3, EarnPercent: 100, ReceiptTTL: 4, UptimeWindow: 10, UptimeMinPercent: 0, Allowance: 1000, MaxTxBytes: 256 << 10,
 		RepLambdaPermille: 990, SuspendBelowPermille: 800, DisqualifyBelowPermille: 600, RepairAfterMissed: 3, ChallengesPerEpoch: 10, // λ = 0.99: henry's 10 wrong answers leave him active
-		Jobs: JobParams{CommitBlocks: 5, FuelPerBlock: 1 << 40, RevealBlocks: 5, MaxRounds: 2, MaxFuel: 1 << 40, MinPrice: 1, MaxInlineInput: 64, MinScorePermille: 100}}
+		Jobs:      JobParams{CommitBlocks: 5, FuelPerBlock: 1 << 40, RevealBlocks: 5, MaxRounds: 2, MaxFuel: 1 << 40, MinPrice: 1, MaxInlineInput: 64, MinScorePermille: 100},
+		KeptRoots: 2, NameCooldown: 2}
 	// The pieces have made-up roots, so hank cannot prove what he holds:
 	// held bytes earn unproved here (the proof condition is
 	// quota_proof_test.go's), and he is recorded missing, so contained.
@@ -49,6 +52,8 @@ func TestGoldenAppHash(t *testing.T) {
 		txs   [][]byte
 		codes []Code
 	}
+	laptop := testKey(13)
+	goldenShare := newShare(addrOf(alice), addrOf(bob), []byte("sealed share key"), true)
 	var job Hash                  // the job of heights 18–21
 	var worker ed25519.PrivateKey // its worker
 	steps := []func() step{
@@ -166,6 +171,35 @@ func TestGoldenAppHash(t *testing.T) {
 			rc := SignReceipt(bob, testChainID, Hash{0x60, 0x5d}, addrOf(alice), l.height+2, receiptPieces([]Piece{p}, addrOf(bob)))
 			raise := &RaisePieces{FileID: Hash{0x60, 0x5d}, M: 2, Pieces: []Piece{p}, Receipts: []Receipt{rc}}
 			return step{[][]byte{l.sign(bob, raise), l.sign(alice, raise)}, []Code{CodeUnauthorized, 0}}
+		},
+		func() step { // 25: alice adds a device, which sets her root; she takes a name
+			return step{[][]byte{
+				l.sign(alice, addDevice(alice, laptop, "laptop")),
+				l.signFor(laptop, addrOf(alice), &SetRoot{Version: 1, Root: []byte("root 1")}),
+				l.sign(alice, &RegisterName{Name: "alice"}),
+				l.sign(bob, &RegisterName{Name: "alice"}),
+			}, []Code{0, 0, 0, CodeExists}}
+		},
+		func() step { // 26: roots 2 and 3 (1 is pruned), a stale one; a share to bob, which he updates
+			return step{[][]byte{
+				l.signFor(laptop, addrOf(alice), &SetRoot{Version: 2, Root: []byte("root 2")}),
+				l.sign(alice, &SetRoot{Version: 2, Root: []byte("stale")}),
+				l.sign(alice, &SetRoot{Version: 3, Root: []byte("root 3")}),
+				l.signFor(laptop, addrOf(alice), goldenShare),
+				l.sign(bob, &SetShare{ShareID: goldenShare.ShareID, Version: 2, Pointer: []byte("bob's")}),
+			}, []Code{0, CodeStaleVersion, 0, 0, 0}}
+		},
+		func() step { // 27: alice releases her name and removes the device; its txs fail
+			return step{[][]byte{
+				l.sign(alice, &ReleaseName{Name: "alice"}),
+				l.sign(alice, &RemoveDevice{Device: addrOf(laptop)}),
+				l.signFor(laptop, addrOf(alice), &Unshare{ShareID: goldenShare.ShareID}),
+				l.sign(bob, &Unshare{ShareID: goldenShare.ShareID}),
+			}, []Code{0, 0, CodeNotDevice, 0}}
+		},
+		func() step { return step{} }, // 28
+		func() step { // 29: the name's cooldown is over
+			return step{[][]byte{l.sign(bob, &RegisterName{Name: "alice"})}, []Code{0}}
 		},
 	}
 	var got []string

@@ -262,7 +262,9 @@ func Commitment(job Hash, worker Address, resultHash Hash, salt []byte) Hash {
 
 // JobID is the id of the job a SubmitJob signed by submitter with nonce
 // (the envelope's Tx.Nonce) creates: SHA-256 of a domain tag, the address
-// and the nonce. A client knows it before broadcasting.
+// and the nonce. A client knows it before broadcasting. For a device
+// signing for its account (Tx.Account), submitter is the device's address
+// (the signing key's), though the job's Submitter is the account.
 func JobID(submitter Address, nonce uint64) Hash {
 	b := append([]byte("coop/job-id/v1\x00"), submitter[:]...)
 	return sha256.Sum256(binary.BigEndian.AppendUint64(b, nonce))

@@ -214,6 +214,8 @@ func query(st kvIterReader, params Params, info chainInfo, path string, data []b
 		return Marshal(&ChainInfo{ChainID: info.ChainID, InitialHeight: info.InitialHeight})
 	case isJobQuery(path):
 		return queryJob(st, path, data) // job_query.go
+	case isAcctQuery(path):
+		return queryAcct(st, path, data) // acct_query.go
 	}
 	return nil, fmt.Errorf("%w: unknown query path %q", ErrInvalid, path)
 }

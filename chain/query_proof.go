@@ -82,6 +82,9 @@ func StoreKey(path string, data []byte) ([]byte, error) {
 		}
 		return faultKey(id), nil
 	}
+	if key, ok, err := acctStoreKey(path); ok {
+		return key, err
+	}
 	return nil, fmt.Errorf("%w: %q has no proof (a computed answer or a list; not yet provable)", ErrInvalid, path)
 }
 

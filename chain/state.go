@@ -97,6 +97,14 @@ type Params struct {
 	ChallengesPerEpoch uint64 `cbor:"challenges_per_epoch" json:"challenges_per_epoch"`
 	// Jobs are the compute job parameters (job.go); all zero turns jobs off.
 	Jobs JobParams `cbor:"jobs" json:"jobs"`
+	// KeptRoots is how many of an account's namespace roots (SetRoot,
+	// tx_root.go) stay in state, the current one included; older ones are
+	// deleted by the SetRoot that pushes them out. In [1, MaxKeptRoots].
+	KeptRoots uint64 `cbor:"kept_roots" json:"kept_roots"`
+	// NameCooldown is how many blocks a released username (ReleaseName,
+	// tx_name.go) stays unregistrable, so a name's old owner cannot be
+	// impersonated at once. At most MaxReceiptTTL.
+	NameCooldown uint64 `cbor:"name_cooldown" json:"name_cooldown"`
 }
 
 // DefaultParams are the parameters `coop init` writes into a new genesis.
@@ -117,6 +125,8 @@ func DefaultParams() Params {
 		RepairAfterMissed:       3,
 		ChallengesPerEpoch:      ChallengesPerEpoch,
 		Jobs:                    DefaultJobParams(),
+		KeptRoots:               DefaultKeptRoots,
+		NameCooldown:            DefaultNameCooldown,
 	}
 }
 

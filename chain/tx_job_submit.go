@@ -109,7 +109,9 @@ func applySubmitJob(x *execCtx, b *SubmitJob) error {
 	if uint64(len(cands)) < uint64(r) {
 		return fmt.Errorf("%w: %d replicas asked, %d eligible workers", ErrNoWorkers, r, len(cands))
 	}
-	id := JobID(x.signer, acct.Nonce-1) // authenticate consumed the tx's nonce
+	// The signing key and its nonce: a device signing for its account has
+	// its own nonces, the account's does not move.
+	id := JobID(x.device, x.nonce)
 	if _, found, err := getRawFound(x.st, jobKey(id)); err != nil {
 		return err
 	} else if found {

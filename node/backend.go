@@ -27,11 +27,11 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 // account key, so any device of the account can read them. A sealed key
 // that does not open leaves the capability empty and says why in KeyError.
 func (n *Node) Files(ctx context.Context) ([]api.FileInfo, error) {
-	files, err := n.lc.Files(ctx, n.addr)
+	files, err := n.lc.Files(ctx, n.acct.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listing files on the ledger: %w", err)
 	}
-	return fileInfos(files, n.key, n.keys), nil
+	return fileInfos(files, n.acct, n.keys), nil
 }
 
 // FileLister reads an account's files from the ledger (*ledger.Client).
@@ -48,15 +48,19 @@ func ListFiles(ctx context.Context, home string, key ed25519.PrivateKey, lc File
 	if err != nil {
 		return nil, err
 	}
-	files, err := lc.Files(ctx, chain.AddressOf(key.Public().(ed25519.PublicKey)))
+	ak, err := LoadAccountKeys(home, key)
+	if err != nil {
+		return nil, err
+	}
+	files, err := lc.Files(ctx, ak.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listing files on the ledger: %w", err)
 	}
-	return fileInfos(files, key, keys), nil
+	return fileInfos(files, ak, keys), nil
 }
 
 // fileInfos describes the account's files for the API.
-func fileInfos(files []chain.File, key ed25519.PrivateKey, keys *keyring) []api.FileInfo {
+func fileInfos(files []chain.File, ak AccountKeys, keys *keyring) []api.FileInfo {
 	out := make([]api.FileInfo, 0, len(files))
 	for i := range files {
 		f := &files[i]
@@ -70,7 +74,7 @@ func fileInfos(files []chain.File, key ed25519.PrivateKey, keys *keyring) []api.
 		if f.Raising() {
 			fi.RaiseTo = int(f.AskedM)
 		}
-		if c, err := ownCapability(f, key, keys); err == nil {
+		if c, err := ownCapability(f, ak, keys); err == nil {
 			fi.Capability = c.String()
 		} else {
 			fi.KeyError = err.Error()
@@ -83,13 +87,13 @@ func fileInfos(files []chain.File, key ed25519.PrivateKey, keys *keyring) []api.
 // ownCapability is the capability of one of the account's files: from the
 // keyring if it was put from this node, else from its sealed key.
 func (n *Node) ownCapability(f *chain.File) (storage.Capability, error) {
-	return ownCapability(f, n.key, n.keys)
+	return ownCapability(f, n.acct, n.keys)
 }
 
-// ownCapability is the capability of one of key's account's files: from
+// ownCapability is the capability of one of ak's account's files: from
 // keys if it was put from this home, else from its sealed key.
-func ownCapability(f *chain.File, key ed25519.PrivateKey, keys *keyring) (storage.Capability, error) {
-	if addr := chain.AddressOf(key.Public().(ed25519.PublicKey)); f.Owner != addr {
+func ownCapability(f *chain.File, ak AccountKeys, keys *keyring) (storage.Capability, error) {
+	if addr := ak.Address; f.Owner != addr {
 		return storage.Capability{}, fmt.Errorf("%w: file %s belongs to account %s, not this node's %s: reading it needs its capability", ErrNotOwner, f.ID, f.Owner, addr)
 	}
 	if e, ok := keys.get(f.ID.String()); ok {
@@ -97,7 +101,7 @@ func ownCapability(f *chain.File, key ed25519.PrivateKey, keys *keyring) (storag
 			return c, nil
 		}
 	}
-	c, err := openFileKey(key, f.ID, f.SealedKey)
+	c, err := openFileKey(ak.SealKey, f.ID, f.SealedKey)
 	if err != nil {
 		return c, fmt.Errorf("file %s: %w", f.ID, err)
 	}
@@ -121,7 +125,7 @@ func (n *Node) Remove(ctx context.Context, fileID string) error {
 		return fmt.Errorf("%w: file %s is not on the ledger", ErrNotFound, id)
 	case err != nil:
 		return fmt.Errorf("reading file %s from the ledger: %w", id, err)
-	case f.Owner != n.addr:
+	case f.Owner != n.acct.Address:
 		return fmt.Errorf("%w: file %s belongs to account %s", ErrNotOwner, id, f.Owner)
 	}
 	if _, err := n.broadcast(ctx, &chain.RemoveFile{FileID: chain.Hash(id)}); err != nil {

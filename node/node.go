@@ -27,6 +27,7 @@ import (
 	"github.com/coop-network/coop/node/prover"
 	"github.com/coop-network/coop/node/repair"
 	"github.com/coop-network/coop/node/scrub"
+	"github.com/coop-network/coop/node/tree"
 	"github.com/coop-network/coop/node/worker"
 	"github.com/coop-network/coop/storage/blockstore"
 )
@@ -101,7 +102,12 @@ type Node struct {
 	scrub *scrub.Scrubber
 	fix   *repair.Repairer // nil if Config.RepairInterval is 0
 	keys  *keyring
-	dead  deadPeers
+	// acct is the account the node acts for: its own key's, or the one
+	// its key is a device of (AccountFile).
+	acct AccountKeys
+	// ns keeps the account's namespace (nil: the node keeps none).
+	ns   *tree.Service
+	dead deadPeers
 	// workState keeps the compute worker's runs; work is the worker (nil
 	// when the node offers no CPU).
 	workState *worker.DirState
@@ -154,6 +160,9 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 	}
 	closers = append(closers, n.store.Close)
 	if n.keys, err = openKeyring(cfg.Home); err != nil {
+		return nil, err
+	}
+	if n.acct, err = LoadAccountKeys(cfg.Home, key); err != nil {
 		return nil, err
 	}
 	if n.host, err = p2p.New(ctx, key, cfg.P2P); err != nil {

@@ -56,13 +56,13 @@ func PieceBytes(size int64, c storage.Config) uint64 {
 // checkQuota fails with ErrQuotaExceeded if placing need more bytes would
 // take the account over its limit.
 func (n *Node) checkQuota(ctx context.Context, need uint64) error {
-	acct, err := n.lc.Account(ctx, n.addr)
+	acct, err := n.lc.Account(ctx, n.acct.Address)
 	if err != nil {
 		return fmt.Errorf("reading own account: %w", err)
 	}
 	if acct.QuotaUsed > acct.QuotaLimit || need > acct.QuotaLimit-acct.QuotaUsed {
 		return fmt.Errorf("%w: the file needs %d bytes of pieces, account %s uses %d of %d bytes of quota (pledge more disk to earn quota)",
-			ErrQuotaExceeded, need, n.addr, acct.QuotaUsed, acct.QuotaLimit)
+			ErrQuotaExceeded, need, n.acct.Address, acct.QuotaUsed, acct.QuotaLimit)
 	}
 	return nil
 }
@@ -182,7 +182,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	if err := n.pushAll(ctx, res, cands, holders, width, done, putID, gotMan, excluded); err != nil {
 		return nil, err
 	}
-	sealed, err := sealFileKey(n.key, res.FileID, res.Capability.Key)
+	sealed, err := sealFileKey(n.acct.SealKey, res.FileID, res.Capability.Key)
 	if err != nil {
 		return nil, fmt.Errorf("sealing the file key: %w", err)
 	}

@@ -3,10 +3,7 @@ package node
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/ed25519"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 
@@ -38,20 +35,17 @@ var ErrSealedKey = errors.New("the file's sealed key does not open with this acc
 // a sealed key (by an older node): only its capability reads it.
 var ErrNoSealedKey = errors.New("the file was placed without a sealed key")
 
-func sealAEAD(key ed25519.PrivateKey) (cipher.AEAD, error) {
-	k, err := hkdf.Key(sha256.New, key.Seed(), nil, sealInfo, 32)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(k)
+func sealAEAD(k [32]byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(k[:])
 	if err != nil {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
 }
 
-// sealFileKey seals a file key for the account that owns key.
-func sealFileKey(key ed25519.PrivateKey, fileID [32]byte, fileKey [storage.KeySize]byte) ([]byte, error) {
+// sealFileKey seals a file key with the account's seal key
+// (AccountKeys.SealKey).
+func sealFileKey(key [32]byte, fileID [32]byte, fileKey [storage.KeySize]byte) ([]byte, error) {
 	aead, err := sealAEAD(key)
 	if err != nil {
 		return nil, err
@@ -71,7 +65,7 @@ func sealFileKey(key ed25519.PrivateKey, fileID [32]byte, fileKey [storage.KeySi
 
 // openFileKey opens a sealed file key with the account's key; every
 // failure is ErrSealedKey with the reason.
-func openFileKey(key ed25519.PrivateKey, fileID [32]byte, sealed []byte) (storage.Capability, error) {
+func openFileKey(key [32]byte, fileID [32]byte, sealed []byte) (storage.Capability, error) {
 	c := storage.Capability{FileID: fileID}
 	if len(sealed) == 0 {
 		return c, ErrNoSealedKey

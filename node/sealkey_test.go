@@ -17,9 +17,15 @@ import (
 	"github.com/coop-network/coop/storage"
 )
 
-func testSealKey(t testing.TB, b byte) ed25519.PrivateKey {
+// testSealKey is the seal key of the account whose ed25519 seed is b
+// repeated.
+func testSealKey(t testing.TB, b byte) [32]byte {
 	t.Helper()
-	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{b}, ed25519.SeedSize))
+	ak, err := DeriveAccountKeys(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{b}, ed25519.SeedSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ak.SealKey
 }
 
 // TestSealedKeyOpensOnlyWithTheAccountKeyAndFileID seals a file key and

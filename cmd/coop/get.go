@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,14 +16,15 @@ func init() { registerCommand(newGetCmd) }
 
 func newGetCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "get CAPABILITY|FILE_ID",
+		Use:   "get CAPABILITY|FILE_ID|PATH",
 		Short: "Read a file back from the network",
 		Long: "get fetches the file a capability names from its holders, checks every piece and\n" +
 			"decrypts it, writing it to -o FILE (atomically: a failed read leaves no file) or to\n" +
 			"standard output. Works on any node given the capability; on any node of the owning\n" +
 			"account the file id (64 hex digits, from `coop ls -l`) is enough: the file key is\n" +
-			"opened from the ledger with the account key.",
-		Example: "  coop get coop1… -o photo.jpg\n  coop get 3f1c…(64 hex digits) -o photo.jpg",
+			"opened from the ledger with the account key. A PATH (starting with /) names a file of\n" +
+			"the account's namespace, as it is now or, with --at, in a kept version (coop log).",
+		Example: "  coop get coop1… -o photo.jpg\n  coop get 3f1c…(64 hex digits) -o photo.jpg\n  coop get /docs/report.pdf -o report.pdf\n  coop get /docs/report.pdf --at 12 -o old.pdf",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := daemonClient()
@@ -30,7 +32,15 @@ func newGetCmd() *cobra.Command {
 				return err
 			}
 			start := time.Now()
-			body, size, err := c.Open(cmd.Context(), args[0])
+			var body io.ReadCloser
+			var size int64
+			if at := cfg.GetUint64("at"); strings.HasPrefix(args[0], "/") {
+				body, size, err = c.OpenPath(cmd.Context(), args[0], at)
+			} else if at != 0 {
+				return fmt.Errorf("--at needs a PATH (starting with /), not a capability or file id")
+			} else {
+				body, size, err = c.Open(cmd.Context(), args[0])
+			}
 			if err != nil {
 				return err
 			}
@@ -77,5 +87,6 @@ func newGetCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringP("output", "o", "", "write the file here instead of standard output")
+	cmd.Flags().Uint64("at", 0, "with a PATH: read it as it was in this namespace version (coop log)")
 	return cmd
 }

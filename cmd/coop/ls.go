@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -18,16 +19,30 @@ func init() { registerCommand(newLsCmd) }
 
 func newLsCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "ls",
-		Short: "List the account's files (from the ledger)",
+		Use:   "ls [PATH]",
+		Short: "List the account's files (from the ledger), or a namespace directory",
 		Long: "ls lists the files this account placed, as the ledger records them, so any node\n" +
 			"running the same account key sees them. -l adds full file ids and capabilities:\n" +
 			"each file's key is sealed on the ledger for the account key, so every device of the\n" +
 			"account can print them (and read the files with `coop get FILE_ID`). Names are only\n" +
 			"known on the node that did the put. With no node running in --home, ls reads the\n" +
-			"home's copy of the ledger itself: the files as of the last block that node saw.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+			"home's copy of the ledger itself: the files as of the last block that node saw.\n\n" +
+			"With a PATH (starting with /), ls lists that directory of the account's namespace\n" +
+			"(size, modification time, redundancy, name; -l adds capabilities), as it is now or,\n" +
+			"with --at, in a kept version (coop log).",
+		Example: "  coop ls\n  coop ls /\n  coop ls -l /docs\n  coop ls /docs --at 7",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if !strings.HasPrefix(args[0], "/") {
+					return fmt.Errorf("PATH %q must start with / (the root of the account's namespace)", args[0])
+				}
+				c, err := daemonClient()
+				if err != nil {
+					return err
+				}
+				return lsPath(cmd, c, args[0])
+			}
 			files, offline, err := lsFiles(cmd.Context())
 			if err != nil {
 				return err
@@ -82,6 +97,7 @@ func newLsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolP("long", "l", false, "show full file ids and capabilities")
+	cmd.Flags().Uint64("at", 0, "with a PATH: list it as it was in this namespace version")
 	return cmd
 }
 

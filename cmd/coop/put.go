@@ -17,7 +17,7 @@ func init() { registerCommand(newPutCmd) }
 
 func newPutCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "put FILE",
+		Use:   "put FILE [PATH]",
 		Short: "Store a file on the network; prints its capability and file id",
 		Long: "put encrypts FILE on this machine, erasure-codes it into k data and m parity pieces\n" +
 			"per segment (or --copies whole copies) and spreads the pieces over other nodes.\n" +
@@ -29,9 +29,13 @@ func newPutCmd() *cobra.Command {
 			"(with --json, in the result's degraded, asked_k and asked_m fields).\n" +
 			"The ledger records the asked parity, and the node's repairer raises the file to it as\n" +
 			"nodes join, adding parity pieces (copies stay copies: a file stored as copies gains\n" +
-			"copies until it survives as many losses as asked). --strict refuses instead.",
-		Example: "  coop put photo.jpg\n  coop put --k 4 --m 2 backup.tar\n  coop put --copies 3 notes.txt",
-		Args:    cobra.ExactArgs(1),
+			"copies until it survives as many losses as asked). --strict refuses instead.\n\n" +
+			"With PATH (starting with /), the file goes into the account's namespace at PATH\n" +
+			"(a PATH ending in / is a directory: the file keeps its name there), replacing what\n" +
+			"is there, and every device of the account sees it once the change commits. Without\n" +
+			"--k/--m/--copies it takes the redundancy its directory sets (coop redundancy).",
+		Example: "  coop put photo.jpg\n  coop put --k 4 --m 2 backup.tar\n  coop put --copies 3 notes.txt\n  coop put report.pdf /docs/\n  coop put report.pdf /docs/2026/report.pdf",
+		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := api.PutOptions{K: cfg.GetInt("k"), M: cfg.GetInt("m"), Copies: cfg.GetInt("copies"), Name: cfg.GetString("name"), Strict: cfg.GetBool("strict")}
 			if opts.Copies > 0 && (cmd.Flags().Changed("k") || cmd.Flags().Changed("m")) {
@@ -60,6 +64,9 @@ func newPutCmd() *cobra.Command {
 				return err
 			}
 			start := time.Now()
+			if len(args) == 2 {
+				return putPath(cmd, c, f, st, args[1], opts)
+			}
 			bar := progress(st.Size(), "put")
 			res, err := c.Put(cmd.Context(), io.TeeReader(f, bar), st.Size(), opts)
 			if closer, ok := bar.(interface{ Finish() error }); ok {

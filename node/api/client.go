@@ -56,6 +56,8 @@ func NewClientFromHome(home string) (*Client, error) {
 type Error struct {
 	Code    int
 	Message string
+	// Kind is a path error's kind on the wire (see ErrExist), or "".
+	Kind string
 }
 
 // Error is the node's message and the HTTP status.
@@ -67,8 +69,13 @@ func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrUnauthorized:
 		return e.Code == http.StatusUnauthorized
-	case ErrInvalid, ErrForbidden, ErrNotFound, ErrTooLarge, ErrUnavailable, ErrRange:
+	case ErrInvalid, ErrForbidden, ErrNotFound, ErrTooLarge, ErrUnavailable, ErrConflict, ErrRange:
 		return StatusOf(target) == e.Code
+	}
+	for _, k := range kinds {
+		if target == k.err {
+			return e.Kind == k.name
+		}
 	}
 	return false
 }
@@ -108,7 +115,7 @@ func (c *Client) doHeader(ctx context.Context, method, path string, body io.Read
 		if json.Unmarshal(raw, &eb) != nil || eb.Error == "" {
 			eb.Error = strings.TrimSpace(string(raw))
 		}
-		return nil, &Error{Code: resp.StatusCode, Message: eb.Error}
+		return nil, &Error{Code: resp.StatusCode, Message: eb.Error, Kind: eb.Kind}
 	}
 	return resp, nil
 }
@@ -139,6 +146,21 @@ func (c *Client) getJSON(ctx context.Context, method, path string, in, out any) 
 
 // Put uploads size bytes from r (size -1 if unknown) and stores them.
 func (c *Client) Put(ctx context.Context, r io.Reader, size int64, opts PutOptions) (*PutResult, error) {
+	q := opts.query()
+	resp, err := c.do(ctx, http.MethodPost, "/v1/put?"+q.Encode(), r, size, "application/octet-stream")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var res PutResult
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&res); err != nil {
+		return nil, fmt.Errorf("api: decoding put result: %w", err)
+	}
+	return &res, nil
+}
+
+// query is opts as a put's query parameters.
+func (opts PutOptions) query() url.Values {
 	q := url.Values{}
 	if opts.K > 0 {
 		q.Set("k", strconv.Itoa(opts.K))
@@ -155,23 +177,24 @@ func (c *Client) Put(ctx context.Context, r io.Reader, size int64, opts PutOptio
 	if opts.Strict {
 		q.Set("strict", "1")
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/v1/put?"+q.Encode(), r, size, "application/octet-stream")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var res PutResult
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&res); err != nil {
-		return nil, fmt.Errorf("api: decoding put result: %w", err)
-	}
-	return &res, nil
+	return q
 }
 
 // Open starts reading the file a capability names. It returns the body and
 // the file size; reading the body fails if the node could not deliver all
 // of it.
 func (c *Client) Open(ctx context.Context, capability string) (io.ReadCloser, int64, error) {
-	b, _ := json.Marshal(getRequest{Capability: capability})
+	return c.open(ctx, getRequest{Capability: capability})
+}
+
+// OpenPath starts reading the namespace file at path in version (0: the
+// current one), as Open.
+func (c *Client) OpenPath(ctx context.Context, path string, version uint64) (io.ReadCloser, int64, error) {
+	return c.open(ctx, getRequest{Path: path, Version: version})
+}
+
+func (c *Client) open(ctx context.Context, req getRequest) (io.ReadCloser, int64, error) {
+	b, _ := json.Marshal(req)
 	resp, err := c.do(ctx, http.MethodPost, "/v1/get", bytes.NewReader(b), int64(len(b)), "application/json")
 	if err != nil {
 		return nil, 0, err

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 )
 
@@ -25,7 +26,42 @@ var (
 	// ErrRange: a get's byte range starts past the end of the file (or is
 	// not one range of the form bytes=a-b or bytes=a-).
 	ErrRange = errors.New("range not satisfiable")
+	// ErrConflict: the request clashes with what is there (a path that
+	// exists, a directory that is not empty).
+	ErrConflict = errors.New("conflict")
 )
+
+// Path error kinds of the namespace calls. Each is one of the classes above
+// and travels in an error answer's "kind" field, so a client (the mount)
+// can tell them apart: Client errors match them with errors.Is.
+var (
+	// ErrExist: something is already at the path.
+	ErrExist = fmt.Errorf("%w: the path exists", ErrConflict)
+	// ErrNotDir: a path component, or the path, is a file, not a directory.
+	ErrNotDir = fmt.Errorf("%w: not a directory", ErrConflict)
+	// ErrIsDir: the path is a directory where a file was expected.
+	ErrIsDir = fmt.Errorf("%w: is a directory", ErrConflict)
+	// ErrNotEmpty: a directory to remove is not empty.
+	ErrNotEmpty = fmt.Errorf("%w: directory not empty", ErrConflict)
+	// ErrNoPath: nothing is at the path.
+	ErrNoPath = fmt.Errorf("%w: no such file or directory", ErrNotFound)
+)
+
+// kinds names the path error kinds on the wire.
+var kinds = []struct {
+	name string
+	err  error
+}{{"exist", ErrExist}, {"not_dir", ErrNotDir}, {"is_dir", ErrIsDir}, {"not_empty", ErrNotEmpty}, {"no_path", ErrNoPath}}
+
+// kindOf is the wire name of err's path error kind, or "".
+func kindOf(err error) string {
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	return ""
+}
 
 // StatusOf is the HTTP status the API answers a Backend error with.
 func StatusOf(err error) int {
@@ -45,6 +81,8 @@ func StatusOf(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrRange):
 		return http.StatusRequestedRangeNotSatisfiable
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
 }

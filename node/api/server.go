@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -168,37 +169,15 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/audit", s.handleAudit)
 	s.jobRoutes(mux)
+	s.namespaceRoutes(mux)
 	s.dashboardRoutes(mux)
 	return s.public(s.authenticate(mux))
 }
 
 func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var opts PutOptions
-	for _, f := range []struct {
-		name string
-		dst  *int
-	}{{"k", &opts.K}, {"m", &opts.M}, {"copies", &opts.Copies}} {
-		if v := q.Get(f.name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || n > 255 {
-				writeError(w, http.StatusBadRequest, fmt.Errorf("parameter %s=%q is not a count", f.name, v))
-				return
-			}
-			*f.dst = n
-		}
-	}
-	opts.Name = q.Get("name")
-	if err := CheckName(opts.Name); err != nil {
+	opts, err := putOptions(r.URL.Query())
+	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	switch v := q.Get("strict"); v {
-	case "", "0", "false":
-	case "1", "true":
-		opts.Strict = true
-	default:
-		writeError(w, http.StatusBadRequest, fmt.Errorf("parameter strict=%q is not 0, 1, true or false", v))
 		return
 	}
 	if r.ContentLength > s.cfg.MaxUploadSize {
@@ -210,8 +189,41 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, res, err)
 }
 
+// putOptions reads a put's query parameters; each error names the bad one.
+func putOptions(q url.Values) (PutOptions, error) {
+	var opts PutOptions
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"k", &opts.K}, {"m", &opts.M}, {"copies", &opts.Copies}} {
+		if v := q.Get(f.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 255 {
+				return opts, fmt.Errorf("parameter %s=%q is not a count", f.name, v)
+			}
+			*f.dst = n
+		}
+	}
+	opts.Name = q.Get("name")
+	if err := CheckName(opts.Name); err != nil {
+		return opts, err
+	}
+	switch v := q.Get("strict"); v {
+	case "", "0", "false":
+	case "1", "true":
+		opts.Strict = true
+	default:
+		return opts, fmt.Errorf("parameter strict=%q is not 0, 1, true or false", v)
+	}
+	return opts, nil
+}
+
 type getRequest struct {
-	Capability string `json:"capability"`
+	Capability string `json:"capability,omitempty"`
+	// Path, instead of Capability, names a file of the account's
+	// namespace, at Version (0: the current one).
+	Path    string `json:"path,omitempty"`
+	Version uint64 `json:"version,omitempty"`
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -219,6 +231,26 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	if err := decodeJSON(w, r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
+	}
+	if req.Path != "" {
+		if req.Capability != "" {
+			writeError(w, http.StatusBadRequest, errors.New("give a capability or a path, not both"))
+			return
+		}
+		nb, ok := s.backend.(NamespaceBackend)
+		if !ok {
+			writeError(w, http.StatusNotFound, errors.New("this node has no namespace"))
+			return
+		}
+		e, err := nb.Stat(r.Context(), req.Path, req.Version)
+		if err == nil && e.Dir {
+			err = fmt.Errorf("%w: %s", ErrIsDir, req.Path)
+		}
+		if err != nil {
+			s.reply(w, nil, err)
+			return
+		}
+		req.Capability = e.Capability
 	}
 	ro, ranged := s.backend.(RangeOpener)
 	var (
@@ -291,10 +323,12 @@ func (s *Server) reply(w http.ResponseWriter, v any, err error) {
 
 type errorBody struct {
 	Error string `json:"error"`
+	// Kind names a path error's kind (kindOf), empty for others.
+	Kind string `json:"kind,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(errorBody{Error: err.Error()})
+	_ = json.NewEncoder(w).Encode(errorBody{Error: err.Error(), Kind: kindOf(err)})
 }

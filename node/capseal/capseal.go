@@ -6,7 +6,8 @@
 // also its libp2p identity), so a capability can be sealed to any node
 // without asking it for anything: a submitter seals a job's module and
 // input capabilities to each assigned worker, a worker seals the output's
-// capability to the submitter.
+// capability to the submitter. The same form carries an account's two
+// keys to a new device of the account (RoleDeviceKeys, DeviceJob).
 //
 // Sealed form, SealedSize (113) bytes:
 //
@@ -61,7 +62,18 @@ const (
 	RoleModule Role = 1 // the job's WebAssembly module
 	RoleInput  Role = 2 // the job's input (when not inline)
 	RoleOutput Role = 3 // a worker's output, sealed to the submitter
+	// RoleDeviceKeys seals an account's two keys (seal key as FileID,
+	// root key as Key) to a new device of the account, with job the
+	// DeviceJob of the account; the AddDevice record carries it.
+	RoleDeviceKeys Role = 4
 )
+
+// DeviceJob is the job value RoleDeviceKeys seals for: the account's
+// address under a domain tag, so sealed keys copied to another account's
+// record do not open.
+func DeviceJob(account [20]byte) [32]byte {
+	return sha256.Sum256(append([]byte("coop/v1 device keys\x00"), account[:]...))
+}
 
 // String names the role.
 func (r Role) String() string {
@@ -72,12 +84,14 @@ func (r Role) String() string {
 		return "input"
 	case RoleOutput:
 		return "output"
+	case RoleDeviceKeys:
+		return "device keys"
 	}
 	return fmt.Sprintf("role(%d)", uint8(r))
 }
 
 // Valid reports whether r is a known role.
-func (r Role) Valid() bool { return r >= RoleModule && r <= RoleOutput }
+func (r Role) Valid() bool { return r >= RoleModule && r <= RoleDeviceKeys }
 
 // Errors of Seal and Open.
 var (

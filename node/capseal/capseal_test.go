@@ -158,3 +158,26 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestDeviceKeysBoundToAccount: keys sealed to a device for one account
+// do not open as another account's, nor as a job's capability.
+func TestDeviceKeysBoundToAccount(t *testing.T) {
+	dev := newKey(t)
+	var a, b [20]byte
+	a[0], b[0] = 1, 2
+	keys := storage.Capability{FileID: [32]byte{7}, Key: [32]byte{9}}
+	sealed, err := Seal(dev.Public().(ed25519.PublicKey), DeviceJob(a), RoleDeviceKeys, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(dev, DeviceJob(a), RoleDeviceKeys, sealed)
+	if err != nil || got != keys {
+		t.Fatalf("open: %v, %v", got, err)
+	}
+	if _, err := Open(dev, DeviceJob(b), RoleDeviceKeys, sealed); !errors.Is(err, ErrOpen) {
+		t.Fatalf("opened for another account: %v", err)
+	}
+	if _, err := Open(dev, DeviceJob(a), RoleOutput, sealed); !errors.Is(err, ErrOpen) {
+		t.Fatalf("opened as another role: %v", err)
+	}
+}

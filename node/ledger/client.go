@@ -118,6 +118,20 @@ func (c *Client) RPC() rpcclient.Client { return c.rpc }
 // retried once. A full mempool is waited out until ctx ends. A refusal is a
 // *RejectedError (coop codes) or wraps ErrForeignResult.
 func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error) {
+	return c.broadcast(ctx, c.addr, body)
+}
+
+// BroadcastFor is Broadcast of a transaction the client's key, a device of
+// account, signs for account (chain.Tx.Account): the rule acts as account,
+// the nonce is the client key's own. account equal to the client's
+// address is Broadcast. The ledger refuses it with chain.ErrNotDevice if
+// the key is not (or no longer) a device of account, and with
+// chain.ErrUnauthorized for a type a device may not sign.
+func (c *Client) BroadcastFor(ctx context.Context, account chain.Address, body chain.Body) (Result, error) {
+	return c.broadcast(ctx, account, body)
+}
+
+func (c *Client) broadcast(ctx context.Context, account chain.Address, body chain.Body) (Result, error) {
 	if c.key == nil {
 		return Result{}, ErrNoKey
 	}
@@ -131,7 +145,7 @@ func (c *Client) Broadcast(ctx context.Context, body chain.Body) (Result, error)
 			}
 			c.nonce, c.nonceKnown = acct.Nonce, true
 		}
-		tx, err := chain.NewTx(c.chainID, body, c.key, c.nonce)
+		tx, err := chain.NewTxFor(c.chainID, body, c.key, account, c.nonce)
 		if err != nil {
 			return Result{}, err
 		}

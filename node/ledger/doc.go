@@ -2,7 +2,8 @@
 // in-process with the chain.App (Start), lays out node homes and devnets
 // (InitHome, InitDevnet), and is the Go client that builds, signs,
 // broadcasts and queries transactions with the account nonce handled for the
-// caller (Client).
+// caller (Client). A client whose key is a device of an account signs for
+// that account with BroadcastFor and BroadcastCommitFor (chain.Tx.Account).
 //
 // The client reads what the chain says by result code, never by log text:
 // a failed result in the coop codespace (chain.Codespace) is a

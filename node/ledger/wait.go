@@ -36,6 +36,16 @@ func (c *Client) BroadcastCommit(ctx context.Context, body chain.Body) (Result, 
 	return c.waitTx(ctx, r, true)
 }
 
+// BroadcastCommitFor is BroadcastFor, then waits until the tx is in a
+// committed block, as BroadcastCommit.
+func (c *Client) BroadcastCommitFor(ctx context.Context, account chain.Address, body chain.Body) (Result, error) {
+	r, err := c.BroadcastFor(ctx, account, body)
+	if err != nil {
+		return r, err
+	}
+	return c.waitTx(ctx, r, true)
+}
+
 // WaitTx waits until the tx with hash is committed and returns its result.
 func (c *Client) WaitTx(ctx context.Context, hash chain.Hash) (Result, error) {
 	return c.waitTx(ctx, Result{Hash: hash}, false)

@@ -1,0 +1,30 @@
+package namespace
+
+import "github.com/coop-network/coop/storage/manifest"
+
+// Limits of the namespace format, checked by CleanPath, the tree operations,
+// Encode and Decode.
+const (
+	// Version is the format version Encode writes and Decode reads.
+	// History: 1 — the first format (this one).
+	Version = 1
+	// MaxDepth is the most components a path may have ("/a/b" has 2): a
+	// file at depth MaxDepth is allowed, a directory there can hold nothing.
+	MaxDepth = 64
+	// MaxNameLen is the most bytes a path component may have.
+	MaxNameLen = 255
+	// MaxEntries is the most entries (files and directories, the root not
+	// counted) a tree may hold.
+	MaxEntries = 1 << 20
+	// MaxEncoded is the largest encoded tree Decode accepts.
+	MaxEncoded = 64 << 20
+	// MaxShards bounds K+M and Copies in a Redundancy, as the manifest
+	// format bounds K+M.
+	MaxShards = manifest.MaxShards
+	// DefaultMode is the permission bits PutFile stores for a File whose
+	// Mode is 0.
+	DefaultMode = 0o644
+	// MaxSealed bounds a sealed root pointer (Seal returns 101 bytes), for
+	// whoever stores or checks one, such as the ledger.
+	MaxSealed = 256
+)
