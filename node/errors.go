@@ -26,6 +26,8 @@ var (
 	// ErrNoHolders means the network has too few nodes with free pledged
 	// capacity for a put's redundancy.
 	ErrNoHolders = kindError("not enough holders", api.ErrUnavailable)
+	// ErrRange: a ranged get starts past the end of the file.
+	ErrRange = kindError("range not satisfiable", api.ErrRange)
 )
 
 // classError is a node sentinel that also matches an api error class.

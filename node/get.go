@@ -32,8 +32,14 @@ var maxManifestBlock = int64(manifest.EncryptedSize(manifest.MaxEncodedSize))
 // one of the account's own files, its key opened from the ledger's sealed
 // key): the manifest from the local store or the file's holders, then the
 // pieces (see netSource). Errors before the first byte are returned here;
-// later ones cut the stream short with the error.
-func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int64, error) {
+// later ones cut the stream short with the error. It reads the bytes
+// [off, off+count) (count < 0: to the end; cut at the end), fetching only
+// the segments that hold them, and returns the whole file's size; off past
+// the end is ErrRange.
+func (n *Node) open(ctx context.Context, capability string, off, count int64) (io.ReadCloser, int64, error) {
+	if off < 0 {
+		return nil, 0, fmt.Errorf("%w: negative offset %d", ErrRange, off)
+	}
 	var c storage.Capability
 	var file *chain.File
 	if len(capability) == 2*len(chain.Hash{}) && !strings.HasPrefix(capability, storage.CapabilityPrefix) {
@@ -65,15 +71,24 @@ func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int6
 	if file != nil && file.Size == 0 && len(file.Pieces) == 0 {
 		// An empty file has no pieces, so no holders to fetch its manifest
 		// from, and nothing to decrypt: its 0 bytes need no key.
+		if off > 0 {
+			return nil, 0, fmt.Errorf("%w: offset %d of an empty file", ErrRange, off)
+		}
 		return io.NopCloser(bytesReader(nil)), 0, nil
 	}
 	m, err := n.manifest(ctx, c, file)
 	if err != nil {
 		return nil, 0, err
 	}
+	if off > int64(m.Size) {
+		return nil, 0, fmt.Errorf("%w: offset %d of a %d-byte file", ErrRange, off, m.Size)
+	}
+	if count < 0 {
+		count = int64(m.Size) - off
+	}
 	m = widenManifest(m, file) // a raised file has more pieces than its manifest names
 	ctx, cancel := context.WithCancel(ctx)
-	src := &netSource{n: n, file: file, fileID: c.FileID}
+	src := &netSource{n: n, file: file, fileID: c.FileID, keep: off > 0 || count < int64(m.Size)}
 	pr, pw := newBufPipe(getPipeBuffer)
 	started := make(chan struct{})
 	done := make(chan error, 1)
@@ -81,7 +96,7 @@ func (n *Node) open(ctx context.Context, capability string) (io.ReadCloser, int6
 		fw := &firstWriter{w: pw, started: started}
 		var st storage.GetStats
 		t0 := time.Now()
-		err := storage.Get(ctx, c, m, src, fw, n.getOptions(&st)...)
+		err := storage.Get(ctx, c, m, src, fw, append(n.getOptions(&st), storage.WithRange(off, count))...)
 		pw.CloseWithError(err)
 		n.log.Debug("get done", "file", c.FileID, "bytes", m.Size, "took", time.Since(t0).Round(time.Millisecond),
 			"wait", st.Wait.Round(time.Millisecond), "read", st.Read.Round(time.Millisecond), "reconstruct", st.Reconstruct.Round(time.Millisecond),
@@ -348,6 +363,10 @@ type netSource struct {
 	n      *Node
 	file   *chain.File
 	fileID blockstore.ID
+	// keep puts the pieces fetched from the network in the cache area:
+	// a ranged get (the mount's block reads) fetches whole pieces of a
+	// segment, and the next range of that segment then reads them here.
+	keep bool
 
 	mu      sync.Mutex
 	dhtMiss bool // a provider lookup found no one new: the DHT knows no more than the ledger
@@ -369,6 +388,11 @@ func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.Re
 			tried[p] = true
 			sp, err := s.fetchFrom(ctx, p, ref)
 			if err == nil {
+				if s.keep {
+					if err := s.n.store.PutExpect(ctx, blockstore.Cache, ref.ID, io.NewSectionReader(sp, 0, sp.Size())); err != nil {
+						s.n.log.Debug("keeping a fetched piece failed", "piece", ref.ID, "err", err)
+					}
+				}
 				return sp, nil
 			}
 			if ctx.Err() != nil {

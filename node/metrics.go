@@ -47,7 +47,15 @@ func (n *Node) Put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 // handed to the reader in coop_get_bytes_total and the get's outcome in
 // coop_gets_total.
 func (n *Node) Open(ctx context.Context, capability string) (io.ReadCloser, int64, error) {
-	rc, size, err := n.open(ctx, capability)
+	return n.OpenRange(ctx, capability, 0, -1)
+}
+
+// OpenRange is Open for the bytes [off, off+count) of the file (count < 0:
+// to the end; cut at the end): only the segments holding them are fetched.
+// It returns the whole file's size; off past the end is ErrRange. It
+// implements api.RangeOpener.
+func (n *Node) OpenRange(ctx context.Context, capability string, off, count int64) (io.ReadCloser, int64, error) {
+	rc, size, err := n.open(ctx, capability, off, count)
 	if err != nil {
 		n.metrics.GetDone(err)
 		return nil, 0, err

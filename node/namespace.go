@@ -298,7 +298,7 @@ func (n *Node) SetRedundancy(ctx context.Context, p string, r api.Redundancy) (*
 	for _, j := range jobs {
 		eff := j.r
 		c := storage.Capability{FileID: blockstore.ID(j.f.FileID), Key: j.f.Key}
-		rc, size, err := n.open(ctx, c.String())
+		rc, size, err := n.open(ctx, c.String(), 0, -1)
 		if err != nil {
 			return out, fmt.Errorf("reading %s to store it again: %w", j.path, err)
 		}
@@ -466,7 +466,7 @@ func (b nsBlobs) GetBlob(ctx context.Context, p namespace.Pointer) ([]byte, erro
 		return nil, fmt.Errorf("a tree of %d bytes is over the limit of %d", p.Size, namespace.MaxEncoded)
 	}
 	c := storage.Capability{FileID: blockstore.ID(p.FileID), Key: p.Key}
-	rc, size, err := b.n.open(ctx, c.String())
+	rc, size, err := b.n.open(ctx, c.String(), 0, -1)
 	if err != nil {
 		return nil, err
 	}

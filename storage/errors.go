@@ -20,6 +20,9 @@ var (
 	// ErrDecrypt means a segment failed DARE authentication even though its
 	// pieces matched their ids: the manifest and pieces are inconsistent.
 	ErrDecrypt = errors.New("storage: segment does not decrypt")
+	// ErrRange means WithRange asked for a negative offset or length, or an
+	// offset past the end of the file.
+	ErrRange = errors.New("storage: range not satisfiable")
 )
 
 // SegmentError reports a segment with fewer than Need good pieces. Errs holds

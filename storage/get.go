@@ -108,7 +108,26 @@ type getOptions struct {
 	spares    int           // pieces fetched beyond K at the start of each segment
 	hedge     time.Duration // a segment still short of K pieces this long after its start gets one more fetch; 0: never
 	stats     *GetStats
+	ranged    bool  // WithRange given
+	off, n    int64 // WithRange's plaintext range
 }
+
+// WithRange makes Get write only the plaintext bytes [off, off+n) of the
+// file: it fetches the pieces of the segments covering them and no others,
+// and decrypts only the DARE packages (64 KiB of plaintext each) that hold
+// them. A range running past the end of the file is cut at the end; an
+// offset past the end, or a negative offset or length, makes Get fail with
+// ErrRange before fetching anything. n = 0 writes and fetches nothing.
+func WithRange(off, n int64) Option {
+	return func(o *options) { o.get.ranged, o.get.off, o.get.n = true, off, n }
+}
+
+// dare2Payload and dare2Package are DARE 2.0's plaintext and ciphertext
+// bytes per package (16 B header and 16 B tag around each payload).
+const (
+	dare2Payload = 64 << 10
+	dare2Package = dare2Payload + 32
+)
 
 // WithWindow makes Get fetch up to n segments ahead of the one it is
 // decoding (default DefaultGetWindow; 0 fetches one segment at a time).
@@ -183,6 +202,19 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 	if !o.get.windowSet {
 		o.get.window = DefaultGetWindow
 	}
+	// [lo, hi) is the plaintext written; segments first…last hold it.
+	lo, hi := int64(0), int64(m.Size)
+	if o.get.ranged {
+		if o.get.off < 0 || o.get.n < 0 || o.get.off > int64(m.Size) {
+			return fmt.Errorf("%w: %d bytes at offset %d of a %d-byte file", ErrRange, o.get.n, o.get.off, m.Size)
+		}
+		lo, hi = o.get.off, o.get.off+min(o.get.n, int64(m.Size)-o.get.off)
+	}
+	if lo == hi {
+		return nil
+	}
+	segSize := int64(m.SegmentSize)
+	first, last := int(lo/segSize), int((hi-1)/segSize)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g := &getter{ctx: ctx, c: c, m: m, src: src, o: o, k: int(m.K), n: int(m.K + m.M), unit: int(m.StripeUnit), st: o.get.stats}
@@ -194,7 +226,7 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 		g.rs = rs
 	}
 	out := &progressWriter{w: w, progress: o.progress}
-	segs := make([]*segmentFetch, len(m.Segments))
+	segs := make([]*segmentFetch, last-first+1)
 	for i := range segs {
 		segs[i] = &segmentFetch{done: make(chan struct{})}
 	}
@@ -211,7 +243,7 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		for i, sf := range segs {
+		for j, sf := range segs {
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
@@ -221,11 +253,12 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 			go func() {
 				defer g.wg.Done()
 				defer close(sf.done)
-				sf.good, sf.errs = g.race(i)
+				sf.good, sf.errs = g.race(first + j)
 			}()
 		}
 	}()
-	for i, sf := range segs {
+	for j, sf := range segs {
+		i := first + j
 		t := time.Now()
 		select {
 		case <-sf.done:
@@ -239,7 +272,10 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 		if len(sf.good) < g.k {
 			return &SegmentError{Index: i, Have: len(sf.good), Need: g.k, Errs: sf.errs}
 		}
-		err := g.decode(i, sf.good, out)
+		start := int64(i) * segSize
+		segLo := max(lo-start, 0)
+		segHi := min(hi-start, int64(m.SegmentPlainSize(i)))
+		err := g.decode(i, sf.good, out, segLo, segHi)
 		closeAll(sf.good)
 		sf.good = nil
 		if err != nil {
@@ -491,8 +527,10 @@ func fetchVerified(ctx context.Context, src PieceSource, ref PieceRef, tempDir s
 }
 
 // decode reads the stripes of the good pieces, rebuilds missing data shards
-// and decrypts the segment into out.
-func (g *getter) decode(si int, good []goodPiece, out io.Writer) error {
+// and decrypts the segment's plaintext bytes [lo, hi) into out. Only the
+// stripes holding the DARE packages of [lo, hi) are read and decrypted; the
+// decryption starts at the first package's sequence number.
+func (g *getter) decode(si int, good []goodPiece, out io.Writer, lo, hi int64) error {
 	var read, rebuild, decrypt time.Duration
 	tw := &timedWriter{w: out}
 	if g.st != nil {
@@ -505,12 +543,21 @@ func (g *getter) decode(si int, good []goodPiece, out io.Writer) error {
 			})
 		}()
 	}
-	dec, err := sio.DecryptWriter(nopCloser{tw}, dareConfig(segmentKey(g.c.Key, si)))
+	enc := int64(g.m.SegmentEncryptedSize(si))
+	pieceSize := int64(g.m.PieceSize(si))
+	// Packages p0 … up to the one holding byte hi-1: ciphertext [cLo, cHi).
+	p0 := lo / dare2Payload
+	cLo, cHi := p0*dare2Package, enc
+	if hi < int64(g.m.SegmentPlainSize(si)) {
+		cHi = min(enc, (hi+dare2Payload-1)/dare2Payload*dare2Package)
+	}
+	cfg := dareConfig(segmentKey(g.c.Key, si))
+	cfg.SequenceNumber = uint32(p0)
+	dec, err := sio.DecryptWriter(nopCloser{&windowWriter{w: tw, skip: lo - p0*dare2Payload, left: hi - lo}}, cfg)
 	if err != nil {
 		return fmt.Errorf("storage: segment %d: %w", si, err)
 	}
-	enc := int64(g.m.SegmentEncryptedSize(si))
-	pieceSize := int64(g.m.PieceSize(si))
+	stripeBytes := int64(g.k * g.unit)
 	if g.bufs == nil { // reused by every segment
 		g.bufs = make([][]byte, g.n)
 		for i := range g.bufs {
@@ -524,7 +571,7 @@ func (g *getter) decode(si int, good []goodPiece, out io.Writer) error {
 	for _, p := range good {
 		have[p.idx] = true
 	}
-	for off := int64(0); off < pieceSize; off += int64(g.unit) {
+	for off := cLo / stripeBytes * int64(g.unit); off < pieceSize && off/int64(g.unit)*stripeBytes < cHi; off += int64(g.unit) {
 		if err := g.ctx.Err(); err != nil {
 			return err
 		}
@@ -562,10 +609,12 @@ func (g *getter) decode(si int, good []goodPiece, out io.Writer) error {
 		}
 		t2 := time.Now()
 		rebuild += t2.Sub(t1)
-		// The stripe holds k×c bytes of which the tail of the last is padding.
-		stripeStart := off / int64(g.unit) * int64(g.k*g.unit)
-		valid := min(int64(len(joined)), enc-stripeStart)
-		if _, err := dec.Write(joined[:valid]); err != nil {
+		// The stripe holds k×c bytes of which the tail of the last is
+		// padding; only [cLo, cHi) of the ciphertext is decrypted.
+		stripeStart := off / int64(g.unit) * stripeBytes
+		a := max(cLo-stripeStart, 0)
+		b := min(int64(len(joined)), cHi-stripeStart)
+		if _, err := dec.Write(joined[a:b]); err != nil {
 			return g.decryptErr(si, err)
 		}
 		decrypt += time.Since(t2)
@@ -597,6 +646,29 @@ func (g *getter) decryptErr(si int, err error) error {
 		return fmt.Errorf("%w: segment %d: %v", ErrDecrypt, si, err)
 	}
 	return fmt.Errorf("storage: segment %d: writing output: %w", si, err)
+}
+
+// windowWriter passes on the bytes after the first skip, up to left of
+// them, and drops the rest: it cuts a range out of whole DARE packages.
+type windowWriter struct {
+	w          io.Writer
+	skip, left int64
+}
+
+func (ww *windowWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	d := min(ww.skip, int64(len(p)))
+	p, ww.skip = p[d:], ww.skip-d
+	p = p[:min(int64(len(p)), ww.left)]
+	if len(p) == 0 {
+		return n, nil
+	}
+	m, err := ww.w.Write(p)
+	ww.left -= int64(m)
+	if err != nil {
+		return m, err
+	}
+	return n, nil
 }
 
 // nopCloser keeps sio's DecryptWriter from closing the caller's writer.

@@ -69,7 +69,7 @@ func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrUnauthorized:
 		return e.Code == http.StatusUnauthorized
-	case ErrInvalid, ErrForbidden, ErrNotFound, ErrTooLarge, ErrUnavailable, ErrConflict:
+	case ErrInvalid, ErrForbidden, ErrNotFound, ErrTooLarge, ErrUnavailable, ErrConflict, ErrRange:
 		return StatusOf(target) == e.Code
 	}
 	for _, k := range kinds {
@@ -81,9 +81,17 @@ func (e *Error) Is(target error) bool {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, ctype string) (*http.Response, error) {
+	return c.doHeader(ctx, method, path, body, size, ctype, nil)
+}
+
+// doHeader is do with extra request headers.
+func (c *Client) doHeader(ctx context.Context, method, path string, body io.Reader, size int64, ctype string, hdr http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	if size >= 0 && body != nil {
 		req.ContentLength = size

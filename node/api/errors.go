@@ -23,6 +23,9 @@ var (
 	// ErrUnavailable: the network cannot serve the request now (too few
 	// holders or pieces reachable); retrying later may work.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrRange: a get's byte range starts past the end of the file (or is
+	// not one range of the form bytes=a-b or bytes=a-).
+	ErrRange = errors.New("range not satisfiable")
 	// ErrConflict: the request clashes with what is there (a path that
 	// exists, a directory that is not empty).
 	ErrConflict = errors.New("conflict")
@@ -76,6 +79,8 @@ func StatusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrRange):
+		return http.StatusRequestedRangeNotSatisfiable
 	case errors.Is(err, ErrConflict):
 		return http.StatusConflict
 	}

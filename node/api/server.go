@@ -253,7 +253,22 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Capability = e.Capability
 	}
-	rc, size, err := s.backend.Open(r.Context(), req.Capability)
+	ro, ranged := s.backend.(RangeOpener)
+	var (
+		rc   io.ReadCloser
+		size int64
+		err  error
+		off  int64
+		n    int64 = -1
+	)
+	if h := r.Header.Get("Range"); h != "" && ranged {
+		if off, n, err = ParseRange(h); err == nil {
+			rc, size, err = ro.OpenRange(r.Context(), req.Capability, off, n)
+		}
+	} else {
+		ranged = false
+		rc, size, err = s.backend.Open(r.Context(), req.Capability)
+	}
 	if err != nil {
 		s.reply(w, nil, err)
 		return
@@ -263,7 +278,16 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	// first byte can still reach the client, in the ErrorTrailer.
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set(SizeHeader, strconv.FormatInt(size, 10))
+	w.Header().Set("Accept-Ranges", "bytes")
 	w.Header().Set("Trailer", ErrorTrailer)
+	if ranged {
+		end := size
+		if n >= 0 {
+			end = min(off+n, size)
+		}
+		w.Header().Set("Content-Range", contentRange(off, end, size))
+		w.WriteHeader(http.StatusPartialContent)
+	}
 	if _, err := io.Copy(w, rc); err != nil {
 		s.log.Warn("get failed mid-stream", "err", err)
 		w.Header().Set(ErrorTrailer, strings.ToValidUTF8(strings.ReplaceAll(err.Error(), "\n", " "), "?"))

@@ -175,5 +175,16 @@ type Backend interface {
 	Status(ctx context.Context) (*Status, error)
 }
 
+// RangeOpener is implemented by a Backend that reads part of a file; the
+// server then answers a get with a Range header (bytes=a-b or bytes=a-)
+// with 206 Partial Content. A Backend without it serves the whole file.
+type RangeOpener interface {
+	// OpenRange is Open for the bytes [off, off+n) of the file (n < 0: to
+	// the end; a range past the end is cut there). It returns the bytes and
+	// the size of the whole file; off past the end is an error wrapping
+	// ErrRange.
+	OpenRange(ctx context.Context, capability string, off, n int64) (io.ReadCloser, int64, error)
+}
+
 // ErrUnauthorized is returned by the client on a 401.
 var ErrUnauthorized = errors.New("api: unauthorized (wrong or missing token)")
