@@ -1,0 +1,152 @@
+package mount
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/storage"
+)
+
+// NewAPIBackend is the namespace of the node whose local API c talks to, as
+// the mount shows it: what `coop mount` runs on. Reads fetch byte ranges
+// (Client.GetRange) of the file content the mount opened, writes are puts
+// at the path, renames replace as rename(2) does.
+func NewAPIBackend(c *api.Client) Backend { return &apiBackend{c: c} }
+
+// apiBackend is the daemon's namespace as the mount sees it.
+type apiBackend struct {
+	c *api.Client
+	// caps are the capabilities of the file contents listed so far, by
+	// file id, so a read can name what it reads.
+	mu   sync.Mutex
+	caps map[[32]byte]string
+}
+
+// mountErr turns an API error into the mount's kind of it.
+func mountErr(err error) error {
+	var op *net.OpError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, api.ErrNoPath):
+		return fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+	case errors.Is(err, api.ErrExist):
+		return fmt.Errorf("%w: %w", fs.ErrExist, err)
+	case errors.Is(err, api.ErrNotDir):
+		return fmt.Errorf("%w: %w", ErrNotDir, err)
+	case errors.Is(err, api.ErrIsDir):
+		return fmt.Errorf("%w: %w", ErrIsDir, err)
+	case errors.Is(err, api.ErrNotEmpty):
+		return fmt.Errorf("%w: %w", ErrNotEmpty, err)
+	case errors.Is(err, api.ErrInvalid):
+		return fmt.Errorf("%w: %w", fs.ErrInvalid, err)
+	case errors.Is(err, api.ErrForbidden):
+		return fmt.Errorf("%w: %w", fs.ErrPermission, err)
+	case errors.Is(err, api.ErrUnavailable), errors.As(err, &op):
+		return fmt.Errorf("%w: %w", ErrOffline, err)
+	}
+	return err
+}
+
+func (b *apiBackend) info(e api.Entry) Info {
+	i := Info{Path: e.Path, Name: e.Name, Dir: e.Dir, Size: e.Size, MTime: e.MTime, Mode: fs.FileMode(e.Mode)}
+	if e.Path == "/" {
+		i.Name = ""
+	}
+	if !e.Dir && e.Capability != "" {
+		if c, err := storage.ParseCapability(e.Capability); err == nil {
+			i.FileID = c.FileID
+			b.mu.Lock()
+			if b.caps == nil {
+				b.caps = map[[32]byte]string{}
+			}
+			b.caps[c.FileID] = e.Capability
+			b.mu.Unlock()
+		}
+	}
+	return i
+}
+
+func (b *apiBackend) Stat(ctx context.Context, path string) (Info, error) {
+	e, err := b.c.Stat(ctx, path, 0)
+	if err != nil {
+		return Info{}, mountErr(err)
+	}
+	return b.info(*e), nil
+}
+
+func (b *apiBackend) List(ctx context.Context, path string) ([]Info, error) {
+	l, err := b.c.List(ctx, path, 0)
+	if err != nil {
+		return nil, mountErr(err)
+	}
+	out := make([]Info, 0, len(l.Entries))
+	for _, e := range l.Entries {
+		out = append(out, b.info(e))
+	}
+	return out, nil
+}
+
+func (b *apiBackend) ReadAt(ctx context.Context, path string, fileID [32]byte, p []byte, off int64) (int, error) {
+	b.mu.Lock()
+	capability, ok := b.caps[fileID]
+	b.mu.Unlock()
+	if !ok {
+		// Not listed by this process yet: the path names it.
+		if _, err := b.Stat(ctx, path); err != nil {
+			return 0, err
+		}
+		b.mu.Lock()
+		capability, ok = b.caps[fileID]
+		b.mu.Unlock()
+		if !ok {
+			return 0, fmt.Errorf("%w: %s changed since it was opened", fs.ErrNotExist, path)
+		}
+	}
+	rc, err := b.c.GetRange(ctx, capability, off, int64(len(p)))
+	if errors.Is(err, api.ErrRange) {
+		return 0, io.EOF // at or past the end
+	}
+	if err != nil {
+		return 0, mountErr(err)
+	}
+	defer rc.Close()
+	n, err := io.ReadFull(rc, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, mountErr(err)
+}
+
+func (b *apiBackend) WriteFile(ctx context.Context, path string, src *os.File, size int64) (Info, error) {
+	ch, err := b.c.PutPath(ctx, src, size, path, api.PathPutOptions{})
+	if err != nil {
+		return Info{}, mountErr(err)
+	}
+	if ch.Entry == nil {
+		return b.Stat(ctx, path)
+	}
+	return b.info(*ch.Entry), nil
+}
+
+func (b *apiBackend) Mkdir(ctx context.Context, path string) error {
+	_, err := b.c.Mkdir(ctx, path, false)
+	return mountErr(err)
+}
+
+func (b *apiBackend) Rename(ctx context.Context, from, to string) error {
+	_, err := b.c.Move(ctx, from, to, true)
+	return mountErr(err)
+}
+
+func (b *apiBackend) Remove(ctx context.Context, path string) error {
+	_, err := b.c.RemovePath(ctx, path, false)
+	return mountErr(err)
+}

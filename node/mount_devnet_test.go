@@ -1,0 +1,123 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/coop-network/coop/node/mount"
+)
+
+// requireFUSE skips a test that needs FUSE where it is missing, and fails
+// it instead when CI=1 is set (node/mount's rule).
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	why := ""
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		why = "no /dev/fuse"
+	} else if os.Getuid() != 0 {
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			why = "not root and no fusermount3 (Debian's fuse3)"
+		}
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") == "1" {
+		t.Fatalf("FUSE is unavailable (%s); CI=1 requires it", why)
+	}
+	t.Skipf("FUSE is unavailable: %s", why)
+}
+
+// mountNode mounts node n's namespace through its API, as `coop mount`
+// does, until the test ends.
+func mountNode(t *testing.T, ctx context.Context, n *Node) string {
+	t.Helper()
+	dir := t.TempDir()
+	m, err := mount.Mount(ctx, dir, mount.NewAPIBackend(apiClient(t, n)), mount.Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Unmount(); err != nil {
+			t.Errorf("unmounting %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// TestMountOnTwoDevices: a directory of mixed files copied with cp -r into
+// the mount of one device of an account reads back identical (diff -r)
+// through the mount of its other device, and a file changed through one
+// mount shows its new contents through the other.
+func TestMountOnTwoDevices(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts CometBFT validators")
+	}
+	requireFUSE(t)
+	for _, tool := range []string{"cp", "diff"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	net := StartTestNetwork(t, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	a, d := net.Nodes[0], net.Nodes[1]
+	addDevice(t, ctx, a, d, "laptop")
+	ma, md := mountNode(t, ctx, a), mountNode(t, ctx, d)
+
+	src := filepath.Join(t.TempDir(), "photos")
+	files := map[string]int{"a.txt": 13, "empty": 0, "sub/big.bin": 2<<20 + 4321, "sub/deeper/c.json": 700}
+	for name, size := range files {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, size)
+		_, _ = rand.Read(b)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.CommandContext(ctx, "cp", "-r", src, ma).CombinedOutput(); err != nil {
+		t.Fatalf("cp -r into the mount: %v\n%s", err, out)
+	}
+	// Each close committed before cp went on: the other device sees it
+	// once its kernel's entry cache (1 s) lapses.
+	waitFor(t, "diff -r through the other device's mount", func() error {
+		out, err := exec.CommandContext(ctx, "diff", "-r", src, filepath.Join(md, "photos")).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+
+	// An edit through the device's mount reaches the first device's.
+	edited := []byte("changed on the laptop\n")
+	if err := os.WriteFile(filepath.Join(md, "photos", "a.txt"), edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the edit through the other mount", func() error {
+		got, err := os.ReadFile(filepath.Join(ma, "photos", "a.txt"))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, edited) {
+			return errors.New("old contents")
+		}
+		return nil
+	})
+	// The namespace has the tree too, for the CLI.
+	l, err := apiClient(t, a).List(ctx, "/photos/sub", 0)
+	if err != nil || len(l.Entries) != 2 {
+		t.Fatalf("ls /photos/sub: %+v, %v", l, err)
+	}
+}
