@@ -122,5 +122,8 @@ type rangeBody struct {
 	c io.Closer
 }
 
+// Read reads the range.
 func (b *rangeBody) Read(p []byte) (int, error) { return b.r.Read(p) }
-func (b *rangeBody) Close() error               { return b.c.Close() }
+
+// Close closes the answer.
+func (b *rangeBody) Close() error { return b.c.Close() }

@@ -134,36 +134,43 @@ func recovered(op string, err *error) {
 	}
 }
 
+// Stat calls the Backend's, a panic turned into an error.
 func (s safeBackend) Stat(ctx context.Context, path string) (i Info, err error) {
 	defer recovered("Stat", &err)
 	return s.b.Stat(ctx, path)
 }
 
+// List calls the Backend's, a panic turned into an error.
 func (s safeBackend) List(ctx context.Context, path string) (l []Info, err error) {
 	defer recovered("List", &err)
 	return s.b.List(ctx, path)
 }
 
+// ReadAt calls the Backend's, a panic turned into an error.
 func (s safeBackend) ReadAt(ctx context.Context, path string, id [32]byte, p []byte, off int64) (n int, err error) {
 	defer recovered("ReadAt", &err)
 	return s.b.ReadAt(ctx, path, id, p, off)
 }
 
+// WriteFile calls the Backend's, a panic turned into an error.
 func (s safeBackend) WriteFile(ctx context.Context, path string, src *os.File, size int64) (i Info, err error) {
 	defer recovered("WriteFile", &err)
 	return s.b.WriteFile(ctx, path, src, size)
 }
 
+// Mkdir calls the Backend's, a panic turned into an error.
 func (s safeBackend) Mkdir(ctx context.Context, path string) (err error) {
 	defer recovered("Mkdir", &err)
 	return s.b.Mkdir(ctx, path)
 }
 
+// Rename calls the Backend's, a panic turned into an error.
 func (s safeBackend) Rename(ctx context.Context, from, to string) (err error) {
 	defer recovered("Rename", &err)
 	return s.b.Rename(ctx, from, to)
 }
 
+// Remove calls the Backend's, a panic turned into an error.
 func (s safeBackend) Remove(ctx context.Context, path string) (err error) {
 	defer recovered("Remove", &err)
 	return s.b.Remove(ctx, path)

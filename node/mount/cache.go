@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // blockCache keeps aligned blocks of file content on disk, by file id and
@@ -304,16 +305,17 @@ type dirCache struct {
 	dir string
 	log *slog.Logger
 
-	mu    sync.Mutex
-	lists map[string][]Info
-	stats map[string]Info
+	mu     sync.Mutex
+	lists  map[string][]Info
+	listed map[string]time.Time // when the Backend last listed the directory
+	stats  map[string]Info
 }
 
 func openDirCache(dir string, log *slog.Logger) (*dirCache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("mount: cache: %w", err)
 	}
-	return &dirCache{dir: dir, log: log, lists: map[string][]Info{}, stats: map[string]Info{}}, nil
+	return &dirCache{dir: dir, log: log, lists: map[string][]Info{}, listed: map[string]time.Time{}, stats: map[string]Info{}}, nil
 }
 
 func (d *dirCache) file(path string) string {
@@ -366,6 +368,25 @@ func (d *dirCache) lastStat(path string) (Info, bool) {
 type savedList struct {
 	Path    string
 	Entries []Info
+}
+
+// listed records a listing the Backend just gave.
+func (d *dirCache) listedNow(path string, entries []Info) {
+	d.store(path, entries)
+	d.mu.Lock()
+	d.listed[path] = time.Now()
+	d.mu.Unlock()
+}
+
+// fresh returns a listing the Backend gave less than maxAge ago.
+func (d *dirCache) fresh(path string, maxAge time.Duration) ([]Info, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, ok := d.listed[path]
+	if !ok || time.Since(t) >= maxAge {
+		return nil, false
+	}
+	return d.lists[path], true
 }
 
 // store records a directory's listing.

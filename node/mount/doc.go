@@ -28,7 +28,9 @@
 // Semantics:
 //
 //   - Another device's change shows up within [Options].Timeout (1 s): the
-//     kernel keeps entries and attributes that long. A file opened for
+//     kernel keeps entries and attributes that long, and a directory
+//     listing answers lookups of its entries for as long (ls -l makes one
+//     List call, not one Stat per entry). A file opened for
 //     reading reads the version it had at open (close-to-open); of two
 //     writers of one file, the last to close wins.
 //   - Offline (the Backend answers [ErrOffline] or the connection is

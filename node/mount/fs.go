@@ -81,6 +81,20 @@ func (f *fsys) forgetIno(path string) {
 // stat asks the Backend, falling back to the last known listing of the
 // parent when offline.
 func (f *fsys) stat(ctx context.Context, path string) (Info, error) {
+	if path != "/" {
+		// A listing younger than the kernel's timeout answers without a
+		// round trip (ls -l looks up every entry it lists).
+		parent, name := splitPath(path)
+		if l, ok := f.dirs.fresh(parent, f.o.Timeout); ok {
+			for _, e := range l {
+				if e.Name == name {
+					e.Path = path
+					return e, nil
+				}
+			}
+			return Info{}, fmt.Errorf("%w: %s", fs.ErrNotExist, path)
+		}
+	}
 	info, err := f.b.Stat(ctx, path)
 	if err == nil {
 		info.Path = path
@@ -113,7 +127,7 @@ func (f *fsys) stat(ctx context.Context, path string) (Info, error) {
 func (f *fsys) list(ctx context.Context, path string) ([]Info, error) {
 	l, err := f.b.List(ctx, path)
 	if err == nil {
-		f.dirs.store(path, l)
+		f.dirs.listedNow(path, l)
 		return l, nil
 	}
 	if offline(err) {

@@ -24,6 +24,7 @@ type memBackend struct {
 	content map[[32]byte][]byte
 
 	offline    atomic.Bool
+	statCalls  atomic.Int64
 	readCalls  atomic.Int64
 	readBytes  atomic.Int64
 	writeCalls atomic.Int64
@@ -113,6 +114,7 @@ func (m *memBackend) Stat(ctx context.Context, path string) (Info, error) {
 	if err := m.check(ctx); err != nil {
 		return Info{}, err
 	}
+	m.statCalls.Add(1)
 	if p, _ := m.panicPath.Load().(string); p == path {
 		panic("memBackend: Stat of " + path)
 	}

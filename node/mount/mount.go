@@ -238,6 +238,7 @@ func (f *fsys) keepCrashedSpools() {
 // slogWriter sends go-fuse's log lines to slog.
 type slogWriter struct{ l *slog.Logger }
 
+// Write logs one line at debug level.
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Debug("fuse: " + string(p))
 	return len(p), nil

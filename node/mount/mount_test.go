@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -26,7 +27,7 @@ func requireFUSE(t testing.TB) {
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		why = "no /dev/fuse"
 	} else if os.Getuid() != 0 {
-		if _, err := os.Stat("/usr/bin/fusermount3"); err != nil {
+		if _, err := exec.LookPath("fusermount3"); err != nil {
 			why = "not root and no fusermount3 (Debian's fuse3)"
 		}
 	}

@@ -229,3 +229,27 @@ func TestOpenFilesKeepTheirVersionAndWritesFollowRenames(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestListingAnswersLookups: ls -l of a directory asks the backend for
+// the listing, not for each entry.
+func TestListingAnswersLookups(t *testing.T) {
+	b := newMemBackend()
+	b.Mkdir(t.Context(), "/d")
+	for i := range 50 {
+		b.put(fmt.Sprintf("/d/f%02d", i), []byte{byte(i)})
+	}
+	dir, _ := mountTest(t, b, "")
+	before := b.statCalls.Load()
+	ents, err := os.ReadDir(filepath.Join(dir, "d"))
+	if err != nil || len(ents) != 50 {
+		t.Fatalf("%d entries, %v", len(ents), err)
+	}
+	for _, e := range ents {
+		if _, err := e.Info(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.statCalls.Load() - before; n > 5 {
+		t.Fatalf("listing and stat of 50 entries made %d Stat calls", n)
+	}
+}
