@@ -269,7 +269,8 @@ func (w *workload) acctTxs() [][]byte {
 				piece(0, 0, addrOf(w.keys[r.IntN(len(w.keys))]), 1+r.Uint64N(900)),
 				piece(0, 1, addrOf(w.keys[r.IntN(len(w.keys))]), 1+r.Uint64N(900)),
 			}}
-			signReceipts(pf, acct, w.height+int64(r.IntN(5)))
+			// Receipts name the key that pushed and signs: the device.
+			signReceipts(pf, addrOf(k), w.height+int64(r.IntN(5)))
 			txs = append(txs, w.txFor(k, acct, pf))
 		case 7: // a device removes one of its account's files
 			var page Page[File]
