@@ -82,6 +82,9 @@ func (d *networkDemo) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if err := d.deviceScene(ctx); err != nil {
+		return err
+	}
 
 	src := filepath.Join(work, "file.bin")
 	want, err := generateFile(src, d.size)
