@@ -71,7 +71,7 @@ type Config struct {
 	// MDNSNetwork names the network the host belongs to, the ledger's
 	// chain id: it announces and looks for MDNSServiceName(MDNSNetwork)
 	// only, so two coop networks on one LAN do not mix. Required with
-	// MDNS.
+	// MDNS; node.Start fills in the ledger's chain id when it is empty.
 	MDNSNetwork string
 }
 
