@@ -43,6 +43,9 @@ type Host struct {
 
 	mdns *mdnsFinder // nil unless Config.MDNS (mdns.go)
 
+	stopPunch context.CancelFunc // the hole-punch retrier (punch.go)
+	punchDone chan struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -134,6 +137,15 @@ func New(ctx context.Context, key ed25519.PrivateKey, cfg Config) (*Host, error)
 		go func() {
 			defer close(hh.relaysDone)
 			hh.reserveRelays(rctx, relays)
+		}()
+	}
+	if cfg.HolePunching {
+		pctx, cancel := context.WithCancel(context.Background())
+		hh.stopPunch = cancel
+		hh.punchDone = make(chan struct{})
+		go func() {
+			defer close(hh.punchDone)
+			hh.retryPunches(pctx)
 		}()
 	}
 	switch off := mdnsOff(cfg); {
@@ -263,6 +275,10 @@ func (h *Host) Close() error {
 		if h.stopRelays != nil {
 			h.stopRelays()
 			<-h.relaysDone
+		}
+		if h.stopPunch != nil {
+			h.stopPunch()
+			<-h.punchDone
 		}
 		h.closeErr = errors.Join(merr, h.dht.Close(), h.host.Close())
 	})

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +165,16 @@ func startHelper(t *testing.T, h *testbed.Host, cfg Config) *helper {
 	cmd := h.Command(context.Background(), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "P2P_HELPER_CONFIG="+string(b))
 	cmd.Stderr = io.Discard
+	// P2P_HELPER_LOGDIR=DIR keeps each host's log in DIR/<host>.log
+	// (with GOLOG_LOG_LEVEL=p2p-holepunch=debug, say, for go-libp2p's).
+	if d := os.Getenv("P2P_HELPER_LOGDIR"); d != "" {
+		f, err := os.Create(filepath.Join(d, h.Name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		cmd.Stderr = f
+	}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
