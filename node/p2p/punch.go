@@ -23,7 +23,8 @@ import (
 // only relayed connections to a peer for punchRetryAfter, it closes them
 // and dials the peer's relay address anew, and that new relayed connection
 // starts DCUtR on the other side again; after punchMaxRetries, with the
-// wait doubling each time, it leaves the peer be.
+// wait doubling each time, it leaves the peer be (until the peer has had
+// no relayed-only connection for punchForget).
 
 const (
 	// punchRetryAfter is how long an outbound relayed-only connection
@@ -37,6 +38,11 @@ const (
 	// punchCheckInterval is how often the host looks for relayed-only
 	// connections.
 	punchCheckInterval = time.Second
+	// punchForget is how long the retrier remembers a peer's tries after
+	// its last relayed-only connection (a redial closes them for a
+	// moment): a peer that keeps coming back through relays gets
+	// punchMaxRetries tries, not more, until it stays away this long.
+	punchForget = time.Minute
 )
 
 // punchState is the retrier's record of one peer reached through relays
@@ -44,7 +50,8 @@ const (
 type punchState struct {
 	tries   int
 	next    time.Time // when to try again
-	dialing bool
+	seen    time.Time // when last connected through relays only
+	dialing bool      // a redial is under way (guarded by the retrier's mu)
 }
 
 // retryPunches runs the hole-punch retrier until ctx ends, waiting for the
@@ -63,18 +70,17 @@ func (h *Host) retryPunches(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := time.Now()
-		seen := make(map[peer.ID]bool)
 		for _, p := range h.host.Network().Peers() {
 			circuits, opened, ok := relayedOnly(h.host.Network().ConnsToPeer(p))
 			if !ok {
 				continue
 			}
-			seen[p] = true
 			st := states[p]
 			if st == nil {
 				st = &punchState{next: opened.Add(punchRetryAfter)}
 				states[p] = st
 			}
+			st.seen = now
 			mu.Lock()
 			busy := st.dialing
 			mu.Unlock()
@@ -96,11 +102,13 @@ func (h *Host) retryPunches(ctx context.Context) {
 				mu.Unlock()
 			}()
 		}
-		for p := range states {
-			if !seen[p] {
+		mu.Lock()
+		for p, st := range states {
+			if !st.dialing && now.Sub(st.seen) > punchForget {
 				delete(states, p)
 			}
 		}
+		mu.Unlock()
 	}
 }
 
