@@ -42,6 +42,10 @@ const (
 	// mdnsMaxFound bounds the hosts MDNSPeers remembers; later ones are
 	// still dialed.
 	mdnsMaxFound = 1024
+	// mdnsYield is how long the host with the greater peer id of two that
+	// found each other waits for the other's dial before dialing itself,
+	// so that the pair does not open two connections at once.
+	mdnsYield = time.Second
 )
 
 // MDNSServiceName is the DNS-SD service name hosts of network (the chain
@@ -109,9 +113,11 @@ func startMDNS(h *Host, network string) (*mdnsFinder, error) {
 }
 
 // HandlePeerFound connects to a host found on the LAN, within
-// mdnsDialTimeout, after adding its LAN addresses to the peerstore. It
-// returns at once for this host itself, a host without a usable address,
-// one being dialed already, or when mdnsMaxDials are in flight.
+// mdnsDialTimeout, after adding its LAN addresses to the peerstore; of two
+// hosts that find each other, the one with the lower peer id dials first
+// (the other waits mdnsYield). It returns at once for this host itself, a
+// host without a usable address, one being dialed already, or when
+// mdnsMaxDials are in flight.
 func (f *mdnsFinder) HandlePeerFound(ai peer.AddrInfo) {
 	if ai.ID == "" || ai.ID == f.h.host.ID() {
 		return
@@ -146,6 +152,13 @@ func (f *mdnsFinder) HandlePeerFound(ai peer.AddrInfo) {
 	f.h.host.Peerstore().AddAddrs(ai.ID, addrs, mdnsAddrTTL)
 	if !seen {
 		f.h.log.Info("found a peer on the local network (mDNS)", "found", ai.ID.ShortString(), "addrs", addrs)
+	}
+	if ai.ID < f.h.host.ID() {
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-time.After(mdnsYield):
+		}
 	}
 	if f.h.host.Network().Connectedness(ai.ID) == network.Connected {
 		return
