@@ -24,7 +24,10 @@ import (
 // and dials the peer's relay address anew, and that new relayed connection
 // starts DCUtR on the other side again; after punchMaxRetries, with the
 // wait doubling each time, it leaves the peer be (until the peer has had
-// no relayed-only connection for punchForget).
+// no relayed-only connection for punchForget). Closing a relayed
+// connection resets the streams on it; coop opens none there (the block
+// exchange waits for the direct connection), only go-libp2p's own
+// protocols (identify, DCUtR) use it.
 
 const (
 	// punchRetryAfter is how long an outbound relayed-only connection
