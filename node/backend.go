@@ -185,6 +185,7 @@ func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 		return nil, fmt.Errorf("reading the ledger's params: %w", err)
 	}
 	out := make([]api.PeerInfo, 0, len(nodes))
+	lan := n.host.MDNSPeers()
 	var ids []peer.ID // of out, pinged below
 	for i := range nodes {
 		rec := &nodes[i]
@@ -198,6 +199,7 @@ func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 		pi.QuotaEarned, pi.EarningUsable = chain.EarnedQuota(params, rec), chain.EarningUsable(params, rec)
 		id, err := n.peerOf(rec)
 		if err == nil {
+			_, pi.MDNS = lan[id]
 			pi.Connected = n.host.Libp2p().Network().Connectedness(id) == network.Connected
 			for _, c := range n.host.Libp2p().Network().ConnsToPeer(id) {
 				kind := "direct"
@@ -216,7 +218,8 @@ func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 
 // Status reports the node's ledger record, quota and store use.
 func (n *Node) Status(ctx context.Context) (*api.Status, error) {
-	st := &api.Status{Account: n.addr.String(), PeerID: n.host.ID().String(), Peers: len(n.host.Peers())}
+	st := &api.Status{Account: n.addr.String(), PeerID: n.host.ID().String(), Peers: len(n.host.Peers()),
+		MDNS: n.host.MDNS(), MDNSPeers: len(n.host.MDNSPeers())}
 	for _, a := range n.host.Addrs() {
 		st.Addrs = append(st.Addrs, a.String())
 	}

@@ -143,6 +143,10 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 	if err := cfg.Storage.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.P2P.MDNS && cfg.P2P.MDNSNetwork == "" {
+		// LAN discovery stays within this ledger's network.
+		cfg.P2P.MDNSNetwork = lc.ChainID()
+	}
 	pub := key.Public().(ed25519.PublicKey)
 	n = &Node{cfg: cfg, key: key, pub: pub, addr: chain.AddressOf(pub), lc: lc, lcc: lcc, metrics: metrics.New()}
 	if lcc != nil && cfg.LedgerStallTimeout > 0 {

@@ -31,6 +31,7 @@ func addDaemonFlags(cmd *cobra.Command) {
 	f.StringSlice("bootstrap", nil, "extra libp2p peers to connect to, as /ip4/…/p2p/<id> (repeatable)")
 	f.String("reachability", "auto", "whether peers can dial this node: auto (AutoNAT asks peers to dial back), public, or private (behind a NAT: hold relay slots and hole-punch)")
 	f.StringSlice("relay", nil, "Circuit Relay v2 peers to hold a slot with while not reachable, as /ip4/…/p2p/<id> (repeatable; default: the bootstrap peers)")
+	f.Bool("mdns", true, "find and announce nodes of this network on the local network by multicast DNS, so nodes on one LAN connect without a bootstrap address (off when --p2p-ip is a loopback address)")
 	f.Bool("relay-service", true, "relay for peers behind NATs while this node is reachable (limits: 64 slots, 8 circuits a peer, 1 MiB and 2 min a relayed connection)")
 	f.String("upload-rate", "0", "cap on bytes per second sent to peers, e.g. 25MiB (0: none)")
 	f.String("scrub-rate", "4MiB", "cap on bytes per second a scrub of the held pieces reads (0: none)")
@@ -87,6 +88,7 @@ func daemonConfig(home string) (node.Config, error) {
 		return c, fmt.Errorf("--relay: %w", err)
 	}
 	c.P2P.RelayService = cfg.GetBool("relay-service")
+	c.P2P.MDNS = cfg.GetBool("mdns")
 	c.API.Listen = cfg.GetString("api-listen")
 	if c.API.Listen == "" {
 		apiPort := 0

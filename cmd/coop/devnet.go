@@ -212,12 +212,13 @@ func runDevnet(ctx context.Context, cmd *cobra.Command, homes []string) error {
 }
 
 // writeLoopbackConfig writes the coop config file of each devnet home so its
-// libp2p host listens on 127.0.0.1 only, like its CometBFT listeners: a
-// devnet is a loopback network and never listens on other interfaces.
+// libp2p host listens on 127.0.0.1 only, like its CometBFT listeners, and
+// runs no mDNS: a devnet is a loopback network and never listens, nor
+// multicasts, on other interfaces.
 func writeLoopbackConfig(dir string, nodes int) error {
 	for i := range nodes {
 		path := filepath.Join(ledger.DevnetHome(dir, i), configFileName)
-		if err := os.WriteFile(path, []byte("# written by coop devnet init: a devnet stays on loopback\np2p-ip = \"127.0.0.1\"\n"), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte("# written by coop devnet init: a devnet stays on loopback\np2p-ip = \"127.0.0.1\"\nmdns = false\n"), 0o600); err != nil {
 			return err
 		}
 	}

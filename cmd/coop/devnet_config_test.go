@@ -7,11 +7,14 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
 
 	"github.com/coop-network/coop/node"
 	"github.com/coop-network/coop/node/ledger"
 )
 
+// TestDevnetHomesListenOnLoopbackOnly: devnet homes listen on 127.0.0.1
+// and run no mDNS.
 func TestDevnetHomesListenOnLoopbackOnly(t *testing.T) {
 	dir := t.TempDir()
 	base := freePortBlock(t, 20)
@@ -25,6 +28,9 @@ func TestDevnetHomesListenOnLoopbackOnly(t *testing.T) {
 		}
 		if got := cfg.GetString("p2p-ip"); got != "127.0.0.1" {
 			t.Errorf("%s: p2p-ip = %q, want 127.0.0.1", home, got)
+		}
+		if !cfg.IsSet("mdns") || cfg.GetBool("mdns") {
+			t.Errorf("%s: mdns not set to false: a devnet must not multicast", home)
 		}
 	}
 }
@@ -67,4 +73,30 @@ func TestDevnetStartHelpNamesTheDirFlag(t *testing.T) {
 		}
 	}
 	walk(newRootCmd())
+}
+
+// TestNodeMDNSFlag: `coop node` runs mDNS unless told not to (--mdns=false
+// or mdns = false in the config file, as a devnet home has).
+func TestNodeMDNSFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{{nil, true}, {[]string{"--mdns=false"}, false}, {[]string{"--mdns"}, true}} {
+		cmd := &cobra.Command{Use: "node"}
+		addDaemonFlags(cmd)
+		cfg = viper.New()
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.BindPFlags(cmd.Flags()); err != nil {
+			t.Fatal(err)
+		}
+		nc, err := daemonConfig(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nc.P2P.MDNS != c.want {
+			t.Errorf("coop node %v: mDNS %v, want %v", c.args, nc.P2P.MDNS, c.want)
+		}
+	}
 }

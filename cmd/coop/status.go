@@ -36,6 +36,9 @@ fail after that bound, and a quorum of validators is likely down.`,
 			}
 			fmt.Fprintf(out, "account:      %s\n", st.Account)
 			fmt.Fprintf(out, "peer:         %s (%d connected)\n", st.PeerID, st.Peers)
+			if st.MDNS {
+				fmt.Fprintf(out, "local net:    mDNS on, %d nodes of this network found\n", st.MDNSPeers)
+			}
 			fmt.Fprintf(out, "chain height: %s\n", ledgerText(st, time.Now()))
 			fmt.Fprintf(out, "pledge:       %s (%s used), cpu %d\n", formatBytes(st.PledgedBytes), formatBytes(st.PledgeUsed), st.CPUUnits)
 			fmt.Fprintf(out, "quota:        %s used of %s (earned %s)\n", formatBytes(st.QuotaUsed), formatBytes(st.QuotaLimit), formatBytes(st.QuotaEarned))

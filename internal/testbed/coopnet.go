@@ -17,11 +17,14 @@ import (
 // CoopNet is a coop network on a testbed: the first public host is the
 // validator of a one-validator ledger, every other host joins it as a full
 // node (coop init --join), and each runs `coop node` in its namespace with
-// a pledge, bootstrapping libp2p from the first host. NAT'd hosts run with
+// a pledge, bootstrapping libp2p from the first host (or, with
+// Options.MDNS, finding the others by mDNS). NAT'd hosts run with
 // --reachability private, holding a relay slot on the first host. Every
 // node's CometBFT RPC and API listen on 127.0.0.1 of its own namespace.
 type CoopNet struct {
 	TB *Testbed
+	// Opts are the options it was started with.
+	Opts Options
 	// Coop is the coop binary every host runs.
 	Coop string
 	// Dir holds each host's home (Dir/<host>) and log (Dir/<host>.log).
@@ -33,11 +36,28 @@ type CoopNet struct {
 	procs   map[string]*exec.Cmd
 }
 
+// Options change how StartCoopWith runs the nodes.
+type Options struct {
+	// MDNS runs every node with mDNS (coop node --mdns) and no libp2p
+	// bootstrap address: the nodes' libp2p hosts find each other by
+	// multicast DNS on the testbed's bridge, which carries it only between
+	// the hosts on it (a NAT router does not forward it). The ledger still
+	// has its CometBFT persistent peer, the first host, from `coop init
+	// --join`. Without it nodes run with --mdns=false and bootstrap from
+	// the first host.
+	MDNS bool
+}
+
 // StartCoop initialises a home per host under dir and starts every node,
 // returning once each is registered on the ledger and active. On failure it
 // stops what it started.
 func StartCoop(ctx context.Context, tb *Testbed, coop, dir string) (*CoopNet, error) {
-	cn := &CoopNet{TB: tb, Coop: coop, Dir: dir, PeerIDs: map[string]string{}, Account: map[string]string{}, procs: map[string]*exec.Cmd{}}
+	return StartCoopWith(ctx, tb, coop, dir, Options{})
+}
+
+// StartCoopWith is StartCoop with options.
+func StartCoopWith(ctx context.Context, tb *Testbed, coop, dir string, opts Options) (*CoopNet, error) {
+	cn := &CoopNet{TB: tb, Opts: opts, Coop: coop, Dir: dir, PeerIDs: map[string]string{}, Account: map[string]string{}, procs: map[string]*exec.Cmd{}}
 	if err := cn.start(ctx); err != nil {
 		cn.Stop()
 		return nil, err
@@ -107,9 +127,12 @@ func (cn *CoopNet) start(ctx context.Context) error {
 		return err
 	}
 	cn.PeerIDs[first.Name] = st.PeerID
-	boot := fmt.Sprintf("/ip4/%s/tcp/26658/p2p/%s", first.Addr, st.PeerID)
+	boot := []string{"--bootstrap", fmt.Sprintf("/ip4/%s/tcp/26658/p2p/%s", first.Addr, st.PeerID)}
+	if cn.Opts.MDNS {
+		boot = nil
+	}
 	for _, h := range cn.TB.Hosts[1:] {
-		if err := cn.startNode(ctx, h, []string{"--bootstrap", boot}); err != nil {
+		if err := cn.startNode(ctx, h, boot); err != nil {
 			return err
 		}
 	}
@@ -147,7 +170,7 @@ func (cn *CoopNet) startNode(ctx context.Context, h *Host, extra []string) error
 		return err
 	}
 	defer log.Close()
-	args := []string{"--home", cn.Home(h.Name), "node", "--p2p-ip", h.Addr, "--pledge", "1GiB"}
+	args := []string{"--home", cn.Home(h.Name), "node", "--p2p-ip", h.Addr, "--pledge", "1GiB", fmt.Sprintf("--mdns=%v", cn.Opts.MDNS)}
 	if h.NATed {
 		args = append(args, "--reachability", "private")
 	} else {

@@ -25,11 +25,13 @@ func buildCoop(t *testing.T, dir string) string {
 }
 
 // TestCoopOnTestbed is the testbed's scenario (`make testbed`). In its
-// bounded form (CI): five hosts in network namespaces, one behind a NAT
-// router, run coop (one validator, four full nodes); the NAT'd host puts a
-// file at k=2 m=2 and reads it back bit-exact, another host reads it too,
-// and after one holder's link is cut the NAT'd host still reads it
-// bit-exact. With COOP_TESTBED_FULL=1 (`make testbed`) it runs ten hosts
+// bounded form (CI): six hosts in network namespaces, two behind NAT
+// routers of their own, run coop (one validator, five full nodes); the
+// first NAT'd host puts a file at k=2 m=2 and reads it back bit-exact,
+// another host reads it too, and after one holder's link is cut the NAT'd
+// host still reads it bit-exact; it then holds a copy of a public host's
+// put, and one of the second NAT'd host's put, pushed over a connection
+// punched between the two NATs. With COOP_TESTBED_FULL=1 (`make testbed`) it runs ten hosts
 // with 25 Mbit/s uplinks and also measures parallel fetch: gets of files
 // stored at k=1, 4 and 8 against the sum of the holders' uplinks.
 func TestCoopOnTestbed(t *testing.T) {
@@ -38,7 +40,7 @@ func TestCoopOnTestbed(t *testing.T) {
 		t.Skip("runs five coop nodes in network namespaces")
 	}
 	full := os.Getenv("COOP_TESTBED_FULL") != ""
-	cfg := Config{Prefix: "cooptb-coop", Public: 4, NATed: 1}
+	cfg := Config{Prefix: "cooptb-coop", Public: 4, NATed: 2}
 	timeout := 5 * time.Minute
 	if full {
 		cfg = Config{Prefix: "cooptb-coop", Public: 9, NATed: 1, UplinkKbit: 25_000}
@@ -222,9 +224,58 @@ func TestCoopOnTestbed(t *testing.T) {
 	}
 	report(t, "n0 (behind NAT) holds a copy of %s's put", putter)
 	connections(t, ctx, cn, putter, hostOf)
+	if tb.Host("n1") != nil {
+		natToNAT(t, ctx, cn, src, live, hostOf)
+	}
 	if full {
 		parallelFetch(t, ctx, cn, dir, cut)
 	}
+}
+
+// natToNAT: the second NAT'd host puts a copy on every live host; the one
+// for n0 goes over a connection punched between their two NATs (n1 dials
+// n0's relay address, DCUtR makes it direct), and n0 holds it.
+func natToNAT(t *testing.T, ctx context.Context, cn *CoopNet, src string, live int, hostOf map[string]string) {
+	t.Helper()
+	t0 := time.Now()
+	var copies struct {
+		Pieces []struct {
+			Holder string `json:"holder"`
+		} `json:"pieces"`
+	}
+	if err := cn.RunJSON(ctx, "n1", &copies, "put", src, "--copies", fmt.Sprint(live)); err != nil {
+		t.Fatal(err)
+	}
+	onN0 := false
+	for _, p := range copies.Pieces {
+		onN0 = onN0 || hostOf[p.Holder] == "n0"
+	}
+	if !onN0 {
+		t.Fatalf("%d copies from n1, none on n0: %+v", live, copies.Pieces)
+	}
+	var peers []struct {
+		Account string   `json:"account"`
+		Conns   []string `json:"conns"`
+	}
+	if err := cn.RunJSON(ctx, "n1", &peers, "peers"); err != nil {
+		t.Fatal(err)
+	}
+	n0 := cn.TB.Host("n0")
+	var conns []string
+	for _, p := range peers {
+		if hostOf[p.Account] == "n0" {
+			conns = p.Conns
+		}
+	}
+	punched := false
+	for _, c := range conns {
+		punched = punched || strings.HasPrefix(c, "direct /ip4/"+n0.PublicAddr+"/")
+	}
+	if !punched {
+		t.Fatalf("n1's connections to n0: %v, want a direct one to n0's router %s (punched)", conns, n0.PublicAddr)
+	}
+	report(t, "n1 (behind another NAT) put %d copies in %.1f s, one on n0 over a connection punched between the two NATs", live, time.Since(t0).Seconds())
+	connections(t, ctx, cn, "n1", hostOf)
 }
 
 // report prints a line of the scenario's report (with -v, or on failure).

@@ -230,7 +230,12 @@ func (tb *Testbed) build(ctx context.Context) error {
 // natRules make a router a home NAT: the LAN's connections leave with the
 // WAN address (masquerade; Linux keeps the source port where it can, so a
 // mapping is endpoint-independent and hole punching can work), replies come
-// back, and nothing from the WAN starts a connection into the LAN.
+// back, and nothing from the WAN starts a connection into the LAN. What
+// the WAN sends unasked is dropped without an answer, as most home routers
+// do: a TCP reset (or ICMP port unreachable) from the router itself would
+// abort the other side's half of a simultaneous open before this side's
+// first packet made the mapping, and no hole could be punched between two
+// NATs.
 const natRules = `table ip coopnat {
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
@@ -240,6 +245,11 @@ const natRules = `table ip coopnat {
 		type filter hook forward priority filter; policy drop;
 		ct state established,related accept
 		iifname "eth1" oifname "eth0" accept
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname "eth0" ct state established,related accept
+		iifname "eth0" drop
 	}
 }
 `

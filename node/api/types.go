@@ -81,11 +81,14 @@ type PeerInfo struct {
 	// Conns are the open connections to the peer, each "direct ADDR" or
 	// "relayed ADDR" (through a Circuit Relay v2 relay, ADDR ending in
 	// /p2p-circuit).
-	Conns      []string `json:"conns,omitempty"`
-	Pledged    uint64   `json:"pledged_bytes,omitempty"`
-	Used       uint64   `json:"used_bytes,omitempty"`
-	Reputation float64  `json:"reputation,omitempty"`
-	Status     string   `json:"status,omitempty"`
+	Conns []string `json:"conns,omitempty"`
+	// MDNS is set for a peer found on the local network by mDNS since
+	// the daemon started (coop node --mdns).
+	MDNS       bool    `json:"mdns,omitempty"`
+	Pledged    uint64  `json:"pledged_bytes,omitempty"`
+	Used       uint64  `json:"used_bytes,omitempty"`
+	Reputation float64 `json:"reputation,omitempty"`
+	Status     string  `json:"status,omitempty"`
 	// AuditScore is the ledger's audit score in permille (1000: never
 	// failed); Uptime the node's recent epochs, oldest first, true where
 	// it proved; MissedInRow its consecutive missed epochs; PiecesLost the
@@ -128,6 +131,11 @@ type Status struct {
 	CacheBytes    int64    `json:"cache_bytes"`
 	CacheCapacity int64    `json:"cache_capacity"`
 	Peers         int      `json:"peers"`
+	// MDNS says whether the node runs mDNS discovery on the local network
+	// (coop node --mdns); MDNSPeers is how many nodes of its network it has
+	// found there since it started.
+	MDNS      bool `json:"mdns"`
+	MDNSPeers int  `json:"mdns_peers,omitempty"`
 	// ProofsPassed and ProofsFailed count the node's storage proofs the
 	// ledger judged (proved, invalid); Uptime is its recent epochs, oldest
 	// first, true where it proved (empty: not measured yet).

@@ -60,6 +60,19 @@ type Config struct {
 	// HolePunching turns on DCUtR: a relayed connection is upgraded to a
 	// direct one by dialing from both sides at once.
 	HolePunching bool
+
+	// MDNS announces this host on the local network by multicast DNS and
+	// connects to the hosts of the same network it hears (mdns.go), so
+	// nodes on one LAN or community mesh find each other without a
+	// bootstrap address. It multicasts on every up interface of the
+	// machine (network namespace) and is not started when ListenIP is a
+	// loopback address (nobody on the LAN could dial the host).
+	MDNS bool
+	// MDNSNetwork names the network the host belongs to, the ledger's
+	// chain id: it announces and looks for MDNSServiceName(MDNSNetwork)
+	// only, so two coop networks on one LAN do not mix. Required with
+	// MDNS; node.Start fills in the ledger's chain id when it is empty.
+	MDNSNetwork string
 }
 
 // Reachability values.
@@ -70,7 +83,8 @@ const (
 )
 
 // DefaultConfig returns the configuration of a node reachable on all
-// interfaces at the default ports.
+// interfaces at the default ports. It leaves MDNS off: the daemon turns it
+// on (coop node --mdns) with the chain id as MDNSNetwork.
 func DefaultConfig() Config {
 	return Config{
 		ListenIP:    "0.0.0.0",

@@ -41,6 +41,11 @@ type Host struct {
 	stopRelays context.CancelFunc
 	relaysDone chan struct{}
 
+	mdns *mdnsFinder // nil unless Config.MDNS (mdns.go)
+
+	stopPunch context.CancelFunc // the hole-punch retrier (punch.go)
+	punchDone chan struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -55,6 +60,9 @@ func New(ctx context.Context, key ed25519.PrivateKey, cfg Config) (*Host, error)
 	}
 	if cfg.DHTPrefix == "" || !strings.HasPrefix(cfg.DHTPrefix, "/") || cfg.DHTPrefix == "/ipfs" {
 		return nil, fmt.Errorf("%w: DHT prefix %q must be a private /prefix", ErrConfig, cfg.DHTPrefix)
+	}
+	if cfg.MDNS && cfg.MDNSNetwork == "" {
+		return nil, fmt.Errorf("%w: mDNS needs the network's name (its chain id)", ErrConfig)
 	}
 	if cfg.ConnLow <= 0 || cfg.ConnHigh < cfg.ConnLow {
 		return nil, fmt.Errorf("%w: connection limits low=%d high=%d", ErrConfig, cfg.ConnLow, cfg.ConnHigh)
@@ -130,6 +138,28 @@ func New(ctx context.Context, key ed25519.PrivateKey, cfg Config) (*Host, error)
 			defer close(hh.relaysDone)
 			hh.reserveRelays(rctx, relays)
 		}()
+	}
+	if cfg.HolePunching {
+		pctx, cancel := context.WithCancel(context.Background())
+		hh.stopPunch = cancel
+		hh.punchDone = make(chan struct{})
+		go func() {
+			defer close(hh.punchDone)
+			hh.retryPunches(pctx)
+		}()
+	}
+	switch off := mdnsOff(cfg); {
+	case !cfg.MDNS:
+	case off != "":
+		hh.log.Info("mDNS off", "why", off)
+	default:
+		// A host that cannot multicast (no multicast interface) runs on
+		// without LAN discovery.
+		if hh.mdns, err = startMDNS(hh, cfg.MDNSNetwork); err != nil {
+			hh.log.Warn("no LAN discovery", "err", err)
+		} else {
+			hh.log.Info("mDNS: announcing on the local network", "service", MDNSServiceName(cfg.MDNSNetwork))
+		}
 	}
 	if len(bootstrap) > 0 {
 		if err := hh.Bootstrap(ctx, bootstrap); err != nil {
@@ -238,11 +268,19 @@ func (h *Host) RoutingTableSize() int { return h.dht.RoutingTable().Size() }
 // Close stops the DHT and the host. It is safe to call more than once.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		var merr error
+		if h.mdns != nil {
+			merr = h.mdns.close()
+		}
 		if h.stopRelays != nil {
 			h.stopRelays()
 			<-h.relaysDone
 		}
-		h.closeErr = errors.Join(h.dht.Close(), h.host.Close())
+		if h.stopPunch != nil {
+			h.stopPunch()
+			<-h.punchDone
+		}
+		h.closeErr = errors.Join(merr, h.dht.Close(), h.host.Close())
 	})
 	return h.closeErr
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,11 @@ import (
 //	protocols        the protocols it serves, space-separated
 //	connect MADDR    dial MADDR (ending in /p2p/<id>): "ok" or "error: …"
 //	conns PEER       its connections to PEER: "direct ADDR" or "relayed ADDR", space-separated
+//	peers            the peers it is connected to, space-separated
+//	mdns             the peers mDNS found, space-separated
+//	rt               the peers in its DHT routing table, space-separated
+//	provide HEX      announce the 32-byte piece HEX in the DHT: "ok" or "error: …"
+//	providers HEX    the providers of piece HEX the DHT finds, space-separated
 //
 // and exits when stdin closes.
 func TestMain(m *testing.M) {
@@ -95,11 +102,53 @@ func helperHost(cfgJSON string) int {
 				s = append(s, kind+"="+c.RemoteMultiaddr().String())
 			}
 			fmt.Println(strings.Join(s, " "))
+		case "peers":
+			fmt.Println(joinIDs(h.Peers()))
+		case "mdns":
+			var ids []peer.ID
+			for id := range h.MDNSPeers() {
+				ids = append(ids, id)
+			}
+			fmt.Println(joinIDs(ids))
+		case "rt":
+			fmt.Println(joinIDs(h.dht.RoutingTable().ListPeers()))
+		case "provide", "providers":
+			b, err := hex.DecodeString(arg)
+			if err != nil || len(b) != 32 {
+				fmt.Println("error: want 32 bytes in hex")
+				continue
+			}
+			var piece [32]byte
+			copy(piece[:], b)
+			pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+			if cmd == "provide" {
+				if err := h.Provide(pctx, piece); err != nil {
+					fmt.Println("error:", strings.ReplaceAll(err.Error(), "\n", " "))
+				} else {
+					fmt.Println("ok")
+				}
+			} else {
+				ais, _ := h.FindProviders(pctx, piece, 8)
+				var ids []peer.ID
+				for _, ai := range ais {
+					ids = append(ids, ai.ID)
+				}
+				fmt.Println(joinIDs(ids))
+			}
+			pcancel()
 		default:
 			fmt.Println("error: unknown command", cmd)
 		}
 	}
 	return 0
+}
+
+func joinIDs(ids []peer.ID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id.String()
+	}
+	return strings.Join(s, " ")
 }
 
 // helper is a host process in a testbed namespace.
@@ -116,6 +165,16 @@ func startHelper(t *testing.T, h *testbed.Host, cfg Config) *helper {
 	cmd := h.Command(context.Background(), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "P2P_HELPER_CONFIG="+string(b))
 	cmd.Stderr = io.Discard
+	// P2P_HELPER_LOGDIR=DIR keeps each host's log in DIR/<host>.log
+	// (with GOLOG_LOG_LEVEL=p2p-holepunch=debug, say, for go-libp2p's).
+	if d := os.Getenv("P2P_HELPER_LOGDIR"); d != "" {
+		f, err := os.Create(filepath.Join(d, h.Name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		cmd.Stderr = f
+	}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
