@@ -15,7 +15,7 @@ import (
 )
 
 // waitFor polls cond (a state check) until it holds or a minute passes.
-func waitFor(t *testing.T, what string, cond func() error) {
+func waitFor(t testing.TB, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -43,7 +43,7 @@ func readPath(ctx context.Context, c *api.Client, p string, version uint64) ([]b
 
 // addDevice makes node dev a device of node acct's account, through the
 // API as the CLI does, and waits until dev acts for it.
-func addDevice(t *testing.T, ctx context.Context, acct, dev *Node, label string) {
+func addDevice(t testing.TB, ctx context.Context, acct, dev *Node, label string) {
 	t.Helper()
 	code, err := apiClient(t, dev).DeviceRequest(ctx, acct.addr.String())
 	if err != nil {

@@ -8,8 +8,12 @@ import (
 )
 
 // TestMain lets this test binary serve as the compute child of the nodes'
-// workers (compute.ChildEnv).
+// workers (compute.ChildEnv), and as a `coop mount` process
+// (mountProcessEnv, mount_devnet_test.go).
 func TestMain(m *testing.M) {
 	compute.ServeChildIfRequested()
+	if home := os.Getenv(mountProcessEnv); home != "" {
+		os.Exit(runMountProcess(home, os.Getenv(mountDirEnv), os.Getenv(mountCacheEnv)))
+	}
 	os.Exit(m.Run())
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
-func apiClient(t *testing.T, n *Node) *api.Client {
+func apiClient(t testing.TB, n *Node) *api.Client {
 	t.Helper()
 	c, err := api.NewClientFromHome(n.cfg.Home)
 	if err != nil {
