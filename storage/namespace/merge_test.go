@@ -57,7 +57,7 @@ func TestMergeOneSidedChanges(t *testing.T) {
 	if got := paths(r); !slices.Equal(got, want) {
 		t.Fatalf("paths %v, want %v", got, want)
 	}
-	if fileAt(t, r, "/edit") != fileN(21) {
+	if !fileAt(t, r, "/edit").Equal(fileN(21)) {
 		t.Fatal("loser's edit lost")
 	}
 	if _, err := w.Lookup("/dir/x"); err != nil {
@@ -72,7 +72,7 @@ func TestMergeBothModified(t *testing.T) {
 	r, cs := Merge(base, w, l, "laptop")
 	cp := "/docs/report (conflict laptop 00000000).pdf" // fileN ids start with 8 bytes of n
 	wantConflicts(t, cs, Conflict{Path: "/docs/report.pdf", CopyPath: cp, Kind: ConflictBothModified})
-	if fileAt(t, r, "/docs/report.pdf") != fileN(2) || fileAt(t, r, cp) != fileN(3) {
+	if !fileAt(t, r, "/docs/report.pdf").Equal(fileN(2)) || !fileAt(t, r, cp).Equal(fileN(3)) {
 		t.Fatal("wrong files kept")
 	}
 }
@@ -85,7 +85,7 @@ func TestMergeBothAddedAndCopyNamesUnique(t *testing.T) {
 	mustPut(t, w, "/notes (conflict phone 00000000 2)", 4)
 	r, cs := Merge(base, w, l, "phone")
 	wantConflicts(t, cs, Conflict{Path: "/notes", CopyPath: "/notes (conflict phone 00000000 3)", Kind: ConflictBothAdded})
-	if fileAt(t, r, "/notes (conflict phone 00000000 3)") != fileN(3) || fileAt(t, r, taken) != fileN(9) {
+	if !fileAt(t, r, "/notes (conflict phone 00000000 3)").Equal(fileN(3)) || !fileAt(t, r, taken).Equal(fileN(9)) {
 		t.Fatal("wrong files")
 	}
 }
@@ -139,7 +139,7 @@ func TestMergeModifiedDeleted(t *testing.T) {
 	if got := paths(r); !slices.Equal(got, want) {
 		t.Fatalf("paths %v, want %v", got, want)
 	}
-	if fileAt(t, r, "/w-edits") != fileN(11) || fileAt(t, r, "/l-edits") != fileN(12) {
+	if !fileAt(t, r, "/w-edits").Equal(fileN(11)) || !fileAt(t, r, "/l-edits").Equal(fileN(12)) {
 		t.Fatal("the modified versions were not kept")
 	}
 }
@@ -155,7 +155,7 @@ func TestMergeDirFile(t *testing.T) {
 		Conflict{Path: "/x", CopyPath: "/x (conflict pc 00000000)", Kind: ConflictDirFile},
 		Conflict{Path: "/y.txt", CopyPath: "/y (conflict pc 00000000).txt", Kind: ConflictDirFile},
 	)
-	if fileAt(t, r, "/x (conflict pc 00000000)") != fileN(2) || fileAt(t, r, "/y (conflict pc 00000000).txt") != fileN(3) {
+	if !fileAt(t, r, "/x (conflict pc 00000000)").Equal(fileN(2)) || !fileAt(t, r, "/y (conflict pc 00000000).txt").Equal(fileN(3)) {
 		t.Fatal("wrong copies")
 	}
 	want := []string{"/", "/x/", "/x/inner", "/x (conflict pc 00000000)", "/y (conflict pc 00000000).txt", "/y.txt/", "/y.txt/in"}
@@ -186,13 +186,13 @@ func TestMergeRenameAndEdit(t *testing.T) {
 	must(t, l.Move("/a.txt", "/b.txt"))
 	r, cs := Merge(base, w, l, "x")
 	wantConflicts(t, cs, Conflict{Path: "/a.txt", Kind: ConflictModifiedDeleted})
-	if fileAt(t, r, "/a.txt") != fileN(2) || fileAt(t, r, "/b.txt") != fileN(1) {
+	if !fileAt(t, r, "/a.txt").Equal(fileN(2)) || !fileAt(t, r, "/b.txt").Equal(fileN(1)) {
 		t.Fatalf("rename vs edit: %v", paths(r))
 	}
 	// The other way round: the winner renamed, the loser edited.
 	r, cs = Merge(base, l, w, "x")
 	wantConflicts(t, cs, Conflict{Path: "/a.txt", Kind: ConflictModifiedDeleted})
-	if fileAt(t, r, "/a.txt") != fileN(2) || fileAt(t, r, "/b.txt") != fileN(1) {
+	if !fileAt(t, r, "/a.txt").Equal(fileN(2)) || !fileAt(t, r, "/b.txt").Equal(fileN(1)) {
 		t.Fatalf("edit vs rename: %v", paths(r))
 	}
 }
@@ -292,7 +292,7 @@ func written(base, tr *Tree) map[[32]byte]string {
 	out := make(map[[32]byte]string)
 	tr.Walk(func(p string, e *Entry) error {
 		if !e.Dir {
-			if bf := b.file(p); bf == nil || *bf != e.File {
+			if bf := b.file(p); bf == nil || !bf.Equal(e.File) {
 				out[e.File.FileID] = p
 			}
 		}
