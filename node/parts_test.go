@@ -235,7 +235,7 @@ func (f *failingReader) Read([]byte) (int, error) {
 }
 
 // mustCapability parses a capability or fails.
-func mustCapability(t *testing.T, s string) storage.Capability {
+func mustCapability(t testing.TB, s string) storage.Capability {
 	t.Helper()
 	c, err := storage.ParseCapability(s)
 	if err != nil {
