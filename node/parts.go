@@ -276,7 +276,7 @@ func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 func partName(name string, i int) string {
 	suffix := fmt.Sprintf(" (part %d)", i+1)
 	if name == "" {
-		return suffix[1:]
+		return fmt.Sprintf("part %d", i+1)
 	}
 	if over := len(name) + len(suffix) - api.MaxNameBytes; over > 0 {
 		name = name[:len(name)-over]

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,6 +176,42 @@ func TestPartedFileEdit(t *testing.T) {
 	again, err := cd.PutPath(ctx, bytes.NewReader(edited), int64(len(edited)), "/big.bin", api.PathPutOptions{})
 	if err != nil || again.Put.PartsStored != 0 || again.Entry.FileID != second.Entry.FileID {
 		t.Fatalf("the same bytes again from the device: %v, %+v", err, again.Put)
+	}
+
+	// Another redundancy stores every part again, read across the old parts.
+	ch, err := ca.SetRedundancy(ctx, "/big.bin", api.Redundancy{Copies: 2})
+	if err != nil || ch.Replaced != 1 {
+		t.Fatalf("redundancy: %+v, %v", ch, err)
+	}
+	e, err := ca.Stat(ctx, "/big.bin", 0)
+	if err != nil || e.Redundancy.Copies != 2 || len(e.Parts) != 20 {
+		t.Fatalf("after the redundancy change: %+v, %v", e, err)
+	}
+	for i, p := range e.Parts {
+		if _, old := parts[chain.Hash(mustCapability(t, p.Capability).FileID)]; old {
+			t.Fatalf("part %d kept at the old redundancy", i)
+		}
+	}
+	if got, err := readPath(ctx, ca, "/big.bin", 0); err != nil || !bytes.Equal(got, edited) {
+		t.Fatalf("after the redundancy change: %v, bit-exact %v", err, bytes.Equal(got, edited))
+	}
+}
+
+func TestPartName(t *testing.T) {
+	long := strings.Repeat("é", 127) // 254 bytes
+	for _, c := range []struct {
+		name string
+		i    int
+		want string
+	}{
+		{"video.mkv", 0, "video.mkv (part 1)"},
+		{"", 41, "part 42"},
+		{long, 9, strings.Repeat("é", 122) + " (part 10)"},
+	} {
+		got := partName(c.name, c.i)
+		if got != c.want || api.CheckName(got) != nil || len(got) > api.MaxNameBytes {
+			t.Errorf("partName(%q, %d) = %q, want %q", c.name, c.i, got, c.want)
+		}
 	}
 }
 
