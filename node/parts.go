@@ -302,15 +302,26 @@ func capabilityOf(id, key [32]byte) string {
 
 // openFile reads the bytes [off, off+count) of a namespace file (count <
 // 0: to the end; cut at the end) and returns its size; off past the end
-// is ErrRange. A parted file is read across its parts, opening only those
-// the range covers, each for its share of the range (so only their
-// segments holding it are fetched); the next part is opened while the
-// one before is read.
+// is ErrRange (see openEntry).
 func (n *Node) openFile(ctx context.Context, f *namespace.File, off, count int64) (io.ReadCloser, int64, error) {
-	if f.Parts == nil {
-		return n.open(ctx, capabilityOf(f.FileID, f.Key), off, count)
+	e := entryOf("/", &namespace.Entry{File: *f})
+	return n.openEntry(ctx, &e, off, count)
+}
+
+// openEntry reads the bytes [off, off+count) of the file an API entry
+// describes (count < 0: to the end; cut at the end) and returns its size;
+// off past the end is ErrRange. A parted file is read across its parts,
+// opening only those the range covers, each for its share of the range (so
+// only their segments holding it are fetched); the next part is opened
+// while the one before is read.
+func (n *Node) openEntry(ctx context.Context, e *api.Entry, off, count int64) (io.ReadCloser, int64, error) {
+	if len(e.Parts) == 0 {
+		return n.open(ctx, e.Capability, off, count)
 	}
-	size := int64(f.Size)
+	var size int64
+	for _, p := range e.Parts {
+		size += int64(p.Size)
+	}
 	if off < 0 {
 		return nil, 0, fmt.Errorf("%w: negative offset %d", ErrRange, off)
 	}
@@ -322,11 +333,11 @@ func (n *Node) openFile(ctx context.Context, f *namespace.File, off, count int64
 	}
 	var spans []partSpan
 	start := int64(0)
-	for _, p := range f.Parts {
+	for _, p := range e.Parts {
 		end := start + int64(p.Size)
 		if end > off && start < off+count {
 			lo, hi := max(off, start), min(off+count, end)
-			spans = append(spans, partSpan{cap: capabilityOf(p.FileID, p.Key), off: lo - start, n: hi - lo})
+			spans = append(spans, partSpan{cap: p.Capability, at: start, off: lo - start, n: hi - lo})
 		}
 		start = end
 	}
@@ -346,9 +357,10 @@ func (n *Node) openFile(ctx context.Context, f *namespace.File, off, count int64
 
 // partSpan is the share of a read that falls in one part.
 type partSpan struct {
-	cap string
-	off int64
-	n   int64
+	cap string // the part's capability
+	at  int64  // where the part starts in the file
+	off int64  // where the share starts in the part
+	n   int64  // the share's bytes
 }
 
 // partOpen is a part being opened.
@@ -368,6 +380,7 @@ type partsReader struct {
 	i      int           // the span cur reads
 	cur    io.ReadCloser // nil before the first and after the last
 	next   *partOpen     // span i+1 (or i before the first), or nil
+	err    error         // the first error: every later Read returns it
 }
 
 func (p *partsReader) start(i int) *partOpen {
@@ -377,7 +390,7 @@ func (p *partsReader) start(i int) *partOpen {
 		defer close(o.done)
 		o.rc, _, o.err = p.n.open(p.ctx, s.cap, s.off, s.n)
 		if o.err != nil {
-			o.err = fmt.Errorf("part at offset %d: %w", s.off, o.err)
+			o.err = fmt.Errorf("the part at byte %d: %w", s.at, o.err)
 		}
 	}()
 	return o
@@ -400,6 +413,9 @@ func (p *partsReader) advance() error {
 }
 
 func (p *partsReader) Read(b []byte) (int, error) {
+	if p.err != nil {
+		return 0, p.err
+	}
 	for p.cur != nil {
 		k, err := p.cur.Read(b)
 		if err == io.EOF {
@@ -408,6 +424,7 @@ func (p *partsReader) Read(b []byte) (int, error) {
 			if p.i+1 < len(p.spans) {
 				p.i++
 				if err := p.advance(); err != nil {
+					p.err = err
 					return k, err
 				}
 			}
@@ -415,6 +432,9 @@ func (p *partsReader) Read(b []byte) (int, error) {
 				return k, nil
 			}
 			continue
+		}
+		if err != nil {
+			p.err = err
 		}
 		return k, err
 	}
@@ -448,23 +468,17 @@ func (n *Node) OpenPath(ctx context.Context, p string, version uint64, off, coun
 	return &meteredGet{rc: rc, m: n.metrics}, size, nil
 }
 
+// openPath reads what Stat gives for p: a file's capability, or a parted
+// file's parts.
 func (n *Node) openPath(ctx context.Context, p string, version uint64, off, count int64) (io.ReadCloser, int64, error) {
-	p, err := namespace.CleanPath(p)
-	if err != nil {
-		return nil, 0, nsErr(err)
-	}
-	t, _, err := n.treeAt(ctx, version)
+	e, err := n.Stat(ctx, p, version)
 	if err != nil {
 		return nil, 0, err
-	}
-	e, err := t.Lookup(p)
-	if err != nil {
-		return nil, 0, nsErr(err)
 	}
 	if e.Dir {
 		return nil, 0, fmt.Errorf("%w: %s", api.ErrIsDir, p)
 	}
-	return n.openFile(ctx, &e.File, off, count)
+	return n.openEntry(ctx, e, off, count)
 }
 
 var _ api.PathOpener = (*Node)(nil)
