@@ -268,9 +268,13 @@ func randomOpsOn(tr *Tree, rng *rand.Rand, n int, next *uint64, names []string, 
 	for range n {
 		p := randPath()
 		switch rng.IntN(11) {
-		case 0, 1, 2, 3:
+		case 0, 1, 2:
 			*next++
 			tr.PutFile(p, fileN(*next), true)
+		case 3:
+			// A parted file: a part shared by every version, one new.
+			*next++
+			tr.PutFile(p, partedN(1, *next), true)
 		case 4:
 			tr.Mkdir(p, true)
 		case 5, 6:
@@ -301,6 +305,19 @@ func written(base, tr *Tree) map[[32]byte]string {
 	return out
 }
 
+// contents returns the content ids (File.FileID: a stored file's id, a
+// parted file's PartsID) tr holds.
+func contents(tr *Tree) map[[32]byte]bool {
+	out := map[[32]byte]bool{}
+	tr.Walk(func(p string, e *Entry) error {
+		if !e.Dir {
+			out[e.File.FileID] = true
+		}
+		return nil
+	})
+	return out
+}
+
 // checkMerge checks the merge properties on one base and two sides.
 func checkMerge(t *testing.T, what string, base, w, l *Tree) {
 	t.Helper()
@@ -323,7 +340,7 @@ func checkMerge(t *testing.T, what string, base, w, l *Tree) {
 	if !bytes.Equal(encoded(t, base), bb) || !bytes.Equal(encoded(t, w), wb) || !bytes.Equal(encoded(t, l), lb) {
 		t.Fatalf("%s: Merge changed an input", what)
 	}
-	have := r.Files()
+	have := contents(r)
 	for side, tr := range map[string]*Tree{"winner": w, "loser": l} {
 		for id, p := range written(base, tr) {
 			if _, ok := have[id]; !ok {
