@@ -331,16 +331,7 @@ func (n *Node) openEntry(ctx context.Context, e *api.Entry, off, count int64) (i
 	if count < 0 || count > size-off {
 		count = size - off
 	}
-	var spans []partSpan
-	start := int64(0)
-	for _, p := range e.Parts {
-		end := start + int64(p.Size)
-		if end > off && start < off+count {
-			lo, hi := max(off, start), min(off+count, end)
-			spans = append(spans, partSpan{cap: p.Capability, at: start, off: lo - start, n: hi - lo})
-		}
-		start = end
-	}
+	spans := partSpans(e.Parts, off, count)
 	ctx, cancel := context.WithCancel(ctx)
 	pr := &partsReader{n: n, ctx: ctx, cancel: cancel, spans: spans}
 	if len(spans) > 0 {
@@ -353,6 +344,21 @@ func (n *Node) openEntry(ctx context.Context, e *api.Entry, off, count int64) (i
 		}
 	}
 	return pr, size, nil
+}
+
+// partSpans is the share of the bytes [off, off+count) in each part that
+// holds some of them, in order; parts outside the range have none.
+func partSpans(parts []api.Part, off, count int64) []partSpan {
+	var spans []partSpan
+	start := int64(0)
+	for _, p := range parts {
+		end := start + int64(p.Size)
+		if lo, hi := max(off, start), min(off+count, end); lo < hi {
+			spans = append(spans, partSpan{cap: p.Capability, at: start, off: lo - start, n: hi - lo})
+		}
+		start = end
+	}
+	return spans
 }
 
 // partSpan is the share of a read that falls in one part.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -357,4 +358,25 @@ func TestPartedFileThroughMount(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestPartSpans(t *testing.T) {
+	parts := []api.Part{{Capability: "a", Size: 10}, {Capability: "b", Size: 10}, {Capability: "c", Size: 5}}
+	for _, c := range []struct {
+		off, n int64
+		want   []partSpan
+	}{
+		{0, 25, []partSpan{{"a", 0, 0, 10}, {"b", 10, 0, 10}, {"c", 20, 0, 5}}},
+		{3, 4, []partSpan{{"a", 0, 3, 4}}},
+		{10, 10, []partSpan{{"b", 10, 0, 10}}},
+		{9, 2, []partSpan{{"a", 0, 9, 1}, {"b", 10, 0, 1}}},
+		{19, 6, []partSpan{{"b", 10, 9, 1}, {"c", 20, 0, 5}}},
+		{24, 1, []partSpan{{"c", 20, 4, 1}}},
+		{25, 0, nil},
+		{5, 0, nil},
+	} {
+		if got := partSpans(parts, c.off, c.n); !slices.Equal(got, c.want) {
+			t.Errorf("[%d, +%d): %v, want %v", c.off, c.n, got, c.want)
+		}
+	}
 }
