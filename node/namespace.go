@@ -190,7 +190,7 @@ func (n *Node) PutPath(ctx context.Context, r io.Reader, size int64, p string, o
 	}
 	f := st.file
 	f.MTime, f.Mode = mtime.UnixNano(), 0o644
-	if err := n.checkReused(ctx, st); err != nil {
+	if err := n.checkReused(ctx, st, from); err != nil {
 		n.removeStored(ctx, st)
 		return nil, err
 	}

@@ -207,13 +207,24 @@ func (n *Node) removeStored(ctx context.Context, s *storedFile) {
 	}
 }
 
-// checkReused fails if a part f shares with an older version is gone from
-// the ledger: released because every version naming it was pushed out of
-// the kept roots while this put ran (more than kept_roots changes of the
+// checkReused fails if a part s keeps from version from is gone from the
+// ledger: released because every version naming it was pushed out of the
+// kept roots while this put ran (more than kept_roots changes of the
 // account meanwhile). The put then fails rather than name a lost part.
-func (n *Node) checkReused(ctx context.Context, s *storedFile) error {
-	if s.file.Parts == nil {
+// While version from is still kept, nothing it names was released, and
+// the parts are not looked up one by one.
+func (n *Node) checkReused(ctx context.Context, s *storedFile, from uint64) error {
+	if s.file.Parts == nil || len(s.stored) == len(s.file.Parts) {
 		return nil
+	}
+	if ns := n.namespace(); ns != nil && from > 0 {
+		if roots, err := ns.Log(ctx); err == nil {
+			for _, r := range roots {
+				if r.Version == from {
+					return nil
+				}
+			}
+		}
 	}
 	mine := make(map[string]bool, len(s.stored))
 	for _, id := range s.stored {
