@@ -218,7 +218,9 @@ func TestPartName(t *testing.T) {
 
 // TestPartedPutFailureLeavesNothing: a put of a large file whose reader
 // fails after several parts are stored removes them: the account's files
-// and quota on the ledger are as before, and the path is unchanged.
+// and quota on the ledger are as before, and the path is unchanged; so
+// does a put whose body is shorter than its announced size. A put of
+// unknown size is stored whole if it fits in one part, else in parts.
 func TestPartedPutFailureLeavesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts CometBFT validators")
@@ -257,6 +259,26 @@ func TestPartedPutFailureLeavesNothing(t *testing.T) {
 	}
 	if got, err := readPath(ctx, apiClient(t, a), "/f", 0); err != nil || !bytes.Equal(got, small) {
 		t.Fatalf("/f after the failed put: %q, %v", got, err)
+	}
+	if _, err := a.PutPath(ctx, bytes.NewReader(data), int64(len(data))+1, "/f", api.PathPutOptions{}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a body shorter than announced: %v", err)
+	}
+	if n := len(ownFiles(t, ctx, a)); n != len(beforeFiles) {
+		t.Fatalf("the short put left %d files on the ledger, %d before", n, len(beforeFiles))
+	}
+
+	// Unknown sizes.
+	for _, c := range []struct {
+		size  int
+		parts int
+	}{{700 << 10, 0}, {1 << 20, 1}, {3<<20 + 5, 4}} {
+		ch, err := a.PutPath(ctx, bytes.NewReader(data[:c.size]), -1, "/u", api.PathPutOptions{})
+		if err != nil || ch.Put.Parts != c.parts || (c.parts == 0) != (ch.Entry.Capability != "") {
+			t.Fatalf("%d bytes of unknown size: %v, %d parts, want %d", c.size, err, ch.Put.Parts, c.parts)
+		}
+		if got, err := readPath(ctx, apiClient(t, a), "/u", 0); err != nil || !bytes.Equal(got, data[:c.size]) {
+			t.Fatalf("%d bytes of unknown size read back: %v", c.size, err)
+		}
 	}
 }
 
