@@ -68,8 +68,15 @@ func entryOf(p string, e *namespace.Entry) api.Entry {
 		return out
 	}
 	f := e.File
-	c := storage.Capability{FileID: blockstore.ID(f.FileID), Key: f.Key}
-	out.Size, out.Mode, out.FileID, out.Capability = f.Size, f.Mode, c.FileID.String(), c.String()
+	out.Size, out.Mode, out.FileID = f.Size, f.Mode, blockstore.ID(f.FileID).String()
+	if f.Parts == nil {
+		out.Capability = capabilityOf(f.FileID, f.Key)
+	} else {
+		out.Parts = make([]api.Part, len(f.Parts))
+		for i, p := range f.Parts {
+			out.Parts[i] = api.Part{Capability: capabilityOf(p.FileID, p.Key), Size: p.Size}
+		}
+	}
 	out.MTime = time.Unix(0, f.MTime).UTC()
 	out.Redundancy = redundancyOut(f.Redundancy)
 	return out
@@ -157,8 +164,11 @@ func (n *Node) PutPath(ctx context.Context, r io.Reader, size int64, p string, o
 	if err != nil {
 		return nil, err
 	}
+	var old *namespace.File // what p holds now: a parted file's unchanged parts are kept
 	if e, err := cur.Lookup(p); err == nil && e.Dir {
 		return nil, fmt.Errorf("%w: %s", api.ErrIsDir, p)
+	} else if err == nil {
+		old = &e.File
 	}
 	po := opts.PutOptions
 	if po.K == 0 && po.M == 0 && po.Copies == 0 {
@@ -168,11 +178,9 @@ func (n *Node) PutPath(ctx context.Context, r io.Reader, size int64, p string, o
 	if po.Name == "" {
 		po.Name = path.Base(p)
 	}
-	res, err := n.put(ctx, r, size, po)
-	if err != nil {
-		return nil, err
-	}
-	c, err := storage.ParseCapability(res.Capability)
+	// A file larger than one part is stored in parts, storing only those
+	// that differ from the parts of the file p holds now.
+	st, err := n.storeFile(ctx, r, size, po, old)
 	if err != nil {
 		return nil, err
 	}
@@ -180,8 +188,12 @@ func (n *Node) PutPath(ctx context.Context, r io.Reader, size int64, p string, o
 	if mtime.IsZero() {
 		mtime = time.Now()
 	}
-	f := namespace.File{FileID: c.FileID, Key: c.Key, Size: uint64(res.Size), MTime: mtime.UnixNano(), Mode: 0o644,
-		Redundancy: askedRedundancy(res)}
+	f := st.file
+	f.MTime, f.Mode = mtime.UnixNano(), 0o644
+	if err := n.checkReused(ctx, st, from); err != nil {
+		n.removeStored(ctx, st)
+		return nil, err
+	}
 	// The change is made on the tree this put started from: another
 	// device's edit of p meanwhile is kept, and this one becomes a conflict
 	// copy.
@@ -190,12 +202,10 @@ func (n *Node) PutPath(ctx context.Context, r io.Reader, size int64, p string, o
 		return err
 	})
 	if err != nil {
-		if rerr := n.Remove(context.WithoutCancel(ctx), res.FileID); rerr != nil {
-			n.log.Warn("could not remove a file its namespace change did not take", "file", res.FileID, "err", rerr)
-		}
+		n.removeStored(ctx, st)
 		return nil, err
 	}
-	out.Put = res
+	out.Put = st.res
 	e := entryOf(p, &namespace.Entry{Name: path.Base(p), File: f})
 	out.Entry = &e
 	return out, nil
@@ -297,23 +307,17 @@ func (n *Node) SetRedundancy(ctx context.Context, p string, r api.Redundancy) (*
 	}
 	for _, j := range jobs {
 		eff := j.r
-		c := storage.Capability{FileID: blockstore.ID(j.f.FileID), Key: j.f.Key}
-		rc, size, err := n.open(ctx, c.String(), 0, -1)
+		rc, size, err := n.openFile(ctx, &j.f, 0, -1)
 		if err != nil {
 			return out, fmt.Errorf("reading %s to store it again: %w", j.path, err)
 		}
-		res, err := n.put(ctx, rc, size, api.PutOptions{K: int(eff.K), M: int(eff.M), Copies: int(eff.Copies), Name: path.Base(j.path)})
+		st, err := n.storeFile(ctx, rc, size, api.PutOptions{K: int(eff.K), M: int(eff.M), Copies: int(eff.Copies), Name: path.Base(j.path)}, nil)
 		rc.Close()
 		if err != nil {
 			return out, fmt.Errorf("storing %s again: %w", j.path, err)
 		}
-		nc, err := storage.ParseCapability(res.Capability)
-		if err != nil {
-			return out, err
-		}
-		nf := j.f
-		nf.FileID, nf.Key = nc.FileID, nc.Key
-		nf.Redundancy = askedRedundancy(res)
+		nf := st.file
+		nf.MTime, nf.Mode = j.f.MTime, j.f.Mode
 		ch, err := n.update(ctx, func(t *namespace.Tree) error {
 			e, err := t.Lookup(j.path)
 			if err != nil || e.Dir || e.File.FileID != j.f.FileID {
@@ -323,11 +327,11 @@ func (n *Node) SetRedundancy(ctx context.Context, p string, r api.Redundancy) (*
 			return err
 		})
 		if errors.Is(err, errChangedMeanwhile) {
-			_ = n.Remove(context.WithoutCancel(ctx), res.FileID)
+			n.removeStored(ctx, st)
 			continue
 		}
 		if err != nil {
-			_ = n.Remove(context.WithoutCancel(ctx), res.FileID)
+			n.removeStored(ctx, st)
 			return out, err
 		}
 		out.Version, out.Changed = ch.Version, true

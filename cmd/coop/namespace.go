@@ -57,6 +57,9 @@ func putPath(cmd *cobra.Command, c *api.Client, f *os.File, st os.FileInfo, p st
 	}
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(out, "stored %s (%s) at %s, namespace version %d, in %.1fs\n", filepath.Base(f.Name()), formatBytes(st.Size()), api.PrintableName(p), ch.Version, secs)
+	if ch.Put != nil && ch.Put.Parts > 0 {
+		fmt.Fprintf(out, "in %d parts: %d stored now, the others kept from the previous version (or repeating a part)\n", ch.Put.Parts, ch.Put.PartsStored)
+	}
 	printConflicts(cmd, ch)
 	return nil
 }
@@ -115,7 +118,11 @@ func lsPath(cmd *cobra.Command, c *api.Client, p string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s", size, e.MTime.Local().Format("2006-01-02 15:04"), redundancyText(e.Redundancy), name)
 		if long && !e.Dir {
-			fmt.Fprintf(tw, "\t%s", e.Capability)
+			if len(e.Parts) > 0 {
+				fmt.Fprintf(tw, "\t(%d parts, content %s)", len(e.Parts), e.FileID)
+			} else {
+				fmt.Fprintf(tw, "\t%s", e.Capability)
+			}
 		}
 		fmt.Fprintln(tw)
 	}

@@ -25,9 +25,22 @@ type Entry struct {
 	// only to the account's own clients, which hold the API token.
 	FileID     string `json:"file_id,omitempty"`
 	Capability string `json:"capability,omitempty"`
+	// Parts, for a file stored in parts (a large file, so that an edit
+	// stores only the parts it changed), are its parts in file order; the
+	// file has no Capability then, and FileID is its content id (it
+	// changes whenever a part does). Read it by path, or read each part by
+	// its capability.
+	Parts []Part `json:"parts,omitempty"`
 	// Redundancy: for a file, what it was stored with; for a directory,
 	// what it sets for what is put under it (zero: inherited).
 	Redundancy Redundancy `json:"redundancy"`
+}
+
+// Part is one stored part of a parted file: the bytes [off, off+Size) of
+// the file, off being the sum of the sizes of the parts before it.
+type Part struct {
+	Capability string `json:"capability"`
+	Size       uint64 `json:"size"`
 }
 
 // Redundancy is k data and m parity pieces per segment, or whole copies.
@@ -99,6 +112,15 @@ type NamespaceBackend interface {
 	Log(ctx context.Context) ([]Version, error)
 	// Restore puts what was at path in version back at to (path if empty).
 	Restore(ctx context.Context, path string, version uint64, to string) (*Change, error)
+}
+
+// PathOpener is a NamespaceBackend that reads a namespace file by its path
+// itself, as the get of a path needs for a parted file (which has no one
+// capability). OpenPath reads the bytes [off, off+n) (n < 0: to the end;
+// cut at the end) of the file at path in version (0: the current one) and
+// returns the whole file's size; an offset past the end is ErrRange.
+type PathOpener interface {
+	OpenPath(ctx context.Context, path string, version uint64, off, n int64) (io.ReadCloser, int64, error)
 }
 
 // PathPutOptions are a put's options at a path.

@@ -65,6 +65,17 @@ func parseContentRange(h string) (off, end, size int64, err error) {
 // (a Backend without RangeOpener) answers the whole file, of which GetRange
 // skips to the range.
 func (c *Client) GetRange(ctx context.Context, capability string, off, n int64) (io.ReadCloser, error) {
+	return c.getRange(ctx, getRequest{Capability: capability}, off, n)
+}
+
+// GetPathRange is GetRange of the namespace file at path in version (0:
+// the current one): a file stored in parts is read across them, and the
+// node fetches only the parts and segments holding the range.
+func (c *Client) GetPathRange(ctx context.Context, path string, version uint64, off, n int64) (io.ReadCloser, error) {
+	return c.getRange(ctx, getRequest{Path: path, Version: version}, off, n)
+}
+
+func (c *Client) getRange(ctx context.Context, req getRequest, off, n int64) (io.ReadCloser, error) {
 	if off < 0 {
 		return nil, fmt.Errorf("%w: negative offset %d", ErrRange, off)
 	}
@@ -75,7 +86,7 @@ func (c *Client) GetRange(ctx context.Context, capability string, off, n int64) 
 	if n > 0 {
 		spec += strconv.FormatInt(off+n-1, 10)
 	}
-	b, _ := json.Marshal(getRequest{Capability: capability})
+	b, _ := json.Marshal(req)
 	resp, err := c.doHeader(ctx, http.MethodPost, "/v1/get", bytes.NewReader(b), int64(len(b)), "application/json",
 		http.Header{"Range": {spec}})
 	if err != nil {

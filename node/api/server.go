@@ -243,6 +243,12 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, errors.New("this node has no namespace"))
 			return
 		}
+		if po, ok := s.backend.(PathOpener); ok {
+			s.serveGet(w, r, func(off, n int64) (io.ReadCloser, int64, error) {
+				return po.OpenPath(r.Context(), req.Path, req.Version, off, n)
+			}, true)
+			return
+		}
 		e, err := nb.Stat(r.Context(), req.Path, req.Version)
 		if err == nil && e.Dir {
 			err = fmt.Errorf("%w: %s", ErrIsDir, req.Path)
@@ -254,6 +260,17 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		req.Capability = e.Capability
 	}
 	ro, ranged := s.backend.(RangeOpener)
+	s.serveGet(w, r, func(off, n int64) (io.ReadCloser, int64, error) {
+		if n < 0 && off == 0 || !ranged {
+			return s.backend.Open(r.Context(), req.Capability)
+		}
+		return ro.OpenRange(r.Context(), req.Capability, off, n)
+	}, ranged)
+}
+
+// serveGet answers a get with what open gives: the whole file, or with a
+// Range header (when ranged) the range, as 206 with its Content-Range.
+func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, open func(off, n int64) (io.ReadCloser, int64, error), ranged bool) {
 	var (
 		rc   io.ReadCloser
 		size int64
@@ -263,11 +280,11 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	)
 	if h := r.Header.Get("Range"); h != "" && ranged {
 		if off, n, err = ParseRange(h); err == nil {
-			rc, size, err = ro.OpenRange(r.Context(), req.Capability, off, n)
+			rc, size, err = open(off, n)
 		}
 	} else {
 		ranged = false
-		rc, size, err = s.backend.Open(r.Context(), req.Capability)
+		rc, size, err = open(0, -1)
 	}
 	if err != nil {
 		s.reply(w, nil, err)

@@ -36,6 +36,12 @@ type PutResult struct {
 	// Degraded is one line saying what was stored below the asked
 	// redundancy and why; empty when the put got what it asked.
 	Degraded string `json:"degraded,omitempty"`
+	// Parts is how many parts a put at a path stored a large file in (0:
+	// stored whole, as Capability); PartsStored how many of them it stored
+	// now, the others being the previous version's, unchanged. FileID is
+	// then the file's content id and Capability is empty.
+	Parts       int `json:"parts,omitempty"`
+	PartsStored int `json:"parts_stored,omitempty"`
 }
 
 // Placement is where one piece went.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/storage"
+	"github.com/coop-network/coop/storage/blockstore"
 )
 
 // NewAPIBackend is the namespace of the node whose local API c talks to, as
@@ -24,9 +25,11 @@ func NewAPIBackend(c *api.Client) Backend { return &apiBackend{c: c} }
 type apiBackend struct {
 	c *api.Client
 	// caps are the capabilities of the file contents listed so far, by
-	// file id, so a read can name what it reads.
-	mu   sync.Mutex
-	caps map[[32]byte]string
+	// file id, so a read can name what it reads; a file stored in parts
+	// has its parts instead, by its content id.
+	mu    sync.Mutex
+	caps  map[[32]byte]string
+	parts map[[32]byte][]api.Part
 }
 
 // mountErr turns an API error into the mount's kind of it.
@@ -60,7 +63,17 @@ func (b *apiBackend) info(e api.Entry) Info {
 	if e.Path == "/" {
 		i.Name = ""
 	}
-	if !e.Dir && e.Capability != "" {
+	if !e.Dir && len(e.Parts) > 0 {
+		if id, err := blockstore.ParseID(e.FileID); err == nil {
+			i.FileID = id
+			b.mu.Lock()
+			if b.parts == nil {
+				b.parts = map[[32]byte][]api.Part{}
+			}
+			b.parts[id] = e.Parts
+			b.mu.Unlock()
+		}
+	} else if !e.Dir && e.Capability != "" {
 		if c, err := storage.ParseCapability(e.Capability); err == nil {
 			i.FileID = c.FileID
 			b.mu.Lock()
@@ -95,21 +108,57 @@ func (b *apiBackend) List(ctx context.Context, path string) ([]Info, error) {
 }
 
 func (b *apiBackend) ReadAt(ctx context.Context, path string, fileID [32]byte, p []byte, off int64) (int, error) {
-	b.mu.Lock()
-	capability, ok := b.caps[fileID]
-	b.mu.Unlock()
+	lookup := func() (string, []api.Part, bool) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if parts, ok := b.parts[fileID]; ok {
+			return "", parts, true
+		}
+		c, ok := b.caps[fileID]
+		return c, nil, ok
+	}
+	capability, parts, ok := lookup()
 	if !ok {
 		// Not listed by this process yet: the path names it.
 		if _, err := b.Stat(ctx, path); err != nil {
 			return 0, err
 		}
-		b.mu.Lock()
-		capability, ok = b.caps[fileID]
-		b.mu.Unlock()
-		if !ok {
+		if capability, parts, ok = lookup(); !ok {
 			return 0, fmt.Errorf("%w: %s changed since it was opened", fs.ErrNotExist, path)
 		}
 	}
+	if parts != nil {
+		return b.readParts(ctx, parts, p, off)
+	}
+	return b.readRange(ctx, capability, p, off)
+}
+
+// readParts reads p at off of a file stored in parts: from each part the
+// range covers, its share.
+func (b *apiBackend) readParts(ctx context.Context, parts []api.Part, p []byte, off int64) (int, error) {
+	done := 0
+	start := int64(0)
+	for _, part := range parts {
+		end := start + int64(part.Size)
+		at := off + int64(done)
+		if done < len(p) && at >= start && at < end {
+			want := min(int64(len(p)-done), end-at)
+			k, err := b.readRange(ctx, part.Capability, p[done:done+int(want)], at-start)
+			done += k
+			if err != nil && (err != io.EOF || int64(k) < want) {
+				return done, err
+			}
+		}
+		start = end
+	}
+	if done < len(p) {
+		return done, io.EOF
+	}
+	return done, nil
+}
+
+// readRange reads p at off of the file a capability names.
+func (b *apiBackend) readRange(ctx context.Context, capability string, p []byte, off int64) (int, error) {
 	rc, err := b.c.GetRange(ctx, capability, off, int64(len(p)))
 	if errors.Is(err, api.ErrRange) {
 		return 0, io.EOF // at or past the end

@@ -65,7 +65,8 @@ type memBlobs struct {
 	mu       sync.Mutex
 	blobs    map[[32]byte][]byte
 	released int
-	files    map[byte]bool // file ids (by first byte) released
+	files    map[byte]bool     // file ids (by first byte) released
+	ids      map[[32]byte]bool // file ids released, whole
 }
 
 func (b *memBlobs) PutBlob(_ context.Context, data []byte) (namespace.Pointer, error) {
@@ -98,6 +99,10 @@ func (b *memBlobs) ReleaseBlob(_ context.Context, p namespace.Pointer) error {
 			b.files = map[byte]bool{}
 		}
 		b.files[p.FileID[0]] = true
+		if b.ids == nil {
+			b.ids = map[[32]byte]bool{}
+		}
+		b.ids[p.FileID] = true
 		return nil
 	}
 	delete(b.blobs, p.FileID)
@@ -294,6 +299,55 @@ func TestOldTreesReleased(t *testing.T) {
 	}
 	if !blobs.files[1] || !blobs.files[2] || blobs.files[3] {
 		t.Fatalf("released files %v; want 1 and 2 (no kept version names them), not 3", blobs.files)
+	}
+}
+
+// parted is a parted file of parts whose ids start with the bytes given.
+func parted(bs ...byte) namespace.File {
+	parts := make([]namespace.Part, len(bs))
+	for i, b := range bs {
+		parts[i].FileID[0], parts[i].Key[0], parts[i].Hash[0], parts[i].Size = b, b, b, 10
+	}
+	return namespace.Parted(parts)
+}
+
+// TestOldPartsReleased: when an edited parted file's old version is pushed
+// out of the kept roots, only the parts the edit replaced are released
+// (never the parts the new version kept, nor the content id, which names
+// no stored file); removing the file releases the rest once no kept
+// version names them.
+func TestOldPartsReleased(t *testing.T) {
+	ctx := context.Background()
+	cfg, led, blobs := account(t)
+	led.keep = 2
+	a := New(cfg, led, blobs)
+	v1, v2 := parted(10, 11, 12), parted(10, 13, 12)
+	for i, change := range []func(*namespace.Tree) error{
+		func(tr *namespace.Tree) error { _, err := tr.PutFile("/f", v1, false); return err },
+		func(tr *namespace.Tree) error { _, err := tr.PutFile("/f", v2, false); return err },
+		func(tr *namespace.Tree) error { return tr.Mkdir("/d", false) }, // pushes v1 out
+	} {
+		if _, err := a.Update(ctx, change); err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+	}
+	if len(blobs.ids) != 1 || !blobs.files[11] {
+		t.Fatalf("released %v after the edit's version was kept alone; want part 11 only", blobs.files)
+	}
+	for i, change := range []func(*namespace.Tree) error{
+		func(tr *namespace.Tree) error { return tr.Remove("/f", false) },
+		func(tr *namespace.Tree) error { return tr.Mkdir("/e", false) },
+		func(tr *namespace.Tree) error { return tr.Mkdir("/g", false) },
+	} {
+		if _, err := a.Update(ctx, change); err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+	}
+	if len(blobs.ids) != 4 || !blobs.files[10] || !blobs.files[12] || !blobs.files[13] {
+		t.Fatalf("released %v after the file was removed; want parts 10 to 13", blobs.files)
+	}
+	if blobs.ids[v1.FileID] || blobs.ids[v2.FileID] {
+		t.Fatal("released a parted file's content id")
 	}
 }
 

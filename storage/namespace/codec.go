@@ -14,11 +14,16 @@ import (
 //	tree  = {1: version, 2: entry}                        ; the root entry
 //	entry = {1: name, ? 2: file, ? 3: mtime, ? 4: redundancy, ? 5: [+ entry]}
 //	file  = {1: file id (32-byte bstr), 2: key (32-byte bstr), ? 3: size, ? 4: mtime, ? 5: mode, ? 6: redundancy}
+//	      / {3: size, ? 4: mtime, ? 5: mode, ? 6: redundancy, 7: [+ part]}   ; a parted file (version 2)
+//	part  = [file id (32-byte bstr), key (32-byte bstr), size (> 0), hash (32-byte bstr)]
 //	redundancy = {? "k": uint, ? "m": uint, ? "copies": uint}   ; at least one
 //
 // An entry with a file (key 2) is a file; one without is a directory. A
 // file's mtime is in its file map (key 3 of the entry is for directories).
-// Absent keys are zero; a zero value is never written (canonical form).
+// Absent keys are zero; a zero value is never written (canonical form). A
+// parted file has no id or key of its own: its File.FileID is PartsID of
+// its parts, computed on decoding. The tree's version is 2 if it holds a
+// parted file, else 1.
 
 type wireTree struct {
 	Version uint64     `cbor:"1,keyasint"`
@@ -37,12 +42,23 @@ type wireEntry struct {
 // []byte with one copy but a [32]byte element by element. fromWire checks
 // their length.
 type wireFile struct {
-	FileID     []byte      `cbor:"1,keyasint"`
-	Key        []byte      `cbor:"2,keyasint"`
+	FileID     []byte      `cbor:"1,keyasint,omitempty"`
+	Key        []byte      `cbor:"2,keyasint,omitempty"`
 	Size       uint64      `cbor:"3,keyasint,omitempty"`
 	MTime      int64       `cbor:"4,keyasint,omitempty"`
 	Mode       uint32      `cbor:"5,keyasint,omitempty"`
 	Redundancy *Redundancy `cbor:"6,keyasint,omitempty"`
+	Parts      []wirePart  `cbor:"7,keyasint,omitempty"`
+}
+
+// wirePart is a Part as a CBOR array (arrays are not counted as maps by
+// countMaps, so parts do not eat into the entry bound).
+type wirePart struct {
+	_      struct{} `cbor:",toarray"`
+	FileID []byte
+	Key    []byte
+	Size   uint64
+	Hash   []byte
 }
 
 // maxNesting bounds CBOR nesting: per directory level an entry map and a
@@ -87,7 +103,7 @@ func Encode(t *Tree) ([]byte, error) {
 	if err := check(t.Root); err != nil {
 		return nil, err
 	}
-	w := wireTree{Version: Version, Root: toWire(t.Root)}
+	w := wireTree{Version: versionOf(t.Root), Root: toWire(t.Root)}
 	b, err := encMode.Marshal(&w)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
@@ -119,8 +135,8 @@ func Decode(b []byte) (*Tree, error) {
 	if err := decMode.Unmarshal(b, &w); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
-	if w.Version != Version {
-		return nil, fmt.Errorf("%w: version %d, want %d", ErrFormat, w.Version, Version)
+	if w.Version != 1 && w.Version != Version {
+		return nil, fmt.Errorf("%w: version %d, want 1 or %d", ErrFormat, w.Version, Version)
 	}
 	if w.Root == nil {
 		return nil, fmt.Errorf("%w: no root", ErrFormat)
@@ -133,18 +149,51 @@ func Decode(b []byte) (*Tree, error) {
 	if err := check(t.Root); err != nil {
 		return nil, err
 	}
-	again, err := encMode.Marshal(&wireTree{Version: Version, Root: toWire(t.Root)})
+	if v := versionOf(t.Root); w.Version != v {
+		return nil, fmt.Errorf("%w: version %d for a tree that is version %d (2 if and only if it holds a parted file)", ErrFormat, w.Version, v)
+	}
+	again, err := encMode.Marshal(&wireTree{Version: w.Version, Root: toWire(t.Root)})
 	if err != nil || !bytes.Equal(again, b) {
 		return nil, fmt.Errorf("%w: not in canonical encoding (a zero value written, a key or length not in shortest form, or keys out of order)", ErrFormat)
 	}
 	return t, nil
 }
 
+// versionOf is the format version of the tree from root: 2 if it holds a
+// parted file, else 1.
+func versionOf(root *Entry) uint64 {
+	if hasParts(root) {
+		return 2
+	}
+	return 1
+}
+
+func hasParts(e *Entry) bool {
+	if !e.Dir {
+		return e.File.Parts != nil
+	}
+	for _, c := range e.Children {
+		if c != nil && hasParts(c) {
+			return true
+		}
+	}
+	return false
+}
+
 func toWire(e *Entry) *wireEntry {
 	w := &wireEntry{Name: e.Name}
 	if !e.Dir {
 		f := &e.File
-		w.File = &wireFile{FileID: f.FileID[:], Key: f.Key[:], Size: f.Size, MTime: f.MTime, Mode: f.Mode}
+		w.File = &wireFile{Size: f.Size, MTime: f.MTime, Mode: f.Mode}
+		if f.Parts == nil {
+			w.File.FileID, w.File.Key = f.FileID[:], f.Key[:]
+		} else {
+			w.File.Parts = make([]wirePart, len(f.Parts))
+			for i := range f.Parts {
+				p := &f.Parts[i]
+				w.File.Parts[i] = wirePart{FileID: p.FileID[:], Key: p.Key[:], Size: p.Size, Hash: p.Hash[:]}
+			}
+		}
 		if !f.Redundancy.IsZero() {
 			r := f.Redundancy
 			w.File.Redundancy = &r
@@ -191,11 +240,27 @@ func fromWire(w *wireEntry, path *[]string) (*Entry, error) {
 		}
 	}
 	if f := w.File; f != nil {
-		if len(f.FileID) != 32 || len(f.Key) != 32 {
-			return nil, fmt.Errorf("%w: at /%s: file id of %d bytes and key of %d, want 32 each",
-				ErrFormat, strings.Join(*path, "/"), len(f.FileID), len(f.Key))
+		at := func() string { return "/" + strings.Join(*path, "/") }
+		if f.Parts != nil {
+			if f.FileID != nil || f.Key != nil {
+				return nil, fmt.Errorf("%w: at %s: a parted file with an id or key of its own", ErrFormat, at())
+			}
+			parts := make([]Part, len(f.Parts))
+			for i, p := range f.Parts {
+				if len(p.FileID) != 32 || len(p.Key) != 32 || len(p.Hash) != 32 {
+					return nil, fmt.Errorf("%w: at %s: part %d: file id of %d bytes, key of %d and hash of %d, want 32 each",
+						ErrFormat, at(), i, len(p.FileID), len(p.Key), len(p.Hash))
+				}
+				parts[i] = Part{FileID: [32]byte(p.FileID), Key: [32]byte(p.Key), Size: p.Size, Hash: [32]byte(p.Hash)}
+			}
+			e.File = File{FileID: PartsID(parts), Size: f.Size, MTime: f.MTime, Mode: f.Mode, Parts: parts}
+		} else {
+			if len(f.FileID) != 32 || len(f.Key) != 32 {
+				return nil, fmt.Errorf("%w: at %s: file id of %d bytes and key of %d, want 32 each",
+					ErrFormat, at(), len(f.FileID), len(f.Key))
+			}
+			e.File = File{FileID: [32]byte(f.FileID), Key: [32]byte(f.Key), Size: f.Size, MTime: f.MTime, Mode: f.Mode}
 		}
-		e.File = File{FileID: [32]byte(f.FileID), Key: [32]byte(f.Key), Size: f.Size, MTime: f.MTime, Mode: f.Mode}
 		if f.Redundancy != nil {
 			e.File.Redundancy = *f.Redundancy
 		}
@@ -294,7 +359,7 @@ func checkEntry(e *Entry, path *[]string, n *int) error {
 		}
 		return nil
 	}
-	if e.File != (File{}) {
+	if !e.File.isZero() {
 		return bad("a directory with a file")
 	}
 	if err := e.Redundancy.Validate(); err != nil {

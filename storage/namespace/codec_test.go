@@ -54,7 +54,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 			t.Fatalf("%s: paths %v, want %v", name, paths(got), paths(tr))
 		}
 		e, _ := got.Lookup("/photos/ünï 名.jpg")
-		if name == "sample" && (e.File != func() File { x, _ := tr.Lookup("/photos/ünï 名.jpg"); return x.File }() || e.MTime != e.File.MTime) {
+		if name == "sample" && (!e.File.Equal(func() File { x, _ := tr.Lookup("/photos/ünï 名.jpg"); return x.File }()) || e.MTime != e.File.MTime) {
 			t.Fatalf("file %#v", e.File)
 		}
 	}
@@ -93,7 +93,7 @@ func TestDecodeRejects(t *testing.T) {
 	file := func(name string) *wireEntry {
 		return &wireEntry{Name: name, File: &wireFile{FileID: make([]byte, 32), Key: make([]byte, 32), Mode: 0o644, Size: 1}}
 	}
-	tree := func(root *wireEntry) []byte { return raw(wireTree{Version: Version, Root: root}) }
+	tree := func(root *wireEntry) []byte { return raw(wireTree{Version: 1, Root: root}) }
 	type extraKey struct {
 		Version uint64     `cbor:"1,keyasint"`
 		Root    *wireEntry `cbor:"2,keyasint"`
@@ -122,7 +122,7 @@ func TestDecodeRejects(t *testing.T) {
 		Root    *wireEntry `cbor:"2,keyasint"`
 		Version uint64     `cbor:"1,keyasint"`
 	}
-	unsortedMap, _ := nonCanonical.Marshal(reordered{Root: dir(""), Version: Version})
+	unsortedMap, _ := nonCanonical.Marshal(reordered{Root: dir(""), Version: 1})
 	zero32 := make([]byte, 32)
 	cases := []struct {
 		name string
@@ -132,9 +132,10 @@ func TestDecodeRejects(t *testing.T) {
 		{"empty", nil, "truncated"},
 		{"trailing byte", append(append([]byte{}, good...), 0), "extraneous"},
 		{"truncated", good[:len(good)-1], "truncated"},
-		{"version 2", raw(wireTree{Version: 2, Root: dir("")}), "version 2"},
-		{"no root", raw(wireTree{Version: Version}), "no root"},
-		{"unknown key", raw(extraKey{Version: Version, Root: dir(""), X: 1}), "unknown field"},
+		{"version 2 without parts", raw(wireTree{Version: 2, Root: dir("")}), "version 2 for a tree that is version 1"},
+		{"version 3", raw(wireTree{Version: 3, Root: dir("")}), "version 3"},
+		{"no root", raw(wireTree{Version: 1}), "no root"},
+		{"unknown key", raw(extraKey{Version: 1, Root: dir(""), X: 1}), "unknown field"},
 		{"named root", tree(dir("r")), "root is named"},
 		{"file root", tree(file("")), "root is not a directory"},
 		{"unsorted", tree(dir("", file("b"), file("a"))), `at /: entries not sorted: "a" after "b"`},
@@ -153,19 +154,19 @@ func TestDecodeRejects(t *testing.T) {
 		{"file with dir redundancy", tree(dir("", &wireEntry{Name: "f", File: &wireFile{FileID: zero32, Key: zero32}, Redundancy: &Redundancy{K: 1}})), "a file with directory fields"},
 		{"file with dir mtime", tree(dir("", &wireEntry{Name: "f", File: &wireFile{FileID: zero32, Key: zero32, MTime: 1}, MTime: 2})), "mtime 2 differs"},
 		{"file mtime twice", tree(dir("", &wireEntry{Name: "f", File: &wireFile{FileID: zero32, Key: zero32, MTime: 1}, MTime: 1})), "canonical"},
-		{"zero redundancy written", raw(wireTree{Version: Version, Root: &wireEntry{Children: []*wireEntry{{Name: "a"}}, Redundancy: &Redundancy{}}}), "canonical"},
+		{"zero redundancy written", raw(wireTree{Version: 1, Root: &wireEntry{Children: []*wireEntry{{Name: "a"}}, Redundancy: &Redundancy{}}}), "canonical"},
 		{"zero redundancy field", raw(struct {
 			V uint64         `cbor:"1,keyasint"`
 			R zeroRedundancy `cbor:"2,keyasint"`
-		}{Version, zeroRedundancy{}}), "canonical"},
+		}{1, zeroRedundancy{}}), "canonical"},
 		{"empty children written", raw(struct {
 			V uint64        `cbor:"1,keyasint"`
 			R withEmptyKids `cbor:"2,keyasint"`
-		}{Version, withEmptyKids{Children: []*wireEntry{}}}), "canonical"},
+		}{1, withEmptyKids{Children: []*wireEntry{}}}), "canonical"},
 		{"children null", raw(struct {
 			V uint64         `cbor:"1,keyasint"`
 			R *withEmptyKids `cbor:"2,keyasint"`
-		}{Version, &withEmptyKids{}}), "canonical"},
+		}{1, &withEmptyKids{}}), "canonical"},
 		{"unsorted keys", unsortedMap, "canonical"},
 		{"long int", []byte{0xa2, 0x18, 0x01, 0x01, 0x02, 0xa1, 0x01, 0x60}, "canonical"},
 		{"indefinite", []byte{0xbf, 0x01, 0x01, 0xff}, "indefinite"},
@@ -214,7 +215,7 @@ func TestDecodeEntryLimit(t *testing.T) {
 		}
 		return d
 	}
-	b, err := encMode.Marshal(wireTree{Version: Version, Root: &wireEntry{Children: []*wireEntry{mk("a", half), mk("b", half), mk("c", 2)}}})
+	b, err := encMode.Marshal(wireTree{Version: 1, Root: &wireEntry{Children: []*wireEntry{mk("a", half), mk("b", half), mk("c", 2)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,6 +253,16 @@ func FuzzDecode(f *testing.F) {
 	tr := sampleTree(f)
 	mustPut(f, tr, "/docs/old/deeper/x", 9)
 	f.Add(encoded(f, tr))
+	parted := sampleTree(f)
+	if _, err := parted.PutFile("/big/v.mkv", partedN(1, 2, 3), true); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(encoded(f, parted))
+	one := New()
+	if _, err := one.PutFile("/p", Parted([]Part{partN(7, 1)}), false); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(encoded(f, one))
 	f.Add([]byte{0xa2, 0x01, 0x01, 0x02, 0xa1, 0x01, 0x60})
 	f.Add([]byte{0xa2, 0x01, 0x01, 0x02, 0xa2, 0x01, 0x60, 0x05, 0x81, 0xa1, 0x01, 0x61, 0x61})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -62,3 +62,29 @@ func encoded(t testing.TB, tr *Tree) []byte {
 	}
 	return b
 }
+
+// partN returns a distinct part of size bytes for every n.
+func partN(n, size uint64) Part {
+	var p Part
+	binary.BigEndian.PutUint64(p.FileID[:], n)
+	p.FileID[31] = 0xa1
+	binary.BigEndian.PutUint64(p.Key[:], n)
+	p.Key[31] = 0xe4
+	binary.BigEndian.PutUint64(p.Hash[:], n)
+	p.Hash[31] = 0x5a
+	p.Size = size
+	return p
+}
+
+// partedN returns a parted file of the parts numbered ns, each of 1000
+// bytes but the last (500).
+func partedN(ns ...uint64) File {
+	parts := make([]Part, len(ns))
+	for i, n := range ns {
+		parts[i] = partN(n, 1000)
+	}
+	parts[len(parts)-1].Size = 500
+	f := Parted(parts)
+	f.MTime, f.Mode = 5e9, DefaultMode
+	return f
+}

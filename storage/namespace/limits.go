@@ -5,9 +5,16 @@ import "github.com/coop-network/coop/storage/manifest"
 // Limits of the namespace format, checked by CleanPath, the tree operations,
 // Encode and Decode.
 const (
-	// Version is the format version Encode writes and Decode reads.
-	// History: 1 — the first format (this one).
-	Version = 1
+	// Version is the newest format version, which Encode writes for a
+	// tree holding a parted file; a tree without one is written as
+	// version 1, so older readers still read it. Decode reads both and
+	// requires the version a tree's contents give (one tree, one encoding).
+	// History: 1 — the first format; 2 — parted files (a file's key 7,
+	// the list of its parts, with no id or key of its own).
+	Version = 2
+	// MaxParts is the most parts a parted file may have (at 64 MiB parts,
+	// 64 TiB, the most a single stored file may hold).
+	MaxParts = 1 << 20
 	// MaxDepth is the most components a path may have ("/a/b" has 2): a
 	// file at depth MaxDepth is allowed, a directory there can hold nothing.
 	MaxDepth = 64

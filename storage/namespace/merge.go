@@ -166,7 +166,7 @@ func equalTree(a, b *Entry) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	if a.Name != b.Name || a.Dir != b.Dir || a.File != b.File || a.Redundancy != b.Redundancy ||
+	if a.Name != b.Name || a.Dir != b.Dir || !a.File.Equal(b.File) || a.Redundancy != b.Redundancy ||
 		a.MTime != b.MTime || len(a.Children) != len(b.Children) {
 		return false
 	}
@@ -198,7 +198,8 @@ func (m *merger) conflict(p, copyPath, kind string) {
 	m.conflicts = append(m.conflicts, Conflict{Path: p, CopyPath: copyPath, Kind: kind})
 }
 
-// sameContent reports whether two files are the same stored file.
+// sameContent reports whether two files are the same stored file (for a
+// parted file: the same parts, which its FileID, PartsID, stands for).
 func sameContent(a, b *File) bool { return a.FileID == b.FileID && a.Key == b.Key }
 
 // removeFiles removes from the result the base's files the loser removed
@@ -212,7 +213,7 @@ func (m *merger) removeFiles() {
 		wf := file(c.w)
 		switch {
 		case wf == nil:
-		case *wf == *bf:
+		case wf.Equal(*bf):
 			m.remove(c.p)
 		case c.l == nil:
 			m.conflict(c.p, "", ConflictModifiedDeleted)
@@ -256,7 +257,7 @@ func (m *merger) add() {
 		if le == nil || p == "/" {
 			continue
 		}
-		if be != nil && le.Dir == be.Dir && (le.Dir || le.File == be.File) {
+		if be != nil && le.Dir == be.Dir && (le.Dir || le.File.Equal(be.File)) {
 			continue // unchanged from the base (directory attributes: see attrs)
 		}
 		if le.Dir {
@@ -274,7 +275,7 @@ func (m *merger) add() {
 		case re.Dir:
 			cp := m.put(m.copyPath(p, lf), *lf)
 			m.conflict(p, cp, ConflictDirFile)
-		case bf != nil && re.File == *bf:
+		case bf != nil && re.File.Equal(*bf):
 			re.File, re.MTime = *lf, lf.MTime
 		case sameContent(&re.File, lf):
 		default:

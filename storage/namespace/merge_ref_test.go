@@ -97,7 +97,7 @@ func (m *refMerger) removeFiles() {
 		wf := m.w.file(p)
 		switch {
 		case wf == nil:
-		case *wf == *bf:
+		case wf.Equal(*bf):
 			m.remove(p)
 		case m.l.at[p] == nil:
 			m.conflict(p, "", ConflictModifiedDeleted)
@@ -138,7 +138,7 @@ func (m *refMerger) reportedWithin(p string) bool {
 func (m *refMerger) add() {
 	for _, p := range m.l.order[1:] {
 		le, be := m.l.at[p], m.b.at[p]
-		if be != nil && le.Dir == be.Dir && (le.Dir || le.File == be.File) {
+		if be != nil && le.Dir == be.Dir && (le.Dir || le.File.Equal(be.File)) {
 			continue // unchanged from the base (directory attributes: see attrs)
 		}
 		if le.Dir {
@@ -156,7 +156,7 @@ func (m *refMerger) add() {
 		case re.Dir:
 			cp := m.put(m.copyPath(p, lf), *lf)
 			m.conflict(p, cp, ConflictDirFile)
-		case bf != nil && re.File == *bf:
+		case bf != nil && re.File.Equal(*bf):
 			re.File, re.MTime = *lf, lf.MTime
 		case sameContent(&re.File, lf):
 		default:

@@ -57,7 +57,7 @@ func TestMergeOneSidedChanges(t *testing.T) {
 	if got := paths(r); !slices.Equal(got, want) {
 		t.Fatalf("paths %v, want %v", got, want)
 	}
-	if fileAt(t, r, "/edit") != fileN(21) {
+	if !fileAt(t, r, "/edit").Equal(fileN(21)) {
 		t.Fatal("loser's edit lost")
 	}
 	if _, err := w.Lookup("/dir/x"); err != nil {
@@ -72,7 +72,7 @@ func TestMergeBothModified(t *testing.T) {
 	r, cs := Merge(base, w, l, "laptop")
 	cp := "/docs/report (conflict laptop 00000000).pdf" // fileN ids start with 8 bytes of n
 	wantConflicts(t, cs, Conflict{Path: "/docs/report.pdf", CopyPath: cp, Kind: ConflictBothModified})
-	if fileAt(t, r, "/docs/report.pdf") != fileN(2) || fileAt(t, r, cp) != fileN(3) {
+	if !fileAt(t, r, "/docs/report.pdf").Equal(fileN(2)) || !fileAt(t, r, cp).Equal(fileN(3)) {
 		t.Fatal("wrong files kept")
 	}
 }
@@ -85,7 +85,7 @@ func TestMergeBothAddedAndCopyNamesUnique(t *testing.T) {
 	mustPut(t, w, "/notes (conflict phone 00000000 2)", 4)
 	r, cs := Merge(base, w, l, "phone")
 	wantConflicts(t, cs, Conflict{Path: "/notes", CopyPath: "/notes (conflict phone 00000000 3)", Kind: ConflictBothAdded})
-	if fileAt(t, r, "/notes (conflict phone 00000000 3)") != fileN(3) || fileAt(t, r, taken) != fileN(9) {
+	if !fileAt(t, r, "/notes (conflict phone 00000000 3)").Equal(fileN(3)) || !fileAt(t, r, taken).Equal(fileN(9)) {
 		t.Fatal("wrong files")
 	}
 }
@@ -139,7 +139,7 @@ func TestMergeModifiedDeleted(t *testing.T) {
 	if got := paths(r); !slices.Equal(got, want) {
 		t.Fatalf("paths %v, want %v", got, want)
 	}
-	if fileAt(t, r, "/w-edits") != fileN(11) || fileAt(t, r, "/l-edits") != fileN(12) {
+	if !fileAt(t, r, "/w-edits").Equal(fileN(11)) || !fileAt(t, r, "/l-edits").Equal(fileN(12)) {
 		t.Fatal("the modified versions were not kept")
 	}
 }
@@ -155,7 +155,7 @@ func TestMergeDirFile(t *testing.T) {
 		Conflict{Path: "/x", CopyPath: "/x (conflict pc 00000000)", Kind: ConflictDirFile},
 		Conflict{Path: "/y.txt", CopyPath: "/y (conflict pc 00000000).txt", Kind: ConflictDirFile},
 	)
-	if fileAt(t, r, "/x (conflict pc 00000000)") != fileN(2) || fileAt(t, r, "/y (conflict pc 00000000).txt") != fileN(3) {
+	if !fileAt(t, r, "/x (conflict pc 00000000)").Equal(fileN(2)) || !fileAt(t, r, "/y (conflict pc 00000000).txt").Equal(fileN(3)) {
 		t.Fatal("wrong copies")
 	}
 	want := []string{"/", "/x/", "/x/inner", "/x (conflict pc 00000000)", "/y (conflict pc 00000000).txt", "/y.txt/", "/y.txt/in"}
@@ -186,13 +186,13 @@ func TestMergeRenameAndEdit(t *testing.T) {
 	must(t, l.Move("/a.txt", "/b.txt"))
 	r, cs := Merge(base, w, l, "x")
 	wantConflicts(t, cs, Conflict{Path: "/a.txt", Kind: ConflictModifiedDeleted})
-	if fileAt(t, r, "/a.txt") != fileN(2) || fileAt(t, r, "/b.txt") != fileN(1) {
+	if !fileAt(t, r, "/a.txt").Equal(fileN(2)) || !fileAt(t, r, "/b.txt").Equal(fileN(1)) {
 		t.Fatalf("rename vs edit: %v", paths(r))
 	}
 	// The other way round: the winner renamed, the loser edited.
 	r, cs = Merge(base, l, w, "x")
 	wantConflicts(t, cs, Conflict{Path: "/a.txt", Kind: ConflictModifiedDeleted})
-	if fileAt(t, r, "/a.txt") != fileN(2) || fileAt(t, r, "/b.txt") != fileN(1) {
+	if !fileAt(t, r, "/a.txt").Equal(fileN(2)) || !fileAt(t, r, "/b.txt").Equal(fileN(1)) {
 		t.Fatalf("edit vs rename: %v", paths(r))
 	}
 }
@@ -268,9 +268,13 @@ func randomOpsOn(tr *Tree, rng *rand.Rand, n int, next *uint64, names []string, 
 	for range n {
 		p := randPath()
 		switch rng.IntN(11) {
-		case 0, 1, 2, 3:
+		case 0, 1, 2:
 			*next++
 			tr.PutFile(p, fileN(*next), true)
+		case 3:
+			// A parted file: a part shared by every version, one new.
+			*next++
+			tr.PutFile(p, partedN(1, *next), true)
 		case 4:
 			tr.Mkdir(p, true)
 		case 5, 6:
@@ -292,9 +296,22 @@ func written(base, tr *Tree) map[[32]byte]string {
 	out := make(map[[32]byte]string)
 	tr.Walk(func(p string, e *Entry) error {
 		if !e.Dir {
-			if bf := b.file(p); bf == nil || *bf != e.File {
+			if bf := b.file(p); bf == nil || !bf.Equal(e.File) {
 				out[e.File.FileID] = p
 			}
+		}
+		return nil
+	})
+	return out
+}
+
+// contents returns the content ids (File.FileID: a stored file's id, a
+// parted file's PartsID) tr holds.
+func contents(tr *Tree) map[[32]byte]bool {
+	out := map[[32]byte]bool{}
+	tr.Walk(func(p string, e *Entry) error {
+		if !e.Dir {
+			out[e.File.FileID] = true
 		}
 		return nil
 	})
@@ -323,7 +340,7 @@ func checkMerge(t *testing.T, what string, base, w, l *Tree) {
 	if !bytes.Equal(encoded(t, base), bb) || !bytes.Equal(encoded(t, w), wb) || !bytes.Equal(encoded(t, l), lb) {
 		t.Fatalf("%s: Merge changed an input", what)
 	}
-	have := r.Files()
+	have := contents(r)
 	for side, tr := range map[string]*Tree{"winner": w, "loser": l} {
 		for id, p := range written(base, tr) {
 			if _, ok := have[id]; !ok {

@@ -1,6 +1,8 @@
 package namespace
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -39,20 +41,79 @@ func (r Redundancy) Validate() error {
 
 // File is what a path names when it is a file: the stored file's
 // capability (FileID and Key, the parts of a storage.Capability) and its
-// metadata.
+// metadata. A parted file (Parts not empty) is stored as several coop
+// files, its parts, read one after the other: its FileID is then the
+// content id of the parts list (PartsID), not a stored file, and its Key
+// is zero. Two Files are the same content when FileID and Key are equal.
 type File struct {
-	FileID     [32]byte   // the stored file's id (storage.Capability.FileID)
-	Key        [32]byte   // its file key (storage.Capability.Key): secret
-	Size       uint64     // plaintext bytes
+	FileID     [32]byte   // the stored file's id (storage.Capability.FileID), or PartsID(Parts)
+	Key        [32]byte   // its file key (storage.Capability.Key): secret; zero for a parted file
+	Size       uint64     // plaintext bytes (of a parted file: the sum of its parts' sizes)
 	MTime      int64      // modification time, Unix nanoseconds
 	Mode       uint32     // permission bits (≤ 0o777); PutFile stores 0 as DefaultMode
 	Redundancy Redundancy // what was asked when it was stored
+	Parts      []Part     // a parted file's parts, in file order; nil for a file stored whole
 }
 
-// GoString hides the key from %#v.
+// Part is one stored coop file of a parted File: the bytes [off, off+Size)
+// of the file, off being the sum of the sizes of the parts before it. Hash
+// lets a device that edits the file tell which parts changed without
+// reading them; like the keys it is seen only by who can open the tree.
+type Part struct {
+	FileID [32]byte // the part's stored file id
+	Key    [32]byte // its file key: secret, random per part
+	Size   uint64   // plaintext bytes of the part, > 0
+	Hash   [32]byte // SHA-256 of the part's plaintext
+}
+
+// partsDomain prefixes what PartsID hashes.
+const partsDomain = "coop/v1 namespace parts\x00"
+
+// PartsID is the content id of a parted file: SHA-256 of a domain tag and,
+// per part, its file id, key, size (8 bytes big-endian) and hash. The same
+// parts give the same id, and any change of a part changes it, so the
+// mount's block cache and Merge can key a parted file's content by it as
+// they key a stored file by its id.
+func PartsID(parts []Part) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(partsDomain))
+	var n [8]byte
+	for i := range parts {
+		p := &parts[i]
+		h.Write(p.FileID[:])
+		h.Write(p.Key[:])
+		binary.BigEndian.PutUint64(n[:], p.Size)
+		h.Write(n[:])
+		h.Write(p.Hash[:])
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// Parted returns a parted file of the given parts: its FileID is
+// PartsID(parts), its Size their sum, its Key zero; the caller sets the
+// rest. Parts is the slice given (not copied).
+func Parted(parts []Part) File {
+	f := File{FileID: PartsID(parts), Parts: parts}
+	for _, p := range parts {
+		f.Size += p.Size
+	}
+	return f
+}
+
+// Equal reports whether f and g are the same file, every field (a parted
+// file's parts compared one by one).
+func (f File) Equal(g File) bool {
+	return f.FileID == g.FileID && f.Key == g.Key && f.Size == g.Size && f.MTime == g.MTime &&
+		f.Mode == g.Mode && f.Redundancy == g.Redundancy && slices.Equal(f.Parts, g.Parts)
+}
+
+// isZero reports whether f is the zero File.
+func (f File) isZero() bool { return f.Equal(File{}) && f.Parts == nil }
+
+// GoString hides the keys from %#v.
 func (f File) GoString() string {
-	return fmt.Sprintf("namespace.File{FileID: %x, Key: <secret>, Size: %d, MTime: %d, Mode: %#o, Redundancy: %+v}",
-		f.FileID, f.Size, f.MTime, f.Mode, f.Redundancy)
+	return fmt.Sprintf("namespace.File{FileID: %x, Key: <secret>, Size: %d, MTime: %d, Mode: %#o, Redundancy: %+v, Parts: %d}",
+		f.FileID, f.Size, f.MTime, f.Mode, f.Redundancy, len(f.Parts))
 }
 
 // Entry is a file or a directory in a Tree. Entries returned by Lookup and
@@ -266,12 +327,48 @@ func (t *Tree) PutFile(path string, f File, parents bool) (replaced *File, err e
 	return &old, nil
 }
 
-// checkFile returns ErrInvalid for a file's bad Mode or Redundancy.
+// checkFile returns ErrInvalid for a file's bad Mode or Redundancy, and
+// for a parted file whose parts break the rules: more than MaxParts, a
+// part of 0 bytes, a Size other than the parts' sum, a Key not zero or a
+// FileID other than PartsID(Parts).
 func checkFile(f File) error {
 	if f.Mode&^0o777 != 0 {
 		return fmt.Errorf("%w: mode %#o has bits beyond 0o777", ErrInvalid, f.Mode)
 	}
+	if f.Parts != nil {
+		if err := checkParts(&f); err != nil {
+			return err
+		}
+	}
 	return f.Redundancy.Validate()
+}
+
+func checkParts(f *File) error {
+	switch {
+	case len(f.Parts) == 0:
+		return fmt.Errorf("%w: a parted file with no parts", ErrInvalid)
+	case len(f.Parts) > MaxParts:
+		return fmt.Errorf("%w: %d parts, more than %d", ErrInvalid, len(f.Parts), MaxParts)
+	case f.Key != [32]byte{}:
+		return fmt.Errorf("%w: a parted file with a key of its own", ErrInvalid)
+	}
+	var sum uint64
+	for i, p := range f.Parts {
+		if p.Size == 0 {
+			return fmt.Errorf("%w: part %d has 0 bytes", ErrInvalid, i)
+		}
+		if sum+p.Size < sum {
+			return fmt.Errorf("%w: the parts' sizes overflow", ErrInvalid)
+		}
+		sum += p.Size
+	}
+	if sum != f.Size {
+		return fmt.Errorf("%w: size %d, the parts add up to %d", ErrInvalid, f.Size, sum)
+	}
+	if f.FileID != PartsID(f.Parts) {
+		return fmt.Errorf("%w: a parted file's id is not its parts' content id", ErrInvalid)
+	}
+	return nil
 }
 
 // Move renames or moves the file or directory at from to to, whose parent
@@ -459,16 +556,26 @@ func walk(p string, e *Entry, fn func(string, *Entry) error) error {
 	return nil
 }
 
-// Files returns every file id the tree refers to, each with one path that
-// names it (the first in Walk order): what a collector of old versions
-// must keep.
+// Files returns every stored file id the tree refers to, each with one
+// path that names it (the first in Walk order): what a collector of old
+// versions must keep. A parted file contributes each part's id (not its
+// content id, which names no stored file).
 func (t *Tree) Files() map[[32]byte]string {
 	ids := make(map[[32]byte]string)
+	add := func(id [32]byte, p string) {
+		if _, ok := ids[id]; !ok {
+			ids[id] = p
+		}
+	}
 	t.Walk(func(p string, e *Entry) error {
-		if !e.Dir {
-			if _, ok := ids[e.File.FileID]; !ok {
-				ids[e.File.FileID] = p
+		switch {
+		case e.Dir:
+		case e.File.Parts != nil:
+			for _, part := range e.File.Parts {
+				add(part.FileID, p)
 			}
+		default:
+			add(e.File.FileID, p)
 		}
 		return nil
 	})
@@ -480,6 +587,9 @@ func (t *Tree) Clone() *Tree { return &Tree{Root: cloneEntry(t.Root)} }
 
 func cloneEntry(e *Entry) *Entry {
 	c := *e
+	if e.File.Parts != nil {
+		c.File.Parts = slices.Clone(e.File.Parts)
+	}
 	if e.Children != nil {
 		c.Children = make([]*Entry, len(e.Children))
 		for i, ch := range e.Children {

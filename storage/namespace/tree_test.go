@@ -21,7 +21,7 @@ func TestPutLookupList(t *testing.T) {
 		t.Fatalf("overwrite: replaced %v, %v", old, err)
 	}
 	e, err := tr.Lookup("/docs/a.pdf")
-	if err != nil || e.Dir || e.File != fileN(4) || e.MTime != fileN(4).MTime {
+	if err != nil || e.Dir || !e.File.Equal(fileN(4)) || e.MTime != fileN(4).MTime {
 		t.Fatalf("lookup: %+v, %v", e, err)
 	}
 	list, err := tr.List("/docs/")
@@ -121,7 +121,7 @@ func TestMove(t *testing.T) {
 	if got := paths(tr); !slices.Equal(got, want) {
 		t.Fatalf("walk %v, want %v", got, want)
 	}
-	if e, _ := tr.Lookup("/b/y/f2"); e.File != fileN(2) {
+	if e, _ := tr.Lookup("/b/y/f2"); !e.File.Equal(fileN(2)) {
 		t.Fatal("moved file changed")
 	}
 	wantErr(t, "move onto existing", tr.Move("/a/g2", "/b/y/f1"), ErrExist)
