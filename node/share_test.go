@@ -229,7 +229,8 @@ func TestShareWithAUser(t *testing.T) {
 
 // TestSharePublicFolder: what alice puts under /public is readable by her
 // name from a stranger's node (coop://alice/...), kept up to date as she
-// changes it, and withdrawn when she removes /public.
+// changes it (also from her device, which derives the share's keys from
+// the account's root key), and withdrawn when she removes /public.
 func TestSharePublicFolder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts CometBFT validators")
@@ -237,7 +238,8 @@ func TestSharePublicFolder(t *testing.T) {
 	net := StartTestNetwork(t, 3, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	ca, cs := apiClient(t, net.Nodes[0]), apiClient(t, net.Nodes[2])
+	ca, cd, cs := apiClient(t, net.Nodes[0]), apiClient(t, net.Nodes[1]), apiClient(t, net.Nodes[2])
+	addDevice(t, ctx, net.Nodes[0], net.Nodes[1], "laptop")
 	if _, err := ca.RegisterName(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -267,9 +269,16 @@ func TestSharePublicFolder(t *testing.T) {
 	page2 := []byte("<h1>alice, updated</h1>")
 	putBytes(t, ctx, ca, "/public/index.html", page2)
 	wantBytes(t, ctx, cs, "coop://alice/index.html", page2)
+	page3 := []byte("<h1>alice, from her laptop</h1>")
+	waitFor(t, "the device to see /public", func() error {
+		_, err := cd.Stat(ctx, "/public/index.html", 0)
+		return err
+	})
+	putBytes(t, ctx, cd, "/public/index.html", page3)
+	wantBytes(t, ctx, cs, "coop://alice/index.html", page3)
 	pubs, err := net.Nodes[0].lcc.PublicShares(ctx, net.Nodes[0].addr)
-	if err != nil || len(pubs) != 1 {
-		t.Fatalf("alice's public shares: %d, %v", len(pubs), err)
+	if err != nil || len(pubs) != 1 || pubs[0].By != net.Nodes[1].addr || pubs[0].Version != 3 {
+		t.Fatalf("alice's public shares: %+v, %v; want one, at version 3 by her laptop", pubs, err)
 	}
 
 	if _, err := ca.RemovePath(ctx, "/public", true); err != nil {
