@@ -136,6 +136,9 @@ func (n *Node) updateFrom(ctx context.Context, from uint64, change func(*namespa
 	if ns == nil {
 		return nil, fmt.Errorf("%w: this node keeps no namespace", api.ErrNotFound)
 	}
+	if out, ok, err := n.updateShared(ctx, change); ok {
+		return out, err
+	}
 	res, err := ns.UpdateFrom(ctx, from, func(t *namespace.Tree) error {
 		if err := change(t); err != nil {
 			return err

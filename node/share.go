@@ -63,6 +63,9 @@ type shareState struct {
 	cacheMu sync.Mutex
 	inboxOf chain.Address
 	trees   map[[32]byte]*namespace.Tree
+	// merged is the version of each writable share whose recipient's
+	// change this node merged into the account's namespace.
+	merged map[chain.Hash]uint64
 }
 
 func (n *Node) shareLedger() (shareLedger, error) {
@@ -75,6 +78,12 @@ func (n *Node) shareLedger() (shareLedger, error) {
 
 // inbox is the account's inbox key pair.
 func (n *Node) inbox() (*ecdh.PrivateKey, error) { return sharing.InboxKey(n.account().RootKey) }
+
+// checkShares is the account watch's look at sharing: the inbox key
+// published (checkInbox), recipients' writes merged (mergeWrites).
+func (n *Node) checkShares(ctx context.Context) error {
+	return errors.Join(n.checkInbox(ctx), n.mergeWrites(ctx))
+}
 
 // checkInbox publishes the account's inbox key (chain.SetInbox) if the
 // ledger does not have it, once per account the node acts for.
@@ -287,9 +296,7 @@ func (n *Node) ownedPath(s *chain.Share) string {
 // as they are now and as they change (each change under p publishes a
 // new version), until Unshare.
 func (n *Node) Share(ctx context.Context, p, to string, write bool) (*api.ShareInfo, error) {
-	if write {
-		return nil, fmt.Errorf("%w: writable shares are not yet built: share read-only (without --write)", api.ErrInvalid)
-	}
+	// write: the recipient may change the share (share_write.go).
 	sl, err := n.shareLedger()
 	if err != nil {
 		return nil, err
@@ -346,7 +353,7 @@ func (n *Node) Share(ctx context.Context, p, to string, write bool) (*api.ShareI
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	}
-	s := chain.Share{ID: chain.ShareIDOf(owner, sealed), Owner: owner, Recipient: recipient, Key: sealed}
+	s := chain.Share{ID: chain.ShareIDOf(owner, sealed), Owner: owner, Recipient: recipient, Key: sealed, Write: write}
 	if err := n.publish(ctx, &s, seed, p, st); err != nil {
 		return nil, err
 	}
@@ -379,7 +386,7 @@ func (n *Node) publish(ctx context.Context, s *chain.Share, seed [sharing.SeedSi
 	}
 	tx := &chain.SetShare{ShareID: s.ID, Version: s.Version + 1, Pointer: ptr}
 	if s.Version == 0 {
-		tx.Recipient, tx.Key = s.Recipient, s.Key
+		tx.Recipient, tx.Key, tx.Write = s.Recipient, s.Key, s.Write
 	}
 	lctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
 	defer cancel()
@@ -399,7 +406,8 @@ func (n *Node) releaseShareTree(ctx context.Context, s *chain.Share, sk [32]byte
 	if err != nil {
 		return
 	}
-	if err := (nsBlobs{n}).ReleaseBlob(context.WithoutCancel(ctx), old.Tree); err != nil {
+	// A tree a writable share's recipient stored is its file, not ours.
+	if err := (nsBlobs{n}).ReleaseBlob(context.WithoutCancel(ctx), old.Tree); err != nil && !errors.Is(err, ErrNotOwner) {
 		n.log.Warn("could not remove a shared tree's old version", "share", s.ID, "err", err)
 	}
 }
@@ -595,6 +603,12 @@ func (n *Node) sharedView(ctx context.Context) (*namespace.Tree, error) {
 	if err != nil {
 		return nil, err
 	}
+	return n.viewOf(recv), nil
+}
+
+// viewOf is the tree holding SharedWithMe with the received shares recv
+// (their entries shared with recv, not copied).
+func (n *Node) viewOf(recv []receivedShare) *namespace.Tree {
 	top := &namespace.Entry{Name: path.Base(SharedWithMe), Dir: true}
 	owners := map[string]*namespace.Entry{}
 	for _, r := range recv {
@@ -618,7 +632,7 @@ func (n *Node) sharedView(ctx context.Context) (*namespace.Tree, error) {
 	for _, d := range top.Children {
 		slices.SortFunc(d.Children, byName)
 	}
-	return &namespace.Tree{Root: &namespace.Entry{Dir: true, Children: []*namespace.Entry{top}}}, nil
+	return &namespace.Tree{Root: &namespace.Entry{Dir: true, Children: []*namespace.Entry{top}}}
 }
 
 // virtualTree is the read-only tree a path outside the account's own
@@ -762,6 +776,11 @@ func (n *Node) syncShares(ctx context.Context, t *namespace.Tree) error {
 		}
 		if s.Public() && p == PublicDir {
 			hasPublic = true
+		}
+		if n.pendingWrite(ctx, s) {
+			// The recipient's version is merged first (mergeWrites), then
+			// published with the owner's changes.
+			continue
 		}
 		sk, _, err := n.ownKeys(s)
 		if err != nil {

@@ -99,9 +99,6 @@ func TestShareWithAUser(t *testing.T) {
 	putBytes(t, ctx, ca, "/docs/sub/note.txt", note)
 	putBytes(t, ctx, ca, "/private/secret.txt", []byte("not shared"))
 
-	if _, err := ca.Share(ctx, "/docs", "bob", true); !errors.Is(err, api.ErrInvalid) {
-		t.Fatalf("a writable share: %v, want not yet (invalid)", err)
-	}
 	if _, err := ca.Share(ctx, "/docs", "nobody-here", false); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("sharing with an unknown name: %v", err)
 	}
@@ -143,8 +140,11 @@ func TestShareWithAUser(t *testing.T) {
 	if err != nil || len(got.Received) != 1 || got.Received[0].At != "/shared-with-me/alice/docs" || got.Received[0].Path != "" {
 		t.Fatalf("bob's shares %+v, %v", got, err)
 	}
-	if _, err := cb.PutPath(ctx, bytes.NewReader(note), int64(len(note)), "/shared-with-me/alice/docs/x", api.PathPutOptions{Parents: true}); !errors.Is(err, api.ErrInvalid) {
+	if _, err := cb.PutPath(ctx, bytes.NewReader(note), int64(len(note)), "/shared-with-me/alice/docs/x", api.PathPutOptions{Parents: true}); !errors.Is(err, api.ErrForbidden) {
 		t.Fatalf("bob writes into a read-only share: %v", err)
+	}
+	if _, err := cb.Mkdir(ctx, "/shared-with-me/mine", false); !errors.Is(err, api.ErrInvalid) {
+		t.Fatalf("bob makes a directory in /shared-with-me: %v", err)
 	}
 
 	// Alice's change reaches bob.
@@ -186,6 +186,31 @@ func TestShareWithAUser(t *testing.T) {
 		t.Fatalf("eve updates alice's share: %v", err)
 	}
 
+	// A writable share: bob writes from his device; alice's node merges it
+	// into her namespace; her later change reaches bob with his file kept.
+	plan := []byte("plan v1")
+	putBytes(t, ctx, ca, "/team/plan.txt", plan)
+	if _, err := ca.Share(ctx, "/team", "bob", true); err != nil {
+		t.Fatal(err)
+	}
+	wantBytes(t, ctx, cbd, "/shared-with-me/alice/team/plan.txt", plan)
+	fromBob := []byte("written by bob on his phone")
+	putBytes(t, ctx, cbd, "/shared-with-me/alice/team/from-bob.txt", fromBob)
+	wantBytes(t, ctx, ca, "/team/from-bob.txt", fromBob)
+	plan2 := []byte("plan v2, by alice")
+	putBytes(t, ctx, ca, "/team/plan.txt", plan2)
+	wantBytes(t, ctx, cb, "/shared-with-me/alice/team/plan.txt", plan2)
+	wantBytes(t, ctx, cb, "/shared-with-me/alice/team/from-bob.txt", fromBob)
+	if _, err := cb.RemovePath(ctx, "/shared-with-me/alice/team", true); !errors.Is(err, api.ErrInvalid) {
+		t.Fatalf("bob removes the top of a share: %v", err)
+	}
+	if _, err := cb.Move(ctx, "/shared-with-me/alice/team/from-bob.txt", "/mine.txt", false); !errors.Is(err, api.ErrInvalid) {
+		t.Fatalf("bob moves a file out of a share: %v", err)
+	}
+	if _, err := ce.PutPath(ctx, bytes.NewReader(note), int64(len(note)), "/shared-with-me/alice/team/eve.txt", api.PathPutOptions{}); err == nil {
+		t.Fatal("eve writes into bob's share")
+	}
+
 	// Unshare: bob no longer lists it; alice's next change does not reach him.
 	if gone, err := ca.Unshare(ctx, "/docs", "bob"); err != nil || len(gone) != 1 {
 		t.Fatalf("unshare: %+v, %v", gone, err)
@@ -207,8 +232,8 @@ func TestShareWithAUser(t *testing.T) {
 		t.Fatalf("bob reads after unshare: %v", err)
 	}
 	bs, err := cb.Shares(ctx)
-	if err != nil || len(bs.Received) != 0 {
-		t.Fatalf("bob's shares after unshare: %+v, %v", bs, err)
+	if err != nil || len(bs.Received) != 1 || bs.Received[0].Name != "team" {
+		t.Fatalf("bob's shares after unsharing /docs: %+v, %v; want only /team", bs, err)
 	}
 	// What bob read stays read: the capability he saw still opens the old
 	// version (alice's namespace keeps it); the new one he never saw.

@@ -300,3 +300,24 @@ func OpenPath(pathKey [32]byte, owner [20]byte, b []byte) (string, error) {
 	}
 	return string(p), nil
 }
+
+// Reseal is pointer old of share id of owner with its tree replaced by
+// tree, sealed with the share key: the seed and the owner's sealed path
+// are kept as they are. A writable share's recipient, which cannot seal
+// the path, writes its versions so.
+func Reseal(shareKey [32]byte, owner [20]byte, id [32]byte, old []byte, tree namespace.Pointer) ([]byte, error) {
+	seed, _, part, err := split(old)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Open(shareKey, owner, id, old); err != nil {
+		return nil, err
+	}
+	t, err := namespace.Seal(shareKey, treeAssoc(owner, id), tree)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(old))
+	out = append(append(append(out, Version), seed[:]...), t...)
+	return append(out, part...), nil
+}

@@ -72,6 +72,22 @@ func TestPointer(t *testing.T) {
 	if s, err := SeedOf(b); err != nil || s != seed {
 		t.Fatal("seed")
 	}
+	// The recipient of a writable share replaces the tree and keeps the
+	// owner's path.
+	nt := namespace.Pointer{FileID: [32]byte{6}, Size: 5}
+	rb, err := Reseal(sk, owner, id, b, nt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Open(sk, owner, id, rb); err != nil || got.Tree != nt || got.Seed != seed {
+		t.Fatalf("resealed: %+v %v", got, err)
+	}
+	if path, err := OpenPath(pk, owner, rb); err != nil || path != p.Path {
+		t.Fatalf("resealed path: %q %v", path, err)
+	}
+	if _, err := Reseal(must(ShareKey(rootKey(2), seed)), owner, id, b, nt); !errors.Is(err, ErrSealed) {
+		t.Fatalf("resealed with another key: %v", err)
+	}
 	p.Path += "y"
 	if _, err := Seal(sk, pk, owner, id, p); !errors.Is(err, ErrPathTooLong) {
 		t.Fatalf("a path of %d bytes: %v", len(p.Path), err)
