@@ -89,14 +89,15 @@ func newNameCmd() *cobra.Command {
 
 func newShareCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "share PATH USER|ADDRESS",
+		Use:   "share PATH USER|ADDRESS [--write]",
 		Short: "Share a file or directory of the namespace with another account",
 		Long: "share gives another account (a username or an address) read access to PATH: the\n" +
 			"recipient finds it under /shared-with-me/<your name>/<name> on every device of its\n" +
 			"account (coop ls, coop get), and sees your later changes under PATH. The share key\n" +
 			"is sealed on the ledger to the recipient's inbox key; nobody else can open it.\n" +
-			"Whatever you put under /public is shared with everyone: coop ls coop://NAME/.\n" +
-			"--write (the recipient writes back) is not yet built.",
+			"With --write the recipient may also change it there (put, mkdir, mv, rm inside it);\n" +
+			"your node merges its changes into PATH within seconds. Whatever you put under\n" +
+			"/public is shared with everyone: coop ls coop://NAME/.",
 		Example: "  coop share /photos/2026 bob\n  coop unshare /photos/2026 bob\n  coop shares",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -115,7 +116,7 @@ func newShareCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().Bool("write", false, "let the recipient write (not yet built)")
+	cmd.Flags().Bool("write", false, "let the recipient change what is shared")
 	return cmd
 }
 

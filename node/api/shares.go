@@ -131,8 +131,8 @@ func (c *Client) LookupName(ctx context.Context, who string) (*NameInfo, error) 
 	return &out, c.getJSON(ctx, http.MethodGet, "/v1/names?"+url.Values{"who": {who}}.Encode(), nil, &out)
 }
 
-// Share shares path with to (a username or address); write is not yet
-// supported by the node.
+// Share shares path with to (a username or address); with write the
+// recipient may change it.
 func (c *Client) Share(ctx context.Context, path, to string, write bool) (*ShareInfo, error) {
 	var out ShareInfo
 	return &out, c.getJSON(ctx, http.MethodPost, "/v1/shares", shareRequest{Path: path, To: to, Write: write}, &out)
