@@ -232,7 +232,9 @@ func (n *Node) mergeWrites(ctx context.Context) error {
 			return graft(t, p, merged)
 		})
 		if err != nil {
-			n.setMerged(s.ID, 0)
+			if !errors.Is(err, api.ErrNoPath) {
+				n.setMerged(s.ID, 0) // try again at the next look
+			} // else the shared path is gone: this version is not merged
 			n.log.Warn("could not merge a recipient's change of a shared path", "path", p, "share", s.ID, "err", err)
 			continue
 		}
