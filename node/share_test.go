@@ -58,10 +58,13 @@ func wantBytes(t *testing.T, ctx context.Context, c *api.Client, p string, want 
 // lists it under /shared-with-me and reads it bit-exact on his node and on
 // his device, and sees alice's later change; eve, a third account, cannot
 // read it: nothing is shared to her, the sealed share key does not open
-// with her inbox key, and her node gives no entry or capability. After
-// alice unshares, bob no longer lists it and a file alice changes
-// afterwards does not reach him (what he already read stays read: the old
-// capability still opens the old version).
+// with her inbox key, and her node gives no entry or capability. A
+// writable share: bob writes from his device, alice's node merges it, her
+// next change reaches bob with his file kept. A share eve sends bob shows
+// under her address, not alice's. After alice unshares, bob no longer
+// lists it and a file alice changes afterwards does not reach him (what he
+// already read stays read: the old capability still opens the old
+// version).
 func TestShareWithAUser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts CometBFT validators")
@@ -211,6 +214,30 @@ func TestShareWithAUser(t *testing.T) {
 		t.Fatal("eve writes into bob's share")
 	}
 
+	// Anyone may send bob a share, but it shows under the sender's own
+	// name or address (the ledger's owner is the signer): eve cannot pass
+	// for alice.
+	putBytes(t, ctx, ce, "/notes/hello.txt", []byte("from eve"))
+	if _, err := ce.Share(ctx, "/notes", "bob", false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob to list eve's share", func() error {
+		l, err := cb.List(ctx, "/shared-with-me", 0)
+		if err != nil {
+			return err
+		}
+		if len(l.Entries) != 2 {
+			return fmt.Errorf("bob lists %+v", l.Entries)
+		}
+		if l.Entries[0].Name != e.addr.String() && l.Entries[1].Name != e.addr.String() {
+			t.Fatalf("eve's share is not under her address: %+v", l.Entries)
+		}
+		return nil
+	})
+	if l, err := cb.List(ctx, "/shared-with-me/alice", 0); err != nil || len(l.Entries) != 2 {
+		t.Fatalf("alice's shares to bob: %+v, %v; want docs and team only", l, err)
+	}
+
 	// Unshare: bob no longer lists it; alice's next change does not reach him.
 	if gone, err := ca.Unshare(ctx, "/docs", "bob"); err != nil || len(gone) != 1 {
 		t.Fatalf("unshare: %+v, %v", gone, err)
@@ -232,8 +259,13 @@ func TestShareWithAUser(t *testing.T) {
 		t.Fatalf("bob reads after unshare: %v", err)
 	}
 	bs, err := cb.Shares(ctx)
-	if err != nil || len(bs.Received) != 1 || bs.Received[0].Name != "team" {
-		t.Fatalf("bob's shares after unsharing /docs: %+v, %v; want only /team", bs, err)
+	if err != nil || len(bs.Received) != 2 {
+		t.Fatalf("bob's shares after unsharing /docs: %+v, %v; want team and eve's notes", bs, err)
+	}
+	for _, r := range bs.Received {
+		if r.Name == "docs" {
+			t.Fatalf("bob still receives /docs: %+v", bs.Received)
+		}
 	}
 	// What bob read stays read: the capability he saw still opens the old
 	// version (alice's namespace keeps it); the new one he never saw.
