@@ -66,6 +66,26 @@ type shareState struct {
 	// merged is the version of each writable share whose recipient's
 	// change this node merged into the account's namespace.
 	merged map[chain.Hash]uint64
+	// published is, for each owned share, the last version this node saw
+	// or set and its tree: the base a recipient's next version was
+	// written on (mergeWrites).
+	published map[chain.Hash]publishedTree
+}
+
+// publishedTree is one version of an owned share's tree.
+type publishedTree struct {
+	version uint64
+	tree    *namespace.Tree
+}
+
+// notePublished records that version v of owned share id has tree t.
+func (n *Node) notePublished(id chain.Hash, v uint64, t *namespace.Tree) {
+	n.shareSt.cacheMu.Lock()
+	defer n.shareSt.cacheMu.Unlock()
+	if n.shareSt.published == nil || len(n.shareSt.published) >= maxShareBlobs {
+		n.shareSt.published = map[chain.Hash]publishedTree{}
+	}
+	n.shareSt.published[id] = publishedTree{v, t}
 }
 
 func (n *Node) shareLedger() (shareLedger, error) {
@@ -394,6 +414,7 @@ func (n *Node) publish(ctx context.Context, s *chain.Share, seed [sharing.SeedSi
 		_ = nsBlobs{n}.ReleaseBlob(context.WithoutCancel(ctx), tp)
 		return err
 	}
+	n.notePublished(s.ID, s.Version+1, st)
 	if s.Version > 0 {
 		n.releaseShareTree(ctx, s, sk)
 	}
@@ -836,6 +857,7 @@ func (n *Node) sameShared(ctx context.Context, s *chain.Share, sk [32]byte, st *
 	if err != nil {
 		return false, nil
 	}
+	n.notePublished(s.ID, s.Version, cur)
 	a, err := namespace.Encode(cur)
 	if err != nil {
 		return false, nil

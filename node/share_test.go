@@ -6,6 +6,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"path"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,6 +207,29 @@ func TestShareWithAUser(t *testing.T) {
 	putBytes(t, ctx, ca, "/team/plan.txt", plan2)
 	wantBytes(t, ctx, cb, "/shared-with-me/alice/team/plan.txt", plan2)
 	wantBytes(t, ctx, cb, "/shared-with-me/alice/team/from-bob.txt", fromBob)
+	// Both write at once: neither change is lost.
+	var wg sync.WaitGroup
+	both := map[string]*api.Client{"/team/by-alice.txt": ca, "/shared-with-me/alice/team/by-bob.txt": cb}
+	for p, c := range both {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.PutPath(ctx, strings.NewReader(p), int64(len(p)), p, api.PathPutOptions{PutOptions: api.PutOptions{Copies: 2}}); err != nil {
+				t.Errorf("concurrent put %s: %v", p, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range []*api.Client{ca, cb} {
+		prefix := "/team/"
+		if c == cb {
+			prefix = "/shared-with-me/alice/team/"
+		}
+		for p := range both {
+			q := prefix + path.Base(p)
+			wantBytes(t, ctx, c, q, []byte(p))
+		}
+	}
 	if _, err := cb.RemovePath(ctx, "/shared-with-me/alice/team", true); !errors.Is(err, api.ErrInvalid) {
 		t.Fatalf("bob removes the top of a share: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
@@ -48,7 +49,34 @@ func encodesEqual(a, b *namespace.Tree) (bool, error) {
 // changed is written back (writable shares; a read-only one is
 // ErrForbidden) and ok is true. ok is false when the change is one of the
 // account's own namespace (or fails here: the normal path reports it).
+//
+// When the owner published a version meanwhile (the share's
+// compare-and-swap fails), the change is made again on that version, up
+// to maxShareWriteAttempts times: what the change writes wins at its
+// paths, the owner's other changes stay.
 func (n *Node) updateShared(ctx context.Context, change func(*namespace.Tree) error) (*api.Change, bool, error) {
+	for attempt := 1; ; attempt++ {
+		out, ok, err := n.updateSharedOnce(ctx, change)
+		if !errors.Is(err, errShareStale) || attempt >= maxShareWriteAttempts {
+			return out, ok, err
+		}
+		n.log.Info("a share changed while this node wrote to it; writing again on its new version", "attempt", attempt)
+		// The ledger this node reads may not show the new version yet.
+		select {
+		case <-ctx.Done():
+			return out, ok, err
+		case <-time.After(time.Duration(attempt) * 300 * time.Millisecond):
+		}
+	}
+}
+
+// maxShareWriteAttempts bounds updateShared's compare-and-swap retries.
+const maxShareWriteAttempts = 4
+
+// errShareStale: another version of the share committed first.
+var errShareStale = fmt.Errorf("%w: the share changed meanwhile (its owner published a new version): read it again and retry", api.ErrConflict)
+
+func (n *Node) updateSharedOnce(ctx context.Context, change func(*namespace.Tree) error) (*api.Change, bool, error) {
 	sl, err := n.shareLedger()
 	ns := n.namespace()
 	if err != nil || ns == nil {
@@ -161,7 +189,7 @@ func (n *Node) writeBack(ctx context.Context, r *receivedShare, after *namespace
 	if _, err := n.broadcast(lctx, &chain.SetShare{ShareID: s.ID, Version: s.Version + 1, Pointer: ptr}); err != nil {
 		_ = nsBlobs{n}.ReleaseBlob(context.WithoutCancel(ctx), tp)
 		if errors.Is(err, chain.ErrStaleVersion) {
-			return 0, fmt.Errorf("%w: the share changed meanwhile (its owner published a new version): read it again and retry: %w", api.ErrConflict, err)
+			return 0, fmt.Errorf("%w: %w", errShareStale, err)
 		}
 		return 0, err
 	}
@@ -183,11 +211,10 @@ func isAccountKey(ctx context.Context, al accountLedger, account, key chain.Addr
 
 // mergeWrites merges into the account's namespace each writable share's
 // version that its recipient wrote (signed by a key not the account's):
-// the share's tree is the winner over the owner's subtree at the shared
-// path (namespace.Merge with the owner's current subtree as the base:
-// the owner republishes after each change, so a recipient's version that
-// committed was written on the owner's latest; a change of the owner that
-// was never published becomes a conflict copy only if the merge sees it).
+// namespace.Merge with the share's tree the winner, the owner's subtree at
+// the shared path the loser, and as base the version the recipient wrote
+// on (baseOf), so owner changes not yet published (its publish lost the
+// race to the recipient's) are kept.
 func (n *Node) mergeWrites(ctx context.Context) error {
 	sl, err := n.shareLedger()
 	ns := n.namespace()
@@ -228,7 +255,7 @@ func (n *Node) mergeWrites(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			merged, _ := namespace.Merge(mine, theirs, mine, ak.Label)
+			merged, _ := namespace.Merge(n.baseOf(s, mine), theirs, mine, ak.Label)
 			return graft(t, p, merged)
 		})
 		if err != nil {
@@ -255,6 +282,18 @@ func (n *Node) pendingWrite(ctx context.Context, s *chain.Share) bool {
 	n.shareSt.cacheMu.Lock()
 	defer n.shareSt.cacheMu.Unlock()
 	return n.shareSt.merged[s.ID] != s.Version
+}
+
+// baseOf is the tree owned share s's current version was written on: the
+// previous version's, if this node saw or published it, else mine (the
+// owner's subtree now, so the recipient's version wins whole).
+func (n *Node) baseOf(s *chain.Share, mine *namespace.Tree) *namespace.Tree {
+	n.shareSt.cacheMu.Lock()
+	defer n.shareSt.cacheMu.Unlock()
+	if b, ok := n.shareSt.published[s.ID]; ok && b.version+1 == s.Version {
+		return b.tree
+	}
+	return mine
 }
 
 // setMerged records that this node merged version v of share id (0:
