@@ -481,6 +481,11 @@ func (n *Node) Unshare(ctx context.Context, target, user string) ([]api.ShareInf
 			return nil, fmt.Errorf("%w: %s is not shared%s", api.ErrNotFound, p, map[bool]string{true: " with " + user}[user != ""])
 		}
 	}
+	for i := range todo {
+		if s := &todo[i]; s.Public() && s.Owner == me && n.ownedPath(s) == PublicDir {
+			return nil, fmt.Errorf("%w: %s is published while it exists: remove or rename it to stop (coop rm -r %s)", api.ErrInvalid, PublicDir, PublicDir)
+		}
+	}
 	n.shareSt.mu.Lock()
 	defer n.shareSt.mu.Unlock()
 	out := make([]api.ShareInfo, 0, len(todo))

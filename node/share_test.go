@@ -364,6 +364,9 @@ func TestSharePublicFolder(t *testing.T) {
 		t.Fatalf("alice's public shares: %+v, %v; want one, at version 3 by her laptop", pubs, err)
 	}
 
+	if _, err := ca.Unshare(ctx, "/public", ""); !errors.Is(err, api.ErrInvalid) {
+		t.Fatalf("unsharing /public: %v, want invalid (remove it instead)", err)
+	}
 	if _, err := ca.RemovePath(ctx, "/public", true); err != nil {
 		t.Fatal(err)
 	}
