@@ -144,10 +144,17 @@ func (n *Node) checkInbox(ctx context.Context) error {
 	return nil
 }
 
-// resolve turns a username or an address into an account.
+// resolve turns a username or an address into an account. The address of
+// a device is taken as its account's (a device keeps no namespace of its
+// own while it acts for one).
 func (n *Node) resolve(ctx context.Context, sl shareLedger, who string) (chain.Address, error) {
 	who = strings.TrimSpace(who)
 	if a, err := chain.ParseAddress(who); err == nil {
+		if al, ok := n.lc.(accountLedger); ok {
+			if d, err := al.DeviceAccount(ctx, a); err == nil {
+				return d.Account, nil
+			}
+		}
 		return a, nil
 	}
 	if err := chain.CheckName(who); err != nil {

@@ -121,6 +121,10 @@ func TestShareWithAUser(t *testing.T) {
 	if _, err := ca.Share(ctx, "/docs", b.addr.String(), false); !errors.Is(err, api.ErrConflict) {
 		t.Fatalf("sharing /docs with bob twice: %v", err)
 	}
+	// Bob's phone's address is bob.
+	if _, err := ca.Share(ctx, "/docs", bd.addr.String(), false); !errors.Is(err, api.ErrConflict) {
+		t.Fatalf("sharing /docs with bob's phone: %v, want already shared with bob", err)
+	}
 
 	// Bob, on his node and on his device.
 	for _, c := range []*api.Client{cb, cbd} {
