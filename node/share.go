@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdh"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"path"
-	"slices"
 	"strings"
 	"sync"
 
@@ -16,7 +13,6 @@ import (
 	"github.com/coop-network/coop/node/api"
 	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/node/sharing"
-	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/namespace"
 )
 
@@ -27,8 +23,9 @@ var _ api.ShareBackend = (*Node)(nil)
 
 // Paths of sharing.
 const (
-	// SharedWithMe is the read-only directory under which a node shows the
-	// shares its account received: /shared-with-me/<owner>/<name>.
+	// SharedWithMe is the directory under which a node shows the
+	// shares its account received: /shared-with-me/<owner>/<name> (only
+	// writable ones can be written to, share_write.go).
 	SharedWithMe = "/shared-with-me"
 	// PublicDir is the directory an account publishes as its public share.
 	PublicDir = "/public"
@@ -70,22 +67,6 @@ type shareState struct {
 	// or set and its tree: the base a recipient's next version was
 	// written on (mergeWrites).
 	published map[chain.Hash]publishedTree
-}
-
-// publishedTree is one version of an owned share's tree.
-type publishedTree struct {
-	version uint64
-	tree    *namespace.Tree
-}
-
-// notePublished records that version v of owned share id has tree t.
-func (n *Node) notePublished(id chain.Hash, v uint64, t *namespace.Tree) {
-	n.shareSt.cacheMu.Lock()
-	defer n.shareSt.cacheMu.Unlock()
-	if n.shareSt.published == nil || len(n.shareSt.published) >= maxShareBlobs {
-		n.shareSt.published = map[chain.Hash]publishedTree{}
-	}
-	n.shareSt.published[id] = publishedTree{v, t}
 }
 
 func (n *Node) shareLedger() (shareLedger, error) {
@@ -227,68 +208,6 @@ func (n *Node) LookupName(ctx context.Context, who string) (*api.NameInfo, error
 	return out, nil
 }
 
-// sharedTree is the tree stored for a share of p in t: a root holding one
-// entry, the file or directory at p under its name.
-func sharedTree(t *namespace.Tree, p string) (*namespace.Tree, error) {
-	sub, err := t.Subtree(p)
-	if err != nil {
-		return nil, err
-	}
-	e, err := t.Lookup(p)
-	if err != nil {
-		return nil, err
-	}
-	if !e.Dir {
-		return sub, nil
-	}
-	sub.Root.Name = path.Base(p)
-	return &namespace.Tree{Root: &namespace.Entry{Dir: true, Children: []*namespace.Entry{sub.Root}}}, nil
-}
-
-// putTree stores t as a file of the account and returns its pointer.
-func (n *Node) putTree(ctx context.Context, t *namespace.Tree) (namespace.Pointer, error) {
-	b, err := namespace.Encode(t)
-	if err != nil {
-		return namespace.Pointer{}, err
-	}
-	res, err := n.put(ctx, bytes.NewReader(b), int64(len(b)), api.PutOptions{Name: shareBlobName})
-	if err != nil {
-		return namespace.Pointer{}, err
-	}
-	c, err := storage.ParseCapability(res.Capability)
-	if err != nil {
-		return namespace.Pointer{}, err
-	}
-	return namespace.Pointer{FileID: c.FileID, Key: c.Key, Size: uint64(res.Size)}, nil
-}
-
-// getTree fetches and decodes a stored shared tree (cached by file id).
-func (n *Node) getTree(ctx context.Context, p namespace.Pointer) (*namespace.Tree, error) {
-	n.shareSt.cacheMu.Lock()
-	t, ok := n.shareSt.trees[p.FileID]
-	n.shareSt.cacheMu.Unlock()
-	if ok {
-		return t, nil
-	}
-	b, err := nsBlobs{n}.GetBlob(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	if t, err = namespace.Decode(b); err != nil {
-		return nil, err
-	}
-	if len(t.Root.Children) != 1 {
-		return nil, fmt.Errorf("a shared tree holds %d entries at its root, want 1", len(t.Root.Children))
-	}
-	n.shareSt.cacheMu.Lock()
-	if n.shareSt.trees == nil || len(n.shareSt.trees) >= maxShareBlobs {
-		n.shareSt.trees = make(map[[32]byte]*namespace.Tree)
-	}
-	n.shareSt.trees[p.FileID] = t
-	n.shareSt.cacheMu.Unlock()
-	return t, nil
-}
-
 // ownKeys are the share key and path key of an owned share, from the
 // account's root key and the share's seed.
 func (n *Node) ownKeys(s *chain.Share) (shareKey, pathKey [32]byte, err error) {
@@ -388,56 +307,6 @@ func (n *Node) Share(ctx context.Context, p, to string, write bool) (*api.ShareI
 	info := n.shareInfo(ctx, sl, &s)
 	info.Path = p
 	return &info, nil
-}
-
-// publish stores st and sets it as share s's next version (s.Version + 1;
-// 1 creates it with s.Recipient and s.Key). The tree stored for the version
-// it replaces is removed.
-func (n *Node) publish(ctx context.Context, s *chain.Share, seed [sharing.SeedSize]byte, p string, st *namespace.Tree) error {
-	rk := n.account().RootKey
-	sk, err := sharing.ShareKey(rk, seed)
-	if err != nil {
-		return err
-	}
-	pk, err := sharing.PathKey(rk)
-	if err != nil {
-		return err
-	}
-	tp, err := n.putTree(ctx, st)
-	if err != nil {
-		return fmt.Errorf("storing the shared tree: %w", err)
-	}
-	ptr, err := sharing.Seal(sk, pk, s.Owner, s.ID, sharing.Pointer{Seed: seed, Tree: tp, Path: p})
-	if err != nil {
-		return err
-	}
-	tx := &chain.SetShare{ShareID: s.ID, Version: s.Version + 1, Pointer: ptr}
-	if s.Version == 0 {
-		tx.Recipient, tx.Key, tx.Write = s.Recipient, s.Key, s.Write
-	}
-	lctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
-	defer cancel()
-	if _, err := n.broadcast(lctx, tx); err != nil {
-		_ = nsBlobs{n}.ReleaseBlob(context.WithoutCancel(ctx), tp)
-		return err
-	}
-	n.notePublished(s.ID, s.Version+1, st)
-	if s.Version > 0 {
-		n.releaseShareTree(ctx, s, sk)
-	}
-	return nil
-}
-
-// releaseShareTree removes the tree an owned share's record names.
-func (n *Node) releaseShareTree(ctx context.Context, s *chain.Share, sk [32]byte) {
-	old, err := sharing.Open(sk, s.Owner, s.ID, s.Pointer)
-	if err != nil {
-		return
-	}
-	// A tree a writable share's recipient stored is its file, not ours.
-	if err := (nsBlobs{n}).ReleaseBlob(context.WithoutCancel(ctx), old.Tree); err != nil && !errors.Is(err, ErrNotOwner) {
-		n.log.Warn("could not remove a shared tree's old version", "share", s.ID, "err", err)
-	}
 }
 
 // Unshare removes shares: target is a share id (given or received: the
@@ -566,317 +435,4 @@ func (n *Node) Shares(ctx context.Context) (*api.Shares, error) {
 		out.Received = append(out.Received, info)
 	}
 	return out, nil
-}
-
-// receivedShare is a share the account received, opened.
-type receivedShare struct {
-	share chain.Share
-	entry *namespace.Entry // the shared file or directory (nil if err)
-	at    string           // its path under SharedWithMe
-	err   error
-}
-
-// openReceived opens a received share: its key with the account's inbox,
-// its pointer with that key, and its tree.
-func (n *Node) openReceived(ctx context.Context, inbox *ecdh.PrivateKey, s *chain.Share) (*namespace.Entry, error) {
-	key, err := sharing.OpenKey(inbox, s.Owner, s.Recipient, s.Key)
-	if err != nil {
-		return nil, err
-	}
-	p, err := sharing.Open(key, s.Owner, s.ID, s.Pointer)
-	if err != nil {
-		return nil, err
-	}
-	t, err := n.getTree(ctx, p.Tree)
-	if err != nil {
-		return nil, fmt.Errorf("fetching the shared tree: %w", err)
-	}
-	return t.Root.Children[0], nil
-}
-
-// received lists and opens the shares the account received, each placed
-// at SharedWithMe/<owner>/<name> (a second share of one name from one
-// owner gets the share id's first 8 hex digits after its name).
-func (n *Node) received(ctx context.Context, sl shareLedger) ([]receivedShare, error) {
-	me := n.account().Address
-	list, err := sl.SharesTo(ctx, me)
-	if err != nil {
-		return nil, err
-	}
-	inbox, err := n.inbox()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]receivedShare, 0, len(list))
-	taken := map[string]bool{}
-	for _, s := range list {
-		r := receivedShare{share: s}
-		r.entry, r.err = n.openReceived(ctx, inbox, &s)
-		if r.err == nil {
-			at := path.Join(SharedWithMe, label(ctx, sl, s.Owner), r.entry.Name)
-			if taken[at] {
-				at += " " + s.ID.String()[:8]
-			}
-			taken[at] = true
-			r.at = at
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// sharedView is a read-only tree holding SharedWithMe: every received
-// share that opens, at its place.
-func (n *Node) sharedView(ctx context.Context) (*namespace.Tree, error) {
-	sl, err := n.shareLedger()
-	if err != nil {
-		return nil, err
-	}
-	recv, err := n.received(ctx, sl)
-	if err != nil {
-		return nil, err
-	}
-	return n.viewOf(recv), nil
-}
-
-// viewOf is the tree holding SharedWithMe with the received shares recv
-// (their entries shared with recv, not copied).
-func (n *Node) viewOf(recv []receivedShare) *namespace.Tree {
-	top := &namespace.Entry{Name: path.Base(SharedWithMe), Dir: true}
-	owners := map[string]*namespace.Entry{}
-	for _, r := range recv {
-		if r.err != nil {
-			n.log.Debug("a received share does not open", "share", r.share.ID, "err", r.err)
-			continue
-		}
-		owner := path.Base(path.Dir(r.at))
-		d := owners[owner]
-		if d == nil {
-			d = &namespace.Entry{Name: owner, Dir: true}
-			owners[owner] = d
-			top.Children = append(top.Children, d)
-		}
-		e := *r.entry
-		e.Name = path.Base(r.at)
-		d.Children = append(d.Children, &e)
-	}
-	byName := func(a, b *namespace.Entry) int { return strings.Compare(a.Name, b.Name) }
-	slices.SortFunc(top.Children, byName)
-	for _, d := range top.Children {
-		slices.SortFunc(d.Children, byName)
-	}
-	return &namespace.Tree{Root: &namespace.Entry{Dir: true, Children: []*namespace.Entry{top}}}
-}
-
-// virtualTree is the read-only tree a path outside the account's own
-// namespace is read in: SharedWithMe, or an account's public folder
-// (coop://NAME/...), and p as a path of that tree and as shown (prefix).
-// ok is false for a path of the account's own namespace.
-func (n *Node) virtualTree(ctx context.Context, p string) (t *namespace.Tree, tp string, show func(string) string, ok bool, err error) {
-	if rest, isPublic := strings.CutPrefix(p, PublicPrefix); isPublic {
-		who, sub, _ := strings.Cut(rest, "/")
-		t, err := n.publicTree(ctx, who)
-		if err != nil {
-			return nil, "", nil, true, err
-		}
-		tp, err := namespace.CleanPath(path.Join(PublicDir, "/"+sub))
-		if err != nil {
-			return nil, "", nil, true, nsErr(err)
-		}
-		return t, tp, func(q string) string {
-			return PublicPrefix + who + strings.TrimPrefix(q, PublicDir)
-		}, true, nil
-	}
-	cp, err := namespace.CleanPath(p)
-	if err != nil || (cp != SharedWithMe && !strings.HasPrefix(cp, SharedWithMe+"/")) {
-		return nil, "", nil, false, nil
-	}
-	t, err = n.sharedView(ctx)
-	return t, cp, func(q string) string { return q }, true, err
-}
-
-// publicTree is the tree of the public share of who (a username or an
-// address): its root holds the account's public folder.
-func (n *Node) publicTree(ctx context.Context, who string) (*namespace.Tree, error) {
-	sl, err := n.shareLedger()
-	if err != nil {
-		return nil, err
-	}
-	a, err := n.resolve(ctx, sl, who)
-	if err != nil {
-		return nil, err
-	}
-	pubs, err := sl.PublicShares(ctx, a)
-	if err != nil {
-		return nil, err
-	}
-	if len(pubs) == 0 {
-		return nil, fmt.Errorf("%w: %s publishes no public folder", api.ErrNoPath, who)
-	}
-	s := slices.MaxFunc(pubs, func(x, y chain.Share) int { return int(x.CreatedHeight - y.CreatedHeight) })
-	p, err := sharing.Open([32]byte(s.Key), s.Owner, s.ID, s.Pointer)
-	if err != nil {
-		return nil, fmt.Errorf("the public share of %s does not open: %w", who, err)
-	}
-	t, err := n.getTree(ctx, p.Tree)
-	if err != nil {
-		return nil, fmt.Errorf("fetching the public folder of %s: %w", who, err)
-	}
-	if t.Root.Children[0].Name != path.Base(PublicDir) || !t.Root.Children[0].Dir {
-		return nil, fmt.Errorf("the public share of %s is not a folder named %s", who, path.Base(PublicDir))
-	}
-	return t, nil
-}
-
-// statShared is Stat of a path outside the account's own namespace
-// (virtualTree); ok is false for others.
-func (n *Node) statShared(ctx context.Context, p string, version uint64) (*api.Entry, bool, error) {
-	t, tp, show, ok, err := n.virtualTree(ctx, p)
-	if !ok || err != nil {
-		return nil, ok, err
-	}
-	if version != 0 {
-		return nil, true, fmt.Errorf("%w: shared paths have no versions", api.ErrInvalid)
-	}
-	e, err := t.Lookup(tp)
-	if err != nil {
-		return nil, true, nsErr(err)
-	}
-	out := entryOf(show(tp), e)
-	return &out, true, nil
-}
-
-// listShared is List of a directory outside the account's own namespace
-// (virtualTree); ok is false for others.
-func (n *Node) listShared(ctx context.Context, p string, version uint64) (*api.Listing, bool, error) {
-	t, tp, show, ok, err := n.virtualTree(ctx, p)
-	if !ok || err != nil {
-		return nil, ok, err
-	}
-	if version != 0 {
-		return nil, true, fmt.Errorf("%w: shared paths have no versions", api.ErrInvalid)
-	}
-	es, err := t.List(tp)
-	if err != nil {
-		return nil, true, nsErr(err)
-	}
-	out := &api.Listing{Entries: make([]api.Entry, 0, len(es))}
-	for _, e := range es {
-		out.Entries = append(out.Entries, entryOf(show(path.Join(tp, e.Name)), e))
-	}
-	return out, true, nil
-}
-
-// checkOwnTree refuses a namespace change that writes under SharedWithMe
-// (it is read-only: writable shares are not yet built).
-func checkOwnTree(t *namespace.Tree) error {
-	if _, err := t.Lookup(SharedWithMe); err == nil {
-		return fmt.Errorf("%w: %s is read-only (shares received; writing to them is not yet built)", api.ErrInvalid, SharedWithMe)
-	}
-	return nil
-}
-
-// afterCommit brings the account's shares up to date with a committed
-// tree t: each share whose shared path changed is published again, and
-// the public folder is published as the account's public share (created
-// when /public first appears, withdrawn when it goes). Failures are
-// logged: the namespace change itself stands.
-func (n *Node) afterCommit(ctx context.Context, t *namespace.Tree) {
-	if err := n.syncShares(ctx, t); err != nil && ctx.Err() == nil {
-		n.log.Warn("could not bring the account's shares up to date", "err", err)
-	}
-}
-
-func (n *Node) syncShares(ctx context.Context, t *namespace.Tree) error {
-	sl, err := n.shareLedger()
-	if err != nil {
-		return nil
-	}
-	n.shareSt.mu.Lock()
-	defer n.shareSt.mu.Unlock()
-	owner := n.account().Address
-	given, err := sl.SharesBy(ctx, owner)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	hasPublic := false
-	for i := range given {
-		s := &given[i]
-		p := n.ownedPath(s)
-		if p == "" {
-			continue
-		}
-		if s.Public() && p == PublicDir {
-			hasPublic = true
-		}
-		if n.pendingWrite(ctx, s) {
-			// The recipient's version is merged first (mergeWrites), then
-			// published with the owner's changes.
-			continue
-		}
-		sk, _, err := n.ownKeys(s)
-		if err != nil {
-			continue
-		}
-		st, err := sharedTree(t, p)
-		if errors.Is(err, namespace.ErrNotExist) {
-			if s.Public() && p == PublicDir {
-				lctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
-				_, err := n.broadcast(lctx, &chain.Unshare{ShareID: s.ID})
-				cancel()
-				if err == nil {
-					n.releaseShareTree(ctx, s, sk)
-				}
-				errs = append(errs, err)
-			}
-			// A private share of a path that is gone keeps its last
-			// version until it is unshared.
-			continue
-		} else if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		same, err := n.sameShared(ctx, s, sk, st)
-		if err != nil || same {
-			errs = append(errs, err)
-			continue
-		}
-		seed, _ := sharing.SeedOf(s.Pointer)
-		errs = append(errs, n.publish(ctx, s, seed, p, st))
-	}
-	if !hasPublic {
-		if st, err := sharedTree(t, PublicDir); err == nil && st.Root.Children[0].Dir {
-			seed := sharing.NewSeed()
-			key, err := sharing.ShareKey(n.account().RootKey, seed)
-			if err != nil {
-				return err
-			}
-			s := chain.Share{ID: chain.ShareIDOf(owner, key[:]), Owner: owner, Key: key[:]}
-			errs = append(errs, n.publish(ctx, &s, seed, PublicDir, st))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// sameShared reports whether st is what share s publishes now.
-func (n *Node) sameShared(ctx context.Context, s *chain.Share, sk [32]byte, st *namespace.Tree) (bool, error) {
-	p, err := sharing.Open(sk, s.Owner, s.ID, s.Pointer)
-	if err != nil {
-		return false, nil
-	}
-	cur, err := n.getTree(ctx, p.Tree)
-	if err != nil {
-		return false, nil
-	}
-	n.notePublished(s.ID, s.Version, cur)
-	a, err := namespace.Encode(cur)
-	if err != nil {
-		return false, nil
-	}
-	b, err := namespace.Encode(st)
-	if err != nil {
-		return false, err
-	}
-	return sha256.Sum256(a) == sha256.Sum256(b), nil
 }
