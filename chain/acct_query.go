@@ -20,10 +20,11 @@ const (
 	QuerySharesTo     = "/sharesto/"     // /sharesto/<account>     → Page[Share]: shares it received (not public ones)
 	QuerySharesBy     = "/sharesby/"     // /sharesby/<account>     → Page[Share]: shares it owns
 	QueryPublicShares = "/publicshares/" // /publicshares/<account> → Page[Share]: its public shares
+	QueryInbox        = "/inbox/"        // /inbox/<account>        → Inbox (ErrNotFound: none yet)
 )
 
 var acctQueryPrefixes = []string{QueryDevices, QueryDevice, QueryRoots, QueryRoot, QueryNameOf, QueryName,
-	QuerySharesTo, QuerySharesBy, QueryShare, QueryPublicShares}
+	QuerySharesTo, QuerySharesBy, QueryShare, QueryPublicShares, QueryInbox}
 
 // isAcctQuery reports whether path is one of the paths above.
 func isAcctQuery(path string) bool {
@@ -97,6 +98,12 @@ func queryAcct(st kvIterReader, path string, cursor []byte) ([]byte, error) {
 			return nil, err
 		}
 		return getRaw(st, nameOfKey(a), "name of "+a.String())
+	case strings.HasPrefix(path, QueryInbox):
+		a, err := addr(QueryInbox)
+		if err != nil {
+			return nil, err
+		}
+		return getRaw(st, inboxKey(a), "inbox key of "+a.String())
 	case strings.HasPrefix(path, QueryName):
 		name := strings.TrimPrefix(path, QueryName)
 		if err := CheckName(name); err != nil {
@@ -157,6 +164,8 @@ func acctStoreKey(path string) ([]byte, bool, error) {
 			return deviceOfKey(a), true, nil
 		case QueryRoot:
 			return rootKey(a), true, nil
+		case QueryInbox:
+			return inboxKey(a), true, nil
 		}
 		return nameOfKey(a), true, nil
 	}
@@ -167,6 +176,8 @@ func acctStoreKey(path string) ([]byte, bool, error) {
 		return addr(QueryRoot)
 	case strings.HasPrefix(path, QueryNameOf):
 		return addr(QueryNameOf)
+	case strings.HasPrefix(path, QueryInbox):
+		return addr(QueryInbox)
 	case strings.HasPrefix(path, QueryName):
 		name := strings.TrimPrefix(path, QueryName)
 		if err := CheckName(name); err != nil {

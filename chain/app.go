@@ -65,13 +65,13 @@ import (
 //	   owner adds parity pieces up to it. Version-9 state is refused.
 //	11: accounts across devices: the envelope's optional account (a
 //	   device signs for its account: PlaceFile, RemoveFile, RaisePieces,
-//	   SubmitJob, SetRoot, SetShare, Unshare), the AddDevice and
+//	   SubmitJob, SetRoot, SetShare, Unshare, SetInbox), the AddDevice and
 //	   RemoveDevice rules (devof/, devs/, devleft/ records), namespace
 //	   roots by compare-and-swap (SetRoot; root/, roots/ records; params'
 //	   kept_roots), the username registry (RegisterName, ReleaseName;
 //	   name/, nameof/, namegone/ records; params' name_cooldown), shares
 //	   (SetShare, Unshare; share/, sharesby/, sharesto/, sharecount/
-//	   records), codes 39 (stale version) and 40 (not a device). A job's
+//	   records), inbox keys (SetInbox; inbox/ records), codes 39 (stale version) and 40 (not a device). A job's
 //	   id is JobID(signing key, its nonce). Version-10 state is refused.
 const AppVersion = 11
 

@@ -58,6 +58,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		newShare(addrOf(k), addrOf(other), []byte("sealed key"), true),
 		&SetShare{ShareID: Hash{9}, Version: 2, Pointer: []byte("p")},
 		&Unshare{ShareID: Hash{9}},
+		&SetInbox{Key: []byte("0123456789abcdef0123456789abcdef")},
 	}
 	var out [][]byte
 	for i, b := range bodies {

@@ -201,4 +201,5 @@ var rules = map[string]rule{
 	TypeReleaseName:   ruleFor(applyReleaseName),
 	TypeSetShare:      deviceAllowed(ruleFor(applySetShare)),
 	TypeUnshare:       deviceAllowed(ruleFor(applyUnshare)),
+	TypeSetInbox:      deviceAllowed(ruleFor(applySetInbox)),
 }

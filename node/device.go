@@ -234,6 +234,9 @@ func (n *Node) watchAccount(ctx context.Context, every time.Duration) {
 		if err := n.checkAccount(ctx, al); err != nil && ctx.Err() == nil {
 			n.log.Debug("checking the node's account", "err", err)
 		}
+		if err := n.checkShares(ctx); err != nil && ctx.Err() == nil {
+			n.log.Debug("checking the account's shares", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return

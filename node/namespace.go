@@ -88,6 +88,9 @@ func redundancyOut(r namespace.Redundancy) api.Redundancy {
 
 // Stat is the entry at p in version (0: the current one).
 func (n *Node) Stat(ctx context.Context, p string, version uint64) (*api.Entry, error) {
+	if e, ok, err := n.statShared(ctx, p, version); ok {
+		return e, err
+	}
 	p, err := namespace.CleanPath(p)
 	if err != nil {
 		return nil, nsErr(err)
@@ -106,6 +109,9 @@ func (n *Node) Stat(ctx context.Context, p string, version uint64) (*api.Entry, 
 
 // List is the directory at p in version (0: the current one).
 func (n *Node) List(ctx context.Context, p string, version uint64) (*api.Listing, error) {
+	if l, ok, err := n.listShared(ctx, p, version); ok {
+		return l, err
+	}
 	p, err := namespace.CleanPath(p)
 	if err != nil {
 		return nil, nsErr(err)
@@ -137,9 +143,20 @@ func (n *Node) updateFrom(ctx context.Context, from uint64, change func(*namespa
 	if ns == nil {
 		return nil, fmt.Errorf("%w: this node keeps no namespace", api.ErrNotFound)
 	}
-	res, err := ns.UpdateFrom(ctx, from, change)
+	if out, ok, err := n.updateShared(ctx, change); ok {
+		return out, err
+	}
+	res, err := ns.UpdateFrom(ctx, from, func(t *namespace.Tree) error {
+		if err := change(t); err != nil {
+			return err
+		}
+		return checkOwnTree(t)
+	})
 	if err != nil {
 		return nil, nsErr(err)
+	}
+	if res.Changed {
+		n.afterCommit(ctx, res.Tree)
 	}
 	out := &api.Change{Version: res.Version, Changed: res.Changed}
 	for _, c := range res.Conflicts {

@@ -109,7 +109,9 @@ type Node struct {
 	acctMu sync.RWMutex
 	acct   AccountKeys
 	ns     *tree.Service
-	dead   deadPeers
+	// shareSt is the node's sharing state (share.go).
+	shareSt shareState
+	dead    deadPeers
 	// workState keeps the compute worker's runs; work is the worker (nil
 	// when the node offers no CPU).
 	workState *worker.DirState

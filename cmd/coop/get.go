@@ -23,8 +23,10 @@ func newGetCmd() *cobra.Command {
 			"standard output. Works on any node given the capability; on any node of the owning\n" +
 			"account the file id (64 hex digits, from `coop ls -l`) is enough: the file key is\n" +
 			"opened from the ledger with the account key. A PATH (starting with /) names a file of\n" +
-			"the account's namespace, as it is now or, with --at, in a kept version (coop log).",
-		Example: "  coop get coop1… -o photo.jpg\n  coop get 3f1c…(64 hex digits) -o photo.jpg\n  coop get /docs/report.pdf -o report.pdf\n  coop get /docs/report.pdf --at 12 -o old.pdf",
+			"the account's namespace, as it is now or, with --at, in a kept version (coop log);\n" +
+			"/shared-with-me/OWNER/NAME/... a file shared with the account, and coop://NAME/PATH a\n" +
+			"file of another account's public folder.",
+		Example: "  coop get coop1… -o photo.jpg\n  coop get 3f1c…(64 hex digits) -o photo.jpg\n  coop get /docs/report.pdf -o report.pdf\n  coop get /docs/report.pdf --at 12 -o old.pdf\n  coop get coop://alice/index.html",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := daemonClient()
@@ -34,7 +36,7 @@ func newGetCmd() *cobra.Command {
 			start := time.Now()
 			var body io.ReadCloser
 			var size int64
-			if at := cfg.GetUint64("at"); strings.HasPrefix(args[0], "/") {
+			if at := cfg.GetUint64("at"); strings.HasPrefix(args[0], "/") || strings.HasPrefix(args[0], "coop://") {
 				body, size, err = c.OpenPath(cmd.Context(), args[0], at)
 			} else if at != 0 {
 				return fmt.Errorf("--at needs a PATH (starting with /), not a capability or file id")

@@ -29,13 +29,14 @@ func newLsCmd() *cobra.Command {
 			"home's copy of the ledger itself: the files as of the last block that node saw.\n\n" +
 			"With a PATH (starting with /), ls lists that directory of the account's namespace\n" +
 			"(size, modification time, redundancy, name; -l adds capabilities), as it is now or,\n" +
-			"with --at, in a kept version (coop log).",
-		Example: "  coop ls\n  coop ls /\n  coop ls -l /docs\n  coop ls /docs --at 7",
+			"with --at, in a kept version (coop log). Shares received are under /shared-with-me;\n" +
+			"coop://NAME/PATH lists another account's public folder (what it put under /public).",
+		Example: "  coop ls\n  coop ls /\n  coop ls -l /docs\n  coop ls /docs --at 7\n  coop ls /shared-with-me\n  coop ls coop://alice/",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
-				if !strings.HasPrefix(args[0], "/") {
-					return fmt.Errorf("PATH %q must start with / (the root of the account's namespace)", args[0])
+				if !strings.HasPrefix(args[0], "/") && !strings.HasPrefix(args[0], "coop://") {
+					return fmt.Errorf("PATH %q must start with / (the root of the account's namespace) or coop://NAME/ (an account's public folder)", args[0])
 				}
 				c, err := daemonClient()
 				if err != nil {

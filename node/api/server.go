@@ -171,6 +171,7 @@ func (s *Server) routes() http.Handler {
 	s.jobRoutes(mux)
 	s.namespaceRoutes(mux)
 	s.deviceRoutes(mux)
+	s.shareRoutes(mux)
 	s.dashboardRoutes(mux)
 	return s.public(s.authenticate(mux))
 }

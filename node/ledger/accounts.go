@@ -81,3 +81,11 @@ func (c *Client) PublicShares(ctx context.Context, account chain.Address) ([]cha
 	v, _, err := QueryList[chain.Share](ctx, c, chain.QueryPublicShares+account.String())
 	return v, err
 }
+
+// Inbox returns an account's inbox key record (/inbox/<account>): the
+// X25519 key share keys are sealed to for it; an error wrapping
+// chain.ErrNotFound before its first SetInbox.
+func (c *Client) Inbox(ctx context.Context, account chain.Address) (chain.Inbox, error) {
+	var v chain.Inbox
+	return v, c.Query(ctx, chain.QueryInbox+account.String(), &v)
+}

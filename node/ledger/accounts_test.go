@@ -58,6 +58,16 @@ func TestDeviceClientActsForItsAccount(t *testing.T) {
 	if _, err := acct.BroadcastCommit(ctx, &chain.RegisterName{Name: "ann"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := acct.Inbox(ctx, A); !errors.Is(err, chain.ErrNotFound) {
+		t.Fatalf("Inbox before any: %v", err)
+	}
+	inbox := []byte("0123456789abcdef0123456789abcdef")
+	if _, err := dev.BroadcastCommitFor(ctx, A, &chain.SetInbox{Key: inbox}); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := acct.Inbox(ctx, A); err != nil || string(in.Key) != string(inbox) || in.By != D {
+		t.Fatalf("Inbox: %+v %v", in, err)
+	}
 
 	if ds, err := acct.Devices(ctx, A); err != nil || len(ds) != 1 || ds[0].Address != D || ds[0].Label != "phone" {
 		t.Fatalf("Devices: %+v %v", ds, err)
