@@ -18,7 +18,13 @@ import (
 )
 
 // Version is the manifest format version this package writes and reads.
-const Version = 1
+//
+//   - 1: a piece's ID is the SHA-256 of its bytes, its Root the Merkle
+//     commitment.
+//   - 2: a piece's ID is its Merkle commitment: ID = Root (one hash pass
+//     gives both). The encoding is unchanged; Validate requires the two
+//     equal, and refuses version 1.
+const Version = 2
 
 // Limits of the format, checked by Validate.
 const (
@@ -55,9 +61,9 @@ type Segment struct {
 // Piece is one erasure-coded piece of a segment.
 type Piece struct {
 	_      struct{} `cbor:",toarray"`
-	ID     [32]byte // SHA-256 of the piece's bytes
+	ID     [32]byte // the piece's content address: its Merkle commitment (package proofs)
 	Size   uint64   // bytes
-	Root   [32]byte // Merkle commitment (package proofs)
+	Root   [32]byte // Merkle commitment (package proofs), equal to ID
 	Leaves uint64   // Merkle leaves
 }
 
@@ -145,6 +151,9 @@ func (m *Manifest) Validate() error {
 			}
 			if p.Leaves != leaves {
 				return bad("segment %d piece %d has %d leaves, want %d", i, j, p.Leaves, leaves)
+			}
+			if p.Root != p.ID {
+				return bad("segment %d piece %d has root %x and id %x: a piece's id is its Merkle commitment", i, j, p.Root[:8], p.ID[:8])
 			}
 		}
 	}

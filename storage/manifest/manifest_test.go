@@ -16,7 +16,8 @@ func sample(size uint64, k, m uint64) *Manifest {
 		ps := man.PieceSize(int(s))
 		for i := uint64(0); i < k+m; i++ {
 			p := Piece{Size: ps, Leaves: (ps + LeafSize - 1) / LeafSize}
-			p.ID[0], p.ID[1], p.Root[0] = byte(s), byte(i), 0xaa
+			p.ID[0], p.ID[1] = byte(s), byte(i)
+			p.Root = p.ID
 			seg.Pieces = append(seg.Pieces, p)
 		}
 		man.Segments = append(man.Segments, seg)
@@ -90,7 +91,9 @@ func TestInvalidManifestsAreRejected(t *testing.T) {
 		"trailing bytes":              append(bytes.Clone(good), 0),
 		"an unknown field":            withExtra,
 		"keys out of canonical order": unsorted,
-		"another version":             mutate(func(m *Manifest) { m.Version = 2 }),
+		"another version":             mutate(func(m *Manifest) { m.Version = Version + 1 }),
+		"version 1 (SHA-256 ids)":     mutate(func(m *Manifest) { m.Version = 1 }),
+		"a root other than the id":    mutate(func(m *Manifest) { m.Segments[2].Pieces[1].Root[31] ^= 1 }),
 		"k of zero":                   mutate(func(m *Manifest) { m.K = 0 }),
 		"too many shards":             mutate(func(m *Manifest) { m.M = MaxShards }),
 		"a tiny segment size":         mutate(func(m *Manifest) { m.SegmentSize = 10 }),
