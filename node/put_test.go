@@ -34,11 +34,9 @@ func TestPlannedLayoutMatchesThePut(t *testing.T) {
 				_, _ = rand.Read(data)
 				var mu sync.Mutex
 				byOrdinal := map[int]blockstore.ID{}
-				roots := map[blockstore.ID]proofs.Hash{}
-				sink := &trackingSink{s: storage.StoreSink(store, blockstore.Cache), onCommit: func(o int, id blockstore.ID, _ int64, root proofs.Hash) {
+				sink := &trackingSink{s: storage.StoreSink(store, blockstore.Cache), onCommit: func(o int, id blockstore.ID, _ int64) {
 					mu.Lock()
 					byOrdinal[o] = id
-					roots[id] = root
 					mu.Unlock()
 				}}
 				res, err := storage.Put(context.Background(), bytes.NewReader(data), sink, cfg)
@@ -59,8 +57,13 @@ func TestPlannedLayoutMatchesThePut(t *testing.T) {
 					if byOrdinal[ord] != p.ID {
 						t.Fatalf("piece %d/%d was not block number %d", p.Segment, p.Index, ord)
 					}
-					if roots[p.ID] != p.Root {
-						t.Fatalf("piece %d/%d: commitment computed while writing differs", p.Segment, p.Index)
+					if p.Root != proofs.Hash(p.ID) {
+						t.Fatalf("piece %d/%d: root %s is not its id %s", p.Segment, p.Index, p.Root, p.ID)
+					}
+					// The Levels kept from the pass that wrote the piece
+					// (for a self-held piece) are the piece's.
+					if lv := sink.levelsOf(p.ID); lv == nil || lv.Check(p.Root) != nil {
+						t.Fatalf("piece %d/%d: no Levels leading to its commitment kept from the write", p.Segment, p.Index)
 					}
 				}
 			})
