@@ -151,7 +151,8 @@ func (hashSink) CreateBlock(context.Context) (BlockWriter, error) {
 }
 func (w *hashWriter) Write(p []byte) (int, error)    { return w.h.Write(p) }
 func (w *hashWriter) Abort()                         {}
-func (w *hashWriter) Sum() blockstore.ID             { return blockstore.ID(w.h.Root()) }
+func (w *hashWriter) Sum() blockstore.ID             { return blockstore.ID(w.h.ID()) }
+func (w *hashWriter) Root() proofs.Hash              { return w.h.Root() }
 func (w *hashWriter) Commit() (blockstore.ID, error) { return w.Sum(), nil }
 
 // BenchmarkPutNoDisk is BenchmarkPut into a sink that discards the pieces.

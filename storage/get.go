@@ -480,7 +480,7 @@ func fetchVerified(ctx context.Context, src PieceSource, ref PieceRef, tempDir s
 		}
 		ra, rc = f, f
 	}
-	if id := blockstore.ID(h.Root()); id != ref.ID {
+	if id := blockstore.ID(h.ID()); id != ref.ID {
 		rc.Close()
 		return nil, nil, fmt.Errorf("%w: hashes to %s, want %s", ErrPieceMismatch, id, ref.ID)
 	}
@@ -618,8 +618,8 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 }
 
 // Spool is one attempt at receiving a piece: its bytes go to an unlinked
-// temporary file and through the Merkle commitment (the piece id,
-// blockstore.Sum) as they are written, so Get checks the piece against its
+// temporary file and through the Merkle commitment (from which the piece
+// id, blockstore.Sum) as they are written, so Get checks the piece against its
 // id without reading it back. A PieceSource fetching
 // from the network returns a Spool holding the whole piece from
 // FetchPiece; Get then seals it (later writes fail) and compares the hash
@@ -678,7 +678,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 func (s *Spool) VerifyPiece(id [32]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sum := s.h.Root(); sum != id {
+	if sum := s.h.ID(); sum != id {
 		return fmt.Errorf("%w: %d bytes hashing to %s, want %s", ErrPieceMismatch, s.n, blockstore.ID(sum), blockstore.ID(id))
 	}
 	return nil
@@ -689,7 +689,7 @@ func (s *Spool) seal() (sum [32]byte, n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sealed = true
-	return s.h.Root(), s.n
+	return s.h.ID(), s.n
 }
 
 // Size is the bytes written.

@@ -30,7 +30,8 @@ type PieceRef struct {
 }
 
 // PieceInfo is a PieceRef with the piece's Merkle commitment, as the ledger
-// records it. The commitment is the piece's id (Root = ID).
+// records it. The id is the commitment bound to the size:
+// ID = proofs.ID(Root, Size).
 type PieceInfo struct {
 	PieceRef
 	Root   proofs.Hash
@@ -57,12 +58,15 @@ type BlockSink interface {
 // BlockWriter streams one block; *blockstore.Writer is one.
 type BlockWriter interface {
 	io.Writer
-	// Commit makes the block durable and returns its id: the Merkle
-	// commitment of its bytes (blockstore.Sum), computed as they were
-	// written.
+	// Commit makes the block durable and returns its id (blockstore.Sum of
+	// its bytes: their Merkle commitment bound to their length), computed
+	// as they were written.
 	Commit() (blockstore.ID, error)
 	// Sum returns the id of the bytes written so far, without committing.
 	Sum() blockstore.ID
+	// Root returns the Merkle commitment of the bytes written so far, from
+	// the same pass.
+	Root() proofs.Hash
 	// Abort discards the block; a no-op after Commit.
 	Abort()
 }
@@ -216,7 +220,7 @@ func (p *putter) release(st *stripe) {
 
 // pieceWriter is the goroutine of one piece of a segment: it writes the
 // piece's shards (in) into its block, whose writer computes the piece's
-// Merkle commitment (its id) in the same pass.
+// Merkle commitment and id in the same pass.
 type pieceWriter struct {
 	in   chan *stripe
 	w    BlockWriter
@@ -321,7 +325,7 @@ func (p *putter) putSegment(seg int, r io.Reader) (wait func() error, err error)
 			if p.k > 1 {
 				pw = pws[i]
 			}
-			root, leaves := proofs.Hash(pw.id), proofs.LeafCount(pw.size)
+			root, leaves := pw.w.Root(), proofs.LeafCount(pw.size)
 			ms.Pieces = append(ms.Pieces, manifest.Piece{ID: pw.id, Size: uint64(pw.size), Root: root, Leaves: leaves})
 			p.pieces = append(p.pieces, PieceInfo{
 				PieceRef: PieceRef{Segment: seg, Index: i, ID: pw.id, Size: pw.size},

@@ -111,13 +111,13 @@ func Rebuild(ctx context.Context, l SegmentLayout, src PieceSource, sink BlockSi
 		}
 		ref := l.Pieces[o.idx]
 		ref.ID = id
-		res = append(res, PieceInfo{PieceRef: ref, Root: proofs.Hash(id), Leaves: proofs.LeafCount(ref.Size)})
+		res = append(res, PieceInfo{PieceRef: ref, Root: o.w.Root(), Leaves: proofs.LeafCount(ref.Size)})
 	}
 	return res, nil
 }
 
 // regenerated is one piece regenerate wrote: its block (not committed),
-// whose writer computed its id (the Merkle commitment) on the way.
+// whose writer computed its commitment and id on the way.
 type regenerated struct {
 	idx int
 	w   BlockWriter

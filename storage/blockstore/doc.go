@@ -1,9 +1,10 @@
 // Package blockstore keeps content-addressed blocks on local disk: the pieces
 // a node holds and the encrypted manifests of files.
 //
-// A block's ID is its Merkle commitment (proofs.Root: domain-separated SHA-256
-// over 1 KiB leaves, bound to the leaf count), computed as the block is
-// written, so a piece's content address is also the root its holder proves
+// A block's ID is proofs.ID of its bytes: their Merkle commitment
+// (proofs.Root: domain-separated SHA-256 over 1 KiB leaves, bound to the
+// leaf count) bound to their exact length, computed as the block is written,
+// so the pass that addresses a piece also gives the root its holder proves
 // against (format 2, recorded in the FORMAT file; format 1 used SHA-256 of
 // the bytes and is refused with ErrFormat). The store has two areas:
 //

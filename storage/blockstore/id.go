@@ -8,14 +8,14 @@ import (
 	"github.com/coop-network/coop/proofs"
 )
 
-// ID is the address of a block: its Merkle commitment (proofs.Root of its
-// bytes: domain-separated SHA-256 over LeafSize leaves, bound to the leaf
-// count). For a piece it is at once its content address and the commitment
-// its holder proves against, so one pass over the bytes gives both.
+// ID is the address of a block: proofs.ID of its bytes, their Merkle
+// commitment (proofs.Root: domain-separated SHA-256 over LeafSize leaves,
+// bound to the leaf count) bound to their exact length. For a piece the one
+// pass that gives its id gives the commitment its holder proves against.
 type ID [proofs.HashSize]byte
 
 // Sum returns the ID of b.
-func Sum(b []byte) ID { return ID(proofs.Root(b)) }
+func Sum(b []byte) ID { return ID(proofs.IDOf(b)) }
 
 // String returns the ID as 64 lowercase hex digits.
 func (id ID) String() string { return hex.EncodeToString(id[:]) }

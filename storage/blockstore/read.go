@@ -93,7 +93,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 }
 
 func (r *Reader) finish() error {
-	if got := ID(r.h.Root()); got != r.id {
+	if got := ID(r.h.ID()); got != r.id {
 		r.s.markCorrupt(r.id, r.area)
 		return fmt.Errorf("%w: %s", ErrCorrupt, r.id)
 	}

@@ -60,9 +60,9 @@ const lockName = "LOCK"
 // file of its directory.
 //
 //   - 1 (no FORMAT file): ID = SHA-256 of the block's bytes.
-//   - 2: ID = the block's Merkle commitment (proofs.Root), so that a piece's
-//     content address is the commitment the ledger records and its holder
-//     proves against, and a piece is hashed once.
+//   - 2: ID = proofs.ID: the block's Merkle commitment bound to its length,
+//     so that one pass over a piece gives its content address and the
+//     commitment the ledger records and its holder proves against.
 const FormatVersion = 2
 
 // formatName is the file recording a store's FormatVersion.
@@ -190,7 +190,7 @@ func (s *Store) checkFormat() error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("blockstore: %w", err)
 	case len(s.entries) > 0:
-		return fmt.Errorf("%w: %s holds %d blocks addressed by SHA-256 (format 1); this coop addresses blocks by their Merkle commitment (format %d): move the directory away or remove it", ErrFormat, s.dir, len(s.entries), FormatVersion)
+		return fmt.Errorf("%w: %s holds %d blocks addressed by SHA-256 (format 1); this coop addresses blocks by their Merkle commitment and length (format %d): move the directory away or remove it", ErrFormat, s.dir, len(s.entries), FormatVersion)
 	}
 	tmp := filepath.Join(s.tmpDir(), formatName)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)

@@ -43,8 +43,8 @@ func TestBlocksRoundTripByContentAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id != Sum(data) || id != ID(proofs.Root(data)) {
-		t.Fatal("id is not the Merkle commitment of the bytes")
+	if id != Sum(data) || id != ID(proofs.IDOf(data)) {
+		t.Fatal("id is not the proofs.ID of the bytes")
 	}
 	got, err := s.Get(ctx, id, 1<<20)
 	if err != nil || !bytes.Equal(got, data) {
@@ -390,15 +390,18 @@ func TestWriterLevelsComeFromTheSamePass(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := lv.Check(proofs.Hash(id)); err != nil {
-			t.Fatalf("%d bytes: levels do not lead to the block id: %v", size, err)
+		if w.Root() != proofs.Root(data) || proofs.ID(w.Root(), uint64(size)) != proofs.Hash(id) {
+			t.Fatalf("%d bytes: the writer's root is not the commitment its id binds", size)
+		}
+		if err := lv.Check(w.Root()); err != nil {
+			t.Fatalf("%d bytes: levels do not lead to the block's root: %v", size, err)
 		}
 		leaf := proofs.LeafCount(int64(size)) - 1
 		p, err := proofs.ProveWithLevels(bytes.NewReader(data), int64(size), leaf, lv)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := proofs.Verify(proofs.Hash(id), p); err != nil {
+		if err := proofs.Verify(w.Root(), p); err != nil {
 			t.Fatalf("%d bytes: proof from the writer's levels: %v", size, err)
 		}
 	}
@@ -451,4 +454,23 @@ func TestOpenRefusesAnotherFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2.Close()
+}
+
+// TestPaddedBytesAreNotTheBlock: bytes with a zero appended inside the last
+// leaf share the block's Merkle commitment, but not its id, so CommitAs
+// refuses them.
+func TestPaddedBytesAreNotTheBlock(t *testing.T) {
+	s := openTest(t, t.TempDir(), DefaultConfig())
+	data := block(3, 1500)
+	id := Sum(data)
+	padded := append(bytes.Clone(data), 0)
+	if proofs.Root(padded) != proofs.Root(data) {
+		t.Fatal("premise: the padded bytes should share the commitment")
+	}
+	if err := s.PutExpect(ctx, Pinned, id, bytes.NewReader(padded)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("padded bytes stored under the block's id: %v", err)
+	}
+	if _, ok := s.Has(id); ok {
+		t.Fatal("padded bytes visible under the id")
+	}
 }

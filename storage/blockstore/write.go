@@ -19,9 +19,10 @@ var testHookBeforeRename func(tmp string) error
 // Writer must end with exactly one Commit or Abort; until Commit the block is
 // invisible. A Writer is not safe for concurrent use.
 //
-// The Writer computes the block's Merkle commitment (its ID) as the bytes
-// pass, keeping the roots of its 64 KiB chunks too (32 bytes per 64 KiB), so
-// that a holder gets the piece's proofs.Levels from the same pass (Levels).
+// The Writer computes the block's Merkle commitment and from it its ID as
+// the bytes pass, keeping the roots of its 64 KiB chunks too (32 bytes per
+// 64 KiB), so that a holder gets the piece's proofs.Levels from the same
+// pass (Root, Levels).
 type Writer struct {
 	s    *Store
 	ctx  context.Context
@@ -80,7 +81,11 @@ func (w *Writer) Write(p []byte) (int, error) {
 func (w *Writer) Size() int64 { return w.n }
 
 // Sum returns the ID of the bytes written so far, without committing them.
-func (w *Writer) Sum() ID { return ID(w.h.Root()) }
+func (w *Writer) Sum() ID { return ID(w.h.ID()) }
+
+// Root returns the Merkle commitment of the bytes written so far (of the
+// block, after Commit): the root the ledger records for a piece.
+func (w *Writer) Root() proofs.Hash { return w.h.Root() }
 
 // Levels returns the proofs.Levels of the bytes written so far (of the block,
 // after Commit), computed in the pass that gave its ID: the prover keeps them
@@ -113,7 +118,7 @@ func (w *Writer) Commit() (ID, error) {
 		w.Abort()
 		return id, err
 	}
-	id = ID(w.h.Root())
+	id = w.Sum()
 	return id, w.commit(id)
 }
 
@@ -128,7 +133,7 @@ func (w *Writer) CommitAs(want ID) error {
 		w.Abort()
 		return w.err
 	}
-	id := ID(w.h.Root())
+	id := w.Sum()
 	if id != want {
 		w.Abort()
 		return fmt.Errorf("%w: received %d bytes hashing to %s, want %s", ErrCorrupt, w.n, id, want)
