@@ -33,7 +33,7 @@ func newReplaceLedger(t *testing.T, epochLength uint64) *replaceLedger {
 	for i := range b {
 		b[i] = byte(p.rng.Uint32())
 	}
-	id := Hash(proofs.Root(b))
+	id := Hash(proofs.IDOf(b))
 	p.data[id] = b
 	pc := Piece{ID: id, Size: r.size, Root: Hash(proofs.Root(b)), Leaves: proofs.LeafCount(int64(r.size))}
 	pf := &PlaceFile{FileID: r.file, Size: r.size, K: 1, M: 1}

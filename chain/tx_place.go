@@ -20,8 +20,8 @@ const maxShards = 256
 // pieces with the named holders. Pieces are listed segment by segment, each
 // segment's K+M pieces in index order (piece i has Segment i/(K+M) and Index
 // i%(K+M)); a piece of Size bytes has ceil(Size / proofs.LeafSize) Leaves,
-// and its ID is its Merkle commitment: ID = Root (a piece's content address
-// is the root it is proved against, so one hash pass gives both).
+// and its ID is its Merkle commitment bound to its size:
+// ID = proofs.ID(Root, Size) (one hash pass over a piece gives both).
 // Every holder signs a Receipt for its pieces. The signer is charged
 // Σ piece sizes against its quota; each holder's free pledged capacity
 // shrinks by the sizes of the pieces it holds, and a holder other than the
@@ -58,11 +58,11 @@ type PlaceFile struct {
 // TxType implements Body.
 func (*PlaceFile) TxType() string { return TypePlaceFile }
 
-// checkPieceRoot refuses a piece whose id is not its Merkle commitment
-// (ID = Root, since AppVersion 11).
+// checkPieceRoot refuses a piece whose id is not its Merkle root bound to
+// its size (ID = proofs.ID(Root, Size), since AppVersion 11).
 func checkPieceRoot(p *Piece) error {
-	if p.ID != p.Root {
-		return fmt.Errorf("%w: piece %d/%d has id %s and root %s: a piece's id is its Merkle commitment", ErrInvalid, p.Segment, p.Index, p.ID, p.Root)
+	if want := Hash(proofs.ID(proofs.Hash(p.Root), p.Size)); p.ID != want {
+		return fmt.Errorf("%w: piece %d/%d has id %s, but its root %s and %d bytes give id %s", ErrInvalid, p.Segment, p.Index, p.ID, p.Root, p.Size, want)
 	}
 	return nil
 }

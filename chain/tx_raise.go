@@ -23,8 +23,8 @@ const TypeRaisePieces = "raise_pieces"
 // bytes, as a placement is. Pieces lists the added pieces segment by
 // segment, each segment's in index order (Segment and Index as they will
 // be in the file), every one of the size of its segment's pieces, with
-// ceil(Size / LeafSize) Leaves and its id equal to its root (its Merkle
-// commitment, as in PlaceFile); with K = 1 each is a copy: the id and root
+// ceil(Size / LeafSize) Leaves and its id binding its root and size
+// (proofs.ID, as in PlaceFile); with K = 1 each is a copy: the id and root
 // of its segment's piece 0. The ledger cannot recompute parity, so as in
 // PlaceFile the evidence is the new holders' receipts and, after, their
 // proofs: each new holder must be a registered, active node that is not

@@ -165,10 +165,10 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 	return nil
 }
 
-// ReceivePush implements exchange.Sink: it stores the piece pinned if the
-// Merkle commitment of its bytes is its id, computed in the one pass that
-// writes it (with the Levels the prover keeps), and records that root for
-// the receipt.
+// ReceivePush implements exchange.Sink: it stores the piece pinned if its
+// bytes have its id, computed in the one pass that writes them with their
+// Merkle commitment and the Levels the prover keeps, and records that root
+// for the receipt.
 func (h *holder) ReceivePush(ctx context.Context, p exchange.Push, r io.Reader) error {
 	id := blockstore.ID(p.Piece)
 	root, err := h.receive(ctx, p, r)
@@ -199,8 +199,8 @@ func (h *holder) receive(ctx context.Context, p exchange.Push, r io.Reader) (pro
 		w.Abort()
 		return proofs.Hash{}, err
 	}
-	// CommitAs compares the commitment the writer computed with the id
-	// before making anything durable.
+	// CommitAs compares the id the writer computed with the piece's before
+	// making anything durable.
 	if err := w.CommitAs(blockstore.ID(p.Piece)); err != nil {
 		if errors.Is(err, blockstore.ErrCorrupt) {
 			return proofs.Hash{}, fmt.Errorf("%w: %w: piece %s: %v", exchange.ErrRejected, exchange.ErrHashMismatch, p.Piece, err)
@@ -209,7 +209,7 @@ func (h *holder) receive(ctx context.Context, p exchange.Push, r io.Reader) (pro
 	}
 	lv, lerr := w.Levels()
 	h.putLevels(chain.Hash(p.Piece), lv, lerr)
-	return proofs.Hash(p.Piece), nil
+	return w.Root(), nil
 }
 
 // levelser is a block writer that computed a piece's proofs.Levels in the
@@ -252,8 +252,8 @@ func (h *holder) levelsFromStore(ctx context.Context, id blockstore.ID) {
 		h.log.Warn("reading a self-held piece for its levels", "piece", id, "err", err)
 		return
 	}
-	if got := tree.Root(); got != proofs.Hash(id) {
-		h.log.Warn("a self-held piece does not match its id; keeping no levels", "piece", id, "root", got)
+	if got := tree.ID(); got != proofs.Hash(id) {
+		h.log.Warn("a self-held piece does not match its id; keeping no levels", "piece", id, "got", got)
 		return
 	}
 	lv, err := tree.Levels()

@@ -78,8 +78,7 @@ type testPiece struct {
 func newTestPiece(n int) testPiece {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
-	root := proofs.Root(b)
-	return testPiece{data: b, id: exchange.PieceID(root), root: root}
+	return testPiece{data: b, id: exchange.PieceID(proofs.IDOf(b)), root: proofs.Root(b)}
 }
 
 func (p testPiece) chainPiece(seg uint32, holder chain.Address) chain.Piece {

@@ -376,7 +376,7 @@ func TestHolderRules(t *testing.T) {
 	data := make([]byte, 5000)
 	_, _ = rand.Read(data)
 	push := exchange.Push{
-		Piece: exchange.PieceID(proofs.Root(data)), Size: int64(len(data)),
+		Piece: exchange.PieceID(proofs.IDOf(data)), Size: int64(len(data)),
 		Owner: a.pub, File: sha256.Sum256([]byte("some file")),
 	}
 	t.Run("a push from someone else's node is refused", func(t *testing.T) {
@@ -425,7 +425,7 @@ func TestHolderRules(t *testing.T) {
 		other := make([]byte, 3000)
 		_, _ = rand.Read(other)
 		p := push
-		p.Piece, p.Size = exchange.PieceID(proofs.Root(other)), int64(len(other))
+		p.Piece, p.Size = exchange.PieceID(proofs.IDOf(other)), int64(len(other))
 		if err := a.x.Push(ctx, b.host.ID(), p, bytes.NewReader(other)); err != nil {
 			t.Fatal(err)
 		}
@@ -593,7 +593,7 @@ func TestHolderRefusesOwnersOverQuota(t *testing.T) {
 	data := make([]byte, 1<<20+1)
 	_, _ = rand.Read(data)
 	push := exchange.Push{
-		Piece: exchange.PieceID(proofs.Root(data)), Size: int64(len(data)),
+		Piece: exchange.PieceID(proofs.IDOf(data)), Size: int64(len(data)),
 		Owner: a.pub, File: sha256.Sum256([]byte("a put")),
 	}
 	err := a.x.Push(ctx, b.host.ID(), push, bytes.NewReader(data))

@@ -117,7 +117,7 @@ func TestHolderKeepsLevelsAndProverAnswers(t *testing.T) {
 
 // TestLevelsOfSelfHeldPieces: a piece this node keeps of its own put or
 // repair without Levels from the pass that wrote it gets Levels read from
-// the store, only if they lead to its id (its commitment).
+// the store, only if the bytes still have its id.
 func TestLevelsOfSelfHeldPieces(t *testing.T) {
 	e, ls := newHolderEnvWithLevels(t)
 	ctx := context.Background()

@@ -499,7 +499,7 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 		if err := n.store.Pin(ctx, id); err != nil {
 			return err
 		}
-		if lv != nil && lv.Check(proofs.Hash(id)) == nil {
+		if lv != nil && proofs.ID(lv.Root(), uint64(size)) == proofs.Hash(id) {
 			n.hold.putLevels(chain.Hash(id), lv, nil)
 		} else {
 			n.hold.levelsFromStore(ctx, id)

@@ -57,8 +57,8 @@ func TestPlannedLayoutMatchesThePut(t *testing.T) {
 					if byOrdinal[ord] != p.ID {
 						t.Fatalf("piece %d/%d was not block number %d", p.Segment, p.Index, ord)
 					}
-					if p.Root != proofs.Hash(p.ID) {
-						t.Fatalf("piece %d/%d: root %s is not its id %s", p.Segment, p.Index, p.Root, p.ID)
+					if proofs.ID(p.Root, uint64(p.Size)) != proofs.Hash(p.ID) {
+						t.Fatalf("piece %d/%d: id %s does not bind root %s", p.Segment, p.Index, p.ID, p.Root)
 					}
 					// The Levels kept from the pass that wrote the piece
 					// (for a self-held piece) are the piece's.

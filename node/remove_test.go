@@ -129,7 +129,7 @@ func TestRemoveAndReceiptsOnTheNetwork(t *testing.T) {
 		_, _ = rand.Read(piece)
 		put, file := [32]byte{7, 7}, [32]byte{8, 8}
 		root := proofs.Root(piece)
-		id := exchange.PieceID(root)
+		id := exchange.PieceID(proofs.IDOf(piece))
 		if err := a.x.Push(ctx, c.host.ID(), exchange.Push{Piece: id, Size: int64(len(piece)), Owner: a.pub, File: put}, bytes.NewReader(piece)); err != nil {
 			t.Fatal(err)
 		}

@@ -92,8 +92,8 @@ func ctxErr(ctx context.Context, err error) error {
 // bytes are hashed once, and asks it at the end whether they match.
 type PieceVerifier interface {
 	io.Writer
-	// VerifyPiece reports whether the Merkle commitment of the bytes
-	// written is id.
+	// VerifyPiece reports whether the id (proofs.ID) of the bytes written
+	// is id.
 	VerifyPiece(id [32]byte) error
 }
 

@@ -14,9 +14,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// PieceID is a piece's content address: the Merkle commitment of its
-// bytes (proofs.Root), which is also the root the ledger records for it and
-// its holder proves against.
+// PieceID is a piece's content address: proofs.ID of its bytes, their
+// Merkle commitment (the root the ledger records and the holder proves
+// against) bound to their size, so one pass over the bytes gives both.
 type PieceID [32]byte
 
 // String is the id in lowercase hex.
@@ -37,8 +37,9 @@ type Source interface {
 	OpenPiece(ctx context.Context, id PieceID) (PieceReader, error)
 }
 
-// Push describes a piece offered to this node. Its id is its Merkle
-// commitment, so a push names no separate root.
+// Push describes a piece offered to this node. Its id binds its Merkle
+// commitment, which the holder computes in the pass that checks the id, so
+// a push names no separate root.
 type Push struct {
 	From  peer.ID
 	Piece PieceID
@@ -83,7 +84,7 @@ type Sink interface {
 	// ReceivePush stores the piece read from r. r yields exactly p.Size
 	// bytes and then io.EOF (io.ErrUnexpectedEOF if the stream ends
 	// early). The exchange does not hash them: the sink must check that
-	// their Merkle commitment is p.Piece in the pass that stores them (a
+	// their id (proofs.ID) is p.Piece in the pass that stores them (a
 	// block store Writer's CommitAs does), keep nothing otherwise and
 	// return an error wrapping ErrHashMismatch (or ErrRejected). On any
 	// read error it must keep nothing. It must read r to the end before

@@ -41,7 +41,7 @@ func randomPiece(t testing.TB, n int) (PieceID, []byte) {
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	return PieceID(proofs.Root(b)), b
+	return PieceID(proofs.IDOf(b)), b
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -316,7 +316,7 @@ type hashingWriter struct {
 
 func (h *hashingWriter) VerifyPiece(id [32]byte) error {
 	h.checks++
-	if proofs.Root(h.Bytes()) != id {
+	if proofs.IDOf(h.Bytes()) != id {
 		return errors.New("bytes do not hash to the id")
 	}
 	return nil

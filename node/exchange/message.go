@@ -151,7 +151,7 @@ type Message struct {
 	LeafStart  uint64 `cbor:"4,keyasint,omitempty"`  // get-range
 	LeafCount  uint64 `cbor:"5,keyasint,omitempty"`  // get-range
 	Size       uint64 `cbor:"6,keyasint,omitempty"`  // push: piece bytes to follow; response: bytes to follow
-	Commitment []byte `cbor:"7,keyasint,omitempty"`  // leaf: 32-byte recorded Merkle root of the piece (a push names none: its piece id is its root)
+	Commitment []byte `cbor:"7,keyasint,omitempty"`  // leaf: 32-byte recorded Merkle root of the piece (a push names none: its piece id binds it)
 	Owner      []byte `cbor:"8,keyasint,omitempty"`  // push: the owner's 32-byte ed25519 account key
 	File       []byte `cbor:"9,keyasint,omitempty"`  // push, receipt: 32-byte id grouping one put's pushes
 	Status     Status `cbor:"10,keyasint,omitempty"` // response
@@ -266,7 +266,7 @@ func (m *Message) Validate() error {
 			return fmt.Errorf("%w: range, receipt, leaf or response fields in a push", ErrMalformed)
 		}
 		if m.Commitment != nil {
-			return fmt.Errorf("%w: a push names no commitment (its piece id is its Merkle commitment)", ErrMalformed)
+			return fmt.Errorf("%w: a push names no commitment (its piece id binds its Merkle commitment)", ErrMalformed)
 		}
 	case TypeReceipt:
 		if err := id("put id", m.File, true); err != nil {

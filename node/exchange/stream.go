@@ -100,8 +100,8 @@ func (e *exactReader) Read(p []byte) (int, error) {
 func (e *exactReader) done() bool { return e.left == 0 }
 
 // verifyingReader yields exactly size bytes from r and then, instead of
-// io.EOF, ErrHashMismatch if their Merkle commitment (the piece id) is not
-// want.
+// io.EOF, ErrHashMismatch if their id (proofs.ID: Merkle commitment and
+// size) is not want.
 type verifyingReader struct {
 	exactReader
 	h        *proofs.Builder
@@ -129,7 +129,7 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 }
 
 func (v *verifyingReader) finish() error {
-	if PieceID(v.h.Root()) != v.want {
+	if PieceID(v.h.ID()) != v.want {
 		return ErrHashMismatch
 	}
 	v.verified = true

@@ -78,14 +78,13 @@ func (m *MemStore) AcceptPush(_ context.Context, p Push) error {
 	return nil
 }
 
-// ReceivePush implements Sink: it keeps the piece if its Merkle commitment
-// is its id.
+// ReceivePush implements Sink: it keeps the piece if its bytes have its id.
 func (m *MemStore) ReceivePush(_ context.Context, p Push, r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
 	}
-	if PieceID(proofs.Root(b)) != p.Piece {
+	if PieceID(proofs.IDOf(b)) != p.Piece {
 		return fmt.Errorf("%w: %w", ErrRejected, ErrHashMismatch)
 	}
 	m.Add(p.Piece, b)

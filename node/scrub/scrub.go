@@ -579,7 +579,7 @@ func (s *Scrubber) check(ctx context.Context, lim *limiter, buf []byte, h *held)
 		return Corrupt, fmt.Sprintf("%d bytes stored, %d recorded", size, h.size), 0, nil
 	}
 	size := int64(h.size)
-	tree := proofs.NewBuilder() // the piece id is its Merkle commitment: one pass checks both
+	tree := proofs.NewBuilder() // the piece id binds its Merkle root: one pass checks both
 	for n < size {
 		m := int(min(int64(len(buf)), size-n))
 		k, err := r.ReadAt(buf[:m], n)
@@ -595,10 +595,10 @@ func (s *Scrubber) check(ctx context.Context, lim *limiter, buf []byte, h *held)
 			return "", "", n, err
 		}
 	}
-	root := tree.Root()
-	if root != proofs.Hash(h.id) {
-		return Corrupt, fmt.Sprintf("bytes commit to %x, not the piece id", root[:8]), n, nil
+	if got := tree.ID(); got != proofs.Hash(h.id) {
+		return Corrupt, fmt.Sprintf("bytes have id %x, not the piece id", got[:8]), n, nil
 	}
+	root := tree.Root()
 	for _, e := range h.entries {
 		if chain.Hash(root) != e.Piece.Root {
 			return Corrupt, fmt.Sprintf("Merkle root %s, recorded %s", root, e.Piece.Root), n, nil
