@@ -137,7 +137,8 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			return nil, err
 		}
 		early = newEarlyPusher(ctx, n, planned, holders, scfg.K, width, putID)
-		early.levels = sink.levelsOf
+		early.levels = sink.takeLevels
+		sink.keepLevels = early.selfHeld
 		defer early.abort()
 		sink.onCommit = early.committed
 	}
@@ -180,7 +181,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	}
 	gotMan := make(map[*candidate]bool)
 	excluded := make(map[*candidate]bool)
-	if err := n.pushAll(ctx, res, sink.levelsOf, cands, holders, width, done, putID, gotMan, excluded); err != nil {
+	if err := n.pushAll(ctx, res, sink.takeLevels, cands, holders, width, done, putID, gotMan, excluded); err != nil {
 		return nil, err
 	}
 	sealed, err := sealFileKey(n.key, res.FileID, res.Capability.Key)
@@ -210,7 +211,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 		if err := n.replaceRefusers(res, cands, holders, width, done, failed, excluded, round); err != nil {
 			return nil, err
 		}
-		if err := n.pushAll(ctx, res, sink.levelsOf, cands, holders, width, done, putID, gotMan, excluded); err != nil {
+		if err := n.pushAll(ctx, res, sink.takeLevels, cands, holders, width, done, putID, gotMan, excluded); err != nil {
 			return nil, err
 		}
 	}
@@ -518,13 +519,16 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 
 // trackingSink records the blocks a put committed, so the put can release
 // them whatever happens, and tells onCommit (if set) about each block as
-// soon as it is written, numbered in the order the put created them. It
-// keeps the Levels the block store computed for each block in the pass
-// that wrote it (32 bytes per 64 KiB), for the pieces this node holds
-// itself.
+// soon as it is written, numbered in the order the put created them. For
+// the blocks keepLevels (if set) names, the pieces planned for this node,
+// it keeps the Levels the block store computed in the pass that wrote them
+// (32 bytes per 64 KiB) until pushing them to this node takes them; the
+// others' are dropped, so what it holds stays bounded by the pieces this
+// node keeps that are not yet pushed.
 type trackingSink struct {
-	s        storage.BlockSink
-	onCommit func(ordinal int, id blockstore.ID, size int64)
+	s          storage.BlockSink
+	onCommit   func(ordinal int, id blockstore.ID, size int64)
+	keepLevels func(ordinal int) bool
 
 	mu      sync.Mutex
 	ids     []blockstore.ID
@@ -550,11 +554,14 @@ func (t *trackingSink) committed() []blockstore.ID {
 	return append([]blockstore.ID(nil), t.ids...)
 }
 
-// levelsOf returns the Levels kept for block id, or nil.
-func (t *trackingSink) levelsOf(id blockstore.ID) *proofs.Levels {
+// takeLevels returns the Levels kept for block id, or nil, and forgets
+// them.
+func (t *trackingSink) takeLevels(id blockstore.ID) *proofs.Levels {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.levels[id]
+	lv := t.levels[id]
+	delete(t.levels, id)
+	return lv
 }
 
 type trackingWriter struct {
@@ -574,8 +581,8 @@ func (w *trackingWriter) Commit() (blockstore.ID, error) {
 	id, err := w.BlockWriter.Commit()
 	if err == nil {
 		var lv *proofs.Levels
-		if l, ok := w.BlockWriter.(levelser); ok {
-			lv, _ = l.Levels() // none: the prover reads the piece whole
+		if l, ok := w.BlockWriter.(levelser); ok && w.t.keepLevels != nil && w.t.keepLevels(w.ordinal) {
+			lv, _ = l.Levels() // none: the piece is read again for them
 		}
 		w.t.mu.Lock()
 		w.t.ids = append(w.t.ids, id)
@@ -670,6 +677,24 @@ func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64) {
 			e.mu.Unlock()
 		}()
 	}
+}
+
+// selfHeld reports whether block number ordinal of the put is planned to
+// stay on this node (for copies, any of its slots).
+func (e *earlyPusher) selfHeld(ordinal int) bool {
+	slots := []int{ordinal}
+	if e.k == 1 {
+		slots = slots[:0]
+		for i := range e.width {
+			slots = append(slots, ordinal*e.width+i)
+		}
+	}
+	for _, s := range slots {
+		if s < len(e.holders) && e.holders[s].self {
+			return true
+		}
+	}
+	return false
 }
 
 // stop waits for the pushes started so far.

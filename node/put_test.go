@@ -38,7 +38,7 @@ func TestPlannedLayoutMatchesThePut(t *testing.T) {
 					mu.Lock()
 					byOrdinal[o] = id
 					mu.Unlock()
-				}}
+				}, keepLevels: func(o int) bool { return o%2 == 0 }}
 				res, err := storage.Put(context.Background(), bytes.NewReader(data), sink, cfg)
 				if err != nil {
 					t.Fatal(err)
@@ -61,9 +61,14 @@ func TestPlannedLayoutMatchesThePut(t *testing.T) {
 						t.Fatalf("piece %d/%d: id %s does not bind root %s", p.Segment, p.Index, p.ID, p.Root)
 					}
 					// The Levels kept from the pass that wrote the piece
-					// (for a self-held piece) are the piece's.
-					if lv := sink.levelsOf(p.ID); lv == nil || lv.Check(p.Root) != nil {
+					// (for the blocks keepLevels names: a self-held piece)
+					// are the piece's, taken once; no others are kept.
+					lv := sink.takeLevels(p.ID)
+					switch {
+					case ord%2 == 0 && (lv == nil || lv.Check(p.Root) != nil) && (cfg.K > 1 || i%width == 0):
 						t.Fatalf("piece %d/%d: no Levels leading to its commitment kept from the write", p.Segment, p.Index)
+					case ord%2 == 1 && lv != nil:
+						t.Fatalf("piece %d/%d: Levels kept for a block not planned here", p.Segment, p.Index)
 					}
 				}
 			})
