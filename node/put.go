@@ -291,7 +291,7 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, levels func(
 			sem <- struct{}{}
 			var err error
 			if attempt > 0 || !done[i] {
-				err = n.pushPiece(ctx, c, p.ID, p.Size, putID, levels(p.ID))
+				err = n.pushPiece(ctx, c, p.ID, p.Size, putID, levels)
 			}
 			if err == nil {
 				done[i] = true
@@ -493,12 +493,17 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 }
 
 // pushPiece sends one block to a holder, or pins it if the holder is this
-// node and keeps its Levels for the prover: lv if the pass that wrote the
-// block kept them (nil: read from the store).
-func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, putID [32]byte, lv *proofs.Levels) error {
+// node and keeps its Levels for the prover: those levels (if not nil)
+// returns if the pass that wrote the block kept them, else read from the
+// store.
+func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, putID [32]byte, levels func(blockstore.ID) *proofs.Levels) error {
 	if c.self {
 		if err := n.store.Pin(ctx, id); err != nil {
 			return err
+		}
+		var lv *proofs.Levels
+		if levels != nil {
+			lv = levels(id)
 		}
 		if lv != nil && proofs.ID(lv.Root(), uint64(size)) == proofs.Hash(id) {
 			n.hold.putLevels(chain.Hash(id), lv, nil)
@@ -668,7 +673,7 @@ func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64) {
 				return
 			}
 			defer func() { <-e.sem }()
-			if err := e.n.pushPiece(e.ctx, e.holders[slot], id, size, e.putID, e.levels(id)); err != nil {
+			if err := e.n.pushPiece(e.ctx, e.holders[slot], id, size, e.putID, e.levels); err != nil {
 				e.n.log.Debug("early push failed; the put will retry", "piece", id, "err", err)
 				return
 			}
