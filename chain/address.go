@@ -60,8 +60,9 @@ func (a *Address) UnmarshalText(b []byte) error {
 // HashSize is the length of content addresses (SHA-256).
 const HashSize = 32
 
-// Hash is a SHA-256 content address (file id, piece id, commitment root,
-// epoch seed). It prints as 64 lowercase hex digits.
+// Hash is a 32-byte SHA-256 digest: a content address (file id, piece id,
+// both Merkle commitments, proofs.Root), a commitment root, an epoch seed.
+// It prints as 64 lowercase hex digits.
 type Hash [HashSize]byte
 
 // ErrBadHash is returned by ParseHash for malformed input.

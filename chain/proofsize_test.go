@@ -89,8 +89,9 @@ func newSynthLedger(t testing.TB, pieces, pieceSize int) *synthLedger {
 		n := min(synthPiecesPerFile, pieces-f*synthPiecesPerFile)
 		pf := &PlaceFile{FileID: Hash(sha256.Sum256(binary.BigEndian.AppendUint64([]byte("synthetic file"), uint64(f)))), K: 1}
 		for i := range n {
-			id := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("synthetic piece"), uint64(f*synthPiecesPerFile+i)))
 			pf.Size += uint64(pieceSize)
+			// Every synthetic piece has the same bytes, so the same id.
+			id := Hash(proofs.ID(proofs.Hash(s.content.root), uint64(pieceSize)))
 			pf.Pieces = append(pf.Pieces, Piece{Segment: uint32(i), Holder: hank, ID: id, Size: uint64(pieceSize), Root: s.content.root, Leaves: leaves})
 		}
 		if r := s.block(s.sign(s.alice, s.receipted(s.alice, pf))); r[0].Code != 0 {

@@ -3,7 +3,6 @@ package chain
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -53,7 +52,7 @@ func (p *proveLedger) placeTx(owner ed25519.PrivateKey, id Hash, holder Address,
 		for j := range b {
 			b[j] = byte(p.rng.Uint32())
 		}
-		pid := Hash(sha256.Sum256(b))
+		pid := Hash(proofs.IDOf(b))
 		p.data[pid] = b
 		pf.Size += uint64(size)
 		pf.Pieces = append(pf.Pieces, Piece{Segment: uint32(i), Holder: holder, ID: pid, Size: uint64(size), Root: Hash(proofs.Root(b)), Leaves: proofs.LeafCount(int64(size))})

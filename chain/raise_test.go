@@ -2,7 +2,6 @@ package chain
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"math/rand/v2"
 	"testing"
 
@@ -41,7 +40,7 @@ func newRaiseLedger(t *testing.T, allowance uint64) *raiseLedger {
 		for i := range b {
 			b[i] = byte(p.rng.Uint32())
 		}
-		id := Hash(sha256.Sum256(b))
+		id := Hash(proofs.IDOf(b))
 		p.data[id] = b
 		pc := Piece{Segment: uint32(s), ID: id, Size: uint64(size), Root: Hash(proofs.Root(b)), Leaves: proofs.LeafCount(int64(size))}
 		r.segs = append(r.segs, pc)
@@ -227,7 +226,11 @@ func TestRaisePiecesRefusals(t *testing.T) {
 		{"wrong segment", r.alice, with(func(b *RaisePieces) { b.Pieces[0].Segment = 1 }), CodeInvalid},
 		{"wrong size", r.alice, with(func(b *RaisePieces) { b.Pieces[0].Size++ }), CodeInvalid},
 		{"wrong leaves", r.alice, with(func(b *RaisePieces) { b.Pieces[0].Leaves++ }), CodeInvalid},
-		{"not a copy", r.alice, with(func(b *RaisePieces) { b.Pieces[0].ID = Hash{7} }), CodeInvalid},
+		{"not a copy", r.alice, with(func(b *RaisePieces) {
+			b.Pieces[0].Root = Hash{7}
+			b.Pieces[0].ID = Hash(proofs.ID(proofs.Hash{7}, b.Pieces[0].Size))
+		}), CodeInvalid},
+		{"an id that does not bind the root", r.alice, with(func(b *RaisePieces) { b.Pieces[0].Root[31] ^= 1 }), CodeInvalid},
 		{"holder already in the segment", r.alice, func() *RaisePieces {
 			return r.raise([]ed25519.PrivateKey{r.henry}, []ed25519.PrivateKey{r.ivan})
 		}, CodeDuplicateHolder},
@@ -285,7 +288,7 @@ func TestPlaceAskedMRefusals(t *testing.T) {
 	}{{1, 1, 1}, {1, 2, 1}, {2, 1, 255}} {
 		pf := &PlaceFile{FileID: Hash{0xa6}, Size: 10, K: c.k, M: c.m, AskedM: c.asked}
 		for i := range c.k + c.m {
-			pf.Pieces = append(pf.Pieces, Piece{Index: i, Holder: []Address{addrOf(r.hank), addrOf(r.henry), addrOf(r.carol)}[i], ID: Hash{byte(i + 1)}, Size: 10, Leaves: 1})
+			pf.Pieces = append(pf.Pieces, Piece{Index: i, Holder: []Address{addrOf(r.hank), addrOf(r.henry), addrOf(r.carol)}[i], ID: Hash(proofs.ID(proofs.Hash{byte(i + 1)}, 10)), Root: Hash{byte(i + 1)}, Size: 10, Leaves: 1})
 		}
 		r.refuse(t, "asked m", r.alice, r.receipted(r.alice, pf), CodeInvalid)
 	}

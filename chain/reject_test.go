@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/coop-network/coop/proofs"
 )
 
 // fixture is a ledger with a few accounts, two nodes and one placed file.
@@ -20,7 +22,8 @@ type fixture struct {
 }
 
 func piece(seg, idx uint32, holder Address, size uint64) Piece {
-	return Piece{Segment: seg, Index: idx, Holder: holder, ID: Hash{byte(seg), byte(idx), 1}, Size: size, Root: Hash{byte(seg), byte(idx), 2}, Leaves: leafCount(size)}
+	root := Hash{byte(seg), byte(idx), 2} // a made-up commitment; the id binds it and the size
+	return Piece{Segment: seg, Index: idx, Holder: holder, ID: Hash(proofs.ID(proofs.Hash(root), size)), Size: size, Root: root, Leaves: leafCount(size)}
 }
 
 func registerBody(t testing.TB, k ed25519.PrivateKey, pledge uint64) *RegisterNode {
@@ -147,6 +150,16 @@ func TestRejectedTxsSayWhyAndChangeNothing(t *testing.T) {
 			p.Leaves = 2
 			return f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 0, Pieces: []Piece{p}}))
 		}, CodeInvalid, "of 2049 bytes has 2 leaves, want 3", true},
+		{"a piece whose id does not bind its Merkle root is refused", func(f *fixture) []byte {
+			p := piece(0, 0, addrOf(f.carol), 10)
+			p.Root[31] ^= 1
+			return f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 0, Pieces: []Piece{p}}))
+		}, CodeInvalid, "but its root", true},
+		{"a piece whose id does not bind its size is refused", func(f *fixture) []byte {
+			p := piece(0, 0, addrOf(f.carol), 10)
+			p.Size = 11
+			return f.sign(f.alice, f.receipted(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 0, Pieces: []Piece{p}}))
+		}, CodeInvalid, "and 11 bytes give id", true},
 		{"a placement without its holders' receipts is refused", func(f *fixture) []byte {
 			return f.sign(f.alice, &PlaceFile{FileID: Hash{2}, Size: 1, K: 1, M: 1, Pieces: []Piece{
 				piece(0, 0, addrOf(f.carol), 10), piece(0, 1, addrOf(f.dave), 10)}})

@@ -2,7 +2,6 @@ package chain
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"testing"
 
 	"github.com/coop-network/coop/proofs"
@@ -34,7 +33,7 @@ func newReplaceLedger(t *testing.T, epochLength uint64) *replaceLedger {
 	for i := range b {
 		b[i] = byte(p.rng.Uint32())
 	}
-	id := Hash(sha256.Sum256(b))
+	id := Hash(proofs.IDOf(b))
 	p.data[id] = b
 	pc := Piece{ID: id, Size: r.size, Root: Hash(proofs.Root(b)), Leaves: proofs.LeafCount(int64(r.size))}
 	pf := &PlaceFile{FileID: r.file, Size: r.size, K: 1, M: 1}

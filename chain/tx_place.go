@@ -19,7 +19,9 @@ const maxShards = 256
 // PlaceFile records that the signer stored file FileID as erasure-coded
 // pieces with the named holders. Pieces are listed segment by segment, each
 // segment's K+M pieces in index order (piece i has Segment i/(K+M) and Index
-// i%(K+M)); a piece of Size bytes has ceil(Size / proofs.LeafSize) Leaves.
+// i%(K+M)); a piece of Size bytes has ceil(Size / proofs.LeafSize) Leaves,
+// and its ID is its Merkle commitment bound to its size:
+// ID = proofs.ID(Root, Size) (one hash pass over a piece gives both).
 // Every holder signs a Receipt for its pieces. The signer is charged
 // Σ piece sizes against its quota; each holder's free pledged capacity
 // shrinks by the sizes of the pieces it holds, and a holder other than the
@@ -55,6 +57,15 @@ type PlaceFile struct {
 
 // TxType implements Body.
 func (*PlaceFile) TxType() string { return TypePlaceFile }
+
+// checkPieceRoot refuses a piece whose id is not its Merkle root bound to
+// its size (ID = proofs.ID(Root, Size), since AppVersion 11).
+func checkPieceRoot(p *Piece) error {
+	if want := Hash(proofs.ID(proofs.Hash(p.Root), p.Size)); p.ID != want {
+		return fmt.Errorf("%w: piece %d/%d has id %s, but its root %s and %d bytes give id %s", ErrInvalid, p.Segment, p.Index, p.ID, p.Root, p.Size, want)
+	}
+	return nil
+}
 
 func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 	if b.FileID.IsZero() {
@@ -106,6 +117,9 @@ func applyPlaceFile(x *execCtx, b *PlaceFile) error {
 		}
 		if want := leafCount(p.Size); p.Leaves != want {
 			return fmt.Errorf("%w: piece %d/%d of %d bytes has %d leaves, want %d (%d-byte leaves)", ErrInvalid, seg, idx, p.Size, p.Leaves, want, proofs.LeafSize)
+		}
+		if err := checkPieceRoot(p); err != nil {
+			return err
 		}
 		if idx == 0 {
 			clear(seen)

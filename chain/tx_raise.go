@@ -23,7 +23,8 @@ const TypeRaisePieces = "raise_pieces"
 // bytes, as a placement is. Pieces lists the added pieces segment by
 // segment, each segment's in index order (Segment and Index as they will
 // be in the file), every one of the size of its segment's pieces, with
-// ceil(Size / LeafSize) Leaves; with K = 1 each is a copy: the id and root
+// ceil(Size / LeafSize) Leaves and its id binding its root and size
+// (proofs.ID, as in PlaceFile); with K = 1 each is a copy: the id and root
 // of its segment's piece 0. The ledger cannot recompute parity, so as in
 // PlaceFile the evidence is the new holders' receipts and, after, their
 // proofs: each new holder must be a registered, active node that is not
@@ -87,6 +88,9 @@ func applyRaisePieces(x *execCtx, b *RaisePieces) error {
 		}
 		if p.Size != seg[0].Size || p.Leaves != leafCount(p.Size) {
 			return fmt.Errorf("%w: added piece %d/%d has %d bytes and %d leaves, the segment's pieces %d bytes and %d leaves", ErrInvalid, p.Segment, p.Index, p.Size, p.Leaves, seg[0].Size, seg[0].Leaves)
+		}
+		if err := checkPieceRoot(p); err != nil {
+			return err
 		}
 		if f.K == 1 && (p.ID != seg[0].ID || p.Root != seg[0].Root) {
 			return fmt.Errorf("%w: added piece %d/%d of a file of copies (k=1) is not a copy of piece %d/0", ErrInvalid, p.Segment, p.Index, p.Segment)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/proofs"
 )
 
 func TestFitRedundancy(t *testing.T) {
@@ -160,5 +161,20 @@ func TestPutOnASingleNodeKeepsItLocally(t *testing.T) {
 	}
 	if got, err := readAll(ctx, nodes[0], res.Capability); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read back: %v", err)
+	}
+	// The pieces it keeps got their Levels (from the pass that wrote them),
+	// leading to the roots the ledger records.
+	f, err := nodes[0].lc.File(ctx, chain.Hash(mustID(t, res.FileID)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range f.Pieces {
+		lv, err := nodes[0].hold.levels.Levels(p.ID)
+		if err != nil {
+			t.Fatalf("piece %d/%d: no Levels kept: %v", p.Segment, p.Index, err)
+		}
+		if err := lv.Check(proofs.Hash(p.Root)); err != nil {
+			t.Fatalf("piece %d/%d: %v", p.Segment, p.Index, err)
+		}
 	}
 }

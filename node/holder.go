@@ -174,8 +174,9 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 }
 
 // ReceivePush implements exchange.Sink: it stores the piece pinned if its
-// bytes match both the id (checked by r) and the commitment, and records
-// the root it verified for the receipt.
+// bytes have its id, computed in the one pass that writes them with their
+// Merkle commitment and the Levels the prover keeps, and records that root
+// for the receipt.
 func (h *holder) ReceivePush(ctx context.Context, p exchange.Push, r io.Reader) error {
 	id := blockstore.ID(p.Piece)
 	root, err := h.receive(ctx, p, r)
@@ -202,33 +203,36 @@ func (h *holder) receive(ctx context.Context, p exchange.Push, r io.Reader) (pro
 	if err != nil {
 		return proofs.Hash{}, err
 	}
-	tree := proofs.NewLevelsBuilder()
-	if _, err := io.CopyBuffer(io.MultiWriter(w, tree), r, make([]byte, 256<<10)); err != nil {
+	if _, err := io.CopyBuffer(w, r, make([]byte, 256<<10)); err != nil {
 		w.Abort()
-		if errors.Is(err, exchange.ErrHashMismatch) {
-			return proofs.Hash{}, rejected("piece %s: bytes do not match the piece id", p.Piece)
+		return proofs.Hash{}, err
+	}
+	// CommitAs compares the id the writer computed with the piece's before
+	// making anything durable.
+	if err := w.CommitAs(blockstore.ID(p.Piece)); err != nil {
+		if errors.Is(err, blockstore.ErrCorrupt) {
+			return proofs.Hash{}, fmt.Errorf("%w: %w: piece %s: %v", exchange.ErrRejected, exchange.ErrHashMismatch, p.Piece, err)
 		}
 		return proofs.Hash{}, err
 	}
-	root := tree.Root()
-	if root != proofs.Hash(p.Commitment) {
-		w.Abort()
-		return proofs.Hash{}, rejected("piece %s: commitment %s does not match the bytes (root %s)", p.Piece, proofs.Hash(p.Commitment), root)
-	}
-	if err := w.CommitAs(blockstore.ID(p.Piece)); err != nil {
-		return proofs.Hash{}, err
-	}
-	h.putLevels(chain.Hash(p.Piece), tree)
-	return root, nil
+	lv, lerr := w.Levels()
+	h.putLevels(chain.Hash(p.Piece), lv, lerr)
+	return w.Root(), nil
 }
 
-// putLevels stores the Levels tree built beside piece id, for the prover.
-// A failure is only logged: without them the prover reads the whole piece.
-func (h *holder) putLevels(id chain.Hash, tree *proofs.Builder) {
+// levelser is a block writer that computed a piece's proofs.Levels in the
+// pass that wrote it (a *blockstore.Writer).
+type levelser interface {
+	Levels() (*proofs.Levels, error)
+}
+
+// putLevels stores lv, the Levels of piece id, for the prover (err: why
+// there are none). A failure is only logged: without them the prover reads
+// the whole piece.
+func (h *holder) putLevels(id chain.Hash, lv *proofs.Levels, err error) {
 	if h.levels == nil {
 		return
 	}
-	lv, err := tree.Levels()
 	if err == nil {
 		err = h.levels.Put(id, lv)
 	}
@@ -238,10 +242,10 @@ func (h *holder) putLevels(id chain.Hash, tree *proofs.Builder) {
 }
 
 // levelsFromStore stores the Levels of a piece this node holds for its own
-// put, reading it once from the store (about 20 ms per 16 MiB), if they
-// lead to root. A failure is only logged: the prover falls back to reading
-// the whole piece.
-func (h *holder) levelsFromStore(ctx context.Context, id blockstore.ID, root proofs.Hash) {
+// put or repair when the pass that wrote it kept none, reading it once from
+// the store (about 20 ms per 16 MiB), if they lead to its id. A failure is
+// only logged: the prover falls back to reading the whole piece.
+func (h *holder) levelsFromStore(ctx context.Context, id blockstore.ID) {
 	if h.levels == nil {
 		return
 	}
@@ -256,11 +260,12 @@ func (h *holder) levelsFromStore(ctx context.Context, id blockstore.ID, root pro
 		h.log.Warn("reading a self-held piece for its levels", "piece", id, "err", err)
 		return
 	}
-	if got := tree.Root(); got != root {
-		h.log.Warn("a self-held piece does not match its commitment; keeping no levels", "piece", id, "root", got, "want", root)
+	if got := tree.ID(); got != proofs.Hash(id) {
+		h.log.Warn("a self-held piece does not match its id; keeping no levels", "piece", id, "got", got)
 		return
 	}
-	h.putLevels(chain.Hash(id), tree)
+	lv, err := tree.Levels()
+	h.putLevels(chain.Hash(id), lv, err)
 }
 
 // deleteBlock deletes a block and the Levels kept beside it.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"strings"
@@ -79,7 +78,7 @@ type testPiece struct {
 func newTestPiece(n int) testPiece {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
-	return testPiece{data: b, id: sha256.Sum256(b), root: proofs.Root(b)}
+	return testPiece{data: b, id: exchange.PieceID(proofs.IDOf(b)), root: proofs.Root(b)}
 }
 
 func (p testPiece) chainPiece(seg uint32, holder chain.Address) chain.Piece {
@@ -89,7 +88,7 @@ func (p testPiece) chainPiece(seg uint32, holder chain.Address) chain.Piece {
 // push offers and sends p to the holder as the owner's node, in put put.
 func (e *holderEnv) push(put [32]byte, p testPiece) {
 	e.t.Helper()
-	ps := exchange.Push{From: e.ownerID, Piece: p.id, Size: int64(len(p.data)), Commitment: p.root, Owner: e.owner.Public().(ed25519.PublicKey), File: put}
+	ps := exchange.Push{From: e.ownerID, Piece: p.id, Size: int64(len(p.data)), Owner: e.owner.Public().(ed25519.PublicKey), File: put}
 	if err := e.h.AcceptPush(context.Background(), ps); err != nil {
 		e.t.Fatal(err)
 	}
@@ -337,7 +336,7 @@ func TestHolderRefusesReceipts(t *testing.T) {
 	}
 	// Accepted but not yet received: no receipt.
 	q := newTestPiece(100)
-	if err := e.h.AcceptPush(ctx, exchange.Push{From: e.ownerID, Piece: q.id, Size: 100, Commitment: q.root, Owner: e.owner.Public().(ed25519.PublicKey), File: put}); err != nil {
+	if err := e.h.AcceptPush(ctx, exchange.Push{From: e.ownerID, Piece: q.id, Size: 100, Owner: e.owner.Public().(ed25519.PublicKey), File: put}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.h.SignReceipt(ctx, e.receiptRequest(put, file, q)); !errors.Is(err, exchange.ErrRejected) {

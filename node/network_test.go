@@ -376,7 +376,7 @@ func TestHolderRules(t *testing.T) {
 	data := make([]byte, 5000)
 	_, _ = rand.Read(data)
 	push := exchange.Push{
-		Piece: sha256.Sum256(data), Size: int64(len(data)), Commitment: proofs.Root(data),
+		Piece: exchange.PieceID(proofs.IDOf(data)), Size: int64(len(data)),
 		Owner: a.pub, File: sha256.Sum256([]byte("some file")),
 	}
 	t.Run("a push from someone else's node is refused", func(t *testing.T) {
@@ -386,15 +386,15 @@ func TestHolderRules(t *testing.T) {
 			t.Fatalf("error %v, want ErrRejected", err)
 		}
 	})
-	t.Run("a wrong commitment is refused", func(t *testing.T) {
-		p := push
-		p.Commitment[0] ^= 1
-		err := a.x.Push(ctx, b.host.ID(), p, bytes.NewReader(data))
-		if !errors.Is(err, exchange.ErrRejected) || !strings.Contains(err.Error(), "commitment") {
-			t.Fatalf("error %v, want a rejection naming the commitment", err)
+	t.Run("bytes whose commitment is not the piece id are refused", func(t *testing.T) {
+		bad := bytes.Clone(data)
+		bad[len(bad)-1] ^= 1
+		err := a.x.Push(ctx, b.host.ID(), push, bytes.NewReader(bad))
+		if !errors.Is(err, exchange.ErrRejected) || !strings.Contains(err.Error(), "do not match the piece id") {
+			t.Fatalf("error %v, want a rejection naming the piece id", err)
 		}
 		if _, ok := b.store.Has(blockstore.ID(push.Piece)); ok {
-			t.Fatal("piece with a wrong commitment stored")
+			t.Fatal("piece with wrong bytes stored")
 		}
 	})
 	t.Run("a put larger than the cache keeps its pieces until pushed", func(t *testing.T) {
@@ -425,7 +425,7 @@ func TestHolderRules(t *testing.T) {
 		other := make([]byte, 3000)
 		_, _ = rand.Read(other)
 		p := push
-		p.Piece, p.Size, p.Commitment = sha256.Sum256(other), int64(len(other)), proofs.Root(other)
+		p.Piece, p.Size = exchange.PieceID(proofs.IDOf(other)), int64(len(other))
 		if err := a.x.Push(ctx, b.host.ID(), p, bytes.NewReader(other)); err != nil {
 			t.Fatal(err)
 		}
@@ -593,7 +593,7 @@ func TestHolderRefusesOwnersOverQuota(t *testing.T) {
 	data := make([]byte, 1<<20+1)
 	_, _ = rand.Read(data)
 	push := exchange.Push{
-		Piece: sha256.Sum256(data), Size: int64(len(data)), Commitment: proofs.Root(data),
+		Piece: exchange.PieceID(proofs.IDOf(data)), Size: int64(len(data)),
 		Owner: a.pub, File: sha256.Sum256([]byte("a put")),
 	}
 	err := a.x.Push(ctx, b.host.ID(), push, bytes.NewReader(data))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -114,21 +115,36 @@ func TestHolderKeepsLevelsAndProverAnswers(t *testing.T) {
 	}
 }
 
-// TestLevelsOfSelfHeldPieces: a piece this node keeps of its own put gets
-// Levels read from the store, only if they lead to its commitment.
+// TestLevelsOfSelfHeldPieces: a piece this node keeps of its own put or
+// repair without Levels from the pass that wrote it gets Levels read from
+// the store, only if the bytes still have its id.
 func TestLevelsOfSelfHeldPieces(t *testing.T) {
 	e, ls := newHolderEnvWithLevels(t)
 	ctx := context.Background()
+	bad := newTestPiece(70 << 10)
+	badID, err := e.h.store.PutBytes(ctx, blockstore.Pinned, bad.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, _ := e.h.store.Path(badID)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{^bad.data[100]}, 100); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	e.h.levelsFromStore(ctx, badID) // a piece that no longer matches its id
+	if _, err := ls.Levels(chain.Hash(badID)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("levels kept for a corrupt piece: %v", err)
+	}
 	p := newTestPiece(200<<10 + 9)
 	id, err := e.h.store.PutBytes(ctx, blockstore.Pinned, p.data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.h.levelsFromStore(ctx, id, proofs.Hash{1}) // a wrong commitment
-	if _, err := ls.Levels(chain.Hash(id)); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("levels kept for a wrong commitment: %v", err)
-	}
-	e.h.levelsFromStore(ctx, id, p.root)
+	e.h.levelsFromStore(ctx, id)
 	lv, err := ls.Levels(chain.Hash(id))
 	if err != nil {
 		t.Fatal(err)

@@ -137,6 +137,8 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			return nil, err
 		}
 		early = newEarlyPusher(ctx, n, planned, holders, scfg.K, width, putID)
+		early.levels = sink.takeLevels
+		sink.keepLevels = early.selfHeld
 		defer early.abort()
 		sink.onCommit = early.committed
 	}
@@ -179,7 +181,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	}
 	gotMan := make(map[*candidate]bool)
 	excluded := make(map[*candidate]bool)
-	if err := n.pushAll(ctx, res, cands, holders, width, done, putID, gotMan, excluded); err != nil {
+	if err := n.pushAll(ctx, res, sink.takeLevels, cands, holders, width, done, putID, gotMan, excluded); err != nil {
 		return nil, err
 	}
 	sealed, err := sealFileKey(n.account().SealKey, res.FileID, res.Capability.Key)
@@ -209,7 +211,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 		if err := n.replaceRefusers(res, cands, holders, width, done, failed, excluded, round); err != nil {
 			return nil, err
 		}
-		if err := n.pushAll(ctx, res, cands, holders, width, done, putID, gotMan, excluded); err != nil {
+		if err := n.pushAll(ctx, res, sink.takeLevels, cands, holders, width, done, putID, gotMan, excluded); err != nil {
 			return nil, err
 		}
 	}
@@ -254,16 +256,15 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 }
 
 // pushAll pushes every piece not done to its holder (pinning those
-// assigned to this node) and the manifest to every holder not in gotMan,
+// assigned to this node, with the Levels levels returns for them) and the manifest to every holder not in gotMan,
 // PushConcurrency at a time. A holder that fails is replaced by the next
 // best candidate for that slot that is not excluded. It records in gotMan
 // the holders that took the manifest.
-func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*candidate, holders []*candidate, width int, done []bool, putID [32]byte, gotMan, excluded map[*candidate]bool) error {
+func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, levels func(blockstore.ID) *proofs.Levels, cands []*candidate, holders []*candidate, width int, done []bool, putID [32]byte, gotMan, excluded map[*candidate]bool) error {
 	manifestBytes, err := n.store.Get(ctx, res.FileID, n.cfg.Exchange.MaxPieceSize)
 	if err != nil {
 		return fmt.Errorf("reading the manifest: %w", err)
 	}
-	manifestRoot := proofs.Root(manifestBytes)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -290,7 +291,7 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*can
 			sem <- struct{}{}
 			var err error
 			if attempt > 0 || !done[i] {
-				err = n.pushPiece(ctx, c, p.ID, p.Size, p.Root, putID)
+				err = n.pushPiece(ctx, c, p.ID, p.Size, putID, levels)
 			}
 			if err == nil {
 				done[i] = true
@@ -299,7 +300,7 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, cands []*can
 				gotMan[c] = true
 				mu.Unlock()
 				if needMan {
-					err = n.pushPiece(ctx, c, res.FileID, int64(len(manifestBytes)), manifestRoot, putID)
+					err = n.pushPiece(ctx, c, res.FileID, int64(len(manifestBytes)), putID, nil)
 					if err != nil {
 						mu.Lock()
 						gotMan[c] = false
@@ -492,13 +493,23 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 }
 
 // pushPiece sends one block to a holder, or pins it if the holder is this
-// node (and keeps its Levels for the prover).
-func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, root proofs.Hash, putID [32]byte) error {
+// node and keeps its Levels for the prover: those levels (if not nil)
+// returns if the pass that wrote the block kept them, else read from the
+// store.
+func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, putID [32]byte, levels func(blockstore.ID) *proofs.Levels) error {
 	if c.self {
 		if err := n.store.Pin(ctx, id); err != nil {
 			return err
 		}
-		n.hold.levelsFromStore(ctx, id, root)
+		var lv *proofs.Levels
+		if levels != nil {
+			lv = levels(id)
+		}
+		if lv != nil && proofs.ID(lv.Root(), uint64(size)) == proofs.Hash(id) {
+			n.hold.putLevels(chain.Hash(id), lv, nil)
+		} else {
+			n.hold.levelsFromStore(ctx, id)
+		}
 		return nil
 	}
 	r, err := n.store.Open(ctx, id)
@@ -507,19 +518,26 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 	}
 	defer r.Close()
 	return n.px.Push(ctx, c.peer, exchange.Push{
-		Piece: exchange.PieceID(id), Size: size, Commitment: root, Owner: n.pub, File: putID,
+		Piece: exchange.PieceID(id), Size: size, Owner: n.pub, File: putID,
 	}, io.NewSectionReader(r, 0, size))
 }
 
 // trackingSink records the blocks a put committed, so the put can release
 // them whatever happens, and tells onCommit (if set) about each block as
-// soon as it is written, numbered in the order the put created them.
+// soon as it is written, numbered in the order the put created them. For
+// the blocks keepLevels (if set) names, the pieces planned for this node,
+// it keeps the Levels the block store computed in the pass that wrote them
+// (32 bytes per 64 KiB) until pushing them to this node takes them; the
+// others' are dropped, so what it holds stays bounded by the pieces this
+// node keeps that are not yet pushed.
 type trackingSink struct {
-	s        storage.BlockSink
-	onCommit func(ordinal int, id blockstore.ID, size int64, root proofs.Hash)
+	s          storage.BlockSink
+	onCommit   func(ordinal int, id blockstore.ID, size int64)
+	keepLevels func(ordinal int) bool
 
 	mu      sync.Mutex
 	ids     []blockstore.ID
+	levels  map[blockstore.ID]*proofs.Levels
 	created int
 }
 
@@ -532,11 +550,7 @@ func (t *trackingSink) CreateBlock(ctx context.Context) (storage.BlockWriter, er
 	ord := t.created
 	t.created++
 	t.mu.Unlock()
-	tw := &trackingWriter{BlockWriter: w, t: t, ordinal: ord}
-	if t.onCommit != nil {
-		tw.tree = proofs.NewBuilder()
-	}
-	return tw, nil
+	return &trackingWriter{BlockWriter: w, t: t, ordinal: ord}, nil
 }
 
 func (t *trackingSink) committed() []blockstore.ID {
@@ -545,19 +559,25 @@ func (t *trackingSink) committed() []blockstore.ID {
 	return append([]blockstore.ID(nil), t.ids...)
 }
 
+// takeLevels returns the Levels kept for block id, or nil, and forgets
+// them.
+func (t *trackingSink) takeLevels(id blockstore.ID) *proofs.Levels {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lv := t.levels[id]
+	delete(t.levels, id)
+	return lv
+}
+
 type trackingWriter struct {
 	storage.BlockWriter
 	t       *trackingSink
 	ordinal int
-	tree    *proofs.Builder
 	size    int64
 }
 
 func (w *trackingWriter) Write(p []byte) (int, error) {
 	n, err := w.BlockWriter.Write(p)
-	if w.tree != nil {
-		w.tree.Write(p[:n])
-	}
 	w.size += int64(n)
 	return n, err
 }
@@ -565,11 +585,21 @@ func (w *trackingWriter) Write(p []byte) (int, error) {
 func (w *trackingWriter) Commit() (blockstore.ID, error) {
 	id, err := w.BlockWriter.Commit()
 	if err == nil {
+		var lv *proofs.Levels
+		if l, ok := w.BlockWriter.(levelser); ok && w.t.keepLevels != nil && w.t.keepLevels(w.ordinal) {
+			lv, _ = l.Levels() // none: the piece is read again for them
+		}
 		w.t.mu.Lock()
 		w.t.ids = append(w.t.ids, id)
+		if lv != nil {
+			if w.t.levels == nil {
+				w.t.levels = make(map[blockstore.ID]*proofs.Levels)
+			}
+			w.t.levels[id] = lv
+		}
 		w.t.mu.Unlock()
 		if w.t.onCommit != nil {
-			w.t.onCommit(w.ordinal, id, w.size, w.tree.Root())
+			w.t.onCommit(w.ordinal, id, w.size)
 		}
 	}
 	return id, err
@@ -599,6 +629,7 @@ func plannedPieces(size int64, c storage.Config) []storage.PieceInfo {
 // correctness.
 type earlyPusher struct {
 	n       *Node
+	levels  func(blockstore.ID) *proofs.Levels // the put's kept Levels (trackingSink.levelsOf)
 	planned []storage.PieceInfo
 	holders []*candidate
 	k       int
@@ -620,7 +651,7 @@ func newEarlyPusher(ctx context.Context, n *Node, planned []storage.PieceInfo, h
 }
 
 // committed starts pushing block number ordinal of the put.
-func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64, root proofs.Hash) {
+func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64) {
 	var slots []int
 	if e.k == 1 {
 		for i := range e.width {
@@ -642,7 +673,7 @@ func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64, root 
 				return
 			}
 			defer func() { <-e.sem }()
-			if err := e.n.pushPiece(e.ctx, e.holders[slot], id, size, root, e.putID); err != nil {
+			if err := e.n.pushPiece(e.ctx, e.holders[slot], id, size, e.putID, e.levels); err != nil {
 				e.n.log.Debug("early push failed; the put will retry", "piece", id, "err", err)
 				return
 			}
@@ -651,6 +682,24 @@ func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64, root 
 			e.mu.Unlock()
 		}()
 	}
+}
+
+// selfHeld reports whether block number ordinal of the put is planned to
+// stay on this node (for copies, any of its slots).
+func (e *earlyPusher) selfHeld(ordinal int) bool {
+	slots := []int{ordinal}
+	if e.k == 1 {
+		slots = slots[:0]
+		for i := range e.width {
+			slots = append(slots, ordinal*e.width+i)
+		}
+	}
+	for _, s := range slots {
+		if s < len(e.holders) && e.holders[s].self {
+			return true
+		}
+	}
+	return false
 }
 
 // stop waits for the pushes started so far.

@@ -34,13 +34,11 @@ func TestPlannedLayoutMatchesThePut(t *testing.T) {
 				_, _ = rand.Read(data)
 				var mu sync.Mutex
 				byOrdinal := map[int]blockstore.ID{}
-				roots := map[blockstore.ID]proofs.Hash{}
-				sink := &trackingSink{s: storage.StoreSink(store, blockstore.Cache), onCommit: func(o int, id blockstore.ID, _ int64, root proofs.Hash) {
+				sink := &trackingSink{s: storage.StoreSink(store, blockstore.Cache), onCommit: func(o int, id blockstore.ID, _ int64) {
 					mu.Lock()
 					byOrdinal[o] = id
-					roots[id] = root
 					mu.Unlock()
-				}}
+				}, keepLevels: func(o int) bool { return o%2 == 0 }}
 				res, err := storage.Put(context.Background(), bytes.NewReader(data), sink, cfg)
 				if err != nil {
 					t.Fatal(err)
@@ -59,8 +57,18 @@ func TestPlannedLayoutMatchesThePut(t *testing.T) {
 					if byOrdinal[ord] != p.ID {
 						t.Fatalf("piece %d/%d was not block number %d", p.Segment, p.Index, ord)
 					}
-					if roots[p.ID] != p.Root {
-						t.Fatalf("piece %d/%d: commitment computed while writing differs", p.Segment, p.Index)
+					if proofs.ID(p.Root, uint64(p.Size)) != proofs.Hash(p.ID) {
+						t.Fatalf("piece %d/%d: id %s does not bind root %s", p.Segment, p.Index, p.ID, p.Root)
+					}
+					// The Levels kept from the pass that wrote the piece
+					// (for the blocks keepLevels names: a self-held piece)
+					// are the piece's, taken once; no others are kept.
+					lv := sink.takeLevels(p.ID)
+					switch {
+					case ord%2 == 0 && (lv == nil || lv.Check(p.Root) != nil) && (cfg.K > 1 || i%width == 0):
+						t.Fatalf("piece %d/%d: no Levels leading to its commitment kept from the write", p.Segment, p.Index)
+					case ord%2 == 1 && lv != nil:
+						t.Fatalf("piece %d/%d: Levels kept for a block not planned here", p.Segment, p.Index)
 					}
 				}
 			})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -129,8 +128,9 @@ func TestRemoveAndReceiptsOnTheNetwork(t *testing.T) {
 		piece := make([]byte, 5000)
 		_, _ = rand.Read(piece)
 		put, file := [32]byte{7, 7}, [32]byte{8, 8}
-		id, root := exchange.PieceID(sha256.Sum256(piece)), proofs.Root(piece)
-		if err := a.x.Push(ctx, c.host.ID(), exchange.Push{Piece: id, Size: int64(len(piece)), Commitment: root, Owner: a.pub, File: put}, bytes.NewReader(piece)); err != nil {
+		root := proofs.Root(piece)
+		id := exchange.PieceID(proofs.IDOf(piece))
+		if err := a.x.Push(ctx, c.host.ID(), exchange.Push{Piece: id, Size: int64(len(piece)), Owner: a.pub, File: put}, bytes.NewReader(piece)); err != nil {
 			t.Fatal(err)
 		}
 		req := exchange.ReceiptRequest{Put: put, File: file, Pieces: []exchange.ReceiptPiece{{Piece: id, Root: root, Size: int64(len(piece))}}}

@@ -416,7 +416,7 @@ func TestHolderTakesRepairPushes(t *testing.T) {
 		t.Fatal(err)
 	}
 	push := func(put [32]byte, p testPiece) error {
-		ps := exchange.Push{From: rid, Piece: p.id, Size: int64(len(p.data)), Commitment: p.root, Owner: rpub, File: put}
+		ps := exchange.Push{From: rid, Piece: p.id, Size: int64(len(p.data)), Owner: rpub, File: put}
 		if err := e.h.AcceptPush(ctx, ps); err != nil {
 			return err
 		}

@@ -10,7 +10,6 @@ import (
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/p2p"
 	"github.com/coop-network/coop/node/repair"
-	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
 )
@@ -127,7 +126,7 @@ func (r repairNet) pushManifest(ctx context.Context, f *chain.File, c *candidate
 			return err
 		}
 	}
-	return n.pushPiece(ctx, c, id, int64(len(b)), proofs.Root(b), [32]byte(f.ID))
+	return n.pushPiece(ctx, c, id, int64(len(b)), [32]byte(f.ID), nil)
 }
 
 // fetchManifest fetches f's manifest block from its holders (the exchange
@@ -243,7 +242,7 @@ func (r repairNet) pushNew(ctx context.Context, f *chain.File, cands []*candidat
 				return nil, fmt.Errorf("%w: no node left to take %s piece %d/%d of file %s (%d bytes)", ErrNoHolders, what, p.Segment, p.Index, f.ID, p.Size)
 			}
 			tried[pick] = true
-			if err := n.pushPiece(ctx, pick, p.ID, p.Size, p.Root, putID); err != nil {
+			if err := n.pushPiece(ctx, pick, p.ID, p.Size, putID, nil); err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}

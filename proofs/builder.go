@@ -85,6 +85,10 @@ func (b *Builder) Leaves() uint64 {
 // the Builder, so writing may continue afterwards.
 func (b *Builder) Root() Hash { return commitment(b.Leaves(), b.treeRoot()) }
 
+// ID returns the ID (content address) of the bytes written so far: their
+// commitment bound to their length. It does not change the Builder.
+func (b *Builder) ID() Hash { return ID(b.Root(), uint64(b.size)) }
+
 // treeRoot returns the RFC 9162 root of the leaves written so far.
 func (b *Builder) treeRoot() Hash {
 	stack := append([]Hash(nil), b.stack...)

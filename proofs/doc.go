@@ -15,6 +15,16 @@
 // claim another tree size (an RFC 9162 path alone does not fix the size). A piece of zero bytes
 // has one leaf of zeros.
 //
+// The commitment bound to the byte length is coop's content address:
+//
+//	id = SHA-256(0x03 ‖ size (uint64 big-endian) ‖ commitment)
+//
+// (ID), a block's id in the block store, a piece id on the wire and on the
+// ledger, a file id (of its encrypted manifest). The length is bound because
+// the zero-padded last leaf lets bytes with trailing zeros share a
+// commitment. So one Builder pass over a piece gives its id and its
+// commitment.
+//
 // The package is pure (no I/O beyond what callers hand it): the uploader
 // commits with a streaming Builder, the prover answers a challenge with ProveAt
 // from an io.ReaderAt of the piece, and the ledger checks the answer with

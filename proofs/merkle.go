@@ -15,11 +15,12 @@ const LeafSize = 1024
 // HashSize is the size of a Hash.
 const HashSize = sha256.Size
 
-// Domain-separation prefixes of leaf and interior hashes.
+// Domain-separation prefixes of leaf and interior hashes, commitments and ids.
 const (
 	leafPrefix = 0x00
 	nodePrefix = 0x01
 	rootPrefix = 0x02
+	idPrefix   = 0x03
 )
 
 // Hash is a SHA-256 digest: a leaf hash, an interior hash or a root.
@@ -79,6 +80,24 @@ func commitment(leaves uint64, treeRoot Hash) Hash {
 	copy(buf[9:], treeRoot[:])
 	return sha256.Sum256(buf[:])
 }
+
+// ID returns the content address of a piece (any block) of size bytes whose
+// commitment is root: SHA-256(0x03 ‖ uint64_be(size) ‖ root). The
+// commitment alone does not fix the bytes: the last leaf is zero-padded, so
+// a piece and the same piece with zero bytes appended within its last leaf
+// have one commitment. The id binds the exact length, so it names one byte
+// string; computing it costs one 41-byte hash on top of the commitment, so a
+// single pass over the bytes gives both.
+func ID(root Hash, size uint64) Hash {
+	var buf [1 + 8 + HashSize]byte
+	buf[0] = idPrefix
+	binary.BigEndian.PutUint64(buf[1:], size)
+	copy(buf[9:], root[:])
+	return sha256.Sum256(buf[:])
+}
+
+// IDOf returns the ID of data held in memory.
+func IDOf(data []byte) Hash { return ID(Root(data), uint64(len(data))) }
 
 // LeafCount returns the number of leaves of a piece of size bytes (at least 1).
 func LeafCount(size int64) uint64 {

@@ -184,3 +184,33 @@ func TestParseHashIsStrict(t *testing.T) {
 		}
 	}
 }
+
+// TestIDBindsTheLength: the commitment of a piece does not change when zero
+// bytes are appended within its last (zero-padded) leaf, so it cannot be a
+// content address by itself; the ID binds the length and tells them apart,
+// and a Builder's ID is IDOf's.
+func TestIDBindsTheLength(t *testing.T) {
+	for _, n := range []int{0, 1, 1000, LeafSize, 5*LeafSize + 7} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7 + 1)
+		}
+		padded := append(bytes.Clone(b), 0)
+		if LeafCount(int64(len(padded))) == LeafCount(int64(n)) || n == 0 {
+			if Root(padded) != Root(b) {
+				t.Fatalf("%d bytes: the commitment changed with a trailing zero (the premise of ID)", n)
+			}
+		}
+		if IDOf(padded) == IDOf(b) {
+			t.Fatalf("%d bytes: a trailing zero byte does not change the ID", n)
+		}
+		bl := NewBuilder()
+		bl.Write(b)
+		if bl.ID() != IDOf(b) || bl.ID() != ID(Root(b), uint64(n)) {
+			t.Fatalf("%d bytes: Builder.ID differs from IDOf", n)
+		}
+		if IDOf(b) == Root(b) {
+			t.Fatalf("%d bytes: the ID equals the commitment", n)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/sha256"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage/blockstore"
 )
 
@@ -139,22 +139,21 @@ func BenchmarkPut(b *testing.B) {
 	}
 }
 
-// hashSink is a BlockSink that hashes blocks (to return their ids) and
-// discards them: Put's CPU cost without the disk.
+// hashSink is a BlockSink that hashes blocks (to return their ids, Merkle
+// commitments as the block store computes them) and discards them: Put's
+// CPU cost without the disk.
 type hashSink struct{}
 
-type hashWriter struct{ h hash.Hash }
+type hashWriter struct{ h *proofs.Builder }
 
 func (hashSink) CreateBlock(context.Context) (BlockWriter, error) {
-	return &hashWriter{sha256.New()}, nil
+	return &hashWriter{proofs.NewBuilder()}, nil
 }
-func (w *hashWriter) Write(p []byte) (int, error) { return w.h.Write(p) }
-func (w *hashWriter) Abort()                      {}
-func (w *hashWriter) Commit() (blockstore.ID, error) {
-	var id blockstore.ID
-	w.h.Sum(id[:0])
-	return id, nil
-}
+func (w *hashWriter) Write(p []byte) (int, error)    { return w.h.Write(p) }
+func (w *hashWriter) Abort()                         {}
+func (w *hashWriter) Sum() blockstore.ID             { return blockstore.ID(w.h.ID()) }
+func (w *hashWriter) Root() proofs.Hash              { return w.h.Root() }
+func (w *hashWriter) Commit() (blockstore.ID, error) { return w.Sum(), nil }
 
 // BenchmarkPutNoDisk is BenchmarkPut into a sink that discards the pieces.
 func BenchmarkPutNoDisk(b *testing.B) {

@@ -7,11 +7,13 @@
 // decrypt independently and cannot be swapped; the ciphertext is
 // Reed–Solomon coded (klauspost/reedsolomon) stripe by stripe into K data and
 // M parity pieces (K = 1 means M+1 identical copies). Each piece is written
-// straight into a block while its SHA-256 (the piece id) and its Merkle
-// commitment (package proofs) are computed. Finally the manifest (package
-// manifest) is encrypted under another derived key and stored as a block; the
-// file id is the SHA-256 of that encrypted manifest, and the Capability (file
-// id + file key, printed "coop1…") is all a reader needs.
+// straight into a block while its Merkle commitment (package proofs) is
+// computed, in one pass: the commitment is the piece id (the block store's
+// content address), so the piece is hashed once. Finally the manifest
+// (package manifest) is encrypted under another derived key and stored as a
+// block; the file id is that block's id (the commitment of the encrypted
+// manifest), and the Capability (file id + file key, printed "coop1…") is
+// all a reader needs.
 //
 // Get: the manifest is fetched by file id, checked against it and
 // decrypted; then for each segment pieces are fetched through a PieceSource

@@ -2,10 +2,8 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"slices"
@@ -15,6 +13,7 @@ import (
 	"github.com/klauspost/reedsolomon"
 	"github.com/minio/sio"
 
+	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage/blockstore"
 	"github.com/coop-network/coop/storage/manifest"
 )
@@ -486,7 +485,7 @@ func fetchVerified(ctx context.Context, src PieceSource, ref PieceRef, tempDir s
 	var (
 		ra   io.ReaderAt
 		size int64
-		h    = sha256.New()
+		h    = proofs.NewBuilder()
 	)
 	if sr, ok := rc.(sizedReaderAt); ok {
 		ra, size = sr, sr.Size()
@@ -517,9 +516,7 @@ func fetchVerified(ctx context.Context, src PieceSource, ref PieceRef, tempDir s
 		}
 		ra, rc = f, f
 	}
-	var id blockstore.ID
-	h.Sum(id[:0])
-	if id != ref.ID {
+	if id := blockstore.ID(h.ID()); id != ref.ID {
 		rc.Close()
 		return nil, nil, fmt.Errorf("%w: hashes to %s, want %s", ErrPieceMismatch, id, ref.ID)
 	}
@@ -693,8 +690,9 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 }
 
 // Spool is one attempt at receiving a piece: its bytes go to an unlinked
-// temporary file and through SHA-256 as they are written, so Get checks the
-// piece against its id without reading it back. A PieceSource fetching
+// temporary file and through the Merkle commitment (from which the piece
+// id, blockstore.Sum) as they are written, so Get checks the piece against its
+// id without reading it back. A PieceSource fetching
 // from the network returns a Spool holding the whole piece from
 // FetchPiece; Get then seals it (later writes fail) and compares the hash
 // the Spool computed, and the size, with the piece's. Spool also has the
@@ -704,7 +702,7 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 type Spool struct {
 	mu     sync.Mutex
 	f      *os.File
-	h      hash.Hash
+	h      *proofs.Builder
 	n      int64
 	limit  int64
 	sealed bool
@@ -722,7 +720,7 @@ func NewSpool(dir string, limit int64) (*Spool, error) {
 		f.Close()
 		return nil, fmt.Errorf("storage: spool: %w", err)
 	}
-	return &Spool{f: f, h: sha256.New(), limit: limit}, nil
+	return &Spool{f: f, h: proofs.NewBuilder(), limit: limit}, nil
 }
 
 // errSpoolSealed is a write to a spool Get has already checked.
@@ -752,9 +750,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 func (s *Spool) VerifyPiece(id [32]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var sum [32]byte
-	s.h.Sum(sum[:0])
-	if sum != id {
+	if sum := s.h.ID(); sum != id {
 		return fmt.Errorf("%w: %d bytes hashing to %s, want %s", ErrPieceMismatch, s.n, blockstore.ID(sum), blockstore.ID(id))
 	}
 	return nil
@@ -765,8 +761,7 @@ func (s *Spool) seal() (sum [32]byte, n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sealed = true
-	s.h.Sum(sum[:0])
-	return sum, s.n
+	return s.h.ID(), s.n
 }
 
 // Size is the bytes written.

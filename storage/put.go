@@ -30,7 +30,8 @@ type PieceRef struct {
 }
 
 // PieceInfo is a PieceRef with the piece's Merkle commitment, as the ledger
-// records it.
+// records it. The id is the commitment bound to the size:
+// ID = proofs.ID(Root, Size).
 type PieceInfo struct {
 	PieceRef
 	Root   proofs.Hash
@@ -57,8 +58,15 @@ type BlockSink interface {
 // BlockWriter streams one block; *blockstore.Writer is one.
 type BlockWriter interface {
 	io.Writer
-	// Commit makes the block durable and returns its id (SHA-256 of its bytes).
+	// Commit makes the block durable and returns its id (blockstore.Sum of
+	// its bytes: their Merkle commitment bound to their length), computed
+	// as they were written.
 	Commit() (blockstore.ID, error)
+	// Sum returns the id of the bytes written so far, without committing.
+	Sum() blockstore.ID
+	// Root returns the Merkle commitment of the bytes written so far, from
+	// the same pass.
+	Root() proofs.Hash
 	// Abort discards the block; a no-op after Commit.
 	Abort()
 }
@@ -74,7 +82,7 @@ type storeSink struct {
 func (s storeSink) CreateBlock(ctx context.Context) (BlockWriter, error) { return s.s.Create(ctx, s.a) }
 
 // stripesInFlight is how many stripes Put buffers between the encrypting and
-// the hashing goroutines; memory is about stripesInFlight×(K+M)×StripeUnit.
+// the piece goroutines; memory is about stripesInFlight×(K+M)×StripeUnit.
 const stripesInFlight = 4
 
 // Put reads a file from r to its end and writes its pieces and its encrypted
@@ -210,17 +218,15 @@ func (p *putter) release(st *stripe) {
 	}
 }
 
-// pieceWriter holds the two goroutines of one piece of a segment: one
-// hashes and writes its stripes (in), the other computes the piece's Merkle
-// commitment (min).
+// pieceWriter is the goroutine of one piece of a segment: it writes the
+// piece's shards (in) into its block, whose writer computes the piece's
+// Merkle commitment and id in the same pass.
 type pieceWriter struct {
-	in     chan *stripe
-	min    chan *stripe
-	w      BlockWriter
-	merkle *proofs.Builder
-	size   int64
-	id     blockstore.ID
-	err    error
+	in   chan *stripe
+	w    BlockWriter
+	size int64
+	id   blockstore.ID
+	err  error
 }
 
 // putSegment encrypts and codes one segment, handing its stripes to one
@@ -240,7 +246,6 @@ func (p *putter) putSegment(seg int, r io.Reader) (wait func() error, err error)
 	stop := func() {
 		for _, pw := range pws[:started] {
 			close(pw.in)
-			close(pw.min)
 		}
 		wg.Wait()
 	}
@@ -252,26 +257,10 @@ func (p *putter) putSegment(seg int, r io.Reader) (wait func() error, err error)
 			stop()
 			return nil, err
 		}
-		pw := &pieceWriter{
-			in:     make(chan *stripe, stripesInFlight),
-			min:    make(chan *stripe, stripesInFlight),
-			w:      w,
-			merkle: proofs.NewBuilder(),
-		}
+		pw := &pieceWriter{in: make(chan *stripe, stripesInFlight), w: w}
 		pws[i] = pw
 		started++
-		wg.Add(2)
-		// The commitment is computed on a goroutine of its own, so that it
-		// runs beside the piece's SHA-256 and write rather than after them.
-		go func(i int) {
-			defer wg.Done()
-			for st := range pw.min {
-				if p.failed.Load() == nil {
-					pw.merkle.Write(st.shard(p.k, i))
-				}
-				p.release(st)
-			}
-		}(i)
+		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			for st := range pw.in {
@@ -319,7 +308,6 @@ func (p *putter) putSegment(seg int, r io.Reader) (wait func() error, err error)
 	}
 	for _, pw := range pws {
 		close(pw.in)
-		close(pw.min)
 	}
 	return func() error {
 		wg.Wait()
@@ -337,12 +325,12 @@ func (p *putter) putSegment(seg int, r io.Reader) (wait func() error, err error)
 			if p.k > 1 {
 				pw = pws[i]
 			}
-			root := pw.merkle.Root()
-			ms.Pieces = append(ms.Pieces, manifest.Piece{ID: pw.id, Size: uint64(pw.size), Root: root, Leaves: pw.merkle.Leaves()})
+			root, leaves := pw.w.Root(), proofs.LeafCount(pw.size)
+			ms.Pieces = append(ms.Pieces, manifest.Piece{ID: pw.id, Size: uint64(pw.size), Root: root, Leaves: leaves})
 			p.pieces = append(p.pieces, PieceInfo{
 				PieceRef: PieceRef{Segment: seg, Index: i, ID: pw.id, Size: pw.size},
 				Root:     root,
-				Leaves:   pw.merkle.Leaves(),
+				Leaves:   leaves,
 			})
 		}
 		p.man.Segments = append(p.man.Segments, ms)
@@ -406,10 +394,9 @@ func (s *striper) flush() error {
 			return fmt.Errorf("storage: reed-solomon: %w", err)
 		}
 	}
-	st.pending.Store(int32(2 * len(s.pws)))
+	st.pending.Store(int32(len(s.pws)))
 	for _, pw := range s.pws {
 		pw.in <- st
-		pw.min <- st
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage/manifest"
 )
 
@@ -20,7 +21,7 @@ import (
 // AddParity computes the parity pieces M…m2−1 of one segment (indices
 // K+M…K+m2−1) from any K of its pieces (fetched and checked like Get's),
 // writing them into sink. Like Rebuild it needs no file key. The new
-// pieces' ids are their SHA-256, not checked against anything: the caller
+// pieces' ids (their commitments bound to their size) are not checked against anything: the caller
 // records them (chain.RaisePieces), and their holders' proofs vouch for
 // them.
 func AddParity(ctx context.Context, l SegmentLayout, src PieceSource, sink BlockSink, m2 int, opts ...Option) ([]PieceInfo, error) {
@@ -58,7 +59,7 @@ func AddParity(ctx context.Context, l SegmentLayout, src PieceSource, sink Block
 		}
 		ref := l.Pieces[0]
 		ref.Index, ref.ID = o.idx, id
-		res = append(res, PieceInfo{PieceRef: ref, Root: o.merkle.Root(), Leaves: o.merkle.Leaves()})
+		res = append(res, PieceInfo{PieceRef: ref, Root: o.w.Root(), Leaves: proofs.LeafCount(ref.Size)})
 	}
 	return res, nil
 }

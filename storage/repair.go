@@ -2,9 +2,7 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"hash"
 	"slices"
 
 	"github.com/klauspost/reedsolomon"
@@ -97,9 +95,7 @@ func Rebuild(ctx context.Context, l SegmentLayout, src PieceSource, sink BlockSi
 		}
 	}
 	for _, o := range outs {
-		var id blockstore.ID
-		o.h.Sum(id[:0])
-		if want := l.Pieces[o.idx].ID; id != want {
+		if id, want := o.w.Sum(), l.Pieces[o.idx].ID; id != want {
 			abort()
 			return nil, fmt.Errorf("storage: rebuild: piece %d: %w: rebuilt bytes hash to %s, want %s (wrong layout?)", o.idx, ErrPieceMismatch, id, want)
 		}
@@ -115,18 +111,16 @@ func Rebuild(ctx context.Context, l SegmentLayout, src PieceSource, sink BlockSi
 		}
 		ref := l.Pieces[o.idx]
 		ref.ID = id
-		res = append(res, PieceInfo{PieceRef: ref, Root: o.merkle.Root(), Leaves: o.merkle.Leaves()})
+		res = append(res, PieceInfo{PieceRef: ref, Root: o.w.Root(), Leaves: proofs.LeafCount(ref.Size)})
 	}
 	return res, nil
 }
 
 // regenerated is one piece regenerate wrote: its block (not committed),
-// its SHA-256 and its Merkle commitment.
+// whose writer computed its commitment and id on the way.
 type regenerated struct {
-	idx    int
-	w      BlockWriter
-	h      hash.Hash
-	merkle *proofs.Builder
+	idx int
+	w   BlockWriter
 }
 
 // regenerate computes the pieces at indices want of a segment coded with k
@@ -153,7 +147,7 @@ func regenerate(ctx context.Context, k, m int, size int64, good []goodPiece, wan
 			abort()
 			return nil, fmt.Errorf("storage: rebuild: creating piece %d: %w", idx, err)
 		}
-		outs = append(outs, &regenerated{idx: idx, w: w, h: sha256.New(), merkle: proofs.NewBuilder()})
+		outs = append(outs, &regenerated{idx: idx, w: w})
 	}
 
 	n := k + m
@@ -197,8 +191,6 @@ func regenerate(ctx context.Context, k, m int, size int64, good []goodPiece, wan
 				abort()
 				return nil, fmt.Errorf("storage: rebuild: writing piece %d: %w", o.idx, err)
 			}
-			o.h.Write(b)
-			o.merkle.Write(b)
 		}
 	}
 	return outs, nil

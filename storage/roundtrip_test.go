@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage/blockstore"
 	"github.com/coop-network/coop/storage/manifest"
 )
@@ -279,5 +280,42 @@ func TestConfigsNeedingTooMuchMemoryAreRefused(t *testing.T) {
 	}
 	if err := (Config{K: 40, M: 24, SegmentSize: 64 << 20, StripeUnit: 64 << 10}).Validate(); err != nil {
 		t.Errorf("64 pieces of 64 KiB: %v", err)
+	}
+}
+
+// TestPieceIDsBindTheirCommitments checks hash-once: every piece's root is
+// the Merkle commitment of the bytes stored under it (the root the ledger
+// records and holders prove against) and its id that commitment bound to
+// the size, the manifest says the same, and the file id is the id of the
+// encrypted manifest block.
+func TestPieceIDsBindTheirCommitments(t *testing.T) {
+	s := NewTestStore(t, blockstore.DefaultConfig())
+	for _, cfg := range []Config{smallConfig(4, 2), smallConfig(1, 2)} {
+		res := putBytes(t, s, randomBytes(77, 2*testSegment+999), cfg)
+		for _, p := range res.Pieces {
+			b, err := s.Get(context.Background(), p.ID, 1<<30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := proofs.Root(b)
+			if p.ID != blockstore.ID(proofs.ID(want, uint64(len(b)))) || p.Root != want || p.Leaves != proofs.LeafCount(int64(len(b))) || p.Size != int64(len(b)) {
+				t.Fatalf("piece %d/%d: id %s root %s leaves %d, the stored bytes commit to %s (%d leaves)", p.Segment, p.Index, p.ID, p.Root, p.Leaves, want, proofs.LeafCount(int64(len(b))))
+			}
+			mp := res.Manifest.Segments[p.Segment].Pieces[p.Index]
+			if mp.ID != [32]byte(p.ID) || mp.Root != [32]byte(want) {
+				t.Fatalf("manifest piece %d/%d does not name the id and commitment", p.Segment, p.Index)
+			}
+		}
+		mb, err := s.Get(context.Background(), res.FileID, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.FileID != blockstore.ID(proofs.IDOf(mb)) {
+			t.Fatal("the file id is not the id of the manifest block")
+		}
+		// A zero byte appended keeps the block's Merkle commitment, not its id.
+		if _, err := OpenManifest(res.Capability, append(bytes.Clone(mb), 0)); !errors.Is(err, ErrManifestMismatch) {
+			t.Fatalf("a zero-padded manifest block: %v, want ErrManifestMismatch", err)
+		}
 	}
 }

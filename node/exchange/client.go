@@ -92,7 +92,8 @@ func ctxErr(ctx context.Context, err error) error {
 // bytes are hashed once, and asks it at the end whether they match.
 type PieceVerifier interface {
 	io.Writer
-	// VerifyPiece reports whether the bytes written hash to id.
+	// VerifyPiece reports whether the id (proofs.ID) of the bytes written
+	// is id.
 	VerifyPiece(id [32]byte) error
 }
 
@@ -221,12 +222,11 @@ func (x *Exchange) Push(ctx context.Context, p peer.ID, push Push, r io.Reader) 
 		return fmt.Errorf("%w: piece of %d bytes (limit %d)", ErrTooLarge, push.Size, x.cfg.MaxPieceSize)
 	}
 	req := &Message{
-		Version:    Version,
-		Type:       TypePush,
-		Piece:      push.Piece[:],
-		Size:       uint64(push.Size),
-		Commitment: push.Commitment[:],
-		Owner:      push.Owner,
+		Version: Version,
+		Type:    TypePush,
+		Piece:   push.Piece[:],
+		Size:    uint64(push.Size),
+		Owner:   push.Owner,
 	}
 	if push.File != ([32]byte{}) {
 		req.File = push.File[:]

@@ -22,7 +22,12 @@
 // frame, an unknown message type or version, a message of the wrong kind, a
 // size over the limits, a stalled peer. Errors never reach beyond the stream.
 //
-// Whole pieces are verified by the receiver against their id (SHA-256 of the
-// bytes) as they stream in. Leaf ranges are raw bytes; callers check them
-// against the piece's Merkle commitment (package proofs).
+// Whole pieces are verified by the receiver against their id as they stream
+// in, in one pass: a piece's id is proofs.ID of its bytes, their Merkle
+// commitment (the root the ledger records and its holder proves against)
+// bound to their size.
+// A pushed piece is hashed by the Sink as it stores it, a fetched one by
+// the PieceVerifier it is written to (or by Get). Leaf ranges are raw
+// bytes; callers check them against the piece's commitment (package
+// proofs).
 package exchange

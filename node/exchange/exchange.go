@@ -14,7 +14,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// PieceID is a piece's content address: the SHA-256 of its bytes.
+// PieceID is a piece's content address: proofs.ID of its bytes, their
+// Merkle commitment (the root the ledger records and the holder proves
+// against) bound to their size, so one pass over the bytes gives both.
 type PieceID [32]byte
 
 // String is the id in lowercase hex.
@@ -35,14 +37,15 @@ type Source interface {
 	OpenPiece(ctx context.Context, id PieceID) (PieceReader, error)
 }
 
-// Push describes a piece offered to this node.
+// Push describes a piece offered to this node. Its id binds its Merkle
+// commitment, which the holder computes in the pass that checks the id, so
+// a push names no separate root.
 type Push struct {
-	From       peer.ID
-	Piece      PieceID
-	Size       int64
-	Commitment [32]byte          // Merkle root the uploader will record on the ledger
-	Owner      ed25519.PublicKey // the account placing the file
-	File       [32]byte          // groups one put's pushes (the uploader's put id); zero if not given
+	From  peer.ID
+	Piece PieceID
+	Size  int64
+	Owner ed25519.PublicKey // the account placing the file
+	File  [32]byte          // groups one put's pushes (the uploader's put id); zero if not given
 }
 
 // ReceiptPiece is one piece a receipt request names, as the owner will
@@ -79,9 +82,13 @@ type Sink interface {
 	// (wrap ErrRejected) refuses the push with its text as the reason.
 	AcceptPush(ctx context.Context, p Push) error
 	// ReceivePush stores the piece read from r. r yields exactly p.Size
-	// bytes and then io.EOF, or ErrHashMismatch if they do not hash to
-	// p.Piece; on any read error ReceivePush must keep nothing. It must read
-	// r to the end before returning nil.
+	// bytes and then io.EOF (io.ErrUnexpectedEOF if the stream ends
+	// early). The exchange does not hash them: the sink must check that
+	// their id (proofs.ID) is p.Piece in the pass that stores them (a
+	// block store Writer's CommitAs does), keep nothing otherwise and
+	// return an error wrapping ErrHashMismatch (or ErrRejected). On any
+	// read error it must keep nothing. It must read r to the end before
+	// returning nil.
 	ReceivePush(ctx context.Context, p Push, r io.Reader) error
 	// SignReceipt signs a receipt for pieces this node took in put r.Put,
 	// or refuses (wrap ErrRejected) with the reason: a requester that is

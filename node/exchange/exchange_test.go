@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/proofs"
 )
 
 // pair is two connected hosts with exchanges: a is the client, b serves.
@@ -40,7 +41,7 @@ func randomPiece(t testing.TB, n int) (PieceID, []byte) {
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	return sha256.Sum256(b), b
+	return PieceID(proofs.IDOf(b)), b
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -152,7 +153,7 @@ func TestGetRefusesAnnouncedSizeOverTheLimit(t *testing.T) {
 func pushOf(t *testing.T, n int) (Push, []byte) {
 	id, data := randomPiece(t, n)
 	owner, _, _ := ed25519.GenerateKey(rand.Reader)
-	return Push{Piece: id, Size: int64(n), Commitment: sha256.Sum256([]byte("root")), Owner: owner, File: sha256.Sum256([]byte("file"))}, data
+	return Push{Piece: id, Size: int64(n), Owner: owner, File: sha256.Sum256([]byte("file"))}, data
 }
 
 func TestPushStoresThePiece(t *testing.T) {
@@ -167,7 +168,7 @@ func TestPushStoresThePiece(t *testing.T) {
 		t.Fatal("holder does not have the pushed bytes")
 	}
 	push.From = p.a.ID()
-	if seen.From != push.From || seen.Piece != push.Piece || seen.Size != push.Size || seen.Commitment != push.Commitment ||
+	if seen.From != push.From || seen.Piece != push.Piece || seen.Size != push.Size ||
 		!seen.Owner.Equal(push.Owner) || seen.File != push.File {
 		t.Fatalf("sink saw %+v, want %+v", seen, push)
 	}
@@ -315,7 +316,7 @@ type hashingWriter struct {
 
 func (h *hashingWriter) VerifyPiece(id [32]byte) error {
 	h.checks++
-	if sha256.Sum256(h.Bytes()) != id {
+	if proofs.IDOf(h.Bytes()) != id {
 		return errors.New("bytes do not hash to the id")
 	}
 	return nil

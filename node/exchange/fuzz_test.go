@@ -18,7 +18,7 @@ func FuzzReadMessage(f *testing.F) {
 	for _, m := range []*Message{
 		{Version: Version, Type: TypeGet, Piece: id},
 		{Version: Version, Type: TypeGetRange, Piece: id, LeafStart: 3, LeafCount: 10},
-		{Version: Version, Type: TypePush, Piece: id, Size: 1 << 20, Commitment: id, Owner: id, File: id},
+		{Version: Version, Type: TypePush, Piece: id, Size: 1 << 20, Owner: id, File: id},
 		{Version: Version, Type: TypeResponse, Status: StatusOK, Size: 4096},
 		{Version: Version, Type: TypeResponse, Status: StatusRejected, Error: "owner over quota"},
 		{Version: Version, Type: TypeReceipt, File: id, FileID: id, Entries: []ReceiptEntry{{Piece: id, Root: id, Size: 1 << 20}, {Piece: id, Root: id, Size: 7}}},

@@ -151,7 +151,7 @@ type Message struct {
 	LeafStart  uint64 `cbor:"4,keyasint,omitempty"`  // get-range
 	LeafCount  uint64 `cbor:"5,keyasint,omitempty"`  // get-range
 	Size       uint64 `cbor:"6,keyasint,omitempty"`  // push: piece bytes to follow; response: bytes to follow
-	Commitment []byte `cbor:"7,keyasint,omitempty"`  // push: 32-byte Merkle root of the piece
+	Commitment []byte `cbor:"7,keyasint,omitempty"`  // leaf: 32-byte recorded Merkle root of the piece (a push names none: its piece id binds it)
 	Owner      []byte `cbor:"8,keyasint,omitempty"`  // push: the owner's 32-byte ed25519 account key
 	File       []byte `cbor:"9,keyasint,omitempty"`  // push, receipt: 32-byte id grouping one put's pushes
 	Status     Status `cbor:"10,keyasint,omitempty"` // response
@@ -254,7 +254,7 @@ func (m *Message) Validate() error {
 			name     string
 			b        []byte
 			required bool
-		}{{"piece id", m.Piece, true}, {"commitment", m.Commitment, true}, {"owner", m.Owner, true}, {"file id", m.File, false}} {
+		}{{"piece id", m.Piece, true}, {"owner", m.Owner, true}, {"file id", m.File, false}} {
 			if err := id(f.name, f.b, f.required); err != nil {
 				return err
 			}
@@ -264,6 +264,9 @@ func (m *Message) Validate() error {
 		}
 		if m.LeafStart != 0 || m.LeafCount != 0 || m.Status != 0 || m.Error != "" || m.hasReceiptFields() || m.hasLeafFields() {
 			return fmt.Errorf("%w: range, receipt, leaf or response fields in a push", ErrMalformed)
+		}
+		if m.Commitment != nil {
+			return fmt.Errorf("%w: a push names no commitment (its piece id binds its Merkle commitment)", ErrMalformed)
 		}
 	case TypeReceipt:
 		if err := id("put id", m.File, true); err != nil {

@@ -140,11 +140,10 @@ func (x *Exchange) servePush(ctx context.Context, s network.Stream, br *bufio.Re
 		return x.fail(s, StatusTooLarge, fmt.Errorf("%w: piece of %d bytes, limit %d", ErrTooLarge, req.Size, x.cfg.MaxPieceSize))
 	}
 	push := Push{
-		From:       s.Conn().RemotePeer(),
-		Piece:      PieceID(req.Piece),
-		Size:       int64(req.Size),
-		Commitment: [32]byte(req.Commitment),
-		Owner:      ed25519.PublicKey(req.Owner),
+		From:  s.Conn().RemotePeer(),
+		Piece: PieceID(req.Piece),
+		Size:  int64(req.Size),
+		Owner: ed25519.PublicKey(req.Owner),
 	}
 	if req.File != nil {
 		push.File = [32]byte(req.File)
@@ -156,11 +155,12 @@ func (x *Exchange) servePush(ctx context.Context, s network.Stream, br *bufio.Re
 	if err := writeMessage(s, &Message{Version: Version, Type: TypeResponse, Status: StatusOK}); err != nil {
 		return fmt.Errorf("accepting push: %w", err)
 	}
-	vr := newVerifyingReader(&idleReader{s: s, r: br, idle: x.cfg.IdleTimeout}, push.Piece, push.Size)
-	if err := x.sink.ReceivePush(ctx, push, vr); err != nil {
+	// The sink hashes the piece as it stores it (one pass): see ReceivePush.
+	in := &exactReader{r: &idleReader{s: s, r: br, idle: x.cfg.IdleTimeout}, left: push.Size}
+	if err := x.sink.ReceivePush(ctx, push, in); err != nil {
 		return x.fail(s, statusOf(err, StatusInternal), fmt.Errorf("storing piece %s: %w", push.Piece, err))
 	}
-	if !vr.verified {
+	if !in.done() {
 		return x.fail(s, StatusInternal, fmt.Errorf("storing piece %s: sink returned before reading the whole piece", push.Piece))
 	}
 	_ = s.SetWriteDeadline(time.Now().Add(x.cfg.HeaderTimeout))

@@ -2,13 +2,13 @@ package exchange
 
 import (
 	"context"
-	"crypto/sha256"
-	"hash"
 	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"golang.org/x/time/rate"
+
+	"github.com/coop-network/coop/proofs"
 )
 
 // chunkSize is the unit piece data is paced and copied in.
@@ -71,34 +71,24 @@ func copyN(w io.Writer, r io.Reader, n int64) (int64, error) {
 	return written, err
 }
 
-// verifyingReader yields exactly size bytes from r and then, instead of
-// io.EOF, ErrHashMismatch if they do not hash to want.
-type verifyingReader struct {
-	r        io.Reader
-	h        hash.Hash
-	want     PieceID
-	left     int64
-	verified bool
+// exactReader yields exactly size bytes from r and then io.EOF
+// (io.ErrUnexpectedEOF if r ends early); done reports whether all of them
+// were read.
+type exactReader struct {
+	r    io.Reader
+	left int64
 }
 
-func newVerifyingReader(r io.Reader, want PieceID, size int64) *verifyingReader {
-	return &verifyingReader{r: r, h: sha256.New(), want: want, left: size}
-}
-
-func (v *verifyingReader) Read(p []byte) (int, error) {
-	if v.left == 0 {
-		return 0, v.finish()
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left == 0 {
+		return 0, io.EOF
 	}
-	if int64(len(p)) > v.left {
-		p = p[:v.left]
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
 	}
-	n, err := v.r.Read(p)
-	v.h.Write(p[:n])
-	v.left -= int64(n)
-	if v.left == 0 {
-		if ferr := v.finish(); ferr != io.EOF {
-			return n, ferr
-		}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if e.left == 0 {
 		return n, nil
 	}
 	if err == io.EOF {
@@ -107,10 +97,39 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+func (e *exactReader) done() bool { return e.left == 0 }
+
+// verifyingReader yields exactly size bytes from r and then, instead of
+// io.EOF, ErrHashMismatch if their id (proofs.ID: Merkle commitment and
+// size) is not want.
+type verifyingReader struct {
+	exactReader
+	h        *proofs.Builder
+	want     PieceID
+	verified bool
+}
+
+func newVerifyingReader(r io.Reader, want PieceID, size int64) *verifyingReader {
+	return &verifyingReader{exactReader: exactReader{r: r, left: size}, h: proofs.NewBuilder(), want: want}
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	if v.left == 0 {
+		return 0, v.finish()
+	}
+	n, err := v.exactReader.Read(p)
+	v.h.Write(p[:n])
+	if v.left == 0 {
+		if ferr := v.finish(); ferr != io.EOF {
+			return n, ferr
+		}
+		return n, nil
+	}
+	return n, err
+}
+
 func (v *verifyingReader) finish() error {
-	var got PieceID
-	v.h.Sum(got[:0])
-	if got != v.want {
+	if PieceID(v.h.ID()) != v.want {
 		return ErrHashMismatch
 	}
 	v.verified = true

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/coop-network/coop/proofs"
 )
 
 // MemStore is an in-memory Source and Sink for tests and benchmarks. Accept,
@@ -76,11 +78,14 @@ func (m *MemStore) AcceptPush(_ context.Context, p Push) error {
 	return nil
 }
 
-// ReceivePush implements Sink.
+// ReceivePush implements Sink: it keeps the piece if its bytes have its id.
 func (m *MemStore) ReceivePush(_ context.Context, p Push, r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	if PieceID(proofs.IDOf(b)) != p.Piece {
+		return fmt.Errorf("%w: %w", ErrRejected, ErrHashMismatch)
 	}
 	m.Add(p.Piece, b)
 	return nil

@@ -8,8 +8,11 @@ import (
 )
 
 // PieceCID is the content identifier a piece is announced under in the DHT:
-// CIDv1, raw codec, sha2-256 multihash of the 32-byte piece id (which is the
-// SHA-256 of the piece bytes).
+// CIDv1, raw codec, sha2-256 multihash of the 32-byte piece id. The piece id
+// is the piece's Merkle commitment (proofs.Root), a SHA-256 construction
+// but not the plain SHA-256 of the bytes the code names: the CID is only a
+// DHT key on the private /coop DHT, never checked against the bytes by
+// libp2p, so the code is kept for the DHT's sake.
 func PieceCID(id [32]byte) cid.Cid {
 	h, err := mh.Encode(id[:], mh.SHA2_256)
 	if err != nil {

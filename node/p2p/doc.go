@@ -5,5 +5,5 @@
 // account address, the libp2p PeerID and the transaction signer are one key.
 //
 // Pieces are announced as DHT provider records under the CIDv1 (raw codec,
-// sha2-256 multihash) of their 32-byte SHA-256 piece id; see PieceCID.
+// sha2-256 multihash code) of their 32-byte piece id; see PieceCID.
 package p2p

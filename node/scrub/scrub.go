@@ -1,9 +1,7 @@
 package scrub
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -581,11 +579,10 @@ func (s *Scrubber) check(ctx context.Context, lim *limiter, buf []byte, h *held)
 		return Corrupt, fmt.Sprintf("%d bytes stored, %d recorded", size, h.size), 0, nil
 	}
 	size := int64(h.size)
-	sum, tree := sha256.New(), proofs.NewBuilder()
+	tree := proofs.NewBuilder() // the piece id binds its Merkle root: one pass checks both
 	for n < size {
 		m := int(min(int64(len(buf)), size-n))
 		k, err := r.ReadAt(buf[:m], n)
-		sum.Write(buf[:k])
 		_, _ = tree.Write(buf[:k])
 		n += int64(k)
 		if k < m {
@@ -598,8 +595,8 @@ func (s *Scrubber) check(ctx context.Context, lim *limiter, buf []byte, h *held)
 			return "", "", n, err
 		}
 	}
-	if got := sum.Sum(nil); !bytes.Equal(got, h.id[:]) {
-		return Corrupt, fmt.Sprintf("bytes hash to %x, not the piece id", got[:8]), n, nil
+	if got := tree.ID(); got != proofs.Hash(h.id) {
+		return Corrupt, fmt.Sprintf("bytes have id %x, not the piece id", got[:8]), n, nil
 	}
 	root := tree.Root()
 	for _, e := range h.entries {

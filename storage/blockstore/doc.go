@@ -1,7 +1,12 @@
 // Package blockstore keeps content-addressed blocks on local disk: the pieces
 // a node holds and the encrypted manifests of files.
 //
-// A block's ID is the SHA-256 of its bytes. The store has two areas:
+// A block's ID is proofs.ID of its bytes: their Merkle commitment
+// (proofs.Root: domain-separated SHA-256 over 1 KiB leaves, bound to the
+// leaf count) bound to their exact length, computed as the block is written,
+// so the pass that addresses a piece also gives the root its holder proves
+// against (format 2, recorded in the FORMAT file; format 1 used SHA-256 of
+// the bytes and is refused with ErrFormat). The store has two areas:
 //
 //   - Pinned: the owner's own data and the pieces the ledger credits this node
 //     for holding. Never evicted; only Delete or Unpin removes a block.
@@ -27,4 +32,5 @@
 //	cache/ab/abcdef…
 //	tmp/                blocks being written
 //	cache.idx           CBOR hit counts of the cache area
+//	FORMAT              "coop blockstore 2": the block id format
 package blockstore

@@ -1,17 +1,21 @@
 package blockstore
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/coop-network/coop/proofs"
 )
 
-// ID is the address of a block: the SHA-256 of its bytes.
-type ID [sha256.Size]byte
+// ID is the address of a block: proofs.ID of its bytes, their Merkle
+// commitment (proofs.Root: domain-separated SHA-256 over LeafSize leaves,
+// bound to the leaf count) bound to their exact length. For a piece the one
+// pass that gives its id gives the commitment its holder proves against.
+type ID [proofs.HashSize]byte
 
 // Sum returns the ID of b.
-func Sum(b []byte) ID { return sha256.Sum256(b) }
+func Sum(b []byte) ID { return ID(proofs.IDOf(b)) }
 
 // String returns the ID as 64 lowercase hex digits.
 func (id ID) String() string { return hex.EncodeToString(id[:]) }

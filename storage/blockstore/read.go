@@ -2,13 +2,13 @@ package blockstore
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/coop-network/coop/proofs"
 )
 
 // Reader reads one block. Read streams it and checks it against its ID on
@@ -22,7 +22,7 @@ type Reader struct {
 	f    *os.File
 	size int64
 	off  int64
-	h    hash.Hash
+	h    *proofs.Builder // made by the first Read: ReadAt alone needs none
 }
 
 // Open opens a block for reading and counts a hit (ErrNotFound counts a miss).
@@ -56,7 +56,7 @@ func (s *Store) Open(ctx context.Context, id ID) (*Reader, error) {
 	if e.area == Cache {
 		e.hits++
 	}
-	return &Reader{s: s, id: id, area: e.area, f: f, size: e.size, h: sha256.New()}, nil
+	return &Reader{s: s, id: id, area: e.area, f: f, size: e.size}, nil
 }
 
 // Size returns the block's size.
@@ -67,6 +67,9 @@ func (r *Reader) ID() ID { return r.id }
 
 // Read reads the block sequentially, verifying it at the end.
 func (r *Reader) Read(p []byte) (int, error) {
+	if r.h == nil {
+		r.h = proofs.NewBuilder()
+	}
 	if r.off >= r.size {
 		return 0, r.finish()
 	}
@@ -90,9 +93,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 }
 
 func (r *Reader) finish() error {
-	var got ID
-	r.h.Sum(got[:0])
-	if got != r.id {
+	if got := ID(r.h.ID()); got != r.id {
 		r.s.markCorrupt(r.id, r.area)
 		return fmt.Errorf("%w: %s", ErrCorrupt, r.id)
 	}
@@ -211,7 +212,7 @@ func (s *Store) verifyQuiet(ctx context.Context, id ID) error {
 		return fmt.Errorf("blockstore: %w", err)
 	}
 	defer f.Close()
-	r := &Reader{s: s, id: id, area: area, f: f, size: size, h: sha256.New()}
+	r := &Reader{s: s, id: id, area: area, f: f, size: size}
 	_, err = io.Copy(io.Discard, r)
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/coop-network/coop/internal/dirlock"
@@ -47,10 +48,25 @@ var (
 	// Store) has open: two writers on one store would delete each other's
 	// unfinished writes.
 	ErrInUse = errors.New("blockstore: store in use")
+	// ErrFormat reports a store directory written by another block id
+	// format (see FormatVersion): its blocks would all read as corrupt.
+	ErrFormat = errors.New("blockstore: store of another format")
 )
 
 // lockName is the lock file in a store's directory, held while it is open.
 const lockName = "LOCK"
+
+// FormatVersion is the block id format of a store, recorded in the FORMAT
+// file of its directory.
+//
+//   - 1 (no FORMAT file): ID = SHA-256 of the block's bytes.
+//   - 2: ID = proofs.ID: the block's Merkle commitment bound to its length,
+//     so that one pass over a piece gives its content address and the
+//     commitment the ledger records and its holder proves against.
+const FormatVersion = 2
+
+// formatName is the file recording a store's FormatVersion.
+const formatName = "FORMAT"
 
 // Config sizes a store.
 type Config struct {
@@ -124,9 +140,10 @@ func Open(dir string, cfg Config) (s *Store, err error) {
 		}
 		return nil, fmt.Errorf("blockstore: %w", err)
 	}
+	lock := s.lock // s is nil when Open fails
 	defer func() {
 		if err != nil {
-			s.lock.Release()
+			lock.Release()
 		}
 	}()
 	// Unfinished writes are garbage: they were never renamed into place.
@@ -146,6 +163,9 @@ func Open(dir string, cfg Config) (s *Store, err error) {
 			return nil, err
 		}
 	}
+	if err := s.checkFormat(); err != nil {
+		return nil, err
+	}
 	s.loadIndex()
 	s.mu.Lock()
 	err = s.makeRoomLocked(0)
@@ -154,6 +174,40 @@ func Open(dir string, cfg Config) (s *Store, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkFormat refuses a store of another FormatVersion and records the
+// version in a new (or empty) store. A store with blocks but no FORMAT file
+// is of version 1.
+func (s *Store) checkFormat() error {
+	want := fmt.Sprintf("coop blockstore %d\n", FormatVersion)
+	b, err := os.ReadFile(filepath.Join(s.dir, formatName))
+	switch {
+	case err == nil && string(b) == want:
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w: %s records %q, this coop writes %q", ErrFormat, filepath.Join(s.dir, formatName), strings.TrimSpace(string(b)), strings.TrimSpace(want))
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("blockstore: %w", err)
+	case len(s.entries) > 0:
+		return fmt.Errorf("%w: %s holds %d blocks addressed by SHA-256 (format 1); this coop addresses blocks by their Merkle commitment and length (format %d): move the directory away or remove it", ErrFormat, s.dir, len(s.entries), FormatVersion)
+	}
+	tmp := filepath.Join(s.tmpDir(), formatName)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("blockstore: %w", err)
+	}
+	_, err = f.WriteString(want)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("blockstore: writing %s: %w", formatName, err)
+	}
+	return renameSynced(tmp, filepath.Join(s.dir, formatName))
 }
 
 func (s *Store) tmpDir() string        { return filepath.Join(s.dir, "tmp") }

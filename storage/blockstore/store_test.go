@@ -8,8 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/coop-network/coop/proofs"
 )
 
 var ctx = context.Background()
@@ -40,8 +43,8 @@ func TestBlocksRoundTripByContentAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id != Sum(data) {
-		t.Fatal("id is not the SHA-256 of the bytes")
+	if id != Sum(data) || id != ID(proofs.IDOf(data)) {
+		t.Fatal("id is not the proofs.ID of the bytes")
 	}
 	got, err := s.Get(ctx, id, 1<<20)
 	if err != nil || !bytes.Equal(got, data) {
@@ -360,5 +363,114 @@ func TestScrubFindsAndRemovesCorruptBlocksWithoutCountingHits(t *testing.T) {
 	}
 	if st := s.Stats(); st.Hits != 0 || st.Corrupt != 2 || st.PinnedBlocks+st.CacheBlocks != 4 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestWriterLevelsComeFromTheSamePass checks that a Writer's Levels belong to
+// the block it committed (the holder keeps them for the prover without
+// hashing the piece again) and prove its leaves.
+func TestWriterLevelsComeFromTheSamePass(t *testing.T) {
+	s := openTest(t, t.TempDir(), DefaultConfig())
+	for _, size := range []int{1, 1024, 65<<10 + 3, 300 << 10} {
+		data := block(size, size)
+		w, err := s.Create(ctx, Pinned)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off < size; off += 7000 {
+			if _, err := w.Write(data[off:min(off+7000, size)]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		id, err := w.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lv, err := w.Levels()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Root() != proofs.Root(data) || proofs.ID(w.Root(), uint64(size)) != proofs.Hash(id) {
+			t.Fatalf("%d bytes: the writer's root is not the commitment its id binds", size)
+		}
+		if err := lv.Check(w.Root()); err != nil {
+			t.Fatalf("%d bytes: levels do not lead to the block's root: %v", size, err)
+		}
+		leaf := proofs.LeafCount(int64(size)) - 1
+		p, err := proofs.ProveWithLevels(bytes.NewReader(data), int64(size), leaf, lv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proofs.Verify(w.Root(), p); err != nil {
+			t.Fatalf("%d bytes: proof from the writer's levels: %v", size, err)
+		}
+	}
+}
+
+// TestOpenRefusesAnotherFormat checks the FORMAT file: a new store records
+// FormatVersion, a store of SHA-256 ids (blocks but no FORMAT file) and one
+// recording another version are refused with ErrFormat, touching nothing.
+func TestOpenRefusesAnotherFormat(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.PutBytes(ctx, Pinned, block(1, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	b, err := os.ReadFile(filepath.Join(dir, formatName))
+	if err != nil || string(b) != fmt.Sprintf("coop blockstore %d\n", FormatVersion) {
+		t.Fatalf("FORMAT: %q, %v", b, err)
+	}
+	// Reopening the same format works and keeps the block.
+	s = openTest(t, dir, DefaultConfig())
+	if _, ok := s.Has(id); !ok {
+		t.Fatal("block lost on reopening")
+	}
+	s.Close()
+
+	// A version-1 store: blocks, no FORMAT file.
+	if err := os.Remove(filepath.Join(dir, formatName)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, DefaultConfig()); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("opening a format-1 store: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, formatName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("refusing a format-1 store wrote a FORMAT file")
+	}
+	// Another recorded version.
+	if err := os.WriteFile(filepath.Join(dir, formatName), []byte("coop blockstore 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, DefaultConfig()); !errors.Is(err, ErrFormat) {
+		t.Fatalf("opening a format-3 store: %v", err)
+	}
+	s2, err := Open(t.TempDir(), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+}
+
+// TestPaddedBytesAreNotTheBlock: bytes with a zero appended inside the last
+// leaf share the block's Merkle commitment, but not its id, so CommitAs
+// refuses them.
+func TestPaddedBytesAreNotTheBlock(t *testing.T) {
+	s := openTest(t, t.TempDir(), DefaultConfig())
+	data := block(3, 1500)
+	id := Sum(data)
+	padded := append(bytes.Clone(data), 0)
+	if proofs.Root(padded) != proofs.Root(data) {
+		t.Fatal("premise: the padded bytes should share the commitment")
+	}
+	if err := s.PutExpect(ctx, Pinned, id, bytes.NewReader(padded)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("padded bytes stored under the block's id: %v", err)
+	}
+	if _, ok := s.Has(id); ok {
+		t.Fatal("padded bytes visible under the id")
 	}
 }

@@ -3,12 +3,12 @@ package blockstore
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
+
+	"github.com/coop-network/coop/proofs"
 )
 
 // testHookBeforeRename, when set by tests, runs just before a finished block
@@ -18,12 +18,17 @@ var testHookBeforeRename func(tmp string) error
 // Writer streams a new block to disk. Its ID is known only at Commit. A
 // Writer must end with exactly one Commit or Abort; until Commit the block is
 // invisible. A Writer is not safe for concurrent use.
+//
+// The Writer computes the block's Merkle commitment and from it its ID as
+// the bytes pass, keeping the roots of its 64 KiB chunks too (32 bytes per
+// 64 KiB), so that a holder gets the piece's proofs.Levels from the same
+// pass (Root, Levels).
 type Writer struct {
 	s    *Store
 	ctx  context.Context
 	area Area
 	f    *os.File
-	h    hash.Hash
+	h    *proofs.Builder
 	n    int64
 	err  error // sticky
 	done bool
@@ -47,7 +52,7 @@ func (s *Store) Create(ctx context.Context, a Area) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blockstore: %w", err)
 	}
-	return &Writer{s: s, ctx: ctx, area: a, f: f, h: sha256.New()}, nil
+	return &Writer{s: s, ctx: ctx, area: a, f: f, h: proofs.NewLevelsBuilder()}, nil
 }
 
 // Write appends p to the block.
@@ -75,6 +80,18 @@ func (w *Writer) Write(p []byte) (int, error) {
 // Size returns the bytes written so far.
 func (w *Writer) Size() int64 { return w.n }
 
+// Sum returns the ID of the bytes written so far, without committing them.
+func (w *Writer) Sum() ID { return ID(w.h.ID()) }
+
+// Root returns the Merkle commitment of the bytes written so far (of the
+// block, after Commit): the root the ledger records for a piece.
+func (w *Writer) Root() proofs.Hash { return w.h.Root() }
+
+// Levels returns the proofs.Levels of the bytes written so far (of the block,
+// after Commit), computed in the pass that gave its ID: the prover keeps them
+// beside a held piece.
+func (w *Writer) Levels() (*proofs.Levels, error) { return w.h.Levels() }
+
 // Abort discards the block. It is safe to call after Commit (then a no-op).
 func (w *Writer) Abort() {
 	if w.done {
@@ -101,7 +118,7 @@ func (w *Writer) Commit() (ID, error) {
 		w.Abort()
 		return id, err
 	}
-	w.h.Sum(id[:0])
+	id = w.Sum()
 	return id, w.commit(id)
 }
 
@@ -116,8 +133,7 @@ func (w *Writer) CommitAs(want ID) error {
 		w.Abort()
 		return w.err
 	}
-	var id ID
-	w.h.Sum(id[:0])
+	id := w.Sum()
 	if id != want {
 		w.Abort()
 		return fmt.Errorf("%w: received %d bytes hashing to %s, want %s", ErrCorrupt, w.n, id, want)

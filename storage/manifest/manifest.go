@@ -15,10 +15,18 @@ import (
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/coop-network/coop/proofs"
 )
 
 // Version is the manifest format version this package writes and reads.
-const Version = 1
+//
+//   - 1: a piece's ID is the SHA-256 of its bytes, its Root the Merkle
+//     commitment.
+//   - 2: a piece's ID is its Merkle commitment bound to its size:
+//     ID = proofs.ID(Root, Size) (one hash pass gives both). The encoding
+//     is unchanged; Validate checks the relation, and refuses version 1.
+const Version = 2
 
 // Limits of the format, checked by Validate.
 const (
@@ -55,7 +63,7 @@ type Segment struct {
 // Piece is one erasure-coded piece of a segment.
 type Piece struct {
 	_      struct{} `cbor:",toarray"`
-	ID     [32]byte // SHA-256 of the piece's bytes
+	ID     [32]byte // the piece's content address: proofs.ID(Root, Size)
 	Size   uint64   // bytes
 	Root   [32]byte // Merkle commitment (package proofs)
 	Leaves uint64   // Merkle leaves
@@ -145,6 +153,9 @@ func (m *Manifest) Validate() error {
 			}
 			if p.Leaves != leaves {
 				return bad("segment %d piece %d has %d leaves, want %d", i, j, p.Leaves, leaves)
+			}
+			if p.ID != proofs.ID(p.Root, p.Size) {
+				return bad("segment %d piece %d: id %x is not its root %x bound to its %d bytes", i, j, p.ID[:8], p.Root[:8], p.Size)
 			}
 		}
 	}

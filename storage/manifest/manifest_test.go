@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/coop-network/coop/proofs"
 )
 
 // sample returns a valid manifest of size bytes with k data and m parity pieces.
@@ -16,7 +18,8 @@ func sample(size uint64, k, m uint64) *Manifest {
 		ps := man.PieceSize(int(s))
 		for i := uint64(0); i < k+m; i++ {
 			p := Piece{Size: ps, Leaves: (ps + LeafSize - 1) / LeafSize}
-			p.ID[0], p.ID[1], p.Root[0] = byte(s), byte(i), 0xaa
+			p.Root[0], p.Root[1] = byte(s), byte(i) // a made-up commitment
+			p.ID = proofs.ID(p.Root, p.Size)
 			seg.Pieces = append(seg.Pieces, p)
 		}
 		man.Segments = append(man.Segments, seg)
@@ -85,24 +88,26 @@ func TestInvalidManifestsAreRejected(t *testing.T) {
 	s := sample(10, 1, 0)
 	unsorted, _ := nonCanonical.Marshal(reordered{s.Segments, s.Version, s.Size, s.SegmentSize, s.K, s.M, s.StripeUnit, s.LeafSize})
 	cases := map[string][]byte{
-		"empty input":                 nil,
-		"a truncated manifest":        good[:len(good)-1],
-		"trailing bytes":              append(bytes.Clone(good), 0),
-		"an unknown field":            withExtra,
-		"keys out of canonical order": unsorted,
-		"another version":             mutate(func(m *Manifest) { m.Version = 2 }),
-		"k of zero":                   mutate(func(m *Manifest) { m.K = 0 }),
-		"too many shards":             mutate(func(m *Manifest) { m.M = MaxShards }),
-		"a tiny segment size":         mutate(func(m *Manifest) { m.SegmentSize = 10 }),
-		"a zero stripe unit":          mutate(func(m *Manifest) { m.StripeUnit = 0 }),
-		"another leaf size":           mutate(func(m *Manifest) { m.LeafSize = 512 }),
-		"a missing segment":           mutate(func(m *Manifest) { m.Segments = m.Segments[1:] }),
-		"a size needing more":         mutate(func(m *Manifest) { m.Size += 4096 }),
-		"a missing piece":             mutate(func(m *Manifest) { m.Segments[1].Pieces = m.Segments[1].Pieces[1:] }),
-		"a wrong piece size":          mutate(func(m *Manifest) { m.Segments[0].Pieces[2].Size++ }),
-		"a wrong leaf count":          mutate(func(m *Manifest) { m.Segments[3].Pieces[0].Leaves++ }),
-		"a short piece id":            bytes.Replace(good, append([]byte{0x58, 0x20, 0, 0}, make([]byte, 30)...), append([]byte{0x58, 0x1f, 0, 0}, make([]byte, 29)...), 1),
-		"a huge array header":         {0xa1, 0x08, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"empty input":                  nil,
+		"a truncated manifest":         good[:len(good)-1],
+		"trailing bytes":               append(bytes.Clone(good), 0),
+		"an unknown field":             withExtra,
+		"keys out of canonical order":  unsorted,
+		"another version":              mutate(func(m *Manifest) { m.Version = Version + 1 }),
+		"version 1 (SHA-256 ids)":      mutate(func(m *Manifest) { m.Version = 1 }),
+		"an id that is not its root's": mutate(func(m *Manifest) { m.Segments[2].Pieces[1].Root[31] ^= 1 }),
+		"k of zero":                    mutate(func(m *Manifest) { m.K = 0 }),
+		"too many shards":              mutate(func(m *Manifest) { m.M = MaxShards }),
+		"a tiny segment size":          mutate(func(m *Manifest) { m.SegmentSize = 10 }),
+		"a zero stripe unit":           mutate(func(m *Manifest) { m.StripeUnit = 0 }),
+		"another leaf size":            mutate(func(m *Manifest) { m.LeafSize = 512 }),
+		"a missing segment":            mutate(func(m *Manifest) { m.Segments = m.Segments[1:] }),
+		"a size needing more":          mutate(func(m *Manifest) { m.Size += 4096 }),
+		"a missing piece":              mutate(func(m *Manifest) { m.Segments[1].Pieces = m.Segments[1].Pieces[1:] }),
+		"a wrong piece size":           mutate(func(m *Manifest) { m.Segments[0].Pieces[2].Size++ }),
+		"a wrong leaf count":           mutate(func(m *Manifest) { m.Segments[3].Pieces[0].Leaves++ }),
+		"a short root":                 bytes.Replace(good, append([]byte{0x58, 0x20, 0, 0}, make([]byte, 30)...), append([]byte{0x58, 0x1f, 0, 0}, make([]byte, 29)...), 1),
+		"a huge array header":          {0xa1, 0x08, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 	}
 	for name, b := range cases {
 		if _, err := Decode(b); !errors.Is(err, ErrInvalid) {
