@@ -133,7 +133,18 @@ func TestTwoDevicesShareANamespace(t *testing.T) {
 		return nil
 	})
 
-	// Both devices edit /docs/b.txt and rename a.bin at once.
+	// Both devices edit /docs/b.txt and rename a.bin at once: both puts
+	// read the tree before either commits (else the later one would be a
+	// plain overwrite of what it read).
+	var read sync.WaitGroup
+	read.Add(2)
+	testHookPutPathRead = func(p string) {
+		if p == "/docs/b.txt" {
+			read.Done()
+			read.Wait()
+		}
+	}
+	defer func() { testHookPutPathRead = nil }()
 	var wg sync.WaitGroup
 	edits := map[*api.Client][]byte{ca: []byte("edit from the desktop"), cd: []byte("edit from the laptop")}
 	errs := make(chan error, 4)
@@ -155,6 +166,7 @@ func TestTwoDevicesShareANamespace(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	testHookPutPathRead = nil
 	close(errs)
 	failed := 0
 	for err := range errs {

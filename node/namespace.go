@@ -181,6 +181,9 @@ func (n *Node) PutPath(ctx context.Context, r io.Reader, size int64, p string, o
 	if err != nil {
 		return nil, err
 	}
+	if testHookPutPathRead != nil {
+		testHookPutPathRead(p)
+	}
 	var old *namespace.File // what p holds now: a parted file's unchanged parts are kept
 	if e, err := cur.Lookup(p); err == nil && e.Dir {
 		return nil, fmt.Errorf("%w: %s", api.ErrIsDir, p)
@@ -371,6 +374,10 @@ func askedRedundancy(res *api.PutResult) namespace.Redundancy {
 	}
 	return namespace.Redundancy{K: uint32(k), M: uint32(m)}
 }
+
+// testHookPutPathRead, when set by tests, runs once a put at a path has
+// read the tree it will change (before it stores the file).
+var testHookPutPathRead func(path string)
 
 // errChangedMeanwhile: a path changed while its file was stored again.
 var errChangedMeanwhile = errors.New("the path changed meanwhile")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage"
 )
 
@@ -147,17 +148,19 @@ func TestOwnFilesReadableFromTheLedgerAlone(t *testing.T) {
 		t.Fatalf("read by file id: %v, bit-exact %v", err, bytes.Equal(got, data))
 	}
 
-	// Records the account key cannot open, placed directly on the ledger.
+	// Records the account key cannot open, placed directly on the ledger
+	// (a piece's id binds its root and size).
+	pid := chain.Hash(proofs.ID(proofs.Hash{2}, 1))
 	place := func(id chain.Hash, sealed []byte) {
 		t.Helper()
 		tx := &chain.PlaceFile{FileID: id, Size: 1, K: 1, M: 0, SealedKey: sealed,
-			Pieces: []chain.Piece{{Holder: b.addr, ID: chain.Hash{1}, Size: 1, Root: chain.Hash{2}, Leaves: 1}}}
+			Pieces: []chain.Piece{{Holder: b.addr, ID: pid, Size: 1, Root: chain.Hash{2}, Leaves: 1}}}
 		h, _, err := a.lc.Height(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		tx.Receipts = []chain.Receipt{chain.SignReceipt(net.Ledger.Key(1), a.lc.ChainID(), id, a.addr, h+50,
-			[]chain.ReceiptPiece{{ID: chain.Hash{1}, Root: chain.Hash{2}, Size: 1, Leaves: 1}})}
+			[]chain.ReceiptPiece{{ID: pid, Root: chain.Hash{2}, Size: 1, Leaves: 1}})}
 		if _, err := a.lc.BroadcastCommit(ctx, tx); err != nil {
 			t.Fatal(err)
 		}
