@@ -35,7 +35,10 @@ func newDemoCmd() *cobra.Command {
 			"commitment; runs an example WASM job as three workers and shows\n" +
 			"that their results agree and that metering stops a job at its fuel limit; then runs\n" +
 			"the multi-node scenario on a fresh devnet: a compute job on three workers, one lying\n" +
-			"(the honest result accepted and paid, the liar judged wrong, the output read back), a\n" +
+			"(the honest result accepted and paid, the liar judged wrong, the output read back),\n" +
+			"node 1 made a device of node 0's account, a file written through node 0's FUSE mount\n" +
+			"read on node 1 moments after close() (a put at the path where FUSE is missing), a\n" +
+			"concurrent edit from both devices kept as a conflict copy, a\n" +
 			"put, every holder's first judged proof, a\n" +
 			"holder killed (its epochs missed, its uptime and earned quota gone, its pieces repaired\n" +
 			"elsewhere, then restarted), a holder that deletes its pieces (invalid proofs,\n" +
