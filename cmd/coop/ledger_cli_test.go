@@ -16,6 +16,7 @@ import (
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/ledger"
+	"github.com/coop-network/coop/proofs"
 )
 
 func TestInitWritesAHomeOnceAndPrintsTheAddress(t *testing.T) {
@@ -115,7 +116,8 @@ func TestLedgerCommandsTalkToARunningNode(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Close() })
 	id := chain.Hash{0xfe}
-	p := chain.Piece{Holder: tn.Addrs[0], ID: chain.Hash{1}, Size: 4096, Root: chain.Hash{2}, Leaves: 4}
+	// A piece's id binds its root and size (proofs.ID).
+	p := chain.Piece{Holder: tn.Addrs[0], ID: chain.Hash(proofs.ID(proofs.Hash{2}, 4096)), Size: 4096, Root: chain.Hash{2}, Leaves: 4}
 	// The holder is the placer's own node, so its receipt is its own signature.
 	h, _, err := c.Height(context.Background())
 	if err != nil {
