@@ -246,7 +246,7 @@ func (n *Node) mergeWrites(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			merged, _ := namespace.Merge(n.baseOf(s, mine), theirs, mine, ak.Label)
+			merged, _ := namespace.Merge(n.baseOf(s), theirs, mine, ak.Label)
 			return graft(t, p, merged)
 		})
 		if err != nil {
@@ -276,15 +276,19 @@ func (n *Node) pendingWrite(ctx context.Context, s *chain.Share) bool {
 }
 
 // baseOf is the tree owned share s's current version was written on: the
-// previous version's, if this node saw or published it, else mine (the
-// owner's subtree now, so the recipient's version wins whole).
-func (n *Node) baseOf(s *chain.Share, mine *namespace.Tree) *namespace.Tree {
+// previous version's, if this node saw or published it. Else (another
+// device published it, this node restarted, or the recipient wrote twice
+// since) the base is unknown, and the empty tree stands for it: both
+// sides' files are all kept (an edit of one path by both becomes a
+// conflict copy) and nothing either side wrote is lost; what the recipient
+// removed comes back.
+func (n *Node) baseOf(s *chain.Share) *namespace.Tree {
 	n.shareSt.cacheMu.Lock()
 	defer n.shareSt.cacheMu.Unlock()
 	if b, ok := n.shareSt.published[s.ID]; ok && b.version+1 == s.Version {
 		return b.tree
 	}
-	return mine
+	return namespace.New()
 }
 
 // setMerged records that this node merged version v of share id (0:

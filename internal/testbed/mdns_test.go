@@ -126,6 +126,7 @@ func TestCoopMDNSOnTestbed(t *testing.T) {
 	}
 	var put struct {
 		Capability string `json:"capability"`
+		FileID     string `json:"file_id"`
 		K, M       int
 		Degraded   string `json:"degraded"`
 		Pieces     []struct {
@@ -141,6 +142,19 @@ func TestCoopMDNSOnTestbed(t *testing.T) {
 	holders := map[string]bool{}
 	for _, p := range put.Pieces {
 		holders[hostOf[p.Holder]] = true
+	}
+	// h2's ledger (a full node) may be a block behind h1's: the file's
+	// holders are known to it once it has the block.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := cn.Run(ctx, "h2", "ledger", "file", put.FileID)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("h2's ledger never showed file %s: %v", put.FileID, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	out := filepath.Join(dir, "got.bin")
 	if _, err := cn.Run(ctx, "h2", "get", put.Capability, "-o", out); err != nil {
