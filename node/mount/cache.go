@@ -42,7 +42,7 @@ type blockCache struct {
 
 // hotBlocks is how many blocks the cache keeps in memory: the kernel reads
 // a block in several requests, and they should not each open its file.
-const hotBlocks = 4
+const hotBlocks = 8
 
 type hotBlock struct {
 	key  blockKey
@@ -249,6 +249,25 @@ func (c *blockCache) evictLocked() {
 		c.size -= ent.size
 		os.Remove(filepath.Join(c.dir, ent.key.name()))
 	}
+}
+
+// prefetch starts fetching block k (want bytes) into the cache in the
+// background, unless it is cached or already being fetched: read-ahead.
+func (c *blockCache) prefetch(k blockKey, want int, fetch func(context.Context, []byte) error) {
+	c.mu.Lock()
+	_, cached := c.index[k]
+	c.mu.Unlock()
+	c.flight.Lock()
+	_, running := c.calls[k]
+	c.flight.Unlock()
+	if cached || running {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		_ = c.get(c.life, k, want, nil, 0, fetch)
+	}()
 }
 
 // get copies bytes [lo, lo+len(p)) of block k (want bytes) into p, from

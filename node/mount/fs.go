@@ -33,6 +33,28 @@ type fsys struct {
 	inoMu   sync.Mutex
 	inos    map[string]uint64 // path → inode number, for the mount's lifetime
 	nextIno uint64
+
+	// readEnd is where the last read of each content ended: a read that
+	// starts there (or at 0) is sequential and fetches ahead.
+	readMu  sync.Mutex
+	readEnd map[[32]byte]int64
+}
+
+// ReadAhead is how many blocks past a sequential read the mount fetches
+// in the background, so the next reads find them cached.
+const ReadAhead = 4
+
+// sequential records a read of [off, end) of content id and reports
+// whether it continued the previous one (or started the file).
+func (f *fsys) sequential(id [32]byte, off, end int64) bool {
+	f.readMu.Lock()
+	defer f.readMu.Unlock()
+	if f.readEnd == nil || len(f.readEnd) > 1024 {
+		f.readEnd = map[[32]byte]int64{}
+	}
+	prev, ok := f.readEnd[id]
+	f.readEnd[id] = end
+	return off == 0 || ok && prev == off
 }
 
 // rootIno is the root's inode number (FUSE's).
@@ -147,13 +169,8 @@ func (f *fsys) readAt(ctx context.Context, path string, info Info, p []byte, off
 	}
 	end := min(off+int64(len(p)), size)
 	bs := int64(f.o.BlockSize)
-	n := 0
-	for blk := off / bs; blk*bs < end; blk++ {
-		start := blk * bs
-		want := int(min(bs, size-start))
-		lo := max(off, start) - start
-		hi := min(end, start+int64(want)) - start
-		err := f.blocks.get(ctx, blockKey{info.FileID, blk}, want, p[n:n+int(hi-lo)], int(lo), func(ctx context.Context, b []byte) error {
+	fetcher := func(start int64) func(context.Context, []byte) error {
+		return func(ctx context.Context, b []byte) error {
 			got, err := f.b.ReadAt(ctx, path, info.FileID, b, start)
 			if got == len(b) {
 				return nil
@@ -162,8 +179,22 @@ func (f *fsys) readAt(ctx context.Context, path string, info Info, p []byte, off
 				err = fmt.Errorf("mount: %s: short read, %d of %d bytes at %d", path, got, len(b), start)
 			}
 			return err
-		})
-		if err != nil {
+		}
+	}
+	if f.sequential(info.FileID, off, end) {
+		// Fetch the next blocks while this one is read and copied out.
+		last := (end - 1) / bs
+		for blk := last + 1; blk <= last+ReadAhead && blk*bs < size; blk++ {
+			f.blocks.prefetch(blockKey{info.FileID, blk}, int(min(bs, size-blk*bs)), fetcher(blk*bs))
+		}
+	}
+	n := 0
+	for blk := off / bs; blk*bs < end; blk++ {
+		start := blk * bs
+		want := int(min(bs, size-start))
+		lo := max(off, start) - start
+		hi := min(end, start+int64(want)) - start
+		if err := f.blocks.get(ctx, blockKey{info.FileID, blk}, want, p[n:n+int(hi-lo)], int(lo), fetcher(start)); err != nil {
 			return n, err
 		}
 		n += int(hi - lo)
