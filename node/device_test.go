@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -148,11 +149,15 @@ func TestTwoDevicesShareANamespace(t *testing.T) {
 	var wg sync.WaitGroup
 	edits := map[*api.Client][]byte{ca: []byte("edit from the desktop"), cd: []byte("edit from the laptop")}
 	errs := make(chan error, 4)
+	versions := make(chan uint64, 4)
 	for c, b := range edits {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			_, err := c.PutPath(ctx, bytes.NewReader(b), int64(len(b)), "/docs/b.txt", api.PathPutOptions{PutOptions: api.PutOptions{Copies: 2}})
+			ch, err := c.PutPath(ctx, bytes.NewReader(b), int64(len(b)), "/docs/b.txt", api.PathPutOptions{PutOptions: api.PutOptions{Copies: 2}})
+			if err == nil {
+				versions <- ch.Version
+			}
 			errs <- err
 		}()
 		go func() {
@@ -161,13 +166,21 @@ func TestTwoDevicesShareANamespace(t *testing.T) {
 			if c == cd {
 				to = "/docs/a-laptop.bin"
 			}
-			_, err := c.Move(ctx, "/docs/a.bin", to, false)
+			ch, err := c.Move(ctx, "/docs/a.bin", to, false)
+			if err == nil {
+				versions <- ch.Version
+			}
 			errs <- err
 		}()
 	}
 	wg.Wait()
 	testHookPutPathRead = nil
 	close(errs)
+	close(versions)
+	last := uint64(0)
+	for v := range versions {
+		last = max(last, v)
+	}
 	failed := 0
 	for err := range errs {
 		if err != nil {
@@ -181,10 +194,15 @@ func TestTwoDevicesShareANamespace(t *testing.T) {
 	if failed > 1 {
 		t.Fatalf("%d concurrent changes failed", failed)
 	}
-	l, err := ca.List(ctx, "/docs", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The account's node may be a block behind the device's last commit.
+	var l *api.Listing
+	waitFor(t, "the account's node to see the last change", func() error {
+		var err error
+		if l, err = ca.List(ctx, "/docs", 0); err == nil && l.Version < last {
+			err = fmt.Errorf("at version %d, the last change made %d", l.Version, last)
+		}
+		return err
+	})
 	found := map[string]bool{}
 	var conflictCopy string
 	for _, e := range l.Entries {

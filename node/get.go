@@ -62,7 +62,8 @@ func (n *Node) open(ctx context.Context, capability string, off, count int64) (i
 		if c, err = storage.ParseCapability(capability); err != nil {
 			return nil, 0, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 		}
-		if f, err := n.lc.File(ctx, chain.Hash(c.FileID)); err == nil {
+		f, err := n.fileSoon(ctx, chain.Hash(c.FileID))
+		if err == nil {
 			file = &f
 		} else if !errors.Is(err, chain.ErrNotFound) {
 			return nil, 0, fmt.Errorf("looking up file %s on the ledger: %w", c.FileID, err)
@@ -121,6 +122,44 @@ func (n *Node) open(ctx context.Context, capability string, off, count int64) (i
 		done <- nil
 	}
 	return &getReader{bufPipe: pr, cancel: cancel, done: done}, int64(m.Size), nil
+}
+
+// newFileBlocks is how many blocks a get waits for a file its ledger does
+// not know yet to appear: a capability handed over right after its put
+// may reach a node whose ledger is a block or two behind the putter's.
+const newFileBlocks = 2
+
+// fileSoon is the ledger's record of file id, waiting up to newFileBlocks
+// blocks (at most 10 s) for it when the ledger does not have it yet; an
+// error wrapping chain.ErrNotFound if it still has not (a file of
+// another network, removed, or never placed: the get then asks the DHT).
+func (n *Node) fileSoon(ctx context.Context, id chain.Hash) (chain.File, error) {
+	f, err := n.lc.File(ctx, id)
+	if !errors.Is(err, chain.ErrNotFound) {
+		return f, err
+	}
+	h0, _, herr := n.lc.Height(ctx)
+	if herr != nil {
+		return f, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-wctx.Done():
+			return f, err
+		case <-t.C:
+		}
+		h, _, herr := n.lc.Height(wctx)
+		if herr != nil || h == h0 {
+			continue
+		}
+		if f, err = n.lc.File(wctx, id); !errors.Is(err, chain.ErrNotFound) || h >= h0+newFileBlocks {
+			return f, err
+		}
+	}
 }
 
 // testHookGetStats, when set by benchmarks, receives each get's stage

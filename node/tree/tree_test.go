@@ -385,3 +385,59 @@ func TestUpdateFromAnOlderVersion(t *testing.T) {
 		t.Fatalf("/x is %+v, %v; want the later device's file 3", e, err)
 	}
 }
+
+// TestRacingEditsAcrossTwoRetries: device b's edit of /b (made on version
+// 2) loses the compare-and-swap twice, first to device a's rename of
+// another file, then to a's edit of /b made on version 2 too: both edits
+// of /b survive, b's as a conflict copy.
+func TestRacingEditsAcrossTwoRetries(t *testing.T) {
+	ctx := context.Background()
+	cfg, led, blobs := account(t)
+	a := New(cfg, led, blobs)
+	for _, c := range []func(*namespace.Tree) error{
+		func(tr *namespace.Tree) error { _, err := tr.PutFile("/a.bin", file(1), false); return err },
+		func(tr *namespace.Tree) error { _, err := tr.PutFile("/b", file(2), false); return err },
+	} {
+		if _, err := a.Update(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bcfg := cfg
+	bcfg.Label = "laptop"
+	b := New(bcfg, led, blobs)
+	// Each of b's commits finds one of a's commits just before it.
+	busy, calls := false, 0
+	led.before = func(uint64) {
+		if busy {
+			return // a's own commits
+		}
+		busy = true
+		defer func() { busy = false }()
+		switch calls {
+		case 0:
+			if _, err := a.Update(ctx, func(tr *namespace.Tree) error { return tr.Move("/a.bin", "/a-desktop.bin") }); err != nil {
+				t.Error(err)
+			}
+		case 1:
+			if _, err := a.UpdateFrom(ctx, 2, func(tr *namespace.Tree) error { _, err := tr.PutFile("/b", file(3), false); return err }); err != nil {
+				t.Error(err)
+			}
+		}
+		calls++
+	}
+	res, err := b.UpdateFrom(ctx, 2, func(tr *namespace.Tree) error { _, err := tr.PutFile("/b", file(4), false); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _, _ := a.Current(ctx)
+	got := map[byte]string{}
+	_ = tr.Walk(func(p string, e *namespace.Entry) error {
+		if !e.Dir {
+			got[e.File.FileID[0]] = p
+		}
+		return nil
+	})
+	if got[3] == "" || got[4] == "" || len(res.Conflicts) != 1 {
+		t.Fatalf("files %v, conflicts %+v: an edit of /b was lost", got, res.Conflicts)
+	}
+}
