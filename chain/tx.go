@@ -74,19 +74,7 @@ type Body interface {
 
 // NewTx builds and signs a transaction.
 func NewTx(chainID string, body Body, key ed25519.PrivateKey, nonce uint64) (*Tx, error) {
-	b, err := Marshal(body)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s body: %w", body.TxType(), err)
-	}
-	tx := &Tx{
-		ChainID: chainID,
-		Type:    body.TxType(),
-		Body:    b,
-		PubKey:  append([]byte(nil), key.Public().(ed25519.PublicKey)...),
-		Nonce:   nonce,
-	}
-	tx.Sig = ed25519.Sign(key, tx.SignBytes())
-	return tx, nil
+	return newTx(chainID, body, key, nil, nonce)
 }
 
 // NewTxFor builds and signs a transaction that key, a device of account,
@@ -96,6 +84,12 @@ func NewTxFor(chainID string, body Body, key ed25519.PrivateKey, account Address
 	if AddressOf(key.Public().(ed25519.PublicKey)) == account {
 		return NewTx(chainID, body, key, nonce)
 	}
+	return newTx(chainID, body, key, append([]byte(nil), account[:]...), nonce)
+}
+
+// newTx encodes body into an envelope (naming account, if not nil) and
+// signs it with key.
+func newTx(chainID string, body Body, key ed25519.PrivateKey, account []byte, nonce uint64) (*Tx, error) {
 	b, err := Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s body: %w", body.TxType(), err)
@@ -106,7 +100,7 @@ func NewTxFor(chainID string, body Body, key ed25519.PrivateKey, account Address
 		Body:    b,
 		PubKey:  append([]byte(nil), key.Public().(ed25519.PublicKey)...),
 		Nonce:   nonce,
-		Account: append([]byte(nil), account[:]...),
+		Account: account,
 	}
 	tx.Sig = ed25519.Sign(key, tx.SignBytes())
 	return tx, nil

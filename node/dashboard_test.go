@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -74,10 +75,15 @@ func TestDashboardHealthAndAccountFromLedger(t *testing.T) {
 	}
 	// B holds a copy of A's file: the bytes it holds for others, and what
 	// they earn, are the ledger's.
-	infoB, err := apiClient(t, b).Account(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// B's ledger may be a block behind the one the file was placed on.
+	var infoB *api.AccountInfo
+	waitFor(t, "B's node to see its credit", func() error {
+		var err error
+		if infoB, err = apiClient(t, b).Account(ctx); err == nil && infoB.Quota.HeldForOthers != f.Bytes/2 {
+			err = fmt.Errorf("B's node shows %d held for others, not yet %d", infoB.Quota.HeldForOthers, f.Bytes/2)
+		}
+		return err
+	})
 	recB, err := lc.Node(ctx, b.addr)
 	if err != nil {
 		t.Fatal(err)
