@@ -63,18 +63,7 @@ func TestCoopOnTestbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cn.Stop()
-		if t.Failed() {
-			for _, h := range tb.Hosts {
-				b, _ := os.ReadFile(filepath.Join(dir, h.Name+".log"))
-				if len(b) > 4000 {
-					b = b[len(b)-4000:]
-				}
-				t.Logf("%s log tail:\n%s", h.Name, b)
-			}
-		}
-	})
+	stopAtCleanup(t, cn, tb, dir)
 	report(t, "testbed: %d hosts in network namespaces, uplinks %s", len(tb.Hosts), uplink(cfg.UplinkKbit))
 	for _, h := range tb.Hosts {
 		where := "public"
@@ -379,4 +368,22 @@ func parallelFetch(t *testing.T, ctx context.Context, cn *CoopNet, dir, cut stri
 		report(t, "k=%d (stored k=%d): put %.1f s (%.1f Mbit/s, uplink %.0f); get %.1f s, %.1f Mbit/s = %.2f of the ideal %.0f Mbit/s (%d holders × %.0f)",
 			k, put.K, putTime.Seconds(), float64(len(data))*8/1e6/putTime.Seconds(), up, d.Seconds(), mbit, mbit/ideal, ideal, put.K, up)
 	}
+}
+
+// stopAtCleanup stops cn when the test ends and, if it failed, logs the
+// tail of each host's coop log (in dir).
+func stopAtCleanup(t *testing.T, cn *CoopNet, tb *Testbed, dir string) {
+	t.Helper()
+	t.Cleanup(func() {
+		cn.Stop()
+		if t.Failed() {
+			for _, h := range tb.Hosts {
+				b, _ := os.ReadFile(filepath.Join(dir, h.Name+".log"))
+				if len(b) > 4000 {
+					b = b[len(b)-4000:]
+				}
+				t.Logf("%s log tail:\n%s", h.Name, b)
+			}
+		}
+	})
 }

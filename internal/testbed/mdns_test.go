@@ -46,18 +46,7 @@ func TestCoopMDNSOnTestbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cn.Stop()
-		if t.Failed() {
-			for _, h := range tb.Hosts {
-				b, _ := os.ReadFile(filepath.Join(dir, h.Name+".log"))
-				if len(b) > 4000 {
-					b = b[len(b)-4000:]
-				}
-				t.Logf("%s log tail:\n%s", h.Name, b)
-			}
-		}
-	})
+	stopAtCleanup(t, cn, tb, dir)
 	report(t, "%d coop nodes on one LAN, no libp2p bootstrap address, mDNS on: started in %.1f s", len(tb.Hosts), time.Since(t0).Seconds())
 	hostOf := map[string]string{}
 	for _, h := range tb.Hosts {
