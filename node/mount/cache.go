@@ -280,8 +280,23 @@ func (c *blockCache) get(ctx context.Context, k blockKey, want int, p []byte, lo
 	c.flight.Lock()
 	call, running := c.calls[k]
 	if !running {
-		call = &blockCall{done: make(chan struct{})}
-		c.calls[k] = call
+		// A fetch may have finished since the read above: it puts the
+		// block in the cache before it leaves calls, so look again.
+		c.mu.Lock()
+		_, cached := c.index[k]
+		c.mu.Unlock()
+		if cached {
+			c.flight.Unlock()
+			if c.read(k, want, p, lo) {
+				return nil
+			}
+			c.flight.Lock()
+			call, running = c.calls[k]
+		}
+		if !running {
+			call = &blockCall{done: make(chan struct{})}
+			c.calls[k] = call
+		}
 	}
 	c.flight.Unlock()
 	if !running {
