@@ -46,6 +46,10 @@ type Options struct {
 	// --join`. Without it nodes run with --mdns=false and bootstrap from
 	// the first host.
 	MDNS bool
+	// CPU gives the compute units a host's node offers (coop node --cpu),
+	// by host name: those hosts run a worker loop and the ledger may draw
+	// them for jobs. Hosts not named offer none and are never drawn.
+	CPU map[string]uint32
 }
 
 // StartCoop initialises a home per host under dir and starts every node,
@@ -171,6 +175,9 @@ func (cn *CoopNet) startNode(ctx context.Context, h *Host, extra []string) error
 	}
 	defer log.Close()
 	args := []string{"--home", cn.Home(h.Name), "node", "--p2p-ip", h.Addr, "--pledge", "1GiB", fmt.Sprintf("--mdns=%v", cn.Opts.MDNS)}
+	if cpu := cn.Opts.CPU[h.Name]; cpu > 0 {
+		args = append(args, "--cpu", fmt.Sprint(cpu))
+	}
 	if h.NATed {
 		args = append(args, "--reachability", "private")
 	} else {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmerio/wasmer-go/wasmer"
 )
 
 // buildCoop builds the coop binary into dir.
@@ -59,7 +62,11 @@ func TestCoopOnTestbed(t *testing.T) {
 			t.Errorf("removing the testbed: %v", err)
 		}
 	})
-	cn, err := StartCoop(ctx, tb, coop, dir)
+	// Workers: the NAT'd host n0 and the validator h0 (never cut) offer
+	// CPU, nobody else, so a job asking two replicas from any other host
+	// is run by exactly these two.
+	workers := map[string]uint32{"h0": 1, "n0": 1}
+	cn, err := StartCoopWith(ctx, tb, coop, dir, Options{CPU: workers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,17 +212,31 @@ func TestCoopOnTestbed(t *testing.T) {
 	if !onNAT {
 		t.Fatalf("%d copies from %s, none on n0: %+v", live, putter, copies.Pieces)
 	}
-	var st struct {
-		PiecesHeld int `json:"pieces_held"`
-	}
-	if err := cn.RunJSON(ctx, "n0", &st, "status"); err != nil || st.PiecesHeld == 0 {
-		t.Fatalf("n0 holds %d pieces (%v)", st.PiecesHeld, err)
+	// n0's own ledger node (a full node) may see the placing block a
+	// little after the putter's node did.
+	err = cn.poll(ctx, "n0's ledger node to credit it with its copy", func() error {
+		var st struct {
+			PiecesHeld int `json:"pieces_held"`
+		}
+		if err := cn.RunJSON(ctx, "n0", &st, "status"); err != nil {
+			return err
+		}
+		if st.PiecesHeld == 0 {
+			return errors.New("n0 holds no pieces")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	report(t, "n0 (behind NAT) holds a copy of %s's put", putter)
 	connections(t, ctx, cn, putter, hostOf)
+	submitter := putter
 	if tb.Host("n1") != nil {
 		natToNAT(t, ctx, cn, src, live, hostOf)
+		submitter = "n1"
 	}
+	proveAndCompute(t, ctx, cn, dir, submitter, hostOf)
 	if full {
 		parallelFetch(t, ctx, cn, dir, cut)
 	}
@@ -386,4 +407,202 @@ func stopAtCleanup(t *testing.T, cn *CoopNet, tb *Testbed, dir string) {
 			}
 		}
 	})
+}
+
+// echoWat copies stdin (up to 4 KiB) to stdout and appends "!".
+const echoWat = `(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 4096))
+    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store8 (i32.add (i32.const 64) (i32.load (i32.const 8))) (i32.const 33))
+    (i32.store (i32.const 4) (i32.add (i32.load (i32.const 8)) (i32.const 1)))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12)))))`
+
+// ledgerNode is the part of `coop ledger node --json` the scenario reads.
+type ledgerNode struct {
+	Status          string `json:"status"`
+	Uptime          []bool `json:"uptime"`
+	RepAlpha        uint64 `json:"rep_alpha"`
+	RepBeta         uint64 `json:"rep_beta"`
+	ProofsPassed    uint64 `json:"proofs_passed"`
+	ProofsFailed    uint64 `json:"proofs_failed"`
+	ProofsMissed    uint64 `json:"proofs_missed"`
+	HeldForOthers   uint64 `json:"held_for_others"`
+	ProvedForOthers uint64 `json:"proved_for_others"`
+	PiecesLost      uint64 `json:"pieces_lost"`
+}
+
+// jobView is the part of `coop job status --json` the scenario reads.
+type jobView struct {
+	Phase  string `json:"phase"`
+	Result struct {
+		Status   string `json:"status"`
+		ExitCode int32  `json:"exit_code"`
+		FuelUsed uint64 `json:"fuel_used"`
+	} `json:"result"`
+	ResultHash  string `json:"result_hash"`
+	Assignments []struct {
+		Worker     string `json:"worker"`
+		Round      uint32 `json:"round"`
+		Revealed   bool   `json:"revealed"`
+		ResultHash string `json:"result_hash"`
+		Outcome    string `json:"outcome"`
+		Paid       uint64 `json:"paid"`
+	} `json:"assignments"`
+}
+
+// proveAndCompute shows the NAT'd host n0 doing a node's other two jobs:
+// (a) holding pieces, it is challenged by the ledger and its proof is
+// judged proved on the ledger (its counters, uptime, audit score and
+// earned quota), and (b) offering CPU, it is drawn as one of the two
+// workers of a job submitted by submitter (the second NAT'd host in the
+// bounded form) and its result is accepted: the quorum of two needs its
+// reveal to match the validator's independent run, and the submitter
+// reads the output bit-exact. Only n0 and h0 offer CPU and the job asks
+// two replicas, so the draw is not left to chance.
+func proveAndCompute(t *testing.T, ctx context.Context, cn *CoopNet, dir, submitter string, hostOf map[string]string) {
+	t.Helper()
+	n0 := cn.Account["n0"]
+	t0 := time.Now()
+	// The job first: it runs while n0 waits for its challenges.
+	mod, err := wasmer.Wat2Wasm(echoWat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := []byte("coop job from " + submitter + " to a worker behind NAT\n")
+	modPath, inPath := filepath.Join(dir, "echo.wasm"), filepath.Join(dir, "job-input.txt")
+	if err := os.WriteFile(modPath, mod, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(inPath, input, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The submitter's credits for the job's escrow: only the validator's
+	// account has genesis credits. It waits for its own ledger node to see
+	// them.
+	if submitter != "h0" {
+		if _, err := cn.Run(ctx, "h0", "account", "send", cn.Account[submitter], "1000"); err != nil {
+			t.Fatal(err)
+		}
+		err := cn.poll(ctx, submitter+"'s credits", func() error {
+			var a struct {
+				Credits uint64 `json:"credits"`
+			}
+			if err := cn.RunJSON(ctx, submitter, &a, "ledger", "account"); err != nil {
+				return err
+			}
+			if a.Credits == 0 {
+				return errors.New("no credits yet")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two whole copies of the module and the input: one cut holder (still
+	// active on the ledger) leaves other nodes to take its copy, where a
+	// put at the node's default width would use every node.
+	var sub struct {
+		Job string `json:"job"`
+	}
+	if err := cn.RunJSON(ctx, submitter, &sub, "job", "submit", modPath, "--input", inPath, "--fuel", "300", "--mem", "64KiB", "--replicas", "2", "--quorum", "2", "--copies", "2"); err != nil {
+		t.Fatal(err)
+	}
+	report(t, "job %s submitted from %s (r=2, q=2; CPU offered by n0 and h0 only) in %.1f s", sub.Job, submitter, time.Since(t0).Seconds())
+
+	// (a) n0's proofs.
+	var rec ledgerNode
+	err = cn.poll(ctx, "a proof of n0's accepted on the ledger", func() error {
+		if err := cn.RunJSON(ctx, "h0", &rec, "ledger", "node", n0); err != nil {
+			return err
+		}
+		if rec.ProofsPassed == 0 {
+			return fmt.Errorf("n0: %d proofs passed, %d failed, %d missed", rec.ProofsPassed, rec.ProofsFailed, rec.ProofsMissed)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ProofsFailed != 0 || rec.ProofsMissed != 0 || rec.PiecesLost != 0 || rec.Status != "active" {
+		t.Fatalf("n0 behind NAT: %+v, want every challenge proved", rec)
+	}
+	up := 0
+	for _, u := range rec.Uptime {
+		if u {
+			up++
+		}
+	}
+	if up == 0 || up != len(rec.Uptime) || rec.RepAlpha == 0 || rec.RepBeta != 0 {
+		t.Fatalf("n0 behind NAT: uptime %v, audit counts α=%d β=%d: want every measured epoch up and no failed audit", rec.Uptime, rec.RepAlpha, rec.RepBeta)
+	}
+	// (Pieces placed on n0 since its last proof are not proved yet.)
+	if rec.ProvedForOthers == 0 {
+		t.Fatalf("n0 behind NAT: proved none of the %d bytes it holds for others", rec.HeldForOthers)
+	}
+	var acct struct {
+		QuotaEarned uint64 `json:"quota_earned"`
+		QuotaLimit  uint64 `json:"quota_limit"`
+	}
+	if err := cn.RunJSON(ctx, "h0", &acct, "ledger", "account", n0); err != nil {
+		t.Fatal(err)
+	}
+	if acct.QuotaEarned == 0 || acct.QuotaLimit <= acct.QuotaEarned {
+		t.Fatalf("n0 behind NAT: quota earned %d, limit %d: want its proved bytes to earn quota it can use", acct.QuotaEarned, acct.QuotaLimit)
+	}
+	report(t, "n0 (behind NAT) proved its challenges: %d epoch(s) proved, 0 failed or missed, uptime %d/%d, %d of the %d bytes it holds for others proved, quota earned %d of a limit of %d (%.1f s after the job's submission)",
+		rec.ProofsPassed, up, len(rec.Uptime), rec.ProvedForOthers, rec.HeldForOthers, acct.QuotaEarned, acct.QuotaLimit, time.Since(t0).Seconds())
+	report(t, "  its prove_storage went out over its ledger node's CometBFT connection to h0, dialed out through its NAT")
+
+	// (b) the job, run by n0 and h0.
+	var job jobView
+	err = cn.poll(ctx, "job "+sub.Job+" closed", func() error {
+		if err := cn.RunJSON(ctx, submitter, &job, "job", "status", sub.Job); err != nil {
+			return err
+		}
+		if job.Phase == "failed" {
+			return nil
+		}
+		if job.Phase != "accepted" {
+			return fmt.Errorf("phase %s", job.Phase)
+		}
+		for _, a := range job.Assignments {
+			if a.Outcome == "" {
+				return fmt.Errorf("worker %s still open", hostOf[a.Worker])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Phase != "accepted" || job.Result.Status != "exited" || job.Result.ExitCode != 0 {
+		t.Fatalf("job from %s: %+v, want accepted with exit 0", submitter, job)
+	}
+	ran := map[string]bool{}
+	for _, a := range job.Assignments {
+		host := hostOf[a.Worker]
+		if a.Round != 1 || a.Outcome != "paid" || a.ResultHash != job.ResultHash || a.Paid == 0 {
+			t.Fatalf("job from %s: worker %s (%s): round %d, outcome %q, result %s (accepted %s), paid %d", submitter, host, a.Worker, a.Round, a.Outcome, a.ResultHash, job.ResultHash, a.Paid)
+		}
+		ran[host] = true
+	}
+	if len(ran) != 2 || !ran["n0"] || !ran["h0"] {
+		t.Fatalf("job from %s ran on %v, want n0 and h0", submitter, ran)
+	}
+	out := filepath.Join(dir, "job-output.txt")
+	if _, err := cn.Run(ctx, submitter, "job", "result", sub.Job, "-o", out); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if want := append(append([]byte{}, input...), '!'); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("job output read on %s: %q (%v), want %q", submitter, got, err, want)
+	}
+	report(t, "job accepted %.1f s after its submission: n0 (behind NAT) and h0 ran it, their results matched (fuel %d), both paid; %s read the output bit-exact",
+		time.Since(t0).Seconds(), job.Result.FuelUsed, submitter)
+	connections(t, ctx, cn, "n0", hostOf)
 }
