@@ -66,6 +66,17 @@ type Levels interface {
 
 var _ Levels = (*LevelStore)(nil)
 
+// MaxStaleRetries bounds how many times a Round proves fresh challenges
+// after a refusal as stale (chain.ErrStaleChallenges) in one epoch. Every
+// placement on or removal from the holder between its read of the
+// challenges and the proof's block makes the proof stale; a holder that is
+// given pieces in several blocks in a row (a busy network, repairs, or a
+// full node whose own ledger node is a block or two behind the proposer)
+// would miss the epoch after a single retry. Each retry costs one proof
+// (≤ 64 KiB read per challenge with Levels) and one transaction; the bound
+// keeps a holder whose pieces change in every block from proving all epoch.
+const MaxStaleRetries = 4
+
 // Config configures a Prover.
 type Config struct {
 	// Interval is how often the ledger's epoch is polled (DefaultInterval).
@@ -168,8 +179,8 @@ func (p *Prover) markAnswered(epoch uint64) {
 // restarted after answering does not answer again), reads the held
 // pieces, proves each challenge and sends one chain.ProveStorage. A
 // refusal as stale (chain.ErrStaleChallenges, code 21: the held list
-// changed between the read and the proof's block) is retried once with
-// fresh challenges.
+// changed between the read and the proof's block) is retried with fresh
+// challenges, up to MaxStaleRetries times in the epoch.
 //
 // Any verdict of the ledger, acceptance or refusal, settles the epoch: it
 // is not sent again. Two refusals are not errors: already answered
@@ -200,7 +211,7 @@ func (p *Prover) Round(ctx context.Context) error {
 	if p.answered(e.Number) {
 		return nil
 	}
-	retried, late := false, false // a stale, a late refusal was retried
+	stales, late := 0, false // stale refusals retried, a late refusal retried
 	for {
 		set, err := p.lc.Challenges(ctx, p.self)
 		if err != nil {
@@ -234,9 +245,9 @@ func (p *Prover) Round(ctx context.Context) error {
 			p.markAnswered(set.Epoch)
 			p.log.Info("storage proved", "epoch", set.Epoch, "challenges", len(set.Challenges))
 			return nil
-		case errors.Is(err, chain.ErrStaleChallenges) && !retried:
-			retried = true
-			p.log.Debug("challenges changed before the proof committed; proving fresh ones", "epoch", set.Epoch)
+		case errors.Is(err, chain.ErrStaleChallenges) && stales < MaxStaleRetries:
+			stales++
+			p.log.Debug("challenges changed before the proof committed; proving fresh ones", "epoch", set.Epoch, "retry", stales)
 			continue
 		case errors.Is(err, chain.ErrExists):
 			p.markAnswered(set.Epoch)

@@ -344,7 +344,7 @@ func stale() error {
 	return &ledger.RejectedError{Code: chain.CodeStaleChallenges, Log: "stale challenges", Height: 3}
 }
 
-func TestRoundRetriesOnceOnStale(t *testing.T) {
+func TestRoundRetriesOnStale(t *testing.T) {
 	t.Run("fresh challenges accepted", func(t *testing.T) {
 		f := newFixture(t, 200<<10, 70<<10)
 		fresh := chain.Challenges(chain.Hash{8}, f.self, f.lc.held[:1], chain.ChallengesPerEpoch)
@@ -363,20 +363,40 @@ func TestRoundRetriesOnceOnStale(t *testing.T) {
 			t.Fatalf("proved epoch 1 again: %v, %d txs", err, len(f.lc.sentTxs()))
 		}
 	})
-	t.Run("stale twice", func(t *testing.T) {
+	// Pieces placed on the holder in several blocks in a row: each proof
+	// is stale, the one after them is accepted.
+	t.Run("stale until the placements stop", func(t *testing.T) {
 		f := newFixture(t, 70<<10)
-		f.lc.verdicts = []error{stale(), stale()}
+		for range MaxStaleRetries {
+			f.lc.verdicts = append(f.lc.verdicts, stale())
+		}
+		p := f.prover(f.levels)
+		if err := p.Round(context.Background()); err != nil {
+			t.Fatalf("Round = %v after %d stale refusals, want the next proof accepted", err, MaxStaleRetries)
+		}
+		if n := len(f.lc.sentTxs()); n != MaxStaleRetries+1 {
+			t.Fatalf("sent %d txs, want %d", n, MaxStaleRetries+1)
+		}
+		if ep, ok := p.Answered(); !ok || ep != 1 {
+			t.Fatalf("answered %d %v, want epoch 1", ep, ok)
+		}
+	})
+	t.Run("stale past the bound", func(t *testing.T) {
+		f := newFixture(t, 70<<10)
+		for range MaxStaleRetries + 1 {
+			f.lc.verdicts = append(f.lc.verdicts, stale())
+		}
 		p := f.prover(f.levels)
 		err := p.Round(context.Background())
 		if !errors.Is(err, chain.ErrStaleChallenges) {
 			t.Fatalf("Round = %v, want the stale rejection", err)
 		}
-		if n := len(f.lc.sentTxs()); n != 2 {
-			t.Fatalf("sent %d txs, want 2 (one retry)", n)
+		if n := len(f.lc.sentTxs()); n != MaxStaleRetries+1 {
+			t.Fatalf("sent %d txs, want %d (%d retries)", n, MaxStaleRetries+1, MaxStaleRetries)
 		}
 		_ = p.Round(context.Background())
-		if n := len(f.lc.sentTxs()); n != 2 {
-			t.Fatalf("sent %d txs after a settled epoch, want 2", n)
+		if n := len(f.lc.sentTxs()); n != MaxStaleRetries+1 {
+			t.Fatalf("sent %d txs after a settled epoch, want %d", n, MaxStaleRetries+1)
 		}
 	})
 }
