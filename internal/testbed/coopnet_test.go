@@ -51,6 +51,7 @@ func TestCoopOnTestbed(t *testing.T) {
 	}
 	dir := t.TempDir()
 	coop := buildCoop(t, dir)
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	tb, err := Create(ctx, cfg)
@@ -236,10 +237,13 @@ func TestCoopOnTestbed(t *testing.T) {
 		natToNAT(t, ctx, cn, src, live, hostOf)
 		submitter = "n1"
 	}
+	t0 = time.Now()
 	proveAndCompute(t, ctx, cn, dir, submitter, hostOf)
+	stepTime := time.Since(t0)
 	if full {
 		parallelFetch(t, ctx, cn, dir, cut)
 	}
+	report(t, "scenario: %.1f s after the build, of which %.1f s for n0's proofs and job", time.Since(start).Seconds(), stepTime.Seconds())
 }
 
 // natToNAT: the second NAT'd host puts a copy on every live host; the one
@@ -444,6 +448,8 @@ type jobView struct {
 		FuelUsed uint64 `json:"fuel_used"`
 	} `json:"result"`
 	ResultHash  string `json:"result_hash"`
+	Module      string `json:"module"`
+	Input       string `json:"input"`
 	Assignments []struct {
 		Worker     string `json:"worker"`
 		Round      uint32 `json:"round"`
@@ -451,6 +457,7 @@ type jobView struct {
 		ResultHash string `json:"result_hash"`
 		Outcome    string `json:"outcome"`
 		Paid       uint64 `json:"paid"`
+		OutputFile string `json:"output_file"`
 	} `json:"assignments"`
 }
 
@@ -512,7 +519,8 @@ func proveAndCompute(t *testing.T, ctx context.Context, cn *CoopNet, dir, submit
 	if err := cn.RunJSON(ctx, submitter, &sub, "job", "submit", modPath, "--input", inPath, "--fuel", "300", "--mem", "64KiB", "--replicas", "2", "--quorum", "2", "--copies", "2"); err != nil {
 		t.Fatal(err)
 	}
-	report(t, "job %s submitted from %s (r=2, q=2; CPU offered by n0 and h0 only) in %.1f s", sub.Job, submitter, time.Since(t0).Seconds())
+	submitted := time.Now()
+	report(t, "job %s submitted from %s (r=2, q=2; CPU offered by n0 and h0 only) in %.1f s (credits, the puts of its module and input, the submission)", sub.Job, submitter, time.Since(t0).Seconds())
 
 	// (a) n0's proofs.
 	var rec ledgerNode
@@ -554,8 +562,8 @@ func proveAndCompute(t *testing.T, ctx context.Context, cn *CoopNet, dir, submit
 	if acct.QuotaEarned == 0 || acct.QuotaLimit <= acct.QuotaEarned {
 		t.Fatalf("n0 behind NAT: quota earned %d, limit %d: want its proved bytes to earn quota it can use", acct.QuotaEarned, acct.QuotaLimit)
 	}
-	report(t, "n0 (behind NAT) proved its challenges: %d epoch(s) proved, 0 failed or missed, uptime %d/%d, %d of the %d bytes it holds for others proved, quota earned %d of a limit of %d (%.1f s after the job's submission)",
-		rec.ProofsPassed, up, len(rec.Uptime), rec.ProvedForOthers, rec.HeldForOthers, acct.QuotaEarned, acct.QuotaLimit, time.Since(t0).Seconds())
+	report(t, "n0 (behind NAT) proved its challenges: %d epoch(s) proved, 0 failed or missed, uptime %d/%d, %d of the %d bytes it holds for others proved, quota earned %d of a limit of %d",
+		rec.ProofsPassed, up, len(rec.Uptime), rec.ProvedForOthers, rec.HeldForOthers, acct.QuotaEarned, acct.QuotaLimit)
 	report(t, "  its prove_storage went out over its ledger node's CometBFT connection to h0, dialed out through its NAT")
 
 	// (b) the job, run by n0 and h0.
@@ -602,7 +610,27 @@ func proveAndCompute(t *testing.T, ctx context.Context, cn *CoopNet, dir, submit
 	if want := append(append([]byte{}, input...), '!'); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("job output read on %s: %q (%v), want %q", submitter, got, err, want)
 	}
-	report(t, "job accepted %.1f s after its submission: n0 (behind NAT) and h0 ran it, their results matched (fuel %d), both paid; %s read the output bit-exact",
-		time.Since(t0).Seconds(), job.Result.FuelUsed, submitter)
+	report(t, "job accepted and closed %.1f s after its submission: n0 (behind NAT) and h0 ran it, their results matched (fuel %d), both paid; %s read the output bit-exact",
+		time.Since(submitted).Seconds(), job.Result.FuelUsed, submitter)
+	holders := func(file string) []string {
+		var f struct {
+			Pieces []struct {
+				Holder string `json:"holder"`
+			} `json:"pieces"`
+		}
+		if err := cn.RunJSON(ctx, "h0", &f, "ledger", "file", file); err != nil {
+			t.Fatal(err)
+		}
+		var hs []string
+		for _, p := range f.Pieces {
+			hs = append(hs, hostOf[p.Holder])
+		}
+		return hs
+	}
+	report(t, "  module on %v, input on %v (put by %s)", holders(job.Module), holders(job.Input), submitter)
+	for _, a := range job.Assignments {
+		report(t, "  %s's output on %v", hostOf[a.Worker], holders(a.OutputFile))
+	}
+	report(t, "  n0 asked %s for the job's keys over their direct connection (the exchange opens no stream on a relayed one):", submitter)
 	connections(t, ctx, cn, "n0", hostOf)
 }
