@@ -34,7 +34,9 @@ func buildCoop(t *testing.T, dir string) string {
 // another host reads it too, and after one holder's link is cut the NAT'd
 // host still reads it bit-exact; it then holds a copy of a public host's
 // put, and one of the second NAT'd host's put, pushed over a connection
-// punched between the two NATs. With COOP_TESTBED_FULL=1 (`make testbed`) it runs ten hosts
+// punched between the two NATs. Then the first NAT'd host proves its
+// challenges on the ledger and, with the validator, runs a job the second
+// NAT'd host submits (proveAndCompute). With COOP_TESTBED_FULL=1 (`make testbed`) it runs ten hosts
 // with 25 Mbit/s uplinks and also measures parallel fetch: gets of files
 // stored at k=1, 4 and 8 against the sum of the holders' uplinks.
 func TestCoopOnTestbed(t *testing.T) {
