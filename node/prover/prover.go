@@ -66,16 +66,20 @@ type Levels interface {
 
 var _ Levels = (*LevelStore)(nil)
 
-// MaxStaleRetries bounds how many times a Round proves fresh challenges
+// MaxStaleRetries bounds how many times the prover proves fresh challenges
 // after a refusal as stale (chain.ErrStaleChallenges) in one epoch. Every
 // placement on or removal from the holder between its read of the
-// challenges and the proof's block makes the proof stale; a holder that is
-// given pieces in several blocks in a row (a busy network, repairs, or a
-// full node whose own ledger node is a block or two behind the proposer)
-// would miss the epoch after a single retry. Each retry costs one proof
-// (≤ 64 KiB read per challenge with Levels) and one transaction; the bound
-// keeps a holder whose pieces change in every block from proving all epoch.
-const MaxStaleRetries = 4
+// challenges and the proof's execution makes the proof stale: in a block
+// (the change is committed, so the challenges read at once are fresh) or
+// already in CheckTx, which judges against the committed state plus the
+// mempool (a placement crediting the holder waits there, and challenges
+// read now are still the old ones: the retry waits for the next poll).
+// A holder given pieces in several blocks in a row (a busy network,
+// repairs, a job's files) missed its epoch with a single retry. Each retry
+// costs one proof (≤ 64 KiB read per challenge with Levels) and one
+// transaction; the bound keeps a holder whose pieces change in every block
+// from proving all epoch.
+const MaxStaleRetries = 8
 
 // Config configures a Prover.
 type Config struct {
@@ -112,6 +116,9 @@ type Prover struct {
 	mu     sync.Mutex
 	done   uint64 // the last epoch answered (or found without challenges)
 	doneOK bool   // done is set
+
+	staleEpoch uint64 // the epoch stales counts for (Round's goroutine only)
+	stales     int    // stale refusals retried in staleEpoch
 }
 
 // New returns a Prover of holder self's challenges. levels may be nil
@@ -179,8 +186,10 @@ func (p *Prover) markAnswered(epoch uint64) {
 // restarted after answering does not answer again), reads the held
 // pieces, proves each challenge and sends one chain.ProveStorage. A
 // refusal as stale (chain.ErrStaleChallenges, code 21: the held list
-// changed between the read and the proof's block) is retried with fresh
-// challenges, up to MaxStaleRetries times in the epoch.
+// changed between the read and the proof's execution) is retried with
+// fresh challenges, up to MaxStaleRetries times in the epoch: at once
+// after a refusal in a block, at the next Round after one in CheckTx
+// (the change is still in the mempool).
 //
 // Any verdict of the ledger, acceptance or refusal, settles the epoch: it
 // is not sent again. Two refusals are not errors: already answered
@@ -211,7 +220,7 @@ func (p *Prover) Round(ctx context.Context) error {
 	if p.answered(e.Number) {
 		return nil
 	}
-	stales, late := 0, false // stale refusals retried, a late refusal retried
+	late := false // a late refusal was retried
 	for {
 		set, err := p.lc.Challenges(ctx, p.self)
 		if err != nil {
@@ -245,9 +254,14 @@ func (p *Prover) Round(ctx context.Context) error {
 			p.markAnswered(set.Epoch)
 			p.log.Info("storage proved", "epoch", set.Epoch, "challenges", len(set.Challenges))
 			return nil
-		case errors.Is(err, chain.ErrStaleChallenges) && stales < MaxStaleRetries:
-			stales++
-			p.log.Debug("challenges changed before the proof committed; proving fresh ones", "epoch", set.Epoch, "retry", stales)
+		case errors.Is(err, chain.ErrStaleChallenges) && p.staleRetry(set.Epoch):
+			if errors.As(err, &rej) && rej.Height == 0 {
+				// Refused in CheckTx: the change waits in the mempool, and
+				// the committed challenges are still the ones answered.
+				p.log.Debug("challenges change in a pending block; proving fresh ones at the next poll", "epoch", set.Epoch, "retry", p.stales)
+				return nil
+			}
+			p.log.Debug("challenges changed before the proof committed; proving fresh ones", "epoch", set.Epoch, "retry", p.stales)
 			continue
 		case errors.Is(err, chain.ErrExists):
 			p.markAnswered(set.Epoch)
@@ -267,6 +281,19 @@ func (p *Prover) Round(ctx context.Context) error {
 			return fmt.Errorf("sending the proofs of epoch %d: %w", set.Epoch, err)
 		}
 	}
+}
+
+// staleRetry counts a stale refusal of epoch's proof and reports whether
+// it may be retried (at most MaxStaleRetries per epoch).
+func (p *Prover) staleRetry(epoch uint64) bool {
+	if p.staleEpoch != epoch {
+		p.staleEpoch, p.stales = epoch, 0
+	}
+	if p.stales >= MaxStaleRetries {
+		return false
+	}
+	p.stales++
+	return true
 }
 
 // recorded reports whether the ledger already holds an outcome of this

@@ -344,6 +344,10 @@ func stale() error {
 	return &ledger.RejectedError{Code: chain.CodeStaleChallenges, Log: "stale challenges", Height: 3}
 }
 
+func staleInCheckTx() error {
+	return &ledger.RejectedError{Code: chain.CodeStaleChallenges, Log: "stale challenges"}
+}
+
 func TestRoundRetriesOnStale(t *testing.T) {
 	t.Run("fresh challenges accepted", func(t *testing.T) {
 		f := newFixture(t, 200<<10, 70<<10)
@@ -377,6 +381,37 @@ func TestRoundRetriesOnStale(t *testing.T) {
 		if n := len(f.lc.sentTxs()); n != MaxStaleRetries+1 {
 			t.Fatalf("sent %d txs, want %d", n, MaxStaleRetries+1)
 		}
+		if ep, ok := p.Answered(); !ok || ep != 1 {
+			t.Fatalf("answered %d %v, want epoch 1", ep, ok)
+		}
+	})
+	// Refused in CheckTx (no block height): the placement that made the
+	// proof stale waits in the mempool, so the challenges read at once
+	// are the same ones. The Round leaves the epoch open and the next one
+	// proves fresh challenges.
+	t.Run("stale in CheckTx retried at the next round", func(t *testing.T) {
+		f := newFixture(t, 200<<10, 70<<10)
+		fresh := chain.Challenges(chain.Hash{8}, f.self, f.lc.held[:1], chain.ChallengesPerEpoch)
+		f.lc.sets = append(f.lc.sets, chain.ChallengeSet{Holder: f.self, Challenges: fresh})
+		f.lc.verdicts = []error{staleInCheckTx()}
+		p := f.prover(f.levels)
+		if err := p.Round(context.Background()); err != nil {
+			t.Fatalf("Round = %v, want the epoch left open for the next round", err)
+		}
+		if n := len(f.lc.sentTxs()); n != 1 {
+			t.Fatalf("sent %d txs in the first round, want 1 (no retry against the same state)", n)
+		}
+		if _, ok := p.Answered(); ok {
+			t.Fatal("a proof refused as stale in CheckTx settled the epoch")
+		}
+		if err := p.Round(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		sent := f.lc.sentTxs()
+		if len(sent) != 2 {
+			t.Fatalf("sent %d txs, want 2", len(sent))
+		}
+		f.checkTx(t, sent[1], chain.ChallengeSet{Epoch: 1, Challenges: fresh}, nil)
 		if ep, ok := p.Answered(); !ok || ep != 1 {
 			t.Fatalf("answered %d %v, want epoch 1", ep, ok)
 		}
