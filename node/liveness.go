@@ -55,8 +55,10 @@ func (n *Node) pingAll(ctx context.Context, ids []peer.ID) map[peer.ID]pingResul
 }
 
 // answering filters placement candidates down to the nodes that answer
-// now: this node and those connected stay; any other is skipped if it was
-// unreachable within deadPeerTTL, or else pinged (all at once, within
+// now: this node stays; a node that was unreachable within deadPeerTTL (a
+// ping, a get or a push to it failed) is skipped, connected or not, since
+// a connection to a host that vanished lingers until keep-alives give up;
+// those connected stay; any other is pinged (all at once, within
 // pingTimeout) and skipped if it does not answer. A failed ping marks the
 // peer dead for deadPeerTTL, so the next put (and gets) skip it without
 // waiting again.
@@ -65,9 +67,10 @@ func (n *Node) answering(ctx context.Context, cands []*candidate) []*candidate {
 	skip := make(map[peer.ID]bool)
 	for _, c := range cands {
 		switch {
-		case c.self || n.host.Connected(c.peer):
+		case c.self:
 		case n.dead.check(c.peer) != nil:
 			skip[c.peer] = true
+		case n.host.Connected(c.peer):
 		default:
 			probe = append(probe, c.peer)
 		}

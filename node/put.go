@@ -517,9 +517,17 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 		return err
 	}
 	defer r.Close()
-	return n.px.Push(ctx, c.peer, exchange.Push{
+	err = n.px.Push(ctx, c.peer, exchange.Push{
 		Piece: exchange.PieceID(id), Size: size, Owner: n.pub, File: putID,
 	}, io.NewSectionReader(r, 0, size))
+	// A holder that did not answer is remembered as unreachable, as a get
+	// does, so the next put leaves it out even while a connection to it
+	// lingers (a host whose link was cut keeps its TCP connection until
+	// keep-alives give up); a refusal is an answer.
+	if err != nil && ctx.Err() == nil && errors.Is(err, exchange.ErrUnreachable) {
+		n.dead.mark(c.peer)
+	}
+	return err
 }
 
 // trackingSink records the blocks a put committed, so the put can release
