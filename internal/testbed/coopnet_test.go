@@ -526,12 +526,14 @@ func proveAndCompute(t *testing.T, ctx context.Context, cn *CoopNet, dir, submit
 
 	// (a) n0's proofs.
 	var rec ledgerNode
-	err = cn.poll(ctx, "a proof of n0's accepted on the ledger", func() error {
+	err = cn.poll(ctx, "a proof of n0's accepted and settled on the ledger", func() error {
 		if err := cn.RunJSON(ctx, "h0", &rec, "ledger", "node", n0); err != nil {
 			return err
 		}
-		if rec.ProofsPassed == 0 {
-			return fmt.Errorf("n0: %d proofs passed, %d failed, %d missed", rec.ProofsPassed, rec.ProofsFailed, rec.ProofsMissed)
+		// A proved epoch enters the uptime window when it is settled, at
+		// the next epoch's first block.
+		if rec.ProofsPassed == 0 || len(rec.Uptime) == 0 {
+			return fmt.Errorf("n0: %d proofs passed, %d failed, %d missed, uptime %v", rec.ProofsPassed, rec.ProofsFailed, rec.ProofsMissed, rec.Uptime)
 		}
 		return nil
 	})
