@@ -1,0 +1,243 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coop-network/coop/chain"
+	"github.com/coop-network/coop/node/api"
+	"github.com/coop-network/coop/node/ledger"
+)
+
+// placeTxs lists the place_file and place_files txs signer's key got
+// committed (code 0) in blocks from+1 … to, as their entry counts.
+func placeTxs(t *testing.T, net *TestNetwork, signer chain.Address, from, to int64) []int {
+	t.Helper()
+	ctx := context.Background()
+	rpc := net.Ledger.Client(0).RPC()
+	var out []int
+	for h := from + 1; h <= to; h++ {
+		blk, err := rpc.Block(ctx, &h)
+		if err != nil {
+			t.Fatalf("block %d: %v", h, err)
+		}
+		res, err := rpc.BlockResults(ctx, &h)
+		if err != nil {
+			t.Fatalf("block results %d: %v", h, err)
+		}
+		for i, raw := range blk.Block.Txs {
+			tx, err := chain.DecodeTx(raw)
+			if err != nil || tx.Signer() != signer || res.TxResults[i].Code != 0 {
+				continue
+			}
+			body, err := chain.DecodeBody(tx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch b := body.(type) {
+			case *chain.PlaceFile:
+				out = append(out, 1)
+			case *chain.PlaceFiles:
+				out = append(out, len(b.Files))
+			}
+		}
+	}
+	return out
+}
+
+// holdPlacements installs hooks that, once arm is called, make the
+// batcher wait, before it next takes placements from its queue, until
+// want placements are queued (so they share a tx whatever the timing).
+// Call it before the network starts: the hooks are reset at cleanup, after
+// the network stopped.
+func holdPlacements(t *testing.T, want int) (arm func()) {
+	var (
+		mu           sync.Mutex
+		armed, taken bool
+		full         = make(chan struct{})
+		closed       bool
+	)
+	testHookPlaceQueued = func(queued int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if armed && queued >= want && !closed {
+			closed = true
+			close(full)
+		}
+	}
+	testHookPlaceTake = func() {
+		mu.Lock()
+		wait := armed && !taken
+		taken = taken || armed
+		mu.Unlock()
+		if wait {
+			select {
+			case <-full:
+			case <-t.Context().Done(): // the test failed before: let the node close
+			}
+		}
+	}
+	t.Cleanup(func() { testHookPlaceQueued, testHookPlaceTake = nil, nil })
+	return func() {
+		mu.Lock()
+		armed = true
+		mu.Unlock()
+	}
+}
+
+// TestConcurrentSmallPutsShareATx: a lone put is placed at once in its own
+// place_file; then 20 concurrent small puts from one node are recorded in
+// one place_files tx (counted in the blocks), each file reads back
+// bit-exact on another node, and the account's quota grows by exactly
+// what 20 single placements charge (PieceBytes of each).
+func TestConcurrentSmallPutsShareATx(t *testing.T) {
+	const puts = 20
+	arm := holdPlacements(t, puts)
+	net := StartTestNetwork(t, 4, nil)
+	a, reader := net.Nodes[0], net.Nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	height := func() int64 {
+		h, _, err := a.lc.Height(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	scfg := a.cfg.Storage
+	quota := func() uint64 {
+		v, err := a.lc.Account(ctx, a.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.QuotaUsed
+	}
+
+	h0, q0 := height(), quota()
+	lone := make([]byte, 3000)
+	_, _ = rand.Read(lone)
+	if _, err := a.Put(ctx, bytes.NewReader(lone), int64(len(lone)), api.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := placeTxs(t, net, a.addr, h0, height()); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("a lone put was placed in txs of %v entries, want one place_file", got)
+	}
+
+	arm()
+	h1, q1 := height(), quota()
+	if q1-q0 != PieceBytes(int64(len(lone)), scfg) {
+		t.Fatalf("the lone put charged %d bytes, want %d", q1-q0, PieceBytes(int64(len(lone)), scfg))
+	}
+	data := make([][]byte, puts)
+	caps := make([]string, puts)
+	errs := make([]error, puts)
+	var want uint64
+	for i := range data {
+		data[i] = make([]byte, 1000+200*i)
+		_, _ = rand.Read(data[i])
+		want += PieceBytes(int64(len(data[i])), scfg)
+	}
+	var wg sync.WaitGroup
+	for i := range data {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := a.Put(ctx, bytes.NewReader(data[i]), int64(len(data[i])), api.PutOptions{})
+			if err == nil {
+				caps[i] = res.Capability
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	got := placeTxs(t, net, a.addr, h1, height())
+	if len(got) != 1 || got[0] != puts {
+		t.Fatalf("%d concurrent puts were placed in txs of %v entries, want one tx of %d", puts, got, puts)
+	}
+	if q := quota(); q-q1 != want {
+		t.Fatalf("the batch charged %d bytes of quota, %d single placements charge %d", q-q1, puts, want)
+	}
+	for i, c := range caps {
+		b, err := getAll(ctx, apiClient(t, reader), c)
+		if err != nil {
+			t.Fatalf("get of put %d on another node: %v", i, err)
+		}
+		if !bytes.Equal(b, data[i]) {
+			t.Fatalf("put %d reads back different bytes", i)
+		}
+	}
+}
+
+// TestARefusedBatchIsPlacedFileByFile: three concurrent puts, each within
+// quota alone, two of them together: their batch is refused (all or
+// nothing), each is then sent alone, and exactly the two that fit are
+// placed; the third put fails with ErrQuotaExceeded.
+func TestARefusedBatchIsPlacedFileByFile(t *testing.T) {
+	holdPlacements(t, 3)()
+	const size = 4 << 10
+	scfg := TestConfig("").Storage
+	per := PieceBytes(size, scfg)
+	dc := ledger.TestNetConfig(t, 4)
+	dc.Genesis.Params.Allowance = 2*per + per/2
+	net := StartTestNetworkWith(t, dc, nil)
+	a := net.Nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	h0, _, err := a.lc.Height(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := make([]byte, size)
+			_, _ = rand.Read(b)
+			_, errs[i] = a.Put(ctx, bytes.NewReader(b), size, api.PutOptions{})
+		}()
+	}
+	wg.Wait()
+	placed, over := 0, 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			placed++
+		case errors.Is(err, ErrQuotaExceeded):
+			over++
+		default:
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	if placed != 2 || over != 1 {
+		t.Fatalf("%d puts placed, %d over quota; want 2 and 1", placed, over)
+	}
+	h1, _, err := a.lc.Height(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := placeTxs(t, net, a.addr, h0, h1); len(got) != 2 || got[0] != 1 || got[1] != 1 {
+		t.Fatalf("committed placements %v, want two place_file txs", got)
+	}
+	m := scrape(t, a)
+	if v := metricValue(m, "coop_txs_failed_total", map[string]string{"type": chain.TypePlaceFiles}); v != 1 {
+		t.Errorf("%v place_files txs failed, want the one batch", v)
+	}
+	if v := metricValue(m, "coop_txs_sent_total", map[string]string{"type": chain.TypePlaceFile}); v != 2 {
+		t.Errorf("%v place_file txs sent, want 2 (the batch's entries that fit, alone)", v)
+	}
+	if v, err := a.lc.Account(ctx, a.addr); err != nil || v.QuotaUsed != 2*per {
+		t.Fatalf("quota used %d (%v), want %d", v.QuotaUsed, err, 2*per)
+	}
+}
