@@ -16,7 +16,7 @@ import (
 
 // placeTxs lists the place_file and place_files txs signer's key got
 // committed (code 0) in blocks from+1 … to, as their entry counts.
-func placeTxs(t *testing.T, net *TestNetwork, signer chain.Address, from, to int64) []int {
+func placeTxs(t testing.TB, net *TestNetwork, signer chain.Address, from, to int64) []int {
 	t.Helper()
 	ctx := context.Background()
 	rpc := net.Ledger.Client(0).RPC()
