@@ -3,8 +3,10 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -239,5 +241,85 @@ func TestARefusedBatchIsPlacedFileByFile(t *testing.T) {
 	}
 	if v, err := a.lc.Account(ctx, a.addr); err != nil || v.QuotaUsed != 2*per {
 		t.Fatalf("quota used %d (%v), want %d", v.QuotaUsed, err, 2*per)
+	}
+}
+
+// stallingLedger is a Ledger whose place_files waits fail as on a halted
+// ledger (fault injection); it counts the place_file txs sent through it.
+type stallingLedger struct {
+	Ledger
+	mu     sync.Mutex
+	single int
+}
+
+func (l *stallingLedger) BroadcastCommit(ctx context.Context, body chain.Body) (ledger.Result, error) {
+	switch body.(type) {
+	case *chain.PlaceFiles:
+		return ledger.Result{}, fmt.Errorf("waiting for the batch: %w", ledger.ErrStalled)
+	case *chain.PlaceFile:
+		l.mu.Lock()
+		l.single++
+		l.mu.Unlock()
+	}
+	return l.Ledger.BroadcastCommit(ctx, body)
+}
+
+// TestAStalledBatchFailsEveryPutInIt: a batch whose wait ends without a
+// verdict (the ledger stalled) may still commit, whole, so its placements
+// are not sent again alone: each put in it fails as unavailable, as a lone
+// put would.
+func TestAStalledBatchFailsEveryPutInIt(t *testing.T) {
+	holdPlacements(t, 3)()
+	keys := make([]ed25519.PrivateKey, 3)
+	for i := range keys {
+		_, keys[i], _ = ed25519.GenerateKey(rand.Reader)
+	}
+	l := newMemLedger(t, keys...)
+	var stall *stallingLedger
+	nodes := make([]*Node, len(keys))
+	for i := range nodes {
+		cfg := TestConfig(t.TempDir())
+		cfg.API.Listen = ""
+		cfg.Storage.K, cfg.Storage.M = 2, 1
+		var lc Ledger = l.client(keys[i])
+		if i == 0 {
+			stall = &stallingLedger{Ledger: lc}
+			lc = stall
+		}
+		nd, err := start(context.Background(), cfg, keys[i], lc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = nd.Close() })
+		nodes[i] = nd
+	}
+	for _, nd := range nodes {
+		nd.connectKnown(context.Background())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := make([]byte, 2000)
+			_, _ = rand.Read(b)
+			_, errs[i] = nodes[0].Put(ctx, bytes.NewReader(b), int64(len(b)), api.PutOptions{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ledger.ErrStalled) {
+			t.Errorf("put %d: %v, want unavailable: stalled", i, err)
+		}
+	}
+	if stall.single != 0 {
+		t.Fatalf("%d placements of the stalled batch were sent again alone", stall.single)
+	}
+	files, err := l.client(keys[0]).Files(ctx, nodes[0].addr)
+	if err != nil || len(files) != 0 {
+		t.Fatalf("files on the ledger: %d (%v), want none", len(files), err)
 	}
 }
