@@ -85,7 +85,7 @@ func BenchmarkSmallPuts(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		txs := placeTxs(b, net, a.addr, h0, height())
+		txs := placeTxs(b, net, a.addr, h0)
 		n := 0
 		for _, e := range txs {
 			n += e
