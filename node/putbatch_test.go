@@ -60,20 +60,28 @@ func placeTxs(t testing.TB, net *TestNetwork, signer chain.Address, from int64) 
 // want placements are queued (so they share a tx whatever the timing).
 // Call it before the network starts: the hooks are reset at cleanup, after
 // the network stopped.
-func holdPlacements(t *testing.T, want int) (arm func()) {
+//
+// A put that fails before its placement queues calls gaveUp, so the
+// batcher does not wait for it.
+func holdPlacements(t *testing.T, want int) (arm, gaveUp func()) {
 	var (
-		mu           sync.Mutex
-		armed, taken bool
-		full         = make(chan struct{})
-		closed       bool
+		mu            sync.Mutex
+		armed, taken  bool
+		full          = make(chan struct{})
+		closed        bool
+		queued, given int
 	)
-	testHookPlaceQueued = func(queued int) {
-		mu.Lock()
-		defer mu.Unlock()
-		if armed && queued >= want && !closed {
+	check := func() {
+		if armed && queued+given >= want && !closed {
 			closed = true
 			close(full)
 		}
+	}
+	testHookPlaceQueued = func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		queued = n
+		check()
 	}
 	testHookPlaceTake = func() {
 		mu.Lock()
@@ -88,11 +96,18 @@ func holdPlacements(t *testing.T, want int) (arm func()) {
 		}
 	}
 	t.Cleanup(func() { testHookPlaceQueued, testHookPlaceTake = nil, nil })
-	return func() {
+	arm = func() {
 		mu.Lock()
 		armed = true
 		mu.Unlock()
 	}
+	gaveUp = func() {
+		mu.Lock()
+		given++
+		check()
+		mu.Unlock()
+	}
+	return arm, gaveUp
 }
 
 // TestConcurrentSmallPutsShareATx: a lone put is placed at once in its own
@@ -102,8 +117,10 @@ func holdPlacements(t *testing.T, want int) (arm func()) {
 // what 20 single placements charge (PieceBytes of each).
 func TestConcurrentSmallPutsShareATx(t *testing.T) {
 	const puts = 20
-	arm := holdPlacements(t, puts)
-	net := StartTestNetwork(t, 4, nil)
+	arm, gaveUp := holdPlacements(t, puts)
+	// 20 puts push to the same three holders at once: room for them
+	// above the default 16 streams per peer (this test is about the tx).
+	net := StartTestNetwork(t, 4, func(_ int, c *Config) { c.Exchange.MaxStreamsPerPeer = 64 })
 	a, reader := net.Nodes[0], net.Nodes[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -155,6 +172,8 @@ func TestConcurrentSmallPutsShareATx(t *testing.T) {
 			res, err := a.Put(ctx, bytes.NewReader(data[i]), int64(len(data[i])), api.PutOptions{})
 			if err == nil {
 				caps[i] = res.Capability
+			} else {
+				gaveUp()
 			}
 			errs[i] = err
 		}()
@@ -162,8 +181,11 @@ func TestConcurrentSmallPutsShareATx(t *testing.T) {
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("put %d: %v", i, err)
+			t.Errorf("put %d: %v", i, err)
 		}
+	}
+	if t.Failed() {
+		t.FailNow()
 	}
 	got := placeTxs(t, net, a.addr, h1)
 	if len(got) != 1 || got[0] != puts {
@@ -188,7 +210,8 @@ func TestConcurrentSmallPutsShareATx(t *testing.T) {
 // nothing), each is then sent alone, and exactly the two that fit are
 // placed; the third put fails with ErrQuotaExceeded.
 func TestARefusedBatchIsPlacedFileByFile(t *testing.T) {
-	holdPlacements(t, 3)()
+	arm, gaveUp := holdPlacements(t, 3)
+	arm()
 	const size = 4 << 10
 	scfg := TestConfig("").Storage
 	per := PieceBytes(size, scfg)
@@ -210,7 +233,9 @@ func TestARefusedBatchIsPlacedFileByFile(t *testing.T) {
 			defer wg.Done()
 			b := make([]byte, size)
 			_, _ = rand.Read(b)
-			_, errs[i] = a.Put(ctx, bytes.NewReader(b), size, api.PutOptions{})
+			if _, errs[i] = a.Put(ctx, bytes.NewReader(b), size, api.PutOptions{}); errs[i] != nil {
+				gaveUp() // over quota: refused after queuing, or failed before it
+			}
 		}()
 	}
 	wg.Wait()
@@ -268,7 +293,8 @@ func (l *stallingLedger) BroadcastCommit(ctx context.Context, body chain.Body) (
 // are not sent again alone: each put in it fails as unavailable, as a lone
 // put would.
 func TestAStalledBatchFailsEveryPutInIt(t *testing.T) {
-	holdPlacements(t, 3)()
+	arm, gaveUp := holdPlacements(t, 3)
+	arm()
 	keys := make([]ed25519.PrivateKey, 3)
 	for i := range keys {
 		_, keys[i], _ = ed25519.GenerateKey(rand.Reader)
@@ -305,7 +331,9 @@ func TestAStalledBatchFailsEveryPutInIt(t *testing.T) {
 			defer wg.Done()
 			b := make([]byte, 2000)
 			_, _ = rand.Read(b)
-			_, errs[i] = nodes[0].Put(ctx, bytes.NewReader(b), int64(len(b)), api.PutOptions{})
+			if _, errs[i] = nodes[0].Put(ctx, bytes.NewReader(b), int64(len(b)), api.PutOptions{}); errs[i] != nil {
+				gaveUp()
+			}
 		}()
 	}
 	wg.Wait()
