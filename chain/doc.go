@@ -12,7 +12,8 @@
 //     holder signs a Receipt over its pieces of the file (receipt.go),
 //     valid for a few blocks; without every holder's receipt the placement
 //     is refused. A removed file id is tombstoned until any receipt of it
-//     has expired.
+//     has expired. PlaceFiles carries several placements of one signer,
+//     applied in order as PlaceFile txs, all or nothing.
 //   - Quota: an account may place its allowance plus what its node earns by
 //     holding pieces of other accounts' files (the proved part of
 //     HeldForOthers × EarnPercent / 100), while the node is active and up

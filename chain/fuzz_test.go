@@ -59,6 +59,13 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		&SetShare{ShareID: Hash{9}, Version: 2, Pointer: []byte("p")},
 		&Unshare{ShareID: Hash{9}},
 		&SetInbox{Key: []byte("0123456789abcdef0123456789abcdef")},
+		func() Body {
+			a := PlaceFile{FileID: Hash{3}, Size: 5, K: 1, M: 1, Pieces: []Piece{piece(0, 0, addrOf(other), 5), piece(0, 1, addrOf(k), 5)}}
+			b := PlaceFile{FileID: Hash{4}, Size: 5, K: 1, M: 0, Pieces: []Piece{piece(0, 0, addrOf(other), 5)}, SealedKey: []byte{1}}
+			signReceipts(&a, addrOf(k), 10)
+			signReceipts(&b, addrOf(k), 10)
+			return &PlaceFiles{Files: []PlaceFile{a, b}}
+		}(),
 	}
 	var out [][]byte
 	for i, b := range bodies {

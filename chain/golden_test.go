@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
 // committed, revealed, accepted and paid, a file placed below its asked
 // redundancy and raised, a device acting for its account (a root set and
 // pruned by compare-and-swap, a share), a name registered and released, a
-// device removed — through a fresh in-memory app and
+// device removed, a batch of placements (place_files) — through a fresh in-memory app and
 // compares the app hash after each block with testdata/TestGoldenAppHash.golden
 // (hex, line h = height h). Any change to the encoding of state or txs, the
 // key layout or a rule's effects shows here; if it is intended (and
@@ -200,6 +200,17 @@ func TestGoldenAppHash(t *testing.T) {
 		func() step { return step{} }, // 28
 		func() step { // 29: the name's cooldown is over
 			return step{[][]byte{l.sign(bob, &RegisterName{Name: "alice"})}, []Code{0}}
+		},
+		func() step { // 30: alice places two files in one place_files; a batch naming one of them again is refused whole
+			one, two := file(Hash{0x60, 0x6d}, 5, addrOf(hank), addrOf(henry)), file(Hash{0x60, 0x7d}, 5, addrOf(bob))
+			three := file(Hash{0x60, 0x8d}, 5, addrOf(henry))
+			for _, f := range []*PlaceFile{one, two, three} {
+				signReceipts(f, addrOf(alice), l.height+2)
+			}
+			return step{[][]byte{
+				l.sign(alice, &PlaceFiles{Files: []PlaceFile{*one, *two}}),
+				l.sign(alice, &PlaceFiles{Files: []PlaceFile{*three, *two}}),
+			}, []Code{0, CodeExists}}
 		},
 	}
 	var got []string

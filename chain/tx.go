@@ -177,6 +177,7 @@ var rules = map[string]rule{
 	TypeRegisterNode:  ruleFor(applyRegisterNode),
 	TypeUpdateNode:    ruleFor(applyUpdateNode),
 	TypePlaceFile:     deviceAllowed(ruleFor(applyPlaceFile)),
+	TypePlaceFiles:    deviceAllowed(ruleFor(applyPlaceFiles)),
 	TypeRemoveFile:    deviceAllowed(ruleFor(applyRemoveFile)),
 	TypeTransfer:      ruleFor(applyTransfer),
 	TypeProveStorage:  ruleFor(applyProveStorage),

@@ -89,6 +89,10 @@ type Config struct {
 	GetSpares int
 	// PushConcurrency bounds parallel pushes of one put.
 	PushConcurrency int
+	// PutBatch is the most placements of concurrent puts one ledger tx
+	// carries (a place_files; putbatch.go): 0 is
+	// chain.MaxPlaceFilesEntries, 1 sends each put's own place_file.
+	PutBatch int
 	// LedgerTimeout bounds waiting for a transaction to commit, and for the
 	// ledger to become ready at start.
 	LedgerTimeout time.Duration

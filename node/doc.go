@@ -7,7 +7,8 @@
 // checks the owner's quota, chooses holders (placement.go), pushes every
 // piece and the encrypted manifest to them, collects each holder's signed
 // receipt for its pieces (replacing a holder that refuses) and only then
-// records the file with a PlaceFile transaction carrying the receipts. A
+// records the file with a PlaceFile transaction carrying the receipts
+// (concurrent puts share a PlaceFiles tx, putbatch.go). A
 // holder (holder.go) accepts a push only from the owner's own node, when the
 // owner is within quota, the holder has free pledged capacity and the bytes
 // match the piece id and the Merkle commitment; it signs a receipt only for

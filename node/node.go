@@ -119,6 +119,9 @@ type Node struct {
 	runner    *compute.Runner // the worker's, closed with the node
 	metrics   *metrics.Metrics
 	log       *slog.Logger
+	// batch sends the placements of concurrent puts, several to a tx
+	// (putbatch.go).
+	batch placeBatcher
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -283,6 +286,7 @@ func (n *Node) Close() error {
 		if n.api != nil {
 			errs = append(errs, n.api.Close())
 		}
+		n.batch.close()
 		n.cancel()
 		n.wg.Wait()
 		if n.runner != nil {

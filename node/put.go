@@ -228,7 +228,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	}
 	lctx, cancel := context.WithTimeout(ctx, n.cfg.LedgerTimeout)
 	defer cancel()
-	if _, err := n.broadcast(lctx, tx); err != nil {
+	if err := n.placeFile(lctx, tx); err != nil {
 		if errors.Is(err, chain.ErrQuotaExceeded) {
 			err = fmt.Errorf("%w: %w", ErrQuotaExceeded, err)
 		}
