@@ -447,7 +447,8 @@ func (n *Node) holderPeer(ctx context.Context, a chain.Address) (peer.ID, error)
 // (an unlinked temporary file beside the block store, hashed as it
 // arrives), which storage.Get checks against the piece id before decoding;
 // nothing fetched for a get enters the cache. storage.Get does the rest:
-// it asks for the K data pieces of several segments at once, races spares
+// it asks for K pieces of several segments at once (those this node holds
+// first, see HasPiece, then data before parity), races spares
 // and slow pieces (hedging) and cancels the losers.
 type netSource struct {
 	n      *Node
@@ -506,6 +507,14 @@ func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.Re
 		return nil, fmt.Errorf("no holder known for piece %s", ref.ID)
 	}
 	return nil, errors.Join(errs...)
+}
+
+// HasPiece reports whether this node's store holds the piece (pinned as
+// one of its holders, or cached by an earlier ranged get): storage.Get
+// then asks for it before the pieces it would fetch from other nodes.
+func (s *netSource) HasPiece(ref storage.PieceRef) bool {
+	_, ok := s.n.store.Has(ref.ID)
+	return ok
 }
 
 // fetchFrom fetches a piece from p into a new spool, verified.

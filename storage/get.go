@@ -36,6 +36,19 @@ type BadPieceReporter interface {
 	BadPiece(ctx context.Context, ref PieceRef, err error)
 }
 
+// LocalPieceSource may be implemented by a PieceSource that holds some
+// pieces itself (the node's own block store) and fetches the rest: Get
+// asks for the pieces it holds first, whatever their index, since reading
+// one costs no transfer. A held parity piece then stands in for a data
+// piece Reed–Solomon rebuilds, one network fetch fewer per segment.
+type LocalPieceSource interface {
+	PieceSource
+	// HasPiece reports whether FetchPiece can read the piece without
+	// fetching it. It must be quick: Get calls it once per piece of a
+	// segment as the segment's fetch starts.
+	HasPiece(ref PieceRef) bool
+}
+
 // StoreSource returns a PieceSource reading pieces from a local block store.
 // Pieces found not to match their ids are removed from the store.
 func StoreSource(s *blockstore.Store) PieceSource { return storeSource{s} }
@@ -185,8 +198,9 @@ func (st *GetStats) add(f func(*GetStats)) {
 
 // Get writes the file of capability c, described by manifest m (from
 // OpenManifest or LoadManifest), to w. Each segment is rebuilt from the
-// first K pieces that src returns with matching ids: the K data pieces are
-// asked for first (and WithSpares more), a failed piece is replaced by the
+// first K pieces that src returns with matching ids: K pieces are asked
+// for first (and WithSpares more): those src holds itself if it is a
+// LocalPieceSource, then data before parity; a failed piece is replaced by the
 // next of the segment at once, and the first K good pieces to arrive win;
 // the others are cancelled. Segments are fetched up to the window ahead of
 // the one being decoded (WithWindow), so fetching overlaps decryption.
@@ -308,7 +322,7 @@ type getter struct {
 }
 
 // race fetches pieces of segment si until K are good or none is left: K
-// (plus the spares) at once in index order, a replacement for each that
+// (plus the spares) at once in fetchOrder (held pieces, then by index), a replacement for each that
 // fails, one more per hedge interval; the first K good ones win and the
 // fetches still running are cancelled (their pieces, should they arrive,
 // closed).
@@ -325,12 +339,13 @@ func (g *getter) race(si int) (good []goodPiece, errs []error) {
 		err error
 	}
 	results := make(chan result, len(refs))
+	order := fetchOrder(g.src, refs)
 	next, running := 0, 0
 	start := func() bool {
-		if next >= len(refs) {
+		if next >= len(order) {
 			return false
 		}
-		idx := next
+		idx := order[next]
 		next++
 		running++
 		g.st.add(func(st *GetStats) { st.Fetched++ })
@@ -401,6 +416,30 @@ func (g *getter) race(si int) (good []goodPiece, errs []error) {
 	// reconstruction.
 	slices.SortFunc(good, func(a, b goodPiece) int { return a.idx - b.idx })
 	return good, errs
+}
+
+// fetchOrder is the order race asks for a segment's pieces in: those the
+// source holds itself first (LocalPieceSource), then the rest, each group
+// in index order (data before parity, as a full set of data pieces needs
+// no reconstruction).
+func fetchOrder(src PieceSource, refs []PieceRef) []int {
+	order := make([]int, 0, len(refs))
+	ls, ok := src.(LocalPieceSource)
+	if !ok {
+		for i := range refs {
+			order = append(order, i)
+		}
+		return order
+	}
+	var remote []int
+	for i, ref := range refs {
+		if ls.HasPiece(ref) {
+			order = append(order, i)
+		} else {
+			remote = append(remote, i)
+		}
+	}
+	return append(order, remote...)
 }
 
 // sizedReaderAt is a piece readable in place.

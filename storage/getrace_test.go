@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -265,4 +266,57 @@ func (g *gateWriter) Write(p []byte) (int, error) {
 		return 0, g.ctx.Err()
 	}
 	return g.buf.Write(p)
+}
+
+// localSource is a stallSource that says it holds the pieces local
+// reports: a LocalPieceSource, as the node's netSource is.
+type localSource struct {
+	*stallSource
+	local func(ref PieceRef) bool
+}
+
+func (l localSource) HasPiece(ref PieceRef) bool { return l.local(ref) }
+
+// TestGetAsksForHeldPiecesFirst: a source holding a parity piece of every
+// segment (the getting node is one of the file's holders) is asked for it
+// with the first K, in place of the last data piece, so only K-1 pieces
+// per segment are fetched, and Reed–Solomon rebuilds the data piece it
+// replaced.
+func TestGetAsksForHeldPiecesFirst(t *testing.T) {
+	s := NewTestStore(t, blockstore.DefaultConfig())
+	data := randomBytes(25, 3*testSegment+9)
+	res := putBytes(t, s, data, smallConfig(4, 2))
+	m, err := LoadManifest(context.Background(), s, res.Capability)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	asked := map[int][]int{} // segment → indices in the order asked
+	src := localSource{
+		stallSource: &stallSource{inner: StoreSource(s), stall: func(PieceRef) bool { return false },
+			asked: func(r PieceRef) {
+				mu.Lock()
+				asked[r.Segment] = append(asked[r.Segment], r.Index)
+				mu.Unlock()
+			}},
+		local: func(r PieceRef) bool { return r.Index == 4+r.Segment%2 },
+	}
+	var out bytes.Buffer
+	var st GetStats
+	if err := Get(context.Background(), res.Capability, m, src, &out, WithGetStats(&st)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("wrong plaintext")
+	}
+	for si := range m.Segments {
+		got := asked[si]
+		slices.Sort(got) // the first K start at once, reaching the source in any order
+		if want := []int{0, 1, 2, 4 + si%2}; !slices.Equal(got, want) {
+			t.Fatalf("segment %d: pieces asked for %v, want %v: the held parity and three data pieces, not data piece 3", si, got, want)
+		}
+	}
+	if segs := len(m.Segments); st.Fetched != 4*segs || st.Lost != 0 {
+		t.Fatalf("stats %+v: want %d fetches, none lost", &st, 4*segs)
+	}
 }
