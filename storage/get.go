@@ -203,7 +203,10 @@ func (st *GetStats) add(f func(*GetStats)) {
 // LocalPieceSource, then data before parity; a failed piece is replaced by the
 // next of the segment at once, and the first K good pieces to arrive win;
 // the others are cancelled. Segments are fetched up to the window ahead of
-// the one being decoded (WithWindow), so fetching overlaps decryption.
+// the one being decoded (WithWindow), so fetching overlaps decryption;
+// each segment's fetch starts once the one before lacks at most one piece,
+// so the segment decoding waits for comes first and the next is already
+// asked for when it ends.
 // Every piece is checked against its id before it is decoded, and
 // everything written to w is authenticated plaintext; on error, w holds a
 // prefix of the file.
@@ -241,7 +244,7 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 	out := &progressWriter{w: w, progress: o.progress}
 	segs := make([]*segmentFetch, last-first+1)
 	for i := range segs {
-		segs[i] = &segmentFetch{done: make(chan struct{})}
+		segs[i] = &segmentFetch{done: make(chan struct{}), near: make(chan struct{})}
 	}
 	defer func() {
 		cancel()
@@ -251,7 +254,12 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 		}
 	}()
 	// slots bounds the segments fetched or waiting to be decoded: the one
-	// being decoded and the window ahead of it.
+	// being decoded and the window ahead of it. Within the window a
+	// segment's fetch starts when the one before is nearly in (see
+	// segmentFetch.near), not with it: the segments share the holders'
+	// links and the CPU, so starting the window's segments together would
+	// deliver the first of them, which decoding waits for, only as late as
+	// the last.
 	slots := make(chan struct{}, o.get.window+1)
 	g.wg.Add(1)
 	go func() {
@@ -262,11 +270,18 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 			case <-ctx.Done():
 				return
 			}
+			if j > 0 {
+				select {
+				case <-segs[j-1].near:
+				case <-ctx.Done():
+					return
+				}
+			}
 			g.wg.Add(1)
 			go func() {
 				defer g.wg.Done()
 				defer close(sf.done)
-				sf.good, sf.errs = g.race(first + j)
+				sf.good, sf.errs = g.race(first+j, sf.near)
 			}()
 		}
 	}()
@@ -303,6 +318,11 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 // segmentFetch is one segment's race for K good pieces.
 type segmentFetch struct {
 	done chan struct{} // closed when good and errs are set
+	// near is closed once the segment lacks at most one good piece (or
+	// has one, for K = 1) or its race ended: the next segment's fetch
+	// then starts, so it is under way before this one finishes, without
+	// taking the links from it before.
+	near chan struct{}
 	good []goodPiece
 	errs []error
 }
@@ -326,7 +346,10 @@ type getter struct {
 // fails, one more per hedge interval; the first K good ones win and the
 // fetches still running are cancelled (their pieces, should they arrive,
 // closed).
-func (g *getter) race(si int) (good []goodPiece, errs []error) {
+func (g *getter) race(si int, near chan struct{}) (good []goodPiece, errs []error) {
+	var nearOnce sync.Once
+	signalNear := func() { nearOnce.Do(func() { close(near) }) }
+	defer signalNear()
 	seg := g.m.Segments[si]
 	refs := make([]PieceRef, len(seg.Pieces))
 	for i, p := range seg.Pieces {
@@ -386,6 +409,9 @@ func (g *getter) race(si int) (good []goodPiece, errs []error) {
 				continue
 			}
 			good = append(good, r.p)
+			if len(good) >= max(g.k-1, 1) {
+				signalNear()
+			}
 		case <-hedge:
 			start()
 		case <-ctx.Done():
