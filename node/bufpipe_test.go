@@ -71,3 +71,73 @@ func TestBufPipeClosedByTheReaderFailsTheWriter(t *testing.T) {
 		t.Fatalf("read of a pipe closed without error: %v, want io.EOF", err)
 	}
 }
+
+// TestBufPipeWriteToCarriesBytesInOrderThenTheWritersError: io.Copy from a
+// get's reader goes through WriteTo (the API's response), which hands out
+// the ring's bytes in place; they arrive whole and in order across ring
+// wrap-arounds, and it ends with the writer's error, or nil after a clean
+// close.
+func TestBufPipeWriteToCarriesBytesInOrderThenTheWritersError(t *testing.T) {
+	data := make([]byte, 3<<20+17)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	boom := errors.New("boom")
+	for _, size := range []int{1, 7, 64 << 10, 4 << 20} {
+		for _, end := range []error{nil, boom} {
+			r, w := newBufPipe(size)
+			go func() {
+				rng := rand.New(rand.NewPCG(7, uint64(size)))
+				rest := data
+				for len(rest) > 0 {
+					n := min(len(rest), 1+rng.IntN(100<<10))
+					if _, err := w.Write(rest[:n]); err != nil {
+						t.Errorf("write: %v", err)
+						return
+					}
+					rest = rest[n:]
+				}
+				w.CloseWithError(end)
+			}()
+			var got bytes.Buffer
+			n, err := io.Copy(struct{ io.Writer }{&got}, r) // io.Copy picks WriteTo
+			if err != end || n != int64(len(data)) || !bytes.Equal(got.Bytes(), data) {
+				t.Fatalf("buffer %d, end %v: err %v, %d bytes, equal %v", size, end, err, n, bytes.Equal(got.Bytes(), data))
+			}
+		}
+	}
+}
+
+// failAfter takes n bytes, then fails.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(b []byte) (int, error) {
+	if len(b) > f.n {
+		k := f.n
+		f.n = 0
+		return k, io.ErrClosedPipe
+	}
+	f.n -= len(b)
+	return len(b), nil
+}
+
+// TestBufPipeWriteToStopsAtTheFirstFailedWrite: a response that fails (the
+// client went away) ends WriteTo with that error, and a writer then
+// blocked on a full buffer is released once the reader closes.
+func TestBufPipeWriteToStopsAtTheFirstFailedWrite(t *testing.T) {
+	r, w := newBufPipe(8)
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Write(make([]byte, 100))
+		done <- err
+	}()
+	n, err := r.WriteTo(&failAfter{n: 10})
+	if n != 10 || !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("WriteTo: %d bytes, %v; want 10, io.ErrClosedPipe", n, err)
+	}
+	r.Close()
+	if err := <-done; !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("write after the reader closed: %v", err)
+	}
+}

@@ -278,6 +278,57 @@ func (p *bufPipe) Read(b []byte) (int, error) {
 	return c, nil
 }
 
+// pipeWriteToChunk is the most WriteTo hands its writer at once: large
+// enough that a response writer makes one system call per chunk instead of
+// one per 32 KiB, small enough that the decoder waiting for room is woken
+// well before the buffer drains.
+const pipeWriteToChunk = 1 << 20
+
+// WriteTo writes the buffered bytes to w straight from the ring, in
+// chunks of up to pipeWriteToChunk, until the writer's end: nil after a
+// CloseWithError(nil), else its error. io.Copy prefers it to Read, so
+// the API's response takes the plaintext without another copy through a
+// 32 KiB buffer (and without a handoff between the goroutines per 32 KiB).
+func (p *bufPipe) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		for p.n == 0 && p.werr == nil && !p.closed {
+			p.cond.Wait()
+		}
+		if p.closed {
+			return total, io.ErrClosedPipe
+		}
+		if p.n == 0 {
+			if p.werr == io.EOF {
+				return total, nil
+			}
+			return total, p.werr
+		}
+		// The writer only fills the ring outside [start, start+n), so
+		// this chunk stays put while w takes it without the lock.
+		c := min(p.n, len(p.buf)-p.start, pipeWriteToChunk)
+		chunk := p.buf[p.start : p.start+c]
+		p.mu.Unlock()
+		m, err := w.Write(chunk)
+		p.mu.Lock()
+		if m > c {
+			m = c
+		}
+		total += int64(m)
+		p.start = (p.start + m) % len(p.buf)
+		p.n -= m
+		p.cond.Broadcast()
+		if err != nil {
+			return total, err
+		}
+		if m < c {
+			return total, io.ErrShortWrite
+		}
+	}
+}
+
 // CloseWithError ends the writing side: once the buffer is drained, Read
 // returns err (io.EOF if nil).
 func (p *bufPipe) CloseWithError(err error) {
@@ -396,7 +447,8 @@ func (n *Node) holderPeer(ctx context.Context, a chain.Address) (peer.ID, error)
 // (an unlinked temporary file beside the block store, hashed as it
 // arrives), which storage.Get checks against the piece id before decoding;
 // nothing fetched for a get enters the cache. storage.Get does the rest:
-// it asks for the K data pieces of several segments at once, races spares
+// it asks for K pieces of several segments at once (those this node holds
+// first, see HasPiece, then data before parity), races spares
 // and slow pieces (hedging) and cancels the losers.
 type netSource struct {
 	n      *Node
@@ -455,6 +507,14 @@ func (s *netSource) FetchPiece(ctx context.Context, ref storage.PieceRef) (io.Re
 		return nil, fmt.Errorf("no holder known for piece %s", ref.ID)
 	}
 	return nil, errors.Join(errs...)
+}
+
+// HasPiece reports whether this node's store holds the piece (pinned as
+// one of its holders, or cached by an earlier ranged get): storage.Get
+// then asks for it before the pieces it would fetch from other nodes.
+func (s *netSource) HasPiece(ref storage.PieceRef) bool {
+	_, ok := s.n.store.Has(ref.ID)
+	return ok
 }
 
 // fetchFrom fetches a piece from p into a new spool, verified.

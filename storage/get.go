@@ -36,6 +36,19 @@ type BadPieceReporter interface {
 	BadPiece(ctx context.Context, ref PieceRef, err error)
 }
 
+// LocalPieceSource may be implemented by a PieceSource that holds some
+// pieces itself (the node's own block store) and fetches the rest: Get
+// asks for the pieces it holds first, whatever their index, since reading
+// one costs no transfer. A held parity piece then stands in for a data
+// piece Reed–Solomon rebuilds, one network fetch fewer per segment.
+type LocalPieceSource interface {
+	PieceSource
+	// HasPiece reports whether FetchPiece can read the piece without
+	// fetching it. It must be quick: Get calls it once per piece of a
+	// segment as the segment's fetch starts.
+	HasPiece(ref PieceRef) bool
+}
+
 // StoreSource returns a PieceSource reading pieces from a local block store.
 // Pieces found not to match their ids are removed from the store.
 func StoreSource(s *blockstore.Store) PieceSource { return storeSource{s} }
@@ -185,11 +198,15 @@ func (st *GetStats) add(f func(*GetStats)) {
 
 // Get writes the file of capability c, described by manifest m (from
 // OpenManifest or LoadManifest), to w. Each segment is rebuilt from the
-// first K pieces that src returns with matching ids: the K data pieces are
-// asked for first (and WithSpares more), a failed piece is replaced by the
+// first K pieces that src returns with matching ids: K pieces are asked
+// for first (and WithSpares more): those src holds itself if it is a
+// LocalPieceSource, then data before parity; a failed piece is replaced by the
 // next of the segment at once, and the first K good pieces to arrive win;
 // the others are cancelled. Segments are fetched up to the window ahead of
-// the one being decoded (WithWindow), so fetching overlaps decryption.
+// the one being decoded (WithWindow), so fetching overlaps decryption;
+// each segment's fetch starts once the one before lacks at most one piece,
+// so the segment decoding waits for comes first and the next is already
+// asked for when it ends.
 // Every piece is checked against its id before it is decoded, and
 // everything written to w is authenticated plaintext; on error, w holds a
 // prefix of the file.
@@ -227,7 +244,7 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 	out := &progressWriter{w: w, progress: o.progress}
 	segs := make([]*segmentFetch, last-first+1)
 	for i := range segs {
-		segs[i] = &segmentFetch{done: make(chan struct{})}
+		segs[i] = &segmentFetch{done: make(chan struct{}), near: make(chan struct{})}
 	}
 	defer func() {
 		cancel()
@@ -237,7 +254,12 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 		}
 	}()
 	// slots bounds the segments fetched or waiting to be decoded: the one
-	// being decoded and the window ahead of it.
+	// being decoded and the window ahead of it. Within the window a
+	// segment's fetch starts when the one before is nearly in (see
+	// segmentFetch.near), not with it: the segments share the holders'
+	// links and the CPU, so starting the window's segments together would
+	// deliver the first of them, which decoding waits for, only as late as
+	// the last.
 	slots := make(chan struct{}, o.get.window+1)
 	g.wg.Add(1)
 	go func() {
@@ -248,11 +270,18 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 			case <-ctx.Done():
 				return
 			}
+			if j > 0 {
+				select {
+				case <-segs[j-1].near:
+				case <-ctx.Done():
+					return
+				}
+			}
 			g.wg.Add(1)
 			go func() {
 				defer g.wg.Done()
 				defer close(sf.done)
-				sf.good, sf.errs = g.race(first + j)
+				sf.good, sf.errs = g.race(first+j, sf.near)
 			}()
 		}
 	}()
@@ -289,6 +318,11 @@ func Get(ctx context.Context, c Capability, m *manifest.Manifest, src PieceSourc
 // segmentFetch is one segment's race for K good pieces.
 type segmentFetch struct {
 	done chan struct{} // closed when good and errs are set
+	// near is closed once the segment lacks at most one good piece (or
+	// has one, for K = 1) or its race ended: the next segment's fetch
+	// then starts, so it is under way before this one finishes, without
+	// taking the links from it before.
+	near chan struct{}
 	good []goodPiece
 	errs []error
 }
@@ -308,11 +342,14 @@ type getter struct {
 }
 
 // race fetches pieces of segment si until K are good or none is left: K
-// (plus the spares) at once in index order, a replacement for each that
+// (plus the spares) at once in fetchOrder (held pieces, then by index), a replacement for each that
 // fails, one more per hedge interval; the first K good ones win and the
 // fetches still running are cancelled (their pieces, should they arrive,
 // closed).
-func (g *getter) race(si int) (good []goodPiece, errs []error) {
+func (g *getter) race(si int, near chan struct{}) (good []goodPiece, errs []error) {
+	var nearOnce sync.Once
+	signalNear := func() { nearOnce.Do(func() { close(near) }) }
+	defer signalNear()
 	seg := g.m.Segments[si]
 	refs := make([]PieceRef, len(seg.Pieces))
 	for i, p := range seg.Pieces {
@@ -325,12 +362,13 @@ func (g *getter) race(si int) (good []goodPiece, errs []error) {
 		err error
 	}
 	results := make(chan result, len(refs))
+	order := fetchOrder(g.src, refs)
 	next, running := 0, 0
 	start := func() bool {
-		if next >= len(refs) {
+		if next >= len(order) {
 			return false
 		}
-		idx := next
+		idx := order[next]
 		next++
 		running++
 		g.st.add(func(st *GetStats) { st.Fetched++ })
@@ -371,6 +409,9 @@ func (g *getter) race(si int) (good []goodPiece, errs []error) {
 				continue
 			}
 			good = append(good, r.p)
+			if len(good) >= max(g.k-1, 1) {
+				signalNear()
+			}
 		case <-hedge:
 			start()
 		case <-ctx.Done():
@@ -401,6 +442,30 @@ func (g *getter) race(si int) (good []goodPiece, errs []error) {
 	// reconstruction.
 	slices.SortFunc(good, func(a, b goodPiece) int { return a.idx - b.idx })
 	return good, errs
+}
+
+// fetchOrder is the order race asks for a segment's pieces in: those the
+// source holds itself first (LocalPieceSource), then the rest, each group
+// in index order (data before parity, as a full set of data pieces needs
+// no reconstruction).
+func fetchOrder(src PieceSource, refs []PieceRef) []int {
+	order := make([]int, 0, len(refs))
+	ls, ok := src.(LocalPieceSource)
+	if !ok {
+		for i := range refs {
+			order = append(order, i)
+		}
+		return order
+	}
+	var remote []int
+	for i, ref := range refs {
+		if ls.HasPiece(ref) {
+			order = append(order, i)
+		} else {
+			remote = append(remote, i)
+		}
+	}
+	return append(order, remote...)
 }
 
 // sizedReaderAt is a piece readable in place.

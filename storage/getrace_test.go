@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -265,4 +267,152 @@ func (g *gateWriter) Write(p []byte) (int, error) {
 		return 0, g.ctx.Err()
 	}
 	return g.buf.Write(p)
+}
+
+// localSource is a stallSource that says it holds the pieces local
+// reports: a LocalPieceSource, as the node's netSource is.
+type localSource struct {
+	*stallSource
+	local func(ref PieceRef) bool
+}
+
+func (l localSource) HasPiece(ref PieceRef) bool { return l.local(ref) }
+
+// TestGetAsksForHeldPiecesFirst: a source holding a parity piece of every
+// segment (the getting node is one of the file's holders) is asked for it
+// with the first K, in place of the last data piece, so only K-1 pieces
+// per segment are fetched, and Reed–Solomon rebuilds the data piece it
+// replaced.
+func TestGetAsksForHeldPiecesFirst(t *testing.T) {
+	s := NewTestStore(t, blockstore.DefaultConfig())
+	data := randomBytes(25, 3*testSegment+9)
+	res := putBytes(t, s, data, smallConfig(4, 2))
+	m, err := LoadManifest(context.Background(), s, res.Capability)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	asked := map[int][]int{} // segment → indices in the order asked
+	src := localSource{
+		stallSource: &stallSource{inner: StoreSource(s), stall: func(PieceRef) bool { return false },
+			asked: func(r PieceRef) {
+				mu.Lock()
+				asked[r.Segment] = append(asked[r.Segment], r.Index)
+				mu.Unlock()
+			}},
+		local: func(r PieceRef) bool { return r.Index == 4+r.Segment%2 },
+	}
+	var out bytes.Buffer
+	var st GetStats
+	if err := Get(context.Background(), res.Capability, m, src, &out, WithGetStats(&st)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("wrong plaintext")
+	}
+	for si := range m.Segments {
+		got := asked[si]
+		slices.Sort(got) // the first K start at once, reaching the source in any order
+		if want := []int{0, 1, 2, 4 + si%2}; !slices.Equal(got, want) {
+			t.Fatalf("segment %d: pieces asked for %v, want %v: the held parity and three data pieces, not data piece 3", si, got, want)
+		}
+	}
+	if segs := len(m.Segments); st.Fetched != 4*segs || st.Lost != 0 {
+		t.Fatalf("stats %+v: want %d fetches, none lost", &st, 4*segs)
+	}
+}
+
+// gatedSource serves pieces from a store; a fetch of a piece for which
+// gate returns a channel waits for that channel to close. It tells asked
+// of every fetch as it begins, and counts the pieces it has delivered per
+// segment.
+type gatedSource struct {
+	inner PieceSource
+	gate  func(ref PieceRef) <-chan struct{}
+	asked func(ref PieceRef, delivered map[int]int)
+
+	mu        sync.Mutex
+	delivered map[int]int
+}
+
+func (s *gatedSource) FetchPiece(ctx context.Context, ref PieceRef) (io.ReadCloser, error) {
+	s.mu.Lock()
+	s.asked(ref, s.delivered)
+	s.mu.Unlock()
+	if g := s.gate(ref); g != nil {
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	rc, err := s.inner.FetchPiece(ctx, ref)
+	if err == nil {
+		s.mu.Lock()
+		s.delivered[ref.Segment]++
+		s.mu.Unlock()
+	}
+	return rc, err
+}
+
+// TestNextSegmentIsAskedForWhenTheCurrentOneLacksOnePiece: within its
+// window Get does not start the next segment with the current one (they
+// would share the links, and the current one, which decoding waits for,
+// would arrive as late as the next), but once the current one lacks a
+// single piece, before it finishes.
+func TestNextSegmentIsAskedForWhenTheCurrentOneLacksOnePiece(t *testing.T) {
+	s := NewTestStore(t, blockstore.DefaultConfig())
+	data := randomBytes(26, 3*testSegment)
+	res := putBytes(t, s, data, smallConfig(4, 2))
+	m, err := LoadManifest(context.Background(), s, res.Capability)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	seg0Begun, release, last := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var once0, once1 sync.Once
+	begun0 := 0
+	var early []string
+	src := &gatedSource{inner: StoreSource(s), delivered: map[int]int{},
+		gate: func(r PieceRef) <-chan struct{} {
+			switch {
+			case r.Segment == 0 && r.Index == 3:
+				return last // the current segment's last piece: held until the next is asked for
+			case r.Segment == 0:
+				return release
+			}
+			return nil
+		},
+		asked: func(r PieceRef, delivered map[int]int) {
+			if r.Segment == 0 {
+				if begun0++; begun0 == 4 {
+					once0.Do(func() { close(seg0Begun) })
+				}
+				return
+			}
+			if delivered[r.Segment-1] < 3 {
+				early = append(early, fmt.Sprintf("segment %d asked for with %d pieces of segment %d in", r.Segment, delivered[r.Segment-1], r.Segment-1))
+			}
+			if r.Segment == 1 {
+				once1.Do(func() { close(last) })
+			}
+		}}
+	go func() {
+		select {
+		case <-seg0Begun:
+			close(release)
+		case <-ctx.Done():
+		}
+	}()
+	var out bytes.Buffer
+	if err := Get(ctx, res.Capability, m, src, &out, WithWindow(2)); err != nil {
+		t.Fatalf("%v (segment 1 never asked for while segment 0 lacked its last piece?)", err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("wrong plaintext")
+	}
+	if len(early) > 0 {
+		t.Fatalf("a segment started before the one before it had K-1 pieces: %v", early)
+	}
 }
