@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"sync"
 	"time"
 
@@ -112,7 +113,8 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	// Pieces stay pinned while the put runs (a file larger than the cache
 	// must not evict its own first pieces before they are pushed); then
 	// only the manifest and the pieces this node holds stay pinned.
-	sink := &trackingSink{s: storage.StoreSink(n.store, blockstore.Pinned)}
+	sink := &trackingSink{s: storage.StoreSink(n.store, blockstore.Pinned), spoolDir: n.cfg.Home}
+	defer sink.closeSpool()
 	keep := map[blockstore.ID]bool{}
 	defer func() {
 		for _, id := range sink.committed() {
@@ -137,8 +139,12 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			return nil, err
 		}
 		early = newEarlyPusher(ctx, n, planned, holders, scfg.K, width, putID)
-		early.levels = sink.takeLevels
+		early.blocks = sink
 		sink.keepLevels = early.selfHeld
+		// Pieces planned for other nodes are spooled, not stored: this
+		// node does not keep them, so they need no fsync and no place in
+		// its store.
+		sink.spool = early.othersOnly
 		defer early.abort()
 		sink.onCommit = early.committed
 	}
@@ -181,7 +187,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	}
 	gotMan := make(map[*candidate]bool)
 	excluded := make(map[*candidate]bool)
-	if err := n.pushAll(ctx, res, sink.takeLevels, cands, holders, width, done, putID, gotMan, excluded); err != nil {
+	if err := n.pushAll(ctx, res, sink, cands, holders, width, done, putID, gotMan, excluded); err != nil {
 		return nil, err
 	}
 	sealed, err := sealFileKey(n.account().SealKey, res.FileID, res.Capability.Key)
@@ -211,7 +217,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 		if err := n.replaceRefusers(res, cands, holders, width, done, failed, excluded, round); err != nil {
 			return nil, err
 		}
-		if err := n.pushAll(ctx, res, sink.takeLevels, cands, holders, width, done, putID, gotMan, excluded); err != nil {
+		if err := n.pushAll(ctx, res, sink, cands, holders, width, done, putID, gotMan, excluded); err != nil {
 			return nil, err
 		}
 	}
@@ -256,11 +262,12 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 }
 
 // pushAll pushes every piece not done to its holder (pinning those
-// assigned to this node, with the Levels levels returns for them) and the manifest to every holder not in gotMan,
+// assigned to this node, with the Levels blocks kept for them; reading
+// spooled pieces from blocks) and the manifest to every holder not in gotMan,
 // PushConcurrency at a time. A holder that fails is replaced by the next
 // best candidate for that slot that is not excluded. It records in gotMan
 // the holders that took the manifest.
-func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, levels func(blockstore.ID) *proofs.Levels, cands []*candidate, holders []*candidate, width int, done []bool, putID [32]byte, gotMan, excluded map[*candidate]bool) error {
+func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, blocks *trackingSink, cands []*candidate, holders []*candidate, width int, done []bool, putID [32]byte, gotMan, excluded map[*candidate]bool) error {
 	manifestBytes, err := n.store.Get(ctx, res.FileID, n.cfg.Exchange.MaxPieceSize)
 	if err != nil {
 		return fmt.Errorf("reading the manifest: %w", err)
@@ -291,7 +298,7 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, levels func(
 			sem <- struct{}{}
 			var err error
 			if attempt > 0 || !done[i] {
-				err = n.pushPiece(ctx, c, p.ID, p.Size, putID, levels)
+				err = n.pushPiece(ctx, c, p.ID, p.Size, putID, blocks)
 			}
 			if err == nil {
 				done[i] = true
@@ -492,19 +499,21 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 	return best
 }
 
-// pushPiece sends one block to a holder, or pins it if the holder is this
-// node and keeps its Levels for the prover: those levels (if not nil)
-// returns if the pass that wrote the block kept them, else read from the
-// store.
-func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, putID [32]byte, levels func(blockstore.ID) *proofs.Levels) error {
+// pushPiece sends one block to a holder, or keeps it if the holder is this
+// node: pins it (or, spooled, stores it pinned) and keeps its Levels for
+// the prover, those blocks (if not nil) kept from the pass that wrote it,
+// else read from the store. A block blocks spooled is read from its spool
+// file, any other from the store.
+func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, putID [32]byte, blocks *trackingSink) error {
+	spooled := blocks.spooled(id)
 	if c.self {
+		if spooled != nil {
+			return n.keepSpooled(ctx, id, size, spooled)
+		}
 		if err := n.store.Pin(ctx, id); err != nil {
 			return err
 		}
-		var lv *proofs.Levels
-		if levels != nil {
-			lv = levels(id)
-		}
+		lv := blocks.takeLevels(id)
 		if lv != nil && proofs.ID(lv.Root(), uint64(size)) == proofs.Hash(id) {
 			n.hold.putLevels(chain.Hash(id), lv, nil)
 		} else {
@@ -512,14 +521,38 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 		}
 		return nil
 	}
-	r, err := n.store.Open(ctx, id)
+	var src io.ReaderAt = spooled
+	if spooled == nil {
+		r, err := n.store.Open(ctx, id)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		src = r
+	}
+	return n.px.Push(ctx, c.peer, exchange.Push{
+		Piece: exchange.PieceID(id), Size: size, Owner: n.pub, File: putID,
+	}, io.NewSectionReader(src, 0, size))
+}
+
+// keepSpooled stores a spooled piece pinned on this node (a piece planned
+// for another node that came to this one), checking its id in the pass
+// that writes it and keeping its Levels.
+func (n *Node) keepSpooled(ctx context.Context, id blockstore.ID, size int64, f io.ReaderAt) error {
+	w, err := n.store.Create(ctx, blockstore.Pinned)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	return n.px.Push(ctx, c.peer, exchange.Push{
-		Piece: exchange.PieceID(id), Size: size, Owner: n.pub, File: putID,
-	}, io.NewSectionReader(r, 0, size))
+	if _, err := io.CopyBuffer(w, io.NewSectionReader(f, 0, size), make([]byte, 256<<10)); err != nil {
+		w.Abort()
+		return err
+	}
+	if err := w.CommitAs(id); err != nil {
+		return err
+	}
+	lv, err := w.Levels()
+	n.hold.putLevels(chain.Hash(id), lv, err)
+	return nil
 }
 
 // trackingSink records the blocks a put committed, so the put can release
@@ -530,27 +563,135 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 // (32 bytes per 64 KiB) until pushing them to this node takes them; the
 // others' are dropped, so what it holds stays bounded by the pieces this
 // node keeps that are not yet pushed.
+//
+// The blocks spool (if set) names, pieces planned for other nodes, are not
+// written to the store: each goes to a temporary file in spoolDir that is
+// unlinked as soon as it is created (nothing is left behind whatever
+// happens to the process) and never fsynced, read back by the pushes, and
+// closed by closeSpool when the put ends.
 type trackingSink struct {
 	s          storage.BlockSink
 	onCommit   func(ordinal int, id blockstore.ID, size int64)
 	keepLevels func(ordinal int) bool
+	spool      func(ordinal int) bool
+	spoolDir   string
 
-	mu      sync.Mutex
-	ids     []blockstore.ID
-	levels  map[blockstore.ID]*proofs.Levels
-	created int
+	mu           sync.Mutex
+	ids          []blockstore.ID
+	levels       map[blockstore.ID]*proofs.Levels
+	spooledFiles map[blockstore.ID]*os.File
+	created      int
 }
 
 func (t *trackingSink) CreateBlock(ctx context.Context) (storage.BlockWriter, error) {
-	w, err := t.s.CreateBlock(ctx)
-	if err != nil {
-		return nil, err
-	}
 	t.mu.Lock()
 	ord := t.created
 	t.created++
 	t.mu.Unlock()
+	var (
+		w   storage.BlockWriter
+		err error
+	)
+	if t.spool != nil && t.spool(ord) {
+		w, err = newSpoolWriter(t)
+	} else {
+		w, err = t.s.CreateBlock(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
 	return &trackingWriter{BlockWriter: w, t: t, ordinal: ord}, nil
+}
+
+// spooled returns the spool file of block id, or nil if it is not spooled
+// (or t is nil).
+func (t *trackingSink) spooled(id blockstore.ID) *os.File {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.spooledFiles[id]
+}
+
+// closeSpool closes (and so frees) every spool file; call it once nothing
+// reads them any more.
+func (t *trackingSink) closeSpool() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, f := range t.spooledFiles {
+		_ = f.Close()
+		delete(t.spooledFiles, id)
+	}
+}
+
+// spoolWriter is a storage.BlockWriter for a piece this node does not keep:
+// an unlinked temporary file, hashed as it is written, never fsynced.
+type spoolWriter struct {
+	t    *trackingSink
+	f    *os.File
+	h    *proofs.Builder
+	err  error
+	done bool
+}
+
+func newSpoolWriter(t *trackingSink) (*spoolWriter, error) {
+	f, err := os.CreateTemp(t.spoolDir, "coop-put-*")
+	if err != nil {
+		return nil, fmt.Errorf("spooling a piece: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil { // the open file stays usable and vanishes on close or crash
+		f.Close()
+		return nil, fmt.Errorf("spooling a piece: %w", err)
+	}
+	return &spoolWriter{t: t, f: f, h: proofs.NewBuilder()}, nil
+}
+
+func (w *spoolWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	if err != nil {
+		w.err = fmt.Errorf("spooling a piece: %w", err)
+	}
+	return n, w.err
+}
+
+func (w *spoolWriter) Sum() blockstore.ID { return blockstore.ID(w.h.ID()) }
+func (w *spoolWriter) Root() proofs.Hash  { return w.h.Root() }
+
+func (w *spoolWriter) Abort() {
+	if !w.done {
+		w.done = true
+		_ = w.f.Close()
+	}
+}
+
+// Commit keeps the spool file for the put's pushes (not durable: the put
+// fails as a whole if this node stops).
+func (w *spoolWriter) Commit() (blockstore.ID, error) {
+	if w.done {
+		return blockstore.ID{}, errors.New("spooling a piece: commit after commit or abort")
+	}
+	if w.err != nil {
+		w.Abort()
+		return blockstore.ID{}, w.err
+	}
+	w.done = true
+	id := w.Sum()
+	w.t.mu.Lock()
+	defer w.t.mu.Unlock()
+	if _, dup := w.t.spooledFiles[id]; dup {
+		_ = w.f.Close()
+		return id, nil
+	}
+	if w.t.spooledFiles == nil {
+		w.t.spooledFiles = make(map[blockstore.ID]*os.File)
+	}
+	w.t.spooledFiles[id] = w.f
+	return id, nil
 }
 
 func (t *trackingSink) committed() []blockstore.ID {
@@ -559,9 +700,12 @@ func (t *trackingSink) committed() []blockstore.ID {
 	return append([]blockstore.ID(nil), t.ids...)
 }
 
-// takeLevels returns the Levels kept for block id, or nil, and forgets
-// them.
+// takeLevels returns the Levels kept for block id, or nil (always for a
+// nil t), and forgets them.
 func (t *trackingSink) takeLevels(id blockstore.ID) *proofs.Levels {
+	if t == nil {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lv := t.levels[id]
@@ -589,8 +733,11 @@ func (w *trackingWriter) Commit() (blockstore.ID, error) {
 		if l, ok := w.BlockWriter.(levelser); ok && w.t.keepLevels != nil && w.t.keepLevels(w.ordinal) {
 			lv, _ = l.Levels() // none: the piece is read again for them
 		}
+		_, spooled := w.BlockWriter.(*spoolWriter)
 		w.t.mu.Lock()
-		w.t.ids = append(w.t.ids, id)
+		if !spooled {
+			w.t.ids = append(w.t.ids, id)
+		}
 		if lv != nil {
 			if w.t.levels == nil {
 				w.t.levels = make(map[blockstore.ID]*proofs.Levels)
@@ -629,7 +776,7 @@ func plannedPieces(size int64, c storage.Config) []storage.PieceInfo {
 // correctness.
 type earlyPusher struct {
 	n       *Node
-	levels  func(blockstore.ID) *proofs.Levels // the put's kept Levels (trackingSink.levelsOf)
+	blocks  *trackingSink // the put's kept Levels and spooled pieces
 	planned []storage.PieceInfo
 	holders []*candidate
 	k       int
@@ -673,7 +820,7 @@ func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64) {
 				return
 			}
 			defer func() { <-e.sem }()
-			if err := e.n.pushPiece(e.ctx, e.holders[slot], id, size, e.putID, e.levels); err != nil {
+			if err := e.n.pushPiece(e.ctx, e.holders[slot], id, size, e.putID, e.blocks); err != nil {
 				e.n.log.Debug("early push failed; the put will retry", "piece", id, "err", err)
 				return
 			}
@@ -684,9 +831,10 @@ func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64) {
 	}
 }
 
-// selfHeld reports whether block number ordinal of the put is planned to
-// stay on this node (for copies, any of its slots).
-func (e *earlyPusher) selfHeld(ordinal int) bool {
+// slots are the planned slots of block number ordinal of the put (for
+// copies, all of its segment's); none past the planned pieces (the
+// manifest).
+func (e *earlyPusher) slots(ordinal int) []int {
 	slots := []int{ordinal}
 	if e.k == 1 {
 		slots = slots[:0]
@@ -694,12 +842,29 @@ func (e *earlyPusher) selfHeld(ordinal int) bool {
 			slots = append(slots, ordinal*e.width+i)
 		}
 	}
-	for _, s := range slots {
-		if s < len(e.holders) && e.holders[s].self {
+	for i, s := range slots {
+		if s >= len(e.holders) {
+			return slots[:i]
+		}
+	}
+	return slots
+}
+
+// selfHeld reports whether block number ordinal of the put is planned to
+// stay on this node (for copies, any of its slots).
+func (e *earlyPusher) selfHeld(ordinal int) bool {
+	for _, s := range e.slots(ordinal) {
+		if e.holders[s].self {
 			return true
 		}
 	}
 	return false
+}
+
+// othersOnly reports whether block number ordinal of the put is a piece
+// planned only for other nodes.
+func (e *earlyPusher) othersOnly(ordinal int) bool {
+	return len(e.slots(ordinal)) > 0 && !e.selfHeld(ordinal)
 }
 
 // stop waits for the pushes started so far.
