@@ -70,6 +70,10 @@ type holder struct {
 	// background commit of a received piece before it is made durable; an
 	// error fails that commit.
 	beforeDurable func(id blockstore.ID) error
+	// beforeConfirm, if set (tests: a slow holder), runs when a received
+	// piece is verified, before ReceivePush returns and the push is
+	// confirmed.
+	beforeConfirm func(id blockstore.ID)
 }
 
 // maxPendingCommits bounds the received pieces being made durable at once
@@ -251,6 +255,9 @@ func (h *holder) ReceivePush(ctx context.Context, p exchange.Push, r io.Reader) 
 		defer func() { <-h.commitSlots }()
 		h.makeDurable(id, w, done, lv, lerr)
 	}()
+	if h.beforeConfirm != nil {
+		h.beforeConfirm(id)
+	}
 	return nil
 }
 

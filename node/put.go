@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -161,13 +162,25 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	if err := n.checkQuota(ctx, need); err != nil {
 		return nil, err
 	}
+	sealed, err := sealFileKey(n.account().SealKey, res.FileID, res.Capability.Key)
+	if err != nil {
+		return nil, fmt.Errorf("sealing the file key: %w", err)
+	}
+	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M), SealedKey: sealed, AskedM: uint32(raiseTo)}
 	done := make([]bool, len(res.Pieces))
+	gotMan := make(map[*candidate]bool)
+	var asPushed map[*candidate]pushedReceipt
 	if early != nil {
-		early.stop()
 		if !early.matches(res.Pieces) {
+			early.stop()
 			n.log.Warn("the file was not laid out as planned; placing it again")
 			holders = nil
 		} else {
+			// The manifest goes out and each holder is asked for its
+			// receipt as soon as its own pieces are in, while the last
+			// segment's pieces still travel to the others.
+			tx.Pieces = placedPieces(res, holders)
+			asPushed = n.receiptsAsPushed(ctx, early, res, holders, tx, putID, gotMan)
 			done = early.done(res.Pieces)
 		}
 	}
@@ -185,29 +198,18 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			whileCoding++
 		}
 	}
-	gotMan := make(map[*candidate]bool)
 	excluded := make(map[*candidate]bool)
 	if err := n.pushAll(ctx, res, sink, cands, holders, width, done, putID, gotMan, excluded); err != nil {
 		return nil, err
 	}
-	sealed, err := sealFileKey(n.account().SealKey, res.FileID, res.Capability.Key)
-	if err != nil {
-		return nil, fmt.Errorf("sealing the file key: %w", err)
-	}
-	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M), SealedKey: sealed, AskedM: uint32(raiseTo)}
 	// Each holder signs a receipt for its pieces; one that refuses is
 	// replaced like a holder whose push failed, and the new holder is
 	// pushed to and asked in turn.
 	for round := 1; ; round++ {
-		tx.Pieces = tx.Pieces[:0]
-		for i, p := range res.Pieces {
-			tx.Pieces = append(tx.Pieces, chain.Piece{
-				Segment: uint32(p.Segment), Index: uint32(p.Index), Holder: holders[i].rec.Address,
-				ID: chain.Hash(p.ID), Size: uint64(p.Size), Root: chain.Hash(p.Root), Leaves: p.Leaves,
-			})
-		}
+		tx.Pieces = placedPieces(res, holders)
 		var failed map[*candidate]error
-		tx.Receipts, failed, err = n.receipts(ctx, tx, holders, putID)
+		tx.Receipts, failed, err = n.receipts(ctx, tx, holders, putID, asPushed)
+		asPushed = nil
 		if err != nil {
 			return nil, err
 		}
@@ -347,13 +349,88 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, blocks *trac
 	return ctx.Err()
 }
 
+// placedPieces lists a put's pieces with their holders, as PlaceFile
+// records them.
+func placedPieces(res *storage.PutResult, holders []*candidate) []chain.Piece {
+	out := make([]chain.Piece, 0, len(res.Pieces))
+	for i, p := range res.Pieces {
+		out = append(out, chain.Piece{
+			Segment: uint32(p.Segment), Index: uint32(p.Index), Holder: holders[i].rec.Address,
+			ID: chain.Hash(p.ID), Size: uint64(p.Size), Root: chain.Hash(p.Root), Leaves: p.Leaves,
+		})
+	}
+	return out
+}
+
+// pushedReceipt is a receipt a holder signed as soon as its pieces were
+// pushed, with the pieces it covers.
+type pushedReceipt struct {
+	rc     chain.Receipt
+	pieces []chain.ReceiptPiece
+}
+
+// receiptsAsPushed overlaps the end of a put's pushes with its receipts:
+// for each other holder of tx.Pieces (as planned, early pushing them), it
+// pushes the manifest at once, waits for that holder's early pushes only,
+// and asks it for its receipt. It returns the receipts it got (a holder
+// whose push or receipt failed is left to the put's usual rounds) and
+// records in gotMan the holders that took the manifest; it returns once
+// every early push has ended.
+func (n *Node) receiptsAsPushed(ctx context.Context, e *earlyPusher, res *storage.PutResult, holders []*candidate, tx *chain.PlaceFile, putID [32]byte, gotMan map[*candidate]bool) map[*candidate]pushedReceipt {
+	defer e.stop()
+	manifestSize := res.ManifestSize
+	slots := make(map[*candidate][]int)
+	pieces := make(map[*candidate][]chain.ReceiptPiece)
+	for i, p := range tx.Pieces {
+		c := holders[i]
+		if c.self {
+			continue
+		}
+		slots[c] = append(slots[c], i)
+		pieces[c] = append(pieces[c], chain.ReceiptPiece{ID: p.ID, Root: p.Root, Size: p.Size, Leaves: p.Leaves})
+	}
+	var (
+		mu  sync.Mutex
+		out = make(map[*candidate]pushedReceipt)
+		wg  sync.WaitGroup
+	)
+	for c := range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.pushPiece(ctx, c, res.FileID, manifestSize, putID, nil); err != nil {
+				n.log.Debug("pushing the manifest with the last pieces failed; the put will retry", "holder", c.rec.Address, "err", err)
+				return
+			}
+			mu.Lock()
+			gotMan[c] = true
+			mu.Unlock()
+			for _, i := range slots[c] {
+				if !e.wait(ctx, i, res.Pieces[i].ID) {
+					return
+				}
+			}
+			rc, err := n.receiptFrom(ctx, c, tx, pieces[c], putID)
+			if err != nil {
+				n.log.Debug("a receipt as soon as pushed failed; the put will ask again", "holder", c.rec.Address, "err", err)
+				return
+			}
+			mu.Lock()
+			out[c] = pushedReceipt{rc: rc, pieces: pieces[c]}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 // receipts collects one receipt per distinct holder of tx's pieces, in the
 // order holders first appear in tx.Pieces: this node signs its own, the
 // others are asked PushConcurrency at a time and their signatures checked
-// against tx. It returns the holders that refused or failed with their
-// errors (and no receipts) if any did; an error only if this node cannot
-// sign its own.
-func (n *Node) receipts(ctx context.Context, tx *chain.PlaceFile, holders []*candidate, putID [32]byte) ([]chain.Receipt, map[*candidate]error, error) {
+// against tx, but for those have holds a receipt of the same pieces. It
+// returns the holders that refused or failed with their errors (and no
+// receipts) if any did; an error only if this node cannot sign its own.
+func (n *Node) receipts(ctx context.Context, tx *chain.PlaceFile, holders []*candidate, putID [32]byte, have map[*candidate]pushedReceipt) ([]chain.Receipt, map[*candidate]error, error) {
 	var order []*candidate
 	pieces := make(map[*candidate][]chain.ReceiptPiece)
 	for i, p := range tx.Pieces {
@@ -374,6 +451,10 @@ func (n *Node) receipts(ctx context.Context, tx *chain.PlaceFile, holders []*can
 				return nil, nil, err
 			}
 			out[j] = chain.SignReceipt(n.key, n.lc.ChainID(), tx.FileID, n.addr, expires, pieces[c])
+			continue
+		}
+		if h, ok := have[c]; ok && slices.Equal(h.pieces, pieces[c]) {
+			out[j] = h.rc
 			continue
 		}
 		wg.Add(1)
@@ -789,12 +870,13 @@ type earlyPusher struct {
 
 	mu     sync.Mutex
 	pushed map[int]blockstore.ID // slot → id pushed there successfully
+	ended  map[int]chan struct{} // slot → closed when its push ended
 }
 
 func newEarlyPusher(ctx context.Context, n *Node, planned []storage.PieceInfo, holders []*candidate, k, width int, putID [32]byte) *earlyPusher {
 	ctx, cancel := context.WithCancel(ctx)
 	return &earlyPusher{n: n, planned: planned, holders: holders, k: k, width: width, putID: putID,
-		ctx: ctx, cancel: cancel, sem: make(chan struct{}, n.cfg.PushConcurrency), pushed: make(map[int]blockstore.ID)}
+		ctx: ctx, cancel: cancel, sem: make(chan struct{}, n.cfg.PushConcurrency), pushed: make(map[int]blockstore.ID), ended: make(map[int]chan struct{})}
 }
 
 // committed starts pushing block number ordinal of the put.
@@ -811,9 +893,14 @@ func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64) {
 		if slot >= len(e.planned) || e.planned[slot].Size != size {
 			return // the manifest, or not the planned layout
 		}
+		end := make(chan struct{})
+		e.mu.Lock()
+		e.ended[slot] = end
+		e.mu.Unlock()
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
+			defer close(end)
 			select {
 			case e.sem <- struct{}{}:
 			case <-e.ctx.Done():
@@ -865,6 +952,25 @@ func (e *earlyPusher) selfHeld(ordinal int) bool {
 // planned only for other nodes.
 func (e *earlyPusher) othersOnly(ordinal int) bool {
 	return len(e.slots(ordinal)) > 0 && !e.selfHeld(ordinal)
+}
+
+// wait waits for the early push of slot to end and reports whether it
+// pushed block id there; false at once if no push of slot was started.
+func (e *earlyPusher) wait(ctx context.Context, slot int, id blockstore.ID) bool {
+	e.mu.Lock()
+	end := e.ended[slot]
+	e.mu.Unlock()
+	if end == nil {
+		return false
+	}
+	select {
+	case <-end:
+	case <-ctx.Done():
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pushed[slot] == id
 }
 
 // stop waits for the pushes started so far.

@@ -230,3 +230,54 @@ func TestFailedPutLeavesNoSpoolAndNoCredit(t *testing.T) {
 		t.Fatalf("read back: %v", err)
 	}
 }
+
+// receipted reports whether n signed a receipt for any piece pending on
+// it.
+func receipted(n *Node) bool {
+	n.hold.mu.Lock()
+	defer n.hold.mu.Unlock()
+	for _, pp := range n.hold.pieces {
+		if pp.receipted > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// TestReceiptsAreAskedWhileOtherPushesRun: a put asks each holder for its
+// receipt as soon as that holder's own pieces are pushed, not after every
+// push of the file: one holder's first push does not end until another
+// holder has signed its receipt, and the put completes.
+func TestReceiptsAreAskedWhileOtherPushesRun(t *testing.T) {
+	nodes, _ := startMemNetworkWith(t, 4, nil)
+	a, slow, other := nodes[0], nodes[1], nodes[2]
+	var once sync.Once
+	slow.hold.beforeConfirm = func(blockstore.ID) {
+		once.Do(func() {
+			waitFor(t, "another holder's receipt while this push waits", func() error {
+				if !receipted(other) {
+					return errors.New("no receipt signed yet")
+				}
+				return nil
+			})
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data := make([]byte, 3<<20+100) // four segments of 1 MiB at the test config
+	_, _ = rand.Read(data)
+	res, err := a.Put(ctx, bytes.NewReader(data), int64(len(data)), api.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holds := map[string]bool{}
+	for _, p := range res.Pieces {
+		holds[p.Holder] = true
+	}
+	if !holds[slow.addr.String()] || !holds[other.addr.String()] {
+		t.Fatalf("the holders were not the ones the test slows and waits for: %v", holds)
+	}
+	if got, err := readAll(ctx, nodes[3], res.Capability); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v", err)
+	}
+}
