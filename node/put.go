@@ -372,7 +372,8 @@ type pushedReceipt struct {
 // receiptsAsPushed overlaps the end of a put's pushes with its receipts:
 // for each other holder of tx.Pieces (as planned, early pushing them), it
 // pushes the manifest at once, waits for that holder's early pushes only,
-// and asks it for its receipt. It returns the receipts it got (a holder
+// and asks it for its receipt, PushConcurrency manifest pushes and
+// receipt requests at a time. It returns the receipts it got (a holder
 // whose push or receipt failed is left to the put's usual rounds) and
 // records in gotMan the holders that took the manifest; it returns once
 // every early push has ended.
@@ -393,12 +394,22 @@ func (n *Node) receiptsAsPushed(ctx context.Context, e *earlyPusher, res *storag
 		mu  sync.Mutex
 		out = make(map[*candidate]pushedReceipt)
 		wg  sync.WaitGroup
+		sem = make(chan struct{}, n.cfg.PushConcurrency) // manifest pushes and receipt requests at once
 	)
+	limited := func(f func() error) error {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-sem }()
+		return f()
+	}
 	for c := range slots {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := n.pushPiece(ctx, c, res.FileID, manifestSize, putID, nil); err != nil {
+			if err := limited(func() error { return n.pushPiece(ctx, c, res.FileID, manifestSize, putID, nil) }); err != nil {
 				n.log.Debug("pushing the manifest with the last pieces failed; the put will retry", "holder", c.rec.Address, "err", err)
 				return
 			}
@@ -410,7 +421,11 @@ func (n *Node) receiptsAsPushed(ctx context.Context, e *earlyPusher, res *storag
 					return
 				}
 			}
-			rc, err := n.receiptFrom(ctx, c, tx, pieces[c], putID)
+			var rc chain.Receipt
+			err := limited(func() (err error) {
+				rc, err = n.receiptFrom(ctx, c, tx, pieces[c], putID)
+				return err
+			})
 			if err != nil {
 				n.log.Debug("a receipt as soon as pushed failed; the put will ask again", "holder", c.rec.Address, "err", err)
 				return
