@@ -264,9 +264,10 @@ func localPipeline(b *testing.B, dir string, size int64, seed byte, rounds int) 
 // storage.GetFromStore of the same file on the same disk), and reports each
 // network figure as ratios against them: x-local and x-raw (best round
 // against best round; the machine is shared). Put also reports its stages
-// (ms of encode, push-and-receipts, ledger, from the node's log); get
-// reports the process's peak RSS above its RSS before the get (all six
-// nodes share the process, so this bounds the getting node's own).
+// (ms of encode, push-and-receipts, ledger, from the node's log); put and
+// get report the process's peak RSS above its RSS before each round (all
+// six nodes share the process, so this bounds the putting or getting
+// node's own).
 func BenchmarkNetwork(b *testing.B) {
 	for _, size := range benchSizes(b) {
 		b.Run(fmt.Sprintf("k4m2/%dMiB", size>>20), func(b *testing.B) { benchNetwork(b, size) })
@@ -306,12 +307,17 @@ func benchNetwork(b *testing.B, size int64) {
 		b.SetBytes(size)
 		best := 0.0
 		var stages map[string]time.Duration
+		peak := 0.0
 		defer profile(b, "put")()
 		for i := 0; b.Loop(); i++ {
+			idle, rssOK := resetPeakRSS(b)
 			start := time.Now()
 			res, err := putClient.Put(ctx, io.LimitReader(newData(byte(i)), size), size, opts)
 			if err != nil {
 				b.Fatal(err)
+			}
+			if rssOK {
+				peak = max(peak, float64(statusKiB(b, "VmHWM")-idle)/1024)
 			}
 			if rate := float64(size) / time.Since(start).Seconds(); rate > best {
 				best, stages = rate, logs.get()
@@ -320,6 +326,7 @@ func benchNetwork(b *testing.B, size int64) {
 		}
 		b.ReportMetric(best/localPut, "x-local")
 		b.ReportMetric(best/raw, "x-raw")
+		b.ReportMetric(peak, "peak-RSS-MiB-above-idle")
 		for _, k := range []string{"encode", "push_and_receipts", "ledger"} {
 			b.ReportMetric(float64(stages[k].Milliseconds()), k+"-ms")
 		}

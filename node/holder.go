@@ -59,7 +59,26 @@ type holder struct {
 
 	provides sync.WaitGroup
 	sem      chan struct{} // bounds concurrent DHT announcements
+
+	// commits are the received pieces being made durable (fsync, rename,
+	// directory fsync) after their push was confirmed; commitSlots bounds
+	// them, so a fast sender waits for the disk rather than pile up
+	// unsynced pieces.
+	commits     sync.WaitGroup
+	commitSlots chan struct{}
+	// beforeDurable, if set (tests: fault injection), runs in the
+	// background commit of a received piece before it is made durable; an
+	// error fails that commit.
+	beforeDurable func(id blockstore.ID) error
+	// beforeConfirm, if set (tests: a slow holder), runs when a received
+	// piece is verified, before ReceivePush returns and the push is
+	// confirmed.
+	beforeConfirm func(id blockstore.ID)
 }
+
+// maxPendingCommits bounds the received pieces being made durable at once
+// (each holds an open temporary file and its dirty pages).
+const maxPendingCommits = 16
 
 // reannounceInterval is how often every held block is announced again:
 // DHT provider records expire after 48 hours.
@@ -82,7 +101,12 @@ type pendingPiece struct {
 	size     int64
 	root     proofs.Hash // the Merkle root verified when it arrived
 	deadline time.Time
-	stored   bool
+	// stored: the piece is durable in the pinned area (fsynced and renamed
+	// into place), so a receipt may be signed for it.
+	stored bool
+	// durable, while not nil, is closed when the background commit of the
+	// received piece ends (stored set or the piece dropped).
+	durable chan struct{}
 	// receipted is the expiry height of the last receipt signed for it:
 	// until the ledger passes it, a PlaceFile may still credit the piece,
 	// so it is kept whatever the deadline.
@@ -98,6 +122,7 @@ func newHolder(lc holderLedger, store *blockstore.Store, key ed25519.PrivateKey,
 		lc: lc, store: store, key: key, addr: chain.AddressOf(key.Public().(ed25519.PublicKey)), pending: pendingTimeout,
 		now: time.Now, provide: func(context.Context, blockstore.ID) error { return nil }, log: log,
 		pieces: make(map[blockstore.ID]pendingPiece), credited: make(map[blockstore.ID]bool), sem: make(chan struct{}, 8),
+		commitSlots: make(chan struct{}, maxPendingCommits),
 	}
 }
 
@@ -173,51 +198,127 @@ func (h *holder) AcceptPush(ctx context.Context, p exchange.Push) error {
 	return nil
 }
 
-// ReceivePush implements exchange.Sink: it stores the piece pinned if its
-// bytes have its id, computed in the one pass that writes them with their
-// Merkle commitment and the Levels the prover keeps, and records that root
-// for the receipt.
+// ReceivePush implements exchange.Sink: it writes the piece to a temporary
+// block, computing in the one pass its id, its Merkle commitment and the
+// Levels the prover keeps, and returns once the id matches: the push is
+// confirmed with the bytes received and verified, not yet durable. Making
+// it durable (fsync, rename into the pinned area, directory fsync) goes on
+// in the background, off the sender's path; SignReceipt waits for it, so a
+// piece whose holder crashed before that is never receipted.
 func (h *holder) ReceivePush(ctx context.Context, p exchange.Push, r io.Reader) error {
 	id := blockstore.ID(p.Piece)
-	root, err := h.receive(ctx, p, r)
+	w, err := h.receive(ctx, p, r)
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	pp, ok := h.pieces[id]
-	if !ok {
-		return err
-	}
-	if err != nil {
-		if !pp.stored {
+	switch {
+	case !ok || err != nil:
+		if ok && !pp.stored && pp.durable == nil {
 			delete(h.pieces, id)
 			h.pendingBytes -= pp.size
 		}
+		h.mu.Unlock()
+		if w != nil {
+			w.Abort()
+		}
+		if err == nil {
+			err = rejected("piece %s was dropped while it was received", id)
+		}
 		return err
+	case pp.stored || pp.durable != nil:
+		// A retried push of bytes already kept (or being made durable):
+		// the same id, so the same bytes.
+		h.mu.Unlock()
+		w.Abort()
+		return nil
 	}
-	pp.stored, pp.root, pp.size = true, root, p.Size
+	done := make(chan struct{})
+	pp.root, pp.size, pp.durable = w.Root(), p.Size, done
 	h.pieces[id] = pp
+	h.mu.Unlock()
+	lv, lerr := w.Levels()
+	select {
+	case h.commitSlots <- struct{}{}:
+	case <-ctx.Done():
+		h.mu.Lock()
+		if cur, ok := h.pieces[id]; ok && cur.durable == done {
+			delete(h.pieces, id)
+			h.pendingBytes -= cur.size
+		}
+		h.mu.Unlock()
+		close(done)
+		w.Abort()
+		return ctx.Err()
+	}
+	h.commits.Add(1)
+	go func() {
+		defer h.commits.Done()
+		defer func() { <-h.commitSlots }()
+		h.makeDurable(id, w, done, lv, lerr)
+	}()
+	if h.beforeConfirm != nil {
+		h.beforeConfirm(id)
+	}
 	return nil
 }
 
-func (h *holder) receive(ctx context.Context, p exchange.Push, r io.Reader) (proofs.Hash, error) {
+// makeDurable commits a received, verified piece to the pinned area and
+// marks it stored, or drops it if the commit fails (its receipt is then
+// refused). A piece whose record went meanwhile (reconcile dropped it) is
+// deleted again.
+func (h *holder) makeDurable(id blockstore.ID, w *blockstore.Writer, done chan struct{}, lv *proofs.Levels, lerr error) {
+	defer close(done)
+	var err error
+	if h.beforeDurable != nil {
+		err = h.beforeDurable(id)
+	}
+	if err == nil {
+		err = w.CommitAs(id)
+	} else {
+		w.Abort()
+	}
+	h.mu.Lock()
+	pp, ok := h.pieces[id]
+	mine := ok && pp.durable == done
+	credited := h.credited[id]
+	if mine {
+		pp.durable = nil
+		if err == nil {
+			pp.stored = true
+			h.pieces[id] = pp
+		} else {
+			delete(h.pieces, id)
+			h.pendingBytes -= pp.size
+		}
+	}
+	h.mu.Unlock()
+	switch {
+	case err != nil:
+		h.log.Warn("making a received piece durable; its receipt will be refused", "piece", id, "err", err)
+	case !mine && !credited:
+		if err := h.store.Delete(context.Background(), id); err != nil && !errors.Is(err, blockstore.ErrNotFound) {
+			h.log.Warn("deleting a piece dropped while it was made durable", "piece", id, "err", err)
+		}
+	case mine:
+		h.putLevels(chain.Hash(id), lv, lerr)
+	}
+}
+
+// receive writes the pushed bytes to a new pinned-area block and checks
+// their id; it returns the writer, not yet committed.
+func (h *holder) receive(ctx context.Context, p exchange.Push, r io.Reader) (*blockstore.Writer, error) {
 	w, err := h.store.Create(ctx, blockstore.Pinned)
 	if err != nil {
-		return proofs.Hash{}, err
+		return nil, err
 	}
 	if _, err := io.CopyBuffer(w, r, make([]byte, 256<<10)); err != nil {
 		w.Abort()
-		return proofs.Hash{}, err
+		return nil, err
 	}
-	// CommitAs compares the id the writer computed with the piece's before
-	// making anything durable.
-	if err := w.CommitAs(blockstore.ID(p.Piece)); err != nil {
-		if errors.Is(err, blockstore.ErrCorrupt) {
-			return proofs.Hash{}, fmt.Errorf("%w: %w: piece %s: %v", exchange.ErrRejected, exchange.ErrHashMismatch, p.Piece, err)
-		}
-		return proofs.Hash{}, err
+	if got := w.Sum(); got != blockstore.ID(p.Piece) {
+		w.Abort()
+		return nil, fmt.Errorf("%w: %w: piece %s: received %d bytes with id %s", exchange.ErrRejected, exchange.ErrHashMismatch, p.Piece, w.Size(), got)
 	}
-	lv, lerr := w.Levels()
-	h.putLevels(chain.Hash(p.Piece), lv, lerr)
-	return w.Root(), nil
+	return w, nil
 }
 
 // levelser is a block writer that computed a piece's proofs.Levels in the
@@ -280,14 +381,18 @@ func (h *holder) deleteBlock(ctx context.Context, id blockstore.ID) error {
 
 // SignReceipt implements exchange.Sink: it signs the ledger receipt for
 // pieces this node received in put r.Put, only for the node of the account
-// that pushed them, only for pieces it stored for that put with the root and
-// size it verified. The receipt expires ReceiptTTL − receiptMargin blocks
+// that pushed them, only for pieces it stored durably for that put with the
+// root and size it verified: it first waits for pieces still being made
+// durable after their push, and refuses those whose commit failed. The receipt expires ReceiptTTL − receiptMargin blocks
 // above the ledger height this node sees. A receipt of repair-pushed pieces
 // names the file's recorded owner (for chain.ReplacePieces).
 func (h *holder) SignReceipt(ctx context.Context, r exchange.ReceiptRequest) (exchange.Receipt, error) {
 	from, err := p2p.PublicKeyFromPeerID(r.From)
 	if err != nil {
 		return exchange.Receipt{}, rejected("requester %s has no account key", r.From.ShortString())
+	}
+	if err := h.waitDurable(ctx, r.Pieces); err != nil {
+		return exchange.Receipt{}, err
 	}
 	pieces := make([]chain.ReceiptPiece, len(r.Pieces))
 	owner, repairs := chain.AddressOf(from), 0
@@ -331,6 +436,25 @@ func (h *holder) SignReceipt(ctx context.Context, r exchange.ReceiptRequest) (ex
 	}
 	h.mu.Unlock()
 	return exchange.Receipt{Expires: rc.Expires, Sig: rc.Sig}, nil
+}
+
+// waitDurable waits until none of pieces is still being made durable
+// after its push (each ends stored or dropped), or ctx ends.
+func (h *holder) waitDurable(ctx context.Context, pieces []exchange.ReceiptPiece) error {
+	for _, rp := range pieces {
+		h.mu.Lock()
+		done := h.pieces[blockstore.ID(rp.Piece)].durable
+		h.mu.Unlock()
+		if done == nil {
+			continue
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // receiptExpiry is the Expires of a receipt signed now: the latest height

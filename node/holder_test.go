@@ -36,6 +36,12 @@ const testPendingTimeout = time.Minute
 
 func newHolderEnv(t *testing.T) *holderEnv {
 	t.Helper()
+	return newHolderEnvAt(t, t.TempDir())
+}
+
+// newHolderEnvAt is newHolderEnv with the holder's block store in dir.
+func newHolderEnvAt(t *testing.T, dir string) *holderEnv {
+	t.Helper()
 	_, hkey, _ := ed25519.GenerateKey(rand.Reader)
 	_, okey, _ := ed25519.GenerateKey(rand.Reader)
 	l := newMemLedger(t, hkey, okey)
@@ -47,7 +53,7 @@ func newHolderEnv(t *testing.T) *holderEnv {
 	if _, err := hc.BroadcastCommit(context.Background(), &chain.RegisterNode{PeerID: pid, Addrs: []string{"/ip4/127.0.0.1/tcp/1"}, Pledge: 64 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := blockstore.Open(t.TempDir(), blockstore.DefaultConfig())
+	st, err := blockstore.Open(dir, blockstore.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +62,7 @@ func newHolderEnv(t *testing.T) *holderEnv {
 	h := newHolder(hc, st, hkey, testPendingTimeout, slog.New(slog.DiscardHandler))
 	h.now = clock.now
 	t.Cleanup(h.provides.Wait)
+	t.Cleanup(h.commits.Wait)
 	opid, err := chain.PeerIDOf(okey.Public().(ed25519.PublicKey))
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +100,10 @@ func (e *holderEnv) push(put [32]byte, p testPiece) {
 		e.t.Fatal(err)
 	}
 	if err := e.h.ReceivePush(context.Background(), ps, bytes.NewReader(p.data)); err != nil {
+		e.t.Fatal(err)
+	}
+	// The push is confirmed before the piece is durable; wait for that.
+	if err := e.h.waitDurable(context.Background(), []exchange.ReceiptPiece{{Piece: p.id}}); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -438,6 +438,10 @@ func TestHolderRules(t *testing.T) {
 		if err := a.x.Push(ctx, b.host.ID(), push, bytes.NewReader(data)); err != nil {
 			t.Fatal(err)
 		}
+		// Confirmed once received and verified; pinned once durable.
+		if err := b.hold.waitDurable(ctx, []exchange.ReceiptPiece{{Piece: push.Piece}}); err != nil {
+			t.Fatal(err)
+		}
 		if area, ok := b.store.Has(blockstore.ID(push.Piece)); !ok || area != blockstore.Pinned {
 			t.Fatal("accepted piece not pinned")
 		}

@@ -292,7 +292,9 @@ func (n *Node) Close() error {
 		if n.runner != nil {
 			errs = append(errs, n.runner.Close())
 		}
-		errs = append(errs, n.x.Close(), n.host.Close(), n.store.Close())
+		errs = append(errs, n.x.Close())
+		n.hold.commits.Wait() // pushes received and confirmed, still being made durable
+		errs = append(errs, n.host.Close(), n.store.Close())
 	})
 	return errors.Join(errs...)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -112,7 +114,8 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	// Pieces stay pinned while the put runs (a file larger than the cache
 	// must not evict its own first pieces before they are pushed); then
 	// only the manifest and the pieces this node holds stay pinned.
-	sink := &trackingSink{s: storage.StoreSink(n.store, blockstore.Pinned)}
+	sink := &trackingSink{s: storage.StoreSink(n.store, blockstore.Pinned), spoolDir: n.cfg.Home}
+	defer sink.closeSpool()
 	keep := map[blockstore.ID]bool{}
 	defer func() {
 		for _, id := range sink.committed() {
@@ -137,8 +140,12 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			return nil, err
 		}
 		early = newEarlyPusher(ctx, n, planned, holders, scfg.K, width, putID)
-		early.levels = sink.takeLevels
+		early.blocks = sink
 		sink.keepLevels = early.selfHeld
+		// Pieces planned for other nodes are spooled, not stored: this
+		// node does not keep them, so they need no fsync and no place in
+		// its store.
+		sink.spool = early.othersOnly
 		defer early.abort()
 		sink.onCommit = early.committed
 	}
@@ -155,13 +162,25 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 	if err := n.checkQuota(ctx, need); err != nil {
 		return nil, err
 	}
+	sealed, err := sealFileKey(n.account().SealKey, res.FileID, res.Capability.Key)
+	if err != nil {
+		return nil, fmt.Errorf("sealing the file key: %w", err)
+	}
+	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M), SealedKey: sealed, AskedM: uint32(raiseTo)}
 	done := make([]bool, len(res.Pieces))
+	gotMan := make(map[*candidate]bool)
+	var asPushed map[*candidate]pushedReceipt
 	if early != nil {
-		early.stop()
 		if !early.matches(res.Pieces) {
+			early.stop()
 			n.log.Warn("the file was not laid out as planned; placing it again")
 			holders = nil
 		} else {
+			// The manifest goes out and each holder is asked for its
+			// receipt as soon as its own pieces are in, while the last
+			// segment's pieces still travel to the others.
+			tx.Pieces = placedPieces(res, holders)
+			asPushed = n.receiptsAsPushed(ctx, early, res, holders, tx, putID, gotMan)
 			done = early.done(res.Pieces)
 		}
 	}
@@ -179,29 +198,18 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 			whileCoding++
 		}
 	}
-	gotMan := make(map[*candidate]bool)
 	excluded := make(map[*candidate]bool)
-	if err := n.pushAll(ctx, res, sink.takeLevels, cands, holders, width, done, putID, gotMan, excluded); err != nil {
+	if err := n.pushAll(ctx, res, sink, cands, holders, width, done, putID, gotMan, excluded); err != nil {
 		return nil, err
 	}
-	sealed, err := sealFileKey(n.account().SealKey, res.FileID, res.Capability.Key)
-	if err != nil {
-		return nil, fmt.Errorf("sealing the file key: %w", err)
-	}
-	tx := &chain.PlaceFile{FileID: chain.Hash(res.FileID), Size: res.Manifest.Size, K: uint32(scfg.K), M: uint32(scfg.M), SealedKey: sealed, AskedM: uint32(raiseTo)}
 	// Each holder signs a receipt for its pieces; one that refuses is
 	// replaced like a holder whose push failed, and the new holder is
 	// pushed to and asked in turn.
 	for round := 1; ; round++ {
-		tx.Pieces = tx.Pieces[:0]
-		for i, p := range res.Pieces {
-			tx.Pieces = append(tx.Pieces, chain.Piece{
-				Segment: uint32(p.Segment), Index: uint32(p.Index), Holder: holders[i].rec.Address,
-				ID: chain.Hash(p.ID), Size: uint64(p.Size), Root: chain.Hash(p.Root), Leaves: p.Leaves,
-			})
-		}
+		tx.Pieces = placedPieces(res, holders)
 		var failed map[*candidate]error
-		tx.Receipts, failed, err = n.receipts(ctx, tx, holders, putID)
+		tx.Receipts, failed, err = n.receipts(ctx, tx, holders, putID, asPushed)
+		asPushed = nil
 		if err != nil {
 			return nil, err
 		}
@@ -211,7 +219,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 		if err := n.replaceRefusers(res, cands, holders, width, done, failed, excluded, round); err != nil {
 			return nil, err
 		}
-		if err := n.pushAll(ctx, res, sink.takeLevels, cands, holders, width, done, putID, gotMan, excluded); err != nil {
+		if err := n.pushAll(ctx, res, sink, cands, holders, width, done, putID, gotMan, excluded); err != nil {
 			return nil, err
 		}
 	}
@@ -256,11 +264,12 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 }
 
 // pushAll pushes every piece not done to its holder (pinning those
-// assigned to this node, with the Levels levels returns for them) and the manifest to every holder not in gotMan,
+// assigned to this node, with the Levels blocks kept for them; reading
+// spooled pieces from blocks) and the manifest to every holder not in gotMan,
 // PushConcurrency at a time. A holder that fails is replaced by the next
 // best candidate for that slot that is not excluded. It records in gotMan
 // the holders that took the manifest.
-func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, levels func(blockstore.ID) *proofs.Levels, cands []*candidate, holders []*candidate, width int, done []bool, putID [32]byte, gotMan, excluded map[*candidate]bool) error {
+func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, blocks *trackingSink, cands []*candidate, holders []*candidate, width int, done []bool, putID [32]byte, gotMan, excluded map[*candidate]bool) error {
 	manifestBytes, err := n.store.Get(ctx, res.FileID, n.cfg.Exchange.MaxPieceSize)
 	if err != nil {
 		return fmt.Errorf("reading the manifest: %w", err)
@@ -291,7 +300,7 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, levels func(
 			sem <- struct{}{}
 			var err error
 			if attempt > 0 || !done[i] {
-				err = n.pushPiece(ctx, c, p.ID, p.Size, putID, levels)
+				err = n.pushPiece(ctx, c, p.ID, p.Size, putID, blocks)
 			}
 			if err == nil {
 				done[i] = true
@@ -340,13 +349,103 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, levels func(
 	return ctx.Err()
 }
 
+// placedPieces lists a put's pieces with their holders, as PlaceFile
+// records them.
+func placedPieces(res *storage.PutResult, holders []*candidate) []chain.Piece {
+	out := make([]chain.Piece, 0, len(res.Pieces))
+	for i, p := range res.Pieces {
+		out = append(out, chain.Piece{
+			Segment: uint32(p.Segment), Index: uint32(p.Index), Holder: holders[i].rec.Address,
+			ID: chain.Hash(p.ID), Size: uint64(p.Size), Root: chain.Hash(p.Root), Leaves: p.Leaves,
+		})
+	}
+	return out
+}
+
+// pushedReceipt is a receipt a holder signed as soon as its pieces were
+// pushed, with the pieces it covers.
+type pushedReceipt struct {
+	rc     chain.Receipt
+	pieces []chain.ReceiptPiece
+}
+
+// receiptsAsPushed overlaps the end of a put's pushes with its receipts:
+// for each other holder of tx.Pieces (as planned, early pushing them), it
+// pushes the manifest at once, waits for that holder's early pushes only,
+// and asks it for its receipt, PushConcurrency manifest pushes and
+// receipt requests at a time. It returns the receipts it got (a holder
+// whose push or receipt failed is left to the put's usual rounds) and
+// records in gotMan the holders that took the manifest; it returns once
+// every early push has ended.
+func (n *Node) receiptsAsPushed(ctx context.Context, e *earlyPusher, res *storage.PutResult, holders []*candidate, tx *chain.PlaceFile, putID [32]byte, gotMan map[*candidate]bool) map[*candidate]pushedReceipt {
+	defer e.stop()
+	manifestSize := res.ManifestSize
+	slots := make(map[*candidate][]int)
+	pieces := make(map[*candidate][]chain.ReceiptPiece)
+	for i, p := range tx.Pieces {
+		c := holders[i]
+		if c.self {
+			continue
+		}
+		slots[c] = append(slots[c], i)
+		pieces[c] = append(pieces[c], chain.ReceiptPiece{ID: p.ID, Root: p.Root, Size: p.Size, Leaves: p.Leaves})
+	}
+	var (
+		mu  sync.Mutex
+		out = make(map[*candidate]pushedReceipt)
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, n.cfg.PushConcurrency) // manifest pushes and receipt requests at once
+	)
+	limited := func(f func() error) error {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-sem }()
+		return f()
+	}
+	for c := range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := limited(func() error { return n.pushPiece(ctx, c, res.FileID, manifestSize, putID, nil) }); err != nil {
+				n.log.Debug("pushing the manifest with the last pieces failed; the put will retry", "holder", c.rec.Address, "err", err)
+				return
+			}
+			mu.Lock()
+			gotMan[c] = true
+			mu.Unlock()
+			for _, i := range slots[c] {
+				if !e.wait(ctx, i, res.Pieces[i].ID) {
+					return
+				}
+			}
+			var rc chain.Receipt
+			err := limited(func() (err error) {
+				rc, err = n.receiptFrom(ctx, c, tx, pieces[c], putID)
+				return err
+			})
+			if err != nil {
+				n.log.Debug("a receipt as soon as pushed failed; the put will ask again", "holder", c.rec.Address, "err", err)
+				return
+			}
+			mu.Lock()
+			out[c] = pushedReceipt{rc: rc, pieces: pieces[c]}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 // receipts collects one receipt per distinct holder of tx's pieces, in the
 // order holders first appear in tx.Pieces: this node signs its own, the
 // others are asked PushConcurrency at a time and their signatures checked
-// against tx. It returns the holders that refused or failed with their
-// errors (and no receipts) if any did; an error only if this node cannot
-// sign its own.
-func (n *Node) receipts(ctx context.Context, tx *chain.PlaceFile, holders []*candidate, putID [32]byte) ([]chain.Receipt, map[*candidate]error, error) {
+// against tx, but for those have holds a receipt of the same pieces. It
+// returns the holders that refused or failed with their errors (and no
+// receipts) if any did; an error only if this node cannot sign its own.
+func (n *Node) receipts(ctx context.Context, tx *chain.PlaceFile, holders []*candidate, putID [32]byte, have map[*candidate]pushedReceipt) ([]chain.Receipt, map[*candidate]error, error) {
 	var order []*candidate
 	pieces := make(map[*candidate][]chain.ReceiptPiece)
 	for i, p := range tx.Pieces {
@@ -367,6 +466,10 @@ func (n *Node) receipts(ctx context.Context, tx *chain.PlaceFile, holders []*can
 				return nil, nil, err
 			}
 			out[j] = chain.SignReceipt(n.key, n.lc.ChainID(), tx.FileID, n.addr, expires, pieces[c])
+			continue
+		}
+		if h, ok := have[c]; ok && slices.Equal(h.pieces, pieces[c]) {
+			out[j] = h.rc
 			continue
 		}
 		wg.Add(1)
@@ -492,19 +595,21 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 	return best
 }
 
-// pushPiece sends one block to a holder, or pins it if the holder is this
-// node and keeps its Levels for the prover: those levels (if not nil)
-// returns if the pass that wrote the block kept them, else read from the
-// store.
-func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, putID [32]byte, levels func(blockstore.ID) *proofs.Levels) error {
+// pushPiece sends one block to a holder, or keeps it if the holder is this
+// node: pins it (or, spooled, stores it pinned) and keeps its Levels for
+// the prover, those blocks (if not nil) kept from the pass that wrote it,
+// else read from the store. A block blocks spooled is read from its spool
+// file, any other from the store.
+func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, putID [32]byte, blocks *trackingSink) error {
+	spooled := blocks.spooled(id)
 	if c.self {
+		if spooled != nil {
+			return n.keepSpooled(ctx, id, size, spooled)
+		}
 		if err := n.store.Pin(ctx, id); err != nil {
 			return err
 		}
-		var lv *proofs.Levels
-		if levels != nil {
-			lv = levels(id)
-		}
+		lv := blocks.takeLevels(id)
 		if lv != nil && proofs.ID(lv.Root(), uint64(size)) == proofs.Hash(id) {
 			n.hold.putLevels(chain.Hash(id), lv, nil)
 		} else {
@@ -512,14 +617,18 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 		}
 		return nil
 	}
-	r, err := n.store.Open(ctx, id)
-	if err != nil {
-		return err
+	var src io.ReaderAt = spooled
+	if spooled == nil {
+		r, err := n.store.Open(ctx, id)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		src = r
 	}
-	defer r.Close()
-	err = n.px.Push(ctx, c.peer, exchange.Push{
+	err := n.px.Push(ctx, c.peer, exchange.Push{
 		Piece: exchange.PieceID(id), Size: size, Owner: n.pub, File: putID,
-	}, io.NewSectionReader(r, 0, size))
+	}, io.NewSectionReader(src, 0, size))
 	// A holder that did not answer is remembered as unreachable, as a get
 	// does, so the next put leaves it out even while a connection to it
 	// lingers (a host whose link was cut keeps its TCP connection until
@@ -530,6 +639,26 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 	return err
 }
 
+// keepSpooled stores a spooled piece pinned on this node (a piece planned
+// for another node that came to this one), checking its id in the pass
+// that writes it and keeping its Levels.
+func (n *Node) keepSpooled(ctx context.Context, id blockstore.ID, size int64, f io.ReaderAt) error {
+	w, err := n.store.Create(ctx, blockstore.Pinned)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyBuffer(w, io.NewSectionReader(f, 0, size), make([]byte, 256<<10)); err != nil {
+		w.Abort()
+		return err
+	}
+	if err := w.CommitAs(id); err != nil {
+		return err
+	}
+	lv, err := w.Levels()
+	n.hold.putLevels(chain.Hash(id), lv, err)
+	return nil
+}
+
 // trackingSink records the blocks a put committed, so the put can release
 // them whatever happens, and tells onCommit (if set) about each block as
 // soon as it is written, numbered in the order the put created them. For
@@ -538,27 +667,135 @@ func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, si
 // (32 bytes per 64 KiB) until pushing them to this node takes them; the
 // others' are dropped, so what it holds stays bounded by the pieces this
 // node keeps that are not yet pushed.
+//
+// The blocks spool (if set) names, pieces planned for other nodes, are not
+// written to the store: each goes to a temporary file in spoolDir that is
+// unlinked as soon as it is created (nothing is left behind whatever
+// happens to the process) and never fsynced, read back by the pushes, and
+// closed by closeSpool when the put ends.
 type trackingSink struct {
 	s          storage.BlockSink
 	onCommit   func(ordinal int, id blockstore.ID, size int64)
 	keepLevels func(ordinal int) bool
+	spool      func(ordinal int) bool
+	spoolDir   string
 
-	mu      sync.Mutex
-	ids     []blockstore.ID
-	levels  map[blockstore.ID]*proofs.Levels
-	created int
+	mu           sync.Mutex
+	ids          []blockstore.ID
+	levels       map[blockstore.ID]*proofs.Levels
+	spooledFiles map[blockstore.ID]*os.File
+	created      int
 }
 
 func (t *trackingSink) CreateBlock(ctx context.Context) (storage.BlockWriter, error) {
-	w, err := t.s.CreateBlock(ctx)
-	if err != nil {
-		return nil, err
-	}
 	t.mu.Lock()
 	ord := t.created
 	t.created++
 	t.mu.Unlock()
+	var (
+		w   storage.BlockWriter
+		err error
+	)
+	if t.spool != nil && t.spool(ord) {
+		w, err = newSpoolWriter(t)
+	} else {
+		w, err = t.s.CreateBlock(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
 	return &trackingWriter{BlockWriter: w, t: t, ordinal: ord}, nil
+}
+
+// spooled returns the spool file of block id, or nil if it is not spooled
+// (or t is nil).
+func (t *trackingSink) spooled(id blockstore.ID) *os.File {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.spooledFiles[id]
+}
+
+// closeSpool closes (and so frees) every spool file; call it once nothing
+// reads them any more.
+func (t *trackingSink) closeSpool() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, f := range t.spooledFiles {
+		_ = f.Close()
+		delete(t.spooledFiles, id)
+	}
+}
+
+// spoolWriter is a storage.BlockWriter for a piece this node does not keep:
+// an unlinked temporary file, hashed as it is written, never fsynced.
+type spoolWriter struct {
+	t    *trackingSink
+	f    *os.File
+	h    *proofs.Builder
+	err  error
+	done bool
+}
+
+func newSpoolWriter(t *trackingSink) (*spoolWriter, error) {
+	f, err := os.CreateTemp(t.spoolDir, "coop-put-*")
+	if err != nil {
+		return nil, fmt.Errorf("spooling a piece: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil { // the open file stays usable and vanishes on close or crash
+		f.Close()
+		return nil, fmt.Errorf("spooling a piece: %w", err)
+	}
+	return &spoolWriter{t: t, f: f, h: proofs.NewBuilder()}, nil
+}
+
+func (w *spoolWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	if err != nil {
+		w.err = fmt.Errorf("spooling a piece: %w", err)
+	}
+	return n, w.err
+}
+
+func (w *spoolWriter) Sum() blockstore.ID { return blockstore.ID(w.h.ID()) }
+func (w *spoolWriter) Root() proofs.Hash  { return w.h.Root() }
+
+func (w *spoolWriter) Abort() {
+	if !w.done {
+		w.done = true
+		_ = w.f.Close()
+	}
+}
+
+// Commit keeps the spool file for the put's pushes (not durable: the put
+// fails as a whole if this node stops).
+func (w *spoolWriter) Commit() (blockstore.ID, error) {
+	if w.done {
+		return blockstore.ID{}, errors.New("spooling a piece: commit after commit or abort")
+	}
+	if w.err != nil {
+		w.Abort()
+		return blockstore.ID{}, w.err
+	}
+	w.done = true
+	id := w.Sum()
+	w.t.mu.Lock()
+	defer w.t.mu.Unlock()
+	if _, dup := w.t.spooledFiles[id]; dup {
+		_ = w.f.Close()
+		return id, nil
+	}
+	if w.t.spooledFiles == nil {
+		w.t.spooledFiles = make(map[blockstore.ID]*os.File)
+	}
+	w.t.spooledFiles[id] = w.f
+	return id, nil
 }
 
 func (t *trackingSink) committed() []blockstore.ID {
@@ -567,9 +804,12 @@ func (t *trackingSink) committed() []blockstore.ID {
 	return append([]blockstore.ID(nil), t.ids...)
 }
 
-// takeLevels returns the Levels kept for block id, or nil, and forgets
-// them.
+// takeLevels returns the Levels kept for block id, or nil (always for a
+// nil t), and forgets them.
 func (t *trackingSink) takeLevels(id blockstore.ID) *proofs.Levels {
+	if t == nil {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lv := t.levels[id]
@@ -597,8 +837,11 @@ func (w *trackingWriter) Commit() (blockstore.ID, error) {
 		if l, ok := w.BlockWriter.(levelser); ok && w.t.keepLevels != nil && w.t.keepLevels(w.ordinal) {
 			lv, _ = l.Levels() // none: the piece is read again for them
 		}
+		_, spooled := w.BlockWriter.(*spoolWriter)
 		w.t.mu.Lock()
-		w.t.ids = append(w.t.ids, id)
+		if !spooled {
+			w.t.ids = append(w.t.ids, id)
+		}
 		if lv != nil {
 			if w.t.levels == nil {
 				w.t.levels = make(map[blockstore.ID]*proofs.Levels)
@@ -637,7 +880,7 @@ func plannedPieces(size int64, c storage.Config) []storage.PieceInfo {
 // correctness.
 type earlyPusher struct {
 	n       *Node
-	levels  func(blockstore.ID) *proofs.Levels // the put's kept Levels (trackingSink.levelsOf)
+	blocks  *trackingSink // the put's kept Levels and spooled pieces
 	planned []storage.PieceInfo
 	holders []*candidate
 	k       int
@@ -650,12 +893,13 @@ type earlyPusher struct {
 
 	mu     sync.Mutex
 	pushed map[int]blockstore.ID // slot → id pushed there successfully
+	ended  map[int]chan struct{} // slot → closed when its push ended
 }
 
 func newEarlyPusher(ctx context.Context, n *Node, planned []storage.PieceInfo, holders []*candidate, k, width int, putID [32]byte) *earlyPusher {
 	ctx, cancel := context.WithCancel(ctx)
 	return &earlyPusher{n: n, planned: planned, holders: holders, k: k, width: width, putID: putID,
-		ctx: ctx, cancel: cancel, sem: make(chan struct{}, n.cfg.PushConcurrency), pushed: make(map[int]blockstore.ID)}
+		ctx: ctx, cancel: cancel, sem: make(chan struct{}, n.cfg.PushConcurrency), pushed: make(map[int]blockstore.ID), ended: make(map[int]chan struct{})}
 }
 
 // committed starts pushing block number ordinal of the put.
@@ -672,16 +916,21 @@ func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64) {
 		if slot >= len(e.planned) || e.planned[slot].Size != size {
 			return // the manifest, or not the planned layout
 		}
+		end := make(chan struct{})
+		e.mu.Lock()
+		e.ended[slot] = end
+		e.mu.Unlock()
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
+			defer close(end)
 			select {
 			case e.sem <- struct{}{}:
 			case <-e.ctx.Done():
 				return
 			}
 			defer func() { <-e.sem }()
-			if err := e.n.pushPiece(e.ctx, e.holders[slot], id, size, e.putID, e.levels); err != nil {
+			if err := e.n.pushPiece(e.ctx, e.holders[slot], id, size, e.putID, e.blocks); err != nil {
 				e.n.log.Debug("early push failed; the put will retry", "piece", id, "err", err)
 				return
 			}
@@ -692,9 +941,10 @@ func (e *earlyPusher) committed(ordinal int, id blockstore.ID, size int64) {
 	}
 }
 
-// selfHeld reports whether block number ordinal of the put is planned to
-// stay on this node (for copies, any of its slots).
-func (e *earlyPusher) selfHeld(ordinal int) bool {
+// slots are the planned slots of block number ordinal of the put (for
+// copies, all of its segment's); none past the planned pieces (the
+// manifest).
+func (e *earlyPusher) slots(ordinal int) []int {
 	slots := []int{ordinal}
 	if e.k == 1 {
 		slots = slots[:0]
@@ -702,12 +952,48 @@ func (e *earlyPusher) selfHeld(ordinal int) bool {
 			slots = append(slots, ordinal*e.width+i)
 		}
 	}
-	for _, s := range slots {
-		if s < len(e.holders) && e.holders[s].self {
+	for i, s := range slots {
+		if s >= len(e.holders) {
+			return slots[:i]
+		}
+	}
+	return slots
+}
+
+// selfHeld reports whether block number ordinal of the put is planned to
+// stay on this node (for copies, any of its slots).
+func (e *earlyPusher) selfHeld(ordinal int) bool {
+	for _, s := range e.slots(ordinal) {
+		if e.holders[s].self {
 			return true
 		}
 	}
 	return false
+}
+
+// othersOnly reports whether block number ordinal of the put is a piece
+// planned only for other nodes.
+func (e *earlyPusher) othersOnly(ordinal int) bool {
+	return len(e.slots(ordinal)) > 0 && !e.selfHeld(ordinal)
+}
+
+// wait waits for the early push of slot to end and reports whether it
+// pushed block id there; false at once if no push of slot was started.
+func (e *earlyPusher) wait(ctx context.Context, slot int, id blockstore.ID) bool {
+	e.mu.Lock()
+	end := e.ended[slot]
+	e.mu.Unlock()
+	if end == nil {
+		return false
+	}
+	select {
+	case <-end:
+	case <-ctx.Done():
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pushed[slot] == id
 }
 
 // stop waits for the pushes started so far.

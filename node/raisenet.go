@@ -54,7 +54,7 @@ func (r repairNet) PlaceAdded(ctx context.Context, f *chain.File, pieces []stora
 		out[i] = chain.Piece{Segment: uint32(p.Segment), Index: uint32(p.Index), Holder: chosen[i].rec.Address, ID: chain.Hash(p.ID), Size: uint64(p.Size), Root: chain.Hash(p.Root), Leaves: p.Leaves}
 	}
 	tx := &chain.PlaceFile{FileID: f.ID, Pieces: out} // receipts() reads the file id and the pieces
-	receipts, failed, err := n.receipts(ctx, tx, chosen, putID)
+	receipts, failed, err := n.receipts(ctx, tx, chosen, putID, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -215,7 +215,9 @@ func (x *Exchange) GetRange(ctx context.Context, p peer.ID, id PieceID, leafStar
 }
 
 // Push offers a piece to p and, once p accepts it, sends push.Size bytes
-// read from r. It returns nil only after p confirmed it stored the piece.
+// read from r. It returns nil only after p confirmed it received the piece
+// and checked its id (the holder may make it durable later, before it
+// signs a receipt for it).
 // A refusal is a *RemoteError matching ErrRejected (or ErrTooLarge).
 func (x *Exchange) Push(ctx context.Context, p peer.ID, push Push, r io.Reader) error {
 	if push.Size <= 0 || push.Size > x.cfg.MaxPieceSize {
@@ -250,8 +252,8 @@ func (x *Exchange) Push(ctx context.Context, p peer.ID, push Push, r io.Reader) 
 		return fmt.Errorf("exchange: pushing piece %s to %s: %w", push.Piece, shortID(p), ctxErr(ctx, err))
 	}
 	_ = s.CloseWrite()
-	// The holder hashes and stores the piece before confirming; allow it
-	// the idle timeout for that.
+	// The holder hashes the piece (and writes it) before confirming;
+	// allow it the idle timeout for that.
 	if _, err := x.readResponse(ctx, s, br, x.cfg.IdleTimeout); err != nil {
 		return err
 	}

@@ -81,14 +81,16 @@ type Sink interface {
 	// AcceptPush is called before any byte of the piece is sent; an error
 	// (wrap ErrRejected) refuses the push with its text as the reason.
 	AcceptPush(ctx context.Context, p Push) error
-	// ReceivePush stores the piece read from r. r yields exactly p.Size
-	// bytes and then io.EOF (io.ErrUnexpectedEOF if the stream ends
-	// early). The exchange does not hash them: the sink must check that
-	// their id (proofs.ID) is p.Piece in the pass that stores them (a
-	// block store Writer's CommitAs does), keep nothing otherwise and
+	// ReceivePush takes the piece read from r; the exchange confirms the
+	// push when it returns nil. r yields exactly p.Size bytes and then
+	// io.EOF (io.ErrUnexpectedEOF if the stream ends early). The exchange
+	// does not hash them: the sink must check that their id (proofs.ID)
+	// is p.Piece in the pass that writes them, keep nothing otherwise and
 	// return an error wrapping ErrHashMismatch (or ErrRejected). On any
 	// read error it must keep nothing. It must read r to the end before
-	// returning nil.
+	// returning nil. It may return before the piece is durable (the
+	// node's holder fsyncs it in the background), but then SignReceipt
+	// must not sign for the piece until it is.
 	ReceivePush(ctx context.Context, p Push, r io.Reader) error
 	// SignReceipt signs a receipt for pieces this node took in put r.Put,
 	// or refuses (wrap ErrRejected) with the reason: a requester that is
