@@ -90,7 +90,8 @@ func (n *Node) open(ctx context.Context, capability string, off, count int64) (i
 	m = widenManifest(m, file) // a raised file has more pieces than its manifest names
 	ctx, cancel := context.WithCancel(ctx)
 	src := &netSource{n: n, file: file, fileID: c.FileID, keep: off > 0 || count < int64(m.Size)}
-	pr, pw := newBufPipe(getPipeBuffer)
+	// A range (a part, a mount block) needs no more buffer than it has bytes.
+	pr, pw := newBufPipe(int(min(getPipeBuffer, max(count, minPipeBuffer))))
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -208,6 +209,9 @@ func (g *getReader) Close() error {
 // reader, so that decoding goes on while the reader (the API's HTTP
 // response) sends what was decoded before.
 const getPipeBuffer = 4 << 20
+
+// minPipeBuffer is the least a get's pipe holds (count rounds up to it).
+const minPipeBuffer = 64 << 10
 
 // bufPipe is an in-memory pipe with a bounded buffer: Write blocks only
 // while the buffer is full, Read only while it is empty. Unlike io.Pipe,

@@ -44,8 +44,14 @@ func requireFUSE(t testing.TB) {
 // does, until the test ends.
 func mountNode(t testing.TB, ctx context.Context, n *Node) string {
 	t.Helper()
+	return mountBackend(t, ctx, mount.NewAPIBackend(apiClient(t, n)))
+}
+
+// mountBackend mounts b until the test ends.
+func mountBackend(t testing.TB, ctx context.Context, b mount.Backend) string {
+	t.Helper()
 	dir := t.TempDir()
-	m, err := mount.Mount(ctx, dir, mount.NewAPIBackend(apiClient(t, n)), mount.Options{CacheDir: t.TempDir()})
+	m, err := mount.Mount(ctx, dir, b, mount.Options{CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -17,7 +18,8 @@ import (
 
 // NewAPIBackend is the namespace of the node whose local API c talks to, as
 // the mount shows it: what `coop mount` runs on. Reads fetch byte ranges
-// (Client.GetRange) of the file content the mount opened, writes are puts
+// (Client.GetRange) of the file content the mount opened, a sequential
+// read streams it (OpenStream, one get per part), writes are puts
 // at the path, renames replace as rename(2) does.
 func NewAPIBackend(c *api.Client) Backend { return &apiBackend{c: c} }
 
@@ -107,7 +109,9 @@ func (b *apiBackend) List(ctx context.Context, path string) ([]Info, error) {
 	return out, nil
 }
 
-func (b *apiBackend) ReadAt(ctx context.Context, path string, fileID [32]byte, p []byte, off int64) (int, error) {
+// content is what a read of file content fileID names: its capability,
+// or its parts.
+func (b *apiBackend) content(ctx context.Context, path string, fileID [32]byte) (string, []api.Part, error) {
 	lookup := func() (string, []api.Part, bool) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -121,17 +125,162 @@ func (b *apiBackend) ReadAt(ctx context.Context, path string, fileID [32]byte, p
 	if !ok {
 		// Not listed by this process yet: the path names it.
 		if _, err := b.Stat(ctx, path); err != nil {
-			return 0, err
+			return "", nil, err
 		}
 		if capability, parts, ok = lookup(); !ok {
-			return 0, fmt.Errorf("%w: %s changed since it was opened", fs.ErrNotExist, path)
+			return "", nil, fmt.Errorf("%w: %s changed since it was opened", fs.ErrNotExist, path)
 		}
+	}
+	return capability, parts, nil
+}
+
+func (b *apiBackend) ReadAt(ctx context.Context, path string, fileID [32]byte, p []byte, off int64) (int, error) {
+	capability, parts, err := b.content(ctx, path, fileID)
+	if err != nil {
+		return 0, err
 	}
 	if parts != nil {
 		return b.readParts(ctx, parts, p, off)
 	}
 	return b.readRange(ctx, capability, p, off)
 }
+
+// OpenStream is one get of the content from off to its end (Streamer);
+// a file in parts is read part after part, the next part's get opened
+// while the one before is read (as the daemon reads parts for `coop get`).
+func (b *apiBackend) OpenStream(ctx context.Context, path string, fileID [32]byte, off int64) (io.ReadCloser, error) {
+	capability, parts, err := b.content(ctx, path, fileID)
+	if err != nil {
+		return nil, err
+	}
+	if parts == nil {
+		parts = []api.Part{{Capability: capability, Size: math.MaxInt64}}
+	}
+	var spans []partSpan
+	start := int64(0)
+	for _, p := range parts {
+		end := start + int64(p.Size)
+		if end > off {
+			spans = append(spans, partSpan{capability: p.Capability, off: max(off-start, 0)})
+		}
+		start = end
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ps := &partStream{b: b, ctx: ctx, cancel: cancel, spans: spans}
+	if len(spans) > 0 {
+		ps.next = ps.open(0)
+		if err := ps.advance(); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
+	return ps, nil
+}
+
+// partSpan is where a stream reads one part from.
+type partSpan struct {
+	capability string
+	off        int64
+}
+
+// partOpen is the get of a part being opened.
+type partOpen struct {
+	done chan struct{}
+	rc   io.ReadCloser
+	err  error
+}
+
+// partStream reads spans of parts one after the other, the next one's
+// get opened while the current one is read.
+type partStream struct {
+	b      *apiBackend
+	ctx    context.Context
+	cancel context.CancelFunc
+	spans  []partSpan
+	i      int           // the span cur reads
+	cur    io.ReadCloser // nil before the first and after the last
+	next   *partOpen     // the get of span i+1 (or i before the first)
+	err    error
+}
+
+func (p *partStream) open(i int) *partOpen {
+	o := &partOpen{done: make(chan struct{})}
+	s := p.spans[i]
+	go func() {
+		defer close(o.done)
+		o.rc, o.err = p.b.c.GetRange(p.ctx, s.capability, s.off, -1)
+		if errors.Is(o.err, api.ErrRange) {
+			o.rc, o.err = io.NopCloser(eofReader{}), nil // at the end
+		}
+		o.err = mountErr(o.err)
+	}()
+	return o
+}
+
+// advance makes the opened next part the current one and opens the one
+// after it.
+func (p *partStream) advance() error {
+	o := p.next
+	p.next = nil
+	<-o.done
+	if o.err != nil {
+		return o.err
+	}
+	p.cur = o.rc
+	if p.i+1 < len(p.spans) {
+		p.next = p.open(p.i + 1)
+	}
+	return nil
+}
+
+func (p *partStream) Read(b []byte) (int, error) {
+	if p.err != nil {
+		return 0, p.err
+	}
+	for p.cur != nil {
+		k, err := p.cur.Read(b)
+		if err == io.EOF {
+			p.cur.Close()
+			p.cur = nil
+			if p.i+1 < len(p.spans) {
+				p.i++
+				if err := p.advance(); err != nil {
+					p.err = err
+					return k, err
+				}
+			}
+			if k > 0 {
+				return k, nil
+			}
+			continue
+		}
+		if err != nil {
+			p.err = mountErr(err)
+		}
+		return k, p.err
+	}
+	return 0, io.EOF
+}
+
+// Close stops the gets and waits for the one being opened.
+func (p *partStream) Close() error {
+	p.cancel()
+	if p.cur != nil {
+		p.cur.Close()
+	}
+	if o := p.next; o != nil {
+		<-o.done
+		if o.rc != nil {
+			o.rc.Close()
+		}
+	}
+	return nil
+}
+
+// eofReader is an empty reader.
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // readParts reads p at off of a file stored in parts: from each part the
 // range covers, its share.
@@ -199,3 +348,5 @@ func (b *apiBackend) Remove(ctx context.Context, path string) error {
 	_, err := b.c.RemovePath(ctx, path, false)
 	return mountErr(err)
 }
+
+var _ Streamer = (*apiBackend)(nil)

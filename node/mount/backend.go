@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"syscall"
@@ -71,6 +72,17 @@ type Backend interface {
 	// Remove deletes the file or empty directory at path (ErrNotEmpty for
 	// a directory with entries).
 	Remove(ctx context.Context, path string) error
+}
+
+// Streamer is a Backend that can also stream a file's content: the mount
+// then serves a sequential read of an open file from one stream (the
+// daemon's get, as `coop get` reads) rather than a ranged read per block,
+// and falls back to ReadAt for the blocks of other reads.
+type Streamer interface {
+	// OpenStream reads the file content fileID (path as in ReadAt) from
+	// off to its end. Closing the reader (or ending ctx) stops the read.
+	// It may fetch ahead of what is read, as far as flow control lets it.
+	OpenStream(ctx context.Context, path string, fileID [32]byte, off int64) (io.ReadCloser, error)
 }
 
 // Errors a Backend returns besides the io/fs sentinels.
@@ -174,4 +186,13 @@ func (s safeBackend) Rename(ctx context.Context, from, to string) (err error) {
 func (s safeBackend) Remove(ctx context.Context, path string) (err error) {
 	defer recovered("Remove", &err)
 	return s.b.Remove(ctx, path)
+}
+
+// safeStreamer turns a Streamer's panic into an error of the one call.
+type safeStreamer struct{ s Streamer }
+
+// OpenStream calls the Streamer's, a panic turned into an error.
+func (s safeStreamer) OpenStream(ctx context.Context, path string, id [32]byte, off int64) (rc io.ReadCloser, err error) {
+	defer recovered("OpenStream", &err)
+	return s.s.OpenStream(ctx, path, id, off)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -272,8 +273,17 @@ func (c *blockCache) prefetch(k blockKey, want int, fetch func(context.Context, 
 
 // get copies bytes [lo, lo+len(p)) of block k (want bytes) into p, from
 // the cache or through fetch; one fetch per block at a time, shared by
-// concurrent readers.
+// concurrent readers. A fetch its claimer gave up (a sequential stream
+// that stopped) is made again here.
 func (c *blockCache) get(ctx context.Context, k blockKey, want int, p []byte, lo int, fetch func(context.Context, []byte) error) error {
+	for {
+		if err := c.getOnce(ctx, k, want, p, lo, fetch); !errors.Is(err, errAbandoned) {
+			return err
+		}
+	}
+}
+
+func (c *blockCache) getOnce(ctx context.Context, k blockKey, want int, p []byte, lo int, fetch func(context.Context, []byte) error) error {
 	if c.read(k, want, p, lo) {
 		return nil
 	}
@@ -307,18 +317,8 @@ func (c *blockCache) get(ctx context.Context, k blockKey, want int, p []byte, lo
 		go func() {
 			defer c.wg.Done()
 			b := make([]byte, want)
-			if call.err = fetch(c.life, b); call.err == nil {
-				call.data = b
-				c.toHot(k, b)
-			}
-			close(call.done)
-			if call.err == nil {
-				c.put(k, b)
-			}
-			// Until it is on disk, readers take the block from the call.
-			c.flight.Lock()
-			delete(c.calls, k)
-			c.flight.Unlock()
+			err := fetch(c.life, b)
+			c.finish(k, call, b, err)
 		}()
 	}
 	select {
@@ -331,6 +331,71 @@ func (c *blockCache) get(ctx context.Context, k blockKey, want int, p []byte, lo
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// errAbandoned ends a claimed fetch that was not made: readers waiting
+// for it fetch the block themselves.
+var errAbandoned = errors.New("mount: block fetch abandoned")
+
+// busy reports whether block k is cached or being fetched.
+func (c *blockCache) busy(k blockKey) bool {
+	c.flight.Lock()
+	_, running := c.calls[k]
+	c.flight.Unlock()
+	if running {
+		return true
+	}
+	c.mu.Lock()
+	_, cached := c.index[k]
+	c.mu.Unlock()
+	return cached
+}
+
+// claim registers a fetch of block k that the caller makes (and ends with
+// finish), unless the block is cached or being fetched (ok = false).
+// Readers of the block meanwhile wait for it.
+func (c *blockCache) claim(k blockKey) (call *blockCall, ok bool) {
+	c.flight.Lock()
+	defer c.flight.Unlock()
+	if _, running := c.calls[k]; running {
+		return nil, false
+	}
+	c.mu.Lock()
+	_, cached := c.index[k]
+	c.mu.Unlock()
+	if cached {
+		return nil, false
+	}
+	call = &blockCall{done: make(chan struct{})}
+	c.calls[k] = call
+	return call, true
+}
+
+// finish ends a fetch of block k: its waiting readers get b (or err) at
+// once, and a fetched block is written to disk in the background (the
+// call serves it until then).
+func (c *blockCache) finish(k blockKey, call *blockCall, b []byte, err error) {
+	call.err = err
+	if err == nil {
+		call.data = b
+		c.toHot(k, b)
+	}
+	close(call.done)
+	if err != nil {
+		c.flight.Lock()
+		delete(c.calls, k)
+		c.flight.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.put(k, b)
+		// Until it is on disk, readers take the block from the call.
+		c.flight.Lock()
+		delete(c.calls, k)
+		c.flight.Unlock()
+	}()
 }
 
 // dirCache keeps the last known listing of each directory read, in memory

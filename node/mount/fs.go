@@ -38,6 +38,12 @@ type fsys struct {
 	// starts there (or at 0) is sequential and fetches ahead.
 	readMu  sync.Mutex
 	readEnd map[[32]byte]int64
+
+	// st streams sequential reads when the Backend is a Streamer (nil
+	// otherwise); streams are those of the open read handles.
+	st       Streamer
+	streamMu sync.Mutex
+	streams  map[*seqStream]bool
 }
 
 // ReadAhead is how many blocks past a sequential read the mount fetches
@@ -161,8 +167,9 @@ func (f *fsys) list(ctx context.Context, path string) ([]Info, error) {
 }
 
 // readAt reads file content id (size bytes) block by block through the
-// cache.
-func (f *fsys) readAt(ctx context.Context, path string, info Info, p []byte, off int64) (int, error) {
+// cache. A sequential read fetches ahead: through the open file's stream
+// if it has a usable one (nil: none), else with a ranged read per block.
+func (f *fsys) readAt(ctx context.Context, path string, info Info, p []byte, off int64, st *seqStream) (int, error) {
 	size := int64(info.Size)
 	if off >= size || len(p) == 0 {
 		return 0, nil
@@ -184,6 +191,9 @@ func (f *fsys) readAt(ctx context.Context, path string, info Info, p []byte, off
 	if f.sequential(info.FileID, off, end) {
 		// Fetch the next blocks while this one is read and copied out.
 		last := (end - 1) / bs
+		if st != nil && st.usable() {
+			st.ahead(off/bs, last+ReadAhead)
+		}
 		for blk := last + 1; blk <= last+ReadAhead && blk*bs < size; blk++ {
 			f.blocks.prefetch(blockKey{info.FileID, blk}, int(min(bs, size-blk*bs)), fetcher(blk*bs))
 		}
@@ -686,7 +696,11 @@ func (fn *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 	}
 	fn.opened, fn.lastID = true, info.FileID
 	fn.mu.Unlock()
-	return &readHandle{fn: fn, path: path, info: info}, fuseFlags, 0
+	h := &readHandle{fn: fn, path: path, info: info}
+	if fn.f.st != nil {
+		h.stream = fn.f.newSeqStream(path, info)
+	}
+	return h, fuseFlags, 0
 }
 
 // Statfs is node's.
@@ -696,21 +710,33 @@ func (fn *fileNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Err
 
 // readHandle reads the version of a file that was current at open.
 type readHandle struct {
-	fn   *fileNode
-	path string
-	info Info
+	fn     *fileNode
+	path   string
+	info   Info
+	stream *seqStream // nil when the Backend does not stream
 }
 
-var _ gofs.FileReader = (*readHandle)(nil)
+var (
+	_ gofs.FileReader   = (*readHandle)(nil)
+	_ gofs.FileReleaser = (*readHandle)(nil)
+)
 
 // Read reads from the cache, fetching missing blocks from the Backend.
 func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := h.fn.f.readAt(ctx, h.path, h.info, dest, off)
+	n, err := h.fn.f.readAt(ctx, h.path, h.info, dest, off, h.stream)
 	if err != nil {
 		h.fn.f.log.Warn("mount: read failed", "path", h.path, "off", off, "err", err)
 		return nil, Errno(err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
+}
+
+// Release stops the handle's stream (and waits for it).
+func (h *readHandle) Release(ctx context.Context) syscall.Errno {
+	if h.stream != nil {
+		h.stream.close()
+	}
+	return 0
 }
 
 // spoolReader reads a file through a writer still open on it; once the
@@ -729,7 +755,7 @@ func (r *spoolReader) Read(ctx context.Context, dest []byte, off int64) (fuse.Re
 	}
 	fn := r.w.fn
 	path, _ := fn.path()
-	n, err := fn.f.readAt(ctx, path, fn.getInfo(), dest, off)
+	n, err := fn.f.readAt(ctx, path, fn.getInfo(), dest, off, nil)
 	if err != nil {
 		return nil, Errno(err)
 	}
@@ -784,7 +810,7 @@ func (h *writeHandle) fillLocked(ctx context.Context) error {
 	path, _ := h.fn.path()
 	buf := make([]byte, h.fn.f.o.BlockSize)
 	for off := int64(0); off < int64(h.base.Size); {
-		n, err := h.fn.f.readAt(ctx, path, h.base, buf, off)
+		n, err := h.fn.f.readAt(ctx, path, h.base, buf, off, nil)
 		if err == nil {
 			_, err = h.spool.WriteAt(buf[:n], off)
 		}

@@ -59,6 +59,9 @@ func Mount(ctx context.Context, dir string, b Backend, opts Options) (*Mounted, 
 		return nil, fmt.Errorf("mount: %s is already a mount point (another `coop mount`?); unmount it first: fusermount3 -u %s", abs, abs)
 	}
 	f := &fsys{b: safeBackend{b}, o: opts, log: opts.Log, inos: map[string]uint64{}, nextIno: rootIno}
+	if st, ok := b.(Streamer); ok {
+		f.st = safeStreamer{st}
+	}
 	if f.blocks, err = openBlockCache(filepath.Join(opts.CacheDir, "blocks"), opts.CacheBytes, opts.Log); err != nil {
 		return nil, err
 	}
@@ -102,6 +105,7 @@ func Mount(ctx context.Context, dir string, b Backend, opts Options) (*Mounted, 
 	go func() {
 		server.Wait()
 		stop()
+		f.closeStreams()
 		f.blocks.wg.Wait()
 		m.log.Info("unmounted", "dir", abs)
 		close(m.done)
