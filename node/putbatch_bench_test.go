@@ -16,9 +16,7 @@ import (
 )
 
 // BenchmarkSmallPuts puts 100 files of 4 KiB ($COOP_BENCH_SMALL_PUTS
-// files), 12 at a time ($COOP_BENCH_SMALL_INFLIGHT: more than 16 at once
-// exceed a holder's per-peer stream limit, exchange.Config.
-// MaxStreamsPerPeer, and pushes come back busy), from one node of a
+// files), 12 at a time ($COOP_BENCH_SMALL_INFLIGHT), from one node of a
 // 6-node devnet at k=4 m=2, with
 // the devnet's 0.4 s pause after each block ($COOP_BENCH_BLOCK_MS to
 // change), once with every put sending its own place_file (PutBatch 1:

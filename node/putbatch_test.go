@@ -118,9 +118,10 @@ func holdPlacements(t *testing.T, want int) (arm, gaveUp func()) {
 func TestConcurrentSmallPutsShareATx(t *testing.T) {
 	const puts = 20
 	arm, gaveUp := holdPlacements(t, puts)
-	// 20 puts push to the same three holders at once: room for them
-	// above the default 16 streams per peer (this test is about the tx).
-	net := StartTestNetwork(t, 4, func(_ int, c *Config) { c.Exchange.MaxStreamsPerPeer = 64 })
+	// 20 puts push to the same three holders at once, more than a
+	// holder serves one peer at a time: the uploader's pushes wait for a
+	// slot (exchange.Config.MaxOutboundPerPeer) instead of failing busy.
+	net := StartTestNetwork(t, 4, nil)
 	a, reader := net.Nodes[0], net.Nodes[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

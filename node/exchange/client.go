@@ -16,20 +16,27 @@ import (
 
 // request opens a stream to p, sends req and returns the stream with a
 // buffered reader. The stream is reset if ctx ends; the returned stop
-// function must be called when done.
+// function must be called when done. At most MaxOutboundPerPeer requests
+// to one peer are open at once: more wait here for a slot.
 func (x *Exchange) request(ctx context.Context, p peer.ID, req *Message) (network.Stream, *bufio.Reader, func(), error) {
 	if x.ctx.Err() != nil {
 		return nil, nil, nil, ErrClosed
+	}
+	free, err := x.outSlot(ctx, p)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, x.cfg.DialTimeout)
 	s, err := x.host.NewStream(dctx, p, ProtocolID)
 	cancel()
 	if err != nil {
+		free()
 		return nil, nil, nil, &UnreachableError{Peer: p, Err: ctxErr(ctx, err)}
 	}
 	stopCtx := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	stopClose := context.AfterFunc(x.ctx, func() { _ = s.Reset() })
-	stop := func() { stopCtx(); stopClose() }
+	var once sync.Once
+	stop := func() { stopCtx(); stopClose(); once.Do(free) }
 	body, err := req.Marshal()
 	if err != nil {
 		stop()

@@ -13,6 +13,11 @@ type Config struct {
 	// from one peer and from all peers; more are answered StatusBusy.
 	MaxStreamsPerPeer int
 	MaxStreams        int
+	// MaxOutboundPerPeer bounds the requests this node has open to one
+	// peer at a time; more wait for one to end instead of being answered
+	// StatusBusy by a peer that serves MaxStreamsPerPeer (half of the
+	// default leaves room for a stream the peer has not yet released).
+	MaxOutboundPerPeer int
 	// DialTimeout bounds opening a stream to a peer (dialing it if needed).
 	DialTimeout time.Duration
 	// HeaderTimeout bounds the wait for a control message.
@@ -32,8 +37,9 @@ func DefaultConfig() Config {
 	return Config{
 		MaxPieceSize:      80 << 20,
 		MaxRangeLeaves:    4096,
-		MaxStreamsPerPeer: 16,
-		MaxStreams:        256,
+		MaxStreamsPerPeer:  16,
+		MaxOutboundPerPeer: 8,
+		MaxStreams:         256,
 		DialTimeout:       5 * time.Second,
 		HeaderTimeout:     5 * time.Second,
 		IdleTimeout:       30 * time.Second,

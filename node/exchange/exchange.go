@@ -118,12 +118,22 @@ type Exchange struct {
 	wg      sync.WaitGroup
 	perPeer map[peer.ID]int
 	total   int
+	// outbound holds, per peer with requests open, a slot per request
+	// (MaxOutboundPerPeer); the entry goes when its last user leaves.
+	outbound map[peer.ID]*outSlots
+}
+
+// outSlots are one peer's outbound request slots and how many requests
+// hold or wait for one.
+type outSlots struct {
+	slots chan struct{}
+	users int
 }
 
 // New starts serving the exchange on h. src serves gets; sink receives
 // pushes (nil refuses all pushes).
 func New(h host.Host, cfg Config, src Source, sink Sink) (*Exchange, error) {
-	if cfg.MaxPieceSize <= 0 || cfg.MaxRangeLeaves == 0 || cfg.MaxStreamsPerPeer <= 0 || cfg.MaxStreams <= 0 ||
+	if cfg.MaxPieceSize <= 0 || cfg.MaxRangeLeaves == 0 || cfg.MaxStreamsPerPeer <= 0 || cfg.MaxStreams <= 0 || cfg.MaxOutboundPerPeer <= 0 ||
 		cfg.DialTimeout <= 0 || cfg.HeaderTimeout <= 0 || cfg.IdleTimeout <= 0 || cfg.UploadRate < 0 {
 		return nil, fmt.Errorf("exchange: invalid config %+v", cfg)
 	}
@@ -139,7 +149,8 @@ func New(h host.Host, cfg Config, src Source, sink Sink) (*Exchange, error) {
 		log:     slog.Default().With("component", "exchange", "peer", shortID(h.ID())),
 		ctx:     ctx,
 		cancel:  cancel,
-		perPeer: make(map[peer.ID]int),
+		perPeer:  make(map[peer.ID]int),
+		outbound: make(map[peer.ID]*outSlots),
 	}
 	if cfg.UploadRate > 0 {
 		burst := max(cfg.UploadBurst, 2*chunkSize)
@@ -189,4 +200,35 @@ func (x *Exchange) release(p peer.ID) {
 		delete(x.perPeer, p)
 	}
 	x.wg.Done()
+}
+
+// outSlot waits for one of p's outbound request slots and returns the
+// function that frees it; it fails if ctx ends or the exchange closes
+// first.
+func (x *Exchange) outSlot(ctx context.Context, p peer.ID) (func(), error) {
+	x.mu.Lock()
+	o := x.outbound[p]
+	if o == nil {
+		o = &outSlots{slots: make(chan struct{}, x.cfg.MaxOutboundPerPeer)}
+		x.outbound[p] = o
+	}
+	o.users++
+	x.mu.Unlock()
+	leave := func() {
+		x.mu.Lock()
+		if o.users--; o.users == 0 {
+			delete(x.outbound, p)
+		}
+		x.mu.Unlock()
+	}
+	select {
+	case o.slots <- struct{}{}:
+		return func() { <-o.slots; leave() }, nil
+	case <-ctx.Done():
+		leave()
+		return nil, fmt.Errorf("exchange: waiting for a request slot to %s: %w", shortID(p), ctx.Err())
+	case <-x.ctx.Done():
+		leave()
+		return nil, ErrClosed
+	}
 }

@@ -200,3 +200,62 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestManyRequestsToOnePeerWaitForASlot: more concurrent requests to one
+// peer than it serves at once (MaxStreamsPerPeer) wait for one another on
+// the requesting side instead of coming back busy, and all succeed; none
+// of their slots outlive them.
+func TestManyRequestsToOnePeerWaitForASlot(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxStreamsPerPeer = 2
+	p := newPair(t, cfg)
+	p.xa.cfg.MaxOutboundPerPeer = 2
+	id, data := randomPiece(t, 256<<10)
+	p.sb.Add(id, data)
+	const n = 24
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			got, err := p.xa.GetBytes(testCtx(t), p.b.ID(), id)
+			if err == nil && !bytes.Equal(got, data) {
+				err = errors.New("wrong bytes")
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("one of %d concurrent gets from a peer serving 2 at a time: %v", n, err)
+		}
+	}
+	p.xa.mu.Lock()
+	left := len(p.xa.outbound)
+	p.xa.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d peers' outbound slots left after every request ended", left)
+	}
+}
+
+// TestWaitingForASlotEndsWithTheContext: a request waiting for a slot to a
+// peer gives up when its context ends, and leaves no slot behind.
+func TestWaitingForASlotEndsWithTheContext(t *testing.T) {
+	p := newPair(t, DefaultConfig())
+	p.xa.cfg.MaxOutboundPerPeer = 1
+	free, err := p.xa.outSlot(testCtx(t), p.b.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cancel()
+	id, _ := randomPiece(t, 10)
+	if _, err := p.xa.GetBytes(ctx, p.b.ID(), id); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a get waiting for the peer's only slot, context cancelled: %v", err)
+	}
+	free()
+	p.xa.mu.Lock()
+	left := len(p.xa.outbound)
+	p.xa.mu.Unlock()
+	if left != 0 {
+		t.Fatal("an outbound slot entry outlived its users")
+	}
+}
