@@ -13,12 +13,13 @@ import (
 )
 
 // Verifier reads ledger records with proofs and checks them, trusting the
-// genesis and not the node that answers: a record of height H is proved by
-// an ics23 proof against the app hash in header H+1 (chain.VerifyQuery),
-// and that header must be signed by more than 2/3 of the genesis
-// validators while the validator set is the genesis one, else verified by
-// CometBFT's light client from block 1 through the set's changes
-// (trustChain).
+// genesis (and the checkpoints it is given) and not the node that
+// answers: a record of height H is proved by an ics23 proof against the
+// app hash in header H+1 (chain.VerifyQuery), and that header must be
+// signed by more than 2/3 of the genesis validators while the validator
+// set is the genesis one, else verified by CometBFT's light client through
+// the set's changes from the newest header the Verifier verified directly,
+// a checkpoint (Trust), or block 1 (trustChain).
 type Verifier struct {
 	rpc     rpcclient.Client
 	chainID string
@@ -33,6 +34,22 @@ func NewVerifier(rpc rpcclient.Client, genesis *types.GenesisDoc) (*Verifier, er
 	}
 	return &Verifier{rpc: rpc, chainID: genesis.ChainID, trust: newTrustChain(genesis.ChainID, vals, rpc, nil)}, nil
 }
+
+// Trust makes v also trust the header cp names, as CometBFT's light client
+// trusts its trust options: once the validator set changed, headers are
+// verified from it (or from a newer header v verified against the genesis
+// validators), so reads verify even when the server pruned block 1 and the
+// headers of the set's changes. The server must still store header
+// cp.Height, with cp's hash. Call it before the first read of a header of
+// a changed set.
+func (v *Verifier) Trust(ctx context.Context, cp Checkpoint) error {
+	return v.trust.trust(ctx, cp)
+}
+
+// Checkpoint is the newest header v verified (or trusts): a client keeps
+// it to verify later reads from a server that pruned the headers before
+// it (Trust). It is zero before v verified anything.
+func (v *Verifier) Checkpoint() Checkpoint { return v.trust.checkpoint() }
 
 // headerPoll paces the wait for the header after a query's height (the
 // next block, one block time away).
