@@ -15,6 +15,8 @@ import (
 	lightdb "github.com/cometbft/cometbft/light/store/db"
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	"github.com/cometbft/cometbft/types"
+
+	"github.com/coop-network/coop/chain"
 )
 
 // errOtherValidators is a header signed by a validator set other than the
@@ -106,19 +108,32 @@ func (tc *trustChain) learn(lb *types.LightBlock) {
 // commit and validator set must be the header's.
 func (tc *trustChain) trust(ctx context.Context, cp Checkpoint) error {
 	lb, err := lighthttp.NewWithClient(tc.chainID, remoteRPC{tc.primary, "primary"}).LightBlock(ctx, cp.Height)
+	if errors.Is(err, provider.ErrLightBlockNotFound) {
+		return fmt.Errorf("%w: checkpoint %s: the server no longer stores header %d", ErrCheckpointPruned, cp, cp.Height)
+	}
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", cp, err)
 	}
-	if err := lb.ValidateBasic(tc.chainID); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", cp, err)
-	}
 	if !bytes.Equal(lb.Hash(), cp.Hash) {
-		return fmt.Errorf("checkpoint %s: the server's header %d is %X", cp, cp.Height, lb.Hash())
+		return fmt.Errorf("%w: checkpoint %s: the server's header %d is %X", chain.ErrUnverified, cp, cp.Height, lb.Hash())
+	}
+	return tc.trustBlock(lb)
+}
+
+// ErrCheckpointPruned is a checkpoint (Verifier.Trust) of a header the
+// server no longer stores.
+var ErrCheckpointPruned = errors.New("checkpoint pruned")
+
+// trustBlock makes lb, a header with its commit and validator set that the
+// caller trusts, the anchor if it is newer than the anchor.
+func (tc *trustChain) trustBlock(lb *types.LightBlock) error {
+	if err := lb.ValidateBasic(tc.chainID); err != nil {
+		return fmt.Errorf("%w: trusted header %d: %w", chain.ErrUnverified, lb.Height, err)
 	}
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if tc.lc != nil {
-		return fmt.Errorf("checkpoint %s: the light client already follows the chain", cp)
+		return fmt.Errorf("trusted header %d: the light client already follows the chain", lb.Height)
 	}
 	if tc.anchor == nil || lb.Height > tc.anchor.Height {
 		tc.anchor = lb
@@ -126,21 +141,19 @@ func (tc *trustChain) trust(ctx context.Context, cp Checkpoint) error {
 	return nil
 }
 
-// checkpoint is the newest header tc verified or trusts (zero if none).
-func (tc *trustChain) checkpoint() Checkpoint {
+// latest is the newest header tc verified or trusts, with its validator
+// set (nil if none).
+func (tc *trustChain) latest() *types.LightBlock {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if tc.lc != nil {
 		if h, err := tc.lc.LastTrustedHeight(); err == nil && h > 0 {
 			if lb, err := tc.lc.TrustedLightBlock(h); err == nil {
-				return Checkpoint{Height: h, Hash: lb.Hash()}
+				return lb
 			}
 		}
 	}
-	if tc.anchor != nil {
-		return Checkpoint{Height: tc.anchor.Height, Hash: tc.anchor.Hash()}
-	}
-	return Checkpoint{}
+	return tc.anchor
 }
 
 // light makes the light client once, trusting the anchor, or without one

@@ -22,6 +22,9 @@ import (
 //     (block 1, its light client's root, is gone) and says so;
 //   - a Verifier that verified a read before the change (its anchor, a
 //     header the server no longer has) verifies a read made after it;
+//   - a new Verifier that loads the header the first one saved then
+//     (SaveTrusted, LoadTrusted) verifies it too; a checkpoint of that
+//     header is refused (ErrCheckpointPruned): the server no longer has it;
 //   - a fresh Verifier given a checkpoint read from another validator's
 //     own block store verifies it; a checkpoint of another hash is refused;
 //   - through a server that lies about the value or the header's app hash,
@@ -70,8 +73,13 @@ func TestVerifiedReadsAfterSetChangeWithBlockOnePruned(t *testing.T) {
 	if _, err := early.Query(ctx, chain.QueryStore, chain.AccountKey(payee), 0, &acct); err != nil || acct.Credits != 55 {
 		t.Fatalf("verified read before the change: %+v, %v", acct, err)
 	}
-	if cp := early.Checkpoint(); cp.Height < 2 || len(cp.Hash) != 32 {
-		t.Fatalf("checkpoint after a verified read: %v", cp)
+	earlyCP := early.Checkpoint()
+	if earlyCP.Height < 2 || len(earlyCP.Hash) != 32 {
+		t.Fatalf("checkpoint after a verified read: %v", earlyCP)
+	}
+	saved := filepath.Join(t.TempDir(), "trusted-header")
+	if err := early.SaveTrusted(saved); err != nil {
+		t.Fatal(err)
 	}
 
 	// Validator 2 leaves; CometBFT's set changes two blocks later.
@@ -109,6 +117,22 @@ func TestVerifiedReadsAfterSetChangeWithBlockOnePruned(t *testing.T) {
 		t.Fatalf("checkpoint %v after a read verified through the change at %d", cp, changed)
 	}
 
+	// The header saved before the change, loaded by a new verifier (a new
+	// run of a client): trusted without asking the server, which pruned it.
+	if err := NewVerifierMust(t, rpc, doc).Trust(ctx, earlyCP); !errors.Is(err, ErrCheckpointPruned) {
+		t.Fatalf("checkpoint %v of a pruned header: %v, want ErrCheckpointPruned", earlyCP, err)
+	}
+	loaded := NewVerifierMust(t, rpc, doc)
+	if err := loaded.LoadTrusted(saved); err != nil {
+		t.Fatal(err)
+	}
+	if cp := loaded.Checkpoint(); cp.Height != earlyCP.Height || !bytes.Equal(cp.Hash, earlyCP.Hash) {
+		t.Fatalf("loaded %v, saved %v", cp, earlyCP)
+	}
+	if _, err := loaded.Query(ctx, chain.QueryStore, chain.AccountKey(payee), 0, &acct); err != nil || acct.Credits != 62 {
+		t.Fatalf("verified read from the saved header: %+v, %v", acct, err)
+	}
+
 	// A checkpoint from another validator's own block store.
 	ch := tn.Height(1) - 3
 	meta := tn.Nodes[1].Comet().BlockStore().LoadBlockMeta(ch)
@@ -117,8 +141,8 @@ func TestVerifiedReadsAfterSetChangeWithBlockOnePruned(t *testing.T) {
 	}
 	cp := Checkpoint{Height: ch, Hash: meta.BlockID.Hash}
 	bad := Checkpoint{Height: ch, Hash: bytes.Repeat([]byte{9}, 32)}
-	if err := NewVerifierMust(t, rpc, doc).Trust(ctx, bad); err == nil {
-		t.Fatal("a checkpoint of another hash is trusted")
+	if err := NewVerifierMust(t, rpc, doc).Trust(ctx, bad); !errors.Is(err, chain.ErrUnverified) {
+		t.Fatalf("a checkpoint of another hash: %v, want ErrUnverified", err)
 	}
 	withCP := NewVerifierMust(t, rpc, doc)
 	if err := withCP.Trust(ctx, cp); err != nil {

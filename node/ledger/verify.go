@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
+
+	cmtproto "github.com/cometbft/cometbft/api/cometbft/types/v1"
 
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	"github.com/cometbft/cometbft/types"
@@ -48,8 +51,63 @@ func (v *Verifier) Trust(ctx context.Context, cp Checkpoint) error {
 
 // Checkpoint is the newest header v verified (or trusts): a client keeps
 // it to verify later reads from a server that pruned the headers before
-// it (Trust). It is zero before v verified anything.
-func (v *Verifier) Checkpoint() Checkpoint { return v.trust.checkpoint() }
+// it (Trust, or SaveTrusted and LoadTrusted, which need no stored header).
+// It is zero before v verified anything.
+func (v *Verifier) Checkpoint() Checkpoint {
+	lb := v.trust.latest()
+	if lb == nil {
+		return Checkpoint{}
+	}
+	return Checkpoint{Height: lb.Height, Hash: lb.Hash()}
+}
+
+// SaveTrusted writes the newest header v verified, with its commit and
+// validator set (a CometBFT light block, protobuf), to path, atomically;
+// nothing if v verified nothing yet. LoadTrusted reads it back.
+func (v *Verifier) SaveTrusted(path string) error {
+	lb := v.trust.latest()
+	if lb == nil {
+		return nil
+	}
+	pb, err := lb.ToProto()
+	if err != nil {
+		return err
+	}
+	b, err := pb.Marshal()
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// LoadTrusted makes v trust the header SaveTrusted wrote to path, as Trust
+// does a checkpoint, without asking the server for it: a verifier keeps
+// verifying reads across runs however much the server pruned since (as
+// long as a third of the validators that signed it still sign, or the
+// server still has the headers in between to bisect through). A missing
+// file is an error matching fs.ErrNotExist.
+func (v *Verifier) LoadTrusted(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var pb cmtproto.LightBlock
+	if err := pb.Unmarshal(b); err != nil {
+		return fmt.Errorf("trusted header %s: %w", path, err)
+	}
+	lb, err := types.LightBlockFromProto(&pb)
+	if err != nil {
+		return fmt.Errorf("trusted header %s: %w", path, err)
+	}
+	if err := v.trust.trustBlock(lb); err != nil {
+		return fmt.Errorf("trusted header %s: %w", path, err)
+	}
+	return nil
+}
 
 // headerPoll paces the wait for the header after a query's height (the
 // next block, one block time away).
