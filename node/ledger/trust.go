@@ -3,8 +3,12 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,8 +44,29 @@ type Checkpoint struct {
 	Hash   []byte
 }
 
-// String is "<height>:<hash in hex>".
+// String is "<height>:<hash in hex>", what ParseCheckpoint reads.
 func (cp Checkpoint) String() string { return fmt.Sprintf("%d:%X", cp.Height, cp.Hash) }
+
+// ParseCheckpoint reads "<height>:<hash>" (64 hex digits).
+func ParseCheckpoint(s string) (Checkpoint, error) {
+	hs, hx, ok := strings.Cut(strings.TrimSpace(s), ":")
+	h, err := strconv.ParseInt(hs, 10, 64)
+	if !ok || err != nil || h < 1 {
+		return Checkpoint{}, fmt.Errorf("checkpoint %q: want HEIGHT:HASH with a height ≥ 1", s)
+	}
+	hash, err := hex.DecodeString(hx)
+	if err != nil || len(hash) != 32 {
+		return Checkpoint{}, fmt.Errorf("checkpoint %q: the hash is not 64 hex digits", s)
+	}
+	return Checkpoint{Height: h, Hash: hash}, nil
+}
+
+// TrustedHeaderPath is where a home keeps the newest header its verified
+// reads checked (Verifier.SaveTrusted), next to the ledger state, so a
+// reset of the chain data drops it too.
+func TrustedHeaderPath(home string) string {
+	return filepath.Join(ChainDir(home), "data", "coop-verified-header")
+}
 
 // trustChain verifies signed headers of a chain trusting only its genesis
 // and what it verified since. While a header's validator set is the

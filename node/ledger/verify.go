@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	cmtproto "github.com/cometbft/cometbft/api/cometbft/types/v1"
@@ -77,11 +78,21 @@ func (v *Verifier) SaveTrusted(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	_, werr := f.Write(b)
+	if err := f.Close(); werr == nil {
+		werr = err
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+	}
+	return werr
 }
 
 // LoadTrusted makes v trust the header SaveTrusted wrote to path, as Trust
@@ -198,6 +209,10 @@ func (c *Client) Verify(genesis *types.GenesisDoc) error {
 	c.verifier = v
 	return nil
 }
+
+// Verifier is the Verifier a verifying client (Verify) checks answers
+// with, nil if it does not verify.
+func (c *Client) Verifier() *Verifier { return c.verifier }
 
 // ErrNotVerifiable is returned by a verifying client (Client.Verify) for a
 // query whose answer has no proof yet (lists and computed views).
