@@ -80,13 +80,25 @@ func (s *scaleLedger) scaleFile(f int, owner Address, expires int64) *PlaceFile 
 	return pf
 }
 
+// scaleEpochLength is the epoch length of a scale ledger: its first epoch
+// holds the build, the typical blocks and the snapshot's block, so no
+// epoch boundary falls among them.
+func scaleEpochLength(nodes, files int) int {
+	build := (nodes+scaleRegBlock-1)/scaleRegBlock + (files+scalePerBlock-1)/scalePerBlock
+	return build + scaleRounds + 5
+}
+
+// scaleRounds is how many typical blocks TestLedgerScale times.
+const scaleRounds = 5
+
 // buildScaleLedger builds, in dir, a state of spec.nodes registered nodes
 // and spec.pieces held pieces (rounded up to whole files) the way a
 // network makes it: register_node and place_file txs, signed with their
 // receipts, executed by FinalizeBlock and Commit in big blocks. The
-// genesis epoch is longer than the build, so no epoch boundary (which
-// would record every holder's proof missing: nobody proves here) falls
-// in it; snapshots are off until asked for.
+// genesis epoch is longer than the build and the measurements after it
+// (scaleEpochLength), so no epoch boundary falls among them (the second
+// one records every holder's proof missing: nobody proves here);
+// snapshots are off until asked for.
 func buildScaleLedger(t *testing.T, dir string, spec scaleSpec) *scaleLedger {
 	t.Helper()
 	start := time.Now()
@@ -101,7 +113,8 @@ func buildScaleLedger(t *testing.T, dir string, spec scaleSpec) *scaleLedger {
 	}
 	g := testGenesis(s.owners...)
 	g.Params.Allowance = 1 << 50
-	g.Params.EpochLength = 1 << 30
+	files := (spec.pieces + scalePieces - 1) / scalePieces
+	g.Params.EpochLength = uint64(scaleEpochLength(spec.nodes, files))
 	cfg := DefaultConfig(dir)
 	cfg.SnapshotInterval = 0
 	s.testLedger = newTestLedgerConfig(t, cfg, g)
@@ -113,7 +126,6 @@ func buildScaleLedger(t *testing.T, dir string, spec scaleSpec) *scaleLedger {
 		}
 		s.mustBlock(txs)
 	}
-	files := (spec.pieces + scalePieces - 1) / scalePieces
 	for b := 0; b < files; b += scalePerBlock {
 		var txs [][]byte
 		for f := b; f < min(b+scalePerBlock, files); f++ {
@@ -321,6 +333,30 @@ func (s *scaleLedger) snapshotAndRestore(t *testing.T) (snap, restore time.Durat
 	return snap, restore, info
 }
 
+// epochBoundaries runs empty blocks to the start of epochs 1 and 2 and
+// returns the time of an empty block before them and of the two boundary
+// blocks: at the first nobody owes a proof yet (every node got its first
+// pieces in epoch 0), at the second every holder owed one for epoch 1 and
+// sent none, so settleEpoch records it missing and contains it on its
+// challenges (computed over all its pieces): the worst epoch boundary.
+func (s *scaleLedger) epochBoundaries(t *testing.T) (empty, first, second time.Duration) {
+	t.Helper()
+	e := int64(scaleEpochLength(len(s.nodes), len(s.files)))
+	for s.height+1 < 1+e {
+		empty = s.mustBlock(nil)
+	}
+	first = s.mustBlock(nil)
+	for s.height+1 < 1+2*e {
+		s.mustBlock(nil)
+	}
+	second = s.mustBlock(nil)
+	var o EpochOutcome
+	if err := s.query(fmt.Sprintf("%s1/%s", QueryOutcome, addrOf(s.nodes[0])), &o); err != nil || o.Outcome != OutcomeMissing {
+		t.Fatalf("node 0's outcome of epoch 1: %+v, %v; want missing", o, err)
+	}
+	return empty, first, second
+}
+
 // ratioRange formats the range of big/base over rounds.
 func ratioRange(big, base []time.Duration) string {
 	var rs []float64
@@ -346,7 +382,8 @@ func durRange(ds []time.Duration) string {
 // latency (account, node, file, a holder's pieces list; with and without
 // prove), the FinalizeBlock+Commit time of a typical block, and logs them
 // with their ratio to the baseline; then the state's size on disk and a
-// snapshot's creation and restore (app hash checked). It asserts what the
+// snapshot's creation and restore (app hash checked); and the blocks at the
+// next two epoch boundaries (epochBoundaries). It asserts what the
 // state holds (every node registered, every piece held, proofs verify),
 // never a time.
 func TestLedgerScale(t *testing.T) {
@@ -416,7 +453,7 @@ func TestLedgerScale(t *testing.T) {
 	}
 	{
 		var b, s []time.Duration
-		for r := range 5 {
+		for r := range scaleRounds {
 			b = append(b, big.typicalBlock(t, r))
 			s = append(s, base.typicalBlock(t, r))
 		}
@@ -430,4 +467,11 @@ func TestLedgerScale(t *testing.T) {
 	t.Logf("snapshot: %.1f MB in %d chunks, taken in %v, restored in %v; baseline %.3f MB, %v, %v",
 		float64(info.Bytes)/1e6, info.Chunks, snap.Round(time.Millisecond), restore.Round(time.Millisecond),
 		float64(binfo.Bytes)/1e6, bsnap.Round(time.Millisecond), brestore.Round(time.Millisecond))
+
+	empty, first, second := big.epochBoundaries(t)
+	bempty, bfirst, bsecond := base.epochBoundaries(t)
+	t.Logf("empty block %v (baseline %v); epoch boundary, nobody owing proofs: %v (baseline %v); "+
+		"epoch boundary, every holder's proof missing (%d contained): %v (baseline %v)",
+		empty.Round(time.Microsecond), bempty.Round(time.Microsecond), first.Round(time.Millisecond), bfirst.Round(time.Millisecond),
+		len(big.nodes), second.Round(time.Millisecond), bsecond.Round(time.Millisecond))
 }
