@@ -50,7 +50,13 @@ func newTestLedger(t testing.TB, dir string, funded ...ed25519.PrivateKey) *test
 
 func newTestLedgerGenesis(t testing.TB, dir string, g GenesisState) *testLedger {
 	t.Helper()
-	cfg := DefaultConfig(dir)
+	return newTestLedgerConfig(t, DefaultConfig(dir), g)
+}
+
+// newTestLedgerConfig is newTestLedgerGenesis with an app config of the
+// test's (its logger is replaced by a silent one).
+func newTestLedgerConfig(t testing.TB, cfg Config, g GenesisState) *testLedger {
+	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	app, err := Open(cfg)
 	if err != nil {

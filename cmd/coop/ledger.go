@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -26,10 +29,15 @@ func newLedgerCmd() *cobra.Command {
 			"ics23 proof against the app hash of a header signed by the validators of this home's\n" +
 			"genesis (chain/config/genesis.json), and is refused if it does not verify. account,\n" +
 			"node, file, epoch N and params verify; lists (nodes, files, pieces) and the current\n" +
-			"epoch cannot be verified yet.",
+			"epoch cannot be verified yet. Once the validator set changed, headers are followed\n" +
+			"with CometBFT's light client from the newest header this home verified before\n" +
+			"(kept in chain/data/coop-verified-header), or from --trust HEIGHT:HASH (a header\n" +
+			"you trust, e.g. from your own node's block store), else from block 1, which a\n" +
+			"server that pruned it cannot give.",
 	}
 	cmd.PersistentFlags().Bool("verify", false, "check every answer against a header signed by the genesis validators")
 	cmd.PersistentFlags().String("rpc", "", "CometBFT RPC address to read from (default: this home's node)")
+	cmd.PersistentFlags().String("trust", "", "with --verify, also trust this header (HEIGHT:HASH) as a light client's checkpoint")
 	cmd.AddCommand(
 		&cobra.Command{
 			Use:   "node <address>",
@@ -209,6 +217,9 @@ func ledgerRead(fetch func(context.Context, *ledger.Client, []string) (any, func
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		verify, _ := cmd.Flags().GetBool("verify")
+		if trust, _ := cmd.Flags().GetString("trust"); trust != "" && !verify {
+			return errors.New("--trust is a checkpoint for --verify: give both")
+		}
 		if rpc, _ := cmd.Flags().GetString("rpc"); rpc != "" || verify {
 			return ledgerReadVerified(ctx, cmd, rpc, verify, fetch, args)
 		}
@@ -272,6 +283,30 @@ func ledgerReadVerified(ctx context.Context, cmd *cobra.Command, rpc string, ver
 		if err := c.Verify(doc); err != nil {
 			return fmt.Errorf("--verify: %w", err)
 		}
+		v, saved := c.Verifier(), ledger.TrustedHeaderPath(homeDir())
+		if err := v.LoadTrusted(saved); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("--verify: %w (remove it to trust the genesis alone)", err)
+		}
+		if s, _ := cmd.Flags().GetString("trust"); s != "" {
+			cp, err := ledger.ParseCheckpoint(s)
+			if err != nil {
+				return fmt.Errorf("--trust: %w", err)
+			}
+			if err := v.Trust(ctx, cp); err != nil {
+				return fmt.Errorf("--trust: %w", err)
+			}
+		}
+		if err := ledgerPrint(ctx, cmd, c, fetch, args); err != nil {
+			return err
+		}
+		serr := os.MkdirAll(filepath.Dir(saved), 0o700)
+		if serr == nil {
+			serr = v.SaveTrusted(saved)
+		}
+		if serr != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "could not keep the verified header for the next read: %v\n", serr)
+		}
+		return nil
 	}
 	return ledgerPrint(ctx, cmd, c, fetch, args)
 }

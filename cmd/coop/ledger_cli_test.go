@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -204,6 +205,28 @@ func TestLedgerVerifyCLI(t *testing.T) {
 	}
 	if _, err := runCLI(t, "--home", home, "ledger", "--verify", "nodes"); err == nil || !strings.Contains(err.Error(), "cannot be verified") {
 		t.Fatalf("ledger --verify nodes: %v, want cannot be verified", err)
+	}
+	// The newest verified header is kept for the next run; a checkpoint
+	// from the node's own block store is trusted, one of another hash is
+	// refused, and --trust wants --verify.
+	if _, err := os.Stat(ledger.TrustedHeaderPath(home)); err != nil {
+		t.Fatalf("verified header not kept: %v", err)
+	}
+	ch := tn.Height(0) - 1
+	meta := tn.Nodes[0].Comet().BlockStore().LoadBlockMeta(ch)
+	if meta == nil {
+		t.Fatalf("no block %d", ch)
+	}
+	cp := ledger.Checkpoint{Height: ch, Hash: meta.BlockID.Hash}
+	if out, err := runCLI(t, "--home", home, "ledger", "--verify", "--trust", cp.String(), "params", "--json"); err != nil {
+		t.Fatalf("ledger --verify --trust %s: %v %s", cp, err, out)
+	}
+	cp.Hash = bytes.Repeat([]byte{3}, 32)
+	if _, err := runCLI(t, "--home", home, "ledger", "--verify", "--trust", cp.String(), "params"); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("ledger --verify --trust of another hash: %v, want does not verify", err)
+	}
+	if _, err := runCLI(t, "--home", home, "ledger", "--trust", cp.String(), "params"); err == nil || !strings.Contains(err.Error(), "--verify") {
+		t.Fatalf("ledger --trust without --verify: %v", err)
 	}
 	liar := lyingProxy(t, tn.Nodes[0].RPCAddress())
 	if _, err := runCLI(t, "--home", home, "ledger", "--verify", "--rpc", liar, "node", tn.Addrs[0].String()); err == nil || !strings.Contains(err.Error(), "does not verify") {

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
+
+	cmtproto "github.com/cometbft/cometbft/api/cometbft/types/v1"
 
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	"github.com/cometbft/cometbft/types"
@@ -13,12 +17,13 @@ import (
 )
 
 // Verifier reads ledger records with proofs and checks them, trusting the
-// genesis and not the node that answers: a record of height H is proved by
-// an ics23 proof against the app hash in header H+1 (chain.VerifyQuery),
-// and that header must be signed by more than 2/3 of the genesis
-// validators while the validator set is the genesis one, else verified by
-// CometBFT's light client from block 1 through the set's changes
-// (trustChain).
+// genesis (and the checkpoints it is given) and not the node that
+// answers: a record of height H is proved by an ics23 proof against the
+// app hash in header H+1 (chain.VerifyQuery), and that header must be
+// signed by more than 2/3 of the genesis validators while the validator
+// set is the genesis one, else verified by CometBFT's light client through
+// the set's changes from the newest header the Verifier verified directly,
+// a checkpoint (Trust), or block 1 (trustChain).
 type Verifier struct {
 	rpc     rpcclient.Client
 	chainID string
@@ -32,6 +37,87 @@ func NewVerifier(rpc rpcclient.Client, genesis *types.GenesisDoc) (*Verifier, er
 		return nil, err
 	}
 	return &Verifier{rpc: rpc, chainID: genesis.ChainID, trust: newTrustChain(genesis.ChainID, vals, rpc, nil)}, nil
+}
+
+// Trust makes v also trust the header cp names, as CometBFT's light client
+// trusts its trust options: once the validator set changed, headers are
+// verified from it (or from a newer header v verified against the genesis
+// validators), so reads verify even when the server pruned block 1 and the
+// headers of the set's changes. The server must still store header
+// cp.Height, with cp's hash. Call it before the first read of a header of
+// a changed set.
+func (v *Verifier) Trust(ctx context.Context, cp Checkpoint) error {
+	return v.trust.trust(ctx, cp)
+}
+
+// Checkpoint is the newest header v verified (or trusts): a client keeps
+// it to verify later reads from a server that pruned the headers before
+// it (Trust, or SaveTrusted and LoadTrusted, which need no stored header).
+// It is zero before v verified anything.
+func (v *Verifier) Checkpoint() Checkpoint {
+	lb := v.trust.latest()
+	if lb == nil {
+		return Checkpoint{}
+	}
+	return Checkpoint{Height: lb.Height, Hash: lb.Hash()}
+}
+
+// SaveTrusted writes the newest header v verified, with its commit and
+// validator set (a CometBFT light block, protobuf), to path, atomically;
+// nothing if v verified nothing yet. LoadTrusted reads it back.
+func (v *Verifier) SaveTrusted(path string) error {
+	lb := v.trust.latest()
+	if lb == nil {
+		return nil
+	}
+	pb, err := lb.ToProto()
+	if err != nil {
+		return err
+	}
+	b, err := pb.Marshal()
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(b)
+	if err := f.Close(); werr == nil {
+		werr = err
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+	}
+	return werr
+}
+
+// LoadTrusted makes v trust the header SaveTrusted wrote to path, as Trust
+// does a checkpoint, without asking the server for it: a verifier keeps
+// verifying reads across runs however much the server pruned since (as
+// long as a third of the validators that signed it still sign, or the
+// server still has the headers in between to bisect through). A missing
+// file is an error matching fs.ErrNotExist.
+func (v *Verifier) LoadTrusted(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var pb cmtproto.LightBlock
+	if err := pb.Unmarshal(b); err != nil {
+		return fmt.Errorf("trusted header %s: %w", path, err)
+	}
+	lb, err := types.LightBlockFromProto(&pb)
+	if err != nil {
+		return fmt.Errorf("trusted header %s: %w", path, err)
+	}
+	if err := v.trust.trustBlock(lb); err != nil {
+		return fmt.Errorf("trusted header %s: %w", path, err)
+	}
+	return nil
 }
 
 // headerPoll paces the wait for the header after a query's height (the
@@ -123,6 +209,10 @@ func (c *Client) Verify(genesis *types.GenesisDoc) error {
 	c.verifier = v
 	return nil
 }
+
+// Verifier is the Verifier a verifying client (Verify) checks answers
+// with, nil if it does not verify.
+func (c *Client) Verifier() *Verifier { return c.verifier }
 
 // ErrNotVerifiable is returned by a verifying client (Client.Verify) for a
 // query whose answer has no proof yet (lists and computed views).
