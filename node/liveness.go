@@ -65,7 +65,7 @@ func (n *Node) answering(ctx context.Context, cands []*candidate) []*candidate {
 	skip := make(map[peer.ID]bool)
 	for _, c := range cands {
 		switch {
-		case c.self || n.host.Connected(c.peer):
+		case c.Self || n.host.Connected(c.peer):
 		case n.dead.check(c.peer) != nil:
 			skip[c.peer] = true
 		default:

@@ -245,7 +245,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 		"ledger", time.Since(tPushed).Round(time.Millisecond))
 	keep[res.FileID] = true
 	for i, p := range res.Pieces {
-		if holders[i].self {
+		if holders[i].Self {
 			keep[p.ID] = true
 		}
 	}
@@ -296,7 +296,7 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, levels func(
 			if err == nil {
 				done[i] = true
 				mu.Lock()
-				needMan := !gotMan[c] && !c.self
+				needMan := !gotMan[c] && !c.Self
 				gotMan[c] = true
 				mu.Unlock()
 				if needMan {
@@ -361,7 +361,7 @@ func (n *Node) receipts(ctx context.Context, tx *chain.PlaceFile, holders []*can
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, n.cfg.PushConcurrency)
 	for j, c := range order {
-		if c.self {
+		if c.Self {
 			expires, err := receiptExpiry(ctx, n.lc)
 			if err != nil {
 				return nil, nil, err
@@ -464,12 +464,8 @@ func (n *Node) replaceRefusers(res *storage.PutResult, cands, holders []*candida
 // to in the put's accounting (free space, bytes and pieces assigned). The
 // caller holds the lock over the candidates.
 func moveSlot(from, to *candidate, size uint64) {
-	from.free += size
-	from.assigned -= size
-	from.pieces--
-	to.free -= size
-	to.assigned += size
-	to.pieces++
+	from.Return(size)
+	to.Take(size)
 }
 
 // replacement picks the best untried candidate not already holding a piece
@@ -482,7 +478,7 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 	}
 	var best *candidate
 	for _, c := range cands {
-		if tried[c] || inSeg[c] || c.free < size || c.pieces >= maxPiecesPerHolder {
+		if tried[c] || inSeg[c] || !c.Fits(size) {
 			continue
 		}
 		if best == nil || better(c, best) < 0 {
@@ -497,7 +493,7 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 // returns if the pass that wrote the block kept them, else read from the
 // store.
 func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, putID [32]byte, levels func(blockstore.ID) *proofs.Levels) error {
-	if c.self {
+	if c.Self {
 		if err := n.store.Pin(ctx, id); err != nil {
 			return err
 		}
@@ -695,7 +691,7 @@ func (e *earlyPusher) selfHeld(ordinal int) bool {
 		}
 	}
 	for _, s := range slots {
-		if s < len(e.holders) && e.holders[s].self {
+		if s < len(e.holders) && e.holders[s].Self {
 			return true
 		}
 	}
