@@ -15,6 +15,7 @@ import (
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/node/placement"
 	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
@@ -601,21 +602,9 @@ func (w *trackingWriter) Commit() (blockstore.ID, error) {
 	return id, err
 }
 
-// plannedPieces lists the pieces a file of size bytes will have under c,
-// with their sizes (ids and roots unknown), for placing before coding.
-func plannedPieces(size int64, c storage.Config) []storage.PieceInfo {
-	var out []storage.PieceInfo
-	n := c.K + c.M
-	for seg, left := 0, uint64(size); left > 0; seg++ {
-		plain := min(left, uint64(c.SegmentSize))
-		ps := int64(manifest.PieceSize(manifest.EncryptedSize(plain), uint64(c.K), uint64(c.StripeUnit)))
-		for i := range n {
-			out = append(out, storage.PieceInfo{PieceRef: storage.PieceRef{Segment: seg, Index: i, Size: ps}})
-		}
-		left -= plain
-	}
-	return out
-}
+// plannedPieces lists the pieces a file of size bytes will have under c
+// (placement.Plan).
+func plannedPieces(size int64, c storage.Config) []storage.PieceInfo { return placement.Plan(size, c) }
 
 // earlyPusher pushes each piece to its planned holder as soon as the put
 // has written it. It relies on the put creating a segment's pieces in index

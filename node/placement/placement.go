@@ -22,6 +22,7 @@ import (
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/storage"
+	"github.com/coop-network/coop/storage/manifest"
 )
 
 // MaxPiecesPerHolder bounds the pieces of one file a holder is given: its
@@ -199,4 +200,21 @@ func RepairOrder(own bool) func(a, b *Candidate) int {
 		}
 		return Better(a, b)
 	}
+}
+
+// Plan lists the pieces a file of size bytes will have under c, with their
+// segments, indices and sizes (ids and roots are known only once it is
+// encoded): what Place needs before the file is read.
+func Plan(size int64, c storage.Config) []storage.PieceInfo {
+	var out []storage.PieceInfo
+	n := c.K + c.M
+	for seg, left := 0, uint64(size); left > 0; seg++ {
+		plain := min(left, uint64(c.SegmentSize))
+		ps := int64(manifest.PieceSize(manifest.EncryptedSize(plain), uint64(c.K), uint64(c.StripeUnit)))
+		for i := range n {
+			out = append(out, storage.PieceInfo{PieceRef: storage.PieceRef{Segment: seg, Index: i, Size: ps}})
+		}
+		left -= plain
+	}
+	return out
 }
