@@ -32,6 +32,9 @@ type ChurnOptions struct {
 	// Params are the ledger parameters (zero: chain.DefaultParams); the
 	// churn depends on RepairAfterMissed.
 	Params chain.Params
+	// EqualPledge, if not 0, is every node's pledge instead of NewPledge's
+	// spread (a what-if: placement then has no large nodes to prefer).
+	EqualPledge uint64
 	// Repair is the repairers' configuration (zero Margin and OthersWait:
 	// repair.DefaultConfig's).
 	Repair repair.Config
@@ -83,6 +86,7 @@ type ChurnResult struct {
 	K                 int          `json:"k"`
 	M                 int          `json:"m"`
 	RepairAfterMissed uint64       `json:"repair_after_missed"`
+	Uniform           bool         `json:"equal_pledges"`
 	Files             int          `json:"files"`
 	Bytes             uint64       `json:"bytes"`
 	Pieces            int          `json:"pieces"`
@@ -165,12 +169,18 @@ func runChurn(o ChurnOptions) (*ChurnResult, *churnNet, error) {
 	}
 	rng := newRand(o.Seed, streamChurn)
 	n := &churnNet{o: o, byAddr: map[chain.Address]*chain.Node{}, held: map[*simNode][]ref{}}
+	pledge := func() uint64 {
+		if o.EqualPledge != 0 {
+			return o.EqualPledge
+		}
+		return NewPledge(rng)
+	}
 	var pledged uint64
 	for range o.Nodes {
-		pledged += n.join(NewPledge(rng)).rec.Pledge
+		pledged += n.join(pledge()).rec.Pledge
 	}
 	width := o.Storage.K + o.Storage.M
-	res := &ChurnResult{Nodes: o.Nodes, Seed: o.Seed, Rate: o.Rate, K: o.Storage.K, M: o.Storage.M, RepairAfterMissed: o.Params.RepairAfterMissed}
+	res := &ChurnResult{Nodes: o.Nodes, Seed: o.Seed, Rate: o.Rate, K: o.Storage.K, M: o.Storage.M, RepairAfterMissed: o.Params.RepairAfterMissed, Uniform: o.EqualPledge != 0}
 	var stored uint64
 	for float64(stored) < o.Fill*float64(pledged) {
 		size := NewFileSize(rng)
@@ -218,7 +228,7 @@ func runChurn(o ChurnOptions) (*ChurnResult, *churnNet, error) {
 			}
 		}
 		for range leave {
-			n.join(NewPledge(rng))
+			n.join(pledge())
 		}
 		st.Left, st.Joined = leave, leave
 		n.settle()
