@@ -43,6 +43,7 @@ func run() error {
 	docs := flag.String("docs", "docs", "directory for scale.md and scale-lookup.png; empty writes neither")
 	asJSON := flag.Bool("json", false, "print the summaries as JSON")
 	timeout := flag.Duration("timeout", 60*time.Minute, "bound on the whole simulation")
+	lookupsFrom := flag.String("lookups-from", "", "read the lookup rows from this JSON file (as -json prints them under \"lookups\") instead of running the lookup experiment")
 	balanceNodes := flag.Int("balance-nodes", 1000, "network size of the placement balance experiment")
 	fillsFlag := flag.String("fills", "0.25,0.5,0.75", "fractions of the total pledge stored at which the balance is recorded")
 	churnNodes := flag.Int("churn-nodes", 1000, "network size of the churn experiment")
@@ -76,6 +77,16 @@ func run() error {
 	defer cancel()
 
 	var rows []row
+	if *lookupsFrom != "" {
+		b, err := os.ReadFile(*lookupsFrom)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &rows); err != nil {
+			return fmt.Errorf("%s: %w", *lookupsFrom, err)
+		}
+		sizes = nil
+	}
 	for _, n := range sizes {
 		for r := range *runs {
 			res, err := sim.Run(ctx, sim.Options{Nodes: n, Seed: *seed, Lookups: *lookups})
