@@ -22,6 +22,8 @@ var palette = []color.Color{
 	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 255},
 	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 255},
 	color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 255},
+	color.RGBA{R: 0x17, G: 0xbe, B: 0xcf, A: 255},
+	color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 255},
 }
 
 // plotBalance draws every node's fill ratio against its pledge at each
