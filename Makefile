@@ -72,7 +72,10 @@ testbed:
 
 # sim: the scale simulation (package sim): Kademlia lookups on the real
 # kad-dht over mocknet at N = 100, 300, 1000, two runs each with one seed;
-# writes docs/scale.md and docs/scale-lookup.png. make sim SIM_SEED=n
+# placement balance and a day of churn with repair on 1,000 nodes (the real
+# placement and repair rules over a simulated ledger); writes docs/scale.md,
+# docs/scale-lookup.png, scale-placement.png and scale-churn.png.
+# make sim SIM_SEED=n
 SIM_SEED  ?= 1
 SIM_NODES ?= 100,300,1000
 sim:

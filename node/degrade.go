@@ -78,6 +78,6 @@ func degrade(k, m int, cands []*candidate, o api.PutOptions, raises bool) (k2, m
 	if m > m2 {
 		askedM = m
 	}
-	selfOnly := len(cands) == 1 && cands[0].self
+	selfOnly := len(cands) == 1 && cands[0].Self
 	return k2, m2, askedM, degradedNote(k, m, k2, m2, len(cands), selfOnly, raises)
 }

@@ -67,7 +67,7 @@ func (n *Node) answering(ctx context.Context, cands []*candidate) []*candidate {
 	skip := make(map[peer.ID]bool)
 	for _, c := range cands {
 		switch {
-		case c.self:
+		case c.Self:
 		case n.dead.check(c.peer) != nil:
 			skip[c.peer] = true
 		case n.host.Connected(c.peer):

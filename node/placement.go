@@ -1,33 +1,27 @@
 package node
 
 import (
-	"cmp"
 	"context"
-	"crypto/sha256"
+	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/coop-network/coop/chain"
-	"github.com/coop-network/coop/node/exchange"
+	"github.com/coop-network/coop/node/placement"
 	"github.com/coop-network/coop/storage"
 )
 
 // maxPiecesPerHolder bounds the pieces of one file a holder is given: its
 // receipt must name them all in one exchange message.
-const maxPiecesPerHolder = exchange.MaxReceiptPieces
+const maxPiecesPerHolder = placement.MaxPiecesPerHolder
 
-// candidate is a node that may hold pieces of a put.
+// candidate is a node that may hold pieces of a put: its placement
+// accounting (package placement) and what pushing to it needs.
 type candidate struct {
-	rec      chain.Node
-	peer     peer.ID
-	self     bool
-	free     uint64 // pledged capacity left, minus what this put assigned
-	assigned uint64 // bytes of this put assigned to it
-	pieces   int    // pieces of this put assigned to it
-	rep      float64
-	tie      [32]byte // per-file tie-break, spreading files over equal nodes
+	placement.Candidate
+	rec  chain.Node
+	peer peer.ID
 }
 
 // candidates lists active nodes that could hold pieces, with their peers
@@ -57,82 +51,25 @@ func (n *Node) candidates(ctx context.Context, fileID [32]byte) ([]*candidate, e
 			n.log.Debug("skipping a ledger node with no usable address", "node", rec.Address)
 			continue
 		}
-		c := &candidate{rec: rec, peer: id, self: self, free: rec.Free()}
-		c.rep = float64(chain.AuditScore(&rec)) / 1000
-		c.tie = sha256.Sum256(append(fileID[:], rec.Address[:]...))
-		out = append(out, c)
+		out = append(out, &candidate{Candidate: placement.New(&rec, self, fileID), rec: rec, peer: id})
 	}
 	return n.answering(ctx, out), nil
 }
 
-// better orders candidates for the next piece: other nodes before this one
-// (data should leave the machine), then those given least of this file so
-// far (spread), then higher reputation, then more free capacity, then a
-// per-file pseudo-random order.
-func better(a, b *candidate) int {
-	if a.self != b.self {
-		if b.self {
-			return -1
-		}
-		return 1
-	}
-	if c := cmp.Compare(a.assigned, b.assigned); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(b.rep, a.rep); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(b.free, a.free); c != 0 {
-		return c
-	}
-	return slices.Compare(a.tie[:], b.tie[:])
-}
+// better orders candidates for the next piece (placement.Better).
+func better(a, b *candidate) int { return placement.Better(&a.Candidate, &b.Candidate) }
 
-// place assigns a holder to every piece: the K+M pieces of a segment go to
-// distinct nodes with room for them. It returns one candidate per piece;
-// it reorders cands and charges each pick's free capacity.
+// place assigns a holder to every piece (placement.Place): the K+M pieces
+// of a segment go to distinct nodes with room for them. It returns one
+// candidate per piece; it reorders cands and charges each pick's free
+// capacity. Errors match ErrNoHolders or ErrTooManyPieces.
 func place(cands []*candidate, pieces []storage.PieceInfo, n int) ([]*candidate, error) {
-	out := make([]*candidate, len(pieces))
-	for start := 0; start < len(pieces); start += n {
-		seg := pieces[start : start+n]
-		used := make(map[*candidate]bool, n)
-		for i, p := range seg {
-			slices.SortStableFunc(cands, better)
-			var pick *candidate
-			full := 0
-			for _, c := range cands {
-				if !used[c] && c.free >= uint64(p.Size) {
-					if c.pieces >= maxPiecesPerHolder {
-						full++
-						continue
-					}
-					pick = c
-					break
-				}
-			}
-			if pick == nil && full > 0 {
-				return nil, fmt.Errorf("%w: segment %d needs %d distinct nodes, and %d of those with room already hold %d pieces of the file, the most one receipt covers (use larger segments or more nodes)",
-					ErrTooManyPieces, p.Segment, n, full, maxPiecesPerHolder)
-			}
-			if pick == nil {
-				return nil, fmt.Errorf("%w: segment %d needs %d distinct nodes with %d bytes free each; the ledger lists %d usable", ErrNoHolders, p.Segment, n, p.Size, countFree(cands, uint64(p.Size)))
-			}
-			used[pick] = true
-			pick.free -= uint64(p.Size)
-			pick.assigned += uint64(p.Size)
-			pick.pieces++
-			out[start+i] = pick
-		}
+	out, err := placement.Place(cands, pieces, n)
+	switch {
+	case errors.Is(err, placement.ErrTooManyPieces):
+		return nil, fmt.Errorf("%w: %w", ErrTooManyPieces, err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrNoHolders, err)
 	}
 	return out, nil
-}
-
-func countFree(cands []*candidate, size uint64) int {
-	k := 0
-	for _, c := range cands {
-		if c.free >= size {
-			k++
-		}
-	}
-	return k
 }

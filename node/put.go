@@ -17,6 +17,7 @@ import (
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/ledger"
 	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/node/placement"
 	"github.com/coop-network/coop/proofs"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
@@ -253,7 +254,7 @@ func (n *Node) put(ctx context.Context, r io.Reader, size int64, o api.PutOption
 		"ledger", time.Since(tPushed).Round(time.Millisecond))
 	keep[res.FileID] = true
 	for i, p := range res.Pieces {
-		if holders[i].self {
+		if holders[i].Self {
 			keep[p.ID] = true
 		}
 	}
@@ -305,7 +306,7 @@ func (n *Node) pushAll(ctx context.Context, res *storage.PutResult, blocks *trac
 			if err == nil {
 				done[i] = true
 				mu.Lock()
-				needMan := !gotMan[c] && !c.self
+				needMan := !gotMan[c] && !c.Self
 				gotMan[c] = true
 				mu.Unlock()
 				if needMan {
@@ -384,7 +385,7 @@ func (n *Node) receiptsAsPushed(ctx context.Context, e *earlyPusher, res *storag
 	pieces := make(map[*candidate][]chain.ReceiptPiece)
 	for i, p := range tx.Pieces {
 		c := holders[i]
-		if c.self {
+		if c.Self {
 			continue
 		}
 		slots[c] = append(slots[c], i)
@@ -460,7 +461,7 @@ func (n *Node) receipts(ctx context.Context, tx *chain.PlaceFile, holders []*can
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, n.cfg.PushConcurrency)
 	for j, c := range order {
-		if c.self {
+		if c.Self {
 			expires, err := receiptExpiry(ctx, n.lc)
 			if err != nil {
 				return nil, nil, err
@@ -567,12 +568,8 @@ func (n *Node) replaceRefusers(res *storage.PutResult, cands, holders []*candida
 // to in the put's accounting (free space, bytes and pieces assigned). The
 // caller holds the lock over the candidates.
 func moveSlot(from, to *candidate, size uint64) {
-	from.free += size
-	from.assigned -= size
-	from.pieces--
-	to.free -= size
-	to.assigned += size
-	to.pieces++
+	from.Return(size)
+	to.Take(size)
 }
 
 // replacement picks the best untried candidate not already holding a piece
@@ -585,7 +582,7 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 	}
 	var best *candidate
 	for _, c := range cands {
-		if tried[c] || inSeg[c] || c.free < size || c.pieces >= maxPiecesPerHolder {
+		if tried[c] || inSeg[c] || !c.Fits(size) {
 			continue
 		}
 		if best == nil || better(c, best) < 0 {
@@ -602,7 +599,7 @@ func replacement(cands, holders []*candidate, i, width int, size uint64, tried m
 // file, any other from the store.
 func (n *Node) pushPiece(ctx context.Context, c *candidate, id blockstore.ID, size int64, putID [32]byte, blocks *trackingSink) error {
 	spooled := blocks.spooled(id)
-	if c.self {
+	if c.Self {
 		if spooled != nil {
 			return n.keepSpooled(ctx, id, size, spooled)
 		}
@@ -856,21 +853,9 @@ func (w *trackingWriter) Commit() (blockstore.ID, error) {
 	return id, err
 }
 
-// plannedPieces lists the pieces a file of size bytes will have under c,
-// with their sizes (ids and roots unknown), for placing before coding.
-func plannedPieces(size int64, c storage.Config) []storage.PieceInfo {
-	var out []storage.PieceInfo
-	n := c.K + c.M
-	for seg, left := 0, uint64(size); left > 0; seg++ {
-		plain := min(left, uint64(c.SegmentSize))
-		ps := int64(manifest.PieceSize(manifest.EncryptedSize(plain), uint64(c.K), uint64(c.StripeUnit)))
-		for i := range n {
-			out = append(out, storage.PieceInfo{PieceRef: storage.PieceRef{Segment: seg, Index: i, Size: ps}})
-		}
-		left -= plain
-	}
-	return out
-}
+// plannedPieces lists the pieces a file of size bytes will have under c
+// (placement.Plan).
+func plannedPieces(size int64, c storage.Config) []storage.PieceInfo { return placement.Plan(size, c) }
 
 // earlyPusher pushes each piece to its planned holder as soon as the put
 // has written it. It relies on the put creating a segment's pieces in index
@@ -964,7 +949,7 @@ func (e *earlyPusher) slots(ordinal int) []int {
 // stay on this node (for copies, any of its slots).
 func (e *earlyPusher) selfHeld(ordinal int) bool {
 	for _, s := range e.slots(ordinal) {
-		if e.holders[s].self {
+		if e.holders[s].Self {
 			return true
 		}
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/coop-network/coop/chain"
 	"github.com/coop-network/coop/node/exchange"
 	"github.com/coop-network/coop/node/p2p"
+	"github.com/coop-network/coop/node/placement"
 	"github.com/coop-network/coop/node/repair"
 	"github.com/coop-network/coop/storage"
 	"github.com/coop-network/coop/storage/blockstore"
@@ -46,15 +46,8 @@ func (r repairNet) Place(ctx context.Context, f *chain.File, pieces []storage.Pi
 		return nil, nil, err
 	}
 	own := f.Owner == n.addr
-	order := func(a, b *candidate) int {
-		if !own && a.self != b.self {
-			if a.self {
-				return -1
-			}
-			return 1
-		}
-		return better(a, b)
-	}
+	repairOrder := placement.RepairOrder(own)
+	order := func(a, b *candidate) int { return repairOrder(&a.Candidate, &b.Candidate) }
 	chosen, err := r.pushNew(ctx, f, cands, order, pieces, avoid, [32]byte(f.ID), "repaired")
 	if err != nil {
 		return nil, nil, err
@@ -74,7 +67,7 @@ func (r repairNet) Place(ctx context.Context, f *chain.File, pieces []storage.Pi
 	}
 	receipts := make([]chain.Receipt, len(holders))
 	for j, c := range holders {
-		if c.self {
+		if c.Self {
 			expires, err := receiptExpiry(ctx, n.lc)
 			if err != nil {
 				return nil, nil, err
@@ -229,16 +222,8 @@ func (r repairNet) pushNew(ctx context.Context, f *chain.File, cands []*candidat
 		seg := uint32(p.Segment)
 		tried := map[*candidate]bool{}
 		for chosen[i] == nil {
-			slices.SortStableFunc(cands, order)
-			var pick *candidate
-			for _, c := range cands {
-				if tried[c] || avoid[seg][c.rec.Address] || c.free < uint64(p.Size) || c.pieces >= maxPiecesPerHolder {
-					continue
-				}
-				pick = c
-				break
-			}
-			if pick == nil {
+			pick, ok := placement.Next(cands, order, func(c *candidate) bool { return tried[c] || avoid[seg][c.rec.Address] }, uint64(p.Size))
+			if !ok {
 				return nil, fmt.Errorf("%w: no node left to take %s piece %d/%d of file %s (%d bytes)", ErrNoHolders, what, p.Segment, p.Index, f.ID, p.Size)
 			}
 			tried[pick] = true
@@ -249,15 +234,13 @@ func (r repairNet) pushNew(ctx context.Context, f *chain.File, cands []*candidat
 				n.log.Warn("push of a "+what+" piece failed; trying another holder", "piece", p.ID, "holder", pick.rec.Address, "err", err)
 				continue
 			}
-			if !pick.self && !gotManifest[pick] {
+			if !pick.Self && !gotManifest[pick] {
 				gotManifest[pick] = true
 				if err := r.pushManifest(ctx, f, pick); err != nil {
 					n.log.Warn("pushing the manifest of a file with "+what+" pieces", "file", f.ID, "holder", pick.rec.Address, "err", err)
 				}
 			}
-			pick.free -= uint64(p.Size)
-			pick.assigned += uint64(p.Size)
-			pick.pieces++
+			pick.Take(uint64(p.Size))
 			if avoid[seg] == nil {
 				avoid[seg] = map[chain.Address]bool{}
 			}

@@ -23,6 +23,12 @@
 // keeps and which path a lookup takes. docs/scale.md reports the spread of two
 // runs with one seed.
 //
-// Not yet: placement balance, churn and repair traffic, which need coop's
-// placement and repair code (unexported in package node today).
+// Placement and churn (balance.go, churn.go) run coop's real placement
+// rule (package node/placement) and repair decision (the pure functions of
+// package node/repair) over a simulated ledger and network, with no bytes
+// encoded or moved; Balance and Churn say what is simulated. They use no
+// goroutines, so the same seed gives the same figures exactly.
+//
+// Not yet: the repair.Repairer itself at scale (its ledger polling,
+// rebuild, receipts), churn with returning nodes or failing links.
 package sim

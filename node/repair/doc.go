@@ -24,6 +24,10 @@
 // each epoch that passes, so a handful of nodes, not all, rebuild a segment
 // an owner left broken.
 //
+// The decision itself is pure and exported (Need, Margin, Ahead, Ranked,
+// RankKey): the Repairer runs it on its reading of the ledger, and the
+// scale simulation (package sim) runs it on a simulated one.
+//
 // Raising (raise.go): a put on a network with fewer nodes than its k+m
 // stores fewer parity pieces and records the asked parity on the ledger
 // (chain.File.AskedM). After its repairs, each round raises the node's own

@@ -207,7 +207,8 @@ type view struct {
 	params chain.Params
 	epoch  uint64
 	nodes  map[chain.Address]*chain.Node
-	lost   map[segKey]map[uint32]bool // segment → lost piece indices
+	lost   map[segKey]map[uint32]bool                // segment → lost piece indices
+	byFile map[chain.Hash]map[uint32]map[uint32]bool // the same, by file then segment
 }
 
 // Round reads the ledger once and repairs every watched segment that needs
@@ -297,7 +298,7 @@ func (r *Repairer) Round(ctx context.Context) error {
 }
 
 func (r *Repairer) read(ctx context.Context) (*view, error) {
-	v := &view{nodes: map[chain.Address]*chain.Node{}, lost: map[segKey]map[uint32]bool{}}
+	v := &view{nodes: map[chain.Address]*chain.Node{}, lost: map[segKey]map[uint32]bool{}, byFile: map[chain.Hash]map[uint32]map[uint32]bool{}}
 	var err error
 	if v.params, err = r.lc.Params(ctx); err != nil {
 		return nil, fmt.Errorf("reading the ledger parameters: %w", err)
@@ -324,6 +325,10 @@ func (r *Repairer) read(ctx context.Context) (*view, error) {
 			v.lost[k] = map[uint32]bool{}
 		}
 		v.lost[k][lp.Piece.Index] = true
+		if v.byFile[lp.File] == nil {
+			v.byFile[lp.File] = map[uint32]map[uint32]bool{}
+		}
+		v.byFile[lp.File][lp.Piece.Segment] = v.lost[k]
 	}
 	return v, nil
 }
@@ -368,13 +373,55 @@ func (r *Repairer) othersFiles(ctx context.Context, v *view) ([]chain.File, erro
 	return out, nil
 }
 
-// margin is the number of pieces above K a segment of f keeps before it
-// is repaired.
-func (r *Repairer) margin(f *chain.File) int {
-	if r.cfg.Margin < 0 || r.cfg.Margin > int(f.M) {
+// Margin is the number of pieces above K a segment of f keeps before it
+// is repaired, for Config.Margin margin: the file's M when margin is
+// negative (MarginAll) or above M.
+func Margin(margin int, f *chain.File) int {
+	if margin < 0 || margin > int(f.M) {
 		return int(f.M)
 	}
-	return r.cfg.Margin
+	return margin
+}
+
+// SegmentNeed is a segment of a file that needs repair.
+type SegmentNeed struct {
+	// Segment is the segment's number.
+	Segment uint32
+	// Lost lists the indices of its repairable pieces (chain.Repairable).
+	Lost []uint32
+	// Live is the number of its pieces that are not repairable; below the
+	// file's K the segment cannot be rebuilt.
+	Live int
+}
+
+// Need is the repair decision for file f on one reading of the ledger:
+// the segments with a repairable piece (chain.Repairable under params,
+// with holders looked up in nodes and lost[segment][index] the pieces
+// recorded lost) whose live pieces are fewer than K + margin (see
+// Margin). It leaves out who repairs (the owner, or others in turns:
+// Turn) and does not check that K live pieces remain.
+func Need(f *chain.File, params chain.Params, nodes map[chain.Address]*chain.Node, lost map[uint32]map[uint32]bool, margin int) []SegmentNeed {
+	width := int(f.K + f.M)
+	if width == 0 || len(f.Pieces)%width != 0 {
+		return nil
+	}
+	keep := int(f.K) + Margin(margin, f)
+	var out []SegmentNeed
+	for s := 0; s < len(f.Pieces)/width; s++ {
+		seg := f.Pieces[s*width : (s+1)*width]
+		var gone []uint32
+		for _, p := range seg {
+			if chain.Repairable(params, lost[uint32(s)][p.Index], nodes[p.Holder]) != "" {
+				gone = append(gone, p.Index)
+			}
+		}
+		live := width - len(gone)
+		if len(gone) == 0 || live >= keep {
+			continue
+		}
+		out = append(out, SegmentNeed{Segment: uint32(s), Lost: gone, Live: live})
+	}
+	return out
 }
 
 // segment is one segment to repair: its number and the indices of its
@@ -387,36 +434,22 @@ type segment struct {
 // due returns the segments of f to repair now, marking in active every
 // segment that needs repair (due or not).
 func (r *Repairer) due(f *chain.File, v *view, active map[segKey]bool) []segment {
-	width := int(f.K + f.M)
-	if width == 0 || len(f.Pieces)%width != 0 {
-		return nil
-	}
 	var out []segment
-	for s := 0; s < len(f.Pieces)/width; s++ {
-		seg := f.Pieces[s*width : (s+1)*width]
-		k := segKey{f.ID, uint32(s)}
-		var lost []uint32
-		for _, p := range seg {
-			if chain.Repairable(v.params, v.lost[k][p.Index], v.nodes[p.Holder]) != "" {
-				lost = append(lost, p.Index)
-			}
-		}
-		live := width - len(lost)
-		if len(lost) == 0 || live >= int(f.K)+r.margin(f) {
-			continue
-		}
+	for _, sn := range Need(f, v.params, v.nodes, v.byFile[f.ID], r.cfg.Margin) {
+		s := sn.Segment
+		k := segKey{f.ID, s}
 		active[k] = true
-		if live < int(f.K) {
+		if sn.Live < int(f.K) {
 			if !r.warned[k] {
 				r.warned[k] = true
-				r.log.Error("segment cannot be repaired: fewer than k pieces are live", "file", f.ID, "segment", s, "live", live, "k", f.K)
+				r.log.Error("segment cannot be repaired: fewer than k pieces are live", "file", f.ID, "segment", s, "live", sn.Live, "k", f.K)
 			}
 			continue
 		}
-		if f.Owner != r.self && !r.othersTurn(f, uint32(s), v) {
+		if f.Owner != r.self && !r.othersTurn(f, s, v) {
 			continue
 		}
-		out = append(out, segment{n: uint32(s), lost: lost})
+		out = append(out, segment{n: s, lost: sn.Lost})
 	}
 	return out
 }
@@ -436,20 +469,37 @@ func (r *Repairer) othersTurn(f *chain.File, s uint32, v *view) bool {
 		return false
 	}
 	turns := v.epoch - first - r.cfg.OthersWait + 1
-	mine := rankKey(f.ID, s, r.self)
+	return Ahead(f.ID, s, r.self, v.params, v.nodes) < turns
+}
+
+// Ahead is node self's place in the turns to repair segment s of another
+// owner's file: how many of the active nodes that are not themselves
+// repairable (chain.Repairable) rank before it by RankKey. OthersWait
+// epochs after a node first saw the segment need repair, the nodes with
+// Ahead 0 may repair it, and each epoch after that the next one.
+func Ahead(file chain.Hash, s uint32, self chain.Address, params chain.Params, nodes map[chain.Address]*chain.Node) uint64 {
+	mine := RankKey(file, s, self)
 	var ahead uint64
-	for a, n := range v.nodes {
-		if a == r.self || n.Status != chain.NodeActive || chain.Repairable(v.params, false, n) != "" {
+	for a, n := range nodes {
+		if a == self || !Ranked(params, n) {
 			continue
 		}
-		if rk := rankKey(f.ID, s, a); bytes.Compare(rk[:], mine[:]) < 0 {
+		if rk := RankKey(file, s, a); bytes.Compare(rk[:], mine[:]) < 0 {
 			ahead++
 		}
 	}
-	return ahead < turns
+	return ahead
 }
 
-func rankKey(file chain.Hash, s uint32, a chain.Address) [32]byte {
+// Ranked reports whether node n takes part in the turns to repair others'
+// segments: it is active and not itself repairable.
+func Ranked(params chain.Params, n *chain.Node) bool {
+	return n.Status == chain.NodeActive && chain.Repairable(params, false, n) == ""
+}
+
+// RankKey is node a's key in the turns to repair segment s of file: the
+// lowest key goes first.
+func RankKey(file chain.Hash, s uint32, a chain.Address) [32]byte {
 	b := append(append([]byte("coop/repair-rank/v1\x00"), file[:]...), byte(s>>24), byte(s>>16), byte(s>>8), byte(s))
 	return sha256.Sum256(append(b, a[:]...))
 }

@@ -256,7 +256,7 @@ func TestOthersTurns(t *testing.T) {
 	}
 	for i := range addrs {
 		for j := i + 1; j < len(addrs); j++ {
-			a, b := rankKey(f.ID, 0, addrs[i]), rankKey(f.ID, 0, addrs[j])
+			a, b := RankKey(f.ID, 0, addrs[i]), RankKey(f.ID, 0, addrs[j])
 			if bytes.Compare(b[:], a[:]) < 0 {
 				addrs[i], addrs[j] = addrs[j], addrs[i]
 			}
@@ -272,5 +272,33 @@ func TestOthersTurns(t *testing.T) {
 		if len(l.sent) != want {
 			t.Fatalf("epoch %d: %d sent, want %d", l.epoch, len(l.sent), want)
 		}
+	}
+}
+
+// TestNeedFollowsTheMarginAndTheLedgerRule: a segment is due when its
+// pieces on repairable holders (offline RepairAfterMissed epochs, or
+// recorded lost) leave fewer than K + margin live, and reports how many
+// are live.
+func TestNeedFollowsTheMarginAndTheLedgerRule(t *testing.T) {
+	p := chain.DefaultParams()
+	nodes := map[chain.Address]*chain.Node{}
+	f := &chain.File{K: 2, M: 2}
+	for s := range 2 {
+		for i := range 4 {
+			a := chain.Address{byte(s*4 + i + 1)}
+			nodes[a] = &chain.Node{Address: a, Status: chain.NodeActive}
+			f.Pieces = append(f.Pieces, chain.Piece{Segment: uint32(s), Index: uint32(i), Holder: a})
+		}
+	}
+	nodes[chain.Address{2}].MissedInRow = p.RepairAfterMissed     // segment 0, index 1: offline
+	nodes[chain.Address{3}].MissedInRow = p.RepairAfterMissed - 1 // not yet
+	lost := map[uint32]map[uint32]bool{1: {0: true, 3: true}}     // segment 1: two recorded lost
+	got := Need(f, p, nodes, lost, MarginAll)
+	if len(got) != 2 || got[0].Segment != 0 || len(got[0].Lost) != 1 || got[0].Lost[0] != 1 || got[0].Live != 3 ||
+		got[1].Segment != 1 || len(got[1].Lost) != 2 || got[1].Live != 2 {
+		t.Fatalf("need %+v, want segment 0 (piece 1, 3 live) and segment 1 (pieces 0 and 3, 2 live)", got)
+	}
+	if got := Need(f, p, nodes, lost, 1); len(got) != 1 || got[0].Segment != 1 {
+		t.Fatalf("margin 1: need %+v, want only segment 1 (2 live < K+1)", got)
 	}
 }
