@@ -35,14 +35,14 @@ type Config struct {
 // pieces, with room for encryption overhead.
 func DefaultConfig() Config {
 	return Config{
-		MaxPieceSize:      80 << 20,
-		MaxRangeLeaves:    4096,
+		MaxPieceSize:       80 << 20,
+		MaxRangeLeaves:     4096,
 		MaxStreamsPerPeer:  16,
 		MaxOutboundPerPeer: 8,
 		MaxStreams:         256,
-		DialTimeout:       5 * time.Second,
-		HeaderTimeout:     5 * time.Second,
-		IdleTimeout:       30 * time.Second,
-		UploadBurst:       256 << 10,
+		DialTimeout:        5 * time.Second,
+		HeaderTimeout:      5 * time.Second,
+		IdleTimeout:        30 * time.Second,
+		UploadBurst:        256 << 10,
 	}
 }

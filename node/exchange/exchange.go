@@ -142,13 +142,13 @@ func New(h host.Host, cfg Config, src Source, sink Sink) (*Exchange, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	x := &Exchange{
-		host:    h,
-		cfg:     cfg,
-		src:     src,
-		sink:    sink,
-		log:     slog.Default().With("component", "exchange", "peer", shortID(h.ID())),
-		ctx:     ctx,
-		cancel:  cancel,
+		host:     h,
+		cfg:      cfg,
+		src:      src,
+		sink:     sink,
+		log:      slog.Default().With("component", "exchange", "peer", shortID(h.ID())),
+		ctx:      ctx,
+		cancel:   cancel,
 		perPeer:  make(map[peer.ID]int),
 		outbound: make(map[peer.ID]*outSlots),
 	}
