@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
@@ -202,6 +203,13 @@ func start(ctx context.Context, cfg Config, key ed25519.PrivateKey, lc Ledger, l
 		return nil, err
 	}
 	closers = append(closers, n.x.Close)
+	// A new connection to a peer marked unreachable (it restarted, or its
+	// link came back) proves it is there: placement and gets take it again
+	// at once instead of after deadPeerTTL. Only a new connection clears
+	// it; one that lingers from before the failure does not.
+	n.host.Libp2p().Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		n.dead.clear(c.RemotePeer())
+	}})
 	n.px = meteredExchange{n.x, n.metrics}
 	n.metrics.Watch(metricSources{n})
 	if n.fix != nil {
