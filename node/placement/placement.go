@@ -6,7 +6,8 @@
 //
 // The rule (Better): other nodes before the uploader (data should leave
 // the machine), then the node given least of this file so far (spread),
-// then higher reputation, then more free pledged capacity in bytes, then a
+// then higher reputation, then the larger share of its pledge free (nodes
+// fill in proportion to their pledges), then more free bytes, then a
 // per-file pseudo-random order. Place gives the K+M pieces of a segment to
 // distinct nodes with room for them, one piece at a time, re-sorting the
 // candidates before each.
@@ -17,6 +18,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"github.com/coop-network/coop/chain"
@@ -46,6 +48,8 @@ type Candidate struct {
 	Self bool
 	// Free is the pledged capacity left, minus what this file was given.
 	Free uint64
+	// Capacity is the node's pledge (0: unknown, then Free alone ranks).
+	Capacity uint64
 	// Assigned is the bytes of this file given to the node.
 	Assigned uint64
 	// Pieces is the number of pieces of this file given to the node.
@@ -60,11 +64,12 @@ type Candidate struct {
 // (or put) fileID; self marks the uploader's own node.
 func New(rec *chain.Node, self bool, fileID [32]byte) Candidate {
 	return Candidate{
-		Address: rec.Address,
-		Self:    self,
-		Free:    rec.Free(),
-		Rep:     float64(chain.AuditScore(rec)) / 1000,
-		Tie:     sha256.Sum256(append(fileID[:], rec.Address[:]...)),
+		Address:  rec.Address,
+		Self:     self,
+		Free:     rec.Free(),
+		Capacity: rec.Pledge,
+		Rep:      float64(chain.AuditScore(rec)) / 1000,
+		Tie:      sha256.Sum256(append(fileID[:], rec.Address[:]...)),
 	}
 }
 
@@ -107,10 +112,31 @@ func Better(a, b *Candidate) int {
 	if c := cmp.Compare(b.Rep, a.Rep); c != 0 {
 		return c
 	}
+	if c := freeShare(b, a); c != 0 {
+		return c
+	}
 	if c := cmp.Compare(b.Free, a.Free); c != 0 {
 		return c
 	}
 	return slices.Compare(a.Tie[:], b.Tie[:])
+}
+
+// freeShare compares the shares of their pledges a and b have free
+// (a.Free ÷ a.Capacity against b's, exactly, in 128 bits), so nodes fill
+// in proportion to what they pledged: a 1 TB node and a 100 GB node are
+// both half full when the network is, instead of the large one taking
+// every piece until its free bytes fall to the small one's. It is 0 when
+// either capacity is unknown.
+func freeShare(a, b *Candidate) int {
+	if a.Capacity == 0 || b.Capacity == 0 {
+		return 0
+	}
+	ah, al := bits.Mul64(a.Free, b.Capacity)
+	bh, bl := bits.Mul64(b.Free, a.Capacity)
+	if c := cmp.Compare(ah, bh); c != 0 {
+		return c
+	}
+	return cmp.Compare(al, bl)
 }
 
 // Fits reports whether c can take one more piece of size bytes.

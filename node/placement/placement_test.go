@@ -139,3 +139,48 @@ func TestRepairOrderPutsTheRepairerFirstForOthersFiles(t *testing.T) {
 		t.Fatal("own file: the repairer should come last")
 	}
 }
+
+// TestPlacementFillsInProportionToPledges: a node with the larger share
+// of its pledge free comes first even with fewer free bytes, so a small
+// pledge is not left empty while a large one fills.
+func TestPlacementFillsInProportionToPledges(t *testing.T) {
+	big := &Candidate{Address: chain.Address{1}, Capacity: 1000, Free: 500, Rep: 1}
+	small := &Candidate{Address: chain.Address{2}, Capacity: 100, Free: 90, Rep: 1}
+	if Better(small, big) >= 0 || Better(big, small) <= 0 {
+		t.Fatal("the node with 90 % of its pledge free should come before the one with 50 %")
+	}
+	// Equal shares: more free bytes first.
+	small.Free = 50
+	if Better(big, small) >= 0 {
+		t.Fatal("at equal shares free, the node with more free bytes should come first")
+	}
+	// Over many puts, pieces per node follow the pledges.
+	nodes := []*Candidate{
+		{Address: chain.Address{1}, Capacity: 40_000, Free: 40_000, Rep: 1},
+		{Address: chain.Address{2}, Capacity: 10_000, Free: 10_000, Rep: 1},
+		{Address: chain.Address{3}, Capacity: 10_000, Free: 10_000, Rep: 1},
+		{Address: chain.Address{4}, Capacity: 20_000, Free: 20_000, Rep: 1},
+	}
+	for f := range 200 {
+		cands := make([]*Candidate, len(nodes))
+		for i, n := range nodes {
+			c := *n
+			c.Assigned, c.Pieces = 0, 0
+			c.Tie[0] = byte(f + i)
+			cands[i] = &c
+		}
+		holders, err := Place(cands, testPieces(1, 2, 100), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range holders {
+			nodes[h.Address[0]-1].Free -= 100
+		}
+	}
+	for _, n := range nodes {
+		used := float64(n.Capacity-n.Free) / float64(n.Capacity)
+		if used < 0.45 || used > 0.55 {
+			t.Fatalf("node %d (pledge %d) is %.2f full after half the total pledge was placed; want about 0.5", n.Address[0], n.Capacity, used)
+		}
+	}
+}
